@@ -1,0 +1,177 @@
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import empty_pb2 as _empty_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from issues.v1 import comment_pb2 as _comment_pb2
+from issues.v1 import issue_pb2 as _issue_pb2
+from issues.v1 import issue_file_pb2 as _issue_file_pb2
+from issues.v1 import metrics_pb2 as _metrics_pb2
+from issues.v1 import options_pb2 as _options_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateIssueRequest(_message.Message):
+    __slots__ = ("title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_IDS_FIELD_NUMBER: _ClassVar[int]
+    JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    description: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    status: _issue_pb2.Issue.Status
+    priority: _issue_pb2.Issue.Priority
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    owner: str
+    resolution_summary: str
+    attachment_ids: _containers.RepeatedScalarFieldContainer[str]
+    session_ids: _containers.RepeatedScalarFieldContainer[str]
+    job_run_id: str
+    def __init__(self, title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ...) -> None: ...
+
+class ListIssuesRequest(_message.Message):
+    __slots__ = ("status", "priority", "limit", "offset")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    status: _containers.RepeatedScalarFieldContainer[_issue_pb2.Issue.Status]
+    priority: _containers.RepeatedScalarFieldContainer[_issue_pb2.Issue.Priority]
+    limit: int
+    offset: int
+    def __init__(self, status: _Optional[_Iterable[_Union[_issue_pb2.Issue.Status, str]]] = ..., priority: _Optional[_Iterable[_Union[_issue_pb2.Issue.Priority, str]]] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListIssuesResponse(_message.Message):
+    __slots__ = ("items", "count")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_issue_pb2.Issue]
+    count: int
+    def __init__(self, items: _Optional[_Iterable[_Union[_issue_pb2.Issue, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class GetIssueMetricsRequest(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: int
+    def __init__(self, days: _Optional[int] = ...) -> None: ...
+
+class GetIssueMetricsResponse(_message.Message):
+    __slots__ = ("metrics",)
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.Chart]
+    def __init__(self, metrics: _Optional[_Iterable[_Union[_metrics_pb2.Chart, _Mapping]]] = ...) -> None: ...
+
+class GetIssueRequest(_message.Message):
+    __slots__ = ("issue_id",)
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    def __init__(self, issue_id: _Optional[str] = ...) -> None: ...
+
+class UpdateIssueRequest(_message.Message):
+    __slots__ = ("issue_id", "update_mask", "title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_IDS_FIELD_NUMBER: _ClassVar[int]
+    JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    update_mask: _field_mask_pb2.FieldMask
+    title: str
+    description: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    status: _issue_pb2.Issue.Status
+    priority: _issue_pb2.Issue.Priority
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    owner: str
+    resolution_summary: str
+    attachment_ids: _containers.RepeatedScalarFieldContainer[str]
+    session_ids: _containers.RepeatedScalarFieldContainer[str]
+    job_run_id: str
+    def __init__(self, issue_id: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ...) -> None: ...
+
+class DeleteIssueRequest(_message.Message):
+    __slots__ = ("issue_id",)
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    def __init__(self, issue_id: _Optional[str] = ...) -> None: ...
+
+class ListCommentsRequest(_message.Message):
+    __slots__ = ("issue_id", "limit", "offset")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    limit: int
+    offset: int
+    def __init__(self, issue_id: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListCommentsResponse(_message.Message):
+    __slots__ = ("items", "count")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_comment_pb2.Comment]
+    count: int
+    def __init__(self, items: _Optional[_Iterable[_Union[_comment_pb2.Comment, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class CreateCommentRequest(_message.Message):
+    __slots__ = ("issue_id", "content", "attachment_ids")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    content: str
+    attachment_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, issue_id: _Optional[str] = ..., content: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpdateCommentRequest(_message.Message):
+    __slots__ = ("issue_id", "comment_id", "update_mask", "content", "attachment_ids")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    comment_id: str
+    update_mask: _field_mask_pb2.FieldMask
+    content: str
+    attachment_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, issue_id: _Optional[str] = ..., comment_id: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., content: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteCommentRequest(_message.Message):
+    __slots__ = ("issue_id", "comment_id")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    comment_id: str
+    def __init__(self, issue_id: _Optional[str] = ..., comment_id: _Optional[str] = ...) -> None: ...
+
+class ListIssueFilesRequest(_message.Message):
+    __slots__ = ("issue_id", "file_type")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    FILE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    file_type: str
+    def __init__(self, issue_id: _Optional[str] = ..., file_type: _Optional[str] = ...) -> None: ...
+
+class ListIssueFilesResponse(_message.Message):
+    __slots__ = ("files",)
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    files: _containers.RepeatedCompositeFieldContainer[_issue_file_pb2.IssueFile]
+    def __init__(self, files: _Optional[_Iterable[_Union[_issue_file_pb2.IssueFile, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,84 @@
+"""Compile protos/ into the Python package under gen/ (imported as `issues.v1`).
+
+    python scripts/gen_protos.py          # regenerate gen/
+    python scripts/gen_protos.py --check  # exit 1 if gen/ is stale (CI)
+
+The only place generated code comes from. google/api/*.proto are vendored in
+third_party/googleapis so that protoc and buf see the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import pathlib
+import shutil
+import sys
+import tempfile
+
+from grpc_tools import protoc
+import grpc_tools
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+THIRD_PARTY = ROOT / "third_party" / "googleapis"
+OUT = ROOT / "gen"
+WELL_KNOWN = pathlib.Path(grpc_tools.__file__).parent / "_proto"
+
+
+def generate(out: pathlib.Path) -> None:
+    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    args = [
+        "protoc",
+        f"-I{PROTOS}",
+        f"-I{THIRD_PARTY}",
+        f"-I{WELL_KNOWN}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        *sources,
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed")
+    # Make every generated directory a regular package.
+    for directory in [out / "issues", *(p for p in (out / "issues").rglob("*") if p.is_dir())]:
+        (directory / "__init__.py").touch()
+
+
+def differences(a: pathlib.Path, b: pathlib.Path) -> list[str]:
+    found = []
+    cmp = filecmp.dircmp(a, b, ignore=["__pycache__"])
+    found += [f"only in {a}: {n}" for n in cmp.left_only]
+    found += [f"only in {b}: {n}" for n in cmp.right_only]
+    for name in cmp.common_files:
+        if (a / name).read_bytes() != (b / name).read_bytes():
+            found.append(f"differs: {b / name}")
+    for name in cmp.common_dirs:
+        found += differences(a / name, b / name)
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if gen/ is stale")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = pathlib.Path(tmp)
+        generate(fresh)
+        if options.check:
+            stale = differences(fresh / "issues", OUT / "issues") if (OUT / "issues").exists() else ["gen/issues is missing"]
+            for line in stale:
+                print(line, file=sys.stderr)
+            if stale:
+                print("generated code is stale: run python scripts/gen_protos.py", file=sys.stderr)
+                return 1
+            print("generated code is fresh")
+            return 0
+        shutil.rmtree(OUT / "issues", ignore_errors=True)
+        shutil.copytree(fresh / "issues", OUT / "issues")
+    print(f"generated {OUT / 'issues'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
