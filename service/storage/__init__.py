@@ -1,0 +1,1 @@
+"""Storage: the database connection, Peewee models and versioned migrations."""

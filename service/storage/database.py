@@ -1,0 +1,135 @@
+"""Opening the database named by DATABASE_URL and running one transaction.
+
+SQLite (the embedded default) and PostgreSQL share one schema. Every RPC runs
+inside `transaction()`, which retries once when the connection turns out to be
+dead (a PostgreSQL restart) and reports an unreachable database as
+`DatabaseUnavailable` rather than a driver exception.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import urllib.parse
+from typing import Callable, TypeVar
+
+import peewee
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+T = TypeVar("T")
+
+# Every model binds to this proxy; `open_database` points it at a database.
+database = peewee.DatabaseProxy()
+
+POOL_SIZE = 32
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached; the caller may retry later."""
+
+
+def open_database(url: str, *, pool_size: int = POOL_SIZE) -> peewee.Database:
+    """Return a pooled database for `sqlite:///path` or `postgresql://user@host:port/db`."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = urllib.parse.unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if not path or path == ":memory:":
+            raise ValueError("DATABASE_URL: sqlite needs a file path, e.g. sqlite:///issues.db")
+        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return PooledSqliteDatabase(
+            path,
+            max_connections=pool_size,
+            timeout=10,
+            check_same_thread=False,
+            pragmas={
+                "journal_mode": "wal",  # readers never block the writer
+                "synchronous": "normal",  # durable across process crashes in WAL mode
+                "foreign_keys": 1,
+                "busy_timeout": 10_000,  # wait for the write lock instead of failing
+            },
+        )
+    if parts.scheme in ("postgresql", "postgres"):
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        return PooledPostgresqlDatabase(
+            urllib.parse.unquote(parts.path.lstrip("/")) or "postgres",
+            user=urllib.parse.unquote(parts.username) if parts.username else None,
+            password=urllib.parse.unquote(parts.password) if parts.password else None,
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            max_connections=pool_size,
+            stale_timeout=300,
+            timeout=10,
+            connect_timeout=int(query.pop("connect_timeout", 5)),
+            **query,
+        )
+    raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use sqlite or postgresql)")
+
+
+def bind(db: peewee.Database) -> None:
+    """Point every model at `db`."""
+    database.initialize(db)
+
+
+def is_postgres(db: peewee.Database | None = None) -> bool:
+    target = db if db is not None else database.obj
+    return isinstance(target, peewee.PostgresqlDatabase)
+
+
+def _is_disconnect(exc: Exception) -> bool:
+    if isinstance(exc, peewee.InterfaceError):
+        return True
+    if isinstance(exc, peewee.OperationalError):
+        text = str(exc).lower()
+        return any(
+            s in text
+            for s in (
+                "server closed the connection",
+                "connection already closed",
+                "terminating connection",
+                "could not connect",
+                "connection refused",
+                "connection to server",
+                "no connection to the server",
+                "ssl syscall",
+                "the database system is",  # starting up / shutting down
+                "unable to open database",
+            )
+        )
+    return False
+
+
+def transaction(fn: Callable[[], T], *, write: bool = False) -> T:
+    """Run `fn` in one transaction on a pooled connection and return its result.
+
+    A dead connection found before commit is dropped and the work retried on a
+    fresh one; if the database stays unreachable, or the commit itself was cut
+    off (its outcome unknown), DatabaseUnavailable is raised.
+    """
+    db = database.obj
+    for attempt in (1, 2):
+        committing = False
+        try:
+            with db.connection_context():
+                # SQLite: take the write lock up front so that two writers
+                # queue on busy_timeout instead of deadlocking on upgrade.
+                lock = {"lock_type": "IMMEDIATE"} if write and not is_postgres(db) else {}
+                with db.atomic(**lock):
+                    result = fn()
+                    committing = True
+            return result
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            if not _is_disconnect(exc):
+                raise
+            # Idle pooled connections died with the one we used: drop them all.
+            db.close_idle()
+            if committing or attempt == 2:
+                raise DatabaseUnavailable(str(exc).strip().splitlines()[0] if str(exc) else "database unavailable") from exc
+    raise AssertionError("unreachable")
+
+
+def ping() -> bool:
+    """True when a trivial query succeeds."""
+    try:
+        transaction(lambda: database.obj.execute_sql("SELECT 1").fetchone())
+        return True
+    except (DatabaseUnavailable, peewee.DatabaseError):
+        return False

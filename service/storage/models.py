@@ -1,0 +1,101 @@
+"""Peewee models: one class per table created by the migrations.
+
+Everything a user stores belongs to a workspace; every query filters on it,
+which is what keeps workspaces invisible to each other.
+Timestamps are naive UTC datetimes with microseconds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import peewee
+
+from .database import database
+from .fields import JSONField
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Workspace(BaseModel):
+    id = peewee.AutoField()
+    slug = peewee.CharField(max_length=64, unique=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "workspaces"
+
+
+class ApiToken(BaseModel):
+    id = peewee.AutoField()
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id")
+    email = peewee.CharField(max_length=320)
+    role = peewee.CharField(max_length=16)
+    # sha256 of the token; the token itself is never stored.
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "api_tokens"
+
+
+class Issue(BaseModel):
+    uuid = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
+    workspace = peewee.ForeignKeyField(
+        Workspace, on_delete="CASCADE", column_name="workspace_id", index=False
+    )
+    title = peewee.CharField(max_length=500)
+    description = JSONField(default=list)
+    status = peewee.CharField(max_length=16)
+    priority = peewee.CharField(max_length=16)
+    tags = JSONField(default=list)
+    owner = peewee.TextField()
+    resolution_summary = peewee.TextField(null=True)
+    created_by = peewee.CharField(max_length=320)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+    # Set when the issue becomes resolved, cleared when it is reopened.
+    resolved_at = peewee.DateTimeField(null=True)
+    job_run_id = peewee.TextField(null=True)
+    session_ids = JSONField(default=list)
+
+    class Meta:
+        table_name = "issues"
+
+
+class Comment(BaseModel):
+    uuid = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
+    issue = peewee.ForeignKeyField(Issue, on_delete="CASCADE", column_name="issue_uuid", index=False)
+    content = peewee.TextField()
+    created_by = peewee.CharField(max_length=320)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+    is_edited = peewee.BooleanField(default=False)
+    is_deleted = peewee.BooleanField(default=False)
+
+    class Meta:
+        table_name = "comments"
+
+
+class IssueFile(BaseModel):
+    uuid = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
+    issue = peewee.ForeignKeyField(Issue, on_delete="CASCADE", column_name="issue_uuid", index=False)
+    file_name = peewee.TextField()
+    file_type = peewee.CharField(max_length=64)
+    attachment_id = peewee.UUIDField()
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "issue_files"
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (Workspace, ApiToken, Issue, Comment, IssueFile)
