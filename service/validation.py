@@ -1,0 +1,242 @@
+"""Checking request fields; every problem is reported with the field it is in.
+
+Create and update requests carry the same issue fields under the same names,
+so `issue_values` validates either: it returns the storage values for the
+fields named, and treats a named field that is unset as "clear it".
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterable
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from issues.v1 import issue_pb2
+
+from .errors import FieldViolation, InvalidArgument
+
+TITLE_MAX = 500
+COMMENT_MAX = 10_000
+TEXT_MAX = 10_000
+SHORT_MAX = 320
+TAG_MAX = 100
+TAGS_MAX = 100
+BLOCKS_MAX = 1_000
+ISSUE_ATTACHMENTS_MAX = 100
+COMMENT_ATTACHMENTS_MAX = 10
+SESSIONS_MAX = 100
+UNASSIGNED = "Unassigned"
+
+# Issue fields a request may set; also the valid update_mask paths.
+ISSUE_FIELDS = (
+    "title",
+    "description",
+    "status",
+    "priority",
+    "tags",
+    "owner",
+    "resolution_summary",
+    "attachment_ids",
+    "session_ids",
+    "job_run_id",
+)
+
+
+def enum_names(enum: Any) -> dict[int, str]:
+    """Value number -> contract name: STATUS_IN_PROGRESS -> in_progress."""
+    prefix = _prefix(enum.DESCRIPTOR.name)
+    return {
+        v.number: v.name[len(prefix):].lower()
+        for v in enum.DESCRIPTOR.values
+        if v.number != 0
+    }
+
+
+def _prefix(enum_name: str) -> str:
+    # ChartType -> CHART_TYPE_
+    out = "".join("_" + c if c.isupper() and i else c for i, c in enumerate(enum_name))
+    return out.upper() + "_"
+
+
+STATUS_NAMES = enum_names(issue_pb2.Issue.Status)
+PRIORITY_NAMES = enum_names(issue_pb2.Issue.Priority)
+
+
+class Violations:
+    """Collects field violations so that one response can name all of them."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def check(self) -> None:
+        if self.items:
+            raise InvalidArgument(self.items)
+
+
+def parse_uuid(v: Violations, field: str, value: str) -> uuid.UUID | None:
+    if not value:
+        v.add(field, "is required")
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        v.add(field, f"{_shorten(value)!r} is not a UUID")
+        return None
+
+
+def require_uuid(field: str, value: str) -> uuid.UUID:
+    """Parse one id or raise InvalidArgument naming it."""
+    v = Violations()
+    parsed = parse_uuid(v, field, value)
+    v.check()
+    assert parsed is not None
+    return parsed
+
+
+def page(
+    v: Violations, request: Message, *, default_limit: int, max_limit: int = 1000
+) -> tuple[int, int]:
+    """(limit, offset) from optional `limit` and `offset` fields."""
+    limit = request.limit if request.HasField("limit") else default_limit
+    offset = request.offset if request.HasField("offset") else 0
+    if not 1 <= limit <= max_limit:
+        v.add("limit", f"must be between 1 and {max_limit}, got {limit}")
+    if offset < 0:
+        v.add("offset", f"must be 0 or more, got {offset}")
+    return limit, offset
+
+
+def enum_value(v: Violations, field: str, value: int, names: dict[int, str]) -> str | None:
+    if value in names:
+        return names[value]
+    v.add(field, f"must be one of {', '.join(names.values())}")
+    return None
+
+
+def text(
+    v: Violations, field: str, value: str, *, max_len: int, allow_blank: bool = False
+) -> str:
+    if not allow_blank and not value.strip():
+        v.add(field, "must not be blank")
+    elif len(value) > max_len:
+        v.add(field, f"must be at most {max_len} characters, got {len(value)}")
+    return value
+
+
+def uuid_list(v: Violations, field: str, values: Iterable[str], *, max_items: int) -> list[uuid.UUID]:
+    values = list(values)
+    if len(values) > max_items:
+        v.add(field, f"must have at most {max_items} items, got {len(values)}")
+        return []
+    parsed = [parse_uuid(v, f"{field}[{i}]", value) for i, value in enumerate(values)]
+    unique: dict[uuid.UUID, None] = {}
+    for item in parsed:
+        if item is not None:
+            unique[item] = None
+    return list(unique)
+
+
+def issue_values(request: Message, names: Iterable[str], *, creating: bool) -> dict[str, Any]:
+    """Validated storage values for the issue fields `names` of a create or update request.
+
+    Raises InvalidArgument naming every bad field. `attachment_ids` come back
+    as UUIDs; whether they exist is checked against storage by the caller.
+    """
+    v = Violations()
+    out: dict[str, Any] = {}
+    def present(name: str) -> bool:
+        # Create requests carry `title` without presence; update requests with it.
+        if request.DESCRIPTOR.fields_by_name[name].has_presence:
+            return request.HasField(name)
+        return bool(getattr(request, name))
+
+    for name in names:
+        if name == "title":
+            value = request.title if present("title") else ""
+            if not value:
+                v.add("title", "is required")
+            else:
+                out["title"] = text(v, "title", value, max_len=TITLE_MAX)
+        elif name == "description":
+            if len(request.description) > BLOCKS_MAX:
+                v.add("description", f"must have at most {BLOCKS_MAX} blocks")
+            out["description"] = [json_format.MessageToDict(block) for block in request.description]
+        elif name == "status":
+            if creating and request.status == 0:
+                out["status"] = "open"
+            else:
+                out["status"] = enum_value(v, "status", request.status, STATUS_NAMES)
+        elif name == "priority":
+            if creating and request.priority == 0:
+                out["priority"] = "low"
+            else:
+                out["priority"] = enum_value(v, "priority", request.priority, PRIORITY_NAMES)
+        elif name == "tags":
+            tags = list(request.tags)
+            if len(tags) > TAGS_MAX:
+                v.add("tags", f"must have at most {TAGS_MAX} items, got {len(tags)}")
+            for i, tag in enumerate(tags):
+                text(v, f"tags[{i}]", tag, max_len=TAG_MAX)
+            out["tags"] = tags
+        elif name == "owner":
+            if present("owner"):
+                out["owner"] = text(v, "owner", request.owner, max_len=SHORT_MAX)
+            else:
+                out["owner"] = UNASSIGNED
+        elif name in ("resolution_summary", "job_run_id"):
+            if present(name):
+                limit = TEXT_MAX if name == "resolution_summary" else SHORT_MAX
+                out[name] = text(v, name, getattr(request, name), max_len=limit)
+            else:
+                out[name] = None
+        elif name == "attachment_ids":
+            out["attachment_ids"] = uuid_list(
+                v, "attachment_ids", request.attachment_ids, max_items=ISSUE_ATTACHMENTS_MAX
+            )
+        elif name == "session_ids":
+            out["session_ids"] = [
+                str(u) for u in uuid_list(v, "session_ids", request.session_ids, max_items=SESSIONS_MAX)
+            ]
+        else:
+            v.add("update_mask", f"{name!r} is not a field that can be set")
+    v.check()
+    return out
+
+
+def update_paths(request: Message, fields: tuple[str, ...]) -> list[str]:
+    """The fields an update request changes (AIP-134).
+
+    An explicit mask must name only `fields`; an empty mask means every field
+    that is set in the request.
+    """
+    paths = list(dict.fromkeys(request.update_mask.paths))
+    if paths:
+        v = Violations()
+        for path in paths:
+            if path not in fields:
+                v.add("update_mask", f"{path!r} is not a field that can be updated")
+        v.check()
+        return paths
+    inferred = []
+    for name in fields:
+        descriptor = request.DESCRIPTOR.fields_by_name[name]
+        if descriptor.is_repeated:
+            if len(getattr(request, name)):
+                inferred.append(name)
+        elif descriptor.has_presence:
+            if request.HasField(name):
+                inferred.append(name)
+        elif getattr(request, name):
+            inferred.append(name)
+    if not inferred:
+        raise InvalidArgument([FieldViolation("update_mask", "names no field to update")])
+    return inferred
+
+
+def _shorten(value: str, limit: int = 60) -> str:
+    return value if len(value) <= limit else value[:limit] + "..."
