@@ -10,6 +10,7 @@ from typing import Any
 
 import peewee
 
+from .database import is_postgres
 from .models import Issue, utcnow
 
 
@@ -29,8 +30,10 @@ def create(workspace_id: int, created_by: str, values: dict[str, Any]) -> Issue:
 
 def get(workspace_id: int, issue_id: uuid.UUID, *, for_update: bool = False) -> Issue | None:
     query = Issue.select().where((Issue.uuid == issue_id) & (Issue.workspace == workspace_id))
-    if for_update:
-        query = query.for_update()  # serialises concurrent updates on PostgreSQL
+    if for_update and is_postgres():
+        # Serialises concurrent updates of one issue; SQLite writers are
+        # already serialised by BEGIN IMMEDIATE.
+        query = query.for_update()
     return query.first()
 
 

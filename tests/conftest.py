@@ -1,0 +1,115 @@
+"""Fixtures: every end-to-end test runs once on SQLite and once on PostgreSQL.
+
+PostgreSQL comes from $ISSUES_TEST_POSTGRES_URL (default: the local server on
+127.0.0.1:5432), else from a throwaway cluster started with initdb/pg_ctl.
+If neither is possible the PostgreSQL half is skipped, loudly - unless
+ISSUES_REQUIRE_POSTGRES=1 (CI sets it), when it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Callable, Iterator
+
+import grpc
+import pytest
+
+from . import harness
+
+_skipped_postgres: list[str] = []
+
+
+def _postgres_required() -> bool:
+    return os.environ.get("ISSUES_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    url = os.environ.get("ISSUES_TEST_POSTGRES_URL", harness.DEFAULT_POSTGRES_URL)
+    if harness._reachable(url):
+        yield url
+        return
+    try:
+        cluster = harness.ThrowawayPostgres()
+    except (RuntimeError, OSError, Exception) as exc:  # noqa: BLE001 - any failure to start
+        reason = f"PostgreSQL unavailable at {url} and no throwaway cluster could start: {exc}"
+        if _postgres_required():
+            pytest.fail(reason + " (ISSUES_REQUIRE_POSTGRES=1)", pytrace=False)
+        _skipped_postgres.append(reason)
+        pytest.skip(reason)
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'issues.db'}"
+        return
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    url, name = harness.create_database(admin_url)
+    try:
+        yield url
+    finally:
+        harness.close_databases()
+        harness.drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def grpc_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ServerProcess]:
+    server = harness.ServerProcess(database_url, tmp_path_factory.mktemp("server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def channel(grpc_server: harness.ServerProcess) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(grpc_server.target) as ch:
+        grpc.channel_ready_future(ch).result(timeout=10)
+        yield ch
+
+
+@pytest.fixture
+def make_token(database_url: str) -> Callable[..., tuple[str, str]]:
+    """make_token(role="admin", workspace=None) -> (token, workspace slug); a fresh workspace unless named."""
+
+    def make(role: str = "admin", workspace: str | None = None, email: str | None = None) -> tuple[str, str]:
+        return harness.mint_token(database_url, role, workspace, email)
+
+    return make
+
+
+class Workspace:
+    """A fresh workspace with a caller for each role."""
+
+    def __init__(self, channel: grpc.Channel, make_token: Callable[..., tuple[str, str]]) -> None:
+        self._channel = channel
+        self._make_token = make_token
+        token, self.slug = make_token("admin")
+        self.admin = harness.Api(channel, token)
+        self.member = self.api("member")
+        self.viewer = self.api("viewer")
+
+    def api(self, role: str, email: str | None = None) -> harness.Api:
+        token, _ = self._make_token(role, self.slug, email)
+        return harness.Api(self._channel, token)
+
+
+@pytest.fixture
+def workspace(channel: grpc.Channel, make_token: Callable[..., tuple[str, str]]) -> Workspace:
+    return Workspace(channel, make_token)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _skipped_postgres:
+        terminalreporter.section("PostgreSQL NOT TESTED", sep="!", red=True, bold=True)
+        for reason in sorted(set(_skipped_postgres)):
+            terminalreporter.line(reason, red=True)

@@ -1,0 +1,236 @@
+"""What the tests run against: real PostgreSQL, a real server process, a real channel."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from typing import Any
+
+import grpc
+import peewee
+
+from issues.v1 import issue_service_pb2, issue_service_pb2_grpc
+from service import auth
+from service.storage import database
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+SERVICE = issue_service_pb2.DESCRIPTOR.services_by_name["IssueService"]
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+# -- PostgreSQL ---------------------------------------------------------------
+
+
+def _reachable(url: str) -> bool:
+    try:
+        db = database.open_database(url, pool_size=1)
+        db.connect()
+        db.close_all()
+        return True
+    except peewee.DatabaseError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster in a temporary directory, for machines without one running."""
+
+    def __init__(self) -> None:
+        bindir = self.find_bindir()
+        if bindir is None:
+            raise RuntimeError("no initdb/pg_ctl found")
+        self.bindir = bindir
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="issues-pg-"))
+        self.port = _free_port()
+        # initdb refuses to run as root.
+        self.run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.run_as:
+            shutil.chown(self.dir, "postgres")
+        self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self._run(
+            "pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "start",
+            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+        )
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @staticmethod
+    def find_bindir() -> pathlib.Path | None:
+        found = shutil.which("pg_ctl")
+        if found:
+            return pathlib.Path(found).parent
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        return pathlib.Path(candidates[-1]).parent if candidates else None
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.run_as, str(self.bindir / tool), *args], check=True, capture_output=True)
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def create_database(admin_url: str) -> tuple[str, str]:
+    """A new empty database; returns (its url, its name)."""
+    name = f"issues_test_{uuid.uuid4().hex[:12]}"
+    admin = database.open_database(admin_url, pool_size=1)
+    with admin.connection_context():
+        admin.execute_sql(f'CREATE DATABASE "{name}"')
+    admin.close_all()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    admin = database.open_database(admin_url, pool_size=1)
+    with admin.connection_context():
+        admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close_all()
+
+
+# -- tokens -------------------------------------------------------------------
+
+_databases: dict[str, peewee.Database] = {}
+
+
+def in_database(url: str, fn: Any, *, write: bool = False) -> Any:
+    """Run `fn` in a transaction on the database at `url`, from the test process."""
+    db = _databases.get(url)
+    if db is None:
+        db = _databases[url] = database.open_database(url, pool_size=2)
+    database.bind(db)
+    return database.transaction(fn, write=write)
+
+
+def mint_token(url: str, role: str = "admin", workspace: str | None = None, email: str | None = None) -> tuple[str, str]:
+    slug = workspace or f"ws-{uuid.uuid4().hex[:10]}"
+    email = email or f"{role}-{uuid.uuid4().hex[:6]}@example.com"
+    token = in_database(url, lambda: auth.create_token(slug, email, role), write=True)
+    return token, slug
+
+
+def close_databases() -> None:
+    for db in _databases.values():
+        db.close_all()
+    _databases.clear()
+
+
+# -- the server process -------------------------------------------------------
+
+
+class ServerProcess:
+    """`python -m service serve` in a child process, on a free port."""
+
+    def __init__(self, database_url: str, workdir: pathlib.Path, *, http: bool = False) -> None:
+        self.database_url = database_url
+        self.workdir = workdir
+        self.http = http
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.http_port = 0
+        self.start()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.log = self.workdir / f"server-{time.monotonic_ns()}.log"
+        self.stdout = self.workdir / f"server-{time.monotonic_ns()}.out"
+        listen = [
+            "--grpc-listen", "127.0.0.1:0",
+            *(["--http-listen", "127.0.0.1:0"] if self.http else ["--no-http"]),
+        ]
+        with open(self.log, "wb") as err, open(self.stdout, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service", "serve", "--database-url", self.database_url, *listen],
+                cwd=self.workdir, stdout=out, stderr=err,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for entry in self.log_entries():
+                if entry.get("msg") == "serving grpc":
+                    self.port = int(entry["grpc_listen"].rsplit(":", 1)[1])
+                if entry.get("msg") == "serving http":
+                    self.http_port = int(entry["http_listen"].rsplit(":", 1)[1])
+            if self.port and (self.http_port or not self.http):
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log.read_text()}")
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        entries = []
+        for line in self.log.read_text().splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                entries.append({"raw": line})
+        return entries
+
+    def stop(self, sig: int = 15, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+# -- calling the API ----------------------------------------------------------
+
+
+class Api:
+    """IssueService calls with a token: `api.CreateIssue(title="x")`.
+
+    Keyword arguments build the method's request message.
+    """
+
+    def __init__(self, channel: grpc.Channel, token: str | None) -> None:
+        self._stub = issue_service_pb2_grpc.IssueServiceStub(channel)
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
+
+    def __getattr__(self, name: str) -> Any:
+        method = SERVICE.methods_by_name[name]
+        request_class = getattr(issue_service_pb2, method.input_type.name)
+        call = getattr(self._stub, name)
+
+        def invoke(request: Any = None, **fields: Any) -> Any:
+            return call(request if request is not None else request_class(**fields), metadata=self.metadata, timeout=30)
+
+        return invoke
+
+
+def bad_request_fields(error: grpc.RpcError) -> list[str]:
+    """The fields named by the google.rpc.BadRequest details of an error."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)
+    fields = []
+    for detail in status.details if status else []:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            fields += [v.field for v in bad.field_violations]
+    return fields
