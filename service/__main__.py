@@ -25,7 +25,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     db = _open(setting("database_url", args.database_url))
     applied = migrate.migrate(db)
     for m in applied:
-        log.info("applied migration", extra={"version": m.version, "name": m.name})
+        log.info("applied migration", extra={"version": m.version, "migration": m.name})
     log.info("schema up to date", extra={"applied": len(applied)})
     db.close_all()
     return 0

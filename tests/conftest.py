@@ -113,3 +113,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("PostgreSQL NOT TESTED", sep="!", red=True, bold=True)
         for reason in sorted(set(_skipped_postgres)):
             terminalreporter.line(reason, red=True)
+
+
+@pytest.fixture
+def fresh_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[str]:
+    """An empty database of the current backend, for tests that restart servers."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    url, name = harness.create_database(admin_url)
+    try:
+        yield url
+    finally:
+        harness.close_databases()
+        harness.drop_database(admin_url, name)

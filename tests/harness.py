@@ -147,6 +147,7 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
+        self.port = self.http_port = 0
         self.log = self.workdir / f"server-{time.monotonic_ns()}.log"
         self.stdout = self.workdir / f"server-{time.monotonic_ns()}.out"
         listen = [
