@@ -61,7 +61,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             rows, total = issues_store.page(principal.workspace_id, statuses, priorities, limit, offset)
             return pb.ListIssuesResponse(items=[convert.issue(r) for r in rows], count=total)
 
-        return transaction(work)
+        return transaction(work, snapshot=True)
 
     def UpdateIssue(self, request: pb.UpdateIssueRequest, context: grpc.ServicerContext) -> issue_pb2.Issue:
         principal = auth.current()
@@ -97,7 +97,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         today = utcnow().date()
         first_day = today - datetime.timedelta(days=days - 1)
         since = datetime.datetime.combine(first_day, datetime.time())
-        counts = transaction(lambda: issues_store.counts(principal.workspace_id, since))
+        counts = transaction(lambda: issues_store.counts(principal.workspace_id, since), snapshot=True)
         return pb.GetIssueMetricsResponse(metrics=_charts(counts, first_day, days))
 
     # -- comments -----------------------------------------------------------
@@ -114,7 +114,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             rows, total = comments_store.page(issue_id, limit, offset)
             return pb.ListCommentsResponse(items=[convert.comment(r) for r in rows], count=total)
 
-        return transaction(work)
+        return transaction(work, snapshot=True)
 
     def CreateComment(self, request: pb.CreateCommentRequest, context: grpc.ServicerContext) -> comment_pb2.Comment:
         principal = auth.current()
@@ -188,7 +188,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             rows = files_store.for_issue(issue_id, request.file_type)
             return pb.ListIssueFilesResponse(files=[convert.issue_file(r) for r in rows])
 
-        return transaction(work)
+        return transaction(work, snapshot=True)
 
 
 # -- helpers ------------------------------------------------------------------

@@ -1,16 +1,17 @@
 """Opening the database named by DATABASE_URL and running one transaction.
 
 SQLite (the embedded default) and PostgreSQL share one schema. Every RPC runs
-inside `transaction()`, which retries once when the connection turns out to be
-dead (a PostgreSQL restart) and reports an unreachable database as
-`DatabaseUnavailable` rather than a driver exception.
+its database work through `transaction()`, which retries once when the
+connection turns out to be dead (a PostgreSQL restart) and reports an
+unreachable database as `DatabaseUnavailable` rather than a driver exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import urllib.parse
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
@@ -21,6 +22,18 @@ T = TypeVar("T")
 database = peewee.DatabaseProxy()
 
 POOL_SIZE = 32
+
+
+class _PostgresPool(PooledPostgresqlDatabase):
+    """The pool without peewee's `SELECT 1` on every checkout.
+
+    That ping costs a round trip per RPC; a connection that died while idle
+    is instead detected by its first statement and replaced by the retry in
+    `transaction()`.
+    """
+
+    def _is_closed(self, conn: object) -> bool:
+        return bool(conn.closed) or self._adapter.txn_status(conn) == self._adapter.txn_unknown
 
 
 class DatabaseUnavailable(Exception):
@@ -49,7 +62,7 @@ def open_database(url: str, *, pool_size: int = POOL_SIZE) -> peewee.Database:
         )
     if parts.scheme in ("postgresql", "postgres"):
         query = dict(urllib.parse.parse_qsl(parts.query))
-        return PooledPostgresqlDatabase(
+        return _PostgresPool(
             urllib.parse.unquote(parts.path.lstrip("/")) or "postgres",
             user=urllib.parse.unquote(parts.username) if parts.username else None,
             password=urllib.parse.unquote(parts.password) if parts.password else None,
@@ -97,9 +110,26 @@ def _is_disconnect(exc: Exception) -> bool:
     return False
 
 
-def transaction(fn: Callable[[], T], *, write: bool = False) -> T:
-    """Run `fn` in one transaction on a pooled connection and return its result.
+def _begin(db: peewee.Database, write: bool, snapshot: bool) -> Any:
+    """The transaction a unit of work needs, or None for a single-statement read."""
+    if write:
+        # SQLite: take the write lock up front so that two writers queue on
+        # busy_timeout instead of deadlocking when a reader upgrades.
+        return db.atomic(**({} if is_postgres(db) else {"lock_type": "IMMEDIATE"}))
+    if snapshot:
+        # Several reads that must agree (a count and its page): PostgreSQL's
+        # default READ COMMITTED would give each statement its own snapshot.
+        return db.atomic(**({"isolation_level": "REPEATABLE READ"} if is_postgres(db) else {}))
+    # One statement is its own transaction; BEGIN/COMMIT would only add two
+    # round trips.
+    return contextlib.nullcontext()
 
+
+def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = False) -> T:
+    """Run `fn` as one transaction on a pooled connection and return its result.
+
+    `write=True` for anything that changes data; `snapshot=True` for reads of
+    more than one statement; neither for a single-statement read.
     A dead connection found before commit is dropped and the work retried on a
     fresh one; if the database stays unreachable, or the commit itself was cut
     off (its outcome unknown), DatabaseUnavailable is raised.
@@ -109,12 +139,9 @@ def transaction(fn: Callable[[], T], *, write: bool = False) -> T:
         committing = False
         try:
             with db.connection_context():
-                # SQLite: take the write lock up front so that two writers
-                # queue on busy_timeout instead of deadlocking on upgrade.
-                lock = {"lock_type": "IMMEDIATE"} if write and not is_postgres(db) else {}
-                with db.atomic(**lock):
+                with _begin(db, write, snapshot):
                     result = fn()
-                    committing = True
+                    committing = write
             return result
         except (peewee.OperationalError, peewee.InterfaceError) as exc:
             if not _is_disconnect(exc):

@@ -10,31 +10,38 @@ from typing import Any
 
 import peewee
 
+from . import compiled
 from .database import is_postgres
 from .models import Issue, utcnow
 
 
 def create(workspace_id: int, created_by: str, values: dict[str, Any]) -> Issue:
     now = utcnow()
-    fields = {k: v for k, v in values.items() if k != "attachment_ids"}
-    return Issue.create(
-        uuid=uuid.uuid4(),
-        workspace=workspace_id,
-        created_by=created_by,
-        created_at=now,
-        updated_at=now,
-        resolved_at=now if fields.get("status") == "resolved" else None,
-        **fields,
-    )
+    row = {
+        "uuid": uuid.uuid4(),
+        "workspace": workspace_id,
+        "created_by": created_by,
+        "created_at": now,
+        "updated_at": now,
+        "resolved_at": now if values.get("status") == "resolved" else None,
+        **{k: v for k, v in values.items() if k != "attachment_ids"},
+    }
+    compiled.insert(Issue, row)
+    return Issue(**row)
+
+
+def _by_id(for_update: bool) -> peewee.Query:
+    query = Issue.select().where((Issue.uuid == uuid.UUID(int=0)) & (Issue.workspace == 0))
+    return query.for_update() if for_update else query
 
 
 def get(workspace_id: int, issue_id: uuid.UUID, *, for_update: bool = False) -> Issue | None:
-    query = Issue.select().where((Issue.uuid == issue_id) & (Issue.workspace == workspace_id))
-    if for_update and is_postgres():
-        # Serialises concurrent updates of one issue; SQLite writers are
-        # already serialised by BEGIN IMMEDIATE.
-        query = query.for_update()
-    return query.first()
+    # FOR UPDATE serialises concurrent updates of one issue on PostgreSQL;
+    # SQLite writers are already serialised by BEGIN IMMEDIATE.
+    locking = for_update and is_postgres()
+    text = compiled.sql(("issue", locking), lambda: _by_id(locking))
+    found = compiled.rows(Issue, text, (Issue.uuid.db_value(issue_id), workspace_id))
+    return found[0] if found else None
 
 
 def update(row: Issue, values: dict[str, Any]) -> Issue:
@@ -72,18 +79,26 @@ def page(
     workspace_id: int, statuses: list[str], priorities: list[str], limit: int, offset: int
 ) -> tuple[list[Issue], int]:
     """One page, newest first with uuid breaking ties, and the total matching."""
-    query = Issue.select().where(Issue.workspace == workspace_id)
-    if statuses:
-        query = query.where(Issue.status.in_(statuses))
-    if priorities:
-        query = query.where(Issue.priority.in_(priorities))
-    total = query.count()
+    shape = (len(statuses), len(priorities))
+
+    def matching(*columns: Any) -> peewee.Query:
+        query = Issue.select(*columns).where(Issue.workspace == 0)
+        if statuses:
+            query = query.where(Issue.status.in_(["x"] * len(statuses)))
+        if priorities:
+            query = query.where(Issue.priority.in_(["x"] * len(priorities)))
+        return query
+
+    filters = (workspace_id, *statuses, *priorities)
+    count_sql = compiled.sql(("issue-count", shape), lambda: matching(peewee.fn.COUNT(peewee.SQL("*"))))
+    total = compiled.scalar(count_sql, filters)
     if offset >= total:
         return [], total
-    rows = list(
-        query.order_by(Issue.created_at.desc(), Issue.uuid.desc()).limit(limit).offset(offset)
+    page_sql = compiled.sql(
+        ("issue-page", shape),
+        lambda: matching().order_by(Issue.created_at.desc(), Issue.uuid.desc()).limit(1).offset(1),
     )
-    return rows, total
+    return compiled.rows(Issue, page_sql, (*filters, limit, offset)), total
 
 
 @dataclass(frozen=True)
