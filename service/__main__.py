@@ -69,6 +69,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         host = settings.grpc_listen.rsplit(":", 1)[0]
         gateway = start_in_thread(settings.http_listen, f"{host}:{server.port}")
+        http_host = settings.http_listen.rsplit(":", 1)[0]
+        log.info("serving http", extra={"http_listen": f"{http_host}:{gateway.port}"})
 
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
