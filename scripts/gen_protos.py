@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import pathlib
+import re
 import shutil
 import sys
 import tempfile
@@ -27,19 +28,17 @@ WELL_KNOWN = pathlib.Path(grpc_tools.__file__).parent / "_proto"
 
 
 def generate(out: pathlib.Path) -> None:
-    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
-    args = [
-        "protoc",
-        f"-I{PROTOS}",
-        f"-I{THIRD_PARTY}",
-        f"-I{WELL_KNOWN}",
-        f"--python_out={out}",
-        f"--pyi_out={out}",
-        f"--grpc_python_out={out}",
-        *sources,
-    ]
-    if protoc.main(args) != 0:
-        raise SystemExit("protoc failed")
+    paths = sorted(PROTOS.rglob("*.proto"))
+    sources = [str(p.relative_to(PROTOS)) for p in paths]
+    # gRPC stubs only for files that declare a service; the rest would be empty.
+    services = [str(p.relative_to(PROTOS)) for p in paths if re.search(r"^service ", p.read_text(), re.M)]
+    includes = [f"-I{PROTOS}", f"-I{THIRD_PARTY}", f"-I{WELL_KNOWN}"]
+    for outputs, files in (
+        ([f"--python_out={out}", f"--pyi_out={out}"], sources),
+        ([f"--grpc_python_out={out}"], services),
+    ):
+        if protoc.main(["protoc", *includes, *outputs, *files]) != 0:
+            raise SystemExit("protoc failed")
     # Make every generated directory a regular package.
     for directory in [out / "issues", *(p for p in (out / "issues").rglob("*") if p.is_dir())]:
         (directory / "__init__.py").touch()

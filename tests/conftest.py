@@ -49,10 +49,10 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture(scope="session")
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _new_database(backend: str, request: pytest.FixtureRequest, directory: pathlib.Path) -> Iterator[str]:
+    """An empty SQLite file in `directory`, or a new PostgreSQL database dropped afterwards."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'issues.db'}"
+        yield f"sqlite:///{directory / 'issues.db'}"
         return
     admin_url = request.getfixturevalue("postgres_admin_url")
     url, name = harness.create_database(admin_url)
@@ -61,6 +61,11 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory:
     finally:
         harness.close_databases()
         harness.drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _new_database(backend, request, tmp_path_factory.mktemp("db"))
 
 
 @pytest.fixture(scope="session")
@@ -118,13 +123,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture
 def fresh_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[str]:
     """An empty database of the current backend, for tests that restart servers."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    url, name = harness.create_database(admin_url)
-    try:
-        yield url
-    finally:
-        harness.close_databases()
-        harness.drop_database(admin_url, name)
+    yield from _new_database(backend, request, tmp_path)
