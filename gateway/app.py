@@ -1,0 +1,102 @@
+"""The gateway as a Starlette application.
+
+    app = build_app("127.0.0.1:50051")
+
+Routes: the whole `issues.v1.IssueService` route table (one transcoding
+route), plus `/healthz`, `/readyz` and `/openapi.json`. Every error, 404 and
+405 included, is answered in the error envelope.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import AsyncIterator
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from issues.v1 import issue_service_pb2
+
+from .accesslog import AccessLog
+from .errors import GatewayError, error_response
+from .openapi import build_openapi
+from .routing import RouteTable
+from .transcoder import Backend, TranscodingRoute
+
+__all__ = ["SERVICE", "build_app"]
+
+log = logging.getLogger("gateway")
+
+SERVICE = issue_service_pb2.DESCRIPTOR.services_by_name["IssueService"]
+READY_TIMEOUT_SECONDS = 2.0
+# How long closing the channel waits for in-flight calls at shutdown.
+CHANNEL_CLOSE_GRACE_SECONDS = 5.0
+
+_HTTP_STATUS_NAMES = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
+
+
+def build_app(grpc_target: str, *, max_body_bytes: int = 1 << 20) -> Starlette:
+    """The gateway in front of the gRPC server at `grpc_target`, over one shared channel."""
+    table = RouteTable.for_service(SERVICE)
+    backend = Backend(grpc_target)
+    openapi_body = json.dumps(build_openapi(SERVICE, table), separators=(",", ":")).encode()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        stub = health_pb2_grpc.HealthStub(backend.channel)
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=READY_TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            log.warning("readiness check failed", extra={"code": exc.code().name if exc.code() else None})
+            return error_response(GatewayError(503, "UNAVAILABLE", "the service is unreachable"))
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            return error_response(GatewayError(503, "UNAVAILABLE", f"the service reports {status}"))
+        return JSONResponse({"status": "serving"})
+
+    async def openapi(request: Request) -> Response:
+        return Response(openapi_body, media_type="application/json")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Starlette's own 404 (no route) and 405 (wrong method on a probe), in the envelope.
+        assert isinstance(exc, HTTPException)
+        status = _HTTP_STATUS_NAMES.get(exc.status_code, "UNKNOWN")
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no route for {request.url.path}"
+        elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            message = f"{request.method} is not allowed here; allowed: {exc.headers['Allow']}"
+        return error_response(GatewayError(exc.status_code, status, message, headers=exc.headers))
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return error_response(GatewayError(500, "INTERNAL", "internal error"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await backend.close(CHANNEL_CLOSE_GRACE_SECONDS)
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            TranscodingRoute(table, backend, max_body_bytes=max_body_bytes),
+        ],
+        middleware=[Middleware(AccessLog)],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    app.state.route_table = table
+    return app

@@ -1,0 +1,136 @@
+"""Every error the gateway answers with, in one envelope and one status table.
+
+    {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "...", "details": [...]}}
+
+`HTTP_STATUS` is the single mapping from gRPC codes to HTTP statuses
+(grpc-gateway's, except FAILED_PRECONDITION, which SPEC makes 412). The
+details come from the google.rpc.Status the server sends in its
+`grpc-status-details-bin` trailer; a stack trace never gets here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Iterable
+
+import grpc
+from google.protobuf import any_pb2, message_factory, symbol_database
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from starlette.responses import Response
+
+from .codec import FieldViolation, InvalidJson, to_json
+
+__all__ = ["HTTP_STATUS", "GatewayError", "bad_request", "error_response", "from_rpc_error"]
+
+log = logging.getLogger("gateway.errors")
+
+HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 412,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+
+_BAD_REQUEST_URL = "type.googleapis.com/google.rpc.BadRequest"
+
+
+class GatewayError(Exception):
+    """An HTTP error response waiting to be sent.
+
+    `status` is the canonical gRPC code name shown in the envelope. Errors made
+    by the gateway itself (404/405 routes, 413, 415) pick the nearest code; the
+    HTTP status is what clients branch on.
+    """
+
+    def __init__(
+        self,
+        http_status: int,
+        status: str,
+        message: str,
+        details: Iterable[dict[str, Any]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.status = status
+        self.message = message
+        self.details = list(details)
+        self.headers = dict(headers or {})
+        if http_status == 401:
+            self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.http_status,
+                "status": self.status,
+                "message": self.message,
+                "details": self.details,
+            }
+        }
+
+
+def error_response(error: GatewayError) -> Response:
+    body = json.dumps(error.envelope(), ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, error.http_status, headers=error.headers, media_type="application/json")
+
+
+def bad_request_detail(violations: Iterable[FieldViolation]) -> dict[str, Any]:
+    return {
+        "@type": _BAD_REQUEST_URL,
+        "field_violations": [{"field": v.field, "description": v.description} for v in violations],
+    }
+
+
+def bad_request(invalid: InvalidJson) -> GatewayError:
+    """400 for input the gateway refused before calling the service."""
+    return GatewayError(400, "INVALID_ARGUMENT", str(invalid), [bad_request_detail(invalid.violations)])
+
+
+def from_rpc_error(error: grpc.RpcError) -> GatewayError:
+    """The HTTP form of a failed call, details decoded from the rich status."""
+    code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
+    message = (error.details() if callable(getattr(error, "details", None)) else None) or code.name.lower()
+    details: list[dict[str, Any]] = []
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:  # code or message in the trailer disagree with the call's: trust the call
+        status = None
+    if status is not None:
+        details = [_detail(d) for d in status.details]
+    if code == grpc.StatusCode.UNAVAILABLE and not details and "failed to connect" in message.lower():
+        # The channel's own wording names addresses; say what it means instead.
+        message = "the service is unavailable; retry later"
+    return GatewayError(HTTP_STATUS.get(code, 500), code.name, message, details)
+
+
+def _detail(packed: any_pb2.Any) -> dict[str, Any]:
+    if packed.type_url == _BAD_REQUEST_URL:
+        bad = error_details_pb2.BadRequest()
+        packed.Unpack(bad)
+        return bad_request_detail(FieldViolation(v.field, v.description) for v in bad.field_violations)
+    # Any other detail type this process knows (ErrorInfo, RetryInfo, ...) in the same JSON style.
+    name = packed.type_url.rsplit("/", 1)[-1]
+    try:
+        descriptor = symbol_database.Default().pool.FindMessageTypeByName(name)
+    except KeyError:
+        return {"@type": packed.type_url}
+    message = message_factory.GetMessageClass(descriptor)()
+    if not packed.Unpack(message):
+        return {"@type": packed.type_url}
+    return {"@type": packed.type_url, **to_json(message)}

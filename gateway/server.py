@@ -1,0 +1,96 @@
+"""Serving the gateway with uvicorn, in a background thread or in the foreground.
+
+`start_in_thread` is how `python -m service serve` runs the gateway
+in-process: uvicorn gets its own thread and event loop, and `stop()` drains it
+(stop accepting, finish in-flight requests, close the gRPC channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import uvicorn
+
+from .app import build_app
+
+__all__ = ["GatewayHandle", "bind", "start_in_thread"]
+
+STARTUP_TIMEOUT_SECONDS = 15.0
+# In-flight requests get this long to finish when the gateway stops.
+SHUTDOWN_GRACE_SECONDS = 10
+
+
+def bind(listen: str) -> socket.socket:
+    """A TCP socket bound to "HOST:PORT" ("[::1]:8080" for IPv6; port 0 picks a free one)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"listen address {listen!r} must be HOST:PORT")
+    host = host.strip("[]") or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto
+    # says TCP, and without it small responses wait on Nagle's delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _config(grpc_target: str, max_body_bytes: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        build_app(grpc_target, max_body_bytes=max_body_bytes),
+        lifespan="on",
+        log_config=None,  # leave logging to the process (JSON lines in `service serve`)
+        access_log=False,  # the app logs one line per request itself
+        server_header=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
+
+
+@dataclass
+class GatewayHandle:
+    """A gateway serving in a background thread."""
+
+    port: int
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish, close the channel; blocks until done."""
+        self._server.should_exit = True
+        self._thread.join()
+
+
+def start_in_thread(http_listen: str, grpc_target: str, *, max_body_bytes: int = 1 << 20) -> GatewayHandle:
+    """Serve the gateway on `http_listen` in front of `grpc_target`; returns once it accepts requests."""
+    sock = bind(http_listen)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(_config(grpc_target, max_body_bytes))
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            failure.append(exc)
+        finally:
+            sock.close()
+
+    thread = threading.Thread(target=run, name="http-gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"the HTTP gateway failed to start: {failure[0] if failure else 'exited'}")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the HTTP gateway did not start in time")
+        time.sleep(0.01)
+    return GatewayHandle(port, server, thread)

@@ -1,0 +1,262 @@
+"""HTTP request -> gRPC call -> HTTP response, for every binding of the route table.
+
+`TranscodingRoute` is one Starlette route that stands for the whole table: it
+matches by the table's own resolution (so a literal beats a variable and a
+known path with the wrong method is a 405), builds the request message from
+path variables, query parameters and the JSON body, calls the method over the
+app's one shared channel, and writes the reply in the contract's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from typing import Any, Callable
+
+import grpc
+from google.api import field_behavior_pb2
+from google.protobuf import field_mask_pb2, message_factory
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import Receive, Scope, Send
+
+from .codec import InvalidJson, merge_object, merge_query, to_json
+from .errors import GatewayError, bad_request, error_response, from_rpc_error
+from .routing import Binding, RouteTable
+
+__all__ = ["Backend", "TranscodingRoute", "DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS"]
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+MAX_TIMEOUT_SECONDS = 300.0
+_GRPC_TIMEOUT = re.compile(r"^([0-9]{1,8})([HMSmun])$")
+_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+
+log = logging.getLogger("gateway")
+
+
+class Backend:
+    """The one gRPC channel of an app, opened on first use inside the server's event loop."""
+
+    def __init__(self, target: str, options: list[tuple[str, Any]] | None = None) -> None:
+        self.target = target
+        self._options = options or []
+        self._channel: grpc.aio.Channel | None = None
+        self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
+        return self._channel
+
+    def unary(self, full_method: str, response_class: type[Message]) -> grpc.aio.UnaryUnaryMultiCallable:
+        call = self._callables.get(full_method)
+        if call is None:
+            call = self._callables[full_method] = self.channel.unary_unary(
+                full_method,
+                request_serializer=lambda m: m.SerializeToString(),
+                response_deserializer=response_class.FromString,
+            )
+        return call
+
+    async def close(self, grace: float | None = None) -> None:
+        if self._channel is not None:
+            channel, self._channel = self._channel, None
+            self._callables.clear()
+            await channel.close(grace)
+
+
+class _Method:
+    """What one binding needs at request time, worked out once."""
+
+    def __init__(self, binding: Binding) -> None:
+        self.binding = binding
+        self.request_class = message_factory.GetMessageClass(binding.method.input_type)
+        self.response_class = message_factory.GetMessageClass(binding.method.output_type)
+        self.query_fields = binding.query_fields
+        mask = binding.update_mask_field
+        self.mask_field = mask.name if mask is not None else None
+        path_fields = {p.split(".")[0] for p in binding.template.variable_fields}
+        # Keys a "*" body may not carry: the path says them, the body's keys make the mask.
+        self.body_skip = frozenset(path_fields | ({self.mask_field} if self.mask_field else set()))
+        self.required = tuple(
+            f.name for f in binding.method.input_type.fields
+            if _is_required(f) and f.name not in path_fields
+        ) if binding.body == "*" else ()
+        self.empty_response = binding.method.output_type.full_name == "google.protobuf.Empty"
+
+
+def _is_required(f: FieldDescriptor) -> bool:
+    return field_behavior_pb2.REQUIRED in f.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+
+
+class TranscodingRoute(BaseRoute):
+    """All annotated methods of a service, as one route."""
+
+    def __init__(self, table: RouteTable, backend: Backend, *, max_body_bytes: int = 1 << 20) -> None:
+        self.table = table
+        self.backend = backend
+        self.max_body_bytes = max_body_bytes
+        self._methods = {id(b): _Method(b) for b in table.bindings}
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+        resolution = self.table.resolve(scope["method"], path)
+        if resolution is None:
+            return Match.NONE, {}
+        child = {"gateway.resolution": resolution, "path_params": resolution.path_params}
+        return (Match.FULL if resolution.binding is not None else Match.PARTIAL), child
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        resolution = scope["gateway.resolution"]
+        try:
+            if resolution.binding is None:
+                raise GatewayError(
+                    405, "UNIMPLEMENTED",
+                    f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
+                    headers={"Allow": ", ".join(resolution.allowed)},
+                )
+            response = await self._call(self._methods[id(resolution.binding)], Request(scope, receive), resolution.path_params)
+        except GatewayError as exc:
+            response = error_response(exc)
+        except InvalidJson as exc:
+            response = error_response(bad_request(exc))
+        except grpc.RpcError as exc:
+            response = error_response(from_rpc_error(exc))
+        except Exception:  # a gateway bug: logged here, never shown to the client
+            log.exception("unhandled error", extra={"path": scope["path"], "method": scope["method"]})
+            response = error_response(GatewayError(500, "INTERNAL", "internal error"))
+        await response(scope, receive, send)
+
+    async def _call(self, method: _Method, request: Request, path_params: dict[str, str]) -> Response:
+        binding = method.binding
+        message = method.request_class()
+        if binding.body:
+            data = await self._read_json(request)
+            if binding.body == "*":
+                merge_object(message, data, skip=method.body_skip, required=method.required)
+                if method.mask_field and isinstance(data, dict):
+                    # AIP-134 over JSON: the keys present are the fields to change,
+                    # and a key set to null is in the mask but unset, which clears it.
+                    getattr(message, method.mask_field).CopyFrom(field_mask_pb2.FieldMask(paths=list(data)))
+            else:
+                wrapper = {binding.body: data}
+                merge_object(message, wrapper)
+        if request.scope.get("query_string"):
+            merge_query(message, request.query_params.multi_items(), method.query_fields)
+        for path, value in path_params.items():
+            _set_path(message, path, value)
+
+        call = self.backend.unary(binding.full_method, method.response_class)
+        reply = await call(message, metadata=_metadata(request), timeout=_timeout(request))
+        if method.empty_response:
+            return Response(status_code=binding.success_code)
+        payload = to_json(reply)
+        if binding.response_body:
+            # The response field alone: `files` answers as a bare JSON array.
+            payload = payload[binding.response_body]
+        return Response(_dumps(payload), binding.success_code, media_type="application/json")
+
+    async def _read_json(self, request: Request) -> Any:
+        limit = self.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise GatewayError(400, "INVALID_ARGUMENT", "the Content-Length header is not a number")
+            if int(length) > limit:
+                raise _too_large(limit)
+            if int(length) == 0:
+                return {}  # no body: an empty request, which the service validates
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        is_json = media_type == "application/json" or media_type.endswith("+json")
+        if media_type and not is_json:
+            raise _unsupported(media_type)
+        # Count while streaming: Content-Length may be missing (chunked) or a lie.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if not body:
+            return {}
+        if not is_json:
+            raise _unsupported(media_type)
+        try:
+            return json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+        except (ValueError, RecursionError) as exc:
+            raise GatewayError(400, "INVALID_ARGUMENT", f"the body is not valid JSON: {_json_problem(exc)}") from None
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, "INVALID_ARGUMENT", f"the request body is larger than {limit} bytes")
+
+
+def _unsupported(media_type: str) -> GatewayError:
+    shown = media_type or "none"
+    return GatewayError(415, "INVALID_ARGUMENT", f"the body must be application/json, not {shown}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _json_problem(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    return str(exc)
+
+
+def _dumps(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _set_path(message: Message, dotted: str, value: str) -> None:
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        message = getattr(message, name)
+    setattr(message, leaf, value)
+
+
+def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
+    authorization = request.headers.get("authorization")
+    if authorization is None:
+        return ()
+    if not _PRINTABLE_ASCII.match(authorization):
+        # gRPC metadata cannot carry it; it is no token the service would accept anyway.
+        raise GatewayError(401, "UNAUTHENTICATED", "the Authorization header is malformed")
+    return (("authorization", authorization),)
+
+
+def _timeout(request: Request) -> float:
+    """The call's deadline: the caller's `grpc-timeout` header if any, else the default."""
+    header = request.headers.get("grpc-timeout")
+    if header is None:
+        return DEFAULT_TIMEOUT_SECONDS
+    m = _GRPC_TIMEOUT.match(header)
+    if m is None:
+        raise GatewayError(400, "INVALID_ARGUMENT", "grpc-timeout must be digits and a unit (H, M, S, m, u, n), e.g. 5S")
+    return min(int(m.group(1)) * _TIMEOUT_UNITS[m.group(2)], MAX_TIMEOUT_SECONDS)
