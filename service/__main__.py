@@ -9,7 +9,7 @@ import sys
 import threading
 
 from . import auth, logs
-from .config import Settings, setting
+from .config import Settings, blob_settings, setting
 from .storage import database, migrate
 
 log = logging.getLogger("service")
@@ -45,10 +45,13 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    database_url = setting("database_url", args.database_url)
+    http_listen = None if args.no_http else setting("http_listen", args.http_listen)
     settings = Settings(
-        database_url=setting("database_url", args.database_url),
+        database_url=database_url,
         grpc_listen=setting("grpc_listen", args.grpc_listen),
-        http_listen=None if args.no_http else setting("http_listen", args.http_listen),
+        http_listen=http_listen,
+        blobs=blob_settings(database_url, http_listen),
     )
     from .server import start  # imports grpc machinery only when serving
 

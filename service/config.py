@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pathlib
+import urllib.parse
 from dataclasses import dataclass
 
 DEFAULTS = {
@@ -27,7 +29,42 @@ class Settings:
     grpc_listen: str
     # None turns the in-process HTTP gateway off.
     http_listen: str | None
+    blobs: "BlobSettings"
     workers: int = 16
     # Larger requests are refused by gRPC before they are parsed.
     max_message_bytes: int = 1 << 20
     shutdown_grace_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class BlobSettings:
+    """Where attachment bytes go and how long their URLs live."""
+
+    # "file" (a directory served by this process over HTTP) or "s3://bucket".
+    store: str
+    directory: pathlib.Path
+    # Base of the file store's signed URLs: how clients reach the HTTP port.
+    public_url: str
+    s3_endpoint_url: str | None = None
+    max_upload_bytes: int = 512 << 20
+    upload_url_seconds: int = 3600
+    download_url_seconds: int = 300
+    # `gc` removes ready attachments nothing references after this long.
+    unreferenced_after_seconds: int = 86400
+
+
+def blob_settings(database_url: str, http_listen: str | None) -> BlobSettings:
+    """Blob settings from ISSUES_BLOB_* variables; the directory defaults to
+    `blobs/` beside the SQLite file (or the working directory)."""
+    env = os.environ
+    parts = urllib.parse.urlsplit(database_url)
+    beside = pathlib.Path(urllib.parse.unquote(parts.path[1:])).parent if parts.scheme == "sqlite" else pathlib.Path(".")
+    listen = http_listen or DEFAULTS["http_listen"][1]
+    return BlobSettings(
+        store=env.get("ISSUES_BLOB_STORE") or "file",
+        directory=pathlib.Path(env.get("ISSUES_BLOB_DIR") or beside / "blobs"),
+        public_url=env.get("ISSUES_PUBLIC_URL") or f"http://{listen}",
+        s3_endpoint_url=env.get("ISSUES_S3_ENDPOINT_URL") or None,
+        max_upload_bytes=int(env.get("ISSUES_MAX_UPLOAD_BYTES") or 512 << 20),
+        unreferenced_after_seconds=int(env.get("ISSUES_GC_UNREFERENCED_AFTER") or 86400),
+    )

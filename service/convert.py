@@ -7,9 +7,9 @@ from typing import Any
 
 from google.protobuf import timestamp_pb2
 
-from issues.v1 import comment_pb2, issue_file_pb2, issue_pb2
+from issues.v1 import attachment_pb2, comment_pb2, issue_file_pb2, issue_pb2
 
-from .storage.models import Comment, Issue, IssueFile
+from .storage.models import Attachment, Comment, Issue, IssueFile
 from .validation import PRIORITY_NAMES, STATUS_NAMES
 
 _STATUS = {name: number for number, name in STATUS_NAMES.items()}
@@ -67,3 +67,21 @@ def issue_file(row: IssueFile) -> issue_file_pb2.IssueFile:
         attachment_id=str(row.attachment_id),
         created_at=timestamp(row.created_at),
     )
+
+
+_ATTACHMENT_STATUS = {"pending": attachment_pb2.Attachment.STATUS_PENDING, "ready": attachment_pb2.Attachment.STATUS_READY}
+
+
+def attachment(row: Attachment) -> attachment_pb2.Attachment:
+    message = attachment_pb2.Attachment(
+        uuid=str(row.uuid),
+        file_name=row.file_name,
+        content_type=row.content_type,
+        size_bytes=row.size_bytes,
+        status=_ATTACHMENT_STATUS[row.status],
+        created_by=row.created_by,
+        created_at=timestamp(row.created_at),
+    )
+    if row.sha256:
+        message.sha256 = row.sha256
+    return message

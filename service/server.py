@@ -13,10 +13,12 @@ from grpc_reflection.v1alpha import reflection
 
 from issues.v1 import issue_service_pb2, issue_service_pb2_grpc
 
+from .blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from .config import Settings
 from .health import DatabaseHealth
 from .interceptors import CallInterceptor, required_roles
 from .servicer import IssueService
+from .storage import attachments as attachments_store
 from .storage import database
 
 log = logging.getLogger("service.server")
@@ -30,6 +32,7 @@ class RunningServer:
     port: int
     health: DatabaseHealth
     db: peewee.Database
+    blobs: BlobStore
 
     def stop(self, grace: float) -> None:
         """Drain: NOT_SERVING first, then finish in-flight calls within `grace` seconds."""
@@ -48,7 +51,9 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ],
     )
-    issue_service_pb2_grpc.add_IssueServiceServicer_to_server(IssueService(), server)
+    signing_key = database.transaction(lambda: attachments_store.server_secret(SIGNING_KEY_NAME), write=True)
+    blobs = open_store(settings.blobs, signing_key)
+    issue_service_pb2_grpc.add_IssueServiceServicer_to_server(IssueService(blobs, settings.blobs), server)
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(
@@ -62,4 +67,4 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     server.start()
     host = settings.grpc_listen.rsplit(":", 1)[0]
     log.info("serving grpc", extra={"grpc_listen": f"{host}:{port}"})
-    return RunningServer(server, port, health, db)
+    return RunningServer(server, port, health, db, blobs)

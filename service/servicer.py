@@ -14,16 +14,19 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 
-from issues.v1 import comment_pb2, issue_pb2, issue_service_pb2 as pb, issue_service_pb2_grpc, metrics_pb2
+from issues.v1 import comment_pb2, issue_file_pb2, issue_pb2, issue_service_pb2 as pb, issue_service_pb2_grpc, metrics_pb2
 
 from . import auth, convert, validation
 from .auth import Role
+from .blobs import BlobStore
+from .config import BlobSettings
 from .errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied, FailedPrecondition
+from .storage import attachments as attachments_store
 from .storage import comments as comments_store
 from .storage import files as files_store
 from .storage import issues as issues_store
 from .storage.database import transaction
-from .storage.models import Issue, utcnow
+from .storage.models import Attachment, Issue, utcnow
 from .validation import PRIORITY_NAMES, STATUS_NAMES, Violations
 
 METRICS_DAYS_DEFAULT = 30
@@ -31,23 +34,28 @@ METRICS_DAYS_MAX = 366
 
 
 class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
+    def __init__(self, blobs: BlobStore, blob_settings: BlobSettings) -> None:
+        self._blobs = blobs
+        self._blob_settings = blob_settings
+
     # -- issues -------------------------------------------------------------
 
     def CreateIssue(self, request: pb.CreateIssueRequest, context: grpc.ServicerContext) -> issue_pb2.Issue:
         principal = auth.current()
         values = validation.issue_values(request, validation.ISSUE_FIELDS, creating=True)
-        _require_attachments("attachment_ids", values["attachment_ids"])
 
         def work() -> issue_pb2.Issue:
+            attachments = self._ready_attachments(principal.workspace_id, "attachment_ids", values["attachment_ids"])
             row = issues_store.create(principal.workspace_id, principal.email, values)
-            return convert.issue(row)
+            attachments_store.set_issue_attachments(row, attachments)
+            return convert.issue(row, [convert.attachment(a) for a in attachments])
 
         return transaction(work, write=True)
 
     def GetIssue(self, request: pb.GetIssueRequest, context: grpc.ServicerContext) -> issue_pb2.Issue:
         principal = auth.current()
         issue_id = validation.require_uuid("issue_id", request.issue_id)
-        return transaction(lambda: convert.issue(_issue(principal.workspace_id, issue_id)))
+        return transaction(lambda: _issues([_issue(principal.workspace_id, issue_id)])[0])
 
     def ListIssues(self, request: pb.ListIssuesRequest, context: grpc.ServicerContext) -> pb.ListIssuesResponse:
         principal = auth.current()
@@ -59,7 +67,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
 
         def work() -> pb.ListIssuesResponse:
             rows, total = issues_store.page(principal.workspace_id, statuses, priorities, limit, offset)
-            return pb.ListIssuesResponse(items=[convert.issue(r) for r in rows], count=total)
+            return pb.ListIssuesResponse(items=_issues(rows), count=total)
 
         return transaction(work, snapshot=True)
 
@@ -68,11 +76,13 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         issue_id = validation.require_uuid("issue_id", request.issue_id)
         paths = validation.update_paths(request, validation.ISSUE_FIELDS)
         values = validation.issue_values(request, paths, creating=False)
-        _require_attachments("attachment_ids", values.get("attachment_ids", []))
 
         def work() -> issue_pb2.Issue:
             row = _issue(principal.workspace_id, issue_id, for_update=True)
-            return convert.issue(issues_store.update(row, values))
+            if "attachment_ids" in values:
+                attachments = self._ready_attachments(principal.workspace_id, "attachment_ids", values["attachment_ids"])
+                attachments_store.set_issue_attachments(row, attachments)
+            return _issues([issues_store.update(row, values)])[0]
 
         return transaction(work, write=True)
 
@@ -112,7 +122,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         def work() -> pb.ListCommentsResponse:
             _issue(principal.workspace_id, issue_id)
             rows, total = comments_store.page(issue_id, limit, offset)
-            return pb.ListCommentsResponse(items=[convert.comment(r) for r in rows], count=total)
+            return pb.ListCommentsResponse(items=_comments(rows), count=total)
 
         return transaction(work, snapshot=True)
 
@@ -125,11 +135,13 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             v, "attachment_ids", request.attachment_ids, max_items=validation.COMMENT_ATTACHMENTS_MAX
         )
         v.check()
-        _require_attachments("attachment_ids", attachment_ids)
 
         def work() -> comment_pb2.Comment:
             _issue(principal.workspace_id, issue_id)
-            return convert.comment(comments_store.create(issue_id, principal.email, content))
+            attachments = self._ready_attachments(principal.workspace_id, "attachment_ids", attachment_ids)
+            row = comments_store.create(issue_id, principal.email, content)
+            attachments_store.set_comment_attachments(row.uuid, attachments)
+            return convert.comment(row, [convert.attachment(a) for a in attachments])
 
         return transaction(work, write=True)
 
@@ -146,15 +158,16 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             v, "attachment_ids", request.attachment_ids, max_items=validation.COMMENT_ATTACHMENTS_MAX
         )
         v.check()
-        _require_attachments("attachment_ids", attachment_ids)
 
         def work() -> comment_pb2.Comment:
             row = _own_comment(principal, issue_id, comment_id)
             if row.is_deleted:
                 raise FailedPrecondition(f"comment {comment_id} is deleted and cannot be edited")
-            if content is not None:
-                comments_store.edit(row, content)
-            return convert.comment(row)
+            if "attachment_ids" in paths:
+                attachments = self._ready_attachments(principal.workspace_id, "attachment_ids", attachment_ids)
+                attachments_store.set_comment_attachments(row.uuid, attachments)
+            comments_store.edit(row, row.content if content is None else content)
+            return _comments([row])[0]
 
         return transaction(work, write=True)
 
@@ -172,6 +185,110 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             return empty_pb2.Empty()
 
         return transaction(work, write=True)
+
+    # -- files and attachments ----------------------------------------------
+
+    def AddIssueFile(self, request: pb.AddIssueFileRequest, context: grpc.ServicerContext) -> issue_file_pb2.IssueFile:
+        principal = auth.current()
+        v = Violations()
+        issue_id = validation.parse_uuid(v, "issue_id", request.issue_id)
+        attachment_id = validation.parse_uuid(v, "attachment_id", request.attachment_id)
+        if not validation.FILE_TYPE.match(request.file_type):
+            v.add("file_type", "must be 1 to 64 lower-case letters, digits and underscores")
+        file_name = request.file_name if request.HasField("file_name") else None
+        if file_name is not None:
+            validation.file_name(v, "file_name", file_name)
+        v.check()
+
+        def work() -> issue_file_pb2.IssueFile:
+            _issue(principal.workspace_id, issue_id)
+            (attachment,) = self._ready_attachments(principal.workspace_id, "attachment_id", [attachment_id], single=True)
+            row = files_store.add(issue_id, attachment, request.file_type, file_name or attachment.file_name)
+            return convert.issue_file(row)
+
+        return transaction(work, write=True)
+
+    def CreateAttachment(
+        self, request: pb.CreateAttachmentRequest, context: grpc.ServicerContext
+    ) -> pb.CreateAttachmentResponse:
+        principal = auth.current()
+        limit = self._blob_settings.max_upload_bytes
+        v = Violations()
+        validation.file_name(v, "file_name", request.file_name)
+        content_type = request.content_type or "application/octet-stream"
+        if not validation.CONTENT_TYPE.match(content_type):
+            v.add("content_type", "must be a MIME type such as text/plain")
+        if not 0 <= request.size_bytes <= limit:
+            v.add("size_bytes", f"must be between 0 and {limit}, got {request.size_bytes}")
+        sha256 = request.sha256.lower() if request.HasField("sha256") else None
+        if sha256 is not None and not validation.SHA256.match(sha256):
+            v.add("sha256", "must be 64 hexadecimal digits")
+        v.check()
+        expires_at = utcnow() + datetime.timedelta(seconds=self._blob_settings.upload_url_seconds)
+
+        def work() -> Attachment:
+            return attachments_store.create(
+                principal.workspace_id, principal.email, file_name=request.file_name, content_type=content_type,
+                size_bytes=request.size_bytes, sha256=sha256, expires_at=expires_at,
+            )
+
+        row = transaction(work, write=True)
+        url = self._blobs.upload_url(
+            row.object_key, workspace_id=principal.workspace_id, size_bytes=row.size_bytes,
+            content_type=row.content_type, sha256=row.sha256, expires_at=expires_at,
+        )
+        return pb.CreateAttachmentResponse(
+            attachment=convert.attachment(row), upload_url=url, expires_at=convert.timestamp(expires_at)
+        )
+
+    def GetAttachment(self, request: pb.GetAttachmentRequest, context: grpc.ServicerContext) -> pb.GetAttachmentResponse:
+        principal = auth.current()
+        attachment_id = validation.require_uuid("attachment_id", request.attachment_id)
+
+        def work() -> Attachment:
+            row = attachments_store.get(principal.workspace_id, attachment_id)
+            if row is None:
+                raise NotFound(f"attachment {attachment_id} not found")
+            self._confirm_upload(row)
+            return row
+
+        row = transaction(work, write=True)
+        response = pb.GetAttachmentResponse(attachment=convert.attachment(row))
+        if row.status == attachments_store.READY:
+            expires_at = utcnow() + datetime.timedelta(seconds=self._blob_settings.download_url_seconds)
+            response.download_url = self._blobs.download_url(
+                row.object_key, workspace_id=principal.workspace_id, file_name=row.file_name,
+                content_type=row.content_type, expires_at=expires_at,
+            )
+            response.expires_at.CopyFrom(convert.timestamp(expires_at))
+        return response
+
+    def _confirm_upload(self, row: Attachment) -> None:
+        """A pending attachment whose bytes have arrived in full becomes ready.
+
+        The file store marks uploads ready itself; S3 uploads are confirmed here.
+        """
+        if row.status == attachments_store.PENDING and self._blobs.uploaded_size(row.object_key) == row.size_bytes:
+            if attachments_store.mark_ready(row, row.sha256):
+                row.status = attachments_store.READY
+
+    def _ready_attachments(
+        self, workspace_id: int, field: str, ids: list[uuid.UUID], *, single: bool = False
+    ) -> list[Attachment]:
+        """The named attachments, in order; each must be a ready upload of this workspace."""
+        found = attachments_store.in_workspace(workspace_id, ids)
+        v = Violations()
+        for i, attachment_id in enumerate(ids):
+            name = field if single else f"{field}[{i}]"
+            row = found.get(attachment_id)
+            if row is None:
+                v.add(name, f"attachment {attachment_id} does not exist in this workspace")
+                continue
+            self._confirm_upload(row)
+            if row.status != attachments_store.READY:
+                v.add(name, f"attachment {attachment_id} has not been uploaded yet")
+        v.check()
+        return [found[i] for i in ids]
 
     # -- files --------------------------------------------------------------
 
@@ -233,16 +350,18 @@ def _enum_filter(v: Violations, field: str, values: Any, names: dict[int, str]) 
     return sorted(set(out))
 
 
-def _require_attachments(field: str, ids: list[uuid.UUID]) -> None:
-    """Referenced attachments must be ready files of the caller's workspace.
+def _issues(rows: list[Issue]) -> list[issue_pb2.Issue]:
+    """Issue messages with their attachments (one query, only if any are attached)."""
+    found = attachments_store.by_ids(i for row in rows for i in row.attachment_ids)
+    return [
+        convert.issue(row, [convert.attachment(found[i]) for i in row.attachment_ids if i in found])
+        for row in rows
+    ]
 
-    No attachment can exist until the upload flow is built, so every id
-    named here is unknown; refusing it keeps the contract's error behaviour.
-    """
-    if ids:
-        raise InvalidArgument(
-            [FieldViolation(f"{field}[{i}]", f"attachment {a} does not exist in this workspace") for i, a in enumerate(ids)]
-        )
+
+def _comments(rows: list[Any]) -> list[comment_pb2.Comment]:
+    found = attachments_store.for_comments([r.uuid for r in rows if not r.is_deleted])
+    return [convert.comment(r, [convert.attachment(a) for a in found.get(r.uuid, [])]) for r in rows]
 
 
 _ACTIVE = ("open", "in_progress")

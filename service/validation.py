@@ -7,6 +7,7 @@ fields named, and treats a named field that is unset as "clear it".
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, Iterable
 
@@ -28,6 +29,10 @@ ISSUE_ATTACHMENTS_MAX = 100
 COMMENT_ATTACHMENTS_MAX = 10
 SESSIONS_MAX = 100
 UNASSIGNED = "Unassigned"
+FILE_NAME_MAX = 255
+FILE_TYPE = re.compile(r"^[a-z0-9_]{1,64}$")
+CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(?:\s*;.*)?$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 # Issue fields a request may set; also the valid update_mask paths.
 ISSUE_FIELDS = (
@@ -126,6 +131,15 @@ def text(
     elif len(value) > max_len:
         v.add(field, f"must be at most {max_len} characters, got {len(value)}")
     return value
+
+
+def file_name(v: Violations, field: str, value: str) -> None:
+    if not value.strip():
+        v.add(field, "must not be blank")
+    elif len(value) > FILE_NAME_MAX:
+        v.add(field, f"must be at most {FILE_NAME_MAX} characters, got {len(value)}")
+    elif any(c in value for c in "/\\\0"):
+        v.add(field, "must not contain slashes or NUL")
 
 
 def uuid_list(v: Violations, field: str, values: Iterable[str], *, max_items: int) -> list[uuid.UUID]:

@@ -8,6 +8,8 @@ import sys
 
 import grpc
 
+from service.storage import migrate
+
 from . import harness
 
 TOKEN = re.compile(r"^iss_[A-Za-z0-9_-]{43}$")
@@ -38,7 +40,7 @@ def test_migrate_applies_once_and_then_finds_nothing(fresh_database_url):
     second = run("migrate", "--database-url", fresh_database_url)
 
     assert first.returncode == second.returncode == 0
-    assert '"applied": 1' in first.stderr and '"applied": 0' in second.stderr
+    assert f'"applied": {len(migrate.available())}' in first.stderr and '"applied": 0' in second.stderr
 
 
 def test_database_url_comes_from_the_environment_when_no_flag(tmp_path):

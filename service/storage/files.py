@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from .models import IssueFile
+from .models import Attachment, IssueFile, utcnow
 
 
 def for_issue(issue_id: uuid.UUID, file_type: str = "") -> list[IssueFile]:
@@ -12,3 +12,10 @@ def for_issue(issue_id: uuid.UUID, file_type: str = "") -> list[IssueFile]:
     if file_type:
         query = query.where(IssueFile.file_type == file_type)
     return list(query.order_by(IssueFile.created_at, IssueFile.uuid))
+
+
+def add(issue_id: uuid.UUID, attachment: Attachment, file_type: str, file_name: str) -> IssueFile:
+    return IssueFile.create(
+        uuid=uuid.uuid4(), issue=issue_id, file_name=file_name, file_type=file_type,
+        attachment_id=attachment.uuid, created_at=utcnow(),
+    )

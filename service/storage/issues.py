@@ -25,6 +25,7 @@ def create(workspace_id: int, created_by: str, values: dict[str, Any]) -> Issue:
         "updated_at": now,
         "resolved_at": now if values.get("status") == "resolved" else None,
         **{k: v for k, v in values.items() if k != "attachment_ids"},
+        "attachment_ids": [],  # set with their file records by attachments.set_issue_attachments
     }
     compiled.insert(Issue, row)
     return Issue(**row)

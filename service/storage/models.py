@@ -67,6 +67,9 @@ class Issue(BaseModel):
     resolved_at = peewee.DateTimeField(null=True)
     job_run_id = peewee.TextField(null=True)
     session_ids = JSONField(default=list)
+    # Uuids of the attached files, in order; mirrored by issue_files rows of
+    # type "attachment" (written together in storage/attachments.py).
+    attachment_ids = JSONField(default=list)
 
     class Meta:
         table_name = "issues"
@@ -98,4 +101,48 @@ class IssueFile(BaseModel):
         table_name = "issue_files"
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (Workspace, ApiToken, Issue, Comment, IssueFile)
+class Attachment(BaseModel):
+    uuid = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
+    file_name = peewee.CharField(max_length=255)
+    content_type = peewee.CharField(max_length=255)
+    size_bytes = peewee.BigIntegerField()
+    # Declared by the uploader, or computed from the bytes once they arrive.
+    sha256 = peewee.CharField(max_length=64, null=True)
+    # pending until the bytes are stored and verified, then ready.
+    status = peewee.CharField(max_length=16)
+    # Where the bytes live in the blob store.
+    object_key = peewee.CharField(max_length=255, unique=True)
+    created_by = peewee.CharField(max_length=320)
+    created_at = peewee.DateTimeField(default=utcnow)
+    upload_expires_at = peewee.DateTimeField()
+    uploaded_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "attachments"
+
+
+class CommentAttachment(BaseModel):
+    comment = peewee.ForeignKeyField(Comment, on_delete="CASCADE", column_name="comment_uuid", index=False)
+    attachment = peewee.ForeignKeyField(Attachment, column_name="attachment_uuid", index=False)
+    position = peewee.IntegerField()
+
+    class Meta:
+        table_name = "comment_attachments"
+        primary_key = peewee.CompositeKey("comment", "attachment")
+
+
+class ServerSecret(BaseModel):
+    """Secrets every replica must share, such as the URL signing key."""
+
+    name = peewee.CharField(max_length=64, primary_key=True)
+    value = peewee.CharField(max_length=255)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "server_secrets"
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Workspace, ApiToken, Issue, Comment, IssueFile, Attachment, CommentAttachment, ServerSecret,
+)

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aissues/v1/attachment.proto\x12\tissues.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x02\n\nAttachment\x12\x12\n\x04uuid\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x32\n\x06status\x18\x05 \x01(\x0e\x32\x1c.issues.v1.Attachment.StatusB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"F\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_PENDING\x10\x01\x12\x10\n\x0cSTATUS_READY\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aissues/v1/attachment.proto\x12\tissues.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x02\n\nAttachment\x12\x12\n\x04uuid\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x32\n\x06status\x18\x05 \x01(\x0e\x32\x1c.issues.v1.Attachment.StatusB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x13\n\x06sha256\x18\x08 \x01(\tH\x00\x88\x01\x01\"F\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_PENDING\x10\x01\x12\x10\n\x0cSTATUS_READY\x10\x02\x42\t\n\x07_sha256b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,7 +42,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ATTACHMENT'].fields_by_name['created_at']._loaded_options = None
   _globals['_ATTACHMENT'].fields_by_name['created_at']._serialized_options = b'\342A\001\003'
   _globals['_ATTACHMENT']._serialized_start=108
-  _globals['_ATTACHMENT']._serialized_end=405
-  _globals['_ATTACHMENT_STATUS']._serialized_start=335
-  _globals['_ATTACHMENT_STATUS']._serialized_end=405
+  _globals['_ATTACHMENT']._serialized_end=437
+  _globals['_ATTACHMENT_STATUS']._serialized_start=356
+  _globals['_ATTACHMENT_STATUS']._serialized_end=426
 # @@protoc_insertion_point(module_scope)

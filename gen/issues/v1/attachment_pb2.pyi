@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Attachment(_message.Message):
-    __slots__ = ("uuid", "file_name", "content_type", "size_bytes", "status", "created_by", "created_at")
+    __slots__ = ("uuid", "file_name", "content_type", "size_bytes", "status", "created_by", "created_at", "sha256")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Attachment.Status]
@@ -27,6 +27,7 @@ class Attachment(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
     uuid: str
     file_name: str
     content_type: str
@@ -34,4 +35,5 @@ class Attachment(_message.Message):
     status: Attachment.Status
     created_by: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, uuid: _Optional[str] = ..., file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., status: _Optional[_Union[Attachment.Status, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    sha256: str
+    def __init__(self, uuid: _Optional[str] = ..., file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., status: _Optional[_Union[Attachment.Status, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sha256: _Optional[str] = ...) -> None: ...

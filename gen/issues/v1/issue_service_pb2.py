@@ -27,6 +27,8 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from issues.v1 import attachment_pb2 as issues_dot_v1_dot_attachment__pb2
 from issues.v1 import comment_pb2 as issues_dot_v1_dot_comment__pb2
 from issues.v1 import issue_pb2 as issues_dot_v1_dot_issue__pb2
 from issues.v1 import issue_file_pb2 as issues_dot_v1_dot_issue__file__pb2
@@ -34,7 +36,7 @@ from issues.v1 import metrics_pb2 as issues_dot_v1_dot_metrics__pb2
 from issues.v1 import options_pb2 as issues_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dissues/v1/issue_service.proto\x12\tissues.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17issues/v1/comment.proto\x1a\x15issues/v1/issue.proto\x1a\x1aissues/v1/issue_file.proto\x1a\x17issues/v1/metrics.proto\x1a\x17issues/v1/options.proto\"\xec\x02\n\x12\x43reateIssueRequest\x12\x13\n\x05title\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x32\n\x0b\x64\x65scription\x18\x02 \x03(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x02\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.issues.v1.Issue.Status\x12+\n\x08priority\x18\x04 \x01(\x0e\x32\x19.issues.v1.Issue.Priority\x12\x0c\n\x04tags\x18\x05 \x03(\t\x12\x12\n\x05owner\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x1f\n\x12resolution_summary\x18\x07 \x01(\tH\x01\x88\x01\x01\x12\x16\n\x0e\x61ttachment_ids\x18\x08 \x03(\t\x12\x13\n\x0bsession_ids\x18\t \x03(\t\x12\x17\n\njob_run_id\x18\n \x01(\tH\x02\x88\x01\x01\x42\x08\n\x06_ownerB\x15\n\x13_resolution_summaryB\r\n\x0b_job_run_id\"\xa7\x01\n\x11ListIssuesRequest\x12\'\n\x06status\x18\x01 \x03(\x0e\x32\x17.issues.v1.Issue.Status\x12+\n\x08priority\x18\x02 \x03(\x0e\x32\x19.issues.v1.Issue.Priority\x12\x12\n\x05limit\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06offset\x18\x04 \x01(\x05H\x01\x88\x01\x01\x42\x08\n\x06_limitB\t\n\x07_offset\"D\n\x12ListIssuesResponse\x12\x1f\n\x05items\x18\x01 \x03(\x0b\x32\x10.issues.v1.Issue\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"4\n\x16GetIssueMetricsRequest\x12\x11\n\x04\x64\x61ys\x18\x01 \x01(\x05H\x00\x88\x01\x01\x42\x07\n\x05_days\"<\n\x17GetIssueMetricsResponse\x12!\n\x07metrics\x18\x01 \x03(\x0b\x32\x10.issues.v1.Chart\")\n\x0fGetIssueRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xb8\x03\n\x12UpdateIssueRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\x05title\x18\x03 \x01(\tH\x00\x88\x01\x01\x12,\n\x0b\x64\x65scription\x18\x04 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.issues.v1.Issue.Status\x12+\n\x08priority\x18\x06 \x01(\x0e\x32\x19.issues.v1.Issue.Priority\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x12\n\x05owner\x18\x08 \x01(\tH\x01\x88\x01\x01\x12\x1f\n\x12resolution_summary\x18\t \x01(\tH\x02\x88\x01\x01\x12\x16\n\x0e\x61ttachment_ids\x18\n \x03(\t\x12\x13\n\x0bsession_ids\x18\x0b \x03(\t\x12\x17\n\njob_run_id\x18\x0c \x01(\tH\x03\x88\x01\x01\x42\x08\n\x06_titleB\x08\n\x06_ownerB\x15\n\x13_resolution_summaryB\r\n\x0b_job_run_id\",\n\x12\x44\x65leteIssueRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"k\n\x13ListCommentsRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x05limit\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06offset\x18\x03 \x01(\x05H\x01\x88\x01\x01\x42\x08\n\x06_limitB\t\n\x07_offset\"H\n\x14ListCommentsResponse\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.issues.v1.Comment\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"]\n\x14\x43reateCommentRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07\x63ontent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0e\x61ttachment_ids\x18\x03 \x03(\t\"\xb3\x01\n\x14UpdateCommentRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ncomment_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x14\n\x07\x63ontent\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x16\n\x0e\x61ttachment_ids\x18\x05 \x03(\tB\n\n\x08_content\"H\n\x14\x44\x65leteCommentRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ncomment_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"B\n\x15ListIssueFilesRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tfile_type\x18\x02 \x01(\t\"=\n\x16ListIssueFilesResponse\x12#\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x14.issues.v1.IssueFile2\xb3\n\n\x0cIssueService\x12\x62\n\x0b\x43reateIssue\x12\x1d.issues.v1.CreateIssueRequest\x1a\x10.issues.v1.Issue\"\"\xc8\xf3\x18\x02\xd0\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/issues:\x01*\x12\x65\n\nListIssues\x12\x1c.issues.v1.ListIssuesRequest\x1a\x1d.issues.v1.ListIssuesResponse\"\x1a\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/issues\x12|\n\x0fGetIssueMetrics\x12!.issues.v1.GetIssueMetricsRequest\x1a\".issues.v1.GetIssueMetricsResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/v1/issues/metrics\x12_\n\x08GetIssue\x12\x1a.issues.v1.GetIssueRequest\x1a\x10.issues.v1.Issue\"%\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/v1/issues/{issue_id}\x12h\n\x0bUpdateIssue\x12\x1d.issues.v1.UpdateIssueRequest\x1a\x10.issues.v1.Issue\"(\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1e\x32\x19/api/v1/issues/{issue_id}:\x01*\x12p\n\x0b\x44\x65leteIssue\x12\x1d.issues.v1.DeleteIssueRequest\x1a\x16.google.protobuf.Empty\"*\xc8\xf3\x18\x03\xd0\xf3\x18\xcc\x01\x82\xd3\xe4\x93\x02\x1b*\x19/api/v1/issues/{issue_id}\x12\x7f\n\x0cListComments\x12\x1e.issues.v1.ListCommentsRequest\x1a\x1f.issues.v1.ListCommentsResponse\".\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02$\x12\"/api/v1/issues/{issue_id}/comments\x12|\n\rCreateComment\x12\x1f.issues.v1.CreateCommentRequest\x1a\x12.issues.v1.Comment\"6\xc8\xf3\x18\x02\xd0\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\'\"\"/api/v1/issues/{issue_id}/comments:\x01*\x12\x84\x01\n\rUpdateComment\x12\x1f.issues.v1.UpdateCommentRequest\x1a\x12.issues.v1.Comment\">\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x34\x32//api/v1/issues/{issue_id}/comments/{comment_id}:\x01*\x12\x8a\x01\n\rDeleteComment\x12\x1f.issues.v1.DeleteCommentRequest\x1a\x16.google.protobuf.Empty\"@\xc8\xf3\x18\x02\xd0\xf3\x18\xcc\x01\x82\xd3\xe4\x93\x02\x31*//api/v1/issues/{issue_id}/comments/{comment_id}\x12\x89\x01\n\x0eListIssueFiles\x12 .issues.v1.ListIssueFilesRequest\x1a!.issues.v1.ListIssueFilesResponse\"2\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02(\x12\x1f/api/v1/issues/{issue_id}/filesb\x05\x66ilesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dissues/v1/issue_service.proto\x12\tissues.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aissues/v1/attachment.proto\x1a\x17issues/v1/comment.proto\x1a\x15issues/v1/issue.proto\x1a\x1aissues/v1/issue_file.proto\x1a\x17issues/v1/metrics.proto\x1a\x17issues/v1/options.proto\"\xec\x02\n\x12\x43reateIssueRequest\x12\x13\n\x05title\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x32\n\x0b\x64\x65scription\x18\x02 \x03(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x02\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.issues.v1.Issue.Status\x12+\n\x08priority\x18\x04 \x01(\x0e\x32\x19.issues.v1.Issue.Priority\x12\x0c\n\x04tags\x18\x05 \x03(\t\x12\x12\n\x05owner\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x1f\n\x12resolution_summary\x18\x07 \x01(\tH\x01\x88\x01\x01\x12\x16\n\x0e\x61ttachment_ids\x18\x08 \x03(\t\x12\x13\n\x0bsession_ids\x18\t \x03(\t\x12\x17\n\njob_run_id\x18\n \x01(\tH\x02\x88\x01\x01\x42\x08\n\x06_ownerB\x15\n\x13_resolution_summaryB\r\n\x0b_job_run_id\"\xa7\x01\n\x11ListIssuesRequest\x12\'\n\x06status\x18\x01 \x03(\x0e\x32\x17.issues.v1.Issue.Status\x12+\n\x08priority\x18\x02 \x03(\x0e\x32\x19.issues.v1.Issue.Priority\x12\x12\n\x05limit\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06offset\x18\x04 \x01(\x05H\x01\x88\x01\x01\x42\x08\n\x06_limitB\t\n\x07_offset\"D\n\x12ListIssuesResponse\x12\x1f\n\x05items\x18\x01 \x03(\x0b\x32\x10.issues.v1.Issue\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"4\n\x16GetIssueMetricsRequest\x12\x11\n\x04\x64\x61ys\x18\x01 \x01(\x05H\x00\x88\x01\x01\x42\x07\n\x05_days\"<\n\x17GetIssueMetricsResponse\x12!\n\x07metrics\x18\x01 \x03(\x0b\x32\x10.issues.v1.Chart\")\n\x0fGetIssueRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xb8\x03\n\x12UpdateIssueRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\x05title\x18\x03 \x01(\tH\x00\x88\x01\x01\x12,\n\x0b\x64\x65scription\x18\x04 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.issues.v1.Issue.Status\x12+\n\x08priority\x18\x06 \x01(\x0e\x32\x19.issues.v1.Issue.Priority\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x12\n\x05owner\x18\x08 \x01(\tH\x01\x88\x01\x01\x12\x1f\n\x12resolution_summary\x18\t \x01(\tH\x02\x88\x01\x01\x12\x16\n\x0e\x61ttachment_ids\x18\n \x03(\t\x12\x13\n\x0bsession_ids\x18\x0b \x03(\t\x12\x17\n\njob_run_id\x18\x0c \x01(\tH\x03\x88\x01\x01\x42\x08\n\x06_titleB\x08\n\x06_ownerB\x15\n\x13_resolution_summaryB\r\n\x0b_job_run_id\",\n\x12\x44\x65leteIssueRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"k\n\x13ListCommentsRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x05limit\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06offset\x18\x03 \x01(\x05H\x01\x88\x01\x01\x42\x08\n\x06_limitB\t\n\x07_offset\"H\n\x14ListCommentsResponse\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.issues.v1.Comment\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"]\n\x14\x43reateCommentRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07\x63ontent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0e\x61ttachment_ids\x18\x03 \x03(\t\"\xb3\x01\n\x14UpdateCommentRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ncomment_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x14\n\x07\x63ontent\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x16\n\x0e\x61ttachment_ids\x18\x05 \x03(\tB\n\n\x08_content\"H\n\x14\x44\x65leteCommentRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ncomment_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"B\n\x15ListIssueFilesRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tfile_type\x18\x02 \x01(\t\"=\n\x16ListIssueFilesResponse\x12#\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x14.issues.v1.IssueFile\"\x89\x01\n\x13\x41\x64\x64IssueFileRequest\x12\x16\n\x08issue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rattachment_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tfile_type\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\tfile_name\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\x0c\n\n_file_name\"\x82\x01\n\x17\x43reateAttachmentRequest\x12\x17\n\tfile_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x13\n\x06sha256\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\t\n\x07_sha256\"\x89\x01\n\x18\x43reateAttachmentResponse\x12)\n\nattachment\x18\x01 \x01(\x0b\x32\x15.issues.v1.Attachment\x12\x12\n\nupload_url\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"3\n\x14GetAttachmentRequest\x12\x1b\n\rattachment_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x9e\x01\n\x15GetAttachmentResponse\x12)\n\nattachment\x18\x01 \x01(\x0b\x32\x15.issues.v1.Attachment\x12\x19\n\x0c\x64ownload_url\x18\x02 \x01(\tH\x00\x88\x01\x01\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0f\n\r_download_url2\xbb\r\n\x0cIssueService\x12\x62\n\x0b\x43reateIssue\x12\x1d.issues.v1.CreateIssueRequest\x1a\x10.issues.v1.Issue\"\"\xc8\xf3\x18\x02\xd0\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/issues:\x01*\x12\x65\n\nListIssues\x12\x1c.issues.v1.ListIssuesRequest\x1a\x1d.issues.v1.ListIssuesResponse\"\x1a\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/issues\x12|\n\x0fGetIssueMetrics\x12!.issues.v1.GetIssueMetricsRequest\x1a\".issues.v1.GetIssueMetricsResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/v1/issues/metrics\x12_\n\x08GetIssue\x12\x1a.issues.v1.GetIssueRequest\x1a\x10.issues.v1.Issue\"%\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/v1/issues/{issue_id}\x12h\n\x0bUpdateIssue\x12\x1d.issues.v1.UpdateIssueRequest\x1a\x10.issues.v1.Issue\"(\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1e\x32\x19/api/v1/issues/{issue_id}:\x01*\x12p\n\x0b\x44\x65leteIssue\x12\x1d.issues.v1.DeleteIssueRequest\x1a\x16.google.protobuf.Empty\"*\xc8\xf3\x18\x03\xd0\xf3\x18\xcc\x01\x82\xd3\xe4\x93\x02\x1b*\x19/api/v1/issues/{issue_id}\x12\x7f\n\x0cListComments\x12\x1e.issues.v1.ListCommentsRequest\x1a\x1f.issues.v1.ListCommentsResponse\".\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02$\x12\"/api/v1/issues/{issue_id}/comments\x12|\n\rCreateComment\x12\x1f.issues.v1.CreateCommentRequest\x1a\x12.issues.v1.Comment\"6\xc8\xf3\x18\x02\xd0\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\'\"\"/api/v1/issues/{issue_id}/comments:\x01*\x12\x84\x01\n\rUpdateComment\x12\x1f.issues.v1.UpdateCommentRequest\x1a\x12.issues.v1.Comment\">\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x34\x32//api/v1/issues/{issue_id}/comments/{comment_id}:\x01*\x12\x8a\x01\n\rDeleteComment\x12\x1f.issues.v1.DeleteCommentRequest\x1a\x16.google.protobuf.Empty\"@\xc8\xf3\x18\x02\xd0\xf3\x18\xcc\x01\x82\xd3\xe4\x93\x02\x31*//api/v1/issues/{issue_id}/comments/{comment_id}\x12y\n\x0c\x41\x64\x64IssueFile\x12\x1e.issues.v1.AddIssueFileRequest\x1a\x14.issues.v1.IssueFile\"3\xc8\xf3\x18\x02\xd0\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02$\"\x1f/api/v1/issues/{issue_id}/files:\x01*\x12\x89\x01\n\x0eListIssueFiles\x12 .issues.v1.ListIssueFilesRequest\x1a!.issues.v1.ListIssueFilesResponse\"2\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02(\x12\x1f/api/v1/issues/{issue_id}/filesb\x05\x66iles\x12\x84\x01\n\x10\x43reateAttachment\x12\".issues.v1.CreateAttachmentRequest\x1a#.issues.v1.CreateAttachmentResponse\"\'\xc8\xf3\x18\x02\xd0\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/attachments:\x01*\x12\x83\x01\n\rGetAttachment\x12\x1f.issues.v1.GetAttachmentRequest\x1a .issues.v1.GetAttachmentResponse\"/\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02%\x12#/api/v1/attachments/{attachment_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -67,6 +69,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETECOMMENTREQUEST'].fields_by_name['comment_id']._serialized_options = b'\342A\001\002'
   _globals['_LISTISSUEFILESREQUEST'].fields_by_name['issue_id']._loaded_options = None
   _globals['_LISTISSUEFILESREQUEST'].fields_by_name['issue_id']._serialized_options = b'\342A\001\002'
+  _globals['_ADDISSUEFILEREQUEST'].fields_by_name['issue_id']._loaded_options = None
+  _globals['_ADDISSUEFILEREQUEST'].fields_by_name['issue_id']._serialized_options = b'\342A\001\002'
+  _globals['_ADDISSUEFILEREQUEST'].fields_by_name['attachment_id']._loaded_options = None
+  _globals['_ADDISSUEFILEREQUEST'].fields_by_name['attachment_id']._serialized_options = b'\342A\001\002'
+  _globals['_ADDISSUEFILEREQUEST'].fields_by_name['file_type']._loaded_options = None
+  _globals['_ADDISSUEFILEREQUEST'].fields_by_name['file_type']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEATTACHMENTREQUEST'].fields_by_name['file_name']._loaded_options = None
+  _globals['_CREATEATTACHMENTREQUEST'].fields_by_name['file_name']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEATTACHMENTREQUEST'].fields_by_name['size_bytes']._loaded_options = None
+  _globals['_CREATEATTACHMENTREQUEST'].fields_by_name['size_bytes']._serialized_options = b'\342A\001\002'
+  _globals['_GETATTACHMENTREQUEST'].fields_by_name['attachment_id']._loaded_options = None
+  _globals['_GETATTACHMENTREQUEST'].fields_by_name['attachment_id']._serialized_options = b'\342A\001\002'
   _globals['_ISSUESERVICE'].methods_by_name['CreateIssue']._loaded_options = None
   _globals['_ISSUESERVICE'].methods_by_name['CreateIssue']._serialized_options = b'\310\363\030\002\320\363\030\311\001\202\323\344\223\002\023\"\016/api/v1/issues:\001*'
   _globals['_ISSUESERVICE'].methods_by_name['ListIssues']._loaded_options = None
@@ -87,38 +101,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUESERVICE'].methods_by_name['UpdateComment']._serialized_options = b'\310\363\030\002\202\323\344\223\00242//api/v1/issues/{issue_id}/comments/{comment_id}:\001*'
   _globals['_ISSUESERVICE'].methods_by_name['DeleteComment']._loaded_options = None
   _globals['_ISSUESERVICE'].methods_by_name['DeleteComment']._serialized_options = b'\310\363\030\002\320\363\030\314\001\202\323\344\223\0021*//api/v1/issues/{issue_id}/comments/{comment_id}'
+  _globals['_ISSUESERVICE'].methods_by_name['AddIssueFile']._loaded_options = None
+  _globals['_ISSUESERVICE'].methods_by_name['AddIssueFile']._serialized_options = b'\310\363\030\002\320\363\030\311\001\202\323\344\223\002$\"\037/api/v1/issues/{issue_id}/files:\001*'
   _globals['_ISSUESERVICE'].methods_by_name['ListIssueFiles']._loaded_options = None
   _globals['_ISSUESERVICE'].methods_by_name['ListIssueFiles']._serialized_options = b'\310\363\030\001\202\323\344\223\002(\022\037/api/v1/issues/{issue_id}/filesb\005files'
-  _globals['_CREATEISSUEREQUEST']._serialized_start=327
-  _globals['_CREATEISSUEREQUEST']._serialized_end=691
-  _globals['_LISTISSUESREQUEST']._serialized_start=694
-  _globals['_LISTISSUESREQUEST']._serialized_end=861
-  _globals['_LISTISSUESRESPONSE']._serialized_start=863
-  _globals['_LISTISSUESRESPONSE']._serialized_end=931
-  _globals['_GETISSUEMETRICSREQUEST']._serialized_start=933
-  _globals['_GETISSUEMETRICSREQUEST']._serialized_end=985
-  _globals['_GETISSUEMETRICSRESPONSE']._serialized_start=987
-  _globals['_GETISSUEMETRICSRESPONSE']._serialized_end=1047
-  _globals['_GETISSUEREQUEST']._serialized_start=1049
-  _globals['_GETISSUEREQUEST']._serialized_end=1090
-  _globals['_UPDATEISSUEREQUEST']._serialized_start=1093
-  _globals['_UPDATEISSUEREQUEST']._serialized_end=1533
-  _globals['_DELETEISSUEREQUEST']._serialized_start=1535
-  _globals['_DELETEISSUEREQUEST']._serialized_end=1579
-  _globals['_LISTCOMMENTSREQUEST']._serialized_start=1581
-  _globals['_LISTCOMMENTSREQUEST']._serialized_end=1688
-  _globals['_LISTCOMMENTSRESPONSE']._serialized_start=1690
-  _globals['_LISTCOMMENTSRESPONSE']._serialized_end=1762
-  _globals['_CREATECOMMENTREQUEST']._serialized_start=1764
-  _globals['_CREATECOMMENTREQUEST']._serialized_end=1857
-  _globals['_UPDATECOMMENTREQUEST']._serialized_start=1860
-  _globals['_UPDATECOMMENTREQUEST']._serialized_end=2039
-  _globals['_DELETECOMMENTREQUEST']._serialized_start=2041
-  _globals['_DELETECOMMENTREQUEST']._serialized_end=2113
-  _globals['_LISTISSUEFILESREQUEST']._serialized_start=2115
-  _globals['_LISTISSUEFILESREQUEST']._serialized_end=2181
-  _globals['_LISTISSUEFILESRESPONSE']._serialized_start=2183
-  _globals['_LISTISSUEFILESRESPONSE']._serialized_end=2244
-  _globals['_ISSUESERVICE']._serialized_start=2247
-  _globals['_ISSUESERVICE']._serialized_end=3578
+  _globals['_ISSUESERVICE'].methods_by_name['CreateAttachment']._loaded_options = None
+  _globals['_ISSUESERVICE'].methods_by_name['CreateAttachment']._serialized_options = b'\310\363\030\002\320\363\030\311\001\202\323\344\223\002\030\"\023/api/v1/attachments:\001*'
+  _globals['_ISSUESERVICE'].methods_by_name['GetAttachment']._loaded_options = None
+  _globals['_ISSUESERVICE'].methods_by_name['GetAttachment']._serialized_options = b'\310\363\030\001\202\323\344\223\002%\022#/api/v1/attachments/{attachment_id}'
+  _globals['_CREATEISSUEREQUEST']._serialized_start=388
+  _globals['_CREATEISSUEREQUEST']._serialized_end=752
+  _globals['_LISTISSUESREQUEST']._serialized_start=755
+  _globals['_LISTISSUESREQUEST']._serialized_end=922
+  _globals['_LISTISSUESRESPONSE']._serialized_start=924
+  _globals['_LISTISSUESRESPONSE']._serialized_end=992
+  _globals['_GETISSUEMETRICSREQUEST']._serialized_start=994
+  _globals['_GETISSUEMETRICSREQUEST']._serialized_end=1046
+  _globals['_GETISSUEMETRICSRESPONSE']._serialized_start=1048
+  _globals['_GETISSUEMETRICSRESPONSE']._serialized_end=1108
+  _globals['_GETISSUEREQUEST']._serialized_start=1110
+  _globals['_GETISSUEREQUEST']._serialized_end=1151
+  _globals['_UPDATEISSUEREQUEST']._serialized_start=1154
+  _globals['_UPDATEISSUEREQUEST']._serialized_end=1594
+  _globals['_DELETEISSUEREQUEST']._serialized_start=1596
+  _globals['_DELETEISSUEREQUEST']._serialized_end=1640
+  _globals['_LISTCOMMENTSREQUEST']._serialized_start=1642
+  _globals['_LISTCOMMENTSREQUEST']._serialized_end=1749
+  _globals['_LISTCOMMENTSRESPONSE']._serialized_start=1751
+  _globals['_LISTCOMMENTSRESPONSE']._serialized_end=1823
+  _globals['_CREATECOMMENTREQUEST']._serialized_start=1825
+  _globals['_CREATECOMMENTREQUEST']._serialized_end=1918
+  _globals['_UPDATECOMMENTREQUEST']._serialized_start=1921
+  _globals['_UPDATECOMMENTREQUEST']._serialized_end=2100
+  _globals['_DELETECOMMENTREQUEST']._serialized_start=2102
+  _globals['_DELETECOMMENTREQUEST']._serialized_end=2174
+  _globals['_LISTISSUEFILESREQUEST']._serialized_start=2176
+  _globals['_LISTISSUEFILESREQUEST']._serialized_end=2242
+  _globals['_LISTISSUEFILESRESPONSE']._serialized_start=2244
+  _globals['_LISTISSUEFILESRESPONSE']._serialized_end=2305
+  _globals['_ADDISSUEFILEREQUEST']._serialized_start=2308
+  _globals['_ADDISSUEFILEREQUEST']._serialized_end=2445
+  _globals['_CREATEATTACHMENTREQUEST']._serialized_start=2448
+  _globals['_CREATEATTACHMENTREQUEST']._serialized_end=2578
+  _globals['_CREATEATTACHMENTRESPONSE']._serialized_start=2581
+  _globals['_CREATEATTACHMENTRESPONSE']._serialized_end=2718
+  _globals['_GETATTACHMENTREQUEST']._serialized_start=2720
+  _globals['_GETATTACHMENTREQUEST']._serialized_end=2771
+  _globals['_GETATTACHMENTRESPONSE']._serialized_start=2774
+  _globals['_GETATTACHMENTRESPONSE']._serialized_end=2932
+  _globals['_ISSUESERVICE']._serialized_start=2935
+  _globals['_ISSUESERVICE']._serialized_end=4658
 # @@protoc_insertion_point(module_scope)

@@ -1,8 +1,12 @@
+import datetime
+
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from issues.v1 import attachment_pb2 as _attachment_pb2
 from issues.v1 import comment_pb2 as _comment_pb2
 from issues.v1 import issue_pb2 as _issue_pb2
 from issues.v1 import issue_file_pb2 as _issue_file_pb2
@@ -175,3 +179,53 @@ class ListIssueFilesResponse(_message.Message):
     FILES_FIELD_NUMBER: _ClassVar[int]
     files: _containers.RepeatedCompositeFieldContainer[_issue_file_pb2.IssueFile]
     def __init__(self, files: _Optional[_Iterable[_Union[_issue_file_pb2.IssueFile, _Mapping]]] = ...) -> None: ...
+
+class AddIssueFileRequest(_message.Message):
+    __slots__ = ("issue_id", "attachment_id", "file_type", "file_name")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FILE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    attachment_id: str
+    file_type: str
+    file_name: str
+    def __init__(self, issue_id: _Optional[str] = ..., attachment_id: _Optional[str] = ..., file_type: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
+
+class CreateAttachmentRequest(_message.Message):
+    __slots__ = ("file_name", "content_type", "size_bytes", "sha256")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class CreateAttachmentResponse(_message.Message):
+    __slots__ = ("attachment", "upload_url", "expires_at")
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    attachment: _attachment_pb2.Attachment
+    upload_url: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, attachment: _Optional[_Union[_attachment_pb2.Attachment, _Mapping]] = ..., upload_url: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetAttachmentRequest(_message.Message):
+    __slots__ = ("attachment_id",)
+    ATTACHMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    attachment_id: str
+    def __init__(self, attachment_id: _Optional[str] = ...) -> None: ...
+
+class GetAttachmentResponse(_message.Message):
+    __slots__ = ("attachment", "download_url", "expires_at")
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    attachment: _attachment_pb2.Attachment
+    download_url: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, attachment: _Optional[_Union[_attachment_pb2.Attachment, _Mapping]] = ..., download_url: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

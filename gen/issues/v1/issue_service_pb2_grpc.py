@@ -5,6 +5,7 @@ import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from issues.v1 import comment_pb2 as issues_dot_v1_dot_comment__pb2
+from issues.v1 import issue_file_pb2 as issues_dot_v1_dot_issue__file__pb2
 from issues.v1 import issue_pb2 as issues_dot_v1_dot_issue__pb2
 from issues.v1 import issue_service_pb2 as issues_dot_v1_dot_issue__service__pb2
 
@@ -94,10 +95,25 @@ class IssueServiceStub:
                 request_serializer=issues_dot_v1_dot_issue__service__pb2.DeleteCommentRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.AddIssueFile = channel.unary_unary(
+                '/issues.v1.IssueService/AddIssueFile',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.AddIssueFileRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_issue__file__pb2.IssueFile.FromString,
+                _registered_method=True)
         self.ListIssueFiles = channel.unary_unary(
                 '/issues.v1.IssueService/ListIssueFiles',
                 request_serializer=issues_dot_v1_dot_issue__service__pb2.ListIssueFilesRequest.SerializeToString,
                 response_deserializer=issues_dot_v1_dot_issue__service__pb2.ListIssueFilesResponse.FromString,
+                _registered_method=True)
+        self.CreateAttachment = channel.unary_unary(
+                '/issues.v1.IssueService/CreateAttachment',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.CreateAttachmentRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_issue__service__pb2.CreateAttachmentResponse.FromString,
+                _registered_method=True)
+        self.GetAttachment = channel.unary_unary(
+                '/issues.v1.IssueService/GetAttachment',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.GetAttachmentRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_issue__service__pb2.GetAttachmentResponse.FromString,
                 _registered_method=True)
 
 
@@ -181,8 +197,33 @@ class IssueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddIssueFile(self, request, context):
+        """Links an uploaded attachment to an issue as a typed file, such as a
+        troubleshooting plan.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListIssueFiles(self, request, context):
         """Lists the files linked to an issue; over HTTP a bare JSON array.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAttachment(self, request, context):
+        """Registers a file to upload and returns a signed URL to PUT its bytes to.
+        The bytes never travel through gRPC. The attachment is `pending` until
+        they arrive with the declared size (and sha256, if given).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAttachment(self, request, context):
+        """Returns an attachment and, once it is ready, a short-lived signed URL to
+        download its bytes from.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -241,10 +282,25 @@ def add_IssueServiceServicer_to_server(servicer, server):
                     request_deserializer=issues_dot_v1_dot_issue__service__pb2.DeleteCommentRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
+            'AddIssueFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddIssueFile,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.AddIssueFileRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_issue__file__pb2.IssueFile.SerializeToString,
+            ),
             'ListIssueFiles': grpc.unary_unary_rpc_method_handler(
                     servicer.ListIssueFiles,
                     request_deserializer=issues_dot_v1_dot_issue__service__pb2.ListIssueFilesRequest.FromString,
                     response_serializer=issues_dot_v1_dot_issue__service__pb2.ListIssueFilesResponse.SerializeToString,
+            ),
+            'CreateAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAttachment,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.CreateAttachmentRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_issue__service__pb2.CreateAttachmentResponse.SerializeToString,
+            ),
+            'GetAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAttachment,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.GetAttachmentRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_issue__service__pb2.GetAttachmentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -535,6 +591,33 @@ class IssueService:
             _registered_method=True)
 
     @staticmethod
+    def AddIssueFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/AddIssueFile',
+            issues_dot_v1_dot_issue__service__pb2.AddIssueFileRequest.SerializeToString,
+            issues_dot_v1_dot_issue__file__pb2.IssueFile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListIssueFiles(request,
             target,
             options=(),
@@ -551,6 +634,60 @@ class IssueService:
             '/issues.v1.IssueService/ListIssueFiles',
             issues_dot_v1_dot_issue__service__pb2.ListIssueFilesRequest.SerializeToString,
             issues_dot_v1_dot_issue__service__pb2.ListIssueFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/CreateAttachment',
+            issues_dot_v1_dot_issue__service__pb2.CreateAttachmentRequest.SerializeToString,
+            issues_dot_v1_dot_issue__service__pb2.CreateAttachmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/GetAttachment',
+            issues_dot_v1_dot_issue__service__pb2.GetAttachmentRequest.SerializeToString,
+            issues_dot_v1_dot_issue__service__pb2.GetAttachmentResponse.FromString,
             options,
             channel_credentials,
             insecure,
