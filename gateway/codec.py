@@ -138,8 +138,10 @@ def _field_writer(f: FieldDescriptor) -> _Getter:
     name = f.name
     get = attrgetter(name)
     if f.message_type is not None and f.message_type.GetOptions().map_entry:
-        value_writer = _value_writer(f.message_type.fields_by_name["value"])
-        return lambda m: {str(k): value_writer(v) for k, v in get(m).items()}
+        value_writer = _value_writer(f.message_type.fields_by_name["value"]) or (lambda v: v)
+        is_bool = f.message_type.fields_by_name["key"].type == FieldDescriptor.TYPE_BOOL
+        key = (lambda k: "true" if k else "false") if is_bool else str
+        return lambda m: {key(k): value_writer(v) for k, v in get(m).items()}
     one = _value_writer(f)
     if f.is_repeated:
         if one is None:

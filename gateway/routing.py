@@ -74,7 +74,10 @@ class PathTemplate:
         if len(segments) != len(self.literals):
             return None
         for literal, segment in zip(self.literals, segments):
-            if literal is not None and literal != segment:
+            if literal is None:
+                if not segment:  # `/issues/` is not the issue with an empty id
+                    return None
+            elif literal != segment:
                 return None
         return {path: segments[index] for index, path in self.variables}
 

@@ -1,0 +1,184 @@
+"""The OpenAPI document generated from the descriptors (no server needed)."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+
+from gateway.app import SERVICE
+from gateway.openapi import build_openapi
+from gateway.routing import RouteTable
+
+from .test_gateway_routing import CONTRACT_ROUTES
+
+# The contract document's example responses, with the SPEC's explicit `Z` on timestamps.
+CREATE_RESPONSE = {
+    "uuid": "b8c9d0e1-f2a3-4567-bcde-678901234567",
+    "title": "Power rail undervoltage at startup",
+    "description": [],
+    "status": "open",
+    "priority": "high",
+    "tags": ["power", "startup"],
+    "owner": "Unassigned",
+    "resolution_summary": None,
+    "created_by": "engineer@example.com",
+    "created_at": "2026-04-13T10:30:00.000000Z",
+    "sessions": [],
+    "attachments": [],
+    "session_attachments": [],
+    "job_run_id": None,
+    "updated_at": "2026-04-13T10:30:00.000000Z",
+}
+COMMENT_RESPONSE = {
+    "uuid": "e1f2a3b4-c5d6-7890-efab-901234567890",
+    "content": "Reproduced on bench. Voltage sag starts at C12. Isolating now.",
+    "attachments": [],
+    "created_by": "engineer@example.com",
+    "created_at": "2026-04-13T10:32:00.000000Z",
+    "updated_at": "2026-04-13T10:32:00.000000Z",
+    "is_edited": False,
+    "is_deleted": False,
+    "reactions": [],
+}
+METRICS_RESPONSE = {"metrics": [{"chart_type": "pie_chart", "chart_data": {
+    "title": "Active Issues",
+    "data": [{"label": "high", "value": 5, "color": None}, {"label": "medium", "value": 3, "color": None},
+             {"label": "low", "value": 1, "color": None}],
+    "colors": None, "display_config": None, "labels": [], "series": [],
+}}]}
+FILES_RESPONSE = [{
+    "uuid": "a1b2c3d4-e5f6-7890-abcd-ef1234567890", "file_name": "troubleshooting_plan.md",
+    "file_type": "troubleshooting_plan", "attachment_id": "f2a3b4c5-d6e7-8901-fabc-012345678901",
+    "created_at": "2026-04-13T10:35:00.000000Z",
+}]
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict:
+    return build_openapi(SERVICE, RouteTable.for_service(SERVICE))
+
+
+def validator(doc: dict, schema: dict) -> jsonschema.Draft202012Validator:
+    # Local refs (#/components/...) resolve against a root that carries the components.
+    return jsonschema.Draft202012Validator({**schema, "components": doc["components"]},
+                                           format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def response_schema(doc: dict, verb: str, path: str, code: int) -> dict:
+    return doc["paths"][path][verb.lower()]["responses"][str(code)]["content"]["application/json"]["schema"]
+
+
+def body_schema(doc: dict, verb: str, path: str) -> dict:
+    return doc["paths"][path][verb.lower()]["requestBody"]["content"]["application/json"]["schema"]
+
+
+def test_the_document_is_valid_openapi_3_1(doc):
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+
+
+@pytest.mark.parametrize(("verb", "path", "method", "code"), CONTRACT_ROUTES)
+def test_every_contract_route_is_documented(doc, verb, path, method, code):
+    op = doc["paths"][path][verb.lower()]
+    assert op["operationId"] == method
+    assert str(code) in op["responses"]
+    assert op["security"] == [{"bearerAuth": []}]
+    assert {p["name"] for p in op["parameters"] if p["in"] == "path"} == set(
+        part[1:-1] for part in path.split("/") if part.startswith("{")
+    )
+
+
+def test_every_binding_is_documented(doc):
+    for b in RouteTable.for_service(SERVICE).bindings:
+        path = "/" + "/".join(lit if lit is not None else "{" + dict(b.template.variables)[i] + "}"
+                              for i, lit in enumerate(b.template.literals))
+        assert b.verb.lower() in doc["paths"][path], (b.verb, path)
+
+
+def test_bearer_auth_and_open_probes(doc):
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert doc["paths"]["/healthz"]["get"]["security"] == []
+    assert doc["paths"]["/readyz"]["get"]["security"] == []
+
+
+@pytest.mark.parametrize(
+    ("verb", "path", "code", "example"),
+    [
+        ("POST", "/api/v1/issues", 201, CREATE_RESPONSE),
+        ("GET", "/api/v1/issues/{issue_id}", 200, CREATE_RESPONSE),
+        ("PATCH", "/api/v1/issues/{issue_id}", 200, CREATE_RESPONSE),
+        ("GET", "/api/v1/issues", 200, {"items": [CREATE_RESPONSE], "count": 1}),
+        ("POST", "/api/v1/issues/{issue_id}/comments", 201, COMMENT_RESPONSE),
+        ("GET", "/api/v1/issues/{issue_id}/comments", 200, {"items": [COMMENT_RESPONSE], "count": 1}),
+        ("GET", "/api/v1/issues/metrics", 200, METRICS_RESPONSE),
+        ("GET", "/api/v1/issues/{issue_id}/files", 200, FILES_RESPONSE),
+    ],
+)
+def test_the_contract_examples_fit_the_response_schemas(doc, verb, path, code, example):
+    validator(doc, response_schema(doc, verb, path, code)).validate(example)
+
+
+def test_issue_schema_requires_every_key_and_allows_null_only_where_nullable(doc):
+    issue = doc["components"]["schemas"]["Issue"]
+    assert set(issue["required"]) >= set(CREATE_RESPONSE)
+    v = validator(doc, {"$ref": "#/components/schemas/Issue"})
+    for nullable in ("resolution_summary", "job_run_id", "status", "priority", "created_at"):
+        v.validate({**CREATE_RESPONSE, nullable: None})
+    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions"):
+        assert not v.is_valid({**CREATE_RESPONSE, not_nullable: None}), not_nullable
+    missing = dict(CREATE_RESPONSE)
+    del missing["job_run_id"]
+    assert not v.is_valid(missing)
+    assert not v.is_valid({**CREATE_RESPONSE, "status": "STATUS_OPEN"})
+    assert not v.is_valid({**CREATE_RESPONSE, "created_at": "yesterday"})
+
+
+def test_the_contract_example_requests_fit_the_request_schemas(doc):
+    create = validator(doc, body_schema(doc, "POST", "/api/v1/issues"))
+    create.validate({"title": "Power rail undervoltage at startup", "description": [], "status": "open",
+                     "priority": "high", "tags": ["power", "startup"]})
+    patch = validator(doc, body_schema(doc, "PATCH", "/api/v1/issues/{issue_id}"))
+    patch.validate({"status": "in_progress", "owner": "engineer@example.com"})
+    patch.validate({"resolution_summary": None, "job_run_id": None})
+    comment = validator(doc, body_schema(doc, "POST", "/api/v1/issues/{issue_id}/comments"))
+    comment.validate({"content": "Reproduced on bench. Voltage sag starts at C12. Isolating now."})
+    validator(doc, body_schema(doc, "PATCH", "/api/v1/issues/{issue_id}/comments/{comment_id}")).validate(
+        {"content": "Confirmed C12 is root cause. Ordering replacement."})
+
+
+def test_request_schemas_refuse_what_the_gateway_refuses(doc):
+    create = validator(doc, body_schema(doc, "POST", "/api/v1/issues"))
+    assert not create.is_valid({"title": "t"})  # description is REQUIRED
+    assert not create.is_valid({"title": "t", "description": [], "colour": "red"})
+    assert not create.is_valid({"title": "t", "description": [], "status": "STATUS_OPEN"})
+    assert not create.is_valid({"title": "t", "description": [], "uuid": "x"})  # not a request field
+    patch = body_schema(doc, "PATCH", "/api/v1/issues/{issue_id}")
+    assert "update_mask" not in patch["properties"] and "issue_id" not in patch["properties"]
+
+
+def test_list_filters_are_repeatable_query_parameters(doc):
+    params = {p["name"]: p for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"]}
+    assert set(params) == {"status", "priority", "limit", "offset"}
+    assert params["status"]["schema"] == {"type": "array", "items": {
+        "type": "string", "enum": ["open", "in_progress", "resolved", "rejected"]}}
+    assert params["status"]["explode"] is True
+    assert params["limit"]["schema"]["type"] == "integer"
+
+
+def test_delete_answers_204_without_content(doc):
+    for path in ("/api/v1/issues/{issue_id}", "/api/v1/issues/{issue_id}/comments/{comment_id}"):
+        assert "content" not in doc["paths"][path]["delete"]["responses"]["204"]
+
+
+def test_the_error_envelope_is_documented_on_every_operation(doc):
+    envelope = {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "title: is required", "details": [
+        {"@type": "type.googleapis.com/google.rpc.BadRequest",
+         "field_violations": [{"field": "title", "description": "is required"}]}]}}
+    validator(doc, {"$ref": "#/components/schemas/Error"}).validate(envelope)
+    unauthorized = doc["components"]["responses"]["Unauthorized"]
+    assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True
+    for path, ops in doc["paths"].items():
+        for verb, op in ops.items():
+            if path.startswith("/api/"):
+                assert op["responses"]["default"] == {"$ref": "#/components/responses/Error"}, (verb, path)
