@@ -44,6 +44,22 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from .blobs import SIGNING_KEY_NAME, open_store
+    from .gc import collect
+    from .storage import attachments as attachments_store
+
+    database_url = setting("database_url", args.database_url)
+    db = _open(database_url)
+    migrate.migrate(db)
+    blobs = blob_settings(database_url, setting("http_listen"))
+    key = database.transaction(lambda: attachments_store.server_secret(SIGNING_KEY_NAME), write=True)
+    report = collect(open_store(blobs, key), blobs.unreferenced_after_seconds)
+    log.info("gc done", extra=vars(report))
+    db.close_all()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     database_url = setting("database_url", args.database_url)
     http_listen = None if args.no_http else setting("http_listen", args.http_listen)
@@ -103,6 +119,9 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     with_db(commands.add_parser("migrate", help="apply pending migrations and exit")).set_defaults(run=cmd_migrate)
+
+    gc = with_db(commands.add_parser("gc", help="remove expired uploads and long-unreferenced attachments"))
+    gc.set_defaults(run=cmd_gc)
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)

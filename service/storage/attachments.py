@@ -9,6 +9,7 @@ from typing import Iterable
 
 import peewee
 
+from .database import is_postgres
 from .models import Attachment, CommentAttachment, Issue, IssueFile, ServerSecret, utcnow
 
 PENDING = "pending"
@@ -48,11 +49,15 @@ def mark_ready(attachment: Attachment, sha256: str) -> bool:
 
 
 def in_workspace(workspace_id: int, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Attachment]:
+    """The named attachments of a workspace, share-locked on PostgreSQL so that
+    the garbage collector cannot remove one while it is being referenced."""
     ids = list(ids)
     if not ids:
         return {}
-    rows = Attachment.select().where((Attachment.workspace == workspace_id) & (Attachment.uuid.in_(ids)))
-    return {row.uuid: row for row in rows}
+    query = Attachment.select().where((Attachment.workspace == workspace_id) & (Attachment.uuid.in_(ids)))
+    if is_postgres():
+        query = query.for_update("FOR SHARE")
+    return {row.uuid: row for row in query}
 
 
 # -- issues -------------------------------------------------------------------
@@ -143,20 +148,21 @@ def unreferenced_ready(older_than: datetime.datetime, limit: int = 500) -> list[
 
 
 def delete_if_unchanged(attachment: Attachment) -> bool:
-    """Delete the row unless it was referenced or uploaded since it was read."""
-    issue_refs = IssueFile.select(peewee.SQL("1")).where(IssueFile.attachment_id == attachment.uuid)
-    comment_refs = CommentAttachment.select(peewee.SQL("1")).where(CommentAttachment.attachment == attachment.uuid)
-    deleted = (
-        Attachment.delete()
-        .where(
-            (Attachment.uuid == attachment.uuid)
-            & (Attachment.status == attachment.status)
-            & ~peewee.fn.EXISTS(issue_refs)
-            & ~peewee.fn.EXISTS(comment_refs)
-        )
-        .execute()
-    )
-    return deleted == 1
+    """Delete the row unless it was referenced or uploaded since it was read.
+
+    The row is locked first (FOR UPDATE on PostgreSQL; SQLite writers are
+    serialised) and the references counted after, so a reference being made
+    concurrently either lands first and keeps the row, or finds it gone.
+    """
+    query = Attachment.select().where(Attachment.uuid == attachment.uuid)
+    current = (query.for_update() if is_postgres() else query).first()
+    if current is None or current.status != attachment.status:
+        return False
+    if IssueFile.select().where(IssueFile.attachment_id == attachment.uuid).exists():
+        return False
+    if CommentAttachment.select().where(CommentAttachment.attachment == attachment.uuid).exists():
+        return False
+    return Attachment.delete().where(Attachment.uuid == attachment.uuid).execute() == 1
 
 
 # -- secrets ------------------------------------------------------------------
