@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from issues.v1 import issue_service_pb2
 
@@ -43,8 +43,14 @@ CHANNEL_CLOSE_GRACE_SECONDS = 5.0
 _HTTP_STATUS_NAMES = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
 
 
-def build_app(grpc_target: str, *, max_body_bytes: int = 1 << 20) -> Starlette:
-    """The gateway in front of the gRPC server at `grpc_target`, over one shared channel."""
+def build_app(
+    grpc_target: str, *, max_body_bytes: int = 1 << 20, extra_routes: Sequence[BaseRoute] = ()
+) -> Starlette:
+    """The gateway in front of the gRPC server at `grpc_target`, over one shared channel.
+
+    `extra_routes` are served before the transcoded API, on the same port and
+    with the same access log (`service serve` mounts its blob URLs there).
+    """
     table = RouteTable.for_service(SERVICE)
     backend = Backend(grpc_target)
     openapi_body = json.dumps(build_openapi(SERVICE, table), separators=(",", ":")).encode()
@@ -91,12 +97,15 @@ def build_app(grpc_target: str, *, max_body_bytes: int = 1 << 20) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
+            *extra_routes,
             TranscodingRoute(table, backend, max_body_bytes=max_body_bytes),
         ],
         middleware=[Middleware(AccessLog)],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
+    # An API path means one resource: `/api/v1/issues/` is a 404, not a redirect.
+    app.router.redirect_slashes = False
     app.state.backend = backend
     app.state.route_table = table
     return app

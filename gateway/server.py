@@ -12,8 +12,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import uvicorn
+from starlette.routing import BaseRoute
 
 from .app import build_app
 
@@ -43,9 +45,9 @@ def bind(listen: str) -> socket.socket:
     return sock
 
 
-def _config(grpc_target: str, max_body_bytes: int) -> uvicorn.Config:
+def _config(grpc_target: str, max_body_bytes: int, extra_routes: Sequence[BaseRoute] = ()) -> uvicorn.Config:
     return uvicorn.Config(
-        build_app(grpc_target, max_body_bytes=max_body_bytes),
+        build_app(grpc_target, max_body_bytes=max_body_bytes, extra_routes=extra_routes),
         lifespan="on",
         log_config=None,  # leave logging to the process (JSON lines in `service serve`)
         access_log=False,  # the app logs one line per request itself
@@ -68,11 +70,13 @@ class GatewayHandle:
         self._thread.join()
 
 
-def start_in_thread(http_listen: str, grpc_target: str, *, max_body_bytes: int = 1 << 20) -> GatewayHandle:
+def start_in_thread(
+    http_listen: str, grpc_target: str, *, max_body_bytes: int = 1 << 20, extra_routes: Sequence[BaseRoute] = ()
+) -> GatewayHandle:
     """Serve the gateway on `http_listen` in front of `grpc_target`; returns once it accepts requests."""
     sock = bind(http_listen)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(grpc_target, max_body_bytes))
+    server = uvicorn.Server(_config(grpc_target, max_body_bytes, extra_routes))
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -86,8 +86,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.http_listen:
         from gateway.server import start_in_thread
 
+        from .blobs.filesystem import FilesystemStore
+        from .blobs.http import BlobEndpoints
+
         host = settings.grpc_listen.rsplit(":", 1)[0]
-        gateway = start_in_thread(settings.http_listen, f"{host}:{server.port}")
+        extra_routes = []
+        if isinstance(server.blobs, FilesystemStore):
+            # The embedded blob store's signed URLs live on the HTTP port too.
+            extra_routes = BlobEndpoints(server.blobs, settings.blobs.max_upload_bytes).routes()
+        gateway = start_in_thread(settings.http_listen, f"{host}:{server.port}", extra_routes=extra_routes)
         http_host = settings.http_listen.rsplit(":", 1)[0]
         log.info("serving http", extra={"http_listen": f"{http_host}:{gateway.port}"})
 
