@@ -113,7 +113,11 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
         status = None
     if status is not None:
         details = [_detail(d) for d in status.details]
-    if code == grpc.StatusCode.UNAVAILABLE and not details and "failed to connect" in message.lower():
+    if HTTP_STATUS.get(code, 500) == 500:
+        # A server bug: gRPC's own handler puts the exception's text in the
+        # message ("Exception calling application: ..."); keep it out.
+        message, details = "internal error", []
+    elif code == grpc.StatusCode.UNAVAILABLE and not details and "failed to connect" in message.lower():
         # The channel's own wording names addresses; say what it means instead.
         message = "the service is unavailable; retry later"
     return GatewayError(HTTP_STATUS.get(code, 500), code.name, message, details)
