@@ -96,6 +96,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             extra_routes = BlobEndpoints(server.blobs, settings.blobs.max_upload_bytes).routes()
         gateway = start_in_thread(settings.http_listen, f"{host}:{server.port}", extra_routes=extra_routes)
         http_host = settings.http_listen.rsplit(":", 1)[0]
+        if isinstance(server.blobs, FilesystemStore) and not server.blobs.public_url:
+            server.blobs.public_url = f"http://{http_host}:{gateway.port}"
         log.info("serving http", extra={"http_listen": f"{http_host}:{gateway.port}"})
 
     stopping = threading.Event()

@@ -44,7 +44,8 @@ class BlobSettings:
     store: str
     directory: pathlib.Path
     # Base of the file store's signed URLs: how clients reach the HTTP port.
-    public_url: str
+    # None: the address the HTTP gateway is bound to.
+    public_url: str | None
     s3_endpoint_url: str | None = None
     max_upload_bytes: int = 512 << 20
     upload_url_seconds: int = 3600
@@ -59,11 +60,10 @@ def blob_settings(database_url: str, http_listen: str | None) -> BlobSettings:
     env = os.environ
     parts = urllib.parse.urlsplit(database_url)
     beside = pathlib.Path(urllib.parse.unquote(parts.path[1:])).parent if parts.scheme == "sqlite" else pathlib.Path(".")
-    listen = http_listen or DEFAULTS["http_listen"][1]
     return BlobSettings(
         store=env.get("ISSUES_BLOB_STORE") or "file",
         directory=pathlib.Path(env.get("ISSUES_BLOB_DIR") or beside / "blobs"),
-        public_url=env.get("ISSUES_PUBLIC_URL") or f"http://{listen}",
+        public_url=env.get("ISSUES_PUBLIC_URL") or None,
         s3_endpoint_url=env.get("ISSUES_S3_ENDPOINT_URL") or None,
         max_upload_bytes=int(env.get("ISSUES_MAX_UPLOAD_BYTES") or 512 << 20),
         unreferenced_after_seconds=int(env.get("ISSUES_GC_UNREFERENCED_AFTER") or 86400),

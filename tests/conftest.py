@@ -70,7 +70,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory:
 
 @pytest.fixture(scope="session")
 def grpc_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ServerProcess]:
-    server = harness.ServerProcess(database_url, tmp_path_factory.mktemp("server"))
+    server = harness.ServerProcess(database_url, tmp_path_factory.mktemp("server"), http=True)
     yield server
     server.stop()
 

@@ -133,10 +133,12 @@ def close_databases() -> None:
 class ServerProcess:
     """`python -m service serve` in a child process, on a free port."""
 
-    def __init__(self, database_url: str, workdir: pathlib.Path, *, http: bool = False) -> None:
+    def __init__(self, database_url: str, workdir: pathlib.Path, *, http: bool = False,
+                 env: dict[str, str] | None = None) -> None:
         self.database_url = database_url
         self.workdir = workdir
         self.http = http
+        self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.http_port = 0
@@ -157,7 +159,7 @@ class ServerProcess:
         with open(self.log, "wb") as err, open(self.stdout, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve", "--database-url", self.database_url, *listen],
-                cwd=self.workdir, stdout=out, stderr=err,
+                cwd=self.workdir, stdout=out, stderr=err, env=self.env,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -193,6 +195,18 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def peak_rss_bytes(self) -> int:
+        """The server process's high-water mark of resident memory (VmHWM)."""
+        assert self.process is not None
+        for line in pathlib.Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM")
 
     def restart(self) -> None:
         self.stop()

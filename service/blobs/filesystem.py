@@ -13,19 +13,25 @@ import pathlib
 import tempfile
 import urllib.parse
 
+from ..errors import FailedPrecondition
 from .signing import Signer
 
 
 class FilesystemStore:
-    def __init__(self, root: pathlib.Path, public_url: str, signer: Signer) -> None:
+    def __init__(self, root: pathlib.Path, public_url: str | None, signer: Signer) -> None:
         self.root = root
-        self.public_url = public_url.rstrip("/")
+        # Set by `serve` from the bound HTTP address when not configured.
+        self.public_url = (public_url or "").rstrip("/")
         self.signer = signer
         (root / ".incoming").mkdir(parents=True, exist_ok=True)
 
     # -- URLs ----------------------------------------------------------------
 
     def _url(self, method: str, object_key: str, workspace_id: int, expires_at: datetime.datetime) -> str:
+        if not self.public_url:
+            raise FailedPrecondition(
+                "attachments need the HTTP port: run serve with HTTP on, or set ISSUES_PUBLIC_URL"
+            )
         expires = int(expires_at.replace(tzinfo=datetime.timezone.utc).timestamp())
         query = urllib.parse.urlencode(
             {"expires": expires, "signature": self.signer.sign(method, object_key, workspace_id, expires)}

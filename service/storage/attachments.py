@@ -109,7 +109,7 @@ def for_comments(comment_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Attachmen
         .order_by(CommentAttachment.position)
     )
     for row in rows:
-        found[row.commentattachment.comment_id].append(row)
+        found[row.commentattachment.comment_uuid].append(row)
     return found
 
 
