@@ -43,6 +43,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
     def CreateIssue(self, request: pb.CreateIssueRequest, context: grpc.ServicerContext) -> issue_pb2.Issue:
         principal = auth.current()
         values = validation.issue_values(request, validation.ISSUE_FIELDS, creating=True)
+        self._confirm_uploads(principal.workspace_id, values["attachment_ids"])
 
         def work() -> issue_pb2.Issue:
             attachments = self._ready_attachments(principal.workspace_id, "attachment_ids", values["attachment_ids"])
@@ -76,6 +77,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         issue_id = validation.require_uuid("issue_id", request.issue_id)
         paths = validation.update_paths(request, validation.ISSUE_FIELDS)
         values = validation.issue_values(request, paths, creating=False)
+        self._confirm_uploads(principal.workspace_id, values.get("attachment_ids", []))
 
         def work() -> issue_pb2.Issue:
             row = _issue(principal.workspace_id, issue_id, for_update=True)
@@ -135,6 +137,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             v, "attachment_ids", request.attachment_ids, max_items=validation.COMMENT_ATTACHMENTS_MAX
         )
         v.check()
+        self._confirm_uploads(principal.workspace_id, attachment_ids)
 
         def work() -> comment_pb2.Comment:
             _issue(principal.workspace_id, issue_id)
@@ -158,6 +161,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             v, "attachment_ids", request.attachment_ids, max_items=validation.COMMENT_ATTACHMENTS_MAX
         )
         v.check()
+        self._confirm_uploads(principal.workspace_id, attachment_ids if "attachment_ids" in paths else [])
 
         def work() -> comment_pb2.Comment:
             row = _own_comment(principal, issue_id, comment_id)
@@ -199,6 +203,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         if file_name is not None:
             validation.file_name(v, "file_name", file_name)
         v.check()
+        self._confirm_uploads(principal.workspace_id, [attachment_id])
 
         def work() -> issue_file_pb2.IssueFile:
             _issue(principal.workspace_id, issue_id)
@@ -233,12 +238,13 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             )
 
         row = transaction(work, write=True)
-        url = self._blobs.upload_url(
+        url, headers = self._blobs.upload_target(
             row.object_key, workspace_id=principal.workspace_id, size_bytes=row.size_bytes,
             content_type=row.content_type, sha256=row.sha256, expires_at=expires_at,
         )
         return pb.CreateAttachmentResponse(
-            attachment=convert.attachment(row), upload_url=url, expires_at=convert.timestamp(expires_at)
+            attachment=convert.attachment(row), upload_url=url, expires_at=convert.timestamp(expires_at),
+            upload_headers=headers,
         )
 
     def GetAttachment(self, request: pb.GetAttachmentRequest, context: grpc.ServicerContext) -> pb.GetAttachmentResponse:
@@ -249,10 +255,11 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             row = attachments_store.get(principal.workspace_id, attachment_id)
             if row is None:
                 raise NotFound(f"attachment {attachment_id} not found")
-            self._confirm_upload(row)
             return row
 
-        row = transaction(work, write=True)
+        row = transaction(work)
+        if row.status == attachments_store.PENDING and self._confirm_uploads(principal.workspace_id, [attachment_id]):
+            row = transaction(work)
         response = pb.GetAttachmentResponse(attachment=convert.attachment(row))
         if row.status == attachments_store.READY:
             expires_at = utcnow() + datetime.timedelta(seconds=self._blob_settings.download_url_seconds)
@@ -263,19 +270,38 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             response.expires_at.CopyFrom(convert.timestamp(expires_at))
         return response
 
-    def _confirm_upload(self, row: Attachment) -> None:
-        """A pending attachment whose bytes have arrived in full becomes ready.
+    def _confirm_uploads(self, workspace_id: int, ids: list[uuid.UUID]) -> bool:
+        """Pending attachments whose bytes have arrived intact become ready; True if any did.
 
-        The file store marks uploads ready itself; S3 uploads are confirmed here.
+        The file store marks its uploads ready as they arrive; S3 uploads (and
+        file uploads cut off between storing and marking) are confirmed here,
+        reading the store with no transaction open. Bytes that do not match
+        the declaration are removed, so the client can upload again.
         """
-        if row.status == attachments_store.PENDING and self._blobs.uploaded_size(row.object_key) == row.size_bytes:
-            if attachments_store.mark_ready(row, row.sha256):
-                row.status = attachments_store.READY
+        if not ids:
+            return False
+        rows = transaction(lambda: list(attachments_store.in_workspace(workspace_id, ids, lock=False).values()))
+        confirmed = False
+        for row in rows:
+            if row.status != attachments_store.PENDING:
+                continue
+            size = self._blobs.uploaded_size(row.object_key)
+            if size is None:
+                continue
+            sha256 = self._blobs.sha256(row.object_key) if size == row.size_bytes else None
+            if sha256 is None or (row.sha256 and sha256 != row.sha256):
+                self._blobs.delete(row.object_key)
+                continue
+            confirmed |= transaction(lambda: attachments_store.mark_ready(row, sha256), write=True)
+        return confirmed
 
     def _ready_attachments(
         self, workspace_id: int, field: str, ids: list[uuid.UUID], *, single: bool = False
     ) -> list[Attachment]:
-        """The named attachments, in order; each must be a ready upload of this workspace."""
+        """The named attachments, in order; each must be a ready upload of this workspace.
+
+        Runs inside the caller's transaction, after `_confirm_uploads`.
+        """
         found = attachments_store.in_workspace(workspace_id, ids)
         v = Violations()
         for i, attachment_id in enumerate(ids):
@@ -284,7 +310,6 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             if row is None:
                 v.add(name, f"attachment {attachment_id} does not exist in this workspace")
                 continue
-            self._confirm_upload(row)
             if row.status != attachments_store.READY:
                 v.add(name, f"attachment {attachment_id} has not been uploaded yet")
         v.check()

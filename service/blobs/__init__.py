@@ -16,9 +16,10 @@ SIGNING_KEY_NAME = "blob_url_signing_key"
 
 
 class BlobStore(Protocol):
-    def upload_url(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,
-                   sha256: str | None, expires_at: datetime.datetime) -> str:
-        """A URL that accepts one PUT of the object's bytes until `expires_at`."""
+    def upload_target(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,
+                      sha256: str | None, expires_at: datetime.datetime) -> tuple[str, dict[str, str]]:
+        """A URL that accepts one PUT of the object's bytes until `expires_at`,
+        and the headers that PUT must carry."""
 
     def download_url(self, object_key: str, *, workspace_id: int, file_name: str, content_type: str,
                      expires_at: datetime.datetime) -> str:
@@ -26,6 +27,9 @@ class BlobStore(Protocol):
 
     def uploaded_size(self, object_key: str) -> int | None:
         """The size of the stored object, or None if nothing is stored yet."""
+
+    def sha256(self, object_key: str) -> str:
+        """Hex SHA-256 of the stored bytes, read in chunks."""
 
     def delete(self, object_key: str) -> None:
         """Remove the object; absent objects are not an error."""

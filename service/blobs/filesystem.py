@@ -8,6 +8,7 @@ and a crash never leaves a half-written object under its final name.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import pathlib
 import tempfile
@@ -38,9 +39,9 @@ class FilesystemStore:
         )
         return f"{self.public_url}/blobs/{object_key}?{query}"
 
-    def upload_url(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,
-                   sha256: str | None, expires_at: datetime.datetime) -> str:
-        return self._url("PUT", object_key, workspace_id, expires_at)
+    def upload_target(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,
+                      sha256: str | None, expires_at: datetime.datetime) -> tuple[str, dict[str, str]]:
+        return self._url("PUT", object_key, workspace_id, expires_at), {}
 
     def download_url(self, object_key: str, *, workspace_id: int, file_name: str, content_type: str,
                      expires_at: datetime.datetime) -> str:
@@ -59,6 +60,13 @@ class FilesystemStore:
             return self.path(object_key).stat().st_size
         except FileNotFoundError:
             return None
+
+    def sha256(self, object_key: str) -> str:
+        digest = hashlib.sha256()
+        with open(self.path(object_key), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def delete(self, object_key: str) -> None:
         self.path(object_key).unlink(missing_ok=True)

@@ -1,15 +1,17 @@
 """Attachment bytes in an S3-compatible bucket, moved with presigned URLs.
 
-The presigned PUT is signed over Content-Length and, when the uploader
-declared one, x-amz-checksum-sha256, so S3 itself refuses bytes that do not
-match. An attachment becomes ready once the service sees the object exist
-with the declared size (on GetAttachment or when it is referenced).
+The presigned PUT is SigV4-signed over Content-Length, Content-Type and
+`If-None-Match: *`, so S3 refuses a second upload to the same key. The
+service does not trust the store beyond that: an attachment becomes ready
+when the service finds the object with the declared size and hashes it to
+the declared sha256 (on GetAttachment or when it is referenced); bytes that
+do not match are deleted so the client can upload again.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
+import hashlib
 from typing import Any
 
 
@@ -21,21 +23,24 @@ class S3Store:
     @classmethod
     def from_url(cls, url: str, endpoint_url: str | None = None) -> "S3Store":
         import boto3  # only needed for this store: the `s3` extra
+        from botocore.config import Config
 
         bucket = url.removeprefix("s3://").strip("/")
-        return cls(bucket, boto3.client("s3", endpoint_url=endpoint_url or None))
+        return cls(bucket, boto3.client("s3", endpoint_url=endpoint_url or None, config=Config(signature_version="s3v4")))
 
     @staticmethod
     def _seconds(expires_at: datetime.datetime) -> int:
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         return max(1, int((expires_at - now).total_seconds()))
 
-    def upload_url(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,
-                   sha256: str | None, expires_at: datetime.datetime) -> str:
-        params = {"Bucket": self.bucket, "Key": object_key, "ContentLength": size_bytes, "ContentType": content_type}
-        if sha256:
-            params["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
-        return self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=self._seconds(expires_at))
+    def upload_target(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,
+                      sha256: str | None, expires_at: datetime.datetime) -> tuple[str, dict[str, str]]:
+        params = {
+            "Bucket": self.bucket, "Key": object_key, "ContentLength": size_bytes,
+            "ContentType": content_type, "IfNoneMatch": "*",
+        }
+        url = self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=self._seconds(expires_at))
+        return url, {"Content-Type": content_type, "If-None-Match": "*"}
 
     def download_url(self, object_key: str, *, workspace_id: int, file_name: str, content_type: str,
                      expires_at: datetime.datetime) -> str:
@@ -57,6 +62,13 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
+
+    def sha256(self, object_key: str) -> str:
+        digest = hashlib.sha256()
+        body = self.client.get_object(Bucket=self.bucket, Key=object_key)["Body"]
+        for chunk in body.iter_chunks(1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
 
     def delete(self, object_key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=object_key)

@@ -48,14 +48,15 @@ def mark_ready(attachment: Attachment, sha256: str) -> bool:
     return changed == 1
 
 
-def in_workspace(workspace_id: int, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Attachment]:
-    """The named attachments of a workspace, share-locked on PostgreSQL so that
-    the garbage collector cannot remove one while it is being referenced."""
+def in_workspace(workspace_id: int, ids: Iterable[uuid.UUID], *, lock: bool = True) -> dict[uuid.UUID, Attachment]:
+    """The named attachments of a workspace; with `lock`, share-locked on
+    PostgreSQL so that the garbage collector cannot remove one while it is
+    being referenced."""
     ids = list(ids)
     if not ids:
         return {}
     query = Attachment.select().where((Attachment.workspace == workspace_id) & (Attachment.uuid.in_(ids)))
-    if is_postgres():
+    if lock and is_postgres():
         query = query.for_update("FOR SHARE")
     return {row.uuid: row for row in query}
 

@@ -205,14 +205,23 @@ class CreateAttachmentRequest(_message.Message):
     def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class CreateAttachmentResponse(_message.Message):
-    __slots__ = ("attachment", "upload_url", "expires_at")
+    __slots__ = ("attachment", "upload_url", "expires_at", "upload_headers")
+    class UploadHeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_URL_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_HEADERS_FIELD_NUMBER: _ClassVar[int]
     attachment: _attachment_pb2.Attachment
     upload_url: str
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, attachment: _Optional[_Union[_attachment_pb2.Attachment, _Mapping]] = ..., upload_url: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    upload_headers: _containers.ScalarMap[str, str]
+    def __init__(self, attachment: _Optional[_Union[_attachment_pb2.Attachment, _Mapping]] = ..., upload_url: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., upload_headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetAttachmentRequest(_message.Message):
     __slots__ = ("attachment_id",)
