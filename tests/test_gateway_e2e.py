@@ -19,18 +19,19 @@ import pytest
 from gateway.server import start_in_thread
 
 from . import harness
+from .test_gateway_contract import (
+    ACTIVE_ISSUES_CHART,
+    COMMENT_RESPONSE,
+    COMMENT_TYPES,
+    CREATE_COMMENT_REQUEST,
+    CREATE_ISSUE_REQUEST,
+    ISSUE_RESPONSE,
+    ISSUE_TYPES,
+    UPDATE_COMMENT_REQUEST,
+    UPDATE_ISSUE_REQUEST,
+)
 
-CONTRACT_ISSUE_TYPES: dict[str, tuple[type, ...]] = {
-    "uuid": (str,), "title": (str,), "description": (list,), "status": (str, type(None)),
-    "priority": (str, type(None)), "tags": (list,), "owner": (str,), "resolution_summary": (str, type(None)),
-    "created_by": (str,), "created_at": (str,), "sessions": (list,), "attachments": (list,),
-    "session_attachments": (list,), "job_run_id": (str, type(None)),
-}
-ISSUE_KEYS = set(CONTRACT_ISSUE_TYPES) | {"updated_at"}  # SPEC: additive keys allowed, updated_at expected
-COMMENT_TYPES: dict[str, tuple[type, ...]] = {
-    "uuid": (str,), "content": (str,), "attachments": (list,), "created_by": (str,), "created_at": (str,),
-    "updated_at": (str,), "is_edited": (bool,), "is_deleted": (bool,), "reactions": (list,),
-}
+ISSUE_KEYS = set(ISSUE_TYPES) | {"updated_at"}  # SPEC: additive keys allowed, updated_at expected
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -106,7 +107,7 @@ def violated_fields(err: dict) -> list[str]:
 
 def assert_issue_shape(issue: dict) -> None:
     assert set(issue) == ISSUE_KEYS
-    for key, types in CONTRACT_ISSUE_TYPES.items():
+    for key, types in ISSUE_TYPES.items():
         assert isinstance(issue[key], types), (key, issue[key])
     uuid.UUID(issue["uuid"])
     assert TIMESTAMP.match(issue["created_at"]) and TIMESTAMP.match(issue["updated_at"])
@@ -128,31 +129,12 @@ def create(client: httpx.Client, **fields: Any) -> dict:
 
 def test_golden_create_issue(http):
     engineer = http.client("member", http.slug, "engineer@example.com")
-    request = {
-        "title": "Power rail undervoltage at startup",
-        "description": [],
-        "status": "open",
-        "priority": "high",
-        "tags": ["power", "startup"],
-    }
-    issue = ok(engineer.post("/api/v1/issues", json=request), 201)
+    issue = ok(engineer.post("/api/v1/issues", json=CREATE_ISSUE_REQUEST), 201)
 
     assert_issue_shape(issue)
     generated = {"uuid", "created_at", "updated_at"}
     assert {k: v for k, v in issue.items() if k not in generated} == {
-        "title": "Power rail undervoltage at startup",
-        "description": [],
-        "status": "open",
-        "priority": "high",
-        "tags": ["power", "startup"],
-        "owner": "Unassigned",
-        "resolution_summary": None,
-        "created_by": "engineer@example.com",
-        "sessions": [],
-        "attachments": [],
-        "session_attachments": [],
-        "job_run_id": None,
-    }
+        k: v for k, v in ISSUE_RESPONSE.items() if k not in generated}
 
 
 def test_golden_list_issues(http):
@@ -176,8 +158,7 @@ def test_golden_get_issue(http):
 
 def test_golden_update_issue(http):
     issue = create(http.member, title="Power rail undervoltage at startup")
-    updated = ok(http.member.patch(f"/api/v1/issues/{issue['uuid']}",
-                                   json={"status": "in_progress", "owner": "engineer@example.com"}))
+    updated = ok(http.member.patch(f"/api/v1/issues/{issue['uuid']}", json=UPDATE_ISSUE_REQUEST))
     assert_issue_shape(updated)
     assert updated["status"] == "in_progress" and updated["owner"] == "engineer@example.com"
     unchanged = {k: v for k, v in issue.items() if k not in ("status", "owner", "updated_at")}
@@ -202,16 +183,7 @@ def test_golden_metrics(http):
     first = body["metrics"][0]
     assert list(first) == ["chart_type", "chart_data"]
     data = first["chart_data"]
-    contract = {
-        "title": "Active Issues",
-        "data": [
-            {"label": "high", "value": 5, "color": None},
-            {"label": "medium", "value": 3, "color": None},
-            {"label": "low", "value": 1, "color": None},
-        ],
-        "colors": None,
-        "display_config": None,
-    }
+    contract = ACTIVE_ISSUES_CHART["chart_data"]
     assert first["chart_type"] == "pie_chart"
     assert {k: data[k] for k in contract} == contract
     assert set(data) - set(contract) <= {"labels", "series"}  # additive keys only
@@ -225,25 +197,19 @@ def test_golden_comments(http):
     engineer = http.client("member", http.slug, "engineer@example.com")
     base = f"/api/v1/issues/{issue['uuid']}/comments"
 
-    comment = ok(engineer.post(base, json={"content": "Reproduced on bench. Voltage sag starts at C12. Isolating now."}), 201)
+    comment = ok(engineer.post(base, json=CREATE_COMMENT_REQUEST), 201)
     assert_comment_shape(comment)
-    assert {k: comment[k] for k in ("content", "attachments", "created_by", "is_edited", "is_deleted", "reactions")} == {
-        "content": "Reproduced on bench. Voltage sag starts at C12. Isolating now.",
-        "attachments": [],
-        "created_by": "engineer@example.com",
-        "is_edited": False,
-        "is_deleted": False,
-        "reactions": [],
-    }
+    generated = {"uuid", "created_at", "updated_at"}
+    assert {k: v for k, v in comment.items() if k not in generated} == {
+        k: v for k, v in COMMENT_RESPONSE.items() if k not in generated}
     assert comment["created_at"] == comment["updated_at"]
 
     listed = ok(http.viewer.get(base))
     assert listed == {"items": [comment], "count": 1}
 
-    edited = ok(engineer.patch(f"{base}/{comment['uuid']}",
-                               json={"content": "Confirmed C12 is root cause. Ordering replacement."}))
+    edited = ok(engineer.patch(f"{base}/{comment['uuid']}", json=UPDATE_COMMENT_REQUEST))
     assert_comment_shape(edited)
-    assert edited["content"] == "Confirmed C12 is root cause. Ordering replacement."
+    assert edited["content"] == UPDATE_COMMENT_REQUEST["content"]
     assert edited["is_edited"] is True and edited["uuid"] == comment["uuid"]
 
     ok(engineer.delete(f"{base}/{comment['uuid']}"), 204)
@@ -509,9 +475,7 @@ def test_probes_and_openapi(gateway_url):
 
 
 def test_readyz_is_503_when_the_service_is_down():
-    with __import__("socket").socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    dead = f"127.0.0.1:{harness._free_port()}"  # nothing listens there
     handle = start_in_thread("127.0.0.1:0", dead)
     try:
         error(httpx.get(f"http://127.0.0.1:{handle.port}/readyz", timeout=10), 503, "UNAVAILABLE")

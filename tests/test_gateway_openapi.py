@@ -10,49 +10,21 @@ from gateway.app import SERVICE
 from gateway.openapi import build_openapi
 from gateway.routing import RouteTable
 
+from .test_gateway_contract import (
+    COMMENT_RESPONSE,
+    CREATE_ISSUE_REQUEST,
+    FILES_RESPONSE,
+    ISSUE_RESPONSE,
+    METRICS_RESPONSE,
+    UPDATE_COMMENT_REQUEST,
+    UPDATE_ISSUE_REQUEST,
+    CREATE_COMMENT_REQUEST,
+)
 from .test_gateway_routing import CONTRACT_ROUTES
 
-# The contract document's example responses, with the SPEC's explicit `Z` on timestamps.
-CREATE_RESPONSE = {
-    "uuid": "b8c9d0e1-f2a3-4567-bcde-678901234567",
-    "title": "Power rail undervoltage at startup",
-    "description": [],
-    "status": "open",
-    "priority": "high",
-    "tags": ["power", "startup"],
-    "owner": "Unassigned",
-    "resolution_summary": None,
-    "created_by": "engineer@example.com",
-    "created_at": "2026-04-13T10:30:00.000000Z",
-    "sessions": [],
-    "attachments": [],
-    "session_attachments": [],
-    "job_run_id": None,
-    "updated_at": "2026-04-13T10:30:00.000000Z",
-}
-COMMENT_RESPONSE = {
-    "uuid": "e1f2a3b4-c5d6-7890-efab-901234567890",
-    "content": "Reproduced on bench. Voltage sag starts at C12. Isolating now.",
-    "attachments": [],
-    "created_by": "engineer@example.com",
-    "created_at": "2026-04-13T10:32:00.000000Z",
-    "updated_at": "2026-04-13T10:32:00.000000Z",
-    "is_edited": False,
-    "is_deleted": False,
-    "reactions": [],
-}
-METRICS_RESPONSE = {"metrics": [{"chart_type": "pie_chart", "chart_data": {
-    "title": "Active Issues",
-    "data": [{"label": "high", "value": 5, "color": None}, {"label": "medium", "value": 3, "color": None},
-             {"label": "low", "value": 1, "color": None}],
-    "colors": None, "display_config": None, "labels": [], "series": [],
-}}]}
-FILES_RESPONSE = [{
-    "uuid": "a1b2c3d4-e5f6-7890-abcd-ef1234567890", "file_name": "troubleshooting_plan.md",
-    "file_type": "troubleshooting_plan", "attachment_id": "f2a3b4c5-d6e7-8901-fabc-012345678901",
-    "created_at": "2026-04-13T10:35:00.000000Z",
-}]
-
+# Our additive chart keys, on top of the contract's example.
+METRICS_RESPONSE = {"metrics": [{**METRICS_RESPONSE["metrics"][0], "chart_data": {
+    **METRICS_RESPONSE["metrics"][0]["chart_data"], "labels": [], "series": []}}]}
 
 @pytest.fixture(scope="module")
 def doc() -> dict:
@@ -105,10 +77,10 @@ def test_bearer_auth_and_open_probes(doc):
 @pytest.mark.parametrize(
     ("verb", "path", "code", "example"),
     [
-        ("POST", "/api/v1/issues", 201, CREATE_RESPONSE),
-        ("GET", "/api/v1/issues/{issue_id}", 200, CREATE_RESPONSE),
-        ("PATCH", "/api/v1/issues/{issue_id}", 200, CREATE_RESPONSE),
-        ("GET", "/api/v1/issues", 200, {"items": [CREATE_RESPONSE], "count": 1}),
+        ("POST", "/api/v1/issues", 201, ISSUE_RESPONSE),
+        ("GET", "/api/v1/issues/{issue_id}", 200, ISSUE_RESPONSE),
+        ("PATCH", "/api/v1/issues/{issue_id}", 200, ISSUE_RESPONSE),
+        ("GET", "/api/v1/issues", 200, {"items": [ISSUE_RESPONSE], "count": 1}),
         ("POST", "/api/v1/issues/{issue_id}/comments", 201, COMMENT_RESPONSE),
         ("GET", "/api/v1/issues/{issue_id}/comments", 200, {"items": [COMMENT_RESPONSE], "count": 1}),
         ("GET", "/api/v1/issues/metrics", 200, METRICS_RESPONSE),
@@ -121,30 +93,27 @@ def test_the_contract_examples_fit_the_response_schemas(doc, verb, path, code, e
 
 def test_issue_schema_requires_every_key_and_allows_null_only_where_nullable(doc):
     issue = doc["components"]["schemas"]["Issue"]
-    assert set(issue["required"]) >= set(CREATE_RESPONSE)
+    assert set(issue["required"]) >= set(ISSUE_RESPONSE)
     v = validator(doc, {"$ref": "#/components/schemas/Issue"})
     for nullable in ("resolution_summary", "job_run_id", "status", "priority", "created_at"):
-        v.validate({**CREATE_RESPONSE, nullable: None})
+        v.validate({**ISSUE_RESPONSE, nullable: None})
     for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions"):
-        assert not v.is_valid({**CREATE_RESPONSE, not_nullable: None}), not_nullable
-    missing = dict(CREATE_RESPONSE)
+        assert not v.is_valid({**ISSUE_RESPONSE, not_nullable: None}), not_nullable
+    missing = dict(ISSUE_RESPONSE)
     del missing["job_run_id"]
     assert not v.is_valid(missing)
-    assert not v.is_valid({**CREATE_RESPONSE, "status": "STATUS_OPEN"})
-    assert not v.is_valid({**CREATE_RESPONSE, "created_at": "yesterday"})
+    assert not v.is_valid({**ISSUE_RESPONSE, "status": "STATUS_OPEN"})
+    assert not v.is_valid({**ISSUE_RESPONSE, "created_at": "yesterday"})
 
 
 def test_the_contract_example_requests_fit_the_request_schemas(doc):
-    create = validator(doc, body_schema(doc, "POST", "/api/v1/issues"))
-    create.validate({"title": "Power rail undervoltage at startup", "description": [], "status": "open",
-                     "priority": "high", "tags": ["power", "startup"]})
+    validator(doc, body_schema(doc, "POST", "/api/v1/issues")).validate(CREATE_ISSUE_REQUEST)
     patch = validator(doc, body_schema(doc, "PATCH", "/api/v1/issues/{issue_id}"))
-    patch.validate({"status": "in_progress", "owner": "engineer@example.com"})
+    patch.validate(UPDATE_ISSUE_REQUEST)
     patch.validate({"resolution_summary": None, "job_run_id": None})
-    comment = validator(doc, body_schema(doc, "POST", "/api/v1/issues/{issue_id}/comments"))
-    comment.validate({"content": "Reproduced on bench. Voltage sag starts at C12. Isolating now."})
+    validator(doc, body_schema(doc, "POST", "/api/v1/issues/{issue_id}/comments")).validate(CREATE_COMMENT_REQUEST)
     validator(doc, body_schema(doc, "PATCH", "/api/v1/issues/{issue_id}/comments/{comment_id}")).validate(
-        {"content": "Confirmed C12 is root cause. Ordering replacement."})
+        UPDATE_COMMENT_REQUEST)
 
 
 def test_request_schemas_refuse_what_the_gateway_refuses(doc):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from concurrent import futures
 from typing import Any, Callable
@@ -23,6 +22,8 @@ from grpc_status import rpc_status
 
 from gateway.app import build_app
 from issues.v1 import issue_file_pb2, issue_pb2, issue_service_pb2 as pb
+
+from .harness import _free_port as closed_port
 
 ISSUE_ID = "0f6d6f74-7d92-4d20-bf6c-2e37d2c1d9c8"
 
@@ -70,12 +71,6 @@ def fake(upstream):
     upstream.calls.clear()
     upstream.handlers.clear()
     return upstream
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http(target: str, requests: Callable[[httpx.AsyncClient], Any], **app_options: Any) -> Any:
