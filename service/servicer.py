@@ -132,7 +132,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         principal = auth.current()
         v = Violations()
         issue_id = validation.parse_uuid(v, "issue_id", request.issue_id)
-        content = _comment_content(v, request.content)
+        content = validation.text(v, "content", request.content, max_len=validation.COMMENT_MAX)
         attachment_ids = validation.uuid_list(
             v, "attachment_ids", request.attachment_ids, max_items=validation.COMMENT_ATTACHMENTS_MAX
         )
@@ -156,7 +156,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         v.check()
         paths = validation.update_paths(request, ("content", "attachment_ids"))
         v = Violations()
-        content = _comment_content(v, request.content) if "content" in paths else None
+        content = validation.text(v, "content", request.content, max_len=validation.COMMENT_MAX) if "content" in paths else None
         attachment_ids = validation.uuid_list(
             v, "attachment_ids", request.attachment_ids, max_items=validation.COMMENT_ATTACHMENTS_MAX
         )
@@ -322,8 +322,8 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
     ) -> pb.ListIssueFilesResponse:
         principal = auth.current()
         issue_id = validation.require_uuid("issue_id", request.issue_id)
-        if len(request.file_type) > 64:
-            raise InvalidArgument([FieldViolation("file_type", "must be at most 64 characters")])
+        if request.file_type and not validation.FILE_TYPE.match(request.file_type):
+            raise InvalidArgument([FieldViolation("file_type", "must be 1 to 64 lower-case letters, digits and underscores")])
 
         def work() -> pb.ListIssueFilesResponse:
             _issue(principal.workspace_id, issue_id)
@@ -356,14 +356,6 @@ def _own_comment(principal: auth.Principal, issue_id: uuid.UUID, comment_id: uui
     if row.created_by != principal.email and principal.role < Role.ADMIN:
         raise PermissionDenied("only the comment's author or an admin may change it")
     return row
-
-
-def _comment_content(v: Violations, content: str) -> str:
-    if not content.strip():
-        v.add("content", "must not be empty")
-    elif len(content) > validation.COMMENT_MAX:
-        v.add("content", f"must be at most {validation.COMMENT_MAX} characters, got {len(content)}")
-    return content
 
 
 def _enum_filter(v: Violations, field: str, values: Any, names: dict[int, str]) -> list[str]:

@@ -130,6 +130,9 @@ def text(
         v.add(field, "must not be blank")
     elif len(value) > max_len:
         v.add(field, f"must be at most {max_len} characters, got {len(value)}")
+    elif "\x00" in value:
+        # PostgreSQL cannot store NUL in text; refuse it on every backend alike.
+        v.add(field, "must not contain NUL characters")
     return value
 
 

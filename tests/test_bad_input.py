@@ -37,6 +37,9 @@ def refused(call, **fields) -> list[str]:
         (dict(title="t", session_ids=["nope"]), "session_ids[0]"),
         (dict(title="t", tags=["ok", " "]), "tags[1]"),
         (dict(title="t", owner=""), "owner"),
+        (dict(title="nul\x00here"), "title"),
+        (dict(title="t", tags=["a\x00"]), "tags[0]"),
+        (dict(title="t", resolution_summary="\x00"), "resolution_summary"),
     ],
 )
 def test_create_refuses(workspace, fields, field):
@@ -95,6 +98,7 @@ def test_update_refuses_and_changes_nothing(workspace, fields, field):
         (dict(content=""), "content"),
         (dict(content="  \n"), "content"),
         (dict(content="x" * 10_001), "content"),
+        (dict(content="a\x00b"), "content"),
         (dict(content="ok", attachment_ids=[GOOD_UUID] * 11), "attachment_ids"),
         (dict(content="ok", attachment_ids=["zzz"]), "attachment_ids[0]"),
         (dict(content="ok", attachment_ids=[GOOD_UUID]), "attachment_ids[0]"),
