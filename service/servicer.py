@@ -14,9 +14,9 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 
-from issues.v1 import comment_pb2, issue_file_pb2, issue_pb2, issue_service_pb2 as pb, issue_service_pb2_grpc, metrics_pb2
+from issues.v1 import comment_pb2, issue_file_pb2, issue_pb2, issue_service_pb2 as pb, issue_service_pb2_grpc
 
-from . import auth, convert, validation
+from . import auth, charts, convert, validation
 from .auth import Role
 from .blobs import BlobStore
 from .config import BlobSettings
@@ -110,7 +110,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         first_day = today - datetime.timedelta(days=days - 1)
         since = datetime.datetime.combine(first_day, datetime.time())
         counts = transaction(lambda: issues_store.counts(principal.workspace_id, since), snapshot=True)
-        return pb.GetIssueMetricsResponse(metrics=_charts(counts, first_day, days))
+        return pb.GetIssueMetricsResponse(metrics=charts.build(counts, first_day, days))
 
     # -- comments -----------------------------------------------------------
 
@@ -379,38 +379,3 @@ def _issues(rows: list[Issue]) -> list[issue_pb2.Issue]:
 def _comments(rows: list[Any]) -> list[comment_pb2.Comment]:
     found = attachments_store.for_comments([r.uuid for r in rows if not r.is_deleted])
     return [convert.comment(r, [convert.attachment(a) for a in found.get(r.uuid, [])]) for r in rows]
-
-
-_ACTIVE = ("open", "in_progress")
-
-
-def _charts(counts: issues_store.Counts, first_day: datetime.date, days: int) -> list[metrics_pb2.Chart]:
-    by_priority = {p: 0 for p in ("high", "medium", "low")}
-    by_status = {s: 0 for s in STATUS_NAMES.values()}
-    for (status, priority), n in counts.by_status_priority.items():
-        by_status[status] = by_status.get(status, 0) + n
-        if status in _ACTIVE:
-            by_priority[priority] = by_priority.get(priority, 0) + n
-
-    def pie(title: str, values: dict[str, int]) -> metrics_pb2.Chart:
-        return metrics_pb2.Chart(
-            chart_type=metrics_pb2.Chart.CHART_TYPE_PIE_CHART,
-            chart_data=metrics_pb2.ChartData(
-                title=title,
-                data=[metrics_pb2.ChartPoint(label=k, value=n) for k, n in values.items()],
-            ),
-        )
-
-    labels = [(first_day + datetime.timedelta(days=i)).isoformat() for i in range(days)]
-    trend = metrics_pb2.Chart(
-        chart_type=metrics_pb2.Chart.CHART_TYPE_MIXED_CHART,
-        chart_data=metrics_pb2.ChartData(
-            title="Opened vs Resolved",
-            labels=labels,
-            series=[
-                metrics_pb2.ChartSeries(label="opened", type="bar", values=[counts.opened_per_day.get(d, 0) for d in labels]),
-                metrics_pb2.ChartSeries(label="resolved", type="line", values=[counts.resolved_per_day.get(d, 0) for d in labels]),
-            ],
-        ),
-    )
-    return [pie("Active Issues", by_priority), pie("Issues by Status", by_status), trend]

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 
-from . import harness
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import peewee
 import pytest
 
 from service.storage import database, migrate, models
 
-from . import harness
 
 
 @pytest.fixture
