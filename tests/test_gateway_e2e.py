@@ -22,6 +22,7 @@ from . import harness
 from .test_gateway_contract import (
     ACTIVE_ISSUES_CHART,
     COMMENT_RESPONSE,
+    FILES_RESPONSE,
     COMMENT_TYPES,
     CREATE_COMMENT_REQUEST,
     CREATE_ISSUE_REQUEST,
@@ -486,24 +487,47 @@ def test_readyz_is_503_when_the_service_is_down():
 
 
 def test_service_serve_runs_the_gateway_in_process(fresh_database_url, tmp_path):
-    """The README's path: one `python -m service serve` gives gRPC and HTTP."""
+    """The README's path: one `python -m service serve` gives gRPC and HTTP, file uploads included."""
     server = harness.ServerProcess(fresh_database_url, tmp_path, http=True)
+    sent: list[tuple[str, int]] = []
+
+    def log(response: httpx.Response, status: int) -> Any:
+        sent.append((response.request.method, response.status_code))
+        return ok(response, status)
+
     try:
-        token, _ = harness.mint_token(fresh_database_url, "admin")
+        token, _ = harness.mint_token(fresh_database_url, "admin", email="engineer@example.com")
         with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}",
                           headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
-            issue = ok(c.post("/api/v1/issues", json={"title": "Power rail undervoltage at startup", "description": []}), 201)
+            issue = log(c.post("/api/v1/issues", json=CREATE_ISSUE_REQUEST), 201)
             assert_issue_shape(issue)
-            assert ok(c.get("/api/v1/issues"))["count"] == 1
-            ok(c.patch(f"/api/v1/issues/{issue['uuid']}", json={"status": "resolved"}))
-            ok(c.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "done"}), 201)
-            ok(c.delete(f"/api/v1/issues/{issue['uuid']}"), 204)
-            ok(c.get("/readyz"))
+            assert log(c.get("/api/v1/issues"), 200)["count"] == 1
+            log(c.patch(f"/api/v1/issues/{issue['uuid']}", json={"status": "resolved"}), 200)
+            log(c.post(f"/api/v1/issues/{issue['uuid']}/comments", json=CREATE_COMMENT_REQUEST), 201)
+
+            # The contract's file record, through the attachment flow.
+            plan = b"# Troubleshooting plan\n1. Probe C12\n"
+            created = log(c.post("/api/v1/attachments", json={
+                "file_name": "troubleshooting_plan.md", "content_type": "text/markdown", "size_bytes": len(plan)}), 201)
+            upload = httpx.put(created["upload_url"], content=plan, timeout=30)
+            sent.append(("PUT", upload.status_code))
+            assert upload.status_code < 300, upload.text
+            files = f"/api/v1/issues/{issue['uuid']}/files"
+            record = log(c.post(files, json={"attachment_id": created["attachment"]["uuid"],
+                                             "file_type": "troubleshooting_plan"}), 201)
+            assert set(record) == set(FILES_RESPONSE[0])
+            assert all(isinstance(v, str) for v in record.values()) and TIMESTAMP.match(record["created_at"])
+            assert (record["file_name"], record["file_type"], record["attachment_id"]) == (
+                "troubleshooting_plan.md", "troubleshooting_plan", created["attachment"]["uuid"])
+            assert log(c.get(f"{files}?file_type=troubleshooting_plan"), 200) == [record]
+            assert log(c.get(f"{files}?file_type=other"), 200) == []
+
+            log(c.delete(f"/api/v1/issues/{issue['uuid']}"), 204)
+            log(c.get("/readyz"), 200)
     finally:
         assert server.stop() == 0
     access = [e for e in server.log_entries() if e.get("logger") == "gateway.access"]
-    assert [(e["method"], e["status"]) for e in access] == [
-        ("POST", 201), ("GET", 200), ("PATCH", 200), ("POST", 201), ("DELETE", 204), ("GET", 200)]
+    assert [(e["method"], e["status"]) for e in access] == sent  # one line per request, in order
 
 
 @pytest.mark.parametrize(
