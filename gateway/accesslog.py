@@ -27,22 +27,32 @@ class AccessLog:
             return
         started = time.perf_counter()
         status = 500  # what the client gets if the app fails before answering
+        logged = False
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, logged
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Logged before the last chunk goes out, so the line exists by
+                # the time the client has its answer.
+                logged = True
+                self._line(scope, status, started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            self.log.info(
-                "http",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                },
-            )
+            if not logged:
+                self._line(scope, status, started)
+
+    def _line(self, scope: Scope, status: int, started: float) -> None:
+        self.log.info(
+            "http",
+            extra={
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+        )

@@ -36,6 +36,7 @@ __all__ = [
     "InvalidJson",
     "enum_names",
     "merge_object",
+    "merge_path",
     "merge_query",
     "to_json",
     "wkt_json_type",
@@ -527,5 +528,21 @@ def merge_query(message: Message, items: Iterable[tuple[str, str]], allowed: Ite
             getattr(message, f.name).append(converted)
         else:
             setattr(message, f.name, converted)
+    if reader.violations:
+        raise InvalidJson(reader.violations)
+
+
+def merge_path(message: Message, params: dict[str, str]) -> None:
+    """Set the fields path variables name (`issue_id`, or dotted like `issue.id`) from their text."""
+    reader = _Reader()
+    for dotted, raw in params.items():
+        *parents, leaf = dotted.split(".")
+        target = message
+        for name in parents:
+            target = getattr(target, name)
+        f = target.DESCRIPTOR.fields_by_name[leaf]
+        converted = reader.text(f, raw, dotted)
+        if converted is not None:
+            setattr(target, leaf, converted)
     if reader.violations:
         raise InvalidJson(reader.violations)

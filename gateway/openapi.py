@@ -20,7 +20,7 @@ from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 
 from .codec import enum_names, wkt_json_type
-from .routing import Binding, RouteTable
+from .routing import Binding, RouteTable, request_field
 
 __all__ = ["build_openapi"]
 
@@ -218,7 +218,8 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
     request = method.input_type
     path_fields = {p.split(".")[0] for p in b.template.variable_fields}
     parameters: list[Schema] = [
-        {"name": path, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": path, "in": "path", "required": True,
+         "schema": schemas.scalar(request_field(method, path), output=False)}
         for _, path in b.template.variables
     ]
     for f in b.query_fields:

@@ -22,7 +22,7 @@ from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, Servic
 
 from issues.v1 import options_pb2
 
-__all__ = ["Binding", "PathTemplate", "Resolution", "RouteTable"]
+__all__ = ["Binding", "PathTemplate", "Resolution", "RouteTable", "bindings", "request_field"]
 
 _VERBS = ("get", "put", "post", "delete", "patch")
 _VARIABLE = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?:=\*)?\}$")
@@ -162,9 +162,9 @@ def _binding(method: MethodDescriptor, rule: http_pb2.HttpRule, success: int) ->
         raise ValueError(f"{method.full_name}: http rule has no pattern")
     template = PathTemplate.parse(path)
     for _, field_path in template.variables:
-        _resolve_field(method, field_path)
+        request_field(method, field_path)
     if rule.body not in ("", "*"):
-        _resolve_field(method, rule.body)
+        request_field(method, rule.body)
     if rule.response_body:
         if rule.response_body not in method.output_type.fields_by_name:
             raise ValueError(f"{method.full_name}: response_body {rule.response_body!r} is not a response field")
@@ -174,7 +174,8 @@ def _binding(method: MethodDescriptor, rule: http_pb2.HttpRule, success: int) ->
     return Binding(method, verb, template, rule.body, rule.response_body, success)
 
 
-def _resolve_field(method: MethodDescriptor, dotted: str) -> FieldDescriptor:
+def request_field(method: MethodDescriptor, dotted: str) -> FieldDescriptor:
+    """The request field a dotted path (`issue_id`, `issue.id`) names; ValueError if none."""
     message = method.input_type
     found: FieldDescriptor | None = None
     for part in dotted.split("."):

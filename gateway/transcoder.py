@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-from .codec import InvalidJson, merge_object, merge_query, to_json
+from .codec import InvalidJson, merge_object, merge_path, merge_query, to_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error
 from .routing import Binding, RouteTable
 
@@ -156,8 +156,7 @@ class TranscodingRoute(BaseRoute):
                 merge_object(message, wrapper)
         if request.scope.get("query_string"):
             merge_query(message, request.query_params.multi_items(), method.query_fields)
-        for path, value in path_params.items():
-            _set_path(message, path, value)
+        merge_path(message, path_params)
 
         call = self.backend.unary(binding.full_method, method.response_class)
         reply = await call(message, metadata=_metadata(request), timeout=_timeout(request))
@@ -232,13 +231,6 @@ def _json_problem(exc: Exception) -> str:
 
 def _dumps(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-
-
-def _set_path(message: Message, dotted: str, value: str) -> None:
-    *parents, leaf = dotted.split(".")
-    for name in parents:
-        message = getattr(message, name)
-    setattr(message, leaf, value)
 
 
 def _metadata(request: Request) -> tuple[tuple[str, str], ...]:

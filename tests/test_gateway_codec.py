@@ -7,7 +7,7 @@ import json
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2, wrappers_pb2
 
-from gateway.codec import InvalidJson, enum_names, merge_object, merge_query, to_json
+from gateway.codec import InvalidJson, enum_names, merge_object, merge_path, merge_query, to_json
 from issues.v1 import comment_pb2, issue_file_pb2, issue_pb2, issue_service_pb2 as pb, metrics_pb2
 
 from .test_gateway_contract import ACTIVE_ISSUES_CHART, ISSUE_RESPONSE, ISSUE_TYPES
@@ -289,3 +289,21 @@ def test_query_parameters_outside_the_allowed_fields_are_unknown():
     with pytest.raises(InvalidJson) as exc:
         merge_query(pb.ListCommentsRequest(), [("issue_id", "x")], [pb.ListCommentsRequest.DESCRIPTOR.fields_by_name["limit"]])
     assert violations(exc) == {"issue_id": "is not a known query parameter"}
+
+
+def test_path_variables_are_converted_by_field_type():
+    request = pb.UpdateCommentRequest()
+    merge_path(request, {"issue_id": "a", "comment_id": "b"})
+    assert (request.issue_id, request.comment_id) == ("a", "b")
+    limited = pb.ListIssuesRequest()
+    merge_path(limited, {"limit": "7"})  # a non-string variable, as a future rule might bind
+    assert limited.limit == 7
+    with pytest.raises(InvalidJson) as exc:
+        merge_path(pb.ListIssuesRequest(), {"limit": "seven"})
+    assert violations(exc) == {"limit": "must be an integer"}
+
+
+def test_dotted_path_variables_reach_nested_fields():
+    chart = metrics_pb2.Chart()
+    merge_path(chart, {"chart_data.title": "Active Issues"})
+    assert chart.chart_data.title == "Active Issues"

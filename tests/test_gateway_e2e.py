@@ -531,19 +531,16 @@ def test_service_serve_runs_the_gateway_in_process(fresh_database_url, tmp_path)
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body"),
+    ("method", "path", "body", "field"),
     [
-        ("POST", "/api/v1/issues", {"title": "a\x00b", "description": []}),
-        ("POST", "/api/v1/issues", {"title": "a", "description": [], "owner": "\x00"}),
-        ("POST", "/api/v1/issues/{issue}/comments", {"content": "\x00"}),
-        ("GET", "/api/v1/issues/{issue}/files?file_type=%00", None),
+        ("POST", "/api/v1/issues", {"title": "a\x00b", "description": []}, "title"),
+        ("POST", "/api/v1/issues", {"title": "a", "description": [], "owner": "\x00"}, "owner"),
+        ("POST", "/api/v1/issues/{issue}/comments", {"content": "\x00"}, "content"),
+        ("GET", "/api/v1/issues/{issue}/files?file_type=%00", None, "file_type"),
     ],
 )
-def test_nul_characters_are_never_a_server_error(http, backend, request, method, path, body):
-    if backend == "postgres":
-        # PostgreSQL text cannot hold NUL; the service passes it to the driver,
-        # which raises, and the call ends as INTERNAL. Reported to the service side.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="service: NUL in text is INTERNAL on PostgreSQL"))
+def test_nul_characters_are_refused_naming_the_field(http, method, path, body, field):
+    # PostgreSQL text cannot hold NUL; the fuzzer found it as a 500 before the service refused it.
     issue = create(http.member)
     response = http.member.request(method, path.format(issue=issue["uuid"]), json=body)
-    assert response.status_code < 500, response.text
+    assert violated_fields(error(response, 400, "INVALID_ARGUMENT")) == [field]

@@ -98,12 +98,12 @@ def test_stop_lets_an_in_flight_request_finish(upstream):
 
 def test_one_access_log_line_per_request(upstream, caplog):
     handle = start_in_thread("127.0.0.1:0", upstream.target)
-    try:
-        with caplog.at_level(logging.INFO, logger="gateway.access"):
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        try:
             httpx.get(f"http://127.0.0.1:{handle.port}/healthz")
             httpx.get(f"http://127.0.0.1:{handle.port}/no/such/thing")
-    finally:
-        handle.stop()
+        finally:
+            handle.stop()
     lines = [r for r in caplog.records if r.name == "gateway.access"]
     assert [(r.method, r.path, r.status) for r in lines] == [("GET", "/healthz", 200), ("GET", "/no/such/thing", 404)]
     assert all(isinstance(r.duration_ms, float) and r.duration_ms >= 0 for r in lines)
