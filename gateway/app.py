@@ -15,6 +15,7 @@ import logging
 from typing import AsyncIterator, Sequence
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -44,16 +45,22 @@ _HTTP_STATUS_NAMES = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
 
 
 def build_app(
-    grpc_target: str, *, max_body_bytes: int = 1 << 20, extra_routes: Sequence[BaseRoute] = ()
+    grpc_target: str,
+    *,
+    max_body_bytes: int = 1 << 20,
+    extra_routes: Sequence[BaseRoute] = (),
+    service: ServiceDescriptor = SERVICE,
 ) -> Starlette:
     """The gateway in front of the gRPC server at `grpc_target`, over one shared channel.
 
     `extra_routes` are served before the transcoded API, on the same port and
     with the same access log (`service serve` mounts its blob URLs there).
+    `service` is whose annotations make the routes: IssueService unless a test
+    or another deployment says otherwise.
     """
-    table = RouteTable.for_service(SERVICE)
+    table = RouteTable.for_service(service)
     backend = Backend(grpc_target)
-    openapi_body = json.dumps(build_openapi(SERVICE, table), separators=(",", ":")).encode()
+    openapi_body = json.dumps(build_openapi(service, table), separators=(",", ":")).encode()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -31,6 +31,8 @@ _UINT32 = {FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32}
 _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64}
 _UINT64 = {FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_FIXED64}
 
+_OPENAPI_VERBS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
 _ERROR_SCHEMA: Schema = {
     "type": "object",
     "required": ["error"],
@@ -286,6 +288,8 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
     paths: dict[str, dict[str, Schema]] = {}
     seen_ids: dict[str, int] = {}
     for b in table.bindings:
+        if b.verb.lower() not in _OPENAPI_VERBS:
+            continue  # a custom verb (HttpRule.custom) has no place in an OpenAPI path item
         seen_ids[b.method.name] = seen_ids.get(b.method.name, 0) + 1
         op_id = b.method.name if seen_ids[b.method.name] == 1 else f"{b.method.name}{seen_ids[b.method.name]}"
         paths.setdefault(_openapi_path(b), {})[b.verb.lower()] = _operation(b, schemas, op_id)

@@ -19,6 +19,7 @@ import pytest
 from google.protobuf import empty_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from openapi_spec_validator import validate
 
 from gateway.app import build_app
 from issues.v1 import issue_file_pb2, issue_pb2, issue_service_pb2 as pb
@@ -392,3 +393,80 @@ def test_one_channel_serves_every_request(fake):
 
     assert http(fake.target, many) is True
     assert len(fake.calls) == 11
+
+
+# -- a service the gateway has never seen ----------------------------------------
+
+
+def _gadget_service():
+    """`gwe2e.v1.Gadgets`, built at runtime: a new annotated RPC and its messages."""
+    from google.api import annotations_pb2, http_pb2
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    F = descriptor_pb2.FieldDescriptorProto
+    f = descriptor_pb2.FileDescriptorProto(name="gwe2e/v1/gadgets.proto", package="gwe2e.v1", syntax="proto3")
+    kind = f.enum_type.add(name="GadgetKind")
+    for number, name in enumerate(["GADGET_KIND_UNSPECIFIED", "GADGET_KIND_SPROCKET", "GADGET_KIND_FLYWHEEL"]):
+        kind.value.add(name=name, number=number)
+    req = f.message_type.add(name="RenameGadgetRequest")
+    req.field.add(name="gadget_id", number=1, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL)
+    req.field.add(name="name", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    req.field.add(name="kind", number=3, type=F.TYPE_ENUM, type_name=".gwe2e.v1.GadgetKind", label=F.LABEL_OPTIONAL)
+    gadget = f.message_type.add(name="Gadget")
+    gadget.field.add(name="gadget_id", number=1, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL)
+    gadget.field.add(name="name", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    gadget.field.add(name="kind", number=3, type=F.TYPE_ENUM, type_name=".gwe2e.v1.GadgetKind", label=F.LABEL_OPTIONAL)
+    gadget.field.add(name="note", number=4, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, proto3_optional=True,
+                     oneof_index=0)
+    gadget.oneof_decl.add(name="_note")
+    service = f.service.add(name="Gadgets")
+    method = service.method.add(name="RenameGadget", input_type=".gwe2e.v1.RenameGadgetRequest",
+                                output_type=".gwe2e.v1.Gadget")
+    method.options.Extensions[annotations_pb2.http].CopyFrom(
+        http_pb2.HttpRule(custom=http_pb2.CustomHttpPattern(kind="RENAME", path="/v9/gadgets/{gadget_id}"), body="*"))
+    get = service.method.add(name="GetGadget", input_type=".gwe2e.v1.RenameGadgetRequest", output_type=".gwe2e.v1.Gadget")
+    get.options.Extensions[annotations_pb2.http].CopyFrom(http_pb2.HttpRule(get="/v9/gadgets/{gadget_id}"))
+    return descriptor_pool.Default().AddSerializedFile(f.SerializeToString()).services_by_name["Gadgets"]
+
+
+def test_a_new_annotated_rpc_is_served_with_no_gateway_change():
+    from google.protobuf import message_factory
+
+    service = _gadget_service()
+    method = service.methods_by_name["RenameGadget"]
+    request_class = message_factory.GetMessageClass(method.input_type)
+    gadget_class = message_factory.GetMessageClass(method.output_type)
+    seen = []
+
+    def rename(request, context):
+        seen.append(request)
+        return gadget_class(gadget_id=request.gadget_id, name=request.name, kind=request.kind)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    handler = grpc.unary_unary_rpc_method_handler(
+        rename, request_deserializer=request_class.FromString, response_serializer=lambda m: m.SerializeToString())
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler(service.full_name, {"RenameGadget": handler, "GetGadget": handler})])
+    target = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    try:
+        async def go(client: httpx.AsyncClient) -> tuple[httpx.Response, ...]:
+            ok = await client.request("RENAME", "/v9/gadgets/42", json={"name": "big wheel", "kind": "flywheel"})
+            bad = await client.request("RENAME", "/v9/gadgets/forty-two", json={"name": "x"})
+            got = await client.get("/v9/gadgets/7?kind=sprocket")
+            doc = await client.get("/openapi.json")
+            return ok, bad, got, doc
+
+        ok, bad, got, doc = http(target, go, service=service)
+    finally:
+        server.stop(None)
+    assert ok.status_code == 200
+    assert ok.json() == {"gadget_id": 42, "name": "big wheel", "kind": "flywheel", "note": None}
+    assert seen[0].gadget_id == 42 and seen[0].kind == 2
+    assert bad.status_code == 400 and error_of(bad)["details"][0]["field_violations"] == [
+        {"field": "gadget_id", "description": "must be an integer"}]
+    assert got.json() == {"gadget_id": 7, "name": "", "kind": "sprocket", "note": None}
+    # Documented too; a custom verb cannot be described in OpenAPI, so only GET is.
+    validate(doc.json())
+    assert list(doc.json()["paths"]["/v9/gadgets/{gadget_id}"]) == ["get"]
+    assert doc.json()["components"]["schemas"]["Gadget"]["properties"]["note"] == {"type": ["string", "null"]}
