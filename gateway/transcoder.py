@@ -45,7 +45,9 @@ class Backend:
 
     def __init__(self, target: str, options: list[tuple[str, Any]] | None = None) -> None:
         self.target = target
-        self._options = options or []
+        # A page of 1000 issues with rich descriptions can pass gRPC's 4 MiB
+        # default; refusing it would surface as a misleading 429.
+        self._options = options if options is not None else [("grpc.max_receive_message_length", 64 << 20)]
         self._channel: grpc.aio.Channel | None = None
         self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
 

@@ -333,6 +333,17 @@ def test_paging_walks_every_issue_once_newest_first(http):
     assert offset == 9
 
 
+def test_a_page_larger_than_grpcs_default_message_limit(http):
+    # Six issues near the 1 MiB body limit make a ListIssues reply over gRPC's 4 MiB default.
+    blocks = [{"type": "text", "text": "x" * 800} for _ in range(1000)]
+    for i in range(6):
+        create(http.member, title=f"big {i}", description=blocks)
+    response = http.viewer.get("/api/v1/issues?limit=1000")
+    body = ok(response)
+    assert len(response.content) > 4 << 20
+    assert body["count"] == 6 and all(i["description"] == blocks for i in body["items"])
+
+
 def test_default_page_size_is_100(http):
     body = ok(http.viewer.get("/api/v1/issues"))
     assert body == {"items": [], "count": 0}
