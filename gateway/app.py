@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from issues.v1 import issue_service_pb2
 
 from .accesslog import AccessLog
-from .errors import GatewayError, error_response
+from .errors import error_response, http_error
 from .openapi import build_openapi
 from .routing import RouteTable
 from .transcoder import Backend, TranscodingRoute
@@ -40,9 +40,6 @@ SERVICE = issue_service_pb2.DESCRIPTOR.services_by_name["IssueService"]
 READY_TIMEOUT_SECONDS = 2.0
 # How long closing the channel waits for in-flight calls at shutdown.
 CHANNEL_CLOSE_GRACE_SECONDS = 5.0
-
-_HTTP_STATUS_NAMES = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
-
 
 def build_app(
     grpc_target: str,
@@ -71,28 +68,27 @@ def build_app(
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=READY_TIMEOUT_SECONDS)
         except grpc.RpcError as exc:
             log.warning("readiness check failed", extra={"code": exc.code().name if exc.code() else None})
-            return error_response(GatewayError(503, "UNAVAILABLE", "the service is unreachable"))
+            return error_response(http_error(503, "the service is unreachable"))
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-            return error_response(GatewayError(503, "UNAVAILABLE", f"the service reports {status}"))
+            return error_response(http_error(503, f"the service reports {status}"))
         return JSONResponse({"status": "serving"})
 
     async def openapi(request: Request) -> Response:
         return Response(openapi_body, media_type="application/json")
 
-    async def http_error(request: Request, exc: Exception) -> Response:
+    async def starlette_error(request: Request, exc: Exception) -> Response:
         # Starlette's own 404 (no route) and 405 (wrong method on a probe), in the envelope.
         assert isinstance(exc, HTTPException)
-        status = _HTTP_STATUS_NAMES.get(exc.status_code, "UNKNOWN")
         message = str(exc.detail)
         if exc.status_code == 404:
             message = f"no route for {request.url.path}"
         elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
             message = f"{request.method} is not allowed here; allowed: {exc.headers['Allow']}"
-        return error_response(GatewayError(exc.status_code, status, message, headers=exc.headers))
+        return error_response(http_error(exc.status_code, message, headers=exc.headers))
 
     async def internal_error(request: Request, exc: Exception) -> Response:
-        return error_response(GatewayError(500, "INTERNAL", "internal error"))
+        return error_response(http_error(500, "internal error"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -108,7 +104,7 @@ def build_app(
             TranscodingRoute(table, backend, max_body_bytes=max_body_bytes),
         ],
         middleware=[Middleware(AccessLog)],
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        exception_handlers={HTTPException: starlette_error, Exception: internal_error},
         lifespan=lifespan,
     )
     # An API path means one resource: `/api/v1/issues/` is a 404, not a redirect.

@@ -22,7 +22,16 @@ from starlette.responses import Response
 
 from .codec import FieldViolation, InvalidJson, to_json
 
-__all__ = ["HTTP_STATUS", "GatewayError", "bad_request", "error_response", "from_rpc_error"]
+__all__ = [
+    "HTTP_STATUS",
+    "STATUS_FOR_HTTP",
+    "GatewayError",
+    "bad_request",
+    "bad_request_detail",
+    "error_response",
+    "from_rpc_error",
+    "http_error",
+]
 
 log = logging.getLogger("gateway.errors")
 
@@ -52,9 +61,8 @@ _BAD_REQUEST_URL = "type.googleapis.com/google.rpc.BadRequest"
 class GatewayError(Exception):
     """An HTTP error response waiting to be sent.
 
-    `status` is the canonical gRPC code name shown in the envelope. Errors made
-    by the gateway itself (404/405 routes, 413, 415) pick the nearest code; the
-    HTTP status is what clients branch on.
+    `status` is the canonical gRPC code name shown in the envelope; errors made
+    by the gateway itself take theirs from STATUS_FOR_HTTP (see `http_error`).
     """
 
     def __init__(
@@ -83,6 +91,28 @@ class GatewayError(Exception):
                 "details": self.details,
             }
         }
+
+
+# For errors made over HTTP without a gRPC call (bad routes, bodies, uploads):
+# the canonical code whose meaning is nearest to each HTTP status.
+STATUS_FOR_HTTP: dict[int, str] = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    405: "UNIMPLEMENTED", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION", 413: "RESOURCE_EXHAUSTED",
+    415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}
+
+
+def http_error(
+    http_status: int, message: str, *, field: str | None = None, headers: dict[str, str] | None = None
+) -> GatewayError:
+    """An error made without a gRPC call, in the same envelope; `field` adds a BadRequest naming it.
+
+    Also for routes served beside the API on the same port (`extra_routes`),
+    so that every answer of the port has one shape.
+    """
+    details = [bad_request_detail([FieldViolation(field, message)])] if field else []
+    return GatewayError(http_status, STATUS_FOR_HTTP.get(http_status, "UNKNOWN"), message, details, headers)
 
 
 def error_response(error: GatewayError) -> Response:

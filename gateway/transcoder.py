@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from .codec import InvalidJson, merge_object, merge_path, merge_query, to_json
-from .errors import GatewayError, bad_request, error_response, from_rpc_error
+from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
 from .routing import Binding, RouteTable
 
 __all__ = ["Backend", "TranscodingRoute", "DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS"]
@@ -125,9 +125,8 @@ class TranscodingRoute(BaseRoute):
         resolution = scope["gateway.resolution"]
         try:
             if resolution.binding is None:
-                raise GatewayError(
-                    405, "UNIMPLEMENTED",
-                    f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
+                raise http_error(
+                    405, f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
                     headers={"Allow": ", ".join(resolution.allowed)},
                 )
             response = await self._call(self._methods[id(resolution.binding)], Request(scope, receive), resolution.path_params)
@@ -139,7 +138,7 @@ class TranscodingRoute(BaseRoute):
             response = error_response(from_rpc_error(exc))
         except Exception:  # a gateway bug: logged here, never shown to the client
             log.exception("unhandled error", extra={"path": scope["path"], "method": scope["method"]})
-            response = error_response(GatewayError(500, "INTERNAL", "internal error"))
+            response = error_response(http_error(500, "internal error"))
         await response(scope, receive, send)
 
     async def _call(self, method: _Method, request: Request, path_params: dict[str, str]) -> Response:
@@ -175,7 +174,7 @@ class TranscodingRoute(BaseRoute):
         length = request.headers.get("content-length")
         if length is not None:
             if not length.isdigit():
-                raise GatewayError(400, "INVALID_ARGUMENT", "the Content-Length header is not a number")
+                raise http_error(400, "the Content-Length header is not a number")
             if int(length) > limit:
                 raise _too_large(limit)
             if int(length) == 0:
@@ -200,16 +199,16 @@ class TranscodingRoute(BaseRoute):
         try:
             return json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
         except (ValueError, RecursionError) as exc:
-            raise GatewayError(400, "INVALID_ARGUMENT", f"the body is not valid JSON: {_json_problem(exc)}") from None
+            raise http_error(400, f"the body is not valid JSON: {_json_problem(exc)}") from None
 
 
 def _too_large(limit: int) -> GatewayError:
-    return GatewayError(413, "INVALID_ARGUMENT", f"the request body is larger than {limit} bytes")
+    return http_error(413, f"the request body is larger than {limit} bytes")
 
 
 def _unsupported(media_type: str) -> GatewayError:
     shown = media_type or "none"
-    return GatewayError(415, "INVALID_ARGUMENT", f"the body must be application/json, not {shown}")
+    return http_error(415, f"the body must be application/json, not {shown}")
 
 
 def _no_constant(name: str) -> Any:
@@ -241,7 +240,7 @@ def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
         return ()
     if not _PRINTABLE_ASCII.match(authorization):
         # gRPC metadata cannot carry it; it is no token the service would accept anyway.
-        raise GatewayError(401, "UNAUTHENTICATED", "the Authorization header is malformed")
+        raise http_error(401, "the Authorization header is malformed")
     return (("authorization", authorization),)
 
 
@@ -252,5 +251,5 @@ def _timeout(request: Request) -> float:
         return DEFAULT_TIMEOUT_SECONDS
     m = _GRPC_TIMEOUT.match(header)
     if m is None:
-        raise GatewayError(400, "INVALID_ARGUMENT", "grpc-timeout must be digits and a unit (H, M, S, m, u, n), e.g. 5S")
+        raise http_error(400, "grpc-timeout must be digits and a unit (H, M, S, m, u, n), e.g. 5S", field="grpc-timeout")
     return min(int(m.group(1)) * _TIMEOUT_UNITS[m.group(2)], MAX_TIMEOUT_SECONDS)

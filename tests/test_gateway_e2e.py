@@ -473,7 +473,7 @@ def test_editing_a_deleted_comment_is_412(http):
 def test_too_large_and_not_json(http):
     big = b'{"title": "' + b"x" * (1 << 20) + b'", "description": []}'
     error(http.member.post("/api/v1/issues", content=big, headers={"content-type": "application/json"}),
-          413, "INVALID_ARGUMENT")
+          413, "RESOURCE_EXHAUSTED")
     error(http.member.post("/api/v1/issues", content=b"title=x", headers={"content-type": "application/x-www-form-urlencoded"}),
           415, "INVALID_ARGUMENT")
     assert ok(http.viewer.get("/api/v1/issues"))["count"] == 0

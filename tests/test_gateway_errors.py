@@ -10,7 +10,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from gateway.codec import FieldViolation, InvalidJson
-from gateway.errors import HTTP_STATUS, GatewayError, bad_request, error_response, from_rpc_error
+from gateway.errors import HTTP_STATUS, STATUS_FOR_HTTP, GatewayError, bad_request, error_response, from_rpc_error, http_error
 
 EXPECTED = {
     "OK": 200, "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 412, "OUT_OF_RANGE": 400,
@@ -129,3 +129,18 @@ def test_custom_headers_survive():
     response = error_response(GatewayError(405, "UNIMPLEMENTED", "no", headers={"Allow": "GET"}))
     assert response.headers["allow"] == "GET"
     assert "www-authenticate" not in response.headers
+
+
+def test_errors_made_over_http_take_the_nearest_canonical_code():
+    assert http_error(413, "too big").envelope()["error"] == {
+        "code": 413, "status": "RESOURCE_EXHAUSTED", "message": "too big", "details": []}
+    assert http_error(405, "no", headers={"Allow": "GET"}).headers == {"Allow": "GET"}
+    assert http_error(401, "who").headers == {"WWW-Authenticate": "Bearer"}
+    # Every gRPC-derived status has a name for its way back, so no envelope says UNKNOWN.
+    assert set(HTTP_STATUS.values()) - {200} <= set(STATUS_FOR_HTTP)
+
+
+def test_http_errors_can_name_a_field():
+    error = http_error(400, "must match the declared size", field="size_bytes")
+    assert error.details == [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                              "field_violations": [{"field": "size_bytes", "description": "must match the declared size"}]}]
