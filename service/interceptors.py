@@ -18,7 +18,7 @@ from grpc_status import rpc_status
 
 from issues.v1 import options_pb2
 
-from . import auth
+from . import auth, logs
 from .auth import PrincipalCache, Role
 from .errors import PermissionDenied, ServiceError, Unauthenticated, Unavailable, internal_status
 from .storage.database import DatabaseUnavailable, transaction
@@ -41,10 +41,15 @@ class CallInterceptor(grpc.ServerInterceptor):
     def __init__(self, roles: dict[str, Role | None], cache: PrincipalCache | None = None) -> None:
         self._roles = roles
         self._cache = cache or PrincipalCache()
+        self._wrapped: dict[str, Any] = {}
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
         method = details.method
+        # The wrapped handler depends only on the method: build it once.
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = continuation(details)
         if handler is None or method.startswith(_OPEN_PREFIXES) or handler.unary_unary is None:
             return handler
         behavior = handler.unary_unary
@@ -86,21 +91,19 @@ class CallInterceptor(grpc.ServerInterceptor):
                 log.exception("unhandled error", extra={"method": method})
                 context.abort_with_status(rpc_status.to_status(internal_status()))
             finally:
-                log.info(
-                    "rpc",
-                    extra={
-                        "method": method,
-                        "code": code.name,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "workspace": principal.workspace_slug if principal else None,
-                    },
+                logs.access_line(
+                    log, "rpc", method=method, code=code.name,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    workspace=principal.workspace_slug if principal else None,
                 )
 
-        return grpc.unary_unary_rpc_method_handler(
+        wrapped = grpc.unary_unary_rpc_method_handler(
             call,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._wrapped[method] = wrapped
+        return wrapped
 
     def _authenticate(self, context: grpc.ServicerContext) -> auth.Principal:
         header = dict(context.invocation_metadata()).get("authorization", "")

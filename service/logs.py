@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
 
 
+def _timestamp(created: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created * 1000) % 1000:03d}Z"
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -31,3 +35,16 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def access_line(logger: logging.Logger, msg: str, **fields: object) -> None:
+    """One INFO line per request, in the JSON shape above, at a fraction of the cost.
+
+    A LogRecord, a formatter and the handler's lock cost about a sixth of a
+    GetIssue's CPU under load; this writes the same line with one write(2),
+    which is atomic for a line this short, so lines from threads never mix.
+    """
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    entry = {"ts": _timestamp(time.time()), "level": "info", "logger": logger.name, "msg": msg, **fields}
+    os.write(sys.stderr.fileno(), (json.dumps(entry, default=str) + "\n").encode())

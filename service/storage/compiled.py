@@ -32,7 +32,30 @@ def sql(key: Hashable, build: Callable[[], peewee.Query]) -> str:
 
 
 def rows(model: type[peewee.Model], text: str, params: Iterable[Any]) -> list[Any]:
-    return list(model.raw(text, *params))
+    """Model instances from `text`, whose columns are exactly the model's, in order.
+
+    Converting with each field's python_value directly skips peewee's cursor
+    wrapper, which resolves the columns again for every query.
+    """
+    cursor = database.obj.execute_sql(text, tuple(params))
+    converters = _converters(model)
+    return [
+        model(__no_default__=True, **{name: convert(value) for (name, convert), value in zip(converters, row)})
+        for row in cursor.fetchall()
+    ]
+
+
+_converters_by_model: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
+
+
+def _converters(model: type[peewee.Model]) -> list[tuple[str, Callable[[Any], Any]]]:
+    found = _converters_by_model.get(model)
+    if found is None:
+        found = _converters_by_model[model] = [
+            (field.name, lambda v, f=field: None if v is None else f.python_value(v))
+            for field in model._meta.sorted_fields
+        ]
+    return found
 
 
 def scalar(text: str, params: Iterable[Any]) -> Any:
