@@ -41,6 +41,7 @@ READY_TIMEOUT_SECONDS = 2.0
 # How long closing the channel waits for in-flight calls at shutdown.
 CHANNEL_CLOSE_GRACE_SECONDS = 5.0
 
+
 def build_app(
     grpc_target: str,
     *,

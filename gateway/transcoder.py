@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import re
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 from google.api import field_behavior_pb2
