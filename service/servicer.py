@@ -108,8 +108,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             raise InvalidArgument([FieldViolation("days", f"must be between 1 and {METRICS_DAYS_MAX}, got {days}")])
         today = utcnow().date()
         first_day = today - datetime.timedelta(days=days - 1)
-        since = datetime.datetime.combine(first_day, datetime.time())
-        counts = transaction(lambda: issues_store.counts(principal.workspace_id, since), snapshot=True)
+        counts = transaction(lambda: issues_store.counts(principal.workspace_id, first_day), snapshot=True)
         return pb.GetIssueMetricsResponse(metrics=charts.build(counts, first_day, days))
 
     # -- comments -----------------------------------------------------------

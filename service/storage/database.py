@@ -110,6 +110,16 @@ def _is_disconnect(exc: Exception) -> bool:
     return False
 
 
+def _is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: PostgreSQL aborted the whole transaction.
+
+    psycopg2 raises these as subclasses peewee does not wrap, so look at the
+    driver error wherever it is.
+    """
+    driver = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    return getattr(driver, "pgcode", None) in ("40P01", "40001")
+
+
 def _begin(db: peewee.Database, write: bool, snapshot: bool) -> Any:
     """The transaction a unit of work needs, or None for a single-statement read."""
     if write:
@@ -143,8 +153,10 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
                     result = fn()
                     committing = write
             return result
-        except (peewee.OperationalError, peewee.InterfaceError) as exc:
-            if not _is_disconnect(exc):
+        except Exception as exc:
+            if _is_conflict(exc) and attempt == 1:
+                continue  # nothing was committed: run the transaction again
+            if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)) or not _is_disconnect(exc):
                 raise
             # Idle pooled connections died with the one we used: drop them all.
             db.close_idle()

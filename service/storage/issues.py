@@ -10,7 +10,7 @@ from typing import Any
 
 import peewee
 
-from . import compiled
+from . import compiled, stats
 from .database import is_postgres
 from .models import Issue, utcnow
 
@@ -28,6 +28,9 @@ def create(workspace_id: int, created_by: str, values: dict[str, Any]) -> Issue:
         "attachment_ids": [],  # set with their file records by attachments.set_issue_attachments
     }
     compiled.insert(Issue, row)
+    deltas = stats.Deltas(workspace_id)
+    deltas.issue(row["status"], row["priority"], now, row["resolved_at"], +1)
+    deltas.apply()
     return Issue(**row)
 
 
@@ -47,6 +50,8 @@ def get(workspace_id: int, issue_id: uuid.UUID, *, for_update: bool = False) -> 
 
 def update(row: Issue, values: dict[str, Any]) -> Issue:
     """Apply `values` (already validated) to `row` and save only what changed."""
+    deltas = stats.Deltas(row.workspace_id)
+    deltas.issue(row.status, row.priority, row.created_at, row.resolved_at, -1)
     changed = []
     for name, value in values.items():
         if name == "attachment_ids":
@@ -63,17 +68,21 @@ def update(row: Issue, values: dict[str, Any]) -> Issue:
     row.updated_at = utcnow()
     changed.append(Issue.updated_at)
     row.save(only=changed)
+    deltas.issue(row.status, row.priority, row.created_at, row.resolved_at, +1)
+    deltas.apply()  # only what moved: equal -1 and +1 cancel out
     return row
 
 
 def delete(workspace_id: int, issue_id: uuid.UUID) -> bool:
     """Delete an issue; its comments and file records go with it (ON DELETE CASCADE)."""
-    deleted = (
-        Issue.delete()
-        .where((Issue.uuid == issue_id) & (Issue.workspace == workspace_id))
-        .execute()
-    )
-    return deleted > 0
+    row = get(workspace_id, issue_id, for_update=True)
+    if row is None:
+        return False
+    Issue.delete().where(Issue.uuid == issue_id).execute()
+    deltas = stats.Deltas(workspace_id)
+    deltas.issue(row.status, row.priority, row.created_at, row.resolved_at, -1)
+    deltas.apply()
+    return True
 
 
 def page(
@@ -82,8 +91,8 @@ def page(
     """One page, newest first with uuid breaking ties, and the total matching."""
     shape = (len(statuses), len(priorities))
 
-    def matching(*columns: Any) -> peewee.Query:
-        query = Issue.select(*columns).where(Issue.workspace == 0)
+    def matching() -> peewee.Query:
+        query = Issue.select().where(Issue.workspace == 0)
         if statuses:
             query = query.where(Issue.status.in_(["x"] * len(statuses)))
         if priorities:
@@ -91,8 +100,7 @@ def page(
         return query
 
     filters = (workspace_id, *statuses, *priorities)
-    count_sql = compiled.sql(("issue-count", shape), lambda: matching(peewee.fn.COUNT(peewee.SQL("*"))))
-    total = compiled.scalar(count_sql, filters)
+    total = stats.matching(workspace_id, statuses, priorities)
     if offset >= total:
         return [], total
     page_sql = compiled.sql(
@@ -111,25 +119,7 @@ class Counts:
     resolved_per_day: dict[str, int]
 
 
-def counts(workspace_id: int, since: datetime.datetime) -> Counts:
-    """Three GROUP BY queries; no rows are loaded into Python."""
-    in_workspace = Issue.workspace == workspace_id
-    by_status_priority = {
-        (status, priority): n
-        for status, priority, n in Issue.select(Issue.status, Issue.priority, peewee.fn.COUNT(peewee.SQL("*")))
-        .where(in_workspace)
-        .group_by(Issue.status, Issue.priority)
-        .tuples()
-    }
-
-    def per_day(column: peewee.Field) -> dict[str, int]:
-        day = peewee.fn.DATE(column)
-        return {
-            str(d)[:10]: n
-            for d, n in Issue.select(day, peewee.fn.COUNT(peewee.SQL("*")))
-            .where(in_workspace & (column >= since))
-            .group_by(day)
-            .tuples()
-        }
-
-    return Counts(by_status_priority, per_day(Issue.created_at), per_day(Issue.resolved_at))
+def counts(workspace_id: int, since: datetime.date) -> Counts:
+    """Read from the counters: a few dozen rows, however many issues there are."""
+    opened, resolved = stats.per_day(workspace_id, since)
+    return Counts(stats.by_status_priority(workspace_id), opened, resolved)

@@ -132,6 +132,32 @@ class CommentAttachment(BaseModel):
         primary_key = peewee.CompositeKey("comment", "attachment")
 
 
+class IssueCount(BaseModel):
+    """How many issues a workspace has per (status, priority); see stats.py."""
+
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
+    status = peewee.CharField(max_length=16)
+    priority = peewee.CharField(max_length=16)
+    n = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "issue_counts"
+        primary_key = peewee.CompositeKey("workspace", "status", "priority")
+
+
+class IssueDay(BaseModel):
+    """How many issues a workspace opened and resolved per UTC day; see stats.py."""
+
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
+    day = peewee.DateField()
+    opened = peewee.BigIntegerField()
+    resolved = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "issue_days"
+        primary_key = peewee.CompositeKey("workspace", "day")
+
+
 class ServerSecret(BaseModel):
     """Secrets every replica must share, such as the URL signing key."""
 
@@ -145,4 +171,5 @@ class ServerSecret(BaseModel):
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Workspace, ApiToken, Issue, Comment, IssueFile, Attachment, CommentAttachment, ServerSecret,
+    IssueCount, IssueDay,
 )

@@ -1,0 +1,119 @@
+"""The issue counters: kept exact by the writes in issues.py, read by lists and metrics.
+
+Every change is collected as deltas and applied in key order, so that two
+transactions touching the same counter rows always lock them in the same
+order and cannot deadlock each other.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+
+import peewee
+
+from . import compiled
+from .database import database
+from .migrations import m0003_issue_counters
+from .models import IssueCount, IssueDay
+
+
+class Deltas:
+    """Counter changes made by one transaction's issue writes."""
+
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.opened: Counter[datetime.date] = Counter()
+        self.resolved: Counter[datetime.date] = Counter()
+
+    def issue(self, status: str, priority: str, created_at: datetime.datetime,
+              resolved_at: datetime.datetime | None, sign: int) -> None:
+        """Count an issue in (sign=1) or out (sign=-1)."""
+        self.counts[(status, priority)] += sign
+        self.opened[created_at.date()] += sign
+        if resolved_at is not None:
+            self.resolved[resolved_at.date()] += sign
+
+    def apply(self) -> None:
+        for (status, priority), n in sorted(self.counts.items()):
+            if n:
+                text = compiled.sql("bump-count", lambda: IssueCount.insert(
+                    workspace=0, status="", priority="", n=0,
+                ).on_conflict(
+                    conflict_target=[IssueCount.workspace, IssueCount.status, IssueCount.priority],
+                    update={IssueCount.n: IssueCount.n + peewee.EXCLUDED.n},
+                ))
+                database.obj.execute_sql(text, (self.workspace_id, status, priority, n))
+        for day in sorted(set(self.opened) | set(self.resolved)):
+            opened, resolved = self.opened[day], self.resolved[day]
+            if opened or resolved:
+                text = compiled.sql("bump-day", lambda: IssueDay.insert(
+                    workspace=0, day=datetime.date.min, opened=0, resolved=0,
+                ).on_conflict(
+                    conflict_target=[IssueDay.workspace, IssueDay.day],
+                    update={IssueDay.opened: IssueDay.opened + peewee.EXCLUDED.opened,
+                            IssueDay.resolved: IssueDay.resolved + peewee.EXCLUDED.resolved},
+                ))
+                database.obj.execute_sql(text, (self.workspace_id, IssueDay.day.db_value(day), opened, resolved))
+
+
+def matching(workspace_id: int, statuses: list[str], priorities: list[str]) -> int:
+    """How many issues have any of `statuses` and any of `priorities` (all when empty)."""
+    shape = (len(statuses), len(priorities))
+
+    def build() -> peewee.Query:
+        query = IssueCount.select(peewee.fn.COALESCE(peewee.fn.SUM(IssueCount.n), peewee.SQL("0"))).where(IssueCount.workspace == 0)
+        if statuses:
+            query = query.where(IssueCount.status.in_(["x"] * len(statuses)))
+        if priorities:
+            query = query.where(IssueCount.priority.in_(["x"] * len(priorities)))
+        return query
+
+    return int(compiled.scalar(compiled.sql(("count-matching", shape), build), (workspace_id, *statuses, *priorities)))
+
+
+def by_status_priority(workspace_id: int) -> dict[tuple[str, str], int]:
+    rows = IssueCount.select(IssueCount.status, IssueCount.priority, IssueCount.n).where(
+        (IssueCount.workspace == workspace_id) & (IssueCount.n != 0)
+    )
+    return {(status, priority): int(n) for status, priority, n in rows.tuples()}
+
+
+def per_day(workspace_id: int, since: datetime.date) -> tuple[dict[str, int], dict[str, int]]:
+    """(opened, resolved) per ISO day from `since` on."""
+    rows = IssueDay.select(IssueDay.day, IssueDay.opened, IssueDay.resolved).where(
+        (IssueDay.workspace == workspace_id) & (IssueDay.day >= since)
+    )
+    opened, resolved = {}, {}
+    for day, o, r in rows.tuples():
+        key = str(day)[:10]
+        opened[key], resolved[key] = int(o), int(r)
+    return opened, resolved
+
+
+def rebuild() -> None:
+    """Recount everything from the issues table (after rows were loaded behind the service's back)."""
+    db = database.obj
+    db.execute_sql("DELETE FROM issue_counts")
+    db.execute_sql("DELETE FROM issue_days")
+    for statement in m0003_issue_counters.STATEMENTS[2:]:
+        db.execute_sql(statement)
+
+
+def recount(workspace_id: int) -> tuple[dict[tuple[str, str], int], dict[str, tuple[int, int]]]:
+    """The counters as GROUP BY over the issues would give them (for checks and tests)."""
+    from .models import Issue
+
+    counts = {
+        (s, p): int(n)
+        for s, p, n in Issue.select(Issue.status, Issue.priority, peewee.fn.COUNT(peewee.SQL("*")))
+        .where(Issue.workspace == workspace_id).group_by(Issue.status, Issue.priority).tuples()
+    }
+    days: Counter[str] = Counter()
+    resolved: Counter[str] = Counter()
+    for created, done in Issue.select(Issue.created_at, Issue.resolved_at).where(Issue.workspace == workspace_id).tuples():
+        days[created.date().isoformat()] += 1
+        if done is not None:
+            resolved[done.date().isoformat()] += 1
+    return counts, {d: (days[d], resolved[d]) for d in set(days) | set(resolved)}
