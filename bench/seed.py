@@ -117,7 +117,7 @@ def seed(url: str, list_rows: int = 100_000, metrics_rows: int = 1_000_000, log=
     """Migrate, mint tokens and (when `fill`) insert the issues; `fill=False`
     reuses a database seeded before (new tokens, the rows already there)."""
     from service import auth
-    from service.storage import database, migrate
+    from service.storage import database, migrate, stats
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -167,6 +167,14 @@ def seed(url: str, list_rows: int = 100_000, metrics_rows: int = 1_000_000, log=
                     cur.execute(definition)
                 timings["rebuild indexes"] = time.perf_counter() - t
                 log(f"  rebuilt {len(secondary)} secondary indexes in {timings['rebuild indexes']:.1f}s")
+                # The rows went in behind the service's back: recount its counters.
+                t = time.perf_counter()
+                db = database.open_database(url)
+                database.bind(db)
+                database.transaction(stats.rebuild, write=True)
+                db.close_all()
+                timings["rebuild counters"] = time.perf_counter() - t
+                log(f"  rebuilt the issue counters in {timings['rebuild counters']:.1f}s")
             t = time.perf_counter()
             cur.execute("VACUUM (ANALYZE)")
             # Index-only scans skip the heap only on pages the visibility map
