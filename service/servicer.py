@@ -48,7 +48,8 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         def work() -> issue_pb2.Issue:
             attachments = self._ready_attachments(principal.workspace_id, "attachment_ids", values["attachment_ids"])
             row = issues_store.create(principal.workspace_id, principal.email, values)
-            attachments_store.set_issue_attachments(row, attachments)
+            if attachments:  # a new issue has none to replace
+                attachments_store.set_issue_attachments(row, attachments)
             return convert.issue(row, [convert.attachment(a) for a in attachments])
 
         return transaction(work, write=True)
@@ -142,7 +143,8 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
             _issue(principal.workspace_id, issue_id)
             attachments = self._ready_attachments(principal.workspace_id, "attachment_ids", attachment_ids)
             row = comments_store.create(issue_id, principal.email, content)
-            attachments_store.set_comment_attachments(row.uuid, attachments)
+            if attachments:
+                attachments_store.set_comment_attachments(row.uuid, attachments)
             return convert.comment(row, [convert.attachment(a) for a in attachments])
 
         return transaction(work, write=True)

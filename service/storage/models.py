@@ -138,11 +138,12 @@ class IssueCount(BaseModel):
     workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
     status = peewee.CharField(max_length=16)
     priority = peewee.CharField(max_length=16)
+    shard = peewee.SmallIntegerField()
     n = peewee.BigIntegerField()
 
     class Meta:
         table_name = "issue_counts"
-        primary_key = peewee.CompositeKey("workspace", "status", "priority")
+        primary_key = peewee.CompositeKey("workspace", "status", "priority", "shard")
 
 
 class IssueDay(BaseModel):
@@ -150,12 +151,13 @@ class IssueDay(BaseModel):
 
     workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
     day = peewee.DateField()
+    shard = peewee.SmallIntegerField()
     opened = peewee.BigIntegerField()
     resolved = peewee.BigIntegerField()
 
     class Meta:
         table_name = "issue_days"
-        primary_key = peewee.CompositeKey("workspace", "day")
+        primary_key = peewee.CompositeKey("workspace", "day", "shard")
 
 
 class ServerSecret(BaseModel):

@@ -1,13 +1,17 @@
 """The issue counters: kept exact by the writes in issues.py, read by lists and metrics.
 
-Every change is collected as deltas and applied in key order, so that two
-transactions touching the same counter rows always lock them in the same
-order and cannot deadlock each other.
+Each transaction adds its changes to one of SHARDS rows per key, picked at
+random, so that concurrent creates in one workspace seldom queue on the same
+row lock (held until commit, WAL flush included); readers sum the shards.
+Within a transaction the changes are applied in key order, so two
+transactions on the same shard lock rows in the same order and cannot
+deadlock each other.
 """
 
 from __future__ import annotations
 
 import datetime
+import random
 from collections import Counter
 
 import peewee
@@ -18,11 +22,15 @@ from .migrations import m0003_issue_counters
 from .models import IssueCount, IssueDay
 
 
+SHARDS = 16
+
+
 class Deltas:
     """Counter changes made by one transaction's issue writes."""
 
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
+        self.shard = random.randrange(SHARDS)
         self.counts: Counter[tuple[str, str]] = Counter()
         self.opened: Counter[datetime.date] = Counter()
         self.resolved: Counter[datetime.date] = Counter()
@@ -39,23 +47,23 @@ class Deltas:
         for (status, priority), n in sorted(self.counts.items()):
             if n:
                 text = compiled.sql("bump-count", lambda: IssueCount.insert(
-                    workspace=0, status="", priority="", n=0,
+                    workspace=0, status="", priority="", shard=0, n=0,
                 ).on_conflict(
-                    conflict_target=[IssueCount.workspace, IssueCount.status, IssueCount.priority],
+                    conflict_target=[IssueCount.workspace, IssueCount.status, IssueCount.priority, IssueCount.shard],
                     update={IssueCount.n: IssueCount.n + peewee.EXCLUDED.n},
                 ))
-                database.obj.execute_sql(text, (self.workspace_id, status, priority, n))
+                database.obj.execute_sql(text, (self.workspace_id, status, priority, self.shard, n))
         for day in sorted(set(self.opened) | set(self.resolved)):
             opened, resolved = self.opened[day], self.resolved[day]
             if opened or resolved:
                 text = compiled.sql("bump-day", lambda: IssueDay.insert(
-                    workspace=0, day=datetime.date.min, opened=0, resolved=0,
+                    workspace=0, day=datetime.date.min, shard=0, opened=0, resolved=0,
                 ).on_conflict(
-                    conflict_target=[IssueDay.workspace, IssueDay.day],
+                    conflict_target=[IssueDay.workspace, IssueDay.day, IssueDay.shard],
                     update={IssueDay.opened: IssueDay.opened + peewee.EXCLUDED.opened,
                             IssueDay.resolved: IssueDay.resolved + peewee.EXCLUDED.resolved},
                 ))
-                database.obj.execute_sql(text, (self.workspace_id, IssueDay.day.db_value(day), opened, resolved))
+                database.obj.execute_sql(text, (self.workspace_id, IssueDay.day.db_value(day), self.shard, opened, resolved))
 
 
 def matching(workspace_id: int, statuses: list[str], priorities: list[str]) -> int:
@@ -74,16 +82,21 @@ def matching(workspace_id: int, statuses: list[str], priorities: list[str]) -> i
 
 
 def by_status_priority(workspace_id: int) -> dict[tuple[str, str], int]:
-    rows = IssueCount.select(IssueCount.status, IssueCount.priority, IssueCount.n).where(
-        (IssueCount.workspace == workspace_id) & (IssueCount.n != 0)
+    total = peewee.fn.SUM(IssueCount.n)
+    rows = (
+        IssueCount.select(IssueCount.status, IssueCount.priority, total)
+        .where(IssueCount.workspace == workspace_id)
+        .group_by(IssueCount.status, IssueCount.priority)
     )
-    return {(status, priority): int(n) for status, priority, n in rows.tuples()}
+    return {(status, priority): int(n) for status, priority, n in rows.tuples() if n}
 
 
 def per_day(workspace_id: int, since: datetime.date) -> tuple[dict[str, int], dict[str, int]]:
     """(opened, resolved) per ISO day from `since` on."""
-    rows = IssueDay.select(IssueDay.day, IssueDay.opened, IssueDay.resolved).where(
-        (IssueDay.workspace == workspace_id) & (IssueDay.day >= since)
+    rows = (
+        IssueDay.select(IssueDay.day, peewee.fn.SUM(IssueDay.opened), peewee.fn.SUM(IssueDay.resolved))
+        .where((IssueDay.workspace == workspace_id) & (IssueDay.day >= since))
+        .group_by(IssueDay.day)
     )
     opened, resolved = {}, {}
     for day, o, r in rows.tuples():
