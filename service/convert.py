@@ -16,10 +16,17 @@ _STATUS = {name: number for number, name in STATUS_NAMES.items()}
 _PRIORITY = {name: number for number, name in PRIORITY_NAMES.items()}
 
 
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
 def timestamp(value: datetime.datetime) -> timestamp_pb2.Timestamp:
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(value)  # naive values are UTC throughout storage
-    return out
+    """A naive UTC datetime (as storage keeps them) as a Timestamp.
+
+    Plain arithmetic: Timestamp.FromDatetime goes through calendar.timegm and
+    was a tenth of a 100-issue page's CPU.
+    """
+    delta = value - _EPOCH
+    return timestamp_pb2.Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def issue(row: Issue, attachments: list[Any] = ()) -> issue_pb2.Issue:

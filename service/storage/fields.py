@@ -19,4 +19,6 @@ class JSONField(peewee.TextField):
     def python_value(self, value: str | None) -> Any:
         if value is None:
             return None
+        if value == "[]":  # most issues have no tags, sessions or files: skip the parser
+            return []
         return json.loads(value)
