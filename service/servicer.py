@@ -151,10 +151,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
 
     def UpdateComment(self, request: pb.UpdateCommentRequest, context: grpc.ServicerContext) -> comment_pb2.Comment:
         principal = auth.current()
-        v = Violations()
-        issue_id = validation.parse_uuid(v, "issue_id", request.issue_id)
-        comment_id = validation.parse_uuid(v, "comment_id", request.comment_id)
-        v.check()
+        issue_id, comment_id = _comment_ids(request)
         paths = validation.update_paths(request, ("content", "attachment_ids"))
         v = Violations()
         content = validation.text(v, "content", request.content, max_len=validation.COMMENT_MAX) if "content" in paths else None
@@ -178,10 +175,7 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
 
     def DeleteComment(self, request: pb.DeleteCommentRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
         principal = auth.current()
-        v = Violations()
-        issue_id = validation.parse_uuid(v, "issue_id", request.issue_id)
-        comment_id = validation.parse_uuid(v, "comment_id", request.comment_id)
-        v.check()
+        issue_id, comment_id = _comment_ids(request)
 
         def work() -> empty_pb2.Empty:
             row = _own_comment(principal, issue_id, comment_id)
@@ -347,6 +341,15 @@ def _issue(workspace_id: int, issue_id: uuid.UUID, *, for_update: bool = False) 
     if row is None:
         raise _issue_not_found(issue_id)
     return row
+
+
+def _comment_ids(request: Any) -> tuple[uuid.UUID, uuid.UUID]:
+    v = Violations()
+    issue_id = validation.parse_uuid(v, "issue_id", request.issue_id)
+    comment_id = validation.parse_uuid(v, "comment_id", request.comment_id)
+    v.check()
+    assert issue_id is not None and comment_id is not None
+    return issue_id, comment_id
 
 
 def _own_comment(principal: auth.Principal, issue_id: uuid.UUID, comment_id: uuid.UUID) -> Any:
