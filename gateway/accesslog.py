@@ -1,7 +1,9 @@
 """One access-log line per request: method, path, status, duration.
 
 A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware, which
-would buffer every response through an extra task.
+would buffer every response through an extra task. The line is written with
+the service's `access_line` (the same JSON as every other log line, one
+write(2), no LogRecord), which profiling showed to matter per request.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.logs import access_line
 
 __all__ = ["AccessLog"]
 
@@ -47,12 +51,11 @@ class AccessLog:
                 self._line(scope, status, started)
 
     def _line(self, scope: Scope, status: int, started: float) -> None:
-        self.log.info(
+        access_line(
+            self.log,
             "http",
-            extra={
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            },
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )

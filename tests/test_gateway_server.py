@@ -96,17 +96,19 @@ def test_stop_lets_an_in_flight_request_finish(upstream):
     assert result["r"].status_code == 200 and result["r"].json()["uuid"] == "abc"
 
 
-def test_one_access_log_line_per_request(upstream, caplog):
+def test_one_access_log_line_per_request(upstream, capfd, caplog):
+    caplog.set_level(logging.INFO, logger="gateway.access")  # the line is written straight to fd 2
     handle = start_in_thread("127.0.0.1:0", upstream.target)
-    with caplog.at_level(logging.INFO, logger="gateway.access"):
-        try:
-            httpx.get(f"http://127.0.0.1:{handle.port}/healthz")
-            httpx.get(f"http://127.0.0.1:{handle.port}/no/such/thing")
-        finally:
-            handle.stop()
-    lines = [r for r in caplog.records if r.name == "gateway.access"]
-    assert [(r.method, r.path, r.status) for r in lines] == [("GET", "/healthz", 200), ("GET", "/no/such/thing", 404)]
-    assert all(isinstance(r.duration_ms, float) and r.duration_ms >= 0 for r in lines)
+    try:
+        httpx.get(f"http://127.0.0.1:{handle.port}/healthz")
+        httpx.get(f"http://127.0.0.1:{handle.port}/no/such/thing")
+    finally:
+        handle.stop()
+    entries = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    lines = [e for e in entries if e.get("logger") == "gateway.access"]
+    assert [(e["msg"], e["method"], e["path"], e["status"]) for e in lines] == [
+        ("http", "GET", "/healthz", 200), ("http", "GET", "/no/such/thing", 404)]
+    assert all(isinstance(e["duration_ms"], float) and e["duration_ms"] >= 0 for e in lines)
 
 
 def test_a_busy_address_fails_to_start(upstream):
