@@ -19,6 +19,8 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
+
+from gateway.errors import error_response, http_error
 from starlette.routing import Route
 
 from ..storage import attachments as attachments_store
@@ -27,22 +29,9 @@ from .filesystem import FilesystemStore
 
 log = logging.getLogger("service.blobs")
 
-_STATUS_NAMES = {
-    400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
-    413: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE",
-}
-
-
-def error(code: int, message: str, field: str | None = None) -> JSONResponse:
-    """The gateway's error envelope, so clients parse one shape everywhere."""
-    details: list[dict[str, Any]] = []
-    if field:
-        details.append({
-            "@type": "type.googleapis.com/google.rpc.BadRequest",
-            "field_violations": [{"field": field, "description": message}],
-        })
-    body = {"error": {"code": code, "status": _STATUS_NAMES[code], "message": message, "details": details}}
-    return JSONResponse(body, status_code=code)
+def error(code: int, message: str, field: str | None = None) -> Response:
+    """The gateway's error envelope, so every answer on the HTTP port has one shape."""
+    return error_response(http_error(code, message, field=field))
 
 
 def content_disposition(file_name: str) -> str:
