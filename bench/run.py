@@ -188,6 +188,8 @@ class Proc:
 
 
 SOURCE = ROOT  # where the service code under test lives (see --source)
+LOAD_BEFORE: list[float] = []
+INVALID: dict[str, str] = {}  # operation -> why its rows do not measure what they should
 
 
 def export_source(rev: str) -> pathlib.Path:
@@ -337,6 +339,45 @@ def _start_py_spy(pid: int, path: pathlib.Path, seconds: float) -> subprocess.Po
     )
 
 
+def sanity_check(target: str, seeded: seed.Seeded) -> dict[str, str]:
+    """Ask once what the rows will measure and compare with what was seeded, so
+    that a fast row cannot come from an empty answer. Returns {row op: problem}."""
+    import grpc
+
+    from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc
+
+    problems: dict[str, str] = {}
+    with grpc.insecure_channel(target) as ch:
+        stub = issue_service_pb2_grpc.IssueServiceStub(ch)
+
+        def md(ws: str) -> tuple[tuple[str, str], ...]:
+            return (("authorization", f"Bearer {seeded.tokens[ws]}"),)
+
+        try:
+            r = stub.ListIssues(pb.ListIssuesRequest(limit=100), metadata=md(seed.LIST_WORKSPACE), timeout=30)
+            want = seeded.rows[seed.LIST_WORKSPACE]
+            if len(r.items) != min(100, want) or r.count != want:
+                problems["ListIssues"] = f"ListIssues gave {len(r.items)} items and count {r.count}; {want:,} issues are stored"
+        except grpc.RpcError as exc:
+            problems["ListIssues"] = f"ListIssues failed: {exc.code().name} {exc.details()}"
+        try:
+            r = stub.GetIssueMetrics(pb.GetIssueMetricsRequest(), metadata=md(seed.METRICS_WORKSPACE), timeout=60)
+            want = seeded.rows[seed.METRICS_WORKSPACE]
+            active = sum(p.value for p in r.metrics[0].chart_data.data) if r.metrics else -1
+            # Statuses are seeded evenly over four values: half are open or in progress.
+            if active != want // 2:
+                problems["GetIssueMetrics"] = f"the Active Issues chart sums to {active:,}; {want // 2:,} are open or in progress"
+        except grpc.RpcError as exc:
+            problems["GetIssueMetrics"] = f"GetIssueMetrics failed: {exc.code().name} {exc.details()}"
+        try:
+            r = stub.GetIssue(pb.GetIssueRequest(issue_id=seeded.issue_ids[0]), metadata=md(seed.LIST_WORKSPACE), timeout=30)
+            if r.uuid != seeded.issue_ids[0]:
+                problems["GetIssue"] = f"GetIssue returned {r.uuid!r} for {seeded.issue_ids[0]}"
+        except grpc.RpcError as exc:
+            problems["GetIssue"] = f"GetIssue failed: {exc.code().name} {exc.details()}"
+    return problems
+
+
 def _grpc(target: str, method: str, messages: list[Any], token: str) -> GrpcLoad:
     return GrpcLoad(
         target,
@@ -390,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     OUT.mkdir(parents=True, exist_ok=True)
+    LOAD_BEFORE[:] = [os.getloadavg()[0]]
+    if LOAD_BEFORE[0] > 1.5:
+        print(f"note: load average {LOAD_BEFORE[0]:.1f} before the run: other work is using the machine")
     global SOURCE
     exported = args.source and not pathlib.Path(args.source).is_dir()
     if args.source:
@@ -465,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
         from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
         target = f"127.0.0.1:{grpc_port}"
+        INVALID.update(sanity_check(target, seeded))
+        for problem in INVALID.values():
+            print(f"CHECK FAILED: {problem}")
         t_list, t_metrics, t_write = (seeded.tokens[w] for w in (seed.LIST_WORKSPACE, seed.METRICS_WORKSPACE, seed.WRITE_WORKSPACE))
         ids = seeded.issue_ids
         create_msg = pb.CreateIssueRequest(title=CREATE_BODY["title"], priority=issue_pb2.Issue.PRIORITY_MEDIUM, tags=CREATE_BODY["tags"], owner=CREATE_BODY["owner"])
@@ -565,7 +612,8 @@ def render(
         (f"- service code: snapshot `{(SOURCE / '.complete').read_text().strip()[:12]}`; " if SOURCE != ROOT else
          f"- service code: work tree at commit `{_git('rev-parse', '--short', 'HEAD')}`{' (with uncommitted changes)' if _git('status', '--porcelain', '--untracked-files=no') else ''}; ")
         +
-        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load average before the run {os.getloadavg()[0]:.2f}; "
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), 1-minute load average {LOAD_BEFORE[0] if LOAD_BEFORE else math.nan:.1f} "
+        f"before the run and {os.getloadavg()[0]:.1f} after{' (other work was using the machine)' if max(LOAD_BEFORE + [0]) > 1.5 else ''}; "
         f"Python {platform.python_version()}",
         f"- PostgreSQL, fresh database seeded with {seeded.rows[seed.LIST_WORKSPACE]:,} issues (list workspace) and "
         f"{seeded.rows[seed.METRICS_WORKSPACE]:,} (metrics workspace) in {seed_seconds:.0f}s; whole run {total / 60:.1f} min",
@@ -611,6 +659,7 @@ def render(
         lines.append(f"| {label} | {value} | {'—' if passed is None else ('PASS' if passed else 'MISS')} |")
     if http_note:
         notes.append(http_note)
+    notes += [f"INVALID {op} rows: {why}" for op, why in INVALID.items()]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     lines += [
@@ -627,11 +676,15 @@ def render(
 def _check(kind: str, key: str | None, limit: float, by_label: dict[str, Row], ceiling: float, peak_rss: int) -> tuple[str, bool | None]:
     def res(label: str) -> loadgen.Result | None:
         r = by_label.get(label)
+        if r is not None and r.op in INVALID:
+            return None
         bad = r is None or r.result is None or r.result.ok == 0
         if not bad and r.result.error_count > 0.01 * (r.result.ok + r.result.error_count):
             return None  # more than 1% errors: not a valid measurement
         return None if bad else r.result
 
+    if key is not None and key.split(" ")[0] in INVALID:
+        return "invalid answers (see Notes)", False
     if kind == "rss":
         return f"{peak_rss / MiB:.0f} MiB", peak_rss / MiB < limit
     if kind == "ratio":
