@@ -20,6 +20,7 @@ from . import auth, charts, convert, validation
 from .auth import Role
 from .blobs import BlobStore
 from .config import BlobSettings
+from .issue_cache import IssueMessages, Key
 from .errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied, FailedPrecondition
 from .storage import attachments as attachments_store
 from .storage import comments as comments_store
@@ -37,6 +38,22 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
     def __init__(self, blobs: BlobStore, blob_settings: BlobSettings) -> None:
         self._blobs = blobs
         self._blob_settings = blob_settings
+        self._messages = IssueMessages()
+
+    def _issue_messages(self, workspace_id: int, keys: list[Key]) -> list[issue_pb2.Issue]:
+        """The issues for (uuid, updated_at) keys, built only for those not seen before.
+
+        Runs in the caller's snapshot, so the keys and the rows agree.
+        """
+        found = {key: self._messages.get(key) for key in keys}
+        missing = [key[0] for key, message in found.items() if message is None]
+        if missing:
+            rows = list(issues_store.by_ids(workspace_id, missing).values())
+            for row, message in zip(rows, _issues(rows)):
+                key = (row.uuid, row.updated_at)
+                self._messages.put(key, message)
+                found[key] = message
+        return [found[key] for key in keys]
 
     # -- issues -------------------------------------------------------------
 
@@ -68,8 +85,8 @@ class IssueService(issue_service_pb2_grpc.IssueServiceServicer):
         v.check()
 
         def work() -> pb.ListIssuesResponse:
-            rows, total = issues_store.page(principal.workspace_id, statuses, priorities, limit, offset)
-            return pb.ListIssuesResponse(items=_issues(rows), count=total)
+            keys, total = issues_store.page(principal.workspace_id, statuses, priorities, limit, offset)
+            return pb.ListIssuesResponse(items=self._issue_messages(principal.workspace_id, keys), count=total)
 
         return transaction(work, snapshot=True)
 

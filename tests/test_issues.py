@@ -8,6 +8,8 @@ from google.protobuf import field_mask_pb2, struct_pb2
 
 from issues.v1 import issue_pb2
 
+from . import harness
+
 Issue = issue_pb2.Issue
 
 
@@ -152,3 +154,27 @@ def test_list_past_the_end_is_empty_with_the_full_count(workspace):
     workspace.member.CreateIssue(title="only")
     page = workspace.viewer.ListIssues(offset=5)
     assert list(page.items) == [] and page.count == 1
+
+
+def test_listed_issues_always_show_the_latest_change(workspace):
+    issue = workspace.member.CreateIssue(title="before", tags=["a"])
+    assert workspace.viewer.ListIssues().items[0].title == "before"  # now built and remembered
+
+    workspace.member.UpdateIssue(issue_id=issue.uuid, title="after", tags=["b"])
+    listed = workspace.viewer.ListIssues().items[0]
+
+    assert (listed.title, list(listed.tags)) == ("after", ["b"])
+    assert listed == workspace.viewer.GetIssue(issue_id=issue.uuid)
+
+
+def test_a_change_made_through_another_server_is_listed_too(workspace, database_url, tmp_path):
+    issue = workspace.member.CreateIssue(title="seen by both")
+    workspace.viewer.ListIssues()
+    other = harness.ServerProcess(database_url, tmp_path)
+    try:
+        token, _ = harness.mint_token(database_url, "member", workspace.slug)
+        with grpc.insecure_channel(other.target) as channel:
+            harness.Api(channel, token).UpdateIssue(issue_id=issue.uuid, title="changed elsewhere")
+    finally:
+        other.stop()
+    assert workspace.viewer.ListIssues().items[0].title == "changed elsewhere"

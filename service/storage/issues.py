@@ -11,7 +11,7 @@ from typing import Any
 import peewee
 
 from . import compiled, stats
-from .database import is_postgres
+from .database import database, is_postgres
 from .models import Issue, utcnow
 
 
@@ -87,27 +87,30 @@ def delete(workspace_id: int, issue_id: uuid.UUID) -> bool:
 
 def page(
     workspace_id: int, statuses: list[str], priorities: list[str], limit: int, offset: int
-) -> tuple[list[Issue], int]:
-    """One page, newest first with uuid breaking ties, and the total matching."""
-    shape = (len(statuses), len(priorities))
+) -> tuple[list[tuple[uuid.UUID, datetime.datetime]], int]:
+    """One page as (uuid, updated_at) keys, newest first with uuid breaking
+    ties, and the total matching. Load the rows with `by_ids`."""
+    total = stats.matching(workspace_id, statuses, priorities)
+    if offset >= total:
+        return [], total
 
-    def matching() -> peewee.Query:
-        query = Issue.select().where(Issue.workspace == 0)
+    def build() -> peewee.Query:
+        query = Issue.select(Issue.uuid, Issue.updated_at).where(Issue.workspace == 0)
         if statuses:
             query = query.where(Issue.status.in_(["x"] * len(statuses)))
         if priorities:
             query = query.where(Issue.priority.in_(["x"] * len(priorities)))
-        return query
+        return query.order_by(Issue.created_at.desc(), Issue.uuid.desc()).limit(1).offset(1)
 
-    filters = (workspace_id, *statuses, *priorities)
-    total = stats.matching(workspace_id, statuses, priorities)
-    if offset >= total:
-        return [], total
-    page_sql = compiled.sql(
-        ("issue-page", shape),
-        lambda: matching().order_by(Issue.created_at.desc(), Issue.uuid.desc()).limit(1).offset(1),
-    )
-    return compiled.rows(Issue, page_sql, (*filters, limit, offset)), total
+    text = compiled.sql(("issue-page", len(statuses), len(priorities)), build)
+    cursor = database.obj.execute_sql(text, (workspace_id, *statuses, *priorities, limit, offset))
+    return [(Issue.uuid.python_value(u), Issue.updated_at.python_value(t)) for u, t in cursor.fetchall()], total
+
+
+def by_ids(workspace_id: int, ids: list[uuid.UUID]) -> dict[uuid.UUID, Issue]:
+    if not ids:
+        return {}
+    return {row.uuid: row for row in Issue.select().where((Issue.workspace == workspace_id) & Issue.uuid.in_(ids))}
 
 
 @dataclass(frozen=True)
