@@ -198,3 +198,22 @@ def test_a_200_mib_upload_keeps_the_server_under_150_mib(backend, fresh_database
         server.stop()
     print(f"server peak RSS after a 200 MiB upload: {peak / (1 << 20):.1f} MiB")
     assert peak < 150 << 20
+
+
+def test_an_upload_over_the_configured_maximum_is_413_and_stays_pending(fresh_database_url, tmp_path):
+    server = harness.ServerProcess(fresh_database_url, tmp_path, http=True, env={"ISSUES_MAX_UPLOAD_BYTES": "1000"})
+    token, _ = harness.mint_token(fresh_database_url, "member")
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            api = harness.Api(channel, token)
+            with pytest.raises(grpc.RpcError) as error:
+                api.CreateAttachment(file_name="big.bin", size_bytes=1001)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+            created = api.CreateAttachment(file_name="ok.bin", size_bytes=1000)
+            too_big = httpx.put(created.upload_url, content=b"x" * 4000)
+            assert too_big.status_code == 413
+            assert too_big.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+            assert api.GetAttachment(attachment_id=created.attachment.uuid).attachment.status == PENDING
+    finally:
+        server.stop()
