@@ -45,16 +45,14 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from .blobs import SIGNING_KEY_NAME, open_store
+    from .blobs import open_store
     from .gc import collect
-    from .storage import attachments as attachments_store
 
     database_url = setting("database_url", args.database_url)
     db = _open(database_url)
     migrate.migrate(db)
     blobs = blob_settings(database_url, setting("http_listen"))
-    key = database.transaction(lambda: attachments_store.server_secret(SIGNING_KEY_NAME), write=True)
-    report = collect(open_store(blobs, key), blobs.unreferenced_after_seconds)
+    report = collect(open_store(blobs), blobs.unreferenced_after_seconds)
     log.info("gc done", extra=vars(report))
     db.close_all()
     return 0

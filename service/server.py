@@ -13,13 +13,11 @@ from grpc_reflection.v1alpha import reflection
 
 from issues.v1 import issue_service_pb2, issue_service_pb2_grpc
 
-from .blobs import SIGNING_KEY_NAME, BlobStore, open_store
+from .blobs import BlobStore, open_store
 from .config import Settings
 from .health import DatabaseHealth
 from .interceptors import CallInterceptor, required_roles
 from .servicer import IssueService
-from .storage import attachments as attachments_store
-from .storage import database
 
 log = logging.getLogger("service.server")
 
@@ -51,8 +49,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ],
     )
-    signing_key = database.transaction(lambda: attachments_store.server_secret(SIGNING_KEY_NAME), write=True)
-    blobs = open_store(settings.blobs, signing_key)
+    blobs = open_store(settings.blobs)
     issue_service_pb2_grpc.add_IssueServiceServicer_to_server(IssueService(blobs, settings.blobs), server)
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)

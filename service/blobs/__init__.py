@@ -35,13 +35,17 @@ class BlobStore(Protocol):
         """Remove the object; absent objects are not an error."""
 
 
-def open_store(settings: "BlobSettings", signing_key: str) -> BlobStore:
-    """The store `settings.store` names."""
+def open_store(settings: "BlobSettings") -> BlobStore:
+    """The store `settings.store` names. The file store's URL signing key is
+    kept in the database (made on first use) so that every replica shares it."""
     if settings.store == "file":
+        from ..storage.attachments import server_secret
+        from ..storage.database import transaction
         from .filesystem import FilesystemStore
         from .signing import Signer
 
-        return FilesystemStore(settings.directory, settings.public_url, Signer(signing_key))
+        key = transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True)
+        return FilesystemStore(settings.directory, settings.public_url, Signer(key))
     if settings.store.startswith("s3://"):
         from .s3 import S3Store
 
