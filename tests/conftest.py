@@ -24,22 +24,37 @@ def _postgres_required() -> bool:
     return os.environ.get("ISSUES_REQUIRE_POSTGRES") == "1"
 
 
+def _new_cluster() -> harness.ThrowawayPostgres:
+    """A throwaway cluster, or a loud skip (a failure when PostgreSQL is required)."""
+    try:
+        return harness.ThrowawayPostgres()
+    except Exception as exc:  # noqa: BLE001 - any reason it cannot start
+        reason = f"no throwaway PostgreSQL cluster could start: {exc}"
+        if _postgres_required():
+            pytest.fail(reason + " (ISSUES_REQUIRE_POSTGRES=1)", pytrace=False)
+        _skipped_postgres.append(reason)
+        pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     url = os.environ.get("ISSUES_TEST_POSTGRES_URL", harness.DEFAULT_POSTGRES_URL)
     if harness._reachable(url):
         yield url
         return
-    try:
-        cluster = harness.ThrowawayPostgres()
-    except (RuntimeError, OSError, Exception) as exc:  # noqa: BLE001 - any failure to start
-        reason = f"PostgreSQL unavailable at {url} and no throwaway cluster could start: {exc}"
-        if _postgres_required():
-            pytest.fail(reason + " (ISSUES_REQUIRE_POSTGRES=1)", pytrace=False)
-        _skipped_postgres.append(reason)
-        pytest.skip(reason)
+    cluster = _new_cluster()  # nothing answers at `url`
     try:
         yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[harness.ThrowawayPostgres]:
+    """A PostgreSQL cluster of the test's own, which it may stop and start."""
+    cluster = _new_cluster()
+    try:
+        yield cluster
     finally:
         cluster.stop()
 

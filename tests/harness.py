@@ -61,10 +61,7 @@ class ThrowawayPostgres:
         if self.run_as:
             shutil.chown(self.dir, "postgres")
         self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        self._run(
-            "pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "start",
-            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-        )
+        self.start_server()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @staticmethod
@@ -78,8 +75,22 @@ class ThrowawayPostgres:
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([*self.run_as, str(self.bindir / tool), *args], check=True, capture_output=True)
 
-    def stop(self) -> None:
+    def start_server(self) -> None:
+        self._run(
+            "pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "start",
+            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+        )
+
+    def stop_server(self) -> None:
+        """Stop the server, keeping its data (an outage, not an ending)."""
         self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def stop(self) -> None:
+        """Stop the server and delete the cluster."""
+        try:
+            self.stop_server()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def test_database_url_comes_from_the_environment_when_no_flag(tmp_path):
     env_db = tmp_path / "from-env.db"
     result = subprocess.run(
         [sys.executable, "-m", "service", "migrate"], capture_output=True, text=True, timeout=60,
-        cwd=tmp_path, env={**__import__("os").environ, "DATABASE_URL": f"sqlite:///{env_db}"},
+        cwd=tmp_path, env={**os.environ, "DATABASE_URL": f"sqlite:///{env_db}"},
     )
     assert result.returncode == 0, result.stderr
     assert env_db.exists() and not (tmp_path / "issues.db").exists()

