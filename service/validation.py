@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from gateway.codec import enum_names
 from issues.v1 import issue_pb2
 
 from .errors import FieldViolation, InvalidArgument
@@ -49,24 +50,10 @@ ISSUE_FIELDS = (
 )
 
 
-def enum_names(enum: Any) -> dict[int, str]:
-    """Value number -> contract name: STATUS_IN_PROGRESS -> in_progress."""
-    prefix = _prefix(enum.DESCRIPTOR.name)
-    return {
-        v.number: v.name[len(prefix):].lower()
-        for v in enum.DESCRIPTOR.values
-        if v.number != 0
-    }
-
-
-def _prefix(enum_name: str) -> str:
-    # ChartType -> CHART_TYPE_
-    out = "".join("_" + c if c.isupper() and i else c for i, c in enumerate(enum_name))
-    return out.upper() + "_"
-
-
-STATUS_NAMES = enum_names(issue_pb2.Issue.Status)
-PRIORITY_NAMES = enum_names(issue_pb2.Issue.Priority)
+# Statuses and priorities are stored under their contract names, by the same
+# rule the gateway prints them with (STATUS_IN_PROGRESS -> in_progress).
+STATUS_NAMES = enum_names(issue_pb2.Issue.Status.DESCRIPTOR)
+PRIORITY_NAMES = enum_names(issue_pb2.Issue.Priority.DESCRIPTOR)
 
 
 class Violations:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf import field_mask_pb2
 
-from issues.v1 import issue_pb2, issue_service_pb2 as pb, metrics_pb2
+from issues.v1 import issue_pb2, issue_service_pb2 as pb
 from service import validation
 from service.errors import InvalidArgument
 
@@ -13,7 +13,6 @@ from service.errors import InvalidArgument
 def test_enum_names_are_the_contracts_lower_case_names():
     assert validation.STATUS_NAMES == {1: "open", 2: "in_progress", 3: "resolved", 4: "rejected"}
     assert validation.PRIORITY_NAMES == {1: "low", 2: "medium", 3: "high"}
-    assert validation.enum_names(metrics_pb2.Chart.ChartType) == {1: "pie_chart", 2: "mixed_chart"}
 
 
 def test_an_empty_mask_means_the_fields_that_are_set():
