@@ -83,10 +83,7 @@ class CallInterceptor(grpc.ServerInterceptor):
                 code = grpc.StatusCode.UNAVAILABLE
                 error = Unavailable("the database is busy; retry later")
                 context.abort_with_status(rpc_status.to_status(error.to_status()))
-            except Exception:
-                if context.code() is not None and context.code() != grpc.StatusCode.OK:
-                    code = context.code()  # already aborted by the handler
-                    raise
+            except Exception:  # a bug: log it whole, tell the caller nothing
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error", extra={"method": method})
                 context.abort_with_status(rpc_status.to_status(internal_status()))

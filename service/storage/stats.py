@@ -112,21 +112,3 @@ def rebuild() -> None:
     db.execute_sql("DELETE FROM issue_days")
     for statement in m0003_issue_counters.STATEMENTS[2:]:
         db.execute_sql(statement)
-
-
-def recount(workspace_id: int) -> tuple[dict[tuple[str, str], int], dict[str, tuple[int, int]]]:
-    """The counters as GROUP BY over the issues would give them (for checks and tests)."""
-    from .models import Issue
-
-    counts = {
-        (s, p): int(n)
-        for s, p, n in Issue.select(Issue.status, Issue.priority, peewee.fn.COUNT(peewee.SQL("*")))
-        .where(Issue.workspace == workspace_id).group_by(Issue.status, Issue.priority).tuples()
-    }
-    days: Counter[str] = Counter()
-    resolved: Counter[str] = Counter()
-    for created, done in Issue.select(Issue.created_at, Issue.resolved_at).where(Issue.workspace == workspace_id).tuples():
-        days[created.date().isoformat()] += 1
-        if done is not None:
-            resolved[done.date().isoformat()] += 1
-    return counts, {d: (days[d], resolved[d]) for d in set(days) | set(resolved)}
