@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
+
+from common import defaults, logs
 
 from .server import start_in_thread
 
 log = logging.getLogger("gateway")
 
-DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
-DEFAULT_GRPC_TARGET = "127.0.0.1:50051"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gateway", description="The HTTP/JSON gateway of issues.v1.IssueService.")
-    p.add_argument("--http-listen", help=f"default: $ISSUES_HTTP_LISTEN or {DEFAULT_HTTP_LISTEN}")
-    p.add_argument("--grpc-target", help=f"default: $ISSUES_GRPC_TARGET or {DEFAULT_GRPC_TARGET}")
+    p.add_argument("--http-listen", help="default: $%s or %s" % defaults.HTTP_LISTEN)
+    p.add_argument("--grpc-target", help="default: $%s or %s" % defaults.GRPC_TARGET)
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="larger request bodies get 413 (default 1 MiB)")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -32,11 +31,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from service import logs  # the same JSON log lines as the service
-
     logs.configure(args.log_level.upper())
-    http_listen = args.http_listen or os.environ.get("ISSUES_HTTP_LISTEN") or DEFAULT_HTTP_LISTEN
-    grpc_target = args.grpc_target or os.environ.get("ISSUES_GRPC_TARGET") or DEFAULT_GRPC_TARGET
+    http_listen = defaults.resolve(defaults.HTTP_LISTEN, args.http_listen)
+    grpc_target = defaults.resolve(defaults.GRPC_TARGET, args.grpc_target)
 
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,7 +2,7 @@
 
 A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware, which
 would buffer every response through an extra task. The line is written with
-the service's `access_line` (the same JSON as every other log line, one
+`common.logs.access_line` (the same JSON as every other log line, one
 write(2), no LogRecord), which profiling showed to matter per request.
 """
 
@@ -13,7 +13,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.logs import access_line
+from common.logs import access_line
 
 __all__ = ["AccessLog"]
 

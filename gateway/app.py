@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from issues.v1 import issue_service_pb2
+from common.descriptors import SERVICE
 
 from .accesslog import AccessLog
 from .errors import error_response, http_error
@@ -36,7 +36,6 @@ __all__ = ["SERVICE", "build_app"]
 
 log = logging.getLogger("gateway")
 
-SERVICE = issue_service_pb2.DESCRIPTOR.services_by_name["IssueService"]
 READY_TIMEOUT_SECONDS = 2.0
 # How long closing the channel waits for in-flight calls at shutdown.
 CHANNEL_CLOSE_GRACE_SECONDS = 5.0

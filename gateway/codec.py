@@ -23,13 +23,15 @@ import base64
 import math
 import re
 import time
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Callable, Iterable
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
+
+from common.enums import enum_names, enum_numbers
+from common.errors import FieldViolation, summary
 
 __all__ = [
     "FieldViolation",
@@ -67,45 +69,12 @@ _WRAPPERS = {
 }
 
 
-@dataclass(frozen=True)
-class FieldViolation:
-    field: str
-    description: str
-
-
 class InvalidJson(Exception):
     """Input that does not fit the request message; every problem names its key."""
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
-        first = violations[0]
-        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-        super().__init__(f"{first.field}: {first.description}{more}")
-
-
-# -- enums --------------------------------------------------------------------
-
-_enum_cache: dict[str, dict[int, str]] = {}
-
-
-def _enum_prefix(enum: EnumDescriptor) -> str:
-    # ChartType -> CHART_TYPE_
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
-
-
-def enum_names(enum: EnumDescriptor) -> dict[int, str]:
-    """Value number -> JSON name (`STATUS_IN_PROGRESS` -> `in_progress`); value 0 has none."""
-    names = _enum_cache.get(enum.full_name)
-    if names is None:
-        prefix = _enum_prefix(enum)
-        names = {}
-        for value in enum.values:
-            if value.number == 0 or value.number in names:
-                continue
-            name = value.name[len(prefix):] if value.name.startswith(prefix) else value.name
-            names[value.number] = name.lower()
-        _enum_cache[enum.full_name] = names
-    return names
+        super().__init__(summary(violations))
 
 
 # -- writing ------------------------------------------------------------------
@@ -351,7 +320,7 @@ class _Reader:
         return self.bad(where, "has a type this gateway cannot read")
 
     def enum(self, enum: EnumDescriptor, value: JsonValue, where: str) -> int | None:
-        numbers = _enum_numbers(enum)
+        numbers = enum_numbers(enum)
         if isinstance(value, str) and value in numbers:
             return numbers[value]
         return self.bad(where, f"must be one of {', '.join(numbers)}")
@@ -396,15 +365,6 @@ _INT_RANGES_32 = {
     FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32,
     FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32,
 }
-_numbers_cache: dict[str, dict[str, int]] = {}
-
-
-def _enum_numbers(enum: EnumDescriptor) -> dict[str, int]:
-    numbers = _numbers_cache.get(enum.full_name)
-    if numbers is None:
-        numbers = _numbers_cache[enum.full_name] = {n: v for v, n in enum_names(enum).items()}
-    return numbers
-
 
 _TOO_LARGE = "holds a number too large for a double"
 _Read = Callable[[Any, JsonValue], "str | None"]

@@ -2,9 +2,8 @@
 
     {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "...", "details": [...]}}
 
-`HTTP_STATUS` is the single mapping from gRPC codes to HTTP statuses
-(grpc-gateway's, except FAILED_PRECONDITION, which SPEC makes 412). The
-details come from the google.rpc.Status the server sends in its
+The status table and the envelope's shape are `common.errors`' (shared with
+the CLI); this module makes Starlette responses of them. The details come from the google.rpc.Status the server sends in its
 `grpc-status-details-bin` trailer; a stack trace never gets here.
 """
 
@@ -20,7 +19,10 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from starlette.responses import Response
 
-from .codec import FieldViolation, InvalidJson, to_json
+from common.errors import BAD_REQUEST_TYPE_URL, HTTP_STATUS, STATUS_FOR_HTTP, FieldViolation, envelope
+from common.errors import bad_request_json as bad_request_detail
+
+from .codec import InvalidJson, to_json
 
 __all__ = [
     "HTTP_STATUS",
@@ -34,29 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("gateway.errors")
-
-HTTP_STATUS: dict[grpc.StatusCode, int] = {
-    grpc.StatusCode.OK: 200,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 412,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DATA_LOSS: 500,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-}
-
-_BAD_REQUEST_URL = "type.googleapis.com/google.rpc.BadRequest"
-
 
 class GatewayError(Exception):
     """An HTTP error response waiting to be sent.
@@ -83,24 +62,7 @@ class GatewayError(Exception):
             self.headers.setdefault("WWW-Authenticate", "Bearer")
 
     def envelope(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.http_status,
-                "status": self.status,
-                "message": self.message,
-                "details": self.details,
-            }
-        }
-
-
-# For errors made over HTTP without a gRPC call (bad routes, bodies, uploads):
-# the canonical code whose meaning is nearest to each HTTP status.
-STATUS_FOR_HTTP: dict[int, str] = {
-    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-    405: "UNIMPLEMENTED", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION", 413: "RESOURCE_EXHAUSTED",
-    415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
-}
+        return envelope(self.http_status, self.status, self.message, self.details)
 
 
 def http_error(
@@ -118,13 +80,6 @@ def http_error(
 def error_response(error: GatewayError) -> Response:
     body = json.dumps(error.envelope(), ensure_ascii=False, separators=(",", ":")).encode()
     return Response(body, error.http_status, headers=error.headers, media_type="application/json")
-
-
-def bad_request_detail(violations: Iterable[FieldViolation]) -> dict[str, Any]:
-    return {
-        "@type": _BAD_REQUEST_URL,
-        "field_violations": [{"field": v.field, "description": v.description} for v in violations],
-    }
 
 
 def bad_request(invalid: InvalidJson) -> GatewayError:
@@ -154,7 +109,7 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
 
 
 def _detail(packed: any_pb2.Any) -> dict[str, Any]:
-    if packed.type_url == _BAD_REQUEST_URL:
+    if packed.type_url == BAD_REQUEST_TYPE_URL:
         bad = error_details_pb2.BadRequest()
         packed.Unpack(bad)
         return bad_request_detail(FieldViolation(v.field, v.description) for v in bad.field_violations)

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 
-from .codec import enum_names, wkt_json_type
+from common.descriptors import is_output_only, is_required
+from common.enums import enum_names
+
+from .codec import wkt_json_type
 from .routing import Binding, RouteTable, request_field
 
 __all__ = ["build_openapi"]
@@ -86,14 +88,6 @@ def _nullable(schema: Schema) -> Schema:
     if "enum" in out and None not in out["enum"]:
         out["enum"] = [*out["enum"], None]
     return out
-
-
-def _required(f: FieldDescriptor) -> bool:
-    return field_behavior_pb2.REQUIRED in f.GetOptions().Extensions[field_behavior_pb2.field_behavior]
-
-
-def _output_only(f: FieldDescriptor) -> bool:
-    return field_behavior_pb2.OUTPUT_ONLY in f.GetOptions().Extensions[field_behavior_pb2.field_behavior]
 
 
 class _Schemas:
@@ -189,10 +183,10 @@ class _Schemas:
         properties: dict[str, Schema] = {}
         required: list[str] = []
         for f in d.fields:
-            if f.name in skip or _output_only(f):
+            if f.name in skip or is_output_only(f):
                 continue
             schema = self.field(f, output=False)
-            if _required(f):
+            if is_required(f):
                 required.append(f.name)
                 properties[f.name] = schema
             else:

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
-from issues.v1 import options_pb2
+from common.descriptors import http_success_code
 
 __all__ = ["Binding", "PathTemplate", "Resolution", "RouteTable", "bindings", "request_field"]
 
@@ -146,7 +146,7 @@ def bindings(service: ServiceDescriptor) -> list[Binding]:
         if not options.HasExtension(annotations_pb2.http):
             continue
         rule = options.Extensions[annotations_pb2.http]
-        success = options.Extensions[options_pb2.http_success_code] or 0
+        success = http_success_code(method)
         for r in (rule, *rule.additional_bindings):
             out.append(_binding(method, r, success))
     return out

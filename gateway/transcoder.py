@@ -16,7 +16,6 @@ import re
 from typing import Any
 
 import grpc
-from google.api import field_behavior_pb2
 from google.protobuf import field_mask_pb2, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -24,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
+
+from common.descriptors import is_required
 
 from .codec import InvalidJson, merge_object, merge_path, merge_query, to_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
@@ -89,13 +90,9 @@ class _Method:
         self.body_skip = frozenset(path_fields | ({self.mask_field} if self.mask_field else set()))
         self.required = tuple(
             f.name for f in binding.method.input_type.fields
-            if _is_required(f) and f.name not in path_fields
+            if is_required(f) and f.name not in path_fields
         ) if binding.body == "*" else ()
         self.empty_response = binding.method.output_type.full_name == "google.protobuf.Empty"
-
-
-def _is_required(f: FieldDescriptor) -> bool:
-    return field_behavior_pb2.REQUIRED in f.GetOptions().Extensions[field_behavior_pb2.field_behavior]
 
 
 class TranscodingRoute(BaseRoute):

@@ -8,7 +8,9 @@ import signal
 import sys
 import threading
 
-from . import auth, logs
+from common import logs
+
+from . import auth
 from .config import Settings, blob_settings, setting
 from .storage import database, migrate
 

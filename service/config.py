@@ -7,20 +7,19 @@ import pathlib
 import urllib.parse
 from dataclasses import dataclass
 
+from common import defaults
+
 DEFAULTS = {
-    "database_url": ("DATABASE_URL", "sqlite:///issues.db"),
-    "grpc_listen": ("ISSUES_GRPC_LISTEN", "127.0.0.1:50051"),
-    "http_listen": ("ISSUES_HTTP_LISTEN", "127.0.0.1:8080"),
-    "grpc_target": ("ISSUES_GRPC_TARGET", "127.0.0.1:50051"),
+    "database_url": defaults.DATABASE_URL,
+    "grpc_listen": defaults.GRPC_LISTEN,
+    "http_listen": defaults.HTTP_LISTEN,
+    "grpc_target": defaults.GRPC_TARGET,
 }
 
 
 def setting(name: str, flag_value: str | None = None) -> str:
     """A flag wins over its environment variable, which wins over the default."""
-    if flag_value is not None:
-        return flag_value
-    env, default = DEFAULTS[name]
-    return os.environ.get(env) or default
+    return defaults.resolve(DEFAULTS[name], flag_value)
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ Anything else that escapes a handler becomes INTERNAL with no detail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import code_pb2, status_pb2
+
+from common.errors import FieldViolation, bad_request_any, summary
 
 
 class ServiceError(Exception):
@@ -32,31 +32,15 @@ class ServiceError(Exception):
         )
 
 
-@dataclass(frozen=True)
-class FieldViolation:
-    field: str
-    description: str
-
-
 class InvalidArgument(ServiceError):
     code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = list(violations)
-        first = self.violations[0]
-        more = f" (and {len(self.violations) - 1} more)" if len(self.violations) > 1 else ""
-        super().__init__(f"{first.field}: {first.description}{more}")
+        super().__init__(summary(self.violations))
 
     def details(self) -> list[any_pb2.Any]:
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in self.violations
-            ]
-        )
-        packed = any_pb2.Any()
-        packed.Pack(bad_request)
-        return [packed]
+        return [bad_request_any(self.violations)]
 
 
 class NotFound(ServiceError):

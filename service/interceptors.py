@@ -16,9 +16,9 @@ import peewee
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_status import rpc_status
 
-from issues.v1 import options_pb2
+from common import descriptors, logs
 
-from . import auth, logs
+from . import auth
 from .auth import PrincipalCache, Role
 from .errors import PermissionDenied, ServiceError, Unauthenticated, Unavailable, internal_status
 from .storage.database import DatabaseUnavailable, transaction
@@ -32,7 +32,7 @@ def required_roles(service: ServiceDescriptor) -> dict[str, Role | None]:
     """Full method name -> the role its `required_role` option names (None if unset)."""
     roles: dict[str, Role | None] = {}
     for method in service.methods:
-        value = method.GetOptions().Extensions[options_pb2.required_role]
+        value = descriptors.required_role(method)
         roles[f"/{service.full_name}/{method.name}"] = Role(value) if value else None
     return roles
 

@@ -11,7 +11,8 @@ import peewee
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from issues.v1 import issue_service_pb2, issue_service_pb2_grpc
+from common.descriptors import SERVICE
+from issues.v1 import issue_service_pb2_grpc
 
 from .blobs import BlobStore, open_store
 from .config import Settings
@@ -20,8 +21,6 @@ from .interceptors import CallInterceptor, required_roles
 from .servicer import IssueService
 
 log = logging.getLogger("service.server")
-
-SERVICE = issue_service_pb2.DESCRIPTOR.services_by_name["IssueService"]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from gateway.codec import enum_names
+from common.enums import enum_names
 from issues.v1 import issue_pb2
 
 from .errors import FieldViolation, InvalidArgument

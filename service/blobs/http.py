@@ -19,9 +19,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-
-from gateway.errors import error_response, http_error
 from starlette.routing import Route
+
+from common.errors import STATUS_FOR_HTTP, FieldViolation, bad_request_json, envelope
 
 from ..storage import attachments as attachments_store
 from ..storage.database import DatabaseUnavailable, transaction
@@ -30,8 +30,9 @@ from .filesystem import FilesystemStore
 log = logging.getLogger("service.blobs")
 
 def error(code: int, message: str, field: str | None = None) -> Response:
-    """The gateway's error envelope, so every answer on the HTTP port has one shape."""
-    return error_response(http_error(code, message, field=field))
+    """The API's error envelope, so every answer on the HTTP port has one shape."""
+    details = [bad_request_json([FieldViolation(field, message)])] if field else []
+    return JSONResponse(envelope(code, STATUS_FOR_HTTP[code], message, details), code)
 
 
 def content_disposition(file_name: str) -> str:

@@ -1,4 +1,5 @@
-"""Structured logging: one JSON object per line on stderr."""
+"""Structured logging: one JSON object per line on stderr, the same shape in
+the server, the gateway and the CLI."""
 
 from __future__ import annotations
 
