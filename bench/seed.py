@@ -2,7 +2,7 @@
 
 - `create_database()` makes `issues_bench_<random>`; `drop_database()` removes it.
 - `seed()` runs the service's own migrations, mints one token per workspace with
-  the service's `auth.create_token`, then fills two workspaces with
+  the service's `tokens.create_token`, then fills two workspaces with
   `INSERT ... SELECT ... FROM generate_series` (one statement each, no rows
   through Python): 100,000 issues in `bench-list` (ListIssues, GetIssue) and
   1,000,000 in `bench-metrics` (GetIssueMetrics). Creates go to a third,
@@ -116,8 +116,8 @@ def drop_database(name: str, admin_url: str = ADMIN_URL) -> None:
 def seed(url: str, list_rows: int = 100_000, metrics_rows: int = 1_000_000, log=print, fill: bool = True) -> Seeded:
     """Migrate, mint tokens and (when `fill`) insert the issues; `fill=False`
     reuses a database seeded before (new tokens, the rows already there)."""
-    from service import auth
-    from service.storage import database, migrate, stats
+    from service.app import tokens
+    from service.storage import counters, database, migrate
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -125,7 +125,7 @@ def seed(url: str, list_rows: int = 100_000, metrics_rows: int = 1_000_000, log=
     database.bind(db)
     migrate.migrate(db)
     tokens = {
-        slug: database.transaction(lambda slug=slug: auth.create_token(slug, EMAIL, "member"), write=True)
+        slug: tokens.create_token(slug, EMAIL, "member")
         for slug in (LIST_WORKSPACE, METRICS_WORKSPACE, WRITE_WORKSPACE)
     }
     db.close_all()
@@ -171,7 +171,7 @@ def seed(url: str, list_rows: int = 100_000, metrics_rows: int = 1_000_000, log=
                 t = time.perf_counter()
                 db = database.open_database(url)
                 database.bind(db)
-                database.transaction(stats.rebuild, write=True)
+                database.transaction(counters.rebuild, write=True)
                 db.close_all()
                 timings["rebuild counters"] = time.perf_counter() - t
                 log(f"  rebuilt the issue counters in {timings['rebuild counters']:.1f}s")

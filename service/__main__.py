@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 
 from common import logs
 
-from . import auth
+from .app import tokens
 from .config import Settings, blob_settings, setting
 from .storage import database, migrate
 
@@ -37,7 +35,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     db = _open(setting("database_url", args.database_url))
     migrate.migrate(db)
     try:
-        token = database.transaction(lambda: auth.create_token(args.workspace, args.email, args.role), write=True)
+        token = tokens.create_token(args.workspace, args.email, args.role)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -47,69 +45,32 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from .blobs import open_store
-    from .gc import collect
+    from .app.gc import collect
+    from .blobs import SIGNING_KEY_NAME, open_store
+    from .storage.secrets import server_secret
 
     database_url = setting("database_url", args.database_url)
     db = _open(database_url)
     migrate.migrate(db)
     blobs = blob_settings(database_url, setting("http_listen"))
-    report = collect(open_store(blobs), blobs.unreferenced_after_seconds)
+    store = open_store(blobs, lambda: database.transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
+    report = collect(store, blobs.unreferenced_after_seconds)
     log.info("gc done", extra=vars(report))
     db.close_all()
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .runtime.serve import serve  # imports grpc machinery only when serving
+
     database_url = setting("database_url", args.database_url)
     http_listen = None if args.no_http else setting("http_listen", args.http_listen)
-    settings = Settings(
+    return serve(Settings(
         database_url=database_url,
         grpc_listen=setting("grpc_listen", args.grpc_listen),
         http_listen=http_listen,
         blobs=blob_settings(database_url, http_listen),
-    )
-    from .server import start  # imports grpc machinery only when serving
-
-    db = _open(settings.database_url)
-    applied = migrate.migrate(db)
-    log.info("schema up to date", extra={"applied": len(applied)})
-    first_token = database.transaction(auth.bootstrap_admin_token, write=True)
-    if first_token:
-        print(
-            "No API tokens existed, so one admin token was created for workspace 'default'.\n"
-            "It is shown only this once:\n" + first_token,
-            flush=True,
-        )
-    server = start(settings, db)
-    gateway = None
-    if settings.http_listen:
-        from gateway.server import start_in_thread
-
-        from .blobs.filesystem import FilesystemStore
-        from .blobs.http import BlobEndpoints
-
-        host = settings.grpc_listen.rsplit(":", 1)[0]
-        extra_routes = []
-        if isinstance(server.blobs, FilesystemStore):
-            # The embedded blob store's signed URLs live on the HTTP port too.
-            extra_routes = BlobEndpoints(server.blobs, settings.blobs.max_upload_bytes).routes()
-        gateway = start_in_thread(settings.http_listen, f"{host}:{server.port}", extra_routes=extra_routes)
-        http_host = settings.http_listen.rsplit(":", 1)[0]
-        if isinstance(server.blobs, FilesystemStore) and not server.blobs.public_url:
-            server.blobs.public_url = f"http://{http_host}:{gateway.port}"
-        log.info("serving http", extra={"http_listen": f"{http_host}:{gateway.port}"})
-
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
-    stopping.wait()
-    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
-    if gateway is not None:
-        gateway.stop()
-    server.stop(settings.shutdown_grace_seconds)
-    log.info("stopped")
-    return 0
+    ))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -148,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except database.DatabaseUnavailable as exc:
-        log.error("database unavailable", extra={"error": str(exc)})
+        log.error("database unavailable", extra={"error": exc.reason})
         return 1
 
 

@@ -33,6 +33,8 @@ class Settings:
     # Larger requests are refused by gRPC before they are parsed.
     max_message_bytes: int = 1 << 20
     shutdown_grace_seconds: float = 10.0
+    # SO_REUSEPORT on the gRPC port, for several server processes on one port.
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import grpc
 import peewee
 
 from issues.v1 import issue_service_pb2, issue_service_pb2_grpc
-from service import auth
+from service.app import tokens
 from service.storage import database
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -116,20 +116,26 @@ def drop_database(admin_url: str, name: str) -> None:
 _databases: dict[str, peewee.Database] = {}
 
 
-def in_database(url: str, fn: Any, *, write: bool = False) -> Any:
-    """Run `fn` in a transaction on the database at `url`, from the test process."""
+def use_database(url: str) -> peewee.Database:
+    """Bind the storage layer of the test process to the database at `url`."""
     db = _databases.get(url)
     if db is None:
         db = _databases[url] = database.open_database(url, pool_size=2)
     database.bind(db)
+    return db
+
+
+def in_database(url: str, fn: Any, *, write: bool = False) -> Any:
+    """Run `fn` in a transaction on the database at `url`, from the test process."""
+    use_database(url)
     return database.transaction(fn, write=write)
 
 
 def mint_token(url: str, role: str = "admin", workspace: str | None = None, email: str | None = None) -> tuple[str, str]:
     slug = workspace or f"ws-{uuid.uuid4().hex[:10]}"
     email = email or f"{role}-{uuid.uuid4().hex[:6]}@example.com"
-    token = in_database(url, lambda: auth.create_token(slug, email, role), write=True)
-    return token, slug
+    use_database(url)
+    return tokens.create_token(slug, email, role), slug
 
 
 def close_databases() -> None:

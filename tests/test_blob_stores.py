@@ -15,11 +15,13 @@ import httpx
 import pytest
 
 from issues.v1 import attachment_pb2
-from service import gc
+from service.app import gc, issues
 from service.blobs.filesystem import FilesystemStore
 from service.blobs.signing import Signer
+from service.domain.roles import Principal, Role
 from service.storage import attachments as attachments_store
-from service.storage import database, issues as issues_store, migrate
+from service.storage import database, migrate
+from service.storage.attachments import AttachmentRepository
 from service.storage.models import utcnow
 
 from . import harness
@@ -118,8 +120,8 @@ def file_store(fresh_database_url, tmp_path):
 
 
 def stored(store: FilesystemStore, workspace_id: int, data: bytes | None, *, expires_in: float = 3600):
-    row = database.transaction(lambda: attachments_store.create(
-        workspace_id, "a@b.c", file_name="f", content_type="text/plain", size_bytes=len(data or b""), sha256=None,
+    row = database.transaction(lambda: AttachmentRepository(workspace_id).insert(
+        "a@b.c", file_name="f", content_type="text/plain", size_bytes=len(data or b""), sha256=None,
         expires_at=utcnow() + datetime.timedelta(seconds=expires_in),
     ), write=True)
     if data is not None:
@@ -142,23 +144,18 @@ def test_gc_removes_expired_uploads_and_long_unreferenced_files_only(file_store)
 
     values = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
               "resolution_summary": None, "job_run_id": None, "session_ids": []}
-
-    def issues() -> None:
-        keep = issues_store.create(ws, "a@b.c", values)
-        attachments_store.set_issue_attachments(keep, [referenced])
-        gone = issues_store.create(ws, "a@b.c", values)
-        attachments_store.set_issue_attachments(gone, [left_behind])
-        issues_store.delete(ws, gone.uuid)
-
-    database.transaction(issues, write=True)
+    caller = Principal(ws, "gc", "a@b.c", Role.ADMIN)
+    issues.create_issue(caller, file_store, {**values, "attachment_ids": [referenced.uuid]})
+    gone = issues.create_issue(caller, file_store, {**values, "attachment_ids": [left_behind.uuid]})
+    issues.delete_issue(caller, gone.row.uuid)
 
     soon = gc.collect(file_store, 3600)
     later = gc.collect(file_store, 3600, now=utcnow() + datetime.timedelta(hours=2))
 
     assert (soon.expired_pending, soon.unreferenced) == (1, 0)
     assert (later.expired_pending, later.unreferenced) == (0, 2)
-    remaining = database.transaction(lambda: {a.uuid for a in attachments_store.in_workspace(ws, [
-        expired.uuid, waiting.uuid, referenced.uuid, orphan.uuid, left_behind.uuid], lock=False).values()})
+    remaining = database.transaction(lambda: set(AttachmentRepository(ws).by_ids([
+        expired.uuid, waiting.uuid, referenced.uuid, orphan.uuid, left_behind.uuid])))
     assert remaining == {waiting.uuid, referenced.uuid}
     assert file_store.uploaded_size(referenced.object_key) == 4
     assert file_store.uploaded_size(orphan.object_key) is None

@@ -12,7 +12,7 @@ import peewee
 from google.protobuf import field_mask_pb2
 
 from issues.v1 import issue_pb2
-from service.storage import stats
+from service.storage import counters
 from service.storage.models import Issue as IssueRow, IssueCount, Workspace
 
 from . import harness
@@ -41,10 +41,10 @@ def recount(workspace_id: int):
 def counters_and_recount(database_url: str, slug: str):
     def read():
         workspace_id = Workspace.get(Workspace.slug == slug).id
-        opened, resolved = stats.per_day(workspace_id, datetime.date.min)
+        opened, resolved = counters.per_day(workspace_id, datetime.date.min)
         days = {d: (opened.get(d, 0), resolved.get(d, 0)) for d in set(opened) | set(resolved)}
         days = {d: v for d, v in days.items() if v != (0, 0)}
-        return (stats.by_status_priority(workspace_id), days), recount(workspace_id)
+        return (counters.by_status_priority(workspace_id), days), recount(workspace_id)
 
     return harness.in_database(database_url, read)
 
@@ -100,7 +100,7 @@ def test_rebuild_recounts_rows_loaded_behind_the_services_back(workspace, databa
     harness.in_database(database_url, lambda: IssueCount.delete().execute(), write=True)
     assert workspace.viewer.ListIssues().count == 0  # the counters were wiped
 
-    harness.in_database(database_url, stats.rebuild, write=True)
+    harness.in_database(database_url, counters.rebuild, write=True)
 
     assert workspace.viewer.ListIssues().count == 1
     assert [p.value for p in workspace.viewer.GetIssueMetrics().metrics[0].chart_data.data] == [1, 0, 0]

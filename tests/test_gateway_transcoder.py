@@ -124,7 +124,8 @@ def test_grpc_timeout_header_sets_the_deadline(fake):
     call(fake.target, "GET", f"/api/v1/issues/{ISSUE_ID}", headers={"grpc-timeout": "900m"})
     [(_, _, metadata, remaining)] = fake.calls
     assert "authorization" not in metadata
-    assert remaining is not None and remaining <= 0.9
+    # 900 ms sent; the server's clock may round the deadline up a little.
+    assert remaining is not None and remaining <= 0.95
 
 
 def test_a_call_past_its_deadline_is_504(fake):

@@ -65,11 +65,11 @@ def test_a_bug_reaches_the_client_as_internal_without_a_trace(grpc_server, make_
     # lookup fails inside the server, and the client must learn nothing of it.
     token, _ = make_token("viewer")
     from service.storage.models import ApiToken
-    from service import auth
+    from service.app import tokens
 
     harness.in_database(
         grpc_server.database_url,
-        lambda: ApiToken.update(role="corrupt").where(ApiToken.token_hash == auth.hash_token(token)).execute(),
+        lambda: ApiToken.update(role="corrupt").where(ApiToken.token_hash == tokens.hash_token(token)).execute(),
         write=True,
     )
     with grpc.insecure_channel(grpc_server.target) as channel:

@@ -6,8 +6,8 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
-from service import validation
-from service.errors import InvalidArgument
+from service.api import requests as validation
+from service.domain.errors import InvalidArgument
 
 
 def test_enum_names_are_the_contracts_lower_case_names():

@@ -7,12 +7,19 @@ Clients move bytes with signed URLs, never through gRPC.
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Protocol
+import urllib.parse
+from typing import TYPE_CHECKING, Callable, Protocol
 
 if TYPE_CHECKING:
     from ..config import BlobSettings
 
 SIGNING_KEY_NAME = "blob_url_signing_key"
+
+
+def content_disposition(file_name: str) -> str:
+    """A download's Content-Disposition: the name in ASCII, and exactly in UTF-8."""
+    fallback = file_name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(file_name)}"
 
 
 class BlobStore(Protocol):
@@ -35,17 +42,17 @@ class BlobStore(Protocol):
         """Remove the object; absent objects are not an error."""
 
 
-def open_store(settings: "BlobSettings") -> BlobStore:
-    """The store `settings.store` names. The file store's URL signing key is
-    kept in the database (made on first use) so that every replica shares it."""
+def open_store(settings: "BlobSettings", signing_key: Callable[[], str]) -> BlobStore:
+    """The store `settings.store` names.
+
+    `signing_key` gives the file store's URL signing key, which every replica
+    must share (the runtime keeps it in the database); S3 signs with its own.
+    """
     if settings.store == "file":
-        from ..storage.attachments import server_secret
-        from ..storage.database import transaction
         from .filesystem import FilesystemStore
         from .signing import Signer
 
-        key = transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True)
-        return FilesystemStore(settings.directory, settings.public_url, Signer(key))
+        return FilesystemStore(settings.directory, settings.public_url, Signer(signing_key()))
     if settings.store.startswith("s3://"):
         from .s3 import S3Store
 

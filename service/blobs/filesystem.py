@@ -14,7 +14,7 @@ import pathlib
 import tempfile
 import urllib.parse
 
-from ..errors import FailedPrecondition
+from ..domain.errors import FailedPrecondition
 from .signing import Signer
 
 

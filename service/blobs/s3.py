@@ -14,6 +14,8 @@ import datetime
 import hashlib
 from typing import Any
 
+from . import content_disposition
+
 
 class S3Store:
     def __init__(self, bucket: str, client: Any) -> None:
@@ -44,7 +46,6 @@ class S3Store:
 
     def download_url(self, object_key: str, *, workspace_id: int, file_name: str, content_type: str,
                      expires_at: datetime.datetime) -> str:
-        from .http import content_disposition
 
         params = {
             "Bucket": self.bucket, "Key": object_key,

@@ -1,16 +1,20 @@
-"""Queries on attachments and what references them."""
+"""Attachments and what references them.
+
+`AttachmentRepository` serves one workspace (the use cases); the functions
+below it serve the blob store's signed URLs, which name an object key, and
+the garbage collector, which works across workspaces by design.
+"""
 
 from __future__ import annotations
 
 import datetime
-import secrets
 import uuid
 from typing import Iterable
 
 import peewee
 
 from .database import is_postgres
-from .models import Attachment, CommentAttachment, Issue, IssueFile, ServerSecret, utcnow
+from .models import Attachment, CommentAttachment, Issue, IssueFile, utcnow
 
 PENDING = "pending"
 READY = "ready"
@@ -18,19 +22,80 @@ READY = "ready"
 ATTACHMENT_FILE_TYPE = "attachment"
 
 
-def create(workspace_id: int, created_by: str, *, file_name: str, content_type: str, size_bytes: int,
-           sha256: str | None, expires_at: datetime.datetime) -> Attachment:
-    attachment_id = uuid.uuid4()
-    return Attachment.create(
-        uuid=attachment_id, workspace=workspace_id, file_name=file_name, content_type=content_type,
-        size_bytes=size_bytes, sha256=sha256, status=PENDING,
-        object_key=f"{workspace_id}/{attachment_id}", created_by=created_by,
-        created_at=utcnow(), upload_expires_at=expires_at,
-    )
+class AttachmentRepository:
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
+
+    def insert(self, created_by: str, *, file_name: str, content_type: str, size_bytes: int,
+               sha256: str | None, expires_at: datetime.datetime) -> Attachment:
+        attachment_id = uuid.uuid4()
+        return Attachment.create(
+            uuid=attachment_id, workspace=self.workspace_id, file_name=file_name, content_type=content_type,
+            size_bytes=size_bytes, sha256=sha256, status=PENDING,
+            object_key=f"{self.workspace_id}/{attachment_id}", created_by=created_by,
+            created_at=utcnow(), upload_expires_at=expires_at,
+        )
+
+    def get(self, attachment_id: uuid.UUID) -> Attachment | None:
+        return Attachment.get_or_none((Attachment.uuid == attachment_id) & (Attachment.workspace == self.workspace_id))
+
+    def by_ids(self, ids: Iterable[uuid.UUID], *, lock: bool = False) -> dict[uuid.UUID, Attachment]:
+        """The named attachments of this workspace; with `lock`, share-locked on
+        PostgreSQL so that the garbage collector cannot remove one while it is
+        being referenced."""
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        query = Attachment.select().where((Attachment.workspace == self.workspace_id) & (Attachment.uuid.in_(ids)))
+        if lock and is_postgres():
+            query = query.for_update("FOR SHARE")
+        return {row.uuid: row for row in query}
+
+    def set_for_issue(self, issue: Issue, attachments: list[Attachment]) -> None:
+        """Make exactly `attachments` the issue's: its attachment_ids and its
+        file records of type "attachment" (kept when already linked).
+
+        The caller saves `issue.attachment_ids` with the issue's other fields.
+        """
+        issue_id = issue.uuid
+        issue.attachment_ids = [str(a.uuid) for a in attachments]
+        wanted = {a.uuid: a for a in attachments}
+        existing = {
+            f.attachment_id: f
+            for f in IssueFile.select().where((IssueFile.issue == issue_id) & (IssueFile.file_type == ATTACHMENT_FILE_TYPE))
+        }
+        gone = [f.uuid for a, f in existing.items() if a not in wanted]
+        if gone:
+            IssueFile.delete().where(IssueFile.uuid.in_(gone)).execute()
+        now = utcnow()
+        for offset, attachment in enumerate(a for a in attachments if a.uuid not in existing):
+            IssueFile.create(
+                uuid=uuid.uuid4(), issue=issue_id, file_name=attachment.file_name,
+                file_type=ATTACHMENT_FILE_TYPE, attachment_id=attachment.uuid,
+                created_at=now + datetime.timedelta(microseconds=offset),
+            )
+
+    def for_comments(self, comment_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Attachment]]:
+        found: dict[uuid.UUID, list[Attachment]] = {c: [] for c in comment_ids}
+        if not comment_ids:
+            return found
+        rows = (
+            Attachment.select(Attachment, CommentAttachment.comment)
+            .join(CommentAttachment, on=(CommentAttachment.attachment == Attachment.uuid))
+            .where(CommentAttachment.comment.in_(comment_ids) & (Attachment.workspace == self.workspace_id))
+            .order_by(CommentAttachment.position)
+        )
+        for row in rows:
+            found[row.commentattachment.comment_uuid].append(row)
+        return found
+
+    def set_for_comment(self, comment_id: uuid.UUID, attachments: list[Attachment]) -> None:
+        CommentAttachment.delete().where(CommentAttachment.comment == comment_id).execute()
+        for position, attachment in enumerate(attachments):
+            CommentAttachment.create(comment=comment_id, attachment=attachment.uuid, position=position)
 
 
-def get(workspace_id: int, attachment_id: uuid.UUID) -> Attachment | None:
-    return Attachment.get_or_none((Attachment.uuid == attachment_id) & (Attachment.workspace == workspace_id))
+# -- signed URLs ----------------------------------------------------------------
 
 
 def by_object_key(object_key: str) -> Attachment | None:
@@ -46,78 +111,6 @@ def mark_ready(attachment: Attachment, sha256: str) -> bool:
         .execute()
     )
     return changed == 1
-
-
-def in_workspace(workspace_id: int, ids: Iterable[uuid.UUID], *, lock: bool = True) -> dict[uuid.UUID, Attachment]:
-    """The named attachments of a workspace; with `lock`, share-locked on
-    PostgreSQL so that the garbage collector cannot remove one while it is
-    being referenced."""
-    ids = list(ids)
-    if not ids:
-        return {}
-    query = Attachment.select().where((Attachment.workspace == workspace_id) & (Attachment.uuid.in_(ids)))
-    if lock and is_postgres():
-        query = query.for_update("FOR SHARE")
-    return {row.uuid: row for row in query}
-
-
-# -- issues -------------------------------------------------------------------
-
-
-def by_ids(ids: Iterable[str]) -> dict[str, Attachment]:
-    """Attachments by uuid string. Referenced attachments are never changed or
-    collected, so no snapshot is needed to read them after their referrer."""
-    ids = list(dict.fromkeys(ids))
-    if not ids:
-        return {}
-    return {str(row.uuid): row for row in Attachment.select().where(Attachment.uuid.in_([uuid.UUID(i) for i in ids]))}
-
-
-def set_issue_attachments(issue: Issue, attachments: list[Attachment]) -> None:
-    """Make exactly `attachments` the issue's attachments: its attachment_ids
-    and its file records of type "attachment" (kept when already linked)."""
-    issue_id = issue.uuid
-    issue.attachment_ids = [str(a.uuid) for a in attachments]
-    Issue.update(attachment_ids=issue.attachment_ids).where(Issue.uuid == issue_id).execute()
-    wanted = {a.uuid: a for a in attachments}
-    existing = {
-        f.attachment_id: f
-        for f in IssueFile.select().where((IssueFile.issue == issue_id) & (IssueFile.file_type == ATTACHMENT_FILE_TYPE))
-    }
-    gone = [f.uuid for a, f in existing.items() if a not in wanted]
-    if gone:
-        IssueFile.delete().where(IssueFile.uuid.in_(gone)).execute()
-    now = utcnow()
-    for offset, attachment in enumerate(a for a in attachments if a.uuid not in existing):
-        IssueFile.create(
-            uuid=uuid.uuid4(), issue=issue_id, file_name=attachment.file_name,
-            file_type=ATTACHMENT_FILE_TYPE, attachment_id=attachment.uuid,
-            created_at=now + datetime.timedelta(microseconds=offset),
-        )
-
-
-# -- comments -----------------------------------------------------------------
-
-
-def for_comments(comment_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Attachment]]:
-    found: dict[uuid.UUID, list[Attachment]] = {c: [] for c in comment_ids}
-    if not comment_ids:
-        return found
-    rows = (
-        Attachment.select(Attachment, CommentAttachment.comment)
-        .join(CommentAttachment, on=(CommentAttachment.attachment == Attachment.uuid))
-        .where(CommentAttachment.comment.in_(comment_ids))
-        .order_by(CommentAttachment.position)
-    )
-    for row in rows:
-        found[row.commentattachment.comment_uuid].append(row)
-    return found
-
-
-def set_comment_attachments(comment_id: uuid.UUID, attachments: list[Attachment]) -> None:
-    CommentAttachment.delete().where(CommentAttachment.comment == comment_id).execute()
-    for position, attachment in enumerate(attachments):
-        CommentAttachment.create(comment=comment_id, attachment=attachment.uuid, position=position)
 
 
 # -- lifecycle ----------------------------------------------------------------
@@ -164,16 +157,3 @@ def delete_if_unchanged(attachment: Attachment) -> bool:
     if CommentAttachment.select().where(CommentAttachment.attachment == attachment.uuid).exists():
         return False
     return Attachment.delete().where(Attachment.uuid == attachment.uuid).execute() == 1
-
-
-# -- secrets ------------------------------------------------------------------
-
-
-def server_secret(name: str) -> str:
-    """A random secret shared by every replica through the database, made on first use."""
-    found = ServerSecret.get_or_none(ServerSecret.name == name)
-    if found:
-        return found.value
-    value = secrets.token_urlsafe(32)
-    ServerSecret.insert(name=name, value=value, created_at=utcnow()).on_conflict_ignore().execute()
-    return ServerSecret.get(ServerSecret.name == name).value

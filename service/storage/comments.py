@@ -1,51 +1,45 @@
-"""Queries on comments, scoped to an issue of one workspace."""
+"""The comments of one workspace's issues.
+
+Every query joins the comment's issue and filters on the workspace, so a
+comment id from another workspace finds nothing whatever the caller did
+before.
+"""
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
-from .models import Comment, Issue, utcnow
+from .models import Comment, Issue
 
 
-def create(issue_id: uuid.UUID, created_by: str, content: str) -> Comment:
-    now = utcnow()
-    return Comment.create(
-        uuid=uuid.uuid4(), issue=issue_id, content=content, created_by=created_by,
-        created_at=now, updated_at=now,
-    )
+class CommentRepository:
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
 
-
-def get(workspace_id: int, issue_id: uuid.UUID, comment_id: uuid.UUID) -> Comment | None:
-    return (
-        Comment.select(Comment)
-        .join(Issue)
-        .where(
-            (Comment.uuid == comment_id)
-            & (Comment.issue == issue_id)
-            & (Issue.workspace == workspace_id)
+    def _in_workspace(self, issue_id: uuid.UUID):  # -> peewee query
+        return (
+            Comment.select(Comment)
+            .join(Issue)
+            .where((Comment.issue == issue_id) & (Issue.workspace == self.workspace_id))
         )
-        .first()
-    )
 
+    def insert(self, issue_id: uuid.UUID, created_by: str, content: str, now: datetime.datetime) -> Comment:
+        """Add a comment to an issue, which the caller has found in this workspace."""
+        return Comment.create(
+            uuid=uuid.uuid4(), issue=issue_id, content=content, created_by=created_by,
+            created_at=now, updated_at=now,
+        )
 
-def edit(row: Comment, content: str) -> Comment:
-    row.content = content
-    row.is_edited = True
-    row.updated_at = utcnow()
-    row.save(only=[Comment.content, Comment.is_edited, Comment.updated_at])
-    return row
+    def get(self, issue_id: uuid.UUID, comment_id: uuid.UUID) -> Comment | None:
+        return self._in_workspace(issue_id).where(Comment.uuid == comment_id).first()
 
+    def save(self, row: Comment, names: list[str]) -> None:
+        row.save(only=[getattr(Comment, n) for n in names])
 
-def soft_delete(row: Comment) -> Comment:
-    row.is_deleted = True
-    row.updated_at = utcnow()
-    row.save(only=[Comment.is_deleted, Comment.updated_at])
-    return row
-
-
-def page(issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Comment], int]:
-    """One page, oldest first (reading order), and the total including deleted ones."""
-    query = Comment.select().where(Comment.issue == issue_id)
-    total = query.count()
-    rows = list(query.order_by(Comment.created_at, Comment.uuid).limit(limit).offset(offset))
-    return rows, total
+    def page(self, issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Comment], int]:
+        """One page, oldest first (reading order), and the total including deleted ones."""
+        query = self._in_workspace(issue_id)
+        total = query.count()
+        rows = list(query.order_by(Comment.created_at, Comment.uuid).limit(limit).offset(offset))
+        return rows, total

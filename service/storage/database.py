@@ -3,12 +3,15 @@
 SQLite (the embedded default) and PostgreSQL share one schema. Every RPC runs
 its database work through `transaction()`, which retries once when the
 connection turns out to be dead (a PostgreSQL restart) and reports an
-unreachable database as `DatabaseUnavailable` rather than a driver exception.
+unreachable database as `DatabaseUnavailable` and a busy one (a lock timeout)
+as `DatabaseBusy`, both the domain's UNAVAILABLE, rather than driver
+exceptions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import pathlib
 import urllib.parse
 from typing import Any, Callable, TypeVar
@@ -16,7 +19,11 @@ from typing import Any, Callable, TypeVar
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from ..domain.errors import Unavailable
+
 T = TypeVar("T")
+
+log = logging.getLogger("service.storage")
 
 # Every model binds to this proxy; `open_database` points it at a database.
 database = peewee.DatabaseProxy()
@@ -36,8 +43,19 @@ class _PostgresPool(PooledPostgresqlDatabase):
         return bool(conn.closed) or self._adapter.txn_status(conn) == self._adapter.txn_unknown
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(Unavailable):
     """The database could not be reached; the caller may retry later."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("the database is unavailable; retry later")
+        self.reason = reason
+
+
+class DatabaseBusy(Unavailable):
+    """A lock timeout or similar transient refusal, not a bug."""
+
+    def __init__(self) -> None:
+        super().__init__("the database is busy; retry later")
 
 
 def open_database(url: str, *, pool_size: int = POOL_SIZE) -> peewee.Database:
@@ -156,8 +174,11 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
         except Exception as exc:
             if _is_conflict(exc) and attempt == 1:
                 continue  # nothing was committed: run the transaction again
-            if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)) or not _is_disconnect(exc):
+            if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
                 raise
+            if not _is_disconnect(exc):
+                log.warning("database busy", exc_info=True)
+                raise DatabaseBusy() from exc
             # Idle pooled connections died with the one we used: drop them all.
             db.close_idle()
             if committing or attempt == 2:
@@ -170,5 +191,5 @@ def ping() -> bool:
     try:
         transaction(lambda: database.obj.execute_sql("SELECT 1").fetchone())
         return True
-    except (DatabaseUnavailable, peewee.DatabaseError):
+    except (Unavailable, peewee.DatabaseError):
         return False

@@ -1,37 +1,35 @@
-"""Queries on issues. Every function is scoped to one workspace and expects
-to run inside `database.transaction`."""
+"""The issues of one workspace.
+
+An `IssueRepository` is bound to a workspace when the unit of work hands it
+out, so no query it runs can see another workspace's rows. It runs inside
+the unit of work's transaction and writes only the issues table; counters
+and everything else derived from a change are written by the unit of work.
+"""
 
 from __future__ import annotations
 
 import datetime
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import peewee
 
-from . import compiled, stats
+from . import compiled, counters
 from .database import database, is_postgres
-from .models import Issue, utcnow
+from .models import Issue
+
+# The stored columns a write may set (besides the bookkeeping ones).
+VALUE_FIELDS = (
+    "title", "description", "status", "priority", "tags", "owner", "resolution_summary",
+    "job_run_id", "session_ids", "attachment_ids", "resolved_at",
+)
 
 
-def create(workspace_id: int, created_by: str, values: dict[str, Any]) -> Issue:
-    now = utcnow()
-    row = {
-        "uuid": uuid.uuid4(),
-        "workspace": workspace_id,
-        "created_by": created_by,
-        "created_at": now,
-        "updated_at": now,
-        "resolved_at": now if values.get("status") == "resolved" else None,
-        **{k: v for k, v in values.items() if k != "attachment_ids"},
-        "attachment_ids": [],  # set with their file records by attachments.set_issue_attachments
-    }
-    compiled.insert(Issue, row)
-    deltas = stats.Deltas(workspace_id)
-    deltas.issue(row["status"], row["priority"], now, row["resolved_at"], +1)
-    deltas.apply()
-    return Issue(**row)
+class PageKey(NamedTuple):
+    """What identifies a built issue message: its uuid and its version."""
+
+    uuid: uuid.UUID
+    version: int
 
 
 def _by_id(for_update: bool) -> peewee.Query:
@@ -39,90 +37,60 @@ def _by_id(for_update: bool) -> peewee.Query:
     return query.for_update() if for_update else query
 
 
-def get(workspace_id: int, issue_id: uuid.UUID, *, for_update: bool = False) -> Issue | None:
-    # FOR UPDATE serialises concurrent updates of one issue on PostgreSQL;
-    # SQLite writers are already serialised by BEGIN IMMEDIATE.
-    locking = for_update and is_postgres()
-    text = compiled.sql(("issue", locking), lambda: _by_id(locking))
-    found = compiled.rows(Issue, text, (Issue.uuid.db_value(issue_id), workspace_id))
-    return found[0] if found else None
+class IssueRepository:
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
 
+    def insert(self, values: dict[str, Any]) -> Issue:
+        """Store a new issue with every column given in `values`; returns it."""
+        row = {**values, "workspace": self.workspace_id, "version": 1}
+        compiled.insert(Issue, row)
+        return Issue(**row)
 
-def update(row: Issue, values: dict[str, Any]) -> Issue:
-    """Apply `values` (already validated) to `row` and save only what changed."""
-    deltas = stats.Deltas(row.workspace_id)
-    deltas.issue(row.status, row.priority, row.created_at, row.resolved_at, -1)
-    changed = []
-    for name, value in values.items():
-        if name == "attachment_ids":
-            continue
-        setattr(row, name, value)
-        changed.append(getattr(Issue, name))
-    if "status" in values:
-        # resolved_at records when an issue last became resolved.
-        if values["status"] == "resolved" and row.resolved_at is None:
-            row.resolved_at = utcnow()
-        elif values["status"] != "resolved":
-            row.resolved_at = None
-        changed.append(Issue.resolved_at)
-    row.updated_at = utcnow()
-    changed.append(Issue.updated_at)
-    row.save(only=changed)
-    deltas.issue(row.status, row.priority, row.created_at, row.resolved_at, +1)
-    deltas.apply()  # only what moved: equal -1 and +1 cancel out
-    return row
+    def get(self, issue_id: uuid.UUID, *, for_update: bool = False) -> Issue | None:
+        # FOR UPDATE serialises concurrent updates of one issue on PostgreSQL;
+        # SQLite writers are already serialised by BEGIN IMMEDIATE.
+        locking = for_update and is_postgres()
+        text = compiled.sql(("issue", locking), lambda: _by_id(locking))
+        found = compiled.rows(Issue, text, (Issue.uuid.db_value(issue_id), self.workspace_id))
+        return found[0] if found else None
 
+    def save(self, row: Issue, names: list[str], updated_at: datetime.datetime) -> None:
+        """Write the fields `names` of `row`, move its version, and set updated_at."""
+        row.updated_at = updated_at
+        row.version += 1
+        row.save(only=[getattr(Issue, n) for n in (*names, "updated_at", "version")])
 
-def delete(workspace_id: int, issue_id: uuid.UUID) -> bool:
-    """Delete an issue; its comments and file records go with it (ON DELETE CASCADE)."""
-    row = get(workspace_id, issue_id, for_update=True)
-    if row is None:
-        return False
-    Issue.delete().where(Issue.uuid == issue_id).execute()
-    deltas = stats.Deltas(workspace_id)
-    deltas.issue(row.status, row.priority, row.created_at, row.resolved_at, -1)
-    deltas.apply()
-    return True
+    def delete(self, issue_id: uuid.UUID) -> None:
+        """Delete an issue; its comments and file records go with it (ON DELETE CASCADE)."""
+        Issue.delete().where((Issue.uuid == issue_id) & (Issue.workspace == self.workspace_id)).execute()
 
+    def page(
+        self, statuses: list[str], priorities: list[str], limit: int, offset: int
+    ) -> tuple[list[PageKey], int]:
+        """One page of keys, newest first with uuid breaking ties, and the total
+        matching. Load the rows with `by_ids`."""
+        total = counters.matching(self.workspace_id, statuses, priorities)
+        if offset >= total:
+            return [], total
 
-def page(
-    workspace_id: int, statuses: list[str], priorities: list[str], limit: int, offset: int
-) -> tuple[list[tuple[uuid.UUID, datetime.datetime]], int]:
-    """One page as (uuid, updated_at) keys, newest first with uuid breaking
-    ties, and the total matching. Load the rows with `by_ids`."""
-    total = stats.matching(workspace_id, statuses, priorities)
-    if offset >= total:
-        return [], total
+        def build() -> peewee.Query:
+            query = Issue.select(Issue.uuid, Issue.version).where(Issue.workspace == 0)
+            if statuses:
+                query = query.where(Issue.status.in_(["x"] * len(statuses)))
+            if priorities:
+                query = query.where(Issue.priority.in_(["x"] * len(priorities)))
+            return query.order_by(Issue.created_at.desc(), Issue.uuid.desc()).limit(1).offset(1)
 
-    def build() -> peewee.Query:
-        query = Issue.select(Issue.uuid, Issue.updated_at).where(Issue.workspace == 0)
-        if statuses:
-            query = query.where(Issue.status.in_(["x"] * len(statuses)))
-        if priorities:
-            query = query.where(Issue.priority.in_(["x"] * len(priorities)))
-        return query.order_by(Issue.created_at.desc(), Issue.uuid.desc()).limit(1).offset(1)
+        text = compiled.sql(("issue-page", len(statuses), len(priorities)), build)
+        cursor = database.obj.execute_sql(text, (self.workspace_id, *statuses, *priorities, limit, offset))
+        to_uuid = Issue.uuid.python_value
+        return [PageKey(to_uuid(u), v) for u, v in cursor.fetchall()], total
 
-    text = compiled.sql(("issue-page", len(statuses), len(priorities)), build)
-    cursor = database.obj.execute_sql(text, (workspace_id, *statuses, *priorities, limit, offset))
-    return [(Issue.uuid.python_value(u), Issue.updated_at.python_value(t)) for u, t in cursor.fetchall()], total
+    def by_ids(self, ids: list[uuid.UUID]) -> list[Issue]:
+        if not ids:
+            return []
+        return list(Issue.select().where((Issue.workspace == self.workspace_id) & Issue.uuid.in_(ids)))
 
-
-def by_ids(workspace_id: int, ids: list[uuid.UUID]) -> dict[uuid.UUID, Issue]:
-    if not ids:
-        return {}
-    return {row.uuid: row for row in Issue.select().where((Issue.workspace == workspace_id) & Issue.uuid.in_(ids))}
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Aggregates behind the metrics charts."""
-
-    by_status_priority: dict[tuple[str, str], int]
-    opened_per_day: dict[str, int]
-    resolved_per_day: dict[str, int]
-
-
-def counts(workspace_id: int, since: datetime.date) -> Counts:
-    """Read from the counters: a few dozen rows, however many issues there are."""
-    opened, resolved = stats.per_day(workspace_id, since)
-    return Counts(stats.by_status_priority(workspace_id), opened, resolved)
+    def exists(self, issue_id: uuid.UUID) -> bool:
+        return self.get(issue_id) is not None

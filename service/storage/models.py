@@ -70,6 +70,9 @@ class Issue(BaseModel):
     # Uuids of the attached files, in order; mirrored by issue_files rows of
     # type "attachment" (written together in storage/attachments.py).
     attachment_ids = JSONField(default=list)
+    # Moves with every change to what the issue shows (m0004); keys the
+    # cache of built issue messages.
+    version = peewee.IntegerField(default=1)
 
     class Meta:
         table_name = "issues"
@@ -133,7 +136,7 @@ class CommentAttachment(BaseModel):
 
 
 class IssueCount(BaseModel):
-    """How many issues a workspace has per (status, priority); see stats.py."""
+    """How many issues a workspace has per (status, priority); see counters.py."""
 
     workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
     status = peewee.CharField(max_length=16)
@@ -147,7 +150,7 @@ class IssueCount(BaseModel):
 
 
 class IssueDay(BaseModel):
-    """How many issues a workspace opened and resolved per UTC day; see stats.py."""
+    """How many issues a workspace opened and resolved per UTC day; see counters.py."""
 
     workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
     day = peewee.DateField()

@@ -3,7 +3,7 @@
 Counting 100,000 issues for every ListIssues page, or grouping a million for
 every metrics call, costs time in proportion to the data; these tables keep
 the same numbers per (status, priority) and per day, updated in the same
-transaction as every issue write (storage/stats.py). Each row is one of
+transaction as every issue write (storage/counters.py). Each row is one of
 several shards, so concurrent writers in one workspace rarely wait on the
 same row lock; readers add the shards up.
 """
@@ -29,7 +29,7 @@ STATEMENTS = [
         PRIMARY KEY (workspace_id, day, shard)
     )
     """,
-    # Backfill from the issues already stored (storage/stats.py: REBUILD).
+    # Backfill from the issues already stored (storage/counters.py: REBUILD).
     "INSERT INTO issue_counts (workspace_id, status, priority, shard, n)"
     " SELECT workspace_id, status, priority, 0, COUNT(*) FROM issues GROUP BY workspace_id, status, priority",
     "INSERT INTO issue_days (workspace_id, day, shard, opened, resolved)"

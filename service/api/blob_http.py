@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import urllib.parse
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -23,9 +22,10 @@ from starlette.routing import Route
 
 from common.errors import STATUS_FOR_HTTP, FieldViolation, bad_request_json, envelope
 
-from ..storage import attachments as attachments_store
-from ..storage.database import DatabaseUnavailable, transaction
-from .filesystem import FilesystemStore
+from ..app import attachments
+from ..blobs import content_disposition
+from ..blobs.filesystem import FilesystemStore
+from ..domain.errors import Unavailable
 
 log = logging.getLogger("service.blobs")
 
@@ -33,11 +33,6 @@ def error(code: int, message: str, field: str | None = None) -> Response:
     """The API's error envelope, so every answer on the HTTP port has one shape."""
     details = [bad_request_json([FieldViolation(field, message)])] if field else []
     return JSONResponse(envelope(code, STATUS_FOR_HTTP[code], message, details), code)
-
-
-def content_disposition(file_name: str) -> str:
-    fallback = file_name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(file_name)}"
 
 
 class BlobEndpoints:
@@ -61,8 +56,8 @@ class BlobEndpoints:
         if problem:
             return error(403, f"the URL is not valid: {problem}")
         try:
-            attachment = await run_in_threadpool(transaction, lambda: attachments_store.by_object_key(object_key))
-        except DatabaseUnavailable:
+            attachment = await run_in_threadpool(attachments.by_object_key, object_key)
+        except Unavailable:
             return error(503, "the database is unavailable; retry later")
         if attachment is None:
             return error(404, "no such attachment")
@@ -71,7 +66,7 @@ class BlobEndpoints:
         return await self._upload(request, attachment)
 
     def _download(self, attachment: Any) -> Response:
-        if attachment.status != attachments_store.READY:
+        if attachment.status != attachments.READY:
             return error(404, "the attachment has not been uploaded yet")
         return FileResponse(
             self.store.path(attachment.object_key),
@@ -80,7 +75,7 @@ class BlobEndpoints:
         )
 
     async def _upload(self, request: Request, attachment: Any) -> Response:
-        if attachment.status != attachments_store.PENDING:
+        if attachment.status != attachments.PENDING:
             return error(409, "the attachment was already uploaded")
         declared = attachment.size_bytes
         length = request.headers.get("content-length")
@@ -111,9 +106,7 @@ class BlobEndpoints:
                 return error(409, "the attachment was already uploaded")
         finally:
             upload.discard()
-        marked = await run_in_threadpool(
-            transaction, lambda: attachments_store.mark_ready(attachment, sha256), write=True
-        )
+        marked = await run_in_threadpool(attachments.mark_uploaded, attachment, sha256)
         if not marked:
             return error(409, "the attachment was already uploaded")
         log.info("attachment uploaded", extra={"attachment": str(attachment.uuid), "bytes": received})

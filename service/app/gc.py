@@ -16,11 +16,11 @@ import os
 import time
 from dataclasses import dataclass
 
-from .blobs import BlobStore
-from .blobs.filesystem import FilesystemStore
-from .storage import attachments as attachments_store
-from .storage.database import transaction
-from .storage.models import Attachment, utcnow
+from ..blobs import BlobStore
+from ..blobs.filesystem import FilesystemStore
+from ..storage import attachments as attachments_store
+from ..storage.database import transaction
+from ..storage.models import Attachment, utcnow
 
 log = logging.getLogger("service.gc")
 

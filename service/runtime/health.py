@@ -11,7 +11,7 @@ import threading
 
 from grpc_health.v1 import health, health_pb2
 
-from .storage.database import ping
+from ..storage.database import ping
 
 log = logging.getLogger("service.health")
 

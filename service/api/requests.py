@@ -1,8 +1,9 @@
-"""Checking request fields; every problem is reported with the field it is in.
+"""Turning request messages into the values the use cases take.
 
+Every problem is reported with the field it is in, all of them at once.
 Create and update requests carry the same issue fields under the same names,
-so `issue_values` validates either: it returns the storage values for the
-fields named, and treats a named field that is unset as "clear it".
+so `issue_values` parses either: it returns the stored values for the fields
+named, and treats a named field that is unset as "clear it".
 """
 
 from __future__ import annotations
@@ -17,20 +18,14 @@ from google.protobuf.message import Message
 from common.enums import enum_names
 from issues.v1 import issue_pb2
 
-from .errors import FieldViolation, InvalidArgument
+from ..domain import workflow
+from ..domain.errors import InvalidArgument, Violations
+from ..domain.identifiers import parse_uuid
+from ..domain.limits import (
+    BLOCKS_MAX, COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, FILE_NAME_MAX, ISSUE_ATTACHMENTS_MAX, PAGE_MAX,
+    SESSIONS_MAX, SHORT_MAX, TAG_MAX, TAGS_MAX, TEXT_MAX, TITLE_MAX,
+)
 
-TITLE_MAX = 500
-COMMENT_MAX = 10_000
-TEXT_MAX = 10_000
-SHORT_MAX = 320
-TAG_MAX = 100
-TAGS_MAX = 100
-BLOCKS_MAX = 1_000
-ISSUE_ATTACHMENTS_MAX = 100
-COMMENT_ATTACHMENTS_MAX = 10
-SESSIONS_MAX = 100
-UNASSIGNED = "Unassigned"
-FILE_NAME_MAX = 255
 FILE_TYPE = re.compile(r"^[a-z0-9_]{1,64}$")
 CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(?:\s*;.*)?$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -56,42 +51,8 @@ STATUS_NAMES = enum_names(issue_pb2.Issue.Status.DESCRIPTOR)
 PRIORITY_NAMES = enum_names(issue_pb2.Issue.Priority.DESCRIPTOR)
 
 
-class Violations:
-    """Collects field violations so that one response can name all of them."""
-
-    def __init__(self) -> None:
-        self.items: list[FieldViolation] = []
-
-    def add(self, field: str, description: str) -> None:
-        self.items.append(FieldViolation(field, description))
-
-    def check(self) -> None:
-        if self.items:
-            raise InvalidArgument(self.items)
-
-
-def parse_uuid(v: Violations, field: str, value: str) -> uuid.UUID | None:
-    if not value:
-        v.add(field, "is required")
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        v.add(field, f"{_shorten(value)!r} is not a UUID")
-        return None
-
-
-def require_uuid(field: str, value: str) -> uuid.UUID:
-    """Parse one id or raise InvalidArgument naming it."""
-    v = Violations()
-    parsed = parse_uuid(v, field, value)
-    v.check()
-    assert parsed is not None
-    return parsed
-
-
 def page(
-    v: Violations, request: Message, *, default_limit: int, max_limit: int = 1000
+    v: Violations, request: Message, *, default_limit: int, max_limit: int = PAGE_MAX
 ) -> tuple[int, int]:
     """(limit, offset) from optional `limit` and `offset` fields."""
     limit = request.limit if request.HasField("limit") else default_limit
@@ -172,12 +133,12 @@ def issue_values(request: Message, names: Iterable[str], *, creating: bool) -> d
             out["description"] = [json_format.MessageToDict(block) for block in request.description]
         elif name == "status":
             if creating and request.status == 0:
-                out["status"] = "open"
+                out["status"] = workflow.DEFAULT_STATUS
             else:
                 out["status"] = enum_value(v, "status", request.status, STATUS_NAMES)
         elif name == "priority":
             if creating and request.priority == 0:
-                out["priority"] = "low"
+                out["priority"] = workflow.DEFAULT_PRIORITY
             else:
                 out["priority"] = enum_value(v, "priority", request.priority, PRIORITY_NAMES)
         elif name == "tags":
@@ -191,7 +152,7 @@ def issue_values(request: Message, names: Iterable[str], *, creating: bool) -> d
             if present("owner"):
                 out["owner"] = text(v, "owner", request.owner, max_len=SHORT_MAX)
             else:
-                out["owner"] = UNASSIGNED
+                out["owner"] = workflow.UNASSIGNED
         elif name in ("resolution_summary", "job_run_id"):
             if present(name):
                 limit = TEXT_MAX if name == "resolution_summary" else SHORT_MAX
@@ -238,9 +199,25 @@ def update_paths(request: Message, fields: tuple[str, ...]) -> list[str]:
         elif getattr(request, name):
             inferred.append(name)
     if not inferred:
-        raise InvalidArgument([FieldViolation("update_mask", "names no field to update")])
+        raise InvalidArgument.field("update_mask", "names no field to update")
     return inferred
 
 
-def _shorten(value: str, limit: int = 60) -> str:
-    return value if len(value) <= limit else value[:limit] + "..."
+def enum_filter(v: Violations, field: str, values: Iterable[int], names: dict[int, str]) -> list[str]:
+    """A repeated enum filter as sorted distinct names (`status[1]` named when bad)."""
+    out = []
+    for i, value in enumerate(values):
+        name = enum_value(v, f"{field}[{i}]", value, names)
+        if name:
+            out.append(name)
+    return sorted(set(out))
+
+
+def comment_ids(request: Message) -> tuple[uuid.UUID, uuid.UUID]:
+    """The issue and comment ids of a comment request, both checked at once."""
+    v = Violations()
+    issue_id = parse_uuid(v, "issue_id", request.issue_id)
+    comment_id = parse_uuid(v, "comment_id", request.comment_id)
+    v.check()
+    assert issue_id is not None and comment_id is not None
+    return issue_id, comment_id

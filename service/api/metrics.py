@@ -1,24 +1,38 @@
-"""The metrics charts, built from the aggregate counts storage returns."""
+"""issues.v1.IssueService: GetIssueMetrics, the charts built from the counters."""
 
 from __future__ import annotations
 
 import datetime
 
-from issues.v1 import metrics_pb2
+from issues.v1 import issue_service_pb2 as pb, metrics_pb2
 
-from .storage.issues import Counts
-from .validation import STATUS_NAMES
+from ..app import issues
+from ..app.issues import Counts
+from ..domain import workflow
+from ..domain.errors import InvalidArgument
+from ..domain.limits import METRICS_DAYS_DEFAULT, METRICS_DAYS_MAX
+from .pipeline import Call
 
-_ACTIVE = ("open", "in_progress")
+
+class MetricsServicer:
+    def GetIssueMetrics(self, request: pb.GetIssueMetricsRequest, call: Call) -> pb.GetIssueMetricsResponse:
+        days = request.days if request.HasField("days") else METRICS_DAYS_DEFAULT
+        if not 1 <= days <= METRICS_DAYS_MAX:
+            raise InvalidArgument.field("days", f"must be between 1 and {METRICS_DAYS_MAX}, got {days}")
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        first_day = today - datetime.timedelta(days=days - 1)
+        counts = issues.issue_counts(call.principal, first_day)
+        return pb.GetIssueMetricsResponse(metrics=build(counts, first_day, days))
 
 
 def build(counts: Counts, first_day: datetime.date, days: int) -> list[metrics_pb2.Chart]:
     """"Active Issues" by priority, issues by status, then opened vs resolved per day."""
-    by_priority = {p: 0 for p in ("high", "medium", "low")}
-    by_status = {s: 0 for s in STATUS_NAMES.values()}
+    # The contract orders the "Active Issues" slices high, medium, low.
+    by_priority = {p: 0 for p in reversed(workflow.PRIORITIES)}
+    by_status = {s: 0 for s in workflow.STATUSES}
     for (status, priority), n in counts.by_status_priority.items():
         by_status[status] = by_status.get(status, 0) + n
-        if status in _ACTIVE:
+        if status in workflow.ACTIVE:
             by_priority[priority] = by_priority.get(priority, 0) + n
 
     def pie(title: str, values: dict[str, int]) -> metrics_pb2.Chart:

@@ -1,4 +1,4 @@
-"""Assembling the gRPC server: servicer, interceptor, health and reflection."""
+"""Assembling the gRPC server: IssueService behind its pipeline, health and reflection."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.descriptors import SERVICE
-from issues.v1 import issue_service_pb2_grpc
 
-from .blobs import BlobStore, open_store
-from .config import Settings
+from ..api.service import issue_service
+from ..app.tokens import Authenticator
+from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
+from ..config import Settings
+from ..storage.database import transaction
+from ..storage.secrets import server_secret
 from .health import DatabaseHealth
-from .interceptors import CallInterceptor, required_roles
-from .servicer import IssueService
 
 log = logging.getLogger("service.server")
 
@@ -42,14 +43,16 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     """Start serving on `settings.grpc_listen` (port 0 picks a free one)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
-        interceptors=[CallInterceptor(required_roles(SERVICE))],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            # Several processes may share the port only when asked to (the
+            # multi-process mode); by default a second server fails to bind.
+            ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
         ],
     )
-    blobs = open_store(settings.blobs)
-    issue_service_pb2_grpc.add_IssueServiceServicer_to_server(IssueService(blobs, settings.blobs), server)
+    # Every replica signs the file store's URLs with one key, kept in the database.
+    blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
+    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator()),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(

@@ -1,4 +1,8 @@
-"""The issue counters: kept exact by the writes in issues.py, read by lists and metrics.
+"""The issue counters, read by list counts and metrics.
+
+The unit of work (`service.app.unit_of_work`) derives each transaction's
+`Deltas` from the issue changes it recorded and applies them before commit,
+so the counters are exact whatever use case wrote.
 
 Each transaction adds its changes to one of SHARDS rows per key, picked at
 random, so that concurrent creates in one workspace seldom queue on the same
@@ -18,7 +22,6 @@ import peewee
 
 from . import compiled
 from .database import database
-from .migrations import m0003_issue_counters
 from .models import IssueCount, IssueDay
 
 
@@ -105,10 +108,27 @@ def per_day(workspace_id: int, since: datetime.date) -> tuple[dict[str, int], di
     return opened, resolved
 
 
+# Recounting from the issues table; each issue counts once where it was
+# opened and once where it was resolved.
+_RECOUNT = (
+    "INSERT INTO issue_counts (workspace_id, status, priority, shard, n)"
+    " SELECT workspace_id, status, priority, 0, COUNT(*) FROM issues GROUP BY workspace_id, status, priority",
+    "INSERT INTO issue_days (workspace_id, day, shard, opened, resolved)"
+    " SELECT workspace_id, day, 0, SUM(opened), SUM(resolved) FROM ("
+    "  SELECT workspace_id, DATE(created_at) AS day, 1 AS opened, 0 AS resolved FROM issues"
+    "  UNION ALL"
+    "  SELECT workspace_id, DATE(resolved_at) AS day, 0 AS opened, 1 AS resolved FROM issues WHERE resolved_at IS NOT NULL"
+    " ) AS changes GROUP BY workspace_id, day",
+)
+
+
 def rebuild() -> None:
-    """Recount everything from the issues table (after rows were loaded behind the service's back)."""
+    """Recount everything from the issues table (after rows were loaded behind the service's back).
+
+    Call inside a write transaction.
+    """
     db = database.obj
     db.execute_sql("DELETE FROM issue_counts")
     db.execute_sql("DELETE FROM issue_days")
-    for statement in m0003_issue_counters.STATEMENTS[2:]:
+    for statement in _RECOUNT:
         db.execute_sql(statement)

@@ -1,0 +1,57 @@
+"""issues.v1.IssueService: the comment methods."""
+
+from __future__ import annotations
+
+from google.protobuf import empty_pb2
+
+from issues.v1 import comment_pb2, issue_service_pb2 as pb
+
+from ..app import comments
+from ..blobs import BlobStore
+from ..domain.errors import Violations
+from ..domain.identifiers import parse_uuid
+from ..domain.limits import COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, COMMENTS_PAGE_DEFAULT
+from . import messages, requests
+from .pipeline import Call
+
+
+class CommentsServicer:
+    def __init__(self, blobs: BlobStore) -> None:
+        self._blobs = blobs
+
+    def ListComments(self, request: pb.ListCommentsRequest, call: Call) -> pb.ListCommentsResponse:
+        v = Violations()
+        issue_id = parse_uuid(v, "issue_id", request.issue_id)
+        limit, offset = requests.page(v, request, default_limit=COMMENTS_PAGE_DEFAULT)
+        v.check()
+        assert issue_id is not None
+        views, total = comments.list_comments(call.principal, issue_id, limit, offset)
+        return pb.ListCommentsResponse(items=[messages.comment(c) for c in views], count=total)
+
+    def CreateComment(self, request: pb.CreateCommentRequest, call: Call) -> comment_pb2.Comment:
+        v = Violations()
+        issue_id = parse_uuid(v, "issue_id", request.issue_id)
+        content = requests.text(v, "content", request.content, max_len=COMMENT_MAX)
+        attachment_ids = requests.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
+        v.check()
+        assert issue_id is not None
+        view = comments.add_comment(call.principal, self._blobs, issue_id, content, attachment_ids)
+        return messages.comment(view)
+
+    def UpdateComment(self, request: pb.UpdateCommentRequest, call: Call) -> comment_pb2.Comment:
+        issue_id, comment_id = requests.comment_ids(request)
+        paths = requests.update_paths(request, ("content", "attachment_ids"))
+        v = Violations()
+        content = requests.text(v, "content", request.content, max_len=COMMENT_MAX) if "content" in paths else None
+        attachment_ids = requests.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
+        v.check()
+        view = comments.edit_comment(
+            call.principal, self._blobs, issue_id, comment_id, content,
+            attachment_ids if "attachment_ids" in paths else None,
+        )
+        return messages.comment(view)
+
+    def DeleteComment(self, request: pb.DeleteCommentRequest, call: Call) -> empty_pb2.Empty:
+        issue_id, comment_id = requests.comment_ids(request)
+        comments.delete_comment(call.principal, issue_id, comment_id)
+        return empty_pb2.Empty()

@@ -1,0 +1,153 @@
+"""What happens around every IssueService call, unary or server-streaming.
+
+1. Authenticate the bearer token, before the request is even decoded.
+2. Enforce the role the method's `required_role` option names; a method
+   without one is refused (fail closed).
+3. Decode the request: bytes that are not the request message are
+   INVALID_ARGUMENT (grpcio would answer INTERNAL had it decoded them).
+4. Run the handler with an explicit `Call`: who is calling, and the gRPC
+   context. Nothing is kept in thread or context variables, so a streaming
+   handler that outlives its first thread still knows its caller.
+5. Map errors to statuses: a `ServiceError` becomes its code and message,
+   with `google.rpc.BadRequest` details for bad input; anything else is a
+   bug, logged whole, and the caller gets a bare INTERNAL.
+6. Write one access line when the call, or the whole stream, ends.
+
+Health and reflection are registered apart from this and need no token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import MethodDescriptor
+from google.rpc import code_pb2, status_pb2
+from grpc_status import rpc_status
+
+from common import descriptors, logs
+from common.errors import bad_request_any
+
+from ..app.tokens import Authenticator
+from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
+from ..domain.roles import Principal, Role
+
+log = logging.getLogger("service.rpc")
+
+
+@dataclass(frozen=True)
+class Call:
+    """The call a handler serves."""
+
+    principal: Principal
+    method: str
+    context: grpc.ServicerContext
+
+
+def to_status(error: ServiceError) -> status_pb2.Status:
+    details = [bad_request_any(error.violations)] if isinstance(error, InvalidArgument) else []
+    return status_pb2.Status(code=grpc.StatusCode[error.code].value[0], message=error.message, details=details)
+
+
+# What a caller sees for a bug: no message from the exception, no trace.
+INTERNAL = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+
+
+class _Outcome:
+    """The code a call ended with, for its access line."""
+
+    __slots__ = ("code", "principal", "started")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.code = "OK"
+        self.principal: Principal | None = None
+
+
+class Pipeline:
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
+    def method_handler(self, method: MethodDescriptor, handler: Callable[[Any, Call], Any]) -> grpc.RpcMethodHandler:
+        """The gRPC handler serving `method` with `handler(request, call)`.
+
+        For a server-streaming method `handler` returns an iterator of responses.
+        """
+        name = descriptors.full_method_name(method)
+        request_class = message_factory.GetMessageClass(method.input_type)
+        serialize = message_factory.GetMessageClass(method.output_type).SerializeToString
+        role = descriptors.required_role(method)
+        required = Role(role) if role else None
+
+        def begin(raw: bytes, context: grpc.ServicerContext, outcome: _Outcome) -> tuple[Any, Call]:
+            principal = outcome.principal = self._authenticate(context)
+            if required is None or principal.role < required:
+                needed = required.label if required else "an explicit role"
+                raise PermissionDenied(f"this call needs the {needed} role; the token has {principal.role.label}")
+            try:
+                request = request_class.FromString(raw)
+            except Exception:  # DecodeError, or invalid UTF-8 in a string field
+                raise InvalidArgument.field(
+                    "request", f"is not a valid {method.input_type.full_name} message"
+                ) from None
+            return request, Call(principal, name, context)
+
+        if method.server_streaming:
+
+            def stream(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
+                outcome = _Outcome()
+                try:
+                    request, call = begin(raw, context, outcome)
+                    yield from handler(request, call)
+                except Exception as exc:  # noqa: BLE001 - every failure becomes a status
+                    self._fail(context, name, exc, outcome)
+                finally:
+                    self._log(name, outcome)
+
+            return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
+
+        def unary(raw: bytes, context: grpc.ServicerContext) -> Any:
+            outcome = _Outcome()
+            try:
+                request, call = begin(raw, context, outcome)
+                return handler(request, call)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a status
+                self._fail(context, name, exc, outcome)
+            finally:
+                self._log(name, outcome)
+
+        return grpc.unary_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
+
+    def _authenticate(self, context: grpc.ServicerContext) -> Principal:
+        header = ""
+        for key, value in context.invocation_metadata():
+            if key == "authorization":
+                header = value
+                break
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("missing credentials: send metadata 'authorization: Bearer <token>'")
+        return self._authenticator.principal(token.strip())
+
+    @staticmethod
+    def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
+        """End the call with the status `exc` stands for (abort raises)."""
+        if isinstance(exc, ServiceError):
+            outcome.code = exc.code
+            context.abort_with_status(rpc_status.to_status(to_status(exc)))
+        outcome.code = "INTERNAL"
+        log.error("unhandled error", exc_info=exc, extra={"method": method})
+        context.abort_with_status(rpc_status.to_status(INTERNAL))
+
+    @staticmethod
+    def _log(method: str, outcome: _Outcome) -> None:
+        principal = outcome.principal
+        logs.access_line(
+            log, "rpc", method=method, code=outcome.code,
+            duration_ms=round((time.perf_counter() - outcome.started) * 1000, 3),
+            workspace=principal.workspace_slug if principal else None,
+        )

@@ -1,0 +1,44 @@
+"""IssueService as one gRPC handler, assembled from the per-resource servicers.
+
+Each method of the service descriptor is served by the one servicer that has
+a method of its name, through the call pipeline; a method no servicer (or
+two) implements stops the server from starting, rather than answering
+UNIMPLEMENTED later.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+
+from common.descriptors import SERVICE
+
+from ..app.tokens import Authenticator
+from ..blobs import BlobStore
+from ..config import BlobSettings
+from .attachments import AttachmentsServicer
+from .comments import CommentsServicer
+from .issues import IssuesServicer
+from .metrics import MetricsServicer
+from .pipeline import Pipeline
+
+
+def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: list[object]) -> grpc.GenericRpcHandler:
+    handlers = {}
+    for method in service.methods:
+        found = [getattr(s, method.name) for s in servicers if hasattr(s, method.name)]
+        if len(found) != 1:
+            raise RuntimeError(f"{method.full_name} is implemented by {len(found)} servicers, not one")
+        handlers[method.name] = pipeline.method_handler(method, found[0])
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def issue_service(blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator) -> grpc.GenericRpcHandler:
+    """issues.v1.IssueService, every method behind the pipeline."""
+    servicers: list[object] = [
+        IssuesServicer(blobs),
+        CommentsServicer(blobs),
+        AttachmentsServicer(blobs, blob_settings),
+        MetricsServicer(),
+    ]
+    return generic_handler(SERVICE, Pipeline(authenticator), servicers)

@@ -1,0 +1,116 @@
+"""Use cases of attachments and issue files.
+
+Bytes never pass through here: clients move them with the blob store's
+signed URLs. What happens here is the bookkeeping around them: a pending
+attachment is made ready once its bytes have arrived intact, and only ready
+attachments of the caller's workspace can be referenced.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from ..blobs import BlobStore
+from ..domain.errors import NotFound
+from ..domain.roles import Principal
+from ..storage import attachments as attachments_store
+from ..storage.database import transaction
+from ..storage.models import Attachment, IssueFile, utcnow
+from .issues import find_issue
+from .uploads import confirm_uploads, ready_attachments
+from .unit_of_work import Change, UnitOfWork, fields_of, run
+
+# The attachment states, as the blob endpoints compare them.
+PENDING, READY = attachments_store.PENDING, attachments_store.READY
+
+FILE_FIELDS = ("file_name", "file_type", "attachment_id", "created_at")
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    attachment: Attachment
+    url: str
+    headers: dict[str, str]
+    expires_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Download:
+    attachment: Attachment
+    # Set only when the attachment is ready.
+    url: str | None
+    expires_at: datetime.datetime | None
+
+
+def create_attachment(
+    principal: Principal, blobs: BlobStore, *, file_name: str, content_type: str, size_bytes: int,
+    sha256: str | None, url_seconds: int,
+) -> UploadTarget:
+    expires_at = utcnow() + datetime.timedelta(seconds=url_seconds)
+    row = run(principal, lambda uow: uow.attachments.insert(
+        principal.email, file_name=file_name, content_type=content_type, size_bytes=size_bytes,
+        sha256=sha256, expires_at=expires_at,
+    ), write=True)
+    url, headers = blobs.upload_target(
+        row.object_key, workspace_id=principal.workspace_id, size_bytes=row.size_bytes,
+        content_type=row.content_type, sha256=row.sha256, expires_at=expires_at,
+    )
+    return UploadTarget(row, url, headers, expires_at)
+
+
+def get_attachment(principal: Principal, blobs: BlobStore, attachment_id: uuid.UUID, url_seconds: int) -> Download:
+    def work(uow: UnitOfWork) -> Attachment:
+        row = uow.attachments.get(attachment_id)
+        if row is None:
+            raise NotFound(f"attachment {attachment_id} not found")
+        return row
+
+    row = run(principal, work)
+    if row.status == attachments_store.PENDING and confirm_uploads(principal, blobs, [attachment_id]):
+        row = run(principal, work)
+    if row.status != attachments_store.READY:
+        return Download(row, None, None)
+    expires_at = utcnow() + datetime.timedelta(seconds=url_seconds)
+    url = blobs.download_url(
+        row.object_key, workspace_id=principal.workspace_id, file_name=row.file_name,
+        content_type=row.content_type, expires_at=expires_at,
+    )
+    return Download(row, url, expires_at)
+
+
+def add_issue_file(
+    principal: Principal, blobs: BlobStore, issue_id: uuid.UUID, attachment_id: uuid.UUID,
+    file_type: str, file_name: str | None,
+) -> IssueFile:
+    confirm_uploads(principal, blobs, [attachment_id])
+
+    def work(uow: UnitOfWork) -> IssueFile:
+        find_issue(uow, issue_id)
+        (attachment,) = ready_attachments(uow, "attachment_id", [attachment_id], single=True)
+        row = uow.files.insert(issue_id, attachment, file_type, file_name or attachment.file_name, uow.now)
+        uow.record(Change("file", "created", row.uuid, issue_id, None, fields_of(row, FILE_FIELDS)))
+        return row
+
+    return run(principal, work, write=True)
+
+
+def list_issue_files(principal: Principal, issue_id: uuid.UUID, file_type: str) -> list[IssueFile]:
+    def work(uow: UnitOfWork) -> list[IssueFile]:
+        find_issue(uow, issue_id)
+        return uow.files.for_issue(issue_id, file_type)
+
+    return run(principal, work, snapshot=True)
+
+
+# -- the blob store's signed URLs (the signature is the credential) -----------
+
+
+def by_object_key(object_key: str) -> Attachment | None:
+    return transaction(lambda: attachments_store.by_object_key(object_key))
+
+
+def mark_uploaded(attachment: Attachment, sha256: str) -> bool:
+    """pending -> ready once the bytes are stored; False if another upload got there first."""
+    return transaction(lambda: attachments_store.mark_ready(attachment, sha256), write=True)

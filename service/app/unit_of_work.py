@@ -1,0 +1,117 @@
+"""One command's transaction, its repositories, and the changes it made.
+
+    def work(uow: UnitOfWork) -> Issue:
+        row = uow.issues.get(issue_id, for_update=True)
+        ...
+        uow.record(Change("issue", "updated", row.uuid, row.uuid, before, fields_of(row, FIELDS)))
+        return row
+
+    run(principal, work, write=True)
+
+A command changes its own rows and records what it changed. Everything
+derived from those changes is written here, in the same transaction, just
+before it commits: today the issue counters; history entries, outbox events,
+idempotency records and etag checks join them here rather than in each
+command. A transaction that is retried (a dead connection, a deadlock) runs
+the command again on a fresh unit of work, so nothing is recorded twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Mapping, TypeVar
+
+from ..domain.roles import Principal
+from ..storage import counters
+from ..storage.attachments import AttachmentRepository
+from ..storage.comments import CommentRepository
+from ..storage.database import transaction
+from ..storage.files import FileRepository
+from ..storage.issues import IssueRepository
+from ..storage.models import utcnow
+
+T = TypeVar("T")
+
+Entity = Literal["issue", "comment", "attachment", "file"]
+Action = Literal["created", "updated", "deleted"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resource a command created, updated or deleted.
+
+    `before` and `after` are the resource's stored fields (None for the side
+    that does not exist), so whatever is derived from a change (counters,
+    history, events) reads the same record.
+    """
+
+    entity: Entity
+    action: Action
+    id: uuid.UUID
+    issue_id: uuid.UUID | None
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+
+    @property
+    def changed_fields(self) -> list[str]:
+        """The fields whose value differs between before and after."""
+        before, after = self.before or {}, self.after or {}
+        return [name for name in after if before.get(name) != after[name]]
+
+
+def fields_of(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The named fields of a stored row, for a Change."""
+    return {name: getattr(row, name) for name in fields}
+
+
+class UnitOfWork:
+    """Repositories bound to the caller's workspace, and the record of changes."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        workspace_id = principal.workspace_id
+        self.issues = IssueRepository(workspace_id)
+        self.comments = CommentRepository(workspace_id)
+        self.attachments = AttachmentRepository(workspace_id)
+        self.files = FileRepository(workspace_id)
+        # One clock reading per command: every row it writes agrees on "now".
+        self.now: datetime.datetime = utcnow()
+        self.changes: list[Change] = []
+
+    def record(self, change: Change) -> None:
+        self.changes.append(change)
+
+    def write_derived(self) -> None:
+        """Write what follows from the recorded changes; runs just before commit."""
+        self._count_issues()
+
+    def _count_issues(self) -> None:
+        deltas = counters.Deltas(self.principal.workspace_id)
+        for change in self.changes:
+            if change.entity != "issue":
+                continue
+            for state, sign in ((change.before, -1), (change.after, +1)):
+                if state is not None:
+                    deltas.issue(state["status"], state["priority"], state["created_at"], state["resolved_at"], sign)
+        deltas.apply()  # only what moved: an equal -1 and +1 cancel out
+
+
+def run(principal: Principal, work: Callable[[UnitOfWork], T], *, write: bool = False, snapshot: bool = False) -> T:
+    """Run `work` in one transaction and return its result.
+
+    `write=True` for commands that change data; `snapshot=True` for reads of
+    more than one statement that must agree; neither for a one-statement read.
+    """
+
+    def attempt() -> T:
+        uow = UnitOfWork(principal)
+        result = work(uow)
+        if uow.changes:
+            if not write:
+                raise AssertionError("a read-only unit of work recorded changes")
+            uow.write_derived()
+        return result
+
+    return transaction(attempt, write=write, snapshot=snapshot)

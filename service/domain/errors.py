@@ -1,0 +1,80 @@
+"""The service's one exception hierarchy.
+
+Use cases and rules raise these with a message meant for the caller; the
+call pipeline (`service.api.pipeline`) turns them into gRPC statuses, with
+`google.rpc.BadRequest` details for `InvalidArgument`. Anything else that
+escapes is a bug and reaches the caller as a bare INTERNAL.
+"""
+
+from __future__ import annotations
+
+from common.errors import FieldViolation, summary
+
+__all__ = [
+    "FailedPrecondition",
+    "FieldViolation",
+    "InvalidArgument",
+    "NotFound",
+    "PermissionDenied",
+    "ServiceError",
+    "Unauthenticated",
+    "Unavailable",
+    "Violations",
+]
+
+
+class ServiceError(Exception):
+    """An error with a canonical status code name and a message for the caller."""
+
+    code: str = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(ServiceError):
+    code = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        self.violations = list(violations)
+        super().__init__(summary(self.violations))
+
+    @classmethod
+    def field(cls, field: str, description: str) -> "InvalidArgument":
+        return cls([FieldViolation(field, description)])
+
+
+class NotFound(ServiceError):
+    code = "NOT_FOUND"
+
+
+class Unauthenticated(ServiceError):
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(ServiceError):
+    code = "PERMISSION_DENIED"
+
+
+class FailedPrecondition(ServiceError):
+    code = "FAILED_PRECONDITION"
+
+
+class Unavailable(ServiceError):
+    code = "UNAVAILABLE"
+
+
+class Violations:
+    """Collects field violations so that one answer can name all of them."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def check(self) -> None:
+        """Raise InvalidArgument naming every violation collected, if any."""
+        if self.items:
+            raise InvalidArgument(self.items)

@@ -1,0 +1,62 @@
+"""`python -m service serve`: migrate, serve gRPC and (unless told not to) the
+HTTP gateway in-process, until SIGTERM or SIGINT, then drain."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from ..app import tokens
+from ..config import Settings
+from ..storage import database, migrate
+from .server import start
+
+log = logging.getLogger("service")
+
+
+def serve(settings: Settings) -> int:
+    db = database.open_database(settings.database_url)
+    database.bind(db)
+    applied = migrate.migrate(db)
+    log.info("schema up to date", extra={"applied": len(applied)})
+    first_token = tokens.bootstrap_admin_token()
+    if first_token:
+        print(
+            "No API tokens existed, so one admin token was created for workspace 'default'.\n"
+            "It is shown only this once:\n" + first_token,
+            flush=True,
+        )
+    server = start(settings, db)
+    gateway = _start_gateway(settings, server) if settings.http_listen else None
+
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
+    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    if gateway is not None:
+        gateway.stop()
+    server.stop(settings.shutdown_grace_seconds)
+    log.info("stopped")
+    return 0
+
+
+def _start_gateway(settings: Settings, server):  # -> gateway.server.GatewayHandle
+    from gateway.server import start_in_thread  # only when serving HTTP
+
+    from ..api.blob_http import BlobEndpoints
+    from ..blobs.filesystem import FilesystemStore
+
+    assert settings.http_listen is not None
+    host = settings.grpc_listen.rsplit(":", 1)[0]
+    extra_routes = []
+    if isinstance(server.blobs, FilesystemStore):
+        # The embedded blob store's signed URLs live on the HTTP port too.
+        extra_routes = BlobEndpoints(server.blobs, settings.blobs.max_upload_bytes).routes()
+    gateway = start_in_thread(settings.http_listen, f"{host}:{server.port}", extra_routes=extra_routes)
+    http_host = settings.http_listen.rsplit(":", 1)[0]
+    if isinstance(server.blobs, FilesystemStore) and not server.blobs.public_url:
+        server.blobs.public_url = f"http://{http_host}:{gateway.port}"
+    log.info("serving http", extra={"http_listen": f"{http_host}:{gateway.port}"})
+    return gateway
