@@ -128,6 +128,19 @@ def workspace(channel: grpc.Channel, make_token: Callable[..., tuple[str, str]])
     return Workspace(channel, make_token)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `backend_independent` are decided before any query (bad
+    input refused by parsing): run them on SQLite only, not once per backend."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("backend") == "postgres"
+        (dropped if on_postgres and item.get_closest_marker("backend_independent") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _skipped_postgres:
         terminalreporter.section("PostgreSQL NOT TESTED", sep="!", red=True, bold=True)
