@@ -97,10 +97,14 @@ def test_concurrent_opposite_status_flips_neither_deadlock_nor_drift(workspace, 
 
 def test_rebuild_recounts_rows_loaded_behind_the_services_back(workspace, database_url):
     workspace.member.CreateIssue(title="counted", priority=Issue.PRIORITY_HIGH)
+    workspace.member.CreateIssue(title="done", status=Issue.STATUS_RESOLVED)
+    kept = workspace.viewer.GetIssueMetrics()
     harness.in_database(database_url, lambda: IssueCount.delete().execute(), write=True)
     assert workspace.viewer.ListIssues().count == 0  # the counters were wiped
 
     harness.in_database(database_url, counters.rebuild, write=True)
 
-    assert workspace.viewer.ListIssues().count == 1
+    assert workspace.viewer.ListIssues().count == 2
     assert [p.value for p in workspace.viewer.GetIssueMetrics().metrics[0].chart_data.data] == [1, 0, 0]
+    # The per-day counts (opened and resolved) come back exactly as they were.
+    assert workspace.viewer.GetIssueMetrics() == kept

@@ -22,7 +22,7 @@ import peewee
 
 from . import compiled
 from .database import database
-from .models import IssueCount, IssueDay
+from .models import Issue, IssueCount, IssueDay
 
 
 SHARDS = 16
@@ -108,27 +108,29 @@ def per_day(workspace_id: int, since: datetime.date) -> tuple[dict[str, int], di
     return opened, resolved
 
 
-# Recounting from the issues table; each issue counts once where it was
-# opened and once where it was resolved.
-_RECOUNT = (
-    "INSERT INTO issue_counts (workspace_id, status, priority, shard, n)"
-    " SELECT workspace_id, status, priority, 0, COUNT(*) FROM issues GROUP BY workspace_id, status, priority",
-    "INSERT INTO issue_days (workspace_id, day, shard, opened, resolved)"
-    " SELECT workspace_id, day, 0, SUM(opened), SUM(resolved) FROM ("
-    "  SELECT workspace_id, DATE(created_at) AS day, 1 AS opened, 0 AS resolved FROM issues"
-    "  UNION ALL"
-    "  SELECT workspace_id, DATE(resolved_at) AS day, 0 AS opened, 1 AS resolved FROM issues WHERE resolved_at IS NOT NULL"
-    " ) AS changes GROUP BY workspace_id, day",
-)
-
-
 def rebuild() -> None:
-    """Recount everything from the issues table (after rows were loaded behind the service's back).
-
-    Call inside a write transaction.
-    """
-    db = database.obj
-    db.execute_sql("DELETE FROM issue_counts")
-    db.execute_sql("DELETE FROM issue_days")
-    for statement in _RECOUNT:
-        db.execute_sql(statement)
+    """Recount everything from the issues table (after rows were loaded behind
+    the service's back). Each issue counts once on the day it was opened and
+    once on the day it was resolved. Call inside a write transaction."""
+    IssueCount.delete().execute()
+    IssueDay.delete().execute()
+    by_key = Issue.select(Issue.workspace, Issue.status, Issue.priority, peewee.SQL("0"), peewee.fn.COUNT(peewee.SQL("*")))
+    IssueCount.insert_from(
+        by_key.group_by(Issue.workspace, Issue.status, Issue.priority),
+        [IssueCount.workspace, IssueCount.status, IssueCount.priority, IssueCount.shard, IssueCount.n],
+    ).execute()
+    opened = Issue.select(
+        Issue.workspace.alias("w"), peewee.fn.DATE(Issue.created_at).alias("d"),
+        peewee.Value(1).alias("o"), peewee.Value(0).alias("r"),
+    )
+    resolved = Issue.select(
+        Issue.workspace, peewee.fn.DATE(Issue.resolved_at), peewee.Value(0), peewee.Value(1),
+    ).where(Issue.resolved_at.is_null(False))
+    events = (opened + resolved).alias("events")  # UNION ALL
+    per_day = (
+        peewee.Select([events], [events.c.w, events.c.d, peewee.Value(0), peewee.fn.SUM(events.c.o), peewee.fn.SUM(events.c.r)])
+        .group_by(events.c.w, events.c.d)
+    )
+    IssueDay.insert_from(
+        per_day, [IssueDay.workspace, IssueDay.day, IssueDay.shard, IssueDay.opened, IssueDay.resolved]
+    ).execute()
