@@ -12,7 +12,6 @@ import re
 import uuid
 from typing import Any, Iterable
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from common.enums import enum_names
@@ -22,9 +21,10 @@ from ..domain import workflow
 from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import parse_uuid
 from ..domain.limits import (
-    BLOCKS_MAX, COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, FILE_NAME_MAX, ISSUE_ATTACHMENTS_MAX, PAGE_MAX,
+    COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, FILE_NAME_MAX, ISSUE_ATTACHMENTS_MAX, PAGE_MAX,
     SESSIONS_MAX, SHORT_MAX, TAG_MAX, TAGS_MAX, TEXT_MAX, TITLE_MAX,
 )
+from . import content
 
 FILE_TYPE = re.compile(r"^[a-z0-9_]{1,64}$")
 CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(?:\s*;.*)?$")
@@ -128,9 +128,7 @@ def issue_values(request: Message, names: Iterable[str], *, creating: bool) -> d
             else:
                 out["title"] = text(v, "title", value, max_len=TITLE_MAX)
         elif name == "description":
-            if len(request.description) > BLOCKS_MAX:
-                v.add("description", f"must have at most {BLOCKS_MAX} blocks")
-            out["description"] = [json_format.MessageToDict(block) for block in request.description]
+            out["description"] = content.blocks(v, "description", request.description)
         elif name == "status":
             if creating and request.status == 0:
                 out["status"] = workflow.DEFAULT_STATUS

@@ -19,3 +19,10 @@ COMMENTS_PAGE_DEFAULT = 50
 
 METRICS_DAYS_DEFAULT = 30
 METRICS_DAYS_MAX = 366
+
+# How deeply a description block may nest objects and arrays (the block
+# itself is level 1). Protobuf parsers stop at 100 message levels and every
+# JSON level costs two or three of them; a list response adds its own, so
+# this stays well below the parsers' limit and anything stored can be read
+# back in any response that contains it.
+BLOCK_DEPTH_MAX = 16
