@@ -26,7 +26,7 @@ class CommentsServicer:
         v.check()
         assert issue_id is not None
         views, total = comments.list_comments(call.principal, issue_id, limit, offset)
-        return pb.ListCommentsResponse(items=[messages.comment(c) for c in views], count=total)
+        return pb.ListCommentsResponse(items=messages.fit([messages.comment(c) for c in views]), count=total)
 
     def CreateComment(self, request: pb.CreateCommentRequest, call: Call) -> comment_pb2.Comment:
         v = Violations()

@@ -37,7 +37,7 @@ class IssuesServicer:
         items, total = issues.list_issues(
             call.principal, self._messages, statuses=statuses, priorities=priorities, limit=limit, offset=offset
         )
-        return pb.ListIssuesResponse(items=items, count=total)
+        return pb.ListIssuesResponse(items=messages.fit(items), count=total)
 
     def UpdateIssue(self, request: pb.UpdateIssueRequest, call: Call) -> issue_pb2.Issue:
         v = Violations()

@@ -25,6 +25,24 @@ _PRIORITY = {name: number for number, name in PRIORITY_NAMES.items()}
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 
+# Every list response stays under the 4 MiB that gRPC clients accept by
+# default (grpcurl, grpc-js, Python): a page returns fewer items when its
+# items are large (AIP-158 allows it). `count` stays the total, so clients
+# continue from offset + len(items).
+RESPONSE_BYTES_MAX = 4 << 20
+_PAGE_BUDGET = RESPONSE_BYTES_MAX - (64 << 10)  # room for the envelope and count
+
+
+def fit(items: list[Any]) -> list[Any]:
+    """The longest prefix of `items` whose encoding fits the page budget
+    (never empty when `items` is not: one item is always far below it)."""
+    total = 0
+    for i, item in enumerate(items):
+        total += item.ByteSize() + 8  # the field's tag and length prefix
+        if total > _PAGE_BUDGET and i:
+            return items[:i]
+    return items
+
 
 def timestamp(value: datetime.datetime) -> timestamp_pb2.Timestamp:
     """A naive UTC datetime (as storage keeps them) as a Timestamp.
