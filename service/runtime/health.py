@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health_pb2
 
 from ..storage.database import ping
+from .open_services import Health
 
 log = logging.getLogger("service.health")
 
 
 class DatabaseHealth:
     def __init__(self, services: list[str], interval: float = 2.0) -> None:
-        self.servicer = health.HealthServicer(experimental_non_blocking=True)
+        self.servicer = Health(experimental_non_blocking=True)
         self._services = ["", *services]
         self._interval = interval
         self._stop = threading.Event()

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import grpc
 import peewee
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from common.descriptors import SERVICE
 
@@ -20,6 +19,7 @@ from ..config import Settings
 from ..storage.database import transaction
 from ..storage.secrets import server_secret
 from .health import DatabaseHealth
+from .open_services import DecodeGuard, reflection_handlers
 
 log = logging.getLogger("service.server")
 
@@ -43,6 +43,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     """Start serving on `settings.grpc_listen` (port 0 picks a free one)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+        interceptors=[DecodeGuard()],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             # Several processes may share the port only when asked to (the
@@ -55,9 +56,8 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator()),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE.full_name, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
+    server.add_generic_rpc_handlers(
+        reflection_handlers((SERVICE.full_name, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     )
     port = server.add_insecure_port(settings.grpc_listen)
     if port == 0:

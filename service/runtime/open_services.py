@@ -1,0 +1,100 @@
+"""The services that need no token: health (with List) and reflection, served
+under both reflection packages, with request decoding that cannot fail as
+INTERNAL.
+
+grpcio decodes a request before any handler runs and answers INTERNAL
+("Exception deserializing request!") when the bytes are not the message; for
+these services `DecodeGuard` decodes inside the handler instead, so bad
+bytes are INVALID_ARGUMENT. IssueService decodes in its own pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import grpc
+from grpc_health.v1 import health, health_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+_GUARDED = ("/grpc.health.", "/grpc.reflection.")
+# grpc.reflection.v1 has the same messages as v1alpha under a new package;
+# buf curl and newer grpcurl ask for it first.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+class Health(health.HealthServicer):
+    """The standard health servicer, with List (which grpcio's leaves unimplemented)."""
+
+    def List(self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext) -> health_pb2.HealthListResponse:
+        with self._lock:
+            statuses = dict(self._server_status)
+        return health_pb2.HealthListResponse(
+            statuses={name: health_pb2.HealthCheckResponse(status=status) for name, status in statuses.items()}
+        )
+
+
+def reflection_handlers(service_names: tuple[str, ...]) -> list[grpc.GenericRpcHandler]:
+    """Reflection as grpc.reflection.v1alpha and grpc.reflection.v1, naming both."""
+    names = (*service_names, reflection.SERVICE_NAME, REFLECTION_V1)
+    servicer = reflection.ReflectionServicer(names)
+    method = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    return [
+        grpc.method_handlers_generic_handler(service, {"ServerReflectionInfo": method})
+        for service in (reflection.SERVICE_NAME, REFLECTION_V1)
+    ]
+
+
+def _bad_request(context: grpc.ServicerContext) -> None:
+    context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message of this method")
+
+
+def _decoded(decode: Callable[[bytes], Any], raw: bytes, context: grpc.ServicerContext) -> Any:
+    try:
+        return decode(raw)
+    except Exception:  # DecodeError, or invalid UTF-8 in a string field
+        _bad_request(context)
+
+
+class DecodeGuard(grpc.ServerInterceptor):
+    """Decodes the requests of health and reflection inside their handlers."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
+        method = details.method
+        if not method.startswith(_GUARDED):
+            return continuation(details)
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = continuation(details)
+            if handler is None or handler.request_deserializer is None:
+                return handler
+            wrapped = self._wrapped[method] = _guard(handler)
+        return wrapped
+
+
+def _guard(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    decode, serialize = handler.request_deserializer, handler.response_serializer
+    if handler.unary_unary:
+        behavior = handler.unary_unary
+        return grpc.unary_unary_rpc_method_handler(
+            lambda raw, context: behavior(_decoded(decode, raw, context), context), response_serializer=serialize)
+    if handler.unary_stream:
+        stream = handler.unary_stream
+        return grpc.unary_stream_rpc_method_handler(
+            lambda raw, context: stream(_decoded(decode, raw, context), context), response_serializer=serialize)
+    if handler.stream_stream:
+        bidi = handler.stream_stream
+
+        def requests(raws: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
+            for raw in raws:
+                yield _decoded(decode, raw, context)
+
+        return grpc.stream_stream_rpc_method_handler(
+            lambda raws, context: bidi(requests(raws, context), context), response_serializer=serialize)
+    return handler
