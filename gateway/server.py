@@ -45,14 +45,17 @@ def bind(listen: str) -> socket.socket:
     return sock
 
 
-def _config(grpc_target: str, max_body_bytes: int, extra_routes: Sequence[BaseRoute] = ()) -> uvicorn.Config:
+def _config(
+    grpc_target: str, max_body_bytes: int, extra_routes: Sequence[BaseRoute] = (),
+    graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
+) -> uvicorn.Config:
     return uvicorn.Config(
         build_app(grpc_target, max_body_bytes=max_body_bytes, extra_routes=extra_routes),
         lifespan="on",
         log_config=None,  # leave logging to the process (JSON lines in `service serve`)
         access_log=False,  # the app logs one line per request itself
         server_header=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        timeout_graceful_shutdown=graceful_seconds,
     )
 
 
@@ -64,19 +67,24 @@ class GatewayHandle:
     _server: uvicorn.Server
     _thread: threading.Thread
 
+    def begin_stop(self) -> None:
+        """Stop accepting new requests; those in flight go on."""
+        self._server.should_exit = True
+
     def stop(self) -> None:
         """Stop accepting, let in-flight requests finish, close the channel; blocks until done."""
-        self._server.should_exit = True
+        self.begin_stop()
         self._thread.join()
 
 
 def start_in_thread(
-    http_listen: str, grpc_target: str, *, max_body_bytes: int = 1 << 20, extra_routes: Sequence[BaseRoute] = ()
+    http_listen: str, grpc_target: str, *, max_body_bytes: int = 1 << 20, extra_routes: Sequence[BaseRoute] = (),
+    graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
 ) -> GatewayHandle:
     """Serve the gateway on `http_listen` in front of `grpc_target`; returns once it accepts requests."""
     sock = bind(http_listen)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(grpc_target, max_body_bytes, extra_routes))
+    server = uvicorn.Server(_config(grpc_target, max_body_bytes, extra_routes, graceful_seconds))
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -9,7 +9,7 @@ import sys
 from common import logs
 
 from .app import tokens
-from .config import Settings, blob_settings, setting
+from .config import Settings, blob_settings, seconds, setting
 from .storage import database, migrate
 
 log = logging.getLogger("service")
@@ -65,11 +65,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     database_url = setting("database_url", args.database_url)
     http_listen = None if args.no_http else setting("http_listen", args.http_listen)
+    try:
+        grace = seconds("shutdown_grace", args.shutdown_grace)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return serve(Settings(
         database_url=database_url,
         grpc_listen=setting("grpc_listen", args.grpc_listen),
         http_listen=http_listen,
         blobs=blob_settings(database_url, http_listen),
+        shutdown_grace_seconds=grace,
     ))
 
 
@@ -86,6 +92,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-listen", help="default: $ISSUES_GRPC_LISTEN or 127.0.0.1:50051")
     serve.add_argument("--http-listen", help="default: $ISSUES_HTTP_LISTEN or 127.0.0.1:8080")
     serve.add_argument("--no-http", action="store_true", help="do not run the HTTP gateway")
+    serve.add_argument(
+        "--shutdown-grace", metavar="SECONDS",
+        help="at SIGTERM, how long calls in flight may finish before their work is cancelled "
+        "(default: $ISSUES_SHUTDOWN_GRACE or 10)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     with_db(commands.add_parser("migrate", help="apply pending migrations and exit")).set_defaults(run=cmd_migrate)

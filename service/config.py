@@ -14,12 +14,27 @@ DEFAULTS = {
     "grpc_listen": defaults.GRPC_LISTEN,
     "http_listen": defaults.HTTP_LISTEN,
     "grpc_target": defaults.GRPC_TARGET,
+    # Seconds calls in flight get to finish at SIGTERM before their database
+    # work is cancelled.
+    "shutdown_grace": ("ISSUES_SHUTDOWN_GRACE", "10"),
 }
 
 
 def setting(name: str, flag_value: str | None = None) -> str:
     """A flag wins over its environment variable, which wins over the default."""
     return defaults.resolve(DEFAULTS[name], flag_value)
+
+
+def seconds(name: str, flag_value: str | None = None) -> float:
+    """A setting that is a positive number of seconds; ValueError naming it otherwise."""
+    text = setting(name, flag_value)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86_400:
+        raise ValueError(f"{DEFAULTS[name][0]}: expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from common import descriptors, logs
 from common.errors import bad_request_any
 
 from ..app.tokens import Authenticator
+from ..app.unit_of_work import call_deadline
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
 from ..domain.roles import Principal, Role
 
@@ -114,7 +115,9 @@ class Pipeline:
             outcome = _Outcome()
             try:
                 request, call = begin(raw, context, outcome)
-                return handler(request, call)
+                # The call's deadline bounds its database work too.
+                with call_deadline(context.time_remaining()):
+                    return handler(request, call)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                 self._fail(context, name, exc, outcome)
             finally:

@@ -28,6 +28,7 @@ from ..storage import counters
 from ..storage.attachments import AttachmentRepository
 from ..storage.comments import CommentRepository
 from ..storage.database import transaction
+from ..storage.inflight import deadline as call_deadline  # noqa: F401 - for the call pipeline
 from ..storage.files import FileRepository
 from ..storage.issues import IssueRepository
 from ..storage.models import utcnow

@@ -11,6 +11,7 @@ from __future__ import annotations
 from common.errors import FieldViolation, summary
 
 __all__ = [
+    "DeadlineExceeded",
     "FailedPrecondition",
     "FieldViolation",
     "InvalidArgument",
@@ -63,6 +64,15 @@ class FailedPrecondition(ServiceError):
 
 class Unavailable(ServiceError):
     code = "UNAVAILABLE"
+
+
+class DeadlineExceeded(ServiceError):
+    """The call's deadline passed while its work ran; nothing was committed."""
+
+    code = "DEADLINE_EXCEEDED"
+
+    def __init__(self, message: str = "the call's deadline passed before its work could finish; nothing was changed") -> None:
+        super().__init__(message)
 
 
 class Violations:

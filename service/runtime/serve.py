@@ -10,7 +10,7 @@ import threading
 from ..app import tokens
 from ..config import Settings
 from ..storage import database, migrate
-from .server import start
+from .server import CANCEL_MARGIN_SECONDS, start
 
 log = logging.getLogger("service")
 
@@ -34,10 +34,15 @@ def serve(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     stopping.wait()
-    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    grace = settings.shutdown_grace_seconds
+    log.info("shutting down", extra={"grace_seconds": grace})
+    # Everything stops taking new work at once; then calls in flight get the grace.
+    stopped = server.begin_stop(grace)
+    if gateway is not None:
+        gateway.begin_stop()
+    server.finish_stop(grace, stopped)
     if gateway is not None:
         gateway.stop()
-    server.stop(settings.shutdown_grace_seconds)
     log.info("stopped")
     return 0
 
@@ -54,7 +59,11 @@ def _start_gateway(settings: Settings, server):  # -> gateway.server.GatewayHand
     if isinstance(server.blobs, FilesystemStore):
         # The embedded blob store's signed URLs live on the HTTP port too.
         extra_routes = BlobEndpoints(server.blobs, settings.blobs.max_upload_bytes).routes()
-    gateway = start_in_thread(settings.http_listen, f"{host}:{server.port}", extra_routes=extra_routes)
+    gateway = start_in_thread(
+        settings.http_listen, f"{host}:{server.port}", extra_routes=extra_routes,
+        # Longer than the gRPC side's drain, so that HTTP callers get its answer.
+        graceful_seconds=settings.shutdown_grace_seconds + CANCEL_MARGIN_SECONDS + 2,
+    )
     http_host = settings.http_listen.rsplit(":", 1)[0]
     if isinstance(server.blobs, FilesystemStore) and not server.blobs.public_url:
         server.blobs.public_url = f"http://{http_host}:{gateway.port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -16,12 +17,16 @@ from ..api.service import issue_service
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from ..config import Settings
+from ..storage import inflight
 from ..storage.database import transaction
 from ..storage.secrets import server_secret
 from .health import DatabaseHealth
 from .open_services import DecodeGuard, reflection_handlers
 
 log = logging.getLogger("service.server")
+
+# After the grace, how long cancelled calls get to report their failure.
+CANCEL_MARGIN_SECONDS = 3.0
 
 
 @dataclass
@@ -32,11 +37,28 @@ class RunningServer:
     db: peewee.Database
     blobs: BlobStore
 
-    def stop(self, grace: float) -> None:
-        """Drain: NOT_SERVING first, then finish in-flight calls within `grace` seconds."""
+    def begin_stop(self, grace: float) -> threading.Event:
+        """Report NOT_SERVING and refuse new calls from now on; calls in flight
+        go on. Returns the event set once the last call has ended."""
         self.health.shutdown()
-        self.grpc_server.stop(grace).wait()
+        # gRPC cancels whatever still runs at grace + margin; by then the
+        # database work of those calls has been cancelled (finish_stop), so
+        # their clients hear a real status first.
+        return self.grpc_server.stop(grace + CANCEL_MARGIN_SECONDS)
+
+    def finish_stop(self, grace: float, stopped: threading.Event) -> None:
+        """Give calls in flight `grace` seconds, then cancel their database
+        work (it rolls back, and they fail with UNAVAILABLE), and close."""
+        if not stopped.wait(grace):
+            cancelled = inflight.cancel_all()
+            log.warning("grace over: cancelled the database work still running", extra={"transactions": cancelled})
+            stopped.wait(CANCEL_MARGIN_SECONDS)
+        else:
+            inflight.cancel_all()  # nothing may commit from here on
         self.db.close_all()
+
+    def stop(self, grace: float) -> None:
+        self.finish_stop(grace, self.begin_stop(grace))
 
 
 def start(settings: Settings, db: peewee.Database) -> RunningServer:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import pathlib
+import time
 import urllib.parse
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
-from ..domain.errors import Unavailable
+from ..domain.errors import DeadlineExceeded, Unavailable
+from . import inflight
 
 T = TypeVar("T")
 
@@ -29,6 +31,8 @@ log = logging.getLogger("service.storage")
 database = peewee.DatabaseProxy()
 
 POOL_SIZE = 32
+# How long a SQLite writer waits for the write lock before the call fails.
+SQLITE_BUSY_MS = 10_000
 
 
 class _PostgresPool(PooledPostgresqlDatabase):
@@ -58,6 +62,13 @@ class DatabaseBusy(Unavailable):
         super().__init__("the database is busy; retry later")
 
 
+class ShuttingDown(Unavailable):
+    """The server cancelled the transaction while shutting down; nothing was committed."""
+
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down; retry on another")
+
+
 def open_database(url: str, *, pool_size: int = POOL_SIZE) -> peewee.Database:
     """Return a pooled database for `sqlite:///path` or `postgresql://user@host:port/db`."""
     parts = urllib.parse.urlsplit(url)
@@ -75,7 +86,7 @@ def open_database(url: str, *, pool_size: int = POOL_SIZE) -> peewee.Database:
                 "journal_mode": "wal",  # readers never block the writer
                 "synchronous": "normal",  # durable across process crashes in WAL mode
                 "foreign_keys": 1,
-                "busy_timeout": 10_000,  # wait for the write lock instead of failing
+                "busy_timeout": SQLITE_BUSY_MS,  # wait for the write lock instead of failing
             },
         )
     if parts.scheme in ("postgresql", "postgres"):
@@ -128,22 +139,37 @@ def _is_disconnect(exc: Exception) -> bool:
     return False
 
 
-def _is_conflict(exc: BaseException) -> bool:
-    """A deadlock or serialization failure: PostgreSQL aborted the whole transaction.
-
-    psycopg2 raises these as subclasses peewee does not wrap, so look at the
-    driver error wherever it is.
-    """
+def _pgcode(exc: BaseException) -> str | None:
+    """PostgreSQL's error code, wherever peewee's wrapping put the driver error."""
     driver = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
-    return getattr(driver, "pgcode", None) in ("40P01", "40001")
+    return getattr(driver, "pgcode", None) or getattr(exc.__cause__, "pgcode", None)
 
 
-def _begin(db: peewee.Database, write: bool, snapshot: bool) -> Any:
+def _is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: PostgreSQL aborted the whole transaction."""
+    return _pgcode(exc) in ("40P01", "40001")
+
+
+def _bound_by_deadline(db: peewee.Database) -> None:
+    """Give a write transaction only the time its call has left (PostgreSQL).
+
+    SQLite has no statement timeout; its writers wait at most busy_timeout.
+    """
+    left = inflight.remaining()
+    if left is None:
+        return
+    if left <= 0:
+        raise DeadlineExceeded()
+    if is_postgres(db):
+        db.execute_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
+
+
+def _begin(db: peewee.Database, write: bool, snapshot: bool, entry: inflight.Running) -> Any:
     """The transaction a unit of work needs, or None for a single-statement read."""
     if write:
-        # SQLite: take the write lock up front so that two writers queue on
-        # busy_timeout instead of deadlocking when a reader upgrades.
-        return db.atomic(**({} if is_postgres(db) else {"lock_type": "IMMEDIATE"}))
+        if is_postgres(db):
+            return db.atomic()
+        return _sqlite_write(db, entry)
     if snapshot:
         # Several reads that must agree (a count and its page): PostgreSQL's
         # default READ COMMITTED would give each statement its own snapshot.
@@ -151,6 +177,41 @@ def _begin(db: peewee.Database, write: bool, snapshot: bool) -> Any:
     # One statement is its own transaction; BEGIN/COMMIT would only add two
     # round trips.
     return contextlib.nullcontext()
+
+
+# How often a SQLite writer waiting for the write lock looks up from waiting.
+_SQLITE_STEP_MS = 50
+
+
+@contextlib.contextmanager
+def _sqlite_write(db: peewee.Database, entry: inflight.Running) -> Iterator[None]:
+    """A SQLite write transaction, its write lock taken up front.
+
+    BEGIN IMMEDIATE makes two writers queue instead of deadlocking when a
+    reader upgrades. SQLite's own busy wait cannot be interrupted, so the lock
+    is waited for in short steps here, giving up when the transaction is
+    cancelled (shutdown), its call's deadline passes, or SQLITE_BUSY_MS is up.
+    """
+    atomic = db.atomic(lock_type="IMMEDIATE")
+    left = inflight.remaining()
+    give_up = time.monotonic() + min(SQLITE_BUSY_MS / 1000, left if left is not None else float("inf"))
+    with contextlib.ExitStack() as stack:
+        db.execute_sql(f"PRAGMA busy_timeout = {_SQLITE_STEP_MS}")
+        try:
+            while True:
+                try:
+                    stack.enter_context(atomic)  # BEGIN IMMEDIATE; on failure nothing was begun
+                    break
+                except peewee.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    if entry.doomed:
+                        raise ShuttingDown() from exc
+                    if time.monotonic() >= give_up:
+                        raise (DeadlineExceeded() if left is not None and left * 1000 < SQLITE_BUSY_MS else DatabaseBusy()) from exc
+        finally:
+            db.execute_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+        yield
 
 
 def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = False) -> T:
@@ -165,15 +226,34 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
     db = database.obj
     for attempt in (1, 2):
         committing = False
+        entry: inflight.Running | None = None
         try:
-            with db.connection_context():
-                with _begin(db, write, snapshot):
-                    result = fn()
-                    committing = write
+            with db.connection_context(), inflight.running(db.connection()) as entry:
+                holding = False
+                try:
+                    with _begin(db, write, snapshot, entry):
+                        if write:
+                            _bound_by_deadline(db)
+                        result = fn()
+                        # Held through COMMIT, so a cancel lands before or after it.
+                        entry.lock.acquire()
+                        holding = True
+                        if entry.doomed:
+                            raise ShuttingDown()  # rolls back
+                        committing = write
+                finally:
+                    if holding:
+                        entry.lock.release()
             return result
         except Exception as exc:
+            if entry is not None and entry.doomed:
+                if isinstance(exc, ShuttingDown):
+                    raise
+                raise ShuttingDown() from exc
             if _is_conflict(exc) and attempt == 1:
                 continue  # nothing was committed: run the transaction again
+            if _pgcode(exc) == "57014":  # query_canceled: the statement timeout
+                raise DeadlineExceeded() from exc
             if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
                 raise
             if not _is_disconnect(exc):
