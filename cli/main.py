@@ -79,6 +79,15 @@ def _json() -> bool:
     return bool(_opt("as_json"))
 
 
+def _show(result: Any, draw: Callable[[Any], None]) -> None:
+    """`result`'s JSON with --json, else what `draw(output)` writes."""
+    out = _output()
+    if _json():
+        out.json(result)
+    else:
+        draw(out)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @connection_options
 def cli() -> None:
@@ -106,10 +115,8 @@ def login() -> None:
 
         client.call("ListIssues", pb.ListIssuesRequest(limit=1))  # refuses a bad token now, not later
     path = config.write_login(server, token)
-    if _json():
-        _output().json({"server": server, "login_file": str(path)})
-    else:
-        click.echo(f"logged in to {server}; saved in {path}")
+    _show({"server": server, "login_file": str(path)},
+          lambda out: out.line(out.styled(f"logged in to {server}; saved in {path}", None)))
 
 
 @cli.command("list")
@@ -135,11 +142,7 @@ def list_issues(status: tuple[str, ...], priority: tuple[str, ...], owner: str |
     _set_filter(request, "q", "--search", [search] if search else [])
     with _client() as client:
         response = client.call("ListIssues", request)
-    out = _output()
-    if _json():
-        out.json(response)
-    else:
-        views.issue_table(out, response.items, response.count)
+    _show(response, lambda out: views.issue_table(out, response.items, response.count))
 
 
 def _set_filter(request: Any, field: str, flag: str, values: list[str]) -> None:
@@ -173,15 +176,11 @@ def view(issue_id: str) -> None:
             comments += page.items
             if not page.items or len(comments) >= page.count:
                 break
-    out = _output()
-    if _json():
-        from common.jsonout import to_json
+    from common.jsonout import to_json
 
-        # Each part exactly as its HTTP route answers it.
-        out.json({"issue": to_json(issue), "comments": {"items": [to_json(c) for c in comments],
-                                                          "count": len(comments)}})
-    else:
-        views.issue_detail(out, issue, comments)
+    # With --json, each part exactly as its HTTP route answers it.
+    both = {"issue": to_json(issue), "comments": {"items": [to_json(c) for c in comments], "count": len(comments)}}
+    _show(both, lambda out: views.issue_detail(out, issue, comments))
 
 
 @cli.command()
@@ -222,13 +221,13 @@ def _done(issue: Any, verb: str) -> None:
     """The issue's JSON, or its ID (alone when piped, for `ID=$(issuectl create ...)`)."""
     from . import views
 
-    out = _output()
-    if _json():
-        out.json(issue)
-    elif out.tty:
-        out.line(f"{verb} {out.styled(views.issue_id(issue), 'cyan')}  {out.styled(issue.title, None)}")
-    else:
-        out.line(views.issue_id(issue))
+    def draw(out: Any) -> None:
+        if out.tty:
+            out.line(f"{verb} {out.styled(views.issue_id(issue), 'cyan')}  {out.styled(issue.title, None)}")
+        else:
+            out.line(views.issue_id(issue))
+
+    _show(issue, draw)
 
 
 @cli.command()
@@ -281,11 +280,7 @@ def comment(issue_id: str, text: str, files: tuple[pathlib.Path, ...]) -> None:
         attachment_ids = [upload(client, path) for path in files]
         created = client.call("CreateComment", pb.CreateCommentRequest(
             issue_id=issue.uuid, content=text, attachment_ids=attachment_ids))
-    out = _output()
-    if _json():
-        out.json(created)
-    else:
-        out.line(created.uuid)
+    _show(created, lambda out: out.line(created.uuid))
 
 
 @cli.command()
@@ -297,10 +292,7 @@ def delete(issue_id: str) -> None:
 
     with _client() as client:
         response = client.call("DeleteIssue", pb.DeleteIssueRequest(issue_id=issue_id))
-    if _json():
-        _output().json(response)  # {}: google.protobuf.Empty
-    else:
-        click.echo(f"deleted {issue_id}")
+    _show(response, lambda out: out.line(out.styled(f"deleted {issue_id}", None)))  # --json: {}, google.protobuf.Empty
 
 
 @cli.command()
@@ -316,11 +308,7 @@ def metrics(days: int | None) -> None:
         request.days = days
     with _client() as client:
         response = client.call("GetIssueMetrics", request)
-    out = _output()
-    if _json():
-        out.json(response)
-    else:
-        views.charts(out, response.metrics)
+    _show(response, lambda out: views.charts(out, response.metrics))
 
 
 __all__ = ["cli"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
 
 def command() -> list[str]:
@@ -76,3 +77,16 @@ def assert_one_error_line(result: Result, *fragments: str) -> None:
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture
+def account(grpc_server: Any, make_token: Any) -> str:
+    """A token of a fresh workspace (admin; a module may override this fixture)."""
+    token, _ = make_token("admin")
+    return token
+
+
+@pytest.fixture
+def cli(grpc_server: Any, account: str, tmp_path: pathlib.Path) -> Cli:
+    """issuectl pointed at the test server with `account` through the environment."""
+    return Cli(tmp_path, grpc_server.target, account)

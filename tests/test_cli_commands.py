@@ -10,21 +10,10 @@ import re
 
 import pytest
 
-from .cli_run import Cli, assert_one_error_line, http_json
+from .cli_run import Cli, account, assert_one_error_line, cli, http_json  # noqa: F401 - fixtures
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-@pytest.fixture
-def account(grpc_server, make_token):
-    token, _ = make_token("admin")
-    return token
-
-
-@pytest.fixture
-def cli(grpc_server, account, tmp_path) -> Cli:
-    return Cli(tmp_path, grpc_server.target, account)
 
 
 def test_create_prints_the_id_and_json_is_the_issue_as_the_api_returns_it(cli, grpc_server, account):

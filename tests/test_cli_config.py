@@ -8,13 +8,7 @@ import stat
 
 import pytest
 
-from .cli_run import Cli, assert_one_error_line
-
-
-@pytest.fixture
-def account(grpc_server, make_token):
-    token, _ = make_token("admin")
-    return token
+from .cli_run import Cli, account, assert_one_error_line  # noqa: F401 - fixture
 
 
 def test_login_saves_server_and_token_for_the_owner_only(grpc_server, account, tmp_path):

@@ -8,18 +8,13 @@ import os
 import httpx
 import pytest
 
-from .cli_run import Cli, assert_one_error_line, http_json
+from .cli_run import Cli, assert_one_error_line, cli, http_json  # noqa: F401 - fixture
 
 
 @pytest.fixture
 def account(grpc_server, make_token):
     token, _ = make_token("member")
     return token
-
-
-@pytest.fixture
-def cli(grpc_server, account, tmp_path) -> Cli:
-    return Cli(tmp_path, grpc_server.target, account)
 
 
 def download(grpc_server, token: str, attachment_id: str) -> bytes:
