@@ -172,3 +172,37 @@ def test_json_and_connection_flags_are_accepted_before_and_after_the_command(grp
     before = bare("--server", grpc_server.target, "--token", account, "--json", "list")
 
     assert after.json() == before.json() == {"items": [], "count": 0}
+
+
+def test_on_a_terminal_the_table_has_colour_relative_times_and_fits(cli, grpc_server):
+    """Run under a pseudo-terminal 100 columns wide: titles truncated, nothing wider than the terminal."""
+    import os
+    import pty
+    import subprocess
+
+    from .cli_run import command
+
+    cli("create", "--title", "A title long enough that a hundred column terminal has to cut it short somewhere")
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([*command(), "list"], stdin=subprocess.DEVNULL, stdout=secondary,
+                               stderr=subprocess.PIPE, env={**cli.env, "COLUMNS": "100", "TERM": "xterm-256color"})
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(30) == 0, process.stderr.read()
+    os.close(primary)
+    screen = b"".join(chunks).decode()
+
+    assert "\x1b[" in screen  # colour
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", screen)
+    lines = [line for line in plain.splitlines() if line.strip()]
+    assert lines[0].split() == ["ID", "TITLE", "STATUS", "PRIORITY", "OWNER", "CREATED"]
+    assert "…" in lines[1] and "just now" in lines[1]
+    assert all(len(line.rstrip()) <= 100 for line in lines)
