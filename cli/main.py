@@ -98,7 +98,7 @@ def cli() -> None:
 @connection_options
 def login() -> None:
     """Check a server and token and save them for later commands (token from stdin unless --token)."""
-    from .client import Client
+    from .client import Client, pb
 
     settings = _settings()
     token = _opt("token")
@@ -111,8 +111,6 @@ def login() -> None:
         server = f"https://{server}"  # keep --tls for later commands
     settings = config.Settings(server=server, token=token, tls=settings.tls)
     with Client(settings) as client:
-        from .client import pb
-
         client.call("ListIssues", pb.ListIssuesRequest(limit=1))  # refuses a bad token now, not later
     path = config.write_login(server, token)
     _show({"server": server, "login_file": str(path)},
