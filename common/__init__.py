@@ -10,6 +10,8 @@ deployed and imported alone (import-linter enforces it in CI):
   `in_progress`);
 - `errors`: field violations, the gRPC code -> HTTP status table, the JSON
   error envelope and the `google.rpc.Status` packing of violations;
+- `jsonout`: messages as the HTTP contract's JSON (the gateway's responses,
+  the CLI's `--json`);
 - `logs`: one JSON object per log line;
 - `defaults`: listen addresses and the environment variables that set them.
 """

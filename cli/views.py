@@ -1,0 +1,138 @@
+"""How issues, comments and charts look on screen (the `--json` form is common.jsonout's)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from common.enums import enum_names
+from issues.v1 import issue_pb2, metrics_pb2
+
+from .output import Output, when
+
+_STATUS = enum_names(issue_pb2.Issue.Status.DESCRIPTOR)
+_PRIORITY = enum_names(issue_pb2.Issue.Priority.DESCRIPTOR)
+_STATUS_STYLE = {"open": "green", "in_progress": "yellow", "resolved": "blue", "rejected": "dim"}
+_PRIORITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
+# Issues gain `identifier` (ACM-42) in a later API version; until then the uuid is the ID.
+_HAS_IDENTIFIER = "identifier" in issue_pb2.Issue.DESCRIPTOR.fields_by_name
+_BAR = "█"
+_BAR_WIDTH = 40
+
+
+def issue_id(issue: issue_pb2.Issue) -> str:
+    """What people call the issue: its identifier when the API has one, else its uuid."""
+    if _HAS_IDENTIFIER and getattr(issue, "identifier", ""):
+        return str(issue.identifier)  # type: ignore[attr-defined]
+    return issue.uuid
+
+
+def status_name(issue: issue_pb2.Issue) -> str:
+    return _STATUS.get(issue.status, "")
+
+
+def priority_name(issue: issue_pb2.Issue) -> str:
+    return _PRIORITY.get(issue.priority, "")
+
+
+def issue_table(out: Output, issues: Sequence[issue_pb2.Issue], count: int) -> None:
+    rows, styles = [], []
+    for issue in issues:
+        status, priority = status_name(issue), priority_name(issue)
+        rows.append([issue_id(issue), issue.title, status, priority, issue.owner, when(issue.created_at, out.tty)])
+        styles.append(["cyan", None, _STATUS_STYLE.get(status), _PRIORITY_STYLE.get(priority), None, "dim"])
+    out.table(["ID", "TITLE", "STATUS", "PRIORITY", "OWNER", "CREATED"], rows, styles, shrink=1, droppable=(5, 4, 3))
+    if out.tty and count > len(issues):
+        out.line(out.styled(f"{len(issues)} of {count} issues; --limit N shows more", "dim"))
+
+
+def issue_detail(out: Output, issue: issue_pb2.Issue, comments: Sequence[Any]) -> None:
+    """The issue's fields, its description's text, attachments, then every comment."""
+    out.line(out.styled(f"{issue_id(issue)}  {issue.title}", "bold"))
+    status, priority = status_name(issue), priority_name(issue)
+    fields = [
+        ("status", out.styled(status, _STATUS_STYLE.get(status))),
+        ("priority", out.styled(priority, _PRIORITY_STYLE.get(priority))),
+        ("owner", out.styled(issue.owner, None)),
+        ("tags", out.styled(", ".join(issue.tags) or "-", None)),
+        ("created", out.styled(f"{when(issue.created_at, out.tty)} by {issue.created_by}", None)),
+    ]
+    if _HAS_IDENTIFIER and issue_id(issue) != issue.uuid:
+        fields.append(("uuid", issue.uuid))
+    if issue.HasField("resolution_summary"):
+        fields.append(("resolution", out.styled(issue.resolution_summary, None)))
+    for name, value in fields:
+        out.line(f"{out.styled(name.ljust(10), 'dim')}  {value}")
+    text = description_text(issue)
+    if text:
+        out.line()
+        for line in text.splitlines():
+            out.line("  " + out.styled(line, None))
+    for attachment in issue.attachments:
+        out.line(f"{out.styled('attached'.ljust(10), 'dim')}  {out.styled(attachment.file_name, None)} ({attachment.uuid})")
+    out.line()
+    out.line(out.styled(f"{len(comments)} comment{'s' if len(comments) != 1 else ''}", "bold"))
+    for comment in comments:
+        header = f"{comment.created_by}, {when(comment.created_at, out.tty)}" + (" (edited)" if comment.is_edited else "")
+        out.line(out.styled(header, "cyan"))
+        if comment.is_deleted:
+            out.line("  " + out.styled("(deleted)", "dim"))
+            continue
+        for line in comment.content.splitlines() or [""]:
+            out.line("  " + out.styled(line, None))
+        for attachment in comment.attachments:
+            out.line("  " + out.styled(f"[{attachment.file_name}] {attachment.uuid}", "dim"))
+
+
+def description_text(issue: issue_pb2.Issue) -> str:
+    """The text of the description's blocks; other kinds of block are named, not shown."""
+    parts = []
+    for block in issue.description:
+        kind = block.fields["type"].string_value if "type" in block.fields else ""
+        if "text" in block.fields and block.fields["text"].HasField("string_value"):
+            parts.append(block.fields["text"].string_value)
+        else:
+            parts.append(f"[{kind or 'block'}]")
+    return "\n".join(parts)
+
+
+def charts(out: Output, charts: Sequence[metrics_pb2.Chart]) -> None:
+    """Each chart as horizontal bars scaled to its largest value."""
+    for i, chart in enumerate(charts):
+        if i:
+            out.line()
+        data = chart.chart_data
+        out.line(out.styled(data.title, "bold"))
+        if data.series:
+            _series_bars(out, data)
+        else:
+            _bars(out, [(p.label, p.value) for p in data.data])
+
+
+def _bar(value: int, largest: int) -> str:
+    length = round(_BAR_WIDTH * value / largest) if largest else 0
+    return _BAR * (length or (1 if value else 0))
+
+
+def _bars(out: Output, points: Sequence[tuple[str, int]]) -> None:
+    largest = max((v for _, v in points), default=0)
+    width = max((len(label) for label, _ in points), default=0)
+    for label, value in points:
+        out.line(f"  {label.ljust(width)}  {out.styled(_bar(value, largest), 'cyan')} {value}")
+
+
+def _series_bars(out: Output, data: metrics_pb2.ChartData) -> None:
+    """A mixed chart: one row per label (day), one bar per series, days with nothing left out."""
+    largest = max((v for s in data.series for v in s.values), default=0)
+    colours = ["cyan", "magenta", "yellow", "green"]
+    legend = ", ".join(out.styled(s.label, colours[i % 4]) for i, s in enumerate(data.series))
+    out.line(f"  per day: {legend}")
+    shown = 0
+    for row, label in enumerate(data.labels):
+        values = [s.values[row] if row < len(s.values) else 0 for s in data.series]
+        if not any(values):
+            continue
+        shown += 1
+        bars = "  ".join(f"{out.styled(_bar(v, largest), colours[i % 4])} {v}" for i, v in enumerate(values))
+        out.line(f"  {label}  {bars}")
+    if not shown:
+        out.line("  " + out.styled(f"nothing in these {len(data.labels)} days", "dim"))
