@@ -1,0 +1,26 @@
+"""The contract's JSON, read from and written to protobuf messages via their descriptors.
+
+`parsing` turns a request body into JSON values (refusing what JSON or
+protobuf cannot carry), `reading` fills request messages from them, and
+`writing` prints reply messages in the contract's shape.
+"""
+
+from __future__ import annotations
+
+from common.enums import enum_names
+from common.errors import FieldViolation
+
+from .reading import InvalidJson, merge_object, merge_path, merge_query
+from .writing import JsonValue, to_json, wkt_json_type
+
+__all__ = [
+    "FieldViolation",
+    "InvalidJson",
+    "JsonValue",
+    "enum_names",
+    "merge_object",
+    "merge_path",
+    "merge_query",
+    "to_json",
+    "wkt_json_type",
+]
