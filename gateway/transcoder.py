@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from typing import Any
 
@@ -26,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.descriptors import is_required
 
-from .codec import InvalidJson, merge_object, merge_path, merge_query, to_json
+from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
 from .routing import Binding, RouteTable
 
@@ -193,10 +192,7 @@ class TranscodingRoute(BaseRoute):
             return {}
         if not is_json:
             raise _unsupported(media_type)
-        try:
-            return json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
-        except (ValueError, RecursionError) as exc:
-            raise http_error(400, f"the body is not valid JSON: {_json_problem(exc)}") from None
+        return parse_json(body)
 
 
 def _too_large(limit: int) -> GatewayError:
@@ -206,25 +202,6 @@ def _too_large(limit: int) -> GatewayError:
 def _unsupported(media_type: str) -> GatewayError:
     shown = media_type or "none"
     return http_error(415, f"the body must be application/json, not {shown}")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-def _json_problem(exc: Exception) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8"
-    return str(exc)
 
 
 def _dumps(payload: Any) -> bytes:

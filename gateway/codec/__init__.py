@@ -10,6 +10,7 @@ from __future__ import annotations
 from common.enums import enum_names
 from common.errors import FieldViolation
 
+from .parsing import MAX_DEPTH, parse_json
 from .reading import InvalidJson, merge_object, merge_path, merge_query
 from .writing import JsonValue, to_json, wkt_json_type
 
@@ -17,10 +18,12 @@ __all__ = [
     "FieldViolation",
     "InvalidJson",
     "JsonValue",
+    "MAX_DEPTH",
     "enum_names",
     "merge_object",
     "merge_path",
     "merge_query",
+    "parse_json",
     "to_json",
     "wkt_json_type",
 ]

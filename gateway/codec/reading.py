@@ -40,9 +40,9 @@ _FLOATS = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
 class InvalidJson(Exception):
     """Input that does not fit the request message; every problem names its key."""
 
-    def __init__(self, violations: list[FieldViolation]) -> None:
+    def __init__(self, violations: list[FieldViolation], message: str | None = None) -> None:
         self.violations = violations
-        super().__init__(summary(violations))
+        super().__init__(message or summary(violations))
 
 
 
