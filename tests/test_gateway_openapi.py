@@ -95,9 +95,10 @@ def test_issue_schema_requires_every_key_and_allows_null_only_where_nullable(doc
     issue = doc["components"]["schemas"]["Issue"]
     assert set(issue["required"]) >= set(ISSUE_RESPONSE)
     v = validator(doc, {"$ref": "#/components/schemas/Issue"})
-    for nullable in ("resolution_summary", "job_run_id", "status", "priority", "created_at"):
+    for nullable in ("resolution_summary", "job_run_id", "created_at"):
         v.validate({**ISSUE_RESPONSE, nullable: None})
-    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions"):
+    # Enums are never null in replies (the server never sends value 0).
+    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions", "status", "priority"):
         assert not v.is_valid({**ISSUE_RESPONSE, not_nullable: None}), not_nullable
     missing = dict(ISSUE_RESPONSE)
     del missing["job_run_id"]
@@ -150,4 +151,23 @@ def test_the_error_envelope_is_documented_on_every_operation(doc):
     for path, ops in doc["paths"].items():
         for verb, op in ops.items():
             if path.startswith("/api/"):
-                assert op["responses"]["default"] == {"$ref": "#/components/responses/Error"}, (verb, path)
+                # No catch-all: each status listed is one the operation can answer with, in the envelope.
+                assert "default" not in op["responses"], (verb, path)
+                errors = {s: r for s, r in op["responses"].items() if int(s) >= 400}
+                assert {"400", "401", "500", "503"} <= set(errors), (verb, path)
+                for status, ref in errors.items():
+                    response = doc["components"]["responses"][ref["$ref"].rsplit("/", 1)[1]]
+                    assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_each_operation_lists_the_statuses_its_binding_can_answer_with(doc):
+    def errors(verb: str, path: str) -> set[int]:
+        return {int(s) for s in doc["paths"][path][verb]["responses"] if int(s) >= 400}
+
+    always = {400, 401, 431, 500, 503, 504}
+    assert errors("get", "/api/v1/issues") == always | {429}  # a page; any token may read
+    assert errors("post", "/api/v1/issues") == always | {403, 413, 415}
+    assert errors("get", "/api/v1/issues/{issue_id}") == always | {404}
+    assert errors("patch", "/api/v1/issues/{issue_id}/comments/{comment_id}") == always | {403, 404, 412, 413, 415}
+    assert errors("delete", "/api/v1/issues/{issue_id}") == always | {403, 404, 412}
+    assert doc["servers"] == [{"url": "/", "description": "The gateway serving this document."}]
