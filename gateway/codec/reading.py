@@ -15,6 +15,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from common.descriptors import field_rules
 from common.enums import enum_numbers
 from common.errors import FieldViolation, summary
 
@@ -134,7 +135,11 @@ class _Reader:
                 return self.bad(where, "must be an integer")
             low, high = _INT_RANGES[t]
             if not low <= value <= high:
-                return self.bad(where, f"must be between {low} and {high}")
+                # Past what the type holds; name the range the field declares, if narrower.
+                rules = field_rules(f)
+                low = low if rules.minimum is None else max(low, rules.minimum)
+                high = high if rules.maximum is None else min(high, rules.maximum)
+                return self.bad(where, f"must be between {low} and {high}, got {value}")
             return value
         if t in _FLOATS:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
