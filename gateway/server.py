@@ -45,9 +45,11 @@ def bind(listen: str) -> socket.socket:
     return sock
 
 
-def _config(grpc_target: str, max_body_bytes: int, extra_routes: Sequence[BaseRoute] = ()) -> uvicorn.Config:
+def _config(
+    grpc_target: str, max_body_bytes: int, extra_routes: Sequence[BaseRoute] = (), cors_origins: Sequence[str] = ()
+) -> uvicorn.Config:
     return uvicorn.Config(
-        build_app(grpc_target, max_body_bytes=max_body_bytes, extra_routes=extra_routes),
+        build_app(grpc_target, max_body_bytes=max_body_bytes, extra_routes=extra_routes, cors_origins=cors_origins),
         lifespan="on",
         log_config=None,  # leave logging to the process (JSON lines in `service serve`)
         access_log=False,  # the app logs one line per request itself
@@ -71,12 +73,20 @@ class GatewayHandle:
 
 
 def start_in_thread(
-    http_listen: str, grpc_target: str, *, max_body_bytes: int = 1 << 20, extra_routes: Sequence[BaseRoute] = ()
+    http_listen: str,
+    grpc_target: str,
+    *,
+    max_body_bytes: int = 1 << 20,
+    extra_routes: Sequence[BaseRoute] = (),
+    cors_origins: Sequence[str] = (),
 ) -> GatewayHandle:
-    """Serve the gateway on `http_listen` in front of `grpc_target`; returns once it accepts requests."""
+    """Serve the gateway on `http_listen` in front of `grpc_target`; returns once it accepts requests.
+
+    `cors_origins`: the browser origins allowed to call it (see gateway.cors); none turns CORS off.
+    """
     sock = bind(http_listen)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(grpc_target, max_body_bytes, extra_routes))
+    server = uvicorn.Server(_config(grpc_target, max_body_bytes, extra_routes, cors_origins))
     failure: list[BaseException] = []
 
     def run() -> None:

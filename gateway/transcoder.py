@@ -120,6 +120,10 @@ class TranscodingRoute(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         resolution = scope["gateway.resolution"]
         try:
+            if resolution.binding is None and scope["method"] == "OPTIONS":
+                response = Response(status_code=204, headers={"Allow": ", ".join(resolution.allowed)})
+                await response(scope, receive, send)
+                return
             if resolution.binding is None:
                 raise http_error(
                     405, f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
@@ -139,6 +143,7 @@ class TranscodingRoute(BaseRoute):
 
     async def _call(self, method: _Method, request: Request, path_params: dict[str, str]) -> Response:
         binding = method.binding
+        metadata = _metadata(request)  # before the body: who asks comes first
         message = method.request_class()
         if binding.body:
             data = await self._read_json(request)
@@ -156,7 +161,7 @@ class TranscodingRoute(BaseRoute):
         merge_path(message, path_params)
 
         call = self.backend.unary(binding.full_method, method.response_class)
-        reply = await call(message, metadata=_metadata(request), timeout=_timeout(request))
+        reply = await call(message, metadata=metadata, timeout=_timeout(request))
         if method.empty_response:
             return Response(status_code=binding.success_code)
         payload = to_json(reply)
@@ -209,12 +214,14 @@ def _dumps(payload: Any) -> bytes:
 
 
 def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
+    """The call's metadata: the bearer token, checked for its form here so a 401 speaks HTTP."""
     authorization = request.headers.get("authorization")
     if authorization is None:
-        return ()
-    if not _PRINTABLE_ASCII.match(authorization):
-        # gRPC metadata cannot carry it; it is no token the service would accept anyway.
-        raise http_error(401, "the Authorization header is malformed")
+        raise http_error(401, "missing credentials: send the header `Authorization: Bearer <token>`")
+    scheme, _, token = authorization.partition(" ")
+    # gRPC metadata cannot carry anything but printable ASCII; no token is anything else.
+    if scheme.lower() != "bearer" or not token.strip() or not _PRINTABLE_ASCII.match(authorization):
+        raise http_error(401, "malformed credentials: the header must be `Authorization: Bearer <token>`")
     return (("authorization", authorization),)
 
 
