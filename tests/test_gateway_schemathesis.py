@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from .test_gateway_e2e import gateway_url  # noqa: F401 - the fixture: a gateway per backend
 
 # Small and fixed, so the run is bounded; raise it locally to hunt for bugs.
-EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "25"))
 
 # A generated attachment id is well formed but names no upload; no schema can say which exist.
 _UNKNOWN_REFERENCE = re.compile(r"^attachment [0-9a-f-]{36} (does not exist in this workspace|has not been uploaded yet)$")
