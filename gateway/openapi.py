@@ -160,10 +160,12 @@ class _Schemas:
             if is_required(f):
                 required.append(f.name)
                 properties[f.name] = schema
-            elif update and not field_rules(f).clearable:
-                properties[f.name] = schema
+            elif not update:
+                properties[f.name] = _nullable(schema)  # null: leave it unset
+            elif field_rules(f).clearable:
+                properties[f.name] = {**_nullable(schema), "description": "null clears it."}
             else:
-                properties[f.name] = _nullable(schema)  # null: leave it unset, or clear it
+                properties[f.name] = schema
         out: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
         if required:
             out["required"] = required

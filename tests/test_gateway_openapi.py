@@ -171,3 +171,30 @@ def test_each_operation_lists_the_statuses_its_binding_can_answer_with(doc):
     assert errors("patch", "/api/v1/issues/{issue_id}/comments/{comment_id}") == always | {403, 404, 412, 413, 415}
     assert errors("delete", "/api/v1/issues/{issue_id}") == always | {403, 404, 412}
     assert doc["servers"] == [{"url": "/", "description": "The gateway serving this document."}]
+
+
+def test_request_fields_carry_the_rules_their_protos_declare(doc):
+    create = validator(doc, body_schema(doc, "POST", "/api/v1/issues"))
+    ok = {"title": "t", "description": []}
+    create.validate({**ok, "title": "x" * 500, "tags": ["t"] * 100, "owner": None})
+    for bad in ({"title": "x" * 501}, {"title": "   "}, {"title": "a\x00"}, {"tags": ["t"] * 101},
+                {"tags": [""]}, {"attachment_ids": ["not-a-uuid"]}, {"description": [{}] * 1001}):
+        assert not create.is_valid({**ok, **bad}), bad
+
+    patch = validator(doc, body_schema(doc, "PATCH", "/api/v1/issues/{issue_id}"))
+    patch.validate({"owner": None, "tags": None, "resolution_summary": None})  # clearable
+    for bad in ({}, {"title": None}, {"status": None}, {"priority": None}):
+        assert not patch.is_valid(bad), bad
+
+    attachment = validator(doc, body_schema(doc, "POST", "/api/v1/attachments"))
+    base = {"file_name": "plan.md"}
+    for size in (0, 536870912, "536870912", "0"):
+        attachment.validate({**base, "size_bytes": size})
+    for size in (-1, 536870913, "536870913", "-1", "01"):
+        assert not attachment.is_valid({**base, "size_bytes": size}), size
+    assert not attachment.is_valid({**base, "size_bytes": 1, "file_name": "a/b"})
+
+    limit = next(p for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1000)
+    issue_id = doc["paths"]["/api/v1/issues/{issue_id}"]["get"]["parameters"][0]["schema"]
+    assert issue_id["format"] == "uuid" and issue_id["pattern"].startswith("^[0-9a-fA-F]{8}-")
