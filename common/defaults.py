@@ -12,6 +12,8 @@ HTTP_LISTEN = ("ISSUES_HTTP_LISTEN", "127.0.0.1:8080")
 # Where the standalone gateway (and the CLI) find the gRPC server.
 GRPC_TARGET = ("ISSUES_GRPC_TARGET", "127.0.0.1:50051")
 DATABASE_URL = ("DATABASE_URL", "sqlite:///issues.db")
+# Browser origins allowed to call the HTTP gateway, comma-separated (`*`: any); empty: CORS off.
+CORS_ORIGINS = ("ISSUES_CORS_ORIGINS", "")
 
 
 def resolve(default: tuple[str, str], flag_value: str | None = None) -> str:

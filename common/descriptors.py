@@ -1,11 +1,15 @@
 """The contract as descriptors: the service, and the options declared on it.
 
-Authorization (`required_role`), HTTP success codes (`http_success_code`) and
-required request fields (`google.api.field_behavior`) are written beside each
-RPC and field in the protos; everything that acts on them reads them here.
+Authorization (`required_role`), HTTP success codes (`http_success_code`),
+required request fields (`google.api.field_behavior`) and what each request
+field accepts (`rules`) are written beside each RPC and field in the protos;
+everything that acts on them reads them here.
 """
 
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
 
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
@@ -13,7 +17,11 @@ from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, Servic
 from issues.v1 import issue_service_pb2, options_pb2
 
 __all__ = [
+    "NOT_BLANK_PATTERN",
     "SERVICE",
+    "UUID_PATTERN",
+    "Rules",
+    "field_rules",
     "full_method_name",
     "http_success_code",
     "is_output_only",
@@ -49,3 +57,58 @@ def is_required(field: FieldDescriptor) -> bool:
 
 def is_output_only(field: FieldDescriptor) -> bool:
     return field_behavior_pb2.OUTPUT_ONLY in _behaviors(field)
+
+
+# The canonical spelling the server accepts: 8-4-4-4-12 hex digits, either case.
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# "Not blank, no NUL": some character outside Python's str.isspace() set. The
+# set is spelled out because ECMA-262's \s differs from Python's (\x1c-\x1f,
+# \x85, \ufeff), and the document must mean the same in both.
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK_PATTERN = rf"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A field's `issues.v1.rules`, with `patterns` holding every pattern they imply.
+
+    On a repeated field, `min_items`/`max_items` bound the list and the rest
+    apply to each item.
+    """
+
+    min_length: int | None = None
+    max_length: int | None = None
+    patterns: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    format: str | None = None
+    not_blank: bool = False
+    clearable: bool = False
+
+
+_NO_RULES = Rules()
+
+
+@functools.cache
+def field_rules(field: FieldDescriptor) -> Rules:
+    """The rules declared on a field; an empty Rules when it declares none."""
+    options = field.GetOptions()
+    if not options.HasExtension(options_pb2.rules):
+        return _NO_RULES
+    r = options.Extensions[options_pb2.rules]
+
+    def get(name: str) -> int | None:
+        return getattr(r, name) if r.HasField(name) else None
+
+    patterns = [r.pattern] if r.pattern else []
+    if r.not_blank:
+        patterns.append(NOT_BLANK_PATTERN)
+    if r.format == "uuid":
+        patterns.append(UUID_PATTERN)
+    return Rules(
+        min_length=get("min_length"), max_length=get("max_length"), patterns=tuple(patterns),
+        minimum=get("minimum"), maximum=get("maximum"), min_items=get("min_items"), max_items=get("max_items"),
+        format=r.format or None, not_blank=r.not_blank, clearable=r.clearable,
+    )

@@ -87,11 +87,14 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 }
 
 # For errors made over HTTP without a gRPC call (bad routes, bodies, uploads):
-# the canonical code whose meaning is nearest to each HTTP status.
+# the canonical code whose meaning is nearest to each HTTP status. 415 is
+# UNIMPLEMENTED ("not supported by this service"): the request may be fine,
+# its encoding is one the gateway does not implement (like a 405's method).
+# 431 is INVALID_ARGUMENT with the header named, as for any other bad input.
 STATUS_FOR_HTTP: dict[int, str] = {
     400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
     405: "UNIMPLEMENTED", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION", 413: "RESOURCE_EXHAUSTED",
-    415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
+    415: "UNIMPLEMENTED", 429: "RESOURCE_EXHAUSTED", 431: "INVALID_ARGUMENT", 499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
     503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
 }
 

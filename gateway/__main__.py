@@ -1,7 +1,8 @@
 """`python -m gateway --http-listen ADDR --grpc-target ADDR`: the gateway alone.
 
-Flags override ISSUES_HTTP_LISTEN / ISSUES_GRPC_TARGET, which override
-127.0.0.1:8080 / 127.0.0.1:50051. Runs until SIGINT or SIGTERM, then drains.
+Flags override ISSUES_HTTP_LISTEN / ISSUES_GRPC_TARGET / ISSUES_CORS_ORIGINS,
+which override 127.0.0.1:8080 / 127.0.0.1:50051 / no CORS. Runs until SIGINT
+or SIGTERM, then drains.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import threading
 
 from common import defaults, logs
 
+from .cors import parse_origins
 from .server import start_in_thread
 
 log = logging.getLogger("gateway")
-
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gateway", description="The HTTP/JSON gateway of issues.v1.IssueService.")
     p.add_argument("--http-listen", help="default: $%s or %s" % defaults.HTTP_LISTEN)
     p.add_argument("--grpc-target", help="default: $%s or %s" % defaults.GRPC_TARGET)
+    p.add_argument("--cors-origins", help="comma-separated browser origins allowed to call, * for any "
+                   "(default: $%s; none: CORS off)" % defaults.CORS_ORIGINS[0])
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="larger request bodies get 413 (default 1 MiB)")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -39,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     try:
-        handle = start_in_thread(http_listen, grpc_target, max_body_bytes=args.max_body_bytes)
+        cors_origins = parse_origins(defaults.resolve(defaults.CORS_ORIGINS, args.cors_origins))
+        handle = start_in_thread(http_listen, grpc_target, max_body_bytes=args.max_body_bytes, cors_origins=cors_origins)
     except (OSError, ValueError, RuntimeError) as exc:
         log.error("cannot start", extra={"error": str(exc)})
         return 1

@@ -4,7 +4,9 @@
 
 Routes: the whole `issues.v1.IssueService` route table (one transcoding
 route), plus `/healthz`, `/readyz` and `/openapi.json`. Every error, 404 and
-405 included, is answered in the error envelope.
+405 included, is answered in the error envelope. HEAD is GET without the
+body, OPTIONS lists the allowed methods, CORS is on only for the origins
+given, and headers are bounded (limits.py).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from starlette.routing import BaseRoute, Route
 from common.descriptors import SERVICE
 
 from .accesslog import AccessLog
+from .cors import Cors
 from .errors import error_response, http_error
+from .limits import HeaderLimits
 from .openapi import build_openapi
 from .routing import RouteTable
 from .transcoder import Backend, TranscodingRoute
@@ -37,6 +41,8 @@ __all__ = ["SERVICE", "build_app"]
 log = logging.getLogger("gateway")
 
 READY_TIMEOUT_SECONDS = 2.0
+# Polled by orchestrators every few seconds: logged only when they fail.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # How long closing the channel waits for in-flight calls at shutdown.
 CHANNEL_CLOSE_GRACE_SECONDS = 5.0
 
@@ -47,13 +53,15 @@ def build_app(
     max_body_bytes: int = 1 << 20,
     extra_routes: Sequence[BaseRoute] = (),
     service: ServiceDescriptor = SERVICE,
+    cors_origins: Sequence[str] = (),
 ) -> Starlette:
     """The gateway in front of the gRPC server at `grpc_target`, over one shared channel.
 
     `extra_routes` are served before the transcoded API, on the same port and
     with the same access log (`service serve` mounts its blob URLs there).
     `service` is whose annotations make the routes: IssueService unless a test
-    or another deployment says otherwise.
+    or another deployment says otherwise. `cors_origins`: the origins browsers
+    may call from (`*` for any); none turns CORS off.
     """
     table = RouteTable.for_service(service)
     backend = Backend(grpc_target)
@@ -81,6 +89,9 @@ def build_app(
         # Starlette's own 404 (no route) and 405 (wrong method on a probe), in the envelope.
         assert isinstance(exc, HTTPException)
         message = str(exc.detail)
+        if exc.status_code == 405 and request.method == "OPTIONS" and exc.headers and "Allow" in exc.headers:
+            allowed = sorted({*(m.strip() for m in exc.headers["Allow"].split(",")), "OPTIONS"})
+            return Response(status_code=204, headers={"Allow": ", ".join(allowed)})
         if exc.status_code == 404:
             message = f"no route for {request.url.path}"
         elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
@@ -103,7 +114,11 @@ def build_app(
             *extra_routes,
             TranscodingRoute(table, backend, max_body_bytes=max_body_bytes),
         ],
-        middleware=[Middleware(AccessLog)],
+        middleware=[
+            Middleware(AccessLog, quiet_paths=PROBE_PATHS),
+            Middleware(Cors, origins=cors_origins),
+            Middleware(HeaderLimits),
+        ],
         exception_handlers={HTTPException: starlette_error, Exception: internal_error},
         lifespan=lifespan,
     )

@@ -5,11 +5,14 @@ hold the running gateway to it:
 
   - response schemas list every field as required (every key is always
     printed), with `null` allowed exactly where the codec prints it
-    (`optional` fields, unset messages, enum value 0);
+    (`optional` fields, unset messages; enums are never null);
   - request bodies refuse unknown keys (`additionalProperties: false`), omit
     OUTPUT_ONLY fields, path variables and the update mask, require the
-    REQUIRED ones, and accept `null` for the rest (null means "unset");
-  - every operation can answer with the error envelope.
+    REQUIRED ones, and accept `null` for the rest (null means "unset"),
+    except in updates, where null clears and only `clearable` fields take it;
+  - every request field carries the constraints its `issues.v1.rules` declare
+    (openapi_rules.py), so the document is exactly as strict as the server;
+  - each operation lists the error statuses it can answer with (openapi_responses.py).
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 
-from common.descriptors import is_output_only, is_required
+from common.descriptors import Rules, field_rules, is_output_only, is_required
 from common.enums import enum_names
 
 from .codec import wkt_json_type
+from .openapi_responses import error_components, operation_errors
+from .openapi_rules import constrain, constrain_list, integer_schema
 from .routing import Binding, RouteTable, request_field
 
 __all__ = ["build_openapi"]
@@ -32,45 +37,16 @@ _INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescript
 _UINT32 = {FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32}
 _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64}
 _UINT64 = {FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_FIXED64}
+# (JSON Schema format, least, greatest) of each integer type.
+_INTEGERS = {
+    **{t: ("int32", -(2**31), 2**31 - 1) for t in _INT32},
+    **{t: ("int32", 0, 2**32 - 1) for t in _UINT32},
+    **{t: ("int64", -(2**63), 2**63 - 1) for t in _INT64},
+    **{t: ("int64", 0, 2**64 - 1) for t in _UINT64},
+}
+_NO_RULES = Rules()
 
 _OPENAPI_VERBS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-
-_ERROR_SCHEMA: Schema = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "status", "message", "details"],
-            "properties": {
-                "code": {"type": "integer", "description": "The HTTP status code."},
-                "status": {"type": "string", "description": "The canonical gRPC status name, e.g. INVALID_ARGUMENT."},
-                "message": {"type": "string"},
-                "details": {
-                    "type": "array",
-                    "description": "google.rpc error details; bad input carries a google.rpc.BadRequest.",
-                    "items": {"$ref": "#/components/schemas/ErrorDetail"},
-                },
-            },
-        }
-    },
-}
-_ERROR_DETAIL: Schema = {
-    "type": "object",
-    "required": ["@type"],
-    "properties": {
-        "@type": {"type": "string", "examples": ["type.googleapis.com/google.rpc.BadRequest"]},
-        "field_violations": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "description"],
-                "properties": {"field": {"type": "string"}, "description": {"type": "string"}},
-            },
-        },
-    },
-}
-
 
 def _nullable(schema: Schema) -> Schema:
     if not schema:
@@ -104,26 +80,19 @@ class _Schemas:
 
     # -- values of one field ---------------------------------------------------
 
-    def scalar(self, f: FieldDescriptor, *, output: bool) -> Schema:
+    def scalar(self, f: FieldDescriptor, *, output: bool, rules: Rules = _NO_RULES) -> Schema:
         t = f.type
         if t == FieldDescriptor.TYPE_ENUM:
-            names = list(enum_names(f.enum_type).values())
-            # Value 0 prints as null, so an output enum is always nullable.
-            return {"type": ["string", "null"], "enum": [*names, None]} if output else {"type": "string", "enum": names}
+            # Never null, not even in replies: value 0 (unspecified) is no value the server sends.
+            return {"type": "string", "enum": list(enum_names(f.enum_type).values())}
         if t == FieldDescriptor.TYPE_STRING:
-            return {"type": "string"}
+            return constrain({"type": "string"}, rules)
         if t == FieldDescriptor.TYPE_BOOL:
             return {"type": "boolean"}
-        if t in _INT32:
-            return {"type": "integer", "format": "int32", "minimum": -(2**31), "maximum": 2**31 - 1}
-        if t in _UINT32:
-            return {"type": "integer", "format": "int32", "minimum": 0, "maximum": 2**32 - 1}
-        if t in _INT64 | _UINT64:
-            low, high = (0, 2**64 - 1) if t in _UINT64 else (-(2**63), 2**63 - 1)
-            number = {"type": "integer", "format": "int64", "minimum": low, "maximum": high}
-            if output:
-                return number
-            return {"oneOf": [number, {"type": "string", "pattern": "^-?[0-9]{1,20}$"}]}
+        if t in _INTEGERS:
+            fmt, low, high = _INTEGERS[t]
+            # The reader also takes 64-bit integers as strings, as proto3 JSON allows.
+            return integer_schema(low, high, rules, fmt=fmt, as_text=fmt == "int64" and not output)
         if t in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
             return {"type": "number"}
         if t == FieldDescriptor.TYPE_BYTES:
@@ -159,17 +128,18 @@ class _Schemas:
         if f.message_type is not None and f.message_type.GetOptions().map_entry:
             value = f.message_type.fields_by_name["value"]
             return {"type": "object", "additionalProperties": self.one(value, output=output)}
+        rules = _NO_RULES if output else field_rules(f)
         if f.is_repeated:
-            return {"type": "array", "items": self.one(f, output=output)}
-        one = self.one(f, output=output)
+            return constrain_list({"type": "array", "items": self.one(f, output=output)}, rules)
+        one = self.one(f, output=output, rules=rules)
         if output and (f.message_type is not None or f.has_presence):
             return _nullable(one)
         return one
 
-    def one(self, f: FieldDescriptor, *, output: bool) -> Schema:
+    def one(self, f: FieldDescriptor, *, output: bool, rules: Rules = _NO_RULES) -> Schema:
         if f.message_type is not None:
             return self.message(f.message_type, output=output)
-        return self.scalar(f, output=output)
+        return self.scalar(f, output=output, rules=rules)
 
     # -- whole messages ----------------------------------------------------------
 
@@ -179,7 +149,8 @@ class _Schemas:
             return {"type": "object", "required": list(properties), "properties": properties}
         return self.input_object(d, skip=skip)
 
-    def input_object(self, d: Descriptor, *, skip: frozenset[str] = frozenset()) -> Schema:
+    def input_object(self, d: Descriptor, *, skip: frozenset[str] = frozenset(), update: bool = False) -> Schema:
+        """A request body. In an `update` (keys become the mask), null clears, so only `clearable` fields take it."""
         properties: dict[str, Schema] = {}
         required: list[str] = []
         for f in d.fields:
@@ -189,11 +160,17 @@ class _Schemas:
             if is_required(f):
                 required.append(f.name)
                 properties[f.name] = schema
-            else:
+            elif not update:
                 properties[f.name] = _nullable(schema)  # null: leave it unset
+            elif field_rules(f).clearable:
+                properties[f.name] = {**_nullable(schema), "description": "null clears it."}
+            else:
+                properties[f.name] = schema
         out: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
         if required:
             out["required"] = required
+        if update:
+            out["minProperties"] = 1  # an update that names no field is refused
         return out
 
 
@@ -213,22 +190,21 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
     method = b.method
     request = method.input_type
     path_fields = {p.split(".")[0] for p in b.template.variable_fields}
-    parameters: list[Schema] = [
-        {"name": path, "in": "path", "required": True,
-         "schema": schemas.scalar(request_field(method, path), output=False)}
-        for _, path in b.template.variables
-    ]
+    parameters: list[Schema] = []
+    for _, path in b.template.variables:
+        f = request_field(method, path)
+        parameters.append({"name": path, "in": "path", "required": True,
+                           "schema": schemas.scalar(f, output=False, rules=field_rules(f))})
     for f in b.query_fields:
         if f.message_type is not None:
             continue  # the transcoder reads only scalar query parameters
-        item = schemas.scalar(f, output=False)
         if f.is_repeated:
             parameters.append({
                 "name": f.name, "in": "query", "required": False,
-                "schema": {"type": "array", "items": item}, "style": "form", "explode": True,
+                "schema": schemas.field(f, output=False), "style": "form", "explode": True,
             })
         else:
-            parameters.append({"name": f.name, "in": "query", "required": False, "schema": item})
+            parameters.append({"name": f.name, "in": "query", "required": False, "schema": schemas.field(f, output=False)})
 
     op: Schema = {
         "operationId": operation_id,
@@ -242,15 +218,15 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
         if b.body == "*":
             mask = b.update_mask_field
             skip = frozenset(path_fields | ({mask.name} if mask is not None else set()))
-            body_schema = schemas.input_object(request, skip=skip)
+            body_schema = schemas.input_object(request, skip=skip, update=mask is not None)
             if mask is not None:
                 body_schema["description"] = (
-                    "Only the keys present change; a key set to null clears the field."
+                    "Only the keys present change; a key set to null clears the field (where null is allowed)."
                 )
         else:
             body_schema = schemas.field(request.fields_by_name[b.body], output=False)
         op["requestBody"] = {
-            "required": bool(body_schema.get("required")),
+            "required": bool(body_schema.get("required") or body_schema.get("minProperties")),
             "content": {"application/json": {"schema": body_schema}},
         }
 
@@ -263,14 +239,7 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
         else:
             schema = schemas.message(method.output_type, output=True)
         success = {"description": "Success.", "content": {"application/json": {"schema": schema}}}
-    op["responses"] = {
-        str(b.success_code): success,
-        "400": {"$ref": "#/components/responses/BadRequest"},
-        "401": {"$ref": "#/components/responses/Unauthorized"},
-        "403": {"$ref": "#/components/responses/Error"},
-        "404": {"$ref": "#/components/responses/Error"},
-        "default": {"$ref": "#/components/responses/Error"},
-    }
+    op["responses"] = {str(b.success_code): success, **operation_errors(b)}
     return op
 
 
@@ -291,18 +260,22 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
     status_schema = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
     paths["/healthz"] = {"get": {
         "operationId": "Healthz", "summary": "The gateway process is up", "tags": ["probes"], "security": [],
-        "responses": {"200": {"description": "Up.", "content": {"application/json": {"schema": status_schema}}}},
+        "responses": {
+            "200": {"description": "Up.", "content": {"application/json": {"schema": status_schema}}},
+            "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+        },
     }}
     paths["/readyz"] = {"get": {
         "operationId": "Readyz", "summary": "The service behind the gateway is serving", "tags": ["probes"],
         "security": [],
         "responses": {
             "200": {"description": "Serving.", "content": {"application/json": {"schema": status_schema}}},
-            "503": {"$ref": "#/components/responses/Error"},
+            "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+            "503": {"$ref": "#/components/responses/Unavailable"},
         },
     }}
 
-    error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    error_schemas, error_responses = error_components()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -311,24 +284,20 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
             "description": f"HTTP/JSON gateway for the gRPC service `{service.full_name}`, "
                            "generated from its google.api.http annotations.",
         },
-        "tags": [{"name": service.name}, {"name": "probes"}],
+        # Relative: the document is served by the gateway it describes, wherever that is reached.
+        "servers": [{"url": "/", "description": "The gateway serving this document."}],
+        "tags": [
+            {"name": service.name, "description": f"The methods of `{service.full_name}` that have HTTP bindings."},
+            {"name": "probes", "description": "Liveness and readiness, without a token."},
+        ],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 **dict(sorted(schemas.components.items())),
-                "Error": _ERROR_SCHEMA,
-                "ErrorDetail": _ERROR_DETAIL,
+                **error_schemas,
             },
-            "responses": {
-                "Error": {"description": "An error, in the error envelope.", "content": error_content},
-                "BadRequest": {"description": "Bad input; the details name each field.", "content": error_content},
-                "Unauthorized": {
-                    "description": "No token, or not a valid one.",
-                    "headers": {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
-                    "content": error_content,
-                },
-            },
+            "responses": error_responses,
         },
         "security": [{"bearerAuth": []}],
     }

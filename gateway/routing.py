@@ -222,6 +222,8 @@ class RouteTable:
             params = resource.template.match(segments)
             if params is None:
                 continue
-            binding = resource.by_verb.get(verb)
-            return Resolution(binding, params, tuple(sorted(resource.by_verb)))
+            # HEAD is GET without the body (RFC 9110 9.3.2); OPTIONS lists what works.
+            binding = resource.by_verb.get("GET" if verb == "HEAD" else verb)
+            allowed = {*resource.by_verb, "OPTIONS", *(("HEAD",) if "GET" in resource.by_verb else ())}
+            return Resolution(binding, params, tuple(sorted(allowed)))
         return None

@@ -46,11 +46,11 @@ def bind(listen: str) -> socket.socket:
 
 
 def _config(
-    grpc_target: str, max_body_bytes: int, extra_routes: Sequence[BaseRoute] = (),
+    grpc_target: str, max_body_bytes: int, extra_routes: Sequence[BaseRoute] = (), cors_origins: Sequence[str] = (),
     graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
 ) -> uvicorn.Config:
     return uvicorn.Config(
-        build_app(grpc_target, max_body_bytes=max_body_bytes, extra_routes=extra_routes),
+        build_app(grpc_target, max_body_bytes=max_body_bytes, extra_routes=extra_routes, cors_origins=cors_origins),
         lifespan="on",
         log_config=None,  # leave logging to the process (JSON lines in `service serve`)
         access_log=False,  # the app logs one line per request itself
@@ -78,13 +78,21 @@ class GatewayHandle:
 
 
 def start_in_thread(
-    http_listen: str, grpc_target: str, *, max_body_bytes: int = 1 << 20, extra_routes: Sequence[BaseRoute] = (),
+    http_listen: str,
+    grpc_target: str,
+    *,
+    max_body_bytes: int = 1 << 20,
+    extra_routes: Sequence[BaseRoute] = (),
+    cors_origins: Sequence[str] = (),
     graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
 ) -> GatewayHandle:
-    """Serve the gateway on `http_listen` in front of `grpc_target`; returns once it accepts requests."""
+    """Serve the gateway on `http_listen` in front of `grpc_target`; returns once it accepts requests.
+
+    `cors_origins`: the browser origins allowed to call it (see gateway.cors); none turns CORS off.
+    """
     sock = bind(http_listen)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(grpc_target, max_body_bytes, extra_routes, graceful_seconds))
+    server = uvicorn.Server(_config(grpc_target, max_body_bytes, extra_routes, cors_origins, graceful_seconds))
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from typing import Any
 
@@ -26,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.descriptors import is_required
 
-from .codec import InvalidJson, merge_object, merge_path, merge_query, to_json
+from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
 from .routing import Binding, RouteTable
 
@@ -121,6 +120,10 @@ class TranscodingRoute(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         resolution = scope["gateway.resolution"]
         try:
+            if resolution.binding is None and scope["method"] == "OPTIONS":
+                response = Response(status_code=204, headers={"Allow": ", ".join(resolution.allowed)})
+                await response(scope, receive, send)
+                return
             if resolution.binding is None:
                 raise http_error(
                     405, f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
@@ -140,6 +143,7 @@ class TranscodingRoute(BaseRoute):
 
     async def _call(self, method: _Method, request: Request, path_params: dict[str, str]) -> Response:
         binding = method.binding
+        metadata = _metadata(request)  # before the body: who asks comes first
         message = method.request_class()
         if binding.body:
             data = await self._read_json(request)
@@ -157,7 +161,7 @@ class TranscodingRoute(BaseRoute):
         merge_path(message, path_params)
 
         call = self.backend.unary(binding.full_method, method.response_class)
-        reply = await call(message, metadata=_metadata(request), timeout=_timeout(request))
+        reply = await call(message, metadata=metadata, timeout=_timeout(request))
         if method.empty_response:
             return Response(status_code=binding.success_code)
         payload = to_json(reply)
@@ -193,10 +197,7 @@ class TranscodingRoute(BaseRoute):
             return {}
         if not is_json:
             raise _unsupported(media_type)
-        try:
-            return json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
-        except (ValueError, RecursionError) as exc:
-            raise http_error(400, f"the body is not valid JSON: {_json_problem(exc)}") from None
+        return parse_json(body)
 
 
 def _too_large(limit: int) -> GatewayError:
@@ -208,36 +209,19 @@ def _unsupported(media_type: str) -> GatewayError:
     return http_error(415, f"the body must be application/json, not {shown}")
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-def _json_problem(exc: Exception) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8"
-    return str(exc)
-
-
 def _dumps(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
+    """The call's metadata: the bearer token, checked for its form here so a 401 speaks HTTP."""
     authorization = request.headers.get("authorization")
     if authorization is None:
-        return ()
-    if not _PRINTABLE_ASCII.match(authorization):
-        # gRPC metadata cannot carry it; it is no token the service would accept anyway.
-        raise http_error(401, "the Authorization header is malformed")
+        raise http_error(401, "missing credentials: send the header `Authorization: Bearer <token>`")
+    scheme, _, token = authorization.partition(" ")
+    # gRPC metadata cannot carry anything but printable ASCII; no token is anything else.
+    if scheme.lower() != "bearer" or not token.strip() or not _PRINTABLE_ASCII.match(authorization):
+        raise http_error(401, "malformed credentials: the header must be `Authorization: Bearer <token>`")
     return (("authorization", authorization),)
 
 

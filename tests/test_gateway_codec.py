@@ -214,10 +214,14 @@ def test_integer_fields_check_type_and_range():
     merge_object(request, {"limit": 5, "offset": 2.0})
     assert request.limit == 5 and request.offset == 2
     for bad, why in ((True, "must be an integer"), ("5", "must be an integer"), (1.5, "must be an integer"),
-                     (2**31, "must be between -2147483648 and 2147483647")):
+                     (2**31, "must be between 1 and 1000, got 2147483648")):
         with pytest.raises(InvalidJson) as exc:
             merge_object(pb.ListIssuesRequest(), {"limit": bad})
         assert violations(exc) == {"limit": why}
+    # Past the type, a field with only a declared minimum names the type's maximum.
+    with pytest.raises(InvalidJson) as exc:
+        merge_object(pb.ListIssuesRequest(), {"offset": -(2**31) - 1})
+    assert violations(exc) == {"offset": "must be between 0 and 2147483647, got -2147483649"}
 
 
 def test_int64_accepts_numbers_and_decimal_strings():
@@ -274,7 +278,7 @@ def test_repeated_query_parameters_match_any():
         ([("status", "opened")], "status", "must be one of open, in_progress, resolved, rejected"),
         ([("limit", "ten")], "limit", "must be an integer"),
         ([("limit", "")], "limit", "must be an integer"),
-        ([("limit", "99999999999")], "limit", "must be between -2147483648 and 2147483647"),
+        ([("limit", "99999999999")], "limit", "must be between 1 and 1000, got 99999999999"),
         ([("limit", "1"), ("limit", "2")], "limit", "may be given only once"),
         ([("colour", "red")], "colour", "is not a known query parameter"),
     ],

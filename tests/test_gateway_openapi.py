@@ -95,9 +95,10 @@ def test_issue_schema_requires_every_key_and_allows_null_only_where_nullable(doc
     issue = doc["components"]["schemas"]["Issue"]
     assert set(issue["required"]) >= set(ISSUE_RESPONSE)
     v = validator(doc, {"$ref": "#/components/schemas/Issue"})
-    for nullable in ("resolution_summary", "job_run_id", "status", "priority", "created_at"):
+    for nullable in ("resolution_summary", "job_run_id", "created_at"):
         v.validate({**ISSUE_RESPONSE, nullable: None})
-    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions"):
+    # Enums are never null in replies (the server never sends value 0).
+    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions", "status", "priority"):
         assert not v.is_valid({**ISSUE_RESPONSE, not_nullable: None}), not_nullable
     missing = dict(ISSUE_RESPONSE)
     del missing["job_run_id"]
@@ -150,4 +151,50 @@ def test_the_error_envelope_is_documented_on_every_operation(doc):
     for path, ops in doc["paths"].items():
         for verb, op in ops.items():
             if path.startswith("/api/"):
-                assert op["responses"]["default"] == {"$ref": "#/components/responses/Error"}, (verb, path)
+                # No catch-all: each status listed is one the operation can answer with, in the envelope.
+                assert "default" not in op["responses"], (verb, path)
+                errors = {s: r for s, r in op["responses"].items() if int(s) >= 400}
+                assert {"400", "401", "500", "503"} <= set(errors), (verb, path)
+                for status, ref in errors.items():
+                    response = doc["components"]["responses"][ref["$ref"].rsplit("/", 1)[1]]
+                    assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_each_operation_lists_the_statuses_its_binding_can_answer_with(doc):
+    def errors(verb: str, path: str) -> set[int]:
+        return {int(s) for s in doc["paths"][path][verb]["responses"] if int(s) >= 400}
+
+    always = {400, 401, 431, 500, 503, 504}
+    assert errors("get", "/api/v1/issues") == always | {429}  # a page; any token may read
+    assert errors("post", "/api/v1/issues") == always | {403, 413, 415}
+    assert errors("get", "/api/v1/issues/{issue_id}") == always | {404}
+    assert errors("patch", "/api/v1/issues/{issue_id}/comments/{comment_id}") == always | {403, 404, 412, 413, 415}
+    assert errors("delete", "/api/v1/issues/{issue_id}") == always | {403, 404, 412}
+    assert doc["servers"] == [{"url": "/", "description": "The gateway serving this document."}]
+
+
+def test_request_fields_carry_the_rules_their_protos_declare(doc):
+    create = validator(doc, body_schema(doc, "POST", "/api/v1/issues"))
+    ok = {"title": "t", "description": []}
+    create.validate({**ok, "title": "x" * 500, "tags": ["t"] * 100, "owner": None})
+    for bad in ({"title": "x" * 501}, {"title": "   "}, {"title": "a\x00"}, {"tags": ["t"] * 101},
+                {"tags": [""]}, {"attachment_ids": ["not-a-uuid"]}, {"description": [{}] * 1001}):
+        assert not create.is_valid({**ok, **bad}), bad
+
+    patch = validator(doc, body_schema(doc, "PATCH", "/api/v1/issues/{issue_id}"))
+    patch.validate({"owner": None, "tags": None, "resolution_summary": None})  # clearable
+    for bad in ({}, {"title": None}, {"status": None}, {"priority": None}):
+        assert not patch.is_valid(bad), bad
+
+    attachment = validator(doc, body_schema(doc, "POST", "/api/v1/attachments"))
+    base = {"file_name": "plan.md"}
+    for size in (0, 536870912, "536870912", "0"):
+        attachment.validate({**base, "size_bytes": size})
+    for size in (-1, 536870913, "536870913", "-1", "01"):
+        assert not attachment.is_valid({**base, "size_bytes": size}), size
+    assert not attachment.is_valid({**base, "size_bytes": 1, "file_name": "a/b"})
+
+    limit = next(p for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1000)
+    issue_id = doc["paths"]["/api/v1/issues/{issue_id}"]["get"]["parameters"][0]["schema"]
+    assert issue_id["format"] == "uuid" and issue_id["pattern"].startswith("^[0-9a-fA-F]{8}-")

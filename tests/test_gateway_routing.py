@@ -68,14 +68,14 @@ def test_two_variables(table):
 def test_wrong_method_on_a_known_path_lists_the_allowed_ones(table):
     found = table.resolve("PUT", "/api/v1/issues/x")
     assert found.binding is None
-    assert found.allowed == ("DELETE", "GET", "PATCH")
+    assert found.allowed == ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH")
 
 
 def test_the_literal_resource_answers_405_rather_than_falling_back_to_the_variable(table):
     # PATCH exists on /issues/{issue_id}, but /issues/metrics is its own resource.
     found = table.resolve("PATCH", "/api/v1/issues/metrics")
     assert found.binding is None
-    assert found.allowed == ("GET",)
+    assert found.allowed == ("GET", "HEAD", "OPTIONS")
 
 
 @pytest.mark.parametrize("path", ["/", "/api/v1", "/api/v1/issue", "/api/v1/issues/", "/api/v1/issues/x/y", "api/v1/issues"])

@@ -72,7 +72,8 @@ def test_stop_lets_an_in_flight_request_finish(upstream):
     result: dict[str, httpx.Response] = {}
 
     def request() -> None:
-        result["r"] = httpx.get(f"http://127.0.0.1:{handle.port}/api/v1/issues/abc", timeout=20)
+        result["r"] = httpx.get(f"http://127.0.0.1:{handle.port}/api/v1/issues/abc", timeout=20,
+                                headers={"Authorization": "Bearer t"})
 
     client = threading.Thread(target=request)
     client.start()
@@ -96,18 +97,21 @@ def test_stop_lets_an_in_flight_request_finish(upstream):
     assert result["r"].status_code == 200 and result["r"].json()["uuid"] == "abc"
 
 
-def test_one_access_log_line_per_request(upstream, capfd, caplog):
+def test_one_access_log_line_per_request_but_none_for_probes_that_succeed(upstream, capfd, caplog):
     caplog.set_level(logging.INFO, logger="gateway.access")  # the line is written straight to fd 2
     handle = start_in_thread("127.0.0.1:0", upstream.target)
+    dead = start_in_thread("127.0.0.1:0", f"127.0.0.1:{free_port()}")  # nothing listens behind it
     try:
-        httpx.get(f"http://127.0.0.1:{handle.port}/healthz")
+        assert httpx.get(f"http://127.0.0.1:{handle.port}/healthz").status_code == 200
         httpx.get(f"http://127.0.0.1:{handle.port}/no/such/thing")
+        assert httpx.get(f"http://127.0.0.1:{dead.port}/readyz", timeout=10).status_code == 503
     finally:
         handle.stop()
+        dead.stop()
     entries = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
     lines = [e for e in entries if e.get("logger") == "gateway.access"]
     assert [(e["msg"], e["method"], e["path"], e["status"]) for e in lines] == [
-        ("http", "GET", "/healthz", 200), ("http", "GET", "/no/such/thing", 404)]
+        ("http", "GET", "/no/such/thing", 404), ("http", "GET", "/readyz", 503)]
     assert all(isinstance(e["duration_ms"], float) and e["duration_ms"] >= 0 for e in lines)
 
 
@@ -161,7 +165,8 @@ def test_python_m_gateway_serves_until_sigterm_then_drains(upstream):
         assert entries[-1]["msg"] == "serving http", entries
         assert entries[-1]["http_listen"] == f"127.0.0.1:{port}" and entries[-1]["grpc_target"] == upstream.target
         upstream.release.set()
-        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/issues/xyz", timeout=10)
+        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/issues/xyz", timeout=10,
+                             headers={"Authorization": "Bearer t"})
         assert response.json()["uuid"] == "xyz"  # reached the flag's target, not the env's
     finally:
         process.send_signal(signal.SIGTERM)
@@ -184,3 +189,28 @@ def test_python_m_gateway_reads_the_environment(upstream):
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
     assert process.returncode == 0
+
+
+def test_python_m_gateway_takes_cors_origins_from_the_environment(upstream):
+    port = free_port()
+    process, entries = _run_gateway(
+        ["--http-listen", f"127.0.0.1:{port}", "--grpc-target", upstream.target],
+        {"ISSUES_CORS_ORIGINS": "https://a.example, http://localhost:3000"},
+    )
+    try:
+        assert entries[-1]["msg"] == "serving http", entries
+        for origin, allowed in (("http://localhost:3000", True), ("https://b.example", False)):
+            response = httpx.options(f"http://127.0.0.1:{port}/api/v1/issues", headers={
+                "Origin": origin, "Access-Control-Request-Method": "GET"})
+            assert response.status_code == 204
+            assert response.headers.get("access-control-allow-origin") == (origin if allowed else None)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def test_python_m_gateway_refuses_a_malformed_cors_origin(upstream):
+    process, entries = _run_gateway(["--http-listen", "127.0.0.1:0", "--grpc-target", upstream.target,
+                                     "--cors-origins", "a.example/path"], {})
+    assert entries[-1]["msg"] == "cannot start" and "a.example/path" in entries[-1]["error"]
+    assert process.wait(timeout=30) == 1

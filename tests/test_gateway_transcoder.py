@@ -81,7 +81,9 @@ def http(target: str, requests: Callable[[httpx.AsyncClient], Any], **app_option
         app = build_app(target, **app_options)
         transport = httpx.ASGITransport(app=app)
         try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            # A token of the right form; the fake service takes any.
+            async with httpx.AsyncClient(transport=transport, base_url="http://gateway",
+                                         headers={"Authorization": "Bearer t"}) as client:
                 return await requests(client)
         finally:
             await app.state.backend.close()
@@ -123,7 +125,7 @@ def test_grpc_timeout_header_sets_the_deadline(fake):
     fake.handlers["GetIssue"] = lambda req, ctx: issue_pb2.Issue()
     call(fake.target, "GET", f"/api/v1/issues/{ISSUE_ID}", headers={"grpc-timeout": "900m"})
     [(_, _, metadata, remaining)] = fake.calls
-    assert "authorization" not in metadata
+    assert metadata["authorization"] == "Bearer t"
     # 900 ms sent; the server's clock may round the deadline up a little.
     assert remaining is not None and remaining <= 0.95
 
@@ -273,10 +275,10 @@ def test_unknown_route_is_404_in_the_envelope(nowhere):
 def test_wrong_method_is_405_with_allow(nowhere):
     response = call(nowhere, "PUT", "/api/v1/issues/x")
     assert response.status_code == 405
-    assert response.headers["allow"] == "DELETE, GET, PATCH"
-    assert error_of(response)["message"] == "PUT is not allowed here; allowed: DELETE, GET, PATCH"
+    assert response.headers["allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH"
+    assert error_of(response)["message"] == "PUT is not allowed here; allowed: DELETE, GET, HEAD, OPTIONS, PATCH"
     response = call(nowhere, "DELETE", "/api/v1/issues/metrics")
-    assert response.status_code == 405 and response.headers["allow"] == "GET"
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD, OPTIONS"
     response = call(nowhere, "POST", "/healthz")
     assert response.status_code == 405 and error_of(response)["code"] == 405
 

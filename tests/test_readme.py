@@ -15,26 +15,30 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
 def grpcurl_lines() -> list[str]:
-    return [line for line in README.read_text().splitlines() if line.startswith("grpcurl -")]
+    lines = README.read_text().splitlines()
+    return [line for line in lines if line.startswith("grpcurl -") or line.startswith("ISSUE=$(grpcurl ")]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], scope="session")
 def test_every_readme_grpcurl_line_succeeds(backend, grpc_server, make_token):
+    """In one shell, in order, so that `$ISSUE` is whatever the README itself set it to."""
     token, _ = make_token("admin")
     env = {**os.environ, "TOKEN": token, "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env.pop("ISSUE", None)
     lines = [line.replace("localhost:50051", grpc_server.target) for line in grpcurl_lines()]
-    assert len(lines) >= 8
+    assert len(lines) >= 9 and lines.index(next(l for l in lines if l.startswith("ISSUE="))) < lines.index(
+        next(l for l in lines if "$ISSUE" in l and not l.startswith("ISSUE=")))
+    marker = "<<<end of line>>>"
+    script = "set -euo pipefail\n" + "".join(f"{line}\necho '{marker}'\n" for line in lines)
 
-    outputs = []
-    for line in lines:
-        result = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=60, env=env)
-        assert result.returncode == 0, f"{line}\n{result.stderr}"
-        outputs.append(result.stdout)
-        if '"title":"x"' in line:
-            env["ISSUE"] = json.loads(result.stdout)["uuid"]
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, env=env)
 
+    assert result.returncode == 0, result.stderr
+    outputs = result.stdout.split(marker + "\n")[:-1]
+    assert len(outputs) == len(lines)
     issue = json.loads(outputs[lines.index(next(l for l in lines if "UpdateIssue" in l))])
     assert issue["status"] == "STATUS_IN_PROGRESS" and issue["owner"] == "engineer@example.com"
+    assert issue["title"] == "C12 footprint"  # the issue the README created and kept in $ISSUE
     assert json.loads(outputs[-1])["items"][0]["content"] == "Reproduced on bench."
 
 

@@ -14,8 +14,9 @@ from typing import Any, Iterable
 
 from google.protobuf.message import Message
 
+from common.descriptors import field_rules
 from common.enums import enum_names
-from issues.v1 import issue_pb2
+from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
 from ..domain import workflow
 from ..domain.errors import InvalidArgument, Violations
@@ -26,9 +27,18 @@ from ..domain.limits import (
 )
 from . import content
 
-FILE_TYPE = re.compile(r"^[a-z0-9_]{1,64}$")
-CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(?:\s*;.*)?$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _declared(message: Any, field: str) -> re.Pattern[str]:
+    """The pattern the contract declares on a request field (`issues.v1.rules`):
+    the server checks exactly what the OpenAPI document promises."""
+    (pattern,) = field_rules(message.DESCRIPTOR.fields_by_name[field]).patterns
+    return re.compile(pattern)
+
+
+FILE_TYPE = _declared(pb.AddIssueFileRequest, "file_type")
+CONTENT_TYPE = _declared(pb.CreateAttachmentRequest, "content_type")
+SHA256 = _declared(pb.CreateAttachmentRequest, "sha256")
 
 # Issue fields a request may set; also the valid update_mask paths.
 ISSUE_FIELDS = (

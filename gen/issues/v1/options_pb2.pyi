@@ -1,7 +1,8 @@
 from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
-from typing import ClassVar as _ClassVar
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -19,3 +20,29 @@ REQUIRED_ROLE_FIELD_NUMBER: _ClassVar[int]
 required_role: _descriptor.FieldDescriptor
 HTTP_SUCCESS_CODE_FIELD_NUMBER: _ClassVar[int]
 http_success_code: _descriptor.FieldDescriptor
+RULES_FIELD_NUMBER: _ClassVar[int]
+rules: _descriptor.FieldDescriptor
+
+class FieldRules(_message.Message):
+    __slots__ = ("min_length", "max_length", "pattern", "not_blank", "minimum", "maximum", "min_items", "max_items", "format", "clearable")
+    MIN_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    NOT_BLANK_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_FIELD_NUMBER: _ClassVar[int]
+    MIN_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    CLEARABLE_FIELD_NUMBER: _ClassVar[int]
+    min_length: int
+    max_length: int
+    pattern: str
+    not_blank: bool
+    minimum: int
+    maximum: int
+    min_items: int
+    max_items: int
+    format: str
+    clearable: bool
+    def __init__(self, min_length: _Optional[int] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., not_blank: _Optional[bool] = ..., minimum: _Optional[int] = ..., maximum: _Optional[int] = ..., min_items: _Optional[int] = ..., max_items: _Optional[int] = ..., format: _Optional[str] = ..., clearable: _Optional[bool] = ...) -> None: ...

@@ -1,20 +1,7 @@
-"""The contract's JSON, read from and written to protobuf messages via their descriptors.
+"""Reading the contract's JSON (and query and path text) into protobuf messages.
 
-Why not `json_format`: it omits unset fields, camel-cases names, prints enums
-as `STATUS_OPEN` and int64 as strings, and costs ~65 us a call. The contract
-wants every key present, snake_case, nulls for unset nullable fields, enums
-as `open`, and numbers as numbers. So each message type gets a compiled plan
-(one getter per field, built once) and encoding is a dict comprehension.
-
-Writing rules:
-  - proto3 `optional` fields, oneof members and unset message fields -> null;
-  - enums -> the lower-case value name without the enum's prefix
-    (`STATUS_IN_PROGRESS` -> `in_progress`); value 0 -> null;
-  - Timestamp -> `2026-04-13T10:30:00.000000Z`; Struct/Value/ListValue -> plain
-    JSON, with integral numbers printed as integers.
-
-Reading is strict: unknown keys, wrong types and unknown enum names are
-collected as `FieldViolation`s naming the key, and raised together.
+Strict: unknown keys, wrong types and unknown enum names are collected as
+`FieldViolation`s naming the key, and raised together as `InvalidJson`.
 """
 
 from __future__ import annotations
@@ -22,32 +9,19 @@ from __future__ import annotations
 import base64
 import math
 import re
-import time
-from operator import attrgetter
 from typing import Any, Callable, Iterable
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from common.enums import enum_names, enum_numbers
+from common.descriptors import field_rules
+from common.enums import enum_numbers
 from common.errors import FieldViolation, summary
 
-__all__ = [
-    "FieldViolation",
-    "InvalidJson",
-    "enum_names",
-    "merge_object",
-    "merge_path",
-    "merge_query",
-    "to_json",
-    "wkt_json_type",
-]
+from common.jsonout import WRAPPERS, JsonValue
 
-JsonValue = Any  # what json.loads returns / json.dumps takes
-_Getter = Callable[[Message], JsonValue]
-
-_MAX_SAFE_INT = 2**53
+__all__ = ["InvalidJson", "merge_object", "merge_path", "merge_query"]
 
 _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -62,28 +36,15 @@ _INT_RANGES = {
     FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
 }
 _FLOATS = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
-_WRAPPERS = {
-    f"google.protobuf.{n}"
-    for n in ("DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value",
-              "UInt32Value", "BoolValue", "StringValue", "BytesValue")
-}
 
 
 class InvalidJson(Exception):
     """Input that does not fit the request message; every problem names its key."""
 
-    def __init__(self, violations: list[FieldViolation]) -> None:
+    def __init__(self, violations: list[FieldViolation], message: str | None = None) -> None:
         self.violations = violations
-        super().__init__(summary(violations))
+        super().__init__(message or summary(violations))
 
-
-# -- writing ------------------------------------------------------------------
-
-# The writer lives in common/ so the CLI's --json prints the very same shapes.
-from common.jsonout import to_json, wkt_json_type  # noqa: E402  (re-exported)
-
-
-# -- reading ------------------------------------------------------------------
 
 
 class _Reader:
@@ -95,7 +56,7 @@ class _Reader:
 
     def merge(self, message: Message, data: JsonValue, where: str, skip: frozenset[str] = frozenset()) -> None:
         descriptor = message.DESCRIPTOR
-        if descriptor.full_name in _WKT_READERS or descriptor.full_name in _WRAPPERS:
+        if descriptor.full_name in _WKT_READERS or descriptor.full_name in WRAPPERS:
             self.well_known(message, data, where)
             return
         if not isinstance(data, dict):
@@ -174,7 +135,11 @@ class _Reader:
                 return self.bad(where, "must be an integer")
             low, high = _INT_RANGES[t]
             if not low <= value <= high:
-                return self.bad(where, f"must be between {low} and {high}")
+                # Past what the type holds; name the range the field declares, if narrower.
+                rules = field_rules(f)
+                low = low if rules.minimum is None else max(low, rules.minimum)
+                high = high if rules.maximum is None else min(high, rules.maximum)
+                return self.bad(where, f"must be between {low} and {high}, got {value}")
             return value
         if t in _FLOATS:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -224,7 +189,7 @@ class _Reader:
 
     def well_known(self, message: Message, data: JsonValue, where: str) -> None:
         name = message.DESCRIPTOR.full_name
-        if name in _WRAPPERS:
+        if name in WRAPPERS:
             if data is not None and (v := self.scalar(message.DESCRIPTOR.fields_by_name["value"], data, where)) is not None:
                 message.value = v
             return
