@@ -76,6 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http_listen=http_listen,
         blobs=blob_settings(database_url, http_listen),
         shutdown_grace_seconds=grace,
+        cors_origins=setting("cors_origins", args.cors_origins),
     ))
 
 
@@ -92,6 +93,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-listen", help="default: $ISSUES_GRPC_LISTEN or 127.0.0.1:50051")
     serve.add_argument("--http-listen", help="default: $ISSUES_HTTP_LISTEN or 127.0.0.1:8080")
     serve.add_argument("--no-http", action="store_true", help="do not run the HTTP gateway")
+    serve.add_argument(
+        "--cors-origins", metavar="ORIGINS",
+        help="comma-separated browser origins the HTTP gateway answers CORS for, * for any "
+        "(default: $ISSUES_CORS_ORIGINS, or none: CORS off)",
+    )
     serve.add_argument(
         "--shutdown-grace", metavar="SECONDS",
         help="at SIGTERM, how long calls in flight may finish before their work is cancelled "

@@ -17,6 +17,7 @@ DEFAULTS = {
     # Seconds calls in flight get to finish at SIGTERM before their database
     # work is cancelled.
     "shutdown_grace": ("ISSUES_SHUTDOWN_GRACE", "10"),
+    "cors_origins": defaults.CORS_ORIGINS,
 }
 
 
@@ -50,6 +51,8 @@ class Settings:
     shutdown_grace_seconds: float = 10.0
     # SO_REUSEPORT on the gRPC port, for several server processes on one port.
     reuse_port: bool = False
+    # Browser origins the in-process gateway answers CORS for (comma-separated; "" is off).
+    cors_origins: str = ""
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,18 @@ def test_a_number_past_its_type_names_the_declared_range(http, query, field, mes
 def test_days_past_int32_names_its_range(http):
     err = error(http.viewer.get("/api/v1/issues/metrics?days=4294967296"), 400, "INVALID_ARGUMENT")
     assert violated_fields(err) == ["days"] and "between 1 and 366" in err["message"]
+
+
+def test_service_serve_passes_cors_origins_to_its_gateway(tmp_path):
+    origin = "https://app.example"
+    server = harness.ServerProcess(f"sqlite:///{tmp_path / 'cors.db'}", tmp_path, http=True,
+                                   env={"ISSUES_CORS_ORIGINS": origin})
+    try:
+        preflight = httpx.options(f"{server.http_url}/api/v1/issues", headers={
+            "Origin": origin, "Access-Control-Request-Method": "GET"})
+        assert preflight.headers["access-control-allow-origin"] == origin
+        other = httpx.options(f"{server.http_url}/api/v1/issues", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+        assert "access-control-allow-origin" not in other.headers
+    finally:
+        server.stop()

@@ -16,6 +16,14 @@ log = logging.getLogger("service")
 
 
 def serve(settings: Settings) -> int:
+    if settings.http_listen:
+        from gateway.cors import parse_origins
+
+        try:
+            cors_origins = parse_origins(settings.cors_origins)
+        except ValueError as exc:
+            log.error("cannot start", extra={"error": f"ISSUES_CORS_ORIGINS: {exc}"})
+            return 2
     db = database.open_database(settings.database_url)
     database.bind(db)
     applied = migrate.migrate(db)
@@ -28,7 +36,7 @@ def serve(settings: Settings) -> int:
             flush=True,
         )
     server = start(settings, db)
-    gateway = _start_gateway(settings, server) if settings.http_listen else None
+    gateway = _start_gateway(settings, server, cors_origins) if settings.http_listen else None
 
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -47,7 +55,7 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-def _start_gateway(settings: Settings, server):  # -> gateway.server.GatewayHandle
+def _start_gateway(settings: Settings, server, cors_origins: tuple[str, ...]):  # -> gateway.server.GatewayHandle
     from gateway.server import start_in_thread  # only when serving HTTP
 
     from ..api.blob_http import BlobEndpoints
@@ -60,7 +68,7 @@ def _start_gateway(settings: Settings, server):  # -> gateway.server.GatewayHand
         # The embedded blob store's signed URLs live on the HTTP port too.
         extra_routes = BlobEndpoints(server.blobs, settings.blobs.max_upload_bytes).routes()
     gateway = start_in_thread(
-        settings.http_listen, f"{host}:{server.port}", extra_routes=extra_routes,
+        settings.http_listen, f"{host}:{server.port}", extra_routes=extra_routes, cors_origins=cors_origins,
         # Longer than the gRPC side's drain, so that HTTP callers get its answer.
         graceful_seconds=settings.shutdown_grace_seconds + CANCEL_MARGIN_SECONDS + 2,
     )
