@@ -150,18 +150,8 @@ def _is_conflict(exc: BaseException) -> bool:
     return _pgcode(exc) in ("40P01", "40001")
 
 
-def _bound_by_deadline(db: peewee.Database) -> None:
-    """Give a write transaction only the time its call has left (PostgreSQL).
-
-    SQLite has no statement timeout; its writers wait at most busy_timeout.
-    """
-    left = inflight.remaining()
-    if left is None:
-        return
-    if left <= 0:
-        raise DeadlineExceeded()
-    if is_postgres(db):
-        db.execute_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
+def _doomed(entry: inflight.Running) -> Exception:
+    return DeadlineExceeded() if entry.expired else ShuttingDown()
 
 
 def _begin(db: peewee.Database, write: bool, snapshot: bool, entry: inflight.Running) -> Any:
@@ -206,7 +196,7 @@ def _sqlite_write(db: peewee.Database, entry: inflight.Running) -> Iterator[None
                     if "locked" not in str(exc) and "busy" not in str(exc):
                         raise
                     if entry.doomed:
-                        raise ShuttingDown() from exc
+                        raise _doomed(entry) from exc
                     if time.monotonic() >= give_up:
                         raise (DeadlineExceeded() if left is not None and left * 1000 < SQLITE_BUSY_MS else DatabaseBusy()) from exc
         finally:
@@ -232,14 +222,14 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
                 holding = False
                 try:
                     with _begin(db, write, snapshot, entry):
-                        if write:
-                            _bound_by_deadline(db)
+                        if entry.doomed:  # shutting down, or the deadline passed already
+                            raise _doomed(entry)
                         result = fn()
                         # Held through COMMIT, so a cancel lands before or after it.
                         entry.lock.acquire()
                         holding = True
                         if entry.doomed:
-                            raise ShuttingDown()  # rolls back
+                            raise _doomed(entry)  # rolls back
                         committing = write
                 finally:
                     if holding:
@@ -247,13 +237,11 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
             return result
         except Exception as exc:
             if entry is not None and entry.doomed:
-                if isinstance(exc, ShuttingDown):
+                if isinstance(exc, (ShuttingDown, DeadlineExceeded)):
                     raise
-                raise ShuttingDown() from exc
+                raise _doomed(entry) from exc
             if _is_conflict(exc) and attempt == 1:
                 continue  # nothing was committed: run the transaction again
-            if _pgcode(exc) == "57014":  # query_canceled: the statement timeout
-                raise DeadlineExceeded() from exc
             if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
                 raise
             if not _is_disconnect(exc):

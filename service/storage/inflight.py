@@ -1,17 +1,19 @@
 """Transactions in flight: bounded by their call's deadline, and cancellable.
 
 A call that its client has given up on, or that the server has reported as
-failed at shutdown, must not commit afterwards. Two things ensure it:
+failed at shutdown, must not commit afterwards. One mechanism serves both:
+a transaction in flight can be doomed, which interrupts the statement it is
+running (psycopg2's `cancel()`, sqlite3's `interrupt()`) and makes it roll
+back instead of committing. The commit itself runs under the transaction's
+lock, so a doom lands either before it (the work is rolled back and the call
+fails) or after it (the work committed and the call succeeds), never between.
 
-- `deadline(seconds)` bounds the write transactions run inside it: on
-  PostgreSQL each gets `SET LOCAL statement_timeout` for the time left, so a
-  statement stuck behind a lock fails when the call would have.
-- `cancel_all()` dooms every transaction in flight and interrupts the
-  statement it is running (psycopg2's `cancel()`, sqlite3's `interrupt()`).
-  A doomed transaction rolls back instead of committing. The commit itself
-  runs under the transaction's lock, so a cancel either lands before it (the
-  work is rolled back and the call fails) or after it (the work committed and
-  the call succeeds), never in between.
+- `deadline(seconds)` gives the transactions run inside it a deadline; a
+  watchdog thread dooms those still running when it passes (no statement
+  per transaction: setting statement_timeout cost a round trip on every
+  write).
+- `cancel_all()` dooms every transaction in flight, and every later one,
+  for shutdown.
 """
 
 from __future__ import annotations
@@ -50,12 +52,23 @@ def remaining() -> float | None:
 class Running:
     """One transaction in flight."""
 
-    __slots__ = ("connection", "lock", "doomed")
+    __slots__ = ("connection", "deadline", "doomed", "expired", "lock")
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, deadline: float | None) -> None:
         self.connection = connection
+        self.deadline = deadline
         self.lock = threading.Lock()
         self.doomed = False
+        # Doomed because its deadline passed (rather than for shutdown).
+        self.expired = False
+
+    def doom(self, *, expired: bool = False) -> None:
+        with self.lock:  # a commit in progress finishes first
+            if self.doomed:
+                return
+            self.doomed = True
+            self.expired = expired
+        self.interrupt()
 
     def interrupt(self) -> None:
         # psycopg2 connections have cancel(), sqlite3 ones interrupt(); both
@@ -77,9 +90,13 @@ _closed = False
 
 @contextlib.contextmanager
 def running(connection: Any) -> Iterator[Running]:
-    entry = Running(connection)
+    entry = Running(connection, _deadline.get())
+    if entry.deadline is not None:
+        _watchdog.ensure_started()
+        if entry.deadline <= time.monotonic():
+            entry.doomed = entry.expired = True  # its call has already given up
     with _registry:
-        entry.doomed = _closed
+        entry.doomed = entry.doomed or _closed
         _running.add(entry)
     try:
         yield entry
@@ -101,7 +118,35 @@ def cancel_all() -> int:
         _closed = True
         entries = list(_running)
     for entry in entries:
-        with entry.lock:  # a commit in progress finishes first
-            entry.doomed = True
-        entry.interrupt()
+        entry.doom()
     return len(entries)
+
+
+class _Watchdog:
+    """One thread a process, dooming transactions whose call deadline has passed."""
+
+    INTERVAL = 0.1  # how late past its deadline a transaction may be cut off
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="txn-deadlines", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL)
+            now = time.monotonic()
+            with _registry:
+                late = [e for e in _running if e.deadline is not None and e.deadline < now and not e.doomed]
+            for entry in late:
+                entry.doom(expired=True)
+
+
+_watchdog = _Watchdog()

@@ -1,6 +1,7 @@
-"""SIGTERM with calls stuck on a database lock past the grace: the server
-stops taking calls at once, exits within the grace plus a few seconds, and
-no call it reported as failed commits afterwards."""
+"""Calls stuck on a database lock: at SIGTERM past the grace, or past their
+own deadline, their work is cancelled and never commits afterwards; SIGTERM
+also stops the server taking calls at once and exits within the grace plus a
+few seconds."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import psycopg2
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from issues.v1 import issue_service_pb2 as pb
 from service.storage.models import Issue
 
 from .. import harness
@@ -102,3 +104,23 @@ def test_sigterm_is_bounded_and_nothing_reported_failed_commits_later(server):
         if code != grpc.StatusCode.OK:
             assert key not in titles and key not in owners, f"{key} was reported {code.name} but committed"
     assert any("cancelled the database work" in e.get("msg", "") for e in server.log_entries())
+
+
+def test_a_write_past_its_deadline_is_cancelled_and_never_commits(server):
+    token, _ = harness.mint_token(server.database_url, "member")
+    with grpc.insecure_channel(server.target) as channel:
+        api = harness.Api(channel, token)
+        target = api.CreateIssue(title="contended").uuid
+        release = hold_write_lock(server.database_url)
+        try:
+            update = channel.unary_unary(
+                "/issues.v1.IssueService/UpdateIssue", request_serializer=pb.UpdateIssueRequest.SerializeToString)
+            with pytest.raises(grpc.RpcError) as error:
+                update(pb.UpdateIssueRequest(issue_id=target, owner="too late"), metadata=api.metadata, timeout=1.0)
+            assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            time.sleep(1.0)  # the watchdog has cancelled the stuck statement by now
+        finally:
+            release()
+        time.sleep(0.5)  # a late commit would land now
+        assert api.GetIssue(issue_id=target).owner == "Unassigned"
+        assert api.UpdateIssue(issue_id=target, owner="in time").owner == "in time"  # the server is fine
