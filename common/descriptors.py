@@ -19,6 +19,7 @@ from issues.v1 import issue_service_pb2, options_pb2
 __all__ = [
     "NOT_BLANK_PATTERN",
     "SERVICE",
+    "ISSUE_ID_PATTERN",
     "UUID_PATTERN",
     "Rules",
     "field_rules",
@@ -61,6 +62,9 @@ def is_output_only(field: FieldDescriptor) -> bool:
 
 # The canonical spelling the server accepts: 8-4-4-4-12 hex digits, either case.
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# An issue named by its uuid or by its identifier (`ACM-42`, prefix any case).
+IDENTIFIER_PATTERN = "[A-Za-z][A-Za-z0-9]{1,9}-[1-9][0-9]{0,9}"
+ISSUE_ID_PATTERN = f"^(?:{UUID_PATTERN[1:-1]}|{IDENTIFIER_PATTERN})$"
 # "Not blank, no NUL": some character outside Python's str.isspace() set. The
 # set is spelled out because ECMA-262's \s differs from Python's (\x1c-\x1f,
 # \x85, \ufeff), and the document must mean the same in both.
@@ -86,6 +90,8 @@ class Rules:
     format: str | None = None
     not_blank: bool = False
     clearable: bool = False
+    # Map fields: what every key must match.
+    key_pattern: str | None = None
 
 
 _NO_RULES = Rules()
@@ -107,8 +113,11 @@ def field_rules(field: FieldDescriptor) -> Rules:
         patterns.append(NOT_BLANK_PATTERN)
     if r.format == "uuid":
         patterns.append(UUID_PATTERN)
+    elif r.format == "issue_id":
+        patterns.append(ISSUE_ID_PATTERN)
     return Rules(
         min_length=get("min_length"), max_length=get("max_length"), patterns=tuple(patterns),
         minimum=get("minimum"), maximum=get("maximum"), min_items=get("min_items"), max_items=get("max_items"),
         format=r.format or None, not_blank=r.not_blank, clearable=r.clearable,
+        key_pattern=r.key_pattern or None,
     )

@@ -26,7 +26,7 @@ from common.enums import enum_names
 
 from .codec import wkt_json_type
 from .openapi_responses import error_components, operation_errors
-from .openapi_rules import constrain, constrain_list, integer_schema
+from .openapi_rules import constrain, constrain_list, constrain_map, integer_schema
 from .routing import Binding, RouteTable, request_field
 
 __all__ = ["build_openapi"]
@@ -125,10 +125,10 @@ class _Schemas:
         }[kind]
 
     def field(self, f: FieldDescriptor, *, output: bool) -> Schema:
+        rules = _NO_RULES if output else field_rules(f)
         if f.message_type is not None and f.message_type.GetOptions().map_entry:
             value = f.message_type.fields_by_name["value"]
-            return {"type": "object", "additionalProperties": self.one(value, output=output)}
-        rules = _NO_RULES if output else field_rules(f)
+            return constrain_map(self.one(value, output=output), rules)
         if f.is_repeated:
             return constrain_list({"type": "array", "items": self.one(f, output=output)}, rules)
         one = self.one(f, output=output, rules=rules)

@@ -12,7 +12,7 @@ from typing import Any
 
 from common.descriptors import Rules
 
-__all__ = ["constrain", "constrain_list", "integer_schema", "integer_text_pattern"]
+__all__ = ["constrain", "constrain_list", "constrain_map", "integer_schema", "integer_text_pattern"]
 
 Schema = dict[str, Any]
 
@@ -25,6 +25,16 @@ def constrain_list(array: Schema, rules: Rules) -> Schema:
     if rules.max_items is not None:
         out["maxItems"] = rules.max_items
     out["items"] = constrain(array["items"], rules)
+    return out
+
+
+def constrain_map(values: Schema, rules: Rules) -> Schema:
+    """A map field's object schema: its key count, key pattern and the rules of its values."""
+    out: Schema = {"type": "object", "additionalProperties": constrain(values, rules)}
+    if rules.max_items is not None:
+        out["maxProperties"] = rules.max_items
+    if rules.key_pattern:
+        out["propertyNames"] = {"pattern": rules.key_pattern}
     return out
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from typing import Any
 
 from common import logs
 
@@ -41,6 +43,38 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         return 2
     print(token)
     db.close_all()
+    return 0
+
+
+def _workspace_line(workspace: Any) -> dict[str, str]:
+    return {"slug": workspace.slug, "prefix": workspace.prefix, "created_at": workspace.created_at.isoformat() + "Z"}
+
+
+def cmd_workspace(args: argparse.Namespace) -> int:
+    from .app import workspaces
+
+    db = _open(setting("database_url", args.database_url))
+    migrate.migrate(db)
+    try:
+        if args.workspace_command == "create":
+            shown = [workspaces.create_workspace(args.slug, args.prefix)]
+        elif args.workspace_command == "update":
+            shown = [workspaces.update_workspace(args.slug, args.prefix)]
+        else:
+            shown = workspaces.list_workspaces()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close_all()
+    lines = [_workspace_line(w) for w in shown]
+    if args.json:
+        print(json.dumps(lines if args.workspace_command == "list" else lines[0]))
+    else:
+        width = max([len("SLUG"), *(len(line["slug"]) for line in lines)])
+        print(f"{'SLUG':<{width}}  {'PREFIX':<10}  CREATED")
+        for line in lines:
+            print(f"{line['slug']:<{width}}  {line['prefix']:<10}  {line['created_at']}")
     return 0
 
 
@@ -109,6 +143,19 @@ def parser() -> argparse.ArgumentParser:
 
     gc = with_db(commands.add_parser("gc", help="remove expired uploads and long-unreferenced attachments"))
     gc.set_defaults(run=cmd_gc)
+
+    workspace = commands.add_parser("workspace", help="manage workspaces and their identifier prefixes")
+    workspace_commands = workspace.add_subparsers(dest="workspace_command", required=True)
+    ws_create = with_db(workspace_commands.add_parser("create", help="create a workspace"))
+    ws_create.add_argument("--slug", required=True)
+    ws_create.add_argument("--prefix", help="2 to 10 upper-case letters or digits (default: from the slug, e.g. acme -> ACM)")
+    ws_update = with_db(workspace_commands.add_parser("update", help="change a workspace's prefix; old identifiers still resolve"))
+    ws_update.add_argument("--slug", required=True)
+    ws_update.add_argument("--prefix", required=True)
+    ws_list = with_db(workspace_commands.add_parser("list", help="list the workspaces"))
+    for p in (ws_create, ws_update, ws_list):
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        p.set_defaults(run=cmd_workspace)
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)

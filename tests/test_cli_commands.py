@@ -14,6 +14,7 @@ from .cli_run import Cli, account, assert_one_error_line, cli, http_json  # noqa
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+IDENTIFIER = re.compile(r"^[A-Z][A-Z0-9]{1,9}-[1-9][0-9]*$")
 
 
 def test_create_prints_the_id_and_json_is_the_issue_as_the_api_returns_it(cli, grpc_server, account):
@@ -22,8 +23,9 @@ def test_create_prints_the_id_and_json_is_the_issue_as_the_api_returns_it(cli, g
 
     assert created.code == 0 and created.stderr == ""
     issue_id = created.stdout.strip()
-    assert UUID.match(issue_id)
+    assert IDENTIFIER.match(issue_id)  # the identifier, which every route takes
     api = http_json(grpc_server, account, f"/api/v1/issues/{issue_id}")
+    assert api["identifier"] == issue_id
     assert api["description"] == [{"type": "text", "text": "Seen on board 3"}]
     assert api["priority"] == "high" and api["tags"] == ["power", "startup"]
 
@@ -62,7 +64,7 @@ def test_list_filters_by_status_and_priority_and_limits(cli, grpc_server, accoun
     cli("edit", high, "--status", "in_progress")
 
     got = cli("list", "--status", "in_progress", "--status", "resolved", "--priority", "high", "--json").json()
-    assert [i["uuid"] for i in got["items"]] == [high] and got["count"] == 1
+    assert [i["identifier"] for i in got["items"]] == [high] and got["count"] == 1
     limited = cli("list", "--limit", "1", "--json").json()
     assert len(limited["items"]) == 1 and limited["count"] == 2
     assert limited == http_json(grpc_server, account, "/api/v1/issues", limit=1)

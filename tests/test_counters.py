@@ -31,9 +31,10 @@ def recount(workspace_id: int):
     }
     opened: Counter[str] = Counter()
     resolved: Counter[str] = Counter()
-    for created, done in IssueRow.select(IssueRow.created_at, IssueRow.resolved_at).where(IssueRow.workspace == workspace_id).tuples():
+    rows = IssueRow.select(IssueRow.created_at, IssueRow.resolved_at, IssueRow.status).where(IssueRow.workspace == workspace_id)
+    for created, done, status in rows.tuples():
         opened[created.date().isoformat()] += 1
-        if done is not None:
+        if done is not None and status == "resolved":  # rejected ones carry resolved_at too, uncounted
             resolved[done.date().isoformat()] += 1
     return counts, {d: (opened[d], resolved[d]) for d in set(opened) | set(resolved)}
 

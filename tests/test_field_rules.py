@@ -37,10 +37,14 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "UpdateComment": {"content": "edited"},
     "AddIssueFile": {"attachment_id": "{attachment_id}", "file_type": "plan"},
     "CreateAttachment": {"file_name": "plan.md", "size_bytes": 1},
+    "UpdateWorkflow": {"transitions": {s: [] for s in ("open", "in_progress", "resolved", "rejected")}},
+    "AddReaction": {"emoji": "👍"},
 }
 
 # pattern -> (values that match it, values that do not); both must hold on the server.
 PATTERN_SAMPLES: dict[str, tuple[list[str], list[str]]] = {
+    r"^[a-z0-9_]{1,64}:[^\x00]{1,256}$": (["order:8001", "a_1:x:y"], ["Order:1", "order", "order:", "or-der:1", "o:a\x00"]),
+    r"^[^\x00]*$": (["8001", "x y"], ["a\x00b"]),
     r"^[^/\\]*$": (["plan v2.md", "a.b-c_d"], ["dir/plan.md", r"dir\plan.md"]),
     "^[a-z0-9_]{1,64}$": (["troubleshooting_plan", "a", "x" * 64], ["Plan", "plan-b", "x" * 65]),
     "^[a-z0-9_]{0,64}$": (["", "troubleshooting_plan"], ["Plan", "plan b"]),
@@ -67,7 +71,7 @@ class Edge:
         return f"{self.method}.{self.field}.{self.rule}.{'ok' if self.accepted else 'refused'}"
 
 
-SEEDED = ("issue_id", "comment_id", "attachment_id")
+SEEDED = ("issue_id", "comment_id", "attachment_id", "emoji")
 
 
 def _item_sample(f: FieldDescriptor, rules: Rules) -> Any:
@@ -75,6 +79,9 @@ def _item_sample(f: FieldDescriptor, rules: Rules) -> Any:
         return {}
     if rules.format == "uuid":
         return "{attachment_id}" if "attachment" in f.name else str(uuid.uuid4())
+    for pattern in rules.patterns:
+        if pattern in PATTERN_SAMPLES:
+            return PATTERN_SAMPLES[pattern][0][0]
     return "t"
 
 
@@ -89,6 +96,16 @@ def _string_edges(rules: Rules, field: str) -> Iterator[tuple[str, Any, bool]]:
         yield "not_blank", " x ", True
         yield "not_blank", " \t\u3000\x1c", False
         yield "no_nul", "x\x00y", False
+    if rules.format == "issue_id":
+        # An issue by uuid or by identifier (any case); the seeded parent where one must exist.
+        seeded = "parent" if field == "parent_id" else "issue_id"
+        yield "issue_id", f"{{{seeded}}}", True
+        yield "issue_id", f"{{{seeded}_identifier}}:lower", True
+        yield "issue_id", "not-an-issue", False
+    if rules.format == "emoji":
+        yield "emoji", "👍🏽", True
+        yield "emoji", "x", False
+        yield "emoji", "👍👍", False
     if rules.format == "uuid":
         # Any case is the canonical spelling too; a seeded id where the server looks it up.
         seeded = "attachment_id" if "attachment" in field else field if field in SEEDED else None
@@ -101,10 +118,25 @@ def _string_edges(rules: Rules, field: str) -> Iterator[tuple[str, Any, bool]]:
             yield from (("pattern", v, False) for v in bad)
 
 
+def _map_edges(method: str, name: str, rules: Rules) -> Iterator[Edge]:
+    """A map of strings: how many keys, what keys, and the string rules on each value."""
+    if rules.max_items is not None:
+        full = {f"k{i}": "v" for i in range(rules.max_items)}
+        yield Edge(method, name, "max_items", full, True, name)
+        yield Edge(method, name, "max_items", {**full, "one_more": "v"}, False, name)
+    if rules.key_pattern:
+        yield Edge(method, name, "key_pattern", {"order_1": "v"}, True, name)
+        yield Edge(method, name, "key_pattern", {"Order": "v"}, False, f"{name}.Order")
+    for rule, value, ok in _string_edges(rules, name):
+        yield Edge(method, name, rule, {"k": value}, ok, f"{name}.k")
+
+
 def _edges(b: Binding, f: FieldDescriptor) -> Iterator[Edge]:
     rules = field_rules(f)
     name, method = f.name, b.method.name
-    if f.is_repeated:
+    if f.message_type is not None and f.message_type.GetOptions().map_entry:
+        yield from _map_edges(method, name, rules)
+    elif f.is_repeated:
         item = _item_sample(f, rules)
         if rules.max_items is not None:
             yield Edge(method, name, "max_items", [item] * rules.max_items, True, name)
@@ -173,7 +205,7 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
     if isinstance(value, str) and value.startswith("{") and "}" in value:
         name, _, suffix = value[1:].partition("}")
         if name in ids:
-            return ids[name].upper() if suffix == ":upper" else ids[name]
+            return {":upper": ids[name].upper(), ":lower": ids[name].lower()}.get(suffix, ids[name])
     return value
 
 
@@ -209,8 +241,11 @@ def _param(edge: Edge) -> Any:
 @pytest.mark.parametrize("edge", [_param(e) for e in CASES])
 def test_a_declared_rule_holds_on_the_server(caller, ready_attachment, edge):
     issue = caller.post("/api/v1/issues", json={"title": "edge", "description": []}).json()
+    parent = caller.post("/api/v1/issues", json={"title": "parent", "description": []}).json()
     comment = caller.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "c"}).json()
-    ids = {"issue_id": issue["uuid"], "comment_id": comment["uuid"], "attachment_id": ready_attachment}
+    ids = {"issue_id": issue["uuid"], "comment_id": comment["uuid"], "attachment_id": ready_attachment,
+           "issue_id_identifier": issue["identifier"], "parent": parent["uuid"],
+           "parent_identifier": parent["identifier"], "emoji": "👍"}
 
     response = _request(caller, edge, ids)
 

@@ -40,6 +40,7 @@ def test_an_unset_issue_has_every_key_with_nulls_where_nullable():
         "uuid": "", "title": "", "description": [], "status": None, "priority": None, "tags": [],
         "owner": "", "resolution_summary": None, "created_by": "", "created_at": None, "sessions": [],
         "attachments": [], "session_attachments": [], "job_run_id": None, "updated_at": None,
+        "number": 0, "identifier": "", "resolved_at": None, "parent_id": None, "sub_issues_count": 0, "refs": {},
     }
 
 
@@ -54,6 +55,8 @@ def test_the_contracts_create_response_comes_out_of_the_equivalent_message():
         created_by=ISSUE_RESPONSE["created_by"],
         created_at=ts("2026-04-13T10:30:00Z"),
         updated_at=ts("2026-04-13T10:30:00Z"),
+        number=42,
+        identifier="ENG-42",
     )
     out = to_json(issue)
     assert json.loads(json.dumps(out)) == out == ISSUE_RESPONSE

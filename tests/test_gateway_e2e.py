@@ -20,6 +20,7 @@ from gateway.server import start_in_thread
 
 from . import harness
 from .test_gateway_contract import (
+    ADDITIVE_ISSUE_KEYS,
     ACTIVE_ISSUES_CHART,
     COMMENT_RESPONSE,
     FILES_RESPONSE,
@@ -32,7 +33,7 @@ from .test_gateway_contract import (
     UPDATE_ISSUE_REQUEST,
 )
 
-ISSUE_KEYS = set(ISSUE_TYPES) | {"updated_at"}  # SPEC: additive keys allowed, updated_at expected
+ISSUE_KEYS = set(ISSUE_TYPES) | ADDITIVE_ISSUE_KEYS  # SPEC: additive keys allowed, updated_at expected
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -133,7 +134,7 @@ def test_golden_create_issue(http):
     issue = ok(engineer.post("/api/v1/issues", json=CREATE_ISSUE_REQUEST), 201)
 
     assert_issue_shape(issue)
-    generated = {"uuid", "created_at", "updated_at"}
+    generated = {"uuid", "created_at", "updated_at", "number", "identifier"}
     assert {k: v for k, v in issue.items() if k not in generated} == {
         k: v for k, v in ISSUE_RESPONSE.items() if k not in generated}
 

@@ -129,7 +129,7 @@ def test_request_schemas_refuse_what_the_gateway_refuses(doc):
 
 def test_list_filters_are_repeatable_query_parameters(doc):
     params = {p["name"]: p for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"]}
-    assert set(params) == {"status", "priority", "limit", "offset"}
+    assert set(params) == {"status", "priority", "limit", "offset", "ref"}
     assert params["status"]["schema"] == {"type": "array", "items": {
         "type": "string", "enum": ["open", "in_progress", "resolved", "rejected"]}}
     assert params["status"]["explode"] is True
@@ -197,4 +197,5 @@ def test_request_fields_carry_the_rules_their_protos_declare(doc):
     limit = next(p for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"] if p["name"] == "limit")
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1000)
     issue_id = doc["paths"]["/api/v1/issues/{issue_id}"]["get"]["parameters"][0]["schema"]
-    assert issue_id["format"] == "uuid" and issue_id["pattern"].startswith("^[0-9a-fA-F]{8}-")
+    # An issue is named by its uuid or its identifier (SPEC 8.1).
+    assert issue_id["format"] == "issue_id" and issue_id["pattern"].startswith("^(?:[0-9a-fA-F]{8}-")

@@ -15,7 +15,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from common.descriptors import field_rules
+from common.descriptors import field_rules, is_required
 from common.enums import enum_numbers
 from common.errors import FieldViolation, summary
 
@@ -70,6 +70,13 @@ class _Reader:
                 self.bad(path, "is not a known field" if f is None else "cannot be set in the body")
                 continue
             self.field(message, f, value, path)
+        if where:
+            # A nested object's REQUIRED keys; the body's own are checked by
+            # merge_object, which knows which ones the path supplies. JSON is
+            # the only place an absent list differs from an empty one.
+            for f in descriptor.fields:
+                if is_required(f) and data.get(f.name) is None:
+                    self.bad(f"{where}.{f.name}", "is required")
 
     def field(self, message: Message, f: FieldDescriptor, value: JsonValue, where: str) -> None:
         if value is None:

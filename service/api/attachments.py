@@ -8,7 +8,7 @@ from ..app import attachments
 from ..blobs import BlobStore
 from ..config import BlobSettings
 from ..domain.errors import InvalidArgument, Violations
-from ..domain.identifiers import parse_uuid, require_uuid
+from ..domain.identifiers import parse_issue_ref, parse_uuid, require_issue_ref, require_uuid
 from . import messages, requests
 from .pipeline import Call
 
@@ -55,7 +55,7 @@ class AttachmentsServicer:
 
     def AddIssueFile(self, request: pb.AddIssueFileRequest, call: Call) -> issue_file_pb2.IssueFile:
         v = Violations()
-        issue_id = parse_uuid(v, "issue_id", request.issue_id)
+        issue_id = parse_issue_ref(v, "issue_id", request.issue_id)
         attachment_id = parse_uuid(v, "attachment_id", request.attachment_id)
         if not requests.FILE_TYPE.match(request.file_type):
             v.add("file_type", _FILE_TYPE_RULE)
@@ -70,7 +70,7 @@ class AttachmentsServicer:
         return messages.issue_file(row)
 
     def ListIssueFiles(self, request: pb.ListIssueFilesRequest, call: Call) -> pb.ListIssueFilesResponse:
-        issue_id = require_uuid("issue_id", request.issue_id)
+        issue_id = require_issue_ref("issue_id", request.issue_id)
         if request.file_type and not requests.FILE_TYPE.match(request.file_type):
             raise InvalidArgument.field("file_type", _FILE_TYPE_RULE)
         rows = attachments.list_issue_files(call.principal, issue_id, request.file_type)

@@ -9,7 +9,8 @@ from issues.v1 import comment_pb2, issue_service_pb2 as pb
 from ..app import comments
 from ..blobs import BlobStore
 from ..domain.errors import Violations
-from ..domain.identifiers import parse_uuid
+from ..domain.identifiers import parse_issue_ref
+from ..domain.reactions import check_emoji
 from ..domain.limits import COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, COMMENTS_PAGE_DEFAULT
 from . import messages, requests
 from .pipeline import Call
@@ -21,7 +22,7 @@ class CommentsServicer:
 
     def ListComments(self, request: pb.ListCommentsRequest, call: Call) -> pb.ListCommentsResponse:
         v = Violations()
-        issue_id = parse_uuid(v, "issue_id", request.issue_id)
+        issue_id = parse_issue_ref(v, "issue_id", request.issue_id)
         limit, offset = requests.page(v, request, default_limit=COMMENTS_PAGE_DEFAULT)
         v.check()
         assert issue_id is not None
@@ -30,7 +31,7 @@ class CommentsServicer:
 
     def CreateComment(self, request: pb.CreateCommentRequest, call: Call) -> comment_pb2.Comment:
         v = Violations()
-        issue_id = parse_uuid(v, "issue_id", request.issue_id)
+        issue_id = parse_issue_ref(v, "issue_id", request.issue_id)
         content = requests.text(v, "content", request.content, max_len=COMMENT_MAX)
         attachment_ids = requests.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
         v.check()
@@ -54,4 +55,14 @@ class CommentsServicer:
     def DeleteComment(self, request: pb.DeleteCommentRequest, call: Call) -> empty_pb2.Empty:
         issue_id, comment_id = requests.comment_ids(request)
         comments.delete_comment(call.principal, issue_id, comment_id)
+        return empty_pb2.Empty()
+
+    def AddReaction(self, request: pb.AddReactionRequest, call: Call) -> comment_pb2.Comment:
+        issue_id, comment_id = requests.comment_ids(request)
+        view = comments.add_reaction(call.principal, issue_id, comment_id, check_emoji(request.emoji))
+        return messages.comment(view)
+
+    def RemoveReaction(self, request: pb.RemoveReactionRequest, call: Call) -> empty_pb2.Empty:
+        issue_id, comment_id = requests.comment_ids(request)
+        comments.remove_reaction(call.principal, issue_id, comment_id, check_emoji(request.emoji))
         return empty_pb2.Empty()

@@ -1,4 +1,4 @@
-"""issues.v1.IssueService: the issue methods."""
+"""issues.v1.IssueService: the issue methods, sub-issues and history."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from google.protobuf import empty_pb2
 
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
-from ..app import issues
+from ..app import history, issues
 from ..blobs import BlobStore
-from ..domain.errors import Violations
-from ..domain.identifiers import parse_uuid, require_uuid
-from ..domain.limits import ISSUES_PAGE_DEFAULT
+from ..domain.errors import InvalidArgument, Violations
+from ..domain.identifiers import parse_issue_ref, require_issue_ref
+from ..domain.limits import HISTORY_PAGE_DEFAULT, ISSUES_PAGE_DEFAULT
 from . import messages, requests
 from .pipeline import Call
 
@@ -21,33 +21,64 @@ class IssuesServicer:
         self._messages = messages.IssueMessages()
 
     def CreateIssue(self, request: pb.CreateIssueRequest, call: Call) -> issue_pb2.Issue:
-        values = requests.issue_values(request, requests.ISSUE_FIELDS, creating=True)
-        return messages.issue(issues.create_issue(call.principal, self._blobs, values))
+        v = Violations()
+        try:
+            values = requests.issue_values(request, requests.ISSUE_FIELDS, creating=True)
+        except InvalidArgument as bad:
+            v.items += bad.violations
+            values = {}
+        try:
+            comment = requests.initial_comment(request)
+        except InvalidArgument as bad:
+            v.items += bad.violations
+        v.check()
+        parent = values.pop("parent_id", None)
+        view = issues.create_issue(call.principal, self._blobs, values, comment=comment, parent=parent)
+        return messages.issue(view)
 
     def GetIssue(self, request: pb.GetIssueRequest, call: Call) -> issue_pb2.Issue:
-        issue_id = require_uuid("issue_id", request.issue_id)
-        return messages.issue(issues.get_issue(call.principal, issue_id))
+        return messages.issue(issues.get_issue(call.principal, require_issue_ref("issue_id", request.issue_id)))
 
     def ListIssues(self, request: pb.ListIssuesRequest, call: Call) -> pb.ListIssuesResponse:
         v = Violations()
         limit, offset = requests.page(v, request, default_limit=ISSUES_PAGE_DEFAULT)
         statuses = requests.enum_filter(v, "status", request.status, requests.STATUS_NAMES)
         priorities = requests.enum_filter(v, "priority", request.priority, requests.PRIORITY_NAMES)
+        refs = requests.ref_filters(v, request.ref)
         v.check()
         items, total = issues.list_issues(
-            call.principal, self._messages, statuses=statuses, priorities=priorities, limit=limit, offset=offset
+            call.principal, self._messages, statuses=statuses, priorities=priorities, refs=refs,
+            limit=limit, offset=offset,
         )
         return pb.ListIssuesResponse(items=messages.fit(items), count=total)
 
     def UpdateIssue(self, request: pb.UpdateIssueRequest, call: Call) -> issue_pb2.Issue:
         v = Violations()
-        issue_id = parse_uuid(v, "issue_id", request.issue_id)
+        ref = parse_issue_ref(v, "issue_id", request.issue_id)
         v.check()
-        assert issue_id is not None
+        assert ref is not None
         paths = requests.update_paths(request, requests.ISSUE_FIELDS)
         values = requests.issue_values(request, paths, creating=False)
-        return messages.issue(issues.update_issue(call.principal, self._blobs, issue_id, values))
+        return messages.issue(issues.update_issue(call.principal, self._blobs, ref, values))
 
     def DeleteIssue(self, request: pb.DeleteIssueRequest, call: Call) -> empty_pb2.Empty:
-        issues.delete_issue(call.principal, require_uuid("issue_id", request.issue_id))
+        issues.delete_issue(call.principal, require_issue_ref("issue_id", request.issue_id))
         return empty_pb2.Empty()
+
+    def ListSubIssues(self, request: pb.ListSubIssuesRequest, call: Call) -> pb.ListSubIssuesResponse:
+        v = Violations()
+        ref = parse_issue_ref(v, "issue_id", request.issue_id)
+        limit, offset = requests.page(v, request, default_limit=ISSUES_PAGE_DEFAULT)
+        v.check()
+        assert ref is not None
+        views, total = issues.list_sub_issues(call.principal, ref, limit, offset)
+        return pb.ListSubIssuesResponse(items=messages.fit([messages.issue(i) for i in views]), count=total)
+
+    def ListIssueHistory(self, request: pb.ListIssueHistoryRequest, call: Call) -> pb.ListIssueHistoryResponse:
+        v = Violations()
+        ref = parse_issue_ref(v, "issue_id", request.issue_id)
+        limit, offset = requests.page(v, request, default_limit=HISTORY_PAGE_DEFAULT)
+        v.check()
+        assert ref is not None
+        rows, total = history.list_history(call.principal, ref, limit, offset)
+        return pb.ListIssueHistoryResponse(items=messages.fit([messages.history_entry(r) for r in rows]), count=total)

@@ -3,21 +3,23 @@ and keeping built issue messages for the next list page that shows them."""
 
 from __future__ import annotations
 
-import datetime
 import collections
+import datetime
 import threading
 from typing import TYPE_CHECKING, Any
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
-from issues.v1 import attachment_pb2, comment_pb2, issue_file_pb2, issue_pb2
+from common.jsonout import to_json
+from issues.v1 import attachment_pb2, comment_pb2, history_pb2, issue_file_pb2, issue_pb2
 
 from ..app.comments import CommentView
 from ..app.issues import IssueView, PageKey
+from ..domain.identifiers import identifier
 from .requests import PRIORITY_NAMES, STATUS_NAMES
 
 if TYPE_CHECKING:
-    from ..storage.models import Attachment, IssueFile
+    from ..storage.models import Attachment, HistoryEntry, IssueFile
 
 _STATUS = {name: number for number, name in STATUS_NAMES.items()}
 _PRIORITY = {name: number for number, name in PRIORITY_NAMES.items()}
@@ -68,6 +70,10 @@ def issue(view: IssueView) -> issue_pb2.Issue:
         updated_at=timestamp(row.updated_at),
         sessions=[issue_pb2.SessionRef(uuid=s) for s in row.session_ids],
         attachments=[attachment(a) for a in view.attachments],
+        number=row.number,
+        identifier=identifier(row.prefix, row.number),
+        sub_issues_count=row.sub_issues_count,
+        refs=row.refs,
     )
     for block in row.description:
         message.description.add().update(block)
@@ -75,7 +81,19 @@ def issue(view: IssueView) -> issue_pb2.Issue:
         message.resolution_summary = row.resolution_summary
     if row.job_run_id is not None:
         message.job_run_id = row.job_run_id
+    if row.resolved_at is not None:
+        message.resolved_at.CopyFrom(timestamp(row.resolved_at))
+    if row.parent_uuid is not None:
+        message.parent_id = str(row.parent_uuid)
     return message
+
+
+def reactions(pairs: list[tuple[str, str]]) -> list[comment_pb2.Reaction]:
+    """One entry per emoji, ordered by its earliest reaction; users in reaction order."""
+    users: dict[str, list[str]] = {}
+    for emoji, user in pairs:
+        users.setdefault(emoji, []).append(user)
+    return [comment_pb2.Reaction(emoji=e, count=len(u), users=u) for e, u in users.items()]
 
 
 def comment(view: CommentView) -> comment_pb2.Comment:
@@ -85,12 +103,40 @@ def comment(view: CommentView) -> comment_pb2.Comment:
         uuid=str(row.uuid),
         content="" if row.is_deleted else row.content,
         attachments=[] if row.is_deleted else [attachment(a) for a in view.attachments],
+        reactions=[] if row.is_deleted else reactions(view.reactions),
         created_by=row.created_by,
         created_at=timestamp(row.created_at),
         updated_at=timestamp(row.updated_at),
         is_edited=row.is_edited,
         is_deleted=row.is_deleted,
     )
+
+
+def history_entry(row: "HistoryEntry") -> history_pb2.HistoryEntry:
+    message = history_pb2.HistoryEntry(
+        uuid=str(row.uuid), action=row.action, actor=row.actor, timestamp=timestamp(row.created_at),
+    )
+    if row.field is not None:
+        message.field = row.field
+    # Value keeps JSON as given, null included (a unset Value would print as null too).
+    if row.old_value is not None:
+        _json_value(message.old_value, row.old_value)
+    if row.new_value is not None:
+        _json_value(message.new_value, row.new_value)
+    return message
+
+
+def _json_value(target: struct_pb2.Value, value: Any) -> None:
+    holder = struct_pb2.Struct()
+    holder.update({"v": value})
+    target.CopyFrom(holder.fields["v"])
+
+
+class JsonRenderer:
+    """The contract's JSON of an issue, for history values (the use cases' Renderer)."""
+
+    def issue_json(self, view: IssueView) -> dict[str, Any]:
+        return to_json(issue(view))
 
 
 def issue_file(row: "IssueFile") -> issue_file_pb2.IssueFile:

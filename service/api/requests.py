@@ -20,7 +20,8 @@ from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
 from ..domain import workflow
 from ..domain.errors import InvalidArgument, Violations
-from ..domain.identifiers import parse_uuid
+from ..domain.identifiers import IssueRef, parse_issue_ref, parse_uuid
+from ..domain.relations import REFS_MAX, check_refs, parse_ref_filter
 from ..domain.limits import (
     COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, FILE_NAME_MAX, ISSUE_ATTACHMENTS_MAX, PAGE_MAX,
     SESSIONS_MAX, SHORT_MAX, TAG_MAX, TAGS_MAX, TEXT_MAX, TITLE_MAX,
@@ -52,6 +53,8 @@ ISSUE_FIELDS = (
     "attachment_ids",
     "session_ids",
     "job_run_id",
+    "parent_id",
+    "refs",
 )
 
 
@@ -175,6 +178,14 @@ def issue_values(request: Message, names: Iterable[str], *, creating: bool) -> d
             out["session_ids"] = [
                 str(u) for u in uuid_list(v, "session_ids", request.session_ids, max_items=SESSIONS_MAX)
             ]
+        elif name == "parent_id":
+            # Unset: none on a create, detach on an update that names it.
+            if present("parent_id"):
+                out["parent_id"] = parse_issue_ref(v, "parent_id", request.parent_id)
+            elif not creating:
+                out["parent_id"] = None
+        elif name == "refs":
+            out["refs"] = check_refs(v, "refs", request.refs)
         else:
             v.add("update_mask", f"{name!r} is not a field that can be set")
     v.check()
@@ -221,11 +232,30 @@ def enum_filter(v: Violations, field: str, values: Iterable[int], names: dict[in
     return sorted(set(out))
 
 
-def comment_ids(request: Message) -> tuple[uuid.UUID, uuid.UUID]:
+def comment_ids(request: Message) -> tuple[IssueRef, uuid.UUID]:
     """The issue and comment ids of a comment request, both checked at once."""
     v = Violations()
-    issue_id = parse_uuid(v, "issue_id", request.issue_id)
+    issue = parse_issue_ref(v, "issue_id", request.issue_id)
     comment_id = parse_uuid(v, "comment_id", request.comment_id)
     v.check()
-    assert issue_id is not None and comment_id is not None
-    return issue_id, comment_id
+    assert issue is not None and comment_id is not None
+    return issue, comment_id
+
+
+def initial_comment(request: Message) -> str | None:
+    """CreateIssue's optional first comment, by a comment's rules, named `comment`."""
+    if not request.HasField("comment"):
+        return None
+    v = Violations()
+    content = text(v, "comment", request.comment, max_len=COMMENT_MAX)
+    v.check()
+    return content
+
+
+def ref_filters(v: Violations, pairs: Iterable[str]) -> list[tuple[str, str]]:
+    pairs = list(pairs)
+    if len(pairs) > REFS_MAX:
+        v.add("ref", f"must have at most {REFS_MAX} pairs, got {len(pairs)}")
+        return []
+    parsed = [parse_ref_filter(v, f"ref[{i}]", pair) for i, pair in enumerate(pairs)]
+    return sorted({p for p in parsed if p is not None})

@@ -21,6 +21,7 @@ from .comments import CommentsServicer
 from .issues import IssuesServicer
 from .metrics import MetricsServicer
 from .pipeline import Pipeline
+from .workflow import WorkflowServicer
 
 
 def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: list[object]) -> grpc.GenericRpcHandler:
@@ -40,5 +41,6 @@ def issue_service(blobs: BlobStore, blob_settings: BlobSettings, authenticator: 
         CommentsServicer(blobs),
         AttachmentsServicer(blobs, blob_settings),
         MetricsServicer(),
+        WorkflowServicer(),
     ]
     return generic_handler(SERVICE, Pipeline(authenticator), servicers)

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 
 from ..blobs import BlobStore
 from ..domain.errors import NotFound
+from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal
 from ..storage import attachments as attachments_store
 from ..storage.database import transaction
 from ..storage.models import Attachment, IssueFile, utcnow
 from .issues import find_issue
 from .uploads import confirm_uploads, ready_attachments
-from .unit_of_work import Change, UnitOfWork, fields_of, run
+from .changes import Change, fields_of
+from .unit_of_work import UnitOfWork, run
 
 # The attachment states, as the blob endpoints compare them.
 PENDING, READY = attachments_store.PENDING, attachments_store.READY
@@ -81,13 +83,13 @@ def get_attachment(principal: Principal, blobs: BlobStore, attachment_id: uuid.U
 
 
 def add_issue_file(
-    principal: Principal, blobs: BlobStore, issue_id: uuid.UUID, attachment_id: uuid.UUID,
+    principal: Principal, blobs: BlobStore, ref: IssueRef, attachment_id: uuid.UUID,
     file_type: str, file_name: str | None,
 ) -> IssueFile:
     confirm_uploads(principal, blobs, [attachment_id])
 
     def work(uow: UnitOfWork) -> IssueFile:
-        find_issue(uow, issue_id)
+        issue_id = find_issue(uow, ref).uuid
         (attachment,) = ready_attachments(uow, "attachment_id", [attachment_id], single=True)
         row = uow.files.insert(issue_id, attachment, file_type, file_name or attachment.file_name, uow.now)
         uow.record(Change("file", "created", row.uuid, issue_id, None, fields_of(row, FILE_FIELDS)))
@@ -96,10 +98,9 @@ def add_issue_file(
     return run(principal, work, write=True)
 
 
-def list_issue_files(principal: Principal, issue_id: uuid.UUID, file_type: str) -> list[IssueFile]:
+def list_issue_files(principal: Principal, ref: IssueRef, file_type: str) -> list[IssueFile]:
     def work(uow: UnitOfWork) -> list[IssueFile]:
-        find_issue(uow, issue_id)
-        return uow.files.for_issue(issue_id, file_type)
+        return uow.files.for_issue(find_issue(uow, ref).uuid, file_type)
 
     return run(principal, work, snapshot=True)
 

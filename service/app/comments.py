@@ -1,73 +1,73 @@
-"""Use cases of comments: list, add, edit, delete (soft)."""
+"""Use cases of comments: list, add, edit, delete (soft), react."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from ..blobs import BlobStore
 from ..domain.errors import FailedPrecondition, NotFound, PermissionDenied
+from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal, may_change_comment
-from ..storage.models import Attachment, Comment
+from ..storage.models import Comment
+from .changes import Change, fields_of
+from .comment_record import COMMENT_FIELDS, record_comment
 from .issues import find_issue
-from .unit_of_work import Change, UnitOfWork, fields_of, run
+from .unit_of_work import UnitOfWork, run
 from .uploads import confirm_uploads, ready_attachments
+from .views import CommentView
 
-COMMENT_FIELDS = ("content", "created_by", "created_at", "updated_at", "is_edited", "is_deleted")
-
-
-@dataclass(frozen=True)
-class CommentView:
-    """A comment as shown: its row and its attachments, in order."""
-
-    row: Comment
-    attachments: list[Attachment]
+__all__ = ["CommentView", "add_comment", "add_reaction", "delete_comment", "edit_comment", "list_comments",
+           "remove_reaction"]
 
 
-def _views(uow: UnitOfWork, rows: list[Comment]) -> list[CommentView]:
-    found = uow.attachments.for_comments([r.uuid for r in rows if not r.is_deleted])
-    return [CommentView(r, found.get(r.uuid, [])) for r in rows]
+def views_of(uow: UnitOfWork, rows: list[Comment]) -> list[CommentView]:
+    """Comments with their attachments and reactions; a deleted one shows neither."""
+    shown = [r.uuid for r in rows if not r.is_deleted]
+    attachments = uow.attachments.for_comments(shown)
+    reactions = uow.reactions.for_comments(shown)
+    return [CommentView(r, attachments.get(r.uuid, []), reactions.get(r.uuid, [])) for r in rows]
 
 
-def _changeable(uow: UnitOfWork, issue_id: uuid.UUID, comment_id: uuid.UUID) -> Comment:
-    """The comment, if the caller may edit or delete it."""
-    find_issue(uow, issue_id)
+def _comment(uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID) -> tuple[uuid.UUID, Comment]:
+    issue_id = find_issue(uow, ref).uuid
     row = uow.comments.get(issue_id, comment_id)
     if row is None:
-        raise NotFound(f"comment {comment_id} not found on issue {issue_id}")
+        raise NotFound(f"comment {comment_id} not found on issue {ref}")
+    return issue_id, row
+
+
+def _changeable(uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID) -> tuple[uuid.UUID, Comment]:
+    """The comment, if the caller may edit or delete it."""
+    issue_id, row = _comment(uow, ref, comment_id)
     if not may_change_comment(uow.principal, row.created_by):
         raise PermissionDenied("only the comment's author or an admin may change it")
-    return row
+    return issue_id, row
 
 
-def list_comments(principal: Principal, issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[CommentView], int]:
+def list_comments(principal: Principal, ref: IssueRef, limit: int, offset: int) -> tuple[list[CommentView], int]:
     def work(uow: UnitOfWork) -> tuple[list[CommentView], int]:
-        find_issue(uow, issue_id)
+        issue_id = find_issue(uow, ref).uuid
         rows, total = uow.comments.page(issue_id, limit, offset)
-        return _views(uow, rows), total
+        return views_of(uow, rows), total
 
     return run(principal, work, snapshot=True)
 
 
 def add_comment(
-    principal: Principal, blobs: BlobStore, issue_id: uuid.UUID, content: str, attachment_ids: list[uuid.UUID]
+    principal: Principal, blobs: BlobStore, ref: IssueRef, content: str, attachment_ids: list[uuid.UUID]
 ) -> CommentView:
     confirm_uploads(principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> CommentView:
-        find_issue(uow, issue_id)
+        issue_id = find_issue(uow, ref).uuid
         attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
-        row = uow.comments.insert(issue_id, principal.email, content, uow.now)
-        if attachments:
-            uow.attachments.set_for_comment(row.uuid, attachments)
-        uow.record(Change("comment", "created", row.uuid, issue_id, None, fields_of(row, COMMENT_FIELDS)))
-        return CommentView(row, attachments)
+        return CommentView(record_comment(uow, issue_id, content, attachments), attachments)
 
     return run(principal, work, write=True)
 
 
 def edit_comment(
-    principal: Principal, blobs: BlobStore, issue_id: uuid.UUID, comment_id: uuid.UUID,
+    principal: Principal, blobs: BlobStore, ref: IssueRef, comment_id: uuid.UUID,
     content: str | None, attachment_ids: list[uuid.UUID] | None,
 ) -> CommentView:
     """Change the content, the attachments, or both (None leaves one as it is)."""
@@ -75,7 +75,7 @@ def edit_comment(
         confirm_uploads(principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> CommentView:
-        row = _changeable(uow, issue_id, comment_id)
+        issue_id, row = _changeable(uow, ref, comment_id)
         if row.is_deleted:
             raise FailedPrecondition(f"comment {comment_id} is deleted and cannot be edited")
         before = fields_of(row, COMMENT_FIELDS)
@@ -87,14 +87,14 @@ def edit_comment(
         row.updated_at = uow.now
         uow.comments.save(row, ["content", "is_edited", "updated_at"])
         uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS)))
-        return _views(uow, [row])[0]
+        return views_of(uow, [row])[0]
 
     return run(principal, work, write=True)
 
 
-def delete_comment(principal: Principal, issue_id: uuid.UUID, comment_id: uuid.UUID) -> None:
+def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID) -> None:
     def work(uow: UnitOfWork) -> None:
-        row = _changeable(uow, issue_id, comment_id)
+        issue_id, row = _changeable(uow, ref, comment_id)
         if row.is_deleted:  # deleting twice is not an error, and changes nothing
             return
         before = fields_of(row, COMMENT_FIELDS)
@@ -102,5 +102,28 @@ def delete_comment(principal: Principal, issue_id: uuid.UUID, comment_id: uuid.U
         row.updated_at = uow.now
         uow.comments.save(row, ["is_deleted", "updated_at"])
         uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS)))
+
+    run(principal, work, write=True)
+
+
+def add_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> CommentView:
+    """The caller's reaction; reacting twice with one emoji changes nothing."""
+
+    def work(uow: UnitOfWork) -> CommentView:
+        _, row = _comment(uow, ref, comment_id)
+        if row.is_deleted:
+            raise FailedPrecondition(f"comment {comment_id} is deleted and takes no reactions")
+        uow.reactions.add(row.uuid, emoji, principal.email, uow.now)
+        return views_of(uow, [row])[0]
+
+    return run(principal, work, write=True)
+
+
+def remove_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> None:
+    """Remove the caller's own reaction, if there is one."""
+
+    def work(uow: UnitOfWork) -> None:
+        _, row = _comment(uow, ref, comment_id)
+        uow.reactions.remove(row.uuid, emoji, principal.email)
 
     run(principal, work, write=True)

@@ -10,12 +10,20 @@ from typing import Any, Generic, Protocol, TypeVar
 from ..blobs import BlobStore
 from ..domain import workflow
 from ..domain.errors import NotFound
+from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal
 from ..storage import counters
 from ..storage.issues import VALUE_FIELDS, PageKey
-from ..storage.models import Attachment, Issue
-from .unit_of_work import Change, UnitOfWork, fields_of, run
+from ..storage.models import Issue
+from .changes import Change, fields_of
+from .comment_record import record_comment
+from .relations import resolve_parent
+from .unit_of_work import UnitOfWork, run
 from .uploads import confirm_uploads, ready_attachments
+from .views import IssueView
+
+__all__ = ["IssueView", "PageKey", "ViewCache", "create_issue", "delete_issue", "find_issue", "get_issue",
+           "issue_counts", "list_issues", "list_sub_issues", "update_issue", "views_of"]
 
 # What a Change of an issue records: what the counters (and later history and
 # events) are derived from.
@@ -24,19 +32,11 @@ ISSUE_FIELDS = (*VALUE_FIELDS, "created_at", "updated_at")
 V = TypeVar("V")
 
 
-@dataclass(frozen=True)
-class IssueView:
-    """An issue as shown: its row and its attachments, in order."""
-
-    row: Issue
-    attachments: list[Attachment]
-
-
 class ViewCache(Protocol, Generic[V]):
     """Built issue representations, kept by the caller across requests.
 
-    Keyed by (uuid, version): every change to what an issue shows moves its
-    version, so an entry is never stale.
+    Keyed by (uuid, version, prefix): every change to what an issue shows
+    moves its version, so an entry is never stale.
     """
 
     def get(self, key: PageKey) -> V | None: ...
@@ -46,53 +46,68 @@ class ViewCache(Protocol, Generic[V]):
     def build(self, view: IssueView) -> V: ...
 
 
-def find_issue(uow: UnitOfWork, issue_id: uuid.UUID, *, for_update: bool = False) -> Issue:
-    row = uow.issues.get(issue_id, for_update=for_update)
+def find_issue(uow: UnitOfWork, ref: IssueRef | uuid.UUID, *, for_update: bool = False) -> Issue:
+    ref = ref if isinstance(ref, IssueRef) else IssueRef(uuid=ref)
+    row = uow.issues.find(ref, for_update=for_update)
     if row is None:
         # The same answer whether the issue never existed or is in another workspace.
-        raise NotFound(f"issue {issue_id} not found")
+        raise NotFound(f"issue {ref} not found")
     return row
 
 
-def _views(uow: UnitOfWork, rows: list[Issue]) -> list[IssueView]:
+def views_of(uow: UnitOfWork, rows: list[Issue]) -> list[IssueView]:
     """Issues with their attachments (one query, only if any are attached)."""
     wanted = [uuid.UUID(i) for row in rows for i in row.attachment_ids]
     found = {str(k): a for k, a in uow.attachments.by_ids(wanted).items()}
     return [IssueView(row, [found[i] for i in row.attachment_ids if i in found]) for row in rows]
 
 
-def create_issue(principal: Principal, blobs: BlobStore, values: dict[str, Any]) -> IssueView:
-    """Create an issue from validated `values` (every create field, defaults applied)."""
+def _copy(row: Issue) -> Issue:
+    """The row as it is now, for the `before` side of a change."""
+    copy = Issue(__no_default__=True, **row.__data__)
+    copy.prefix = row.prefix
+    return copy
+
+
+def create_issue(
+    principal: Principal, blobs: BlobStore, values: dict[str, Any], *,
+    comment: str | None = None, parent: IssueRef | None = None,
+) -> IssueView:
+    """Create an issue from validated `values` (every create field, defaults
+    applied), with its first comment and its parent if given."""
     values = dict(values)
     attachment_ids = values.pop("attachment_ids")
     confirm_uploads(principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> IssueView:
         attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
+        parent_id = resolve_parent(uow, parent, None) if parent is not None else None
+        number, prefix = uow.workspace.next_issue_number()  # last: the workspace row stays locked to commit
         now = uow.now
         row = uow.issues.insert({
-            "uuid": uuid.uuid4(),
-            "created_by": principal.email,
-            "created_at": now,
-            "updated_at": now,
+            "uuid": uuid.uuid4(), "created_by": principal.email, "created_at": now, "updated_at": now,
             "resolved_at": workflow.resolved_at(values["status"], None, now),
             **values,
             "attachment_ids": [str(a.uuid) for a in attachments],
-        })
+            "number": number, "parent_uuid": parent_id,
+        }, prefix)
         if attachments:  # a new issue has none to replace
             uow.attachments.set_for_issue(row, attachments)
         uow.record(Change("issue", "created", row.uuid, row.uuid, None, fields_of(row, ISSUE_FIELDS)))
+        if comment is not None:
+            record_comment(uow, row.uuid, comment, [])
         return IssueView(row, attachments)
 
     return run(principal, work, write=True)
 
 
-def get_issue(principal: Principal, issue_id: uuid.UUID) -> IssueView:
-    return run(principal, lambda uow: _views(uow, [find_issue(uow, issue_id)])[0])
+def get_issue(principal: Principal, ref: IssueRef) -> IssueView:
+    return run(principal, lambda uow: views_of(uow, [find_issue(uow, ref)])[0])
 
 
 def list_issues(
-    principal: Principal, cache: ViewCache[V], *, statuses: list[str], priorities: list[str], limit: int, offset: int
+    principal: Principal, cache: ViewCache[V], *, statuses: list[str], priorities: list[str],
+    refs: list[tuple[str, str]] | None = None, limit: int, offset: int,
 ) -> tuple[list[V], int]:
     """One page of issues as the cache builds them, and the total matching.
 
@@ -101,12 +116,12 @@ def list_issues(
     """
 
     def work(uow: UnitOfWork) -> tuple[list[V], int]:
-        keys, total = uow.issues.page(statuses, priorities, limit, offset)
+        keys, total = uow.issues.page(statuses, priorities, refs or [], limit, offset)
         found = {key: cache.get(key) for key in keys}
         missing = [key.uuid for key, value in found.items() if value is None]
         if missing:
-            for view in _views(uow, uow.issues.by_ids(missing)):
-                key = PageKey(view.row.uuid, view.row.version)
+            for view in views_of(uow, uow.issues.by_ids(missing)):
+                key = PageKey(view.row.uuid, view.row.version, view.row.prefix)
                 found[key] = built = cache.build(view)
                 cache.put(key, built)
         return [found[key] for key in keys], total  # type: ignore[misc]
@@ -114,38 +129,69 @@ def list_issues(
     return run(principal, work, snapshot=True)
 
 
-def update_issue(principal: Principal, blobs: BlobStore, issue_id: uuid.UUID, values: dict[str, Any]) -> IssueView:
-    """Apply validated `values` (only the fields to change) to an issue."""
+def update_issue(principal: Principal, blobs: BlobStore, ref: IssueRef, values: dict[str, Any]) -> IssueView:
+    """Apply validated `values` (only the fields to change) to an issue.
+
+    `parent_id` in `values` is an IssueRef, or None to detach.
+    """
+    values = dict(values)
     attachment_ids = values.get("attachment_ids")
     if attachment_ids:
         confirm_uploads(principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> IssueView:
-        row = find_issue(uow, issue_id, for_update=True)
-        before = fields_of(row, ISSUE_FIELDS)
-        names = [name for name in values if name != "attachment_ids"]
-        for name in names:
-            setattr(row, name, values[name])
+        row = find_issue(uow, ref, for_update=True)
+        before = views_of(uow, [_copy(row)])[0]
+        changes = {k: v for k, v in values.items() if k not in ("attachment_ids", "parent_id")}
+        if "status" in changes:
+            workflow.check_move(uow.workspace.workflow() or workflow.default_transitions(), row.status, changes["status"])
+        if "parent_id" in values:
+            parent = values["parent_id"]
+            changes["parent_uuid"] = resolve_parent(uow, parent, row.uuid) if parent is not None else None
+        for name, value in changes.items():
+            setattr(row, name, value)
+        names = list(changes)
+        attachments = before.attachments
         if attachment_ids is not None:
-            uow.attachments.set_for_issue(row, ready_attachments(uow, "attachment_ids", attachment_ids))
+            attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
+            uow.attachments.set_for_issue(row, attachments)
             names.append("attachment_ids")
-        if "status" in values:
+        if "status" in changes:
             row.resolved_at = workflow.resolved_at(row.status, row.resolved_at, uow.now)
             names.append("resolved_at")
         uow.issues.save(row, names, uow.now)
-        uow.record(Change("issue", "updated", row.uuid, row.uuid, before, fields_of(row, ISSUE_FIELDS)))
-        return _views(uow, [row])[0]
+        after = IssueView(row, attachments)
+        uow.record(Change("issue", "updated", row.uuid, row.uuid, fields_of(before.row, ISSUE_FIELDS),
+                          fields_of(row, ISSUE_FIELDS), (before, after)))
+        return after
 
     return run(principal, work, write=True)
 
 
-def delete_issue(principal: Principal, issue_id: uuid.UUID) -> None:
+def delete_issue(principal: Principal, ref: IssueRef) -> None:
+    """Delete an issue; its sub-issues are detached, each with a history entry."""
+
     def work(uow: UnitOfWork) -> None:
-        row = find_issue(uow, issue_id, for_update=True)
-        uow.issues.delete(issue_id)
+        row = find_issue(uow, ref, for_update=True)
+        for child in uow.issues.children(row.uuid, for_update=True):
+            before = IssueView(_copy(child), [])
+            child.parent_uuid = None
+            uow.issues.save(child, ["parent_uuid"], uow.now)
+            uow.record(Change("issue", "updated", child.uuid, child.uuid, fields_of(before.row, ISSUE_FIELDS),
+                              fields_of(child, ISSUE_FIELDS), (before, IssueView(child, []))))
+        uow.issues.delete(row.uuid)
         uow.record(Change("issue", "deleted", row.uuid, row.uuid, fields_of(row, ISSUE_FIELDS), None))
 
     run(principal, work, write=True)
+
+
+def list_sub_issues(principal: Principal, ref: IssueRef, limit: int, offset: int) -> tuple[list[IssueView], int]:
+    def work(uow: UnitOfWork) -> tuple[list[IssueView], int]:
+        parent = find_issue(uow, ref)
+        rows, total = uow.issues.sub_page(parent.uuid, limit, offset)
+        return views_of(uow, rows), total
+
+    return run(principal, work, snapshot=True)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ import threading
 import time
 
 from ..domain.errors import Unauthenticated
+from ..domain.identifiers import SLUG, default_prefix
 from ..domain.roles import Principal, Role
 from ..storage import tokens as tokens_store
 from ..storage.database import transaction
 
 TOKEN_PREFIX = "iss_"
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
@@ -28,13 +28,14 @@ def hash_token(token: str) -> str:
 
 def create_token(workspace_slug: str, email: str, role: str) -> str:
     """Mint a token (creating the workspace if needed) and return it."""
-    if not _SLUG.match(workspace_slug):
+    if not SLUG.match(workspace_slug):
         raise ValueError("workspace must be lower-case letters, digits and dashes (1-64)")
     if not _EMAIL.match(email) or len(email) > 320:
         raise ValueError(f"email {email!r} is not an email address")
     parsed = Role.parse(role)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    transaction(lambda: tokens_store.insert(workspace_slug, email, parsed.label, hash_token(token)), write=True)
+    prefix = default_prefix(workspace_slug)
+    transaction(lambda: tokens_store.insert(workspace_slug, email, parsed.label, hash_token(token), prefix), write=True)
     return token
 
 
@@ -49,7 +50,7 @@ def bootstrap_admin_token() -> str | None:
         if tokens_store.any_exist():
             return None
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        tokens_store.insert("default", "admin@localhost", Role.ADMIN.label, hash_token(token))
+        tokens_store.insert("default", "admin@localhost", Role.ADMIN.label, hash_token(token), default_prefix("default"))
         return token
 
     return transaction(work, write=True)

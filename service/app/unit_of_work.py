@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping, TypeVar
+from typing import Callable, TypeVar
 
 from ..domain.roles import Principal
 from ..storage import counters
@@ -30,42 +29,15 @@ from ..storage.comments import CommentRepository
 from ..storage.database import transaction
 from ..storage.inflight import deadline as call_deadline  # noqa: F401 - for the call pipeline
 from ..storage.files import FileRepository
+from ..storage.history import HistoryRepository
 from ..storage.issues import IssueRepository
 from ..storage.models import utcnow
+from ..storage.reactions import ReactionRepository
+from ..storage.workspaces import WorkspaceRepository
+from .changes import Change, fields_of
+from .history_entries import history_entries
 
 T = TypeVar("T")
-
-Entity = Literal["issue", "comment", "attachment", "file"]
-Action = Literal["created", "updated", "deleted"]
-
-
-@dataclass(frozen=True)
-class Change:
-    """One resource a command created, updated or deleted.
-
-    `before` and `after` are the resource's stored fields (None for the side
-    that does not exist), so whatever is derived from a change (counters,
-    history, events) reads the same record.
-    """
-
-    entity: Entity
-    action: Action
-    id: uuid.UUID
-    issue_id: uuid.UUID | None
-    before: Mapping[str, Any] | None
-    after: Mapping[str, Any] | None
-
-    @property
-    def changed_fields(self) -> list[str]:
-        """The fields whose value differs between before and after."""
-        before, after = self.before or {}, self.after or {}
-        return [name for name in after if before.get(name) != after[name]]
-
-
-def fields_of(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
-    """The named fields of a stored row, for a Change."""
-    return {name: getattr(row, name) for name in fields}
-
 
 class UnitOfWork:
     """Repositories bound to the caller's workspace, and the record of changes."""
@@ -73,10 +45,13 @@ class UnitOfWork:
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
         workspace_id = principal.workspace_id
+        self.workspace = WorkspaceRepository(workspace_id)
         self.issues = IssueRepository(workspace_id)
         self.comments = CommentRepository(workspace_id)
+        self.reactions = ReactionRepository(workspace_id)
         self.attachments = AttachmentRepository(workspace_id)
         self.files = FileRepository(workspace_id)
+        self.history = HistoryRepository(workspace_id)
         # One clock reading per command: every row it writes agrees on "now".
         self.now: datetime.datetime = utcnow()
         self.changes: list[Change] = []
@@ -87,6 +62,24 @@ class UnitOfWork:
     def write_derived(self) -> None:
         """Write what follows from the recorded changes; runs just before commit."""
         self._count_issues()
+        self._count_sub_issues()
+        self.history.insert(history_entries(self.changes), self.principal.email, self.now)
+
+    def _count_sub_issues(self) -> None:
+        moved: dict[uuid.UUID, int] = {}
+        for change in self.changes:
+            if change.entity != "issue":
+                continue
+            old = (change.before or {}).get("parent_uuid")
+            new = (change.after or {}).get("parent_uuid")
+            if old != new:
+                if old is not None:
+                    moved[old] = moved.get(old, 0) - 1
+                if new is not None:
+                    moved[new] = moved.get(new, 0) + 1
+        for parent, delta in sorted(moved.items()):  # a fixed order: no deadlock between two moves
+            if delta:
+                self.issues.add_to_sub_count(parent, delta)
 
     def _count_issues(self) -> None:
         deltas = counters.Deltas(self.principal.workspace_id)

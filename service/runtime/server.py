@@ -13,7 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.descriptors import SERVICE
 
+from ..api.messages import JsonRenderer
 from ..api.service import issue_service
+from ..app.views import use_renderer
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from ..config import Settings
@@ -75,6 +77,8 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     )
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
+    # History values are the issue JSON the API shows: the use cases render with it.
+    use_renderer(JsonRenderer())
     server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator()),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)

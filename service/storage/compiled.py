@@ -31,18 +31,23 @@ def sql(key: Hashable, build: Callable[[], peewee.Query]) -> str:
     return text
 
 
-def rows(model: type[peewee.Model], text: str, params: Iterable[Any]) -> list[Any]:
-    """Model instances from `text`, whose columns are exactly the model's, in order.
+def rows(model: type[peewee.Model], text: str, params: Iterable[Any], extras: tuple[str, ...] = ()) -> list[Any]:
+    """Model instances from `text`, whose columns are the model's, in order,
+    then one column for each name in `extras`, set as an attribute.
 
     Converting with each field's python_value directly skips peewee's cursor
     wrapper, which resolves the columns again for every query.
     """
     cursor = database.obj.execute_sql(text, tuple(params))
     converters = _converters(model)
-    return [
-        model(__no_default__=True, **{name: convert(value) for (name, convert), value in zip(converters, row)})
-        for row in cursor.fetchall()
-    ]
+    width = len(converters)
+    out = []
+    for row in cursor.fetchall():
+        instance = model(__no_default__=True, **{name: convert(value) for (name, convert), value in zip(converters, row)})
+        for name, value in zip(extras, row[width:]):
+            setattr(instance, name, value)
+        out.append(instance)
+    return out
 
 
 _converters_by_model: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
@@ -62,11 +67,18 @@ def scalar(text: str, params: Iterable[Any]) -> Any:
     return database.obj.execute_sql(text, tuple(params)).fetchone()[0]
 
 
+def _default(field: peewee.Field) -> Any:
+    return field.default() if callable(field.default) else field.default
+
+
 def insert(model: type[peewee.Model], values: dict[str, Any]) -> None:
-    """INSERT one row of the columns `values` names; the others take their column defaults."""
-    # Peewee writes an INSERT's columns in the model's order, whatever the
-    # dict's: take the parameters in that order too.
-    fields = [f for f in model._meta.sorted_fields if f.name in values]
+    """INSERT one row of the columns `values` names; the others take their defaults.
+
+    Peewee writes an INSERT's columns in the model's order, with every field
+    that has a Python default: the parameters follow the same rule.
+    """
+    fields = [f for f in model._meta.sorted_fields if f.name in values or f.default is not None]
     key = (model, "insert", tuple(f.name for f in fields))
     text = sql(key, lambda: model.insert({f: None for f in fields}))
-    database.obj.execute_sql(text, tuple(f.db_value(values[f.name]) for f in fields))
+    params = tuple(f.db_value(values[f.name] if f.name in values else _default(f)) for f in fields)
+    database.obj.execute_sql(text, params)

@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 import peewee
 
@@ -33,6 +34,9 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...] = field(repr=False)
+    # backfill(execute, placeholder): data changes that need Python, run
+    # after the statements in the same transaction.
+    backfill: Callable[..., None] | None = field(default=None, repr=False)
 
 
 def available() -> list[Migration]:
@@ -43,7 +47,7 @@ def available() -> list[Migration]:
         if not match:
             continue
         module = importlib.import_module(f"{migrations.__name__}.{info.name}")
-        found.append(Migration(int(match[1]), match[2], tuple(module.STATEMENTS)))
+        found.append(Migration(int(match[1]), match[2], tuple(module.STATEMENTS), getattr(module, "backfill", None)))
     return sorted(found, key=lambda m: m.version)
 
 
@@ -73,6 +77,8 @@ def migrate(db: peewee.Database) -> list[Migration]:
                     continue
                 for statement in migration.statements:
                     db.execute_sql(statement.format(**types))
+                if migration.backfill is not None:
+                    migration.backfill(db.execute_sql, "%s" if postgres else "?")
                 db.execute_sql(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)"
                     if postgres

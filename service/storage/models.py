@@ -30,9 +30,24 @@ class Workspace(BaseModel):
     id = peewee.AutoField()
     slug = peewee.CharField(max_length=64, unique=True)
     created_at = peewee.DateTimeField(default=utcnow)
+    # The identifiers' prefix (ACM in ACM-42); older ones stay in workspace_prefixes.
+    prefix = peewee.CharField(max_length=10, default="ISS")
+    # The last issue number given (m0006).
+    issue_seq = peewee.IntegerField(default=0)
+    # {status: [statuses it may move to]}; None: every move allowed.
+    workflow = JSONField(null=True)
 
     class Meta:
         table_name = "workspaces"
+
+
+class WorkspacePrefix(BaseModel):
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
+    prefix = peewee.CharField(max_length=10)
+
+    class Meta:
+        table_name = "workspace_prefixes"
+        primary_key = peewee.CompositeKey("workspace", "prefix")
 
 
 class ApiToken(BaseModel):
@@ -73,9 +88,43 @@ class Issue(BaseModel):
     # Moves with every change to what the issue shows (m0004); keys the
     # cache of built issue messages.
     version = peewee.IntegerField(default=1)
+    # m0006: the per-workspace number, the parent, its children, references.
+    number = peewee.IntegerField(default=0)
+    parent_uuid = peewee.UUIDField(null=True)
+    sub_issues_count = peewee.IntegerField(default=0)
+    refs = JSONField(default=dict)
 
     class Meta:
         table_name = "issues"
+
+
+class IssueRef(BaseModel):
+    """One reference of an issue, for the ?ref= filter's index."""
+
+    issue = peewee.ForeignKeyField(Issue, on_delete="CASCADE", column_name="issue_uuid", index=False)
+    workspace_id = peewee.IntegerField()
+    ref_key = peewee.CharField(max_length=64)
+    ref_value = peewee.CharField(max_length=256)
+
+    class Meta:
+        table_name = "issue_refs"
+        primary_key = peewee.CompositeKey("issue", "ref_key")
+
+
+class HistoryEntry(BaseModel):
+    uuid = peewee.UUIDField(primary_key=True)
+    issue = peewee.ForeignKeyField(Issue, on_delete="CASCADE", column_name="issue_uuid", index=False)
+    # Orders the entries one change wrote with one timestamp.
+    position = peewee.IntegerField()
+    action = peewee.CharField(max_length=64)
+    field = peewee.CharField(max_length=64, null=True)
+    old_value = JSONField(null=True)
+    new_value = JSONField(null=True)
+    actor = peewee.CharField(max_length=320)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "issue_history"
 
 
 class Comment(BaseModel):
@@ -90,6 +139,17 @@ class Comment(BaseModel):
 
     class Meta:
         table_name = "comments"
+
+
+class Reaction(BaseModel):
+    comment = peewee.ForeignKeyField(Comment, on_delete="CASCADE", column_name="comment_uuid", index=False)
+    emoji = peewee.CharField(max_length=64)
+    user_email = peewee.CharField(max_length=320)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "reactions"
+        primary_key = peewee.CompositeKey("comment", "emoji", "user_email")
 
 
 class IssueFile(BaseModel):
@@ -175,6 +235,6 @@ class ServerSecret(BaseModel):
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
-    Workspace, ApiToken, Issue, Comment, IssueFile, Attachment, CommentAttachment, ServerSecret,
-    IssueCount, IssueDay,
+    Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, HistoryEntry, Comment, Reaction, IssueFile,
+    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay,
 )

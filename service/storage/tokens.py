@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from . import workspaces
 from .models import ApiToken, Workspace
 
 
@@ -26,9 +27,9 @@ def find(token_hash: str) -> TokenOwner | None:
     return TokenOwner(*row) if row else None
 
 
-def insert(workspace_slug: str, email: str, role: str, token_hash: str) -> None:
-    """Store a token's hash, creating its workspace if it is new."""
-    workspace, _ = Workspace.get_or_create(slug=workspace_slug)
+def insert(workspace_slug: str, email: str, role: str, token_hash: str, default_prefix: str) -> None:
+    """Store a token's hash, creating its workspace (with `default_prefix`) if it is new."""
+    workspace = workspaces.ensure(workspace_slug, default_prefix)
     ApiToken.create(workspace=workspace, email=email, role=role, token_hash=token_hash)
 
 

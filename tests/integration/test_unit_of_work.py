@@ -8,14 +8,18 @@ from typing import Any, Iterator
 
 import pytest
 
+from service.api.messages import JsonRenderer
 from service.app import comments, issues
+from service.app.views import use_renderer
 from service.app.issues import IssueView, PageKey
 from service.app.unit_of_work import Change, run
 from service.blobs.filesystem import FilesystemStore
 from service.blobs.signing import Signer
 from service.domain.errors import NotFound
+from service.domain.identifiers import IssueRef
 from service.domain.roles import Principal, Role
-from service.storage import counters, database, migrate
+from service.domain.identifiers import default_prefix
+from service.storage import counters, database, migrate, workspaces
 from service.storage.attachments import AttachmentRepository
 from service.storage.comments import CommentRepository
 from service.storage.files import FileRepository
@@ -27,6 +31,7 @@ VALUES = {"title": "t", "description": [], "status": "open", "priority": "low", 
 
 @pytest.fixture
 def db(fresh_database_url: str) -> Iterator[Any]:
+    use_renderer(JsonRenderer())  # as the server does at startup
     handle = database.open_database(fresh_database_url, pool_size=4)
     database.bind(handle)
     migrate.migrate(handle)
@@ -40,7 +45,7 @@ def blobs(tmp_path: pathlib.Path) -> FilesystemStore:
 
 
 def member(slug: str) -> Principal:
-    workspace_id = database.transaction(lambda: Workspace.get_or_create(slug=slug)[0].id, write=True)
+    workspace_id = database.transaction(lambda: workspaces.ensure(slug, default_prefix(slug)).id, write=True)
     return Principal(workspace_id, slug, f"m@{slug}.co", Role.MEMBER)
 
 
@@ -56,9 +61,9 @@ def recount(workspace_id: int) -> dict[tuple[str, str], int]:
 def test_counters_follow_every_recorded_change(db, blobs):
     caller = member("counting")
     made = [issues.create_issue(caller, blobs, {**VALUES, "priority": p}) for p in ("low", "high", "high")]
-    issues.update_issue(caller, blobs, made[1].row.uuid, {"status": "resolved"})
-    issues.update_issue(caller, blobs, made[2].row.uuid, {"priority": "medium"})
-    issues.delete_issue(caller, made[0].row.uuid)
+    issues.update_issue(caller, blobs, IssueRef(uuid=made[1].row.uuid), {"status": "resolved"})
+    issues.update_issue(caller, blobs, IssueRef(uuid=made[2].row.uuid), {"priority": "medium"})
+    issues.delete_issue(caller, IssueRef(uuid=made[0].row.uuid))
     stored = database.transaction(lambda: counters.by_status_priority(caller.workspace_id))
     assert stored == recount(caller.workspace_id) == {("resolved", "high"): 1, ("open", "medium"): 1}
 
@@ -100,7 +105,7 @@ def test_a_change_records_before_and_after_and_names_what_changed(db, blobs):
 def test_repositories_never_reach_into_another_workspace(db, blobs):
     alice, bob = member("alice"), member("bob")
     issue = issues.create_issue(alice, blobs, VALUES).row.uuid
-    comment = comments.add_comment(alice, blobs, issue, "hello", []).row.uuid
+    comment = comments.add_comment(alice, blobs, IssueRef(uuid=issue), "hello", []).row.uuid
     attachment = database.transaction(lambda: AttachmentRepository(alice.workspace_id).insert(
         alice.email, file_name="f", content_type="text/plain", size_bytes=0, sha256=None,
         expires_at=utcnow()), write=True).uuid
@@ -116,10 +121,10 @@ def test_repositories_never_reach_into_another_workspace(db, blobs):
 
     assert database.transaction(as_bob, snapshot=True) == (None, ([], 0), [], {}, None)
     with pytest.raises(NotFound):
-        comments.list_comments(bob, issue, 10, 0)
+        comments.list_comments(bob, IssueRef(uuid=issue), 10, 0)
     with pytest.raises(NotFound):
-        issues.update_issue(bob, blobs, issue, {"title": "stolen"})
-    assert issues.get_issue(alice, issue).row.title == "t"
+        issues.update_issue(bob, blobs, IssueRef(uuid=issue), {"title": "stolen"})
+    assert issues.get_issue(alice, IssueRef(uuid=issue)).row.title == "t"
 
 
 class CountingCache:
@@ -136,7 +141,7 @@ class CountingCache:
         self.entries[key] = value
 
     def build(self, view: IssueView) -> str:
-        self.built.append(PageKey(view.row.uuid, view.row.version))
+        self.built.append(PageKey(view.row.uuid, view.row.version, view.row.prefix))
         return f"{view.row.title}@{view.row.version}"
 
 
@@ -150,6 +155,6 @@ def test_a_listed_issue_is_built_again_only_after_it_changed(db, blobs):
     assert issues.list_issues(caller, cache, **page) == (["b@1", "a@1"], 2)
     assert issues.list_issues(caller, cache, **page) == (["b@1", "a@1"], 2)
     assert len(cache.built) == 2
-    issues.update_issue(caller, blobs, first, {"title": "a2"})
+    issues.update_issue(caller, blobs, IssueRef(uuid=first), {"title": "a2"})
     assert issues.list_issues(caller, cache, **page) == (["b@1", "a2@2"], 2)
-    assert cache.built[2:] == [PageKey(first, 2)]
+    assert cache.built[2:] == [PageKey(first, 2, "CAC")]

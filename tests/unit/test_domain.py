@@ -26,10 +26,12 @@ def test_the_domain_statuses_and_priorities_are_the_contracts():
     assert not set(workflow.ACTIVE) & set(workflow.RESOLVED)
 
 
-def test_resolved_at_is_set_on_resolving_kept_while_resolved_and_cleared_on_reopening():
+def test_resolved_at_is_set_on_resolving_or_rejecting_kept_between_them_and_cleared_on_reopening():
     assert workflow.resolved_at("resolved", None, T1) == T1
-    assert workflow.resolved_at("resolved", T0, T1) == T0
-    for status in ("open", "in_progress", "rejected"):
+    assert workflow.resolved_at("rejected", None, T1) == T1
+    assert workflow.resolved_at("resolved", T0, T1) == T0  # rejected -> resolved keeps it
+    assert workflow.resolved_at("rejected", T0, T1) == T0
+    for status in ("open", "in_progress"):
         assert workflow.resolved_at(status, T0, T1) is None
 
 

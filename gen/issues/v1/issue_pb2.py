@@ -28,13 +28,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from issues.v1 import attachment_pb2 as issues_dot_v1_dot_attachment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15issues/v1/issue.proto\x12\tissues.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aissues/v1/attachment.proto\"\xad\x06\n\x05Issue\x12\x12\n\x04uuid\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x32\n\x0b\x64\x65scription\x18\x03 \x03(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x02\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.issues.v1.Issue.Status\x12+\n\x08priority\x18\x05 \x01(\x0e\x32\x19.issues.v1.Issue.Priority\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\r\n\x05owner\x18\x07 \x01(\t\x12\x1f\n\x12resolution_summary\x18\x08 \x01(\tH\x00\x88\x01\x01\x12\x18\n\ncreated_by\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12-\n\x08sessions\x18\x0b \x03(\x0b\x32\x15.issues.v1.SessionRefB\x04\xe2\x41\x01\x03\x12\x30\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x15.issues.v1.AttachmentB\x04\xe2\x41\x01\x03\x12\x38\n\x13session_attachments\x18\r \x03(\x0b\x32\x15.issues.v1.AttachmentB\x04\xe2\x41\x01\x03\x12\x17\n\njob_run_id\x18\x0e \x01(\tH\x01\x88\x01\x01\x12\x34\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"s\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTATUS_OPEN\x10\x01\x12\x16\n\x12STATUS_IN_PROGRESS\x10\x02\x12\x13\n\x0fSTATUS_RESOLVED\x10\x03\x12\x13\n\x0fSTATUS_REJECTED\x10\x04\"^\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_LOW\x10\x01\x12\x13\n\x0fPRIORITY_MEDIUM\x10\x02\x12\x11\n\rPRIORITY_HIGH\x10\x03\x42\x15\n\x13_resolution_summaryB\r\n\x0b_job_run_id\"\x1a\n\nSessionRef\x12\x0c\n\x04uuid\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15issues/v1/issue.proto\x12\tissues.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aissues/v1/attachment.proto\"\xbd\x08\n\x05Issue\x12\x12\n\x04uuid\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x32\n\x0b\x64\x65scription\x18\x03 \x03(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x02\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.issues.v1.Issue.Status\x12+\n\x08priority\x18\x05 \x01(\x0e\x32\x19.issues.v1.Issue.Priority\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\r\n\x05owner\x18\x07 \x01(\t\x12\x1f\n\x12resolution_summary\x18\x08 \x01(\tH\x00\x88\x01\x01\x12\x18\n\ncreated_by\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12-\n\x08sessions\x18\x0b \x03(\x0b\x32\x15.issues.v1.SessionRefB\x04\xe2\x41\x01\x03\x12\x30\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x15.issues.v1.AttachmentB\x04\xe2\x41\x01\x03\x12\x38\n\x13session_attachments\x18\r \x03(\x0b\x32\x15.issues.v1.AttachmentB\x04\xe2\x41\x01\x03\x12\x17\n\njob_run_id\x18\x0e \x01(\tH\x01\x88\x01\x01\x12\x34\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x06number\x18\x10 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nidentifier\x18\x11 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bresolved_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\tparent_id\x18\x13 \x01(\tB\x04\xe2\x41\x01\x03H\x02\x88\x01\x01\x12\x1e\n\x10sub_issues_count\x18\x14 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12.\n\x04refs\x18\x15 \x03(\x0b\x32\x1a.issues.v1.Issue.RefsEntryB\x04\xe2\x41\x01\x03\x1a+\n\tRefsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTATUS_OPEN\x10\x01\x12\x16\n\x12STATUS_IN_PROGRESS\x10\x02\x12\x13\n\x0fSTATUS_RESOLVED\x10\x03\x12\x13\n\x0fSTATUS_REJECTED\x10\x04\"^\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_LOW\x10\x01\x12\x13\n\x0fPRIORITY_MEDIUM\x10\x02\x12\x11\n\rPRIORITY_HIGH\x10\x03\x42\x15\n\x13_resolution_summaryB\r\n\x0b_job_run_idB\x0c\n\n_parent_id\"\x1a\n\nSessionRef\x12\x0c\n\x04uuid\x18\x01 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'issues.v1.issue_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ISSUE_REFSENTRY']._loaded_options = None
+  _globals['_ISSUE_REFSENTRY']._serialized_options = b'8\001'
   _globals['_ISSUE'].fields_by_name['uuid']._loaded_options = None
   _globals['_ISSUE'].fields_by_name['uuid']._serialized_options = b'\342A\001\003'
   _globals['_ISSUE'].fields_by_name['title']._loaded_options = None
@@ -53,12 +55,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUE'].fields_by_name['session_attachments']._serialized_options = b'\342A\001\003'
   _globals['_ISSUE'].fields_by_name['updated_at']._loaded_options = None
   _globals['_ISSUE'].fields_by_name['updated_at']._serialized_options = b'\342A\001\003'
+  _globals['_ISSUE'].fields_by_name['number']._loaded_options = None
+  _globals['_ISSUE'].fields_by_name['number']._serialized_options = b'\342A\001\003'
+  _globals['_ISSUE'].fields_by_name['identifier']._loaded_options = None
+  _globals['_ISSUE'].fields_by_name['identifier']._serialized_options = b'\342A\001\003'
+  _globals['_ISSUE'].fields_by_name['resolved_at']._loaded_options = None
+  _globals['_ISSUE'].fields_by_name['resolved_at']._serialized_options = b'\342A\001\003'
+  _globals['_ISSUE'].fields_by_name['parent_id']._loaded_options = None
+  _globals['_ISSUE'].fields_by_name['parent_id']._serialized_options = b'\342A\001\003'
+  _globals['_ISSUE'].fields_by_name['sub_issues_count']._loaded_options = None
+  _globals['_ISSUE'].fields_by_name['sub_issues_count']._serialized_options = b'\342A\001\003'
+  _globals['_ISSUE'].fields_by_name['refs']._loaded_options = None
+  _globals['_ISSUE'].fields_by_name['refs']._serialized_options = b'\342A\001\003'
   _globals['_ISSUE']._serialized_start=161
-  _globals['_ISSUE']._serialized_end=974
-  _globals['_ISSUE_STATUS']._serialized_start=725
-  _globals['_ISSUE_STATUS']._serialized_end=840
-  _globals['_ISSUE_PRIORITY']._serialized_start=842
-  _globals['_ISSUE_PRIORITY']._serialized_end=936
-  _globals['_SESSIONREF']._serialized_start=976
-  _globals['_SESSIONREF']._serialized_end=1002
+  _globals['_ISSUE']._serialized_end=1246
+  _globals['_ISSUE_REFSENTRY']._serialized_start=938
+  _globals['_ISSUE_REFSENTRY']._serialized_end=981
+  _globals['_ISSUE_STATUS']._serialized_start=983
+  _globals['_ISSUE_STATUS']._serialized_end=1098
+  _globals['_ISSUE_PRIORITY']._serialized_start=1100
+  _globals['_ISSUE_PRIORITY']._serialized_end=1194
+  _globals['_SESSIONREF']._serialized_start=1248
+  _globals['_SESSIONREF']._serialized_end=1274
 # @@protoc_insertion_point(module_scope)

@@ -8,10 +8,12 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from issues.v1 import attachment_pb2 as _attachment_pb2
 from issues.v1 import comment_pb2 as _comment_pb2
+from issues.v1 import history_pb2 as _history_pb2
 from issues.v1 import issue_pb2 as _issue_pb2
 from issues.v1 import issue_file_pb2 as _issue_file_pb2
 from issues.v1 import metrics_pb2 as _metrics_pb2
 from issues.v1 import options_pb2 as _options_pb2
+from issues.v1 import workflow_pb2 as _workflow_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -20,8 +22,81 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class GetWorkflowRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UpdateWorkflowRequest(_message.Message):
+    __slots__ = ("transitions",)
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    transitions: _workflow_pb2.Transitions
+    def __init__(self, transitions: _Optional[_Union[_workflow_pb2.Transitions, _Mapping]] = ...) -> None: ...
+
+class ListIssueHistoryRequest(_message.Message):
+    __slots__ = ("issue_id", "limit", "offset")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    limit: int
+    offset: int
+    def __init__(self, issue_id: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListIssueHistoryResponse(_message.Message):
+    __slots__ = ("items", "count")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_history_pb2.HistoryEntry]
+    count: int
+    def __init__(self, items: _Optional[_Iterable[_Union[_history_pb2.HistoryEntry, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class ListSubIssuesRequest(_message.Message):
+    __slots__ = ("issue_id", "limit", "offset")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    limit: int
+    offset: int
+    def __init__(self, issue_id: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListSubIssuesResponse(_message.Message):
+    __slots__ = ("items", "count")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_issue_pb2.Issue]
+    count: int
+    def __init__(self, items: _Optional[_Iterable[_Union[_issue_pb2.Issue, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class AddReactionRequest(_message.Message):
+    __slots__ = ("issue_id", "comment_id", "emoji")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMOJI_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    comment_id: str
+    emoji: str
+    def __init__(self, issue_id: _Optional[str] = ..., comment_id: _Optional[str] = ..., emoji: _Optional[str] = ...) -> None: ...
+
+class RemoveReactionRequest(_message.Message):
+    __slots__ = ("issue_id", "comment_id", "emoji")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMOJI_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    comment_id: str
+    emoji: str
+    def __init__(self, issue_id: _Optional[str] = ..., comment_id: _Optional[str] = ..., emoji: _Optional[str] = ...) -> None: ...
+
 class CreateIssueRequest(_message.Message):
-    __slots__ = ("title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id")
+    __slots__ = ("title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id", "comment", "parent_id", "refs")
+    class RefsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TITLE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +107,9 @@ class CreateIssueRequest(_message.Message):
     ATTACHMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     SESSION_IDS_FIELD_NUMBER: _ClassVar[int]
     JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REFS_FIELD_NUMBER: _ClassVar[int]
     title: str
     description: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
     status: _issue_pb2.Issue.Status
@@ -42,19 +120,24 @@ class CreateIssueRequest(_message.Message):
     attachment_ids: _containers.RepeatedScalarFieldContainer[str]
     session_ids: _containers.RepeatedScalarFieldContainer[str]
     job_run_id: str
-    def __init__(self, title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ...) -> None: ...
+    comment: str
+    parent_id: str
+    refs: _containers.ScalarMap[str, str]
+    def __init__(self, title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ..., comment: _Optional[str] = ..., parent_id: _Optional[str] = ..., refs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListIssuesRequest(_message.Message):
-    __slots__ = ("status", "priority", "limit", "offset")
+    __slots__ = ("status", "priority", "limit", "offset", "ref")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
     status: _containers.RepeatedScalarFieldContainer[_issue_pb2.Issue.Status]
     priority: _containers.RepeatedScalarFieldContainer[_issue_pb2.Issue.Priority]
     limit: int
     offset: int
-    def __init__(self, status: _Optional[_Iterable[_Union[_issue_pb2.Issue.Status, str]]] = ..., priority: _Optional[_Iterable[_Union[_issue_pb2.Issue.Priority, str]]] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    ref: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, status: _Optional[_Iterable[_Union[_issue_pb2.Issue.Status, str]]] = ..., priority: _Optional[_Iterable[_Union[_issue_pb2.Issue.Priority, str]]] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., ref: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListIssuesResponse(_message.Message):
     __slots__ = ("items", "count")
@@ -83,7 +166,14 @@ class GetIssueRequest(_message.Message):
     def __init__(self, issue_id: _Optional[str] = ...) -> None: ...
 
 class UpdateIssueRequest(_message.Message):
-    __slots__ = ("issue_id", "update_mask", "title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id")
+    __slots__ = ("issue_id", "update_mask", "title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id", "parent_id", "refs")
+    class RefsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +186,8 @@ class UpdateIssueRequest(_message.Message):
     ATTACHMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     SESSION_IDS_FIELD_NUMBER: _ClassVar[int]
     JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REFS_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
     update_mask: _field_mask_pb2.FieldMask
     title: str
@@ -108,7 +200,9 @@ class UpdateIssueRequest(_message.Message):
     attachment_ids: _containers.RepeatedScalarFieldContainer[str]
     session_ids: _containers.RepeatedScalarFieldContainer[str]
     job_run_id: str
-    def __init__(self, issue_id: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ...) -> None: ...
+    parent_id: str
+    refs: _containers.ScalarMap[str, str]
+    def __init__(self, issue_id: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ..., parent_id: _Optional[str] = ..., refs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class DeleteIssueRequest(_message.Message):
     __slots__ = ("issue_id",)

@@ -8,6 +8,7 @@ from issues.v1 import comment_pb2 as issues_dot_v1_dot_comment__pb2
 from issues.v1 import issue_file_pb2 as issues_dot_v1_dot_issue__file__pb2
 from issues.v1 import issue_pb2 as issues_dot_v1_dot_issue__pb2
 from issues.v1 import issue_service_pb2 as issues_dot_v1_dot_issue__service__pb2
+from issues.v1 import workflow_pb2 as issues_dot_v1_dot_workflow__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -114,6 +115,36 @@ class IssueServiceStub:
                 '/issues.v1.IssueService/GetAttachment',
                 request_serializer=issues_dot_v1_dot_issue__service__pb2.GetAttachmentRequest.SerializeToString,
                 response_deserializer=issues_dot_v1_dot_issue__service__pb2.GetAttachmentResponse.FromString,
+                _registered_method=True)
+        self.GetWorkflow = channel.unary_unary(
+                '/issues.v1.IssueService/GetWorkflow',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.GetWorkflowRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_workflow__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.UpdateWorkflow = channel.unary_unary(
+                '/issues.v1.IssueService/UpdateWorkflow',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.UpdateWorkflowRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_workflow__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.ListIssueHistory = channel.unary_unary(
+                '/issues.v1.IssueService/ListIssueHistory',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.ListIssueHistoryRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_issue__service__pb2.ListIssueHistoryResponse.FromString,
+                _registered_method=True)
+        self.ListSubIssues = channel.unary_unary(
+                '/issues.v1.IssueService/ListSubIssues',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.ListSubIssuesRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_issue__service__pb2.ListSubIssuesResponse.FromString,
+                _registered_method=True)
+        self.AddReaction = channel.unary_unary(
+                '/issues.v1.IssueService/AddReaction',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.AddReactionRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_comment__pb2.Comment.FromString,
+                _registered_method=True)
+        self.RemoveReaction = channel.unary_unary(
+                '/issues.v1.IssueService/RemoveReaction',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.RemoveReactionRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
 
 
@@ -229,6 +260,48 @@ class IssueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetWorkflow(self, request, context):
+        """The workspace's workflow: which status moves updates may make.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWorkflow(self, request, context):
+        """Replaces the workspace's workflow.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListIssueHistory(self, request, context):
+        """An issue's history, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSubIssues(self, request, context):
+        """The issues whose parent is this one, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddReaction(self, request, context):
+        """Adds the caller's reaction to a comment; reacting twice changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveReaction(self, request, context):
+        """Removes the caller's reaction, if there is one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IssueServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -301,6 +374,36 @@ def add_IssueServiceServicer_to_server(servicer, server):
                     servicer.GetAttachment,
                     request_deserializer=issues_dot_v1_dot_issue__service__pb2.GetAttachmentRequest.FromString,
                     response_serializer=issues_dot_v1_dot_issue__service__pb2.GetAttachmentResponse.SerializeToString,
+            ),
+            'GetWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWorkflow,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.GetWorkflowRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_workflow__pb2.Workflow.SerializeToString,
+            ),
+            'UpdateWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWorkflow,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.UpdateWorkflowRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_workflow__pb2.Workflow.SerializeToString,
+            ),
+            'ListIssueHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIssueHistory,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.ListIssueHistoryRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_issue__service__pb2.ListIssueHistoryResponse.SerializeToString,
+            ),
+            'ListSubIssues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubIssues,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.ListSubIssuesRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_issue__service__pb2.ListSubIssuesResponse.SerializeToString,
+            ),
+            'AddReaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddReaction,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.AddReactionRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_comment__pb2.Comment.SerializeToString,
+            ),
+            'RemoveReaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveReaction,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.RemoveReactionRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -688,6 +791,168 @@ class IssueService:
             '/issues.v1.IssueService/GetAttachment',
             issues_dot_v1_dot_issue__service__pb2.GetAttachmentRequest.SerializeToString,
             issues_dot_v1_dot_issue__service__pb2.GetAttachmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/GetWorkflow',
+            issues_dot_v1_dot_issue__service__pb2.GetWorkflowRequest.SerializeToString,
+            issues_dot_v1_dot_workflow__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/UpdateWorkflow',
+            issues_dot_v1_dot_issue__service__pb2.UpdateWorkflowRequest.SerializeToString,
+            issues_dot_v1_dot_workflow__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIssueHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/ListIssueHistory',
+            issues_dot_v1_dot_issue__service__pb2.ListIssueHistoryRequest.SerializeToString,
+            issues_dot_v1_dot_issue__service__pb2.ListIssueHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSubIssues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/ListSubIssues',
+            issues_dot_v1_dot_issue__service__pb2.ListSubIssuesRequest.SerializeToString,
+            issues_dot_v1_dot_issue__service__pb2.ListSubIssuesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddReaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/AddReaction',
+            issues_dot_v1_dot_issue__service__pb2.AddReactionRequest.SerializeToString,
+            issues_dot_v1_dot_comment__pb2.Comment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveReaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/RemoveReaction',
+            issues_dot_v1_dot_issue__service__pb2.RemoveReactionRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17issues/v1/options.proto\x12\tissues.v1\x1a google/protobuf/descriptor.proto\"\xb3\x02\n\nFieldRules\x12\x17\n\nmin_length\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x17\n\nmax_length\x18\x02 \x01(\rH\x01\x88\x01\x01\x12\x0f\n\x07pattern\x18\x03 \x01(\t\x12\x11\n\tnot_blank\x18\x04 \x01(\x08\x12\x14\n\x07minimum\x18\x05 \x01(\x03H\x02\x88\x01\x01\x12\x14\n\x07maximum\x18\x06 \x01(\x03H\x03\x88\x01\x01\x12\x16\n\tmin_items\x18\x07 \x01(\rH\x04\x88\x01\x01\x12\x16\n\tmax_items\x18\x08 \x01(\rH\x05\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\t \x01(\t\x12\x11\n\tclearable\x18\n \x01(\x08\x42\r\n\x0b_min_lengthB\r\n\x0b_max_lengthB\n\n\x08_minimumB\n\n\x08_maximumB\x0c\n\n_min_itemsB\x0c\n\n_max_items*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_VIEWER\x10\x01\x12\x0f\n\x0bROLE_MEMBER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03:H\n\rrequired_role\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x0f.issues.v1.Role:;\n\x11http_success_code\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x05:E\n\x05rules\x12\x1d.google.protobuf.FieldOptions\x18\xbb\x8e\x03 \x01(\x0b\x32\x15.issues.v1.FieldRulesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17issues/v1/options.proto\x12\tissues.v1\x1a google/protobuf/descriptor.proto\"\xc8\x02\n\nFieldRules\x12\x17\n\nmin_length\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x17\n\nmax_length\x18\x02 \x01(\rH\x01\x88\x01\x01\x12\x0f\n\x07pattern\x18\x03 \x01(\t\x12\x11\n\tnot_blank\x18\x04 \x01(\x08\x12\x14\n\x07minimum\x18\x05 \x01(\x03H\x02\x88\x01\x01\x12\x14\n\x07maximum\x18\x06 \x01(\x03H\x03\x88\x01\x01\x12\x16\n\tmin_items\x18\x07 \x01(\rH\x04\x88\x01\x01\x12\x16\n\tmax_items\x18\x08 \x01(\rH\x05\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\t \x01(\t\x12\x11\n\tclearable\x18\n \x01(\x08\x12\x13\n\x0bkey_pattern\x18\x0b \x01(\tB\r\n\x0b_min_lengthB\r\n\x0b_max_lengthB\n\n\x08_minimumB\n\n\x08_maximumB\x0c\n\n_min_itemsB\x0c\n\n_max_items*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_VIEWER\x10\x01\x12\x0f\n\x0bROLE_MEMBER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03:H\n\rrequired_role\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x0f.issues.v1.Role:;\n\x11http_success_code\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x05:E\n\x05rules\x12\x1d.google.protobuf.FieldOptions\x18\xbb\x8e\x03 \x01(\x0b\x32\x15.issues.v1.FieldRulesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'issues.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=382
-  _globals['_ROLE']._serialized_end=460
+  _globals['_ROLE']._serialized_start=403
+  _globals['_ROLE']._serialized_end=481
   _globals['_FIELDRULES']._serialized_start=73
-  _globals['_FIELDRULES']._serialized_end=380
+  _globals['_FIELDRULES']._serialized_end=401
 # @@protoc_insertion_point(module_scope)

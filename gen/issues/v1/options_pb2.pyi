@@ -24,7 +24,7 @@ RULES_FIELD_NUMBER: _ClassVar[int]
 rules: _descriptor.FieldDescriptor
 
 class FieldRules(_message.Message):
-    __slots__ = ("min_length", "max_length", "pattern", "not_blank", "minimum", "maximum", "min_items", "max_items", "format", "clearable")
+    __slots__ = ("min_length", "max_length", "pattern", "not_blank", "minimum", "maximum", "min_items", "max_items", "format", "clearable", "key_pattern")
     MIN_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
     PATTERN_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class FieldRules(_message.Message):
     MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     CLEARABLE_FIELD_NUMBER: _ClassVar[int]
+    KEY_PATTERN_FIELD_NUMBER: _ClassVar[int]
     min_length: int
     max_length: int
     pattern: str
@@ -45,4 +46,5 @@ class FieldRules(_message.Message):
     max_items: int
     format: str
     clearable: bool
-    def __init__(self, min_length: _Optional[int] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., not_blank: _Optional[bool] = ..., minimum: _Optional[int] = ..., maximum: _Optional[int] = ..., min_items: _Optional[int] = ..., max_items: _Optional[int] = ..., format: _Optional[str] = ..., clearable: _Optional[bool] = ...) -> None: ...
+    key_pattern: str
+    def __init__(self, min_length: _Optional[int] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., not_blank: _Optional[bool] = ..., minimum: _Optional[int] = ..., maximum: _Optional[int] = ..., min_items: _Optional[int] = ..., max_items: _Optional[int] = ..., format: _Optional[str] = ..., clearable: _Optional[bool] = ..., key_pattern: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,34 @@
+"""issues.v1.IssueService: the workspace's workflow."""
+
+from __future__ import annotations
+
+from issues.v1 import issue_service_pb2 as pb, workflow_pb2
+
+from ..app import workflows
+from ..domain.errors import Violations
+from ..domain.workflow import STATUSES, Transitions
+from . import requests
+from .pipeline import Call
+
+_NUMBERS = {name: number for number, name in requests.STATUS_NAMES.items()}
+
+
+def _message(transitions: Transitions) -> workflow_pb2.Workflow:
+    moves = workflow_pb2.Transitions()
+    for status in STATUSES:
+        getattr(moves, status).extend(_NUMBERS[t] for t in transitions[status])
+    return workflow_pb2.Workflow(transitions=moves)
+
+
+class WorkflowServicer:
+    def GetWorkflow(self, request: pb.GetWorkflowRequest, call: Call) -> workflow_pb2.Workflow:
+        return _message(workflows.get_workflow(call.principal))
+
+    def UpdateWorkflow(self, request: pb.UpdateWorkflowRequest, call: Call) -> workflow_pb2.Workflow:
+        v = Violations()
+        wanted = {
+            status: requests.enum_filter(v, f"transitions.{status}", getattr(request.transitions, status), requests.STATUS_NAMES)
+            for status in STATUSES
+        }
+        v.check()
+        return _message(workflows.update_workflow(call.principal, wanted))

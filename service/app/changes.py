@@ -1,0 +1,44 @@
+"""The record of what a command changed, from which the unit of work derives
+everything else (counters, sub-issue counts, history; later events)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+from .views import IssueView
+
+Entity = Literal["issue", "comment", "attachment", "file"]
+Action = Literal["created", "updated", "deleted"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resource a command created, updated or deleted.
+
+    `before` and `after` are the resource's stored fields (None for the side
+    that does not exist), so whatever is derived from a change (counters,
+    history, events) reads the same record. An issue's change also carries
+    the issue as shown before and after (`views`), for values in the
+    contract's JSON.
+    """
+
+    entity: Entity
+    action: Action
+    id: uuid.UUID
+    issue_id: uuid.UUID | None
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    views: tuple[IssueView | None, IssueView | None] = (None, None)
+
+    @property
+    def changed_fields(self) -> list[str]:
+        """The fields whose value differs between before and after."""
+        before, after = self.before or {}, self.after or {}
+        return [name for name in after if before.get(name) != after[name]]
+
+
+def fields_of(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The named fields of a stored row, for a Change."""
+    return {name: getattr(row, name) for name in fields}

@@ -1,0 +1,16 @@
+"""Reading an issue's history (the entries are written by the unit of work)."""
+
+from __future__ import annotations
+
+from ..domain.identifiers import IssueRef
+from ..domain.roles import Principal
+from ..storage.models import HistoryEntry
+from .issues import find_issue
+from .unit_of_work import UnitOfWork, run
+
+
+def list_history(principal: Principal, ref: IssueRef, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
+    def work(uow: UnitOfWork) -> tuple[list[HistoryEntry], int]:
+        return uow.history.page(find_issue(uow, ref).uuid, limit, offset)
+
+    return run(principal, work, snapshot=True)

@@ -1,0 +1,22 @@
+"""Reading and replacing a workspace's workflow."""
+
+from __future__ import annotations
+
+from ..domain import workflow
+from ..domain.roles import Principal
+from .unit_of_work import UnitOfWork, run
+
+
+def get_workflow(principal: Principal) -> workflow.Transitions:
+    stored = run(principal, lambda uow: uow.workspace.workflow())
+    return workflow.normalized(stored) if stored is not None else workflow.default_transitions()
+
+
+def update_workflow(principal: Principal, transitions: workflow.Transitions) -> workflow.Transitions:
+    wanted = workflow.normalized(transitions)
+
+    def work(uow: UnitOfWork) -> workflow.Transitions:
+        uow.workspace.set_workflow(wanted)
+        return wanted
+
+    return run(principal, work, write=True)

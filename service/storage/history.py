@@ -1,0 +1,42 @@
+"""Issue history entries, written by the unit of work from its changes."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any, NamedTuple
+
+from .models import HistoryEntry, Issue
+
+
+class NewEntry(NamedTuple):
+    issue_id: uuid.UUID
+    action: str
+    field: str | None
+    old_value: Any
+    new_value: Any
+
+
+class HistoryRepository:
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
+
+    def insert(self, entries: list[NewEntry], actor: str, at: datetime.datetime) -> None:
+        """One change's entries: one timestamp, kept in the order given."""
+        if entries:
+            HistoryEntry.insert_many([
+                {"uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
+                 "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
+                for i, e in enumerate(entries)
+            ]).execute()
+
+    def page(self, issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
+        """One page of an issue's history, oldest first, and how many entries it has."""
+        query = (
+            HistoryEntry.select(HistoryEntry)
+            .join(Issue)
+            .where((HistoryEntry.issue == issue_id) & (Issue.workspace == self.workspace_id))
+        )
+        total = query.count()
+        rows = query.order_by(HistoryEntry.created_at, HistoryEntry.position, HistoryEntry.uuid).limit(limit).offset(offset)
+        return list(rows), total
