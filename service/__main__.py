@@ -1,4 +1,4 @@
-"""Operator commands: `python -m service serve | migrate | token create`."""
+"""Operator commands: `python -m service serve | migrate | gc | token create | token list | token revoke`."""
 
 from __future__ import annotations
 
@@ -35,13 +35,50 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     db = _open(setting("database_url", args.database_url))
     migrate.migrate(db)
     try:
-        token = tokens.create_token(args.workspace, args.email, args.role)
+        token = tokens.create_token(args.workspace, args.email, args.role, args.expires_in)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(token)
     db.close_all()
     return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from .token_table import render_json, render_table
+
+    db = _open(setting("database_url", args.database_url))
+    migrate.migrate(db)
+    try:
+        records = tokens.list_tokens(args.workspace)
+    except LookupError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    finally:
+        db.close_all()
+    print(render_json(records) if args.json else render_table(records))
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    db = _open(setting("database_url", args.database_url))
+    migrate.migrate(db)
+    try:
+        revoked_at = tokens.revoke_token(args.id)
+    except LookupError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    finally:
+        db.close_all()
+    print(f"token {args.id} revoked at {revoked_at.isoformat(timespec='seconds')}Z")
+    return 0
+
+
+def _days(text: str) -> int:
+    """argparse type: a positive whole number of days (else a usage error, exit 2)."""
+    if not text.isdigit() or not 0 < int(text) <= tokens.MAX_EXPIRY_DAYS:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days from 1 to {tokens.MAX_EXPIRY_DAYS}, got {text!r}")
+    return int(text)
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
@@ -116,7 +153,15 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--workspace", required=True, help="workspace slug; created if new")
     create.add_argument("--email", required=True)
     create.add_argument("--role", required=True, choices=["viewer", "member", "admin"])
+    create.add_argument("--expires-in", metavar="DAYS", type=_days, help="refuse the token after DAYS days (default: never)")
     create.set_defaults(run=cmd_token_create)
+    listing = with_db(token_commands.add_parser("list", help="the workspace's tokens (never the tokens themselves)"))
+    listing.add_argument("--workspace", required=True, help="workspace slug")
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    listing.set_defaults(run=cmd_token_list)
+    revoke = with_db(token_commands.add_parser("revoke", help="refuse the token from now on, on every server"))
+    revoke.add_argument("id", type=int, help="the token's id, from `token list`")
+    revoke.set_defaults(run=cmd_token_revoke)
     return top
 
 

@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common.descriptors import SERVICE
 
 from ..api.service import issue_service
+from ..app.token_usage import UsageRecorder
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from ..config import Settings
@@ -36,6 +37,7 @@ class RunningServer:
     health: DatabaseHealth
     db: peewee.Database
     blobs: BlobStore
+    usage: UsageRecorder
 
     def begin_stop(self, grace: float) -> threading.Event:
         """Report NOT_SERVING and refuse new calls from now on; calls in flight
@@ -54,6 +56,7 @@ class RunningServer:
             log.warning("grace over: cancelled the database work still running", extra={"transactions": cancelled})
             stopped.wait(CANCEL_MARGIN_SECONDS)
         else:
+            self.usage.close()  # the last calls' "last used", while commits are still allowed
             inflight.cancel_all()  # nothing may commit from here on
         self.db.close_all()
 
@@ -75,7 +78,8 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     )
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
-    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator()),))
+    usage = UsageRecorder()
+    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage)),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     server.add_generic_rpc_handlers(
@@ -85,7 +89,8 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     if port == 0:
         raise OSError(f"cannot listen on {settings.grpc_listen}")
     health.start()
+    usage.start()
     server.start()
     host = settings.grpc_listen.rsplit(":", 1)[0]
     log.info("serving grpc", extra={"grpc_listen": f"{host}:{port}"})
-    return RunningServer(server, port, health, db, blobs)
+    return RunningServer(server, port, health, db, blobs, usage)
