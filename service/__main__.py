@@ -114,6 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         blobs=blob_settings(database_url, http_listen),
         shutdown_grace_seconds=grace,
         cors_origins=setting("cors_origins", args.cors_origins),
+        rate_limit=setting("rate_limit"),
     ))
 
 

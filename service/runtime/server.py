@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.descriptors import SERVICE
 
+from ..api.rate_limit import RateLimit, RateLimiter
 from ..api.service import issue_service
 from ..app.token_usage import UsageRecorder
 from ..app.tokens import Authenticator
@@ -79,7 +80,10 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     usage = UsageRecorder()
-    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage)),))
+    # Parsed (and refused when malformed) by `serve` before anything starts.
+    limit = RateLimit.parse(settings.rate_limit)
+    limiter = RateLimiter(limit) if limit else None
+    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), limiter),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     server.add_generic_rpc_handlers(
