@@ -37,6 +37,7 @@ from ..app.unit_of_work import call_deadline
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
 from ..domain.roles import Principal, Role
 from .rate_limit import RateLimited, RateLimiter
+from .telemetry import observe_call
 
 log = logging.getLogger("service.rpc")
 
@@ -156,8 +157,10 @@ class Pipeline:
     @staticmethod
     def _log(method: str, outcome: _Outcome) -> None:
         principal = outcome.principal
+        elapsed = time.perf_counter() - outcome.started
+        observe_call(method, outcome.code, elapsed)
         logs.access_line(
             log, "rpc", method=method, code=outcome.code,
-            duration_ms=round((time.perf_counter() - outcome.started) * 1000, 3),
+            duration_ms=round(elapsed * 1000, 3),
             workspace=principal.workspace_slug if principal else None,
         )

@@ -24,6 +24,7 @@ from ..storage.database import transaction
 from ..storage.secrets import server_secret
 from .health import DatabaseHealth
 from .open_services import DecodeGuard, reflection_handlers
+from .pool_metrics import PoolSampler
 
 log = logging.getLogger("service.server")
 
@@ -39,6 +40,7 @@ class RunningServer:
     db: peewee.Database
     blobs: BlobStore
     usage: UsageRecorder
+    pool_sampler: PoolSampler
 
     def begin_stop(self, grace: float) -> threading.Event:
         """Report NOT_SERVING and refuse new calls from now on; calls in flight
@@ -59,6 +61,7 @@ class RunningServer:
         else:
             self.usage.close()  # the last calls' "last used", while commits are still allowed
             inflight.cancel_all()  # nothing may commit from here on
+        self.pool_sampler.stop()
         self.db.close_all()
 
     def stop(self, grace: float) -> None:
@@ -94,7 +97,9 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
         raise OSError(f"cannot listen on {settings.grpc_listen}")
     health.start()
     usage.start()
+    pool_sampler = PoolSampler()
+    pool_sampler.start()
     server.start()
     host = settings.grpc_listen.rsplit(":", 1)[0]
     log.info("serving grpc", extra={"grpc_listen": f"{host}:{port}"})
-    return RunningServer(server, port, health, db, blobs, usage)
+    return RunningServer(server, port, health, db, blobs, usage, pool_sampler)
