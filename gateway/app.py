@@ -34,7 +34,7 @@ from .accesslog import AccessLog
 from .cors import Cors
 from .errors import error_response, http_error
 from .limits import HeaderLimits
-from .metrics import RequestMetrics
+from .metrics import observe_request
 from .openapi import build_openapi
 from .routing import RouteTable
 from .transcoder import Backend, TranscodingRoute
@@ -123,8 +123,7 @@ def build_app(
             TranscodingRoute(table, backend, max_body_bytes=max_body_bytes),
         ],
         middleware=[
-            Middleware(AccessLog, quiet_paths=PROBE_PATHS),
-            Middleware(RequestMetrics),
+            Middleware(AccessLog, quiet_paths=PROBE_PATHS, observers=[observe_request]),
             Middleware(Cors, origins=cors_origins),
             Middleware(HeaderLimits),
         ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Callable
 
 from common import logs
 
@@ -31,47 +32,45 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_token_create(args: argparse.Namespace) -> int:
+def _token_command(args: argparse.Namespace, work: Callable[[], str]) -> int:
+    """Open and migrate the database, run `work` and print what it returns.
+
+    Bad arguments (ValueError) are a usage error, exit 2; a token or workspace
+    that does not exist (LookupError) exit 1.
+    """
     db = _open(setting("database_url", args.database_url))
-    migrate.migrate(db)
     try:
-        token = tokens.create_token(args.workspace, args.email, args.role, args.expires_in)
+        migrate.migrate(db)
+        output = work()
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(token)
-    db.close_all()
+    except LookupError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    finally:
+        db.close_all()
+    print(output)
     return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    return _token_command(args, lambda: tokens.create_token(args.workspace, args.email, args.role, args.expires_in))
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     from .token_table import render_json, render_table
 
-    db = _open(setting("database_url", args.database_url))
-    migrate.migrate(db)
-    try:
-        records = tokens.list_tokens(args.workspace)
-    except LookupError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 1
-    finally:
-        db.close_all()
-    print(render_json(records) if args.json else render_table(records))
-    return 0
+    render = render_json if args.json else render_table
+    return _token_command(args, lambda: render(tokens.list_tokens(args.workspace)))
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    db = _open(setting("database_url", args.database_url))
-    migrate.migrate(db)
-    try:
+    def revoke() -> str:
         revoked_at = tokens.revoke_token(args.id)
-    except LookupError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 1
-    finally:
-        db.close_all()
-    print(f"token {args.id} revoked at {revoked_at.isoformat(timespec='seconds')}Z")
-    return 0
+        return f"token {args.id} revoked at {revoked_at.isoformat(timespec='seconds')}Z"
+
+    return _token_command(args, revoke)
 
 
 def _days(text: str) -> int:
