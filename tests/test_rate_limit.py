@@ -17,8 +17,9 @@ from grpc_status import rpc_status
 
 from . import harness
 
-# 2 calls a second, bursts of 3: three quick calls pass, the fourth waits ~0.5 s.
-LIMIT = "2/3"
+# 1 call a second, bursts of 3: three calls pass, a fourth within the second
+# waits (slow enough that a busy test machine still makes four calls in time).
+LIMIT = "1/3"
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_grpc_calls_past_the_burst_are_resource_exhausted_with_retry_info(limite
         assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "rate limit" in error.details()
         delay = retry_delay(error)
-        assert delay is not None and 0.3 < delay <= 0.5
+        assert delay is not None and 0 < delay <= 1.0
         assert isolated == [None, None, None]
 
         time.sleep(delay)

@@ -39,14 +39,16 @@ def listed(database_url: str, workspace: str) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def refusal(target: str, token: str) -> grpc.RpcError | None:
+def refusal(target: str | grpc.Channel, token: str) -> grpc.RpcError | None:
     """The error a ListIssues call with `token` gets, or None if it succeeds."""
-    with grpc.insecure_channel(target) as channel:
+    if not isinstance(target, str):
         try:
-            harness.Api(channel, token).ListIssues(limit=1)
+            harness.Api(target, token).ListIssues(limit=1)
         except grpc.RpcError as exc:
             return exc
-    return None
+        return None
+    with grpc.insecure_channel(target) as channel:
+        return refusal(channel, token)
 
 
 def test_list_shows_every_token_of_the_workspace_but_never_a_token(grpc_server):
@@ -136,21 +138,24 @@ def test_revocation_reaches_every_replica_within_a_second(fresh_database_url, tm
     """Two `serve` processes on one database (PostgreSQL, or one SQLite file),
     each with the token cached, and the revocation made by a third process."""
     replicas = [harness.ServerProcess(fresh_database_url, tmp_path) for _ in range(2)]
+    channels = [grpc.insecure_channel(replica.target) for replica in replicas]
     try:
         token = create(fresh_database_url, "replicas")
-        for replica in replicas:
-            assert refusal(replica.target, token) is None  # warm: each has it cached now
+        for channel in channels:
+            assert refusal(channel, token) is None  # warm: each has it cached now
         token_id = listed(fresh_database_url, "replicas")[0]["id"]
 
         assert service_cli(fresh_database_url, "token", "revoke", str(token_id)).returncode == 0
         revoked = time.monotonic()
         refused_after: dict[int, float] = {}
         while len(refused_after) < 2 and time.monotonic() - revoked < 5:
-            for i, replica in enumerate(replicas):
-                if i not in refused_after and refusal(replica.target, token) is not None:
+            for i, channel in enumerate(channels):
+                if i not in refused_after and refusal(channel, token) is not None:
                     refused_after[i] = time.monotonic() - revoked
             time.sleep(0.02)
     finally:
+        for channel in channels:
+            channel.close()
         for replica in replicas:
             replica.stop()
     assert sorted(refused_after) == [0, 1], refused_after
