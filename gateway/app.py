@@ -3,7 +3,8 @@
     app = build_app("127.0.0.1:50051")
 
 Routes: the whole `issues.v1.IssueService` route table (one transcoding
-route), plus `/healthz`, `/readyz` and `/openapi.json`. Every error, 404 and
+route), plus `/healthz`, `/readyz`, `/metrics` (Prometheus text, no token)
+and `/openapi.json`. Every error, 404 and
 405 included, is answered in the error envelope. HEAD is GET without the
 body, OPTIONS lists the allowed methods, CORS is on only for the origins
 given, and headers are bounded (limits.py).
@@ -26,12 +27,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from common import metrics as prometheus_text
 from common.descriptors import SERVICE
 
 from .accesslog import AccessLog
 from .cors import Cors
 from .errors import error_response, http_error
 from .limits import HeaderLimits
+from .metrics import observe_request
 from .openapi import build_openapi
 from .routing import RouteTable
 from .transcoder import Backend, TranscodingRoute
@@ -82,6 +85,10 @@ def build_app(
             return error_response(http_error(503, f"the service reports {status}"))
         return JSONResponse({"status": "serving"})
 
+    async def metrics(request: Request) -> Response:
+        # Every metric of this process: the server's too when it runs the gateway in-process.
+        return Response(prometheus_text.render(), media_type=prometheus_text.CONTENT_TYPE)
+
     async def openapi(request: Request) -> Response:
         return Response(openapi_body, media_type="application/json")
 
@@ -110,12 +117,13 @@ def build_app(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *extra_routes,
             TranscodingRoute(table, backend, max_body_bytes=max_body_bytes),
         ],
         middleware=[
-            Middleware(AccessLog, quiet_paths=PROBE_PATHS),
+            Middleware(AccessLog, quiet_paths=PROBE_PATHS, observers=[observe_request]),
             Middleware(Cors, origins=cors_origins),
             Middleware(HeaderLimits),
         ],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, Iterable
 
 import grpc
@@ -96,8 +97,10 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
         status = rpc_status.from_call(error)
     except ValueError:  # code or message in the trailer disagree with the call's: trust the call
         status = None
+    headers: dict[str, str] = {}
     if status is not None:
         details = [_detail(d) for d in status.details]
+        headers = _retry_after(status.details)
     if HTTP_STATUS.get(code, 500) == 500:
         # A server bug: gRPC's own handler puts the exception's text in the
         # message ("Exception calling application: ..."); keep it out.
@@ -105,7 +108,18 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     elif code == grpc.StatusCode.UNAVAILABLE and not details and "failed to connect" in message.lower():
         # The channel's own wording names addresses; say what it means instead.
         message = "the service is unavailable; retry later"
-    return GatewayError(HTTP_STATUS.get(code, 500), code.name, message, details)
+    return GatewayError(HTTP_STATUS.get(code, 500), code.name, message, details, headers)
+
+
+def _retry_after(details: Iterable[any_pb2.Any]) -> dict[str, str]:
+    """`Retry-After` from a `google.rpc.RetryInfo` detail, whatever the code: the
+    server says when to retry, HTTP clients read it from this header. Whole
+    seconds (HTTP has no fractions), rounded up so that a retry on time succeeds."""
+    for packed in details:
+        info = error_details_pb2.RetryInfo()
+        if packed.Unpack(info):  # False for any other detail type
+            return {"Retry-After": str(max(1, math.ceil(info.retry_delay.ToNanoseconds() / 1e9)))}
+    return {}
 
 
 def _detail(packed: any_pb2.Any) -> dict[str, Any]:

@@ -274,6 +274,17 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
             "503": {"$ref": "#/components/responses/Unavailable"},
         },
     }}
+    paths["/metrics"] = {"get": {
+        "operationId": "Metrics", "summary": "Prometheus metrics of this process", "tags": ["probes"],
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "The Prometheus text exposition format (0.0.4).",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+        },
+    }}
 
     error_schemas, error_responses = error_components()
     return {
@@ -288,7 +299,7 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
         "servers": [{"url": "/", "description": "The gateway serving this document."}],
         "tags": [
             {"name": service.name, "description": f"The methods of `{service.full_name}` that have HTTP bindings."},
-            {"name": "probes", "description": "Liveness and readiness, without a token."},
+            {"name": "probes", "description": "Liveness, readiness and metrics, without a token."},
         ],
         "paths": paths,
         "components": {

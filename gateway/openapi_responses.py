@@ -1,14 +1,13 @@
 """The error responses of the OpenAPI document: which statuses each operation can answer with.
 
 Derived from the binding, never listed per route:
-  - every API call: 400 (bad input), 401 (no or bad token), 431 (a header too
-    large), 500, 503 (service or database down), 504 (the grpc-timeout passed);
+  - every API call: 400 (bad input), 401 (no or bad token), 429 (over the
+    token's rate limit, with Retry-After), 431 (a header too large), 500, 503
+    (service or database down), 504 (the grpc-timeout passed);
   - 403 where the method needs more than the lowest role;
   - 404 where the path names a resource;
   - 413 and 415 where there is a body;
   - 412 on PATCH and DELETE (a comment deleted meanwhile; If-Match);
-  - 429 on pages (a `limit` in the request): a page of large resources can
-    outgrow the gateway's gRPC receive limit.
 409 is not listed: no method of the service answers ALREADY_EXISTS or ABORTED.
 """
 
@@ -70,13 +69,14 @@ _RESPONSES: dict[int, tuple[str, str]] = {
     412: ("PreconditionFailed", "The resource is not in a state that allows this (FAILED_PRECONDITION)."),
     413: ("PayloadTooLarge", "The body is larger than the gateway accepts (RESOURCE_EXHAUSTED)."),
     415: ("UnsupportedMediaType", "The body is not application/json (UNIMPLEMENTED)."),
-    429: ("TooManyRequests", "A limit was reached, such as a reply too large to pass (RESOURCE_EXHAUSTED)."),
+    429: ("TooManyRequests", "Over the token's rate limit (`Retry-After` says when to retry), or another "
+                             "limit was reached, such as a page too large to pass (RESOURCE_EXHAUSTED)."),
     431: ("HeaderTooLarge", "A request header is too large; the details name it (INVALID_ARGUMENT)."),
     500: ("InternalError", "A server fault; the message says nothing more (INTERNAL)."),
     503: ("Unavailable", "The service or its database is unavailable; retry later (UNAVAILABLE)."),
     504: ("GatewayTimeout", "The call's deadline passed (DEADLINE_EXCEEDED)."),
 }
-_ALWAYS = (400, 401, 431, 500, 503, 504)
+_ALWAYS = (400, 401, 429, 431, 500, 503, 504)
 
 
 def operation_errors(b: Binding) -> dict[str, Schema]:
@@ -90,8 +90,6 @@ def operation_errors(b: Binding) -> dict[str, Schema]:
         statuses |= {413, 415}
     if b.verb.lower() in ("patch", "delete"):
         statuses.add(412)
-    if "limit" in b.method.input_type.fields_by_name:
-        statuses.add(429)
     return {str(s): {"$ref": f"#/components/responses/{_RESPONSES[s][0]}"} for s in sorted(statuses)}
 
 
@@ -104,6 +102,11 @@ def error_components() -> tuple[dict[str, Schema], dict[str, Schema]]:
         if status == 401:
             response["headers"] = {"WWW-Authenticate": {
                 "required": True, "description": "`Bearer`.", "schema": {"type": "string"},
+            }}
+        if status == 429:
+            response["headers"] = {"Retry-After": {
+                "description": "Seconds until the token's rate limit admits a call again (when that was the limit).",
+                "schema": {"type": "integer", "minimum": 1},
             }}
         responses[name] = response
     return {"Error": _ERROR_SCHEMA, "ErrorDetail": _ERROR_DETAIL}, responses

@@ -1,4 +1,4 @@
-"""Operator commands: `python -m service serve | migrate | token create`."""
+"""Operator commands: `python -m service serve | migrate | gc | token create | token list | token revoke`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from common import logs
 
@@ -33,16 +33,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_token_create(args: argparse.Namespace) -> int:
+def _token_command(args: argparse.Namespace, work: Callable[[], str]) -> int:
+    """Open and migrate the database, run `work` and print what it returns.
+
+    Bad arguments (ValueError) are a usage error, exit 2; a token or workspace
+    that does not exist (LookupError) exit 1.
+    """
     db = _open(setting("database_url", args.database_url))
-    migrate.migrate(db)
     try:
-        token = tokens.create_token(args.workspace, args.email, args.role)
+        migrate.migrate(db)
+        output = work()
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(token)
-    db.close_all()
+    except LookupError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    finally:
+        db.close_all()
+    print(output)
     return 0
 
 
@@ -78,6 +87,32 @@ def cmd_workspace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token_create(args: argparse.Namespace) -> int:
+    return _token_command(args, lambda: tokens.create_token(args.workspace, args.email, args.role, args.expires_in))
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from .token_table import render_json, render_table
+
+    render = render_json if args.json else render_table
+    return _token_command(args, lambda: render(tokens.list_tokens(args.workspace)))
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    def revoke() -> str:
+        revoked_at = tokens.revoke_token(args.id)
+        return f"token {args.id} revoked at {revoked_at.isoformat(timespec='seconds')}Z"
+
+    return _token_command(args, revoke)
+
+
+def _days(text: str) -> int:
+    """argparse type: a positive whole number of days (else a usage error, exit 2)."""
+    if not text.isdigit() or not 0 < int(text) <= tokens.MAX_EXPIRY_DAYS:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days from 1 to {tokens.MAX_EXPIRY_DAYS}, got {text!r}")
+    return int(text)
+
+
 def cmd_gc(args: argparse.Namespace) -> int:
     from .app.gc import collect
     from .blobs import SIGNING_KEY_NAME, open_store
@@ -111,6 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         blobs=blob_settings(database_url, http_listen),
         shutdown_grace_seconds=grace,
         cors_origins=setting("cors_origins", args.cors_origins),
+        rate_limit=setting("rate_limit"),
     ))
 
 
@@ -163,7 +199,15 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--workspace", required=True, help="workspace slug; created if new")
     create.add_argument("--email", required=True)
     create.add_argument("--role", required=True, choices=["viewer", "member", "admin"])
+    create.add_argument("--expires-in", metavar="DAYS", type=_days, help="refuse the token after DAYS days (default: never)")
     create.set_defaults(run=cmd_token_create)
+    listing = with_db(token_commands.add_parser("list", help="the workspace's tokens (never the tokens themselves)"))
+    listing.add_argument("--workspace", required=True, help="workspace slug")
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    listing.set_defaults(run=cmd_token_list)
+    revoke = with_db(token_commands.add_parser("revoke", help="refuse the token from now on, on every server"))
+    revoke.add_argument("id", type=int, help="the token's id, from `token list`")
+    revoke.set_defaults(run=cmd_token_revoke)
     return top
 
 

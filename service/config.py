@@ -18,6 +18,8 @@ DEFAULTS = {
     # work is cancelled.
     "shutdown_grace": ("ISSUES_SHUTDOWN_GRACE", "10"),
     "cors_origins": defaults.CORS_ORIGINS,
+    # Calls a second per token, `RATE` or `RATE/BURST`; empty: no limit.
+    "rate_limit": ("ISSUES_RATE_LIMIT", ""),
 }
 
 
@@ -53,6 +55,8 @@ class Settings:
     reuse_port: bool = False
     # Browser origins the in-process gateway answers CORS for (comma-separated; "" is off).
     cors_origins: str = ""
+    # ISSUES_RATE_LIMIT as given (`RATE` or `RATE/BURST`; "" is no limit), checked by `serve`.
+    rate_limit: str = ""
 
 
 @dataclass(frozen=True)

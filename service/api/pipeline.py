@@ -36,6 +36,8 @@ from ..app.tokens import Authenticator
 from ..app.unit_of_work import call_deadline
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
 from ..domain.roles import Principal, Role
+from .rate_limit import RateLimited, RateLimiter
+from .telemetry import observe_call
 
 log = logging.getLogger("service.rpc")
 
@@ -51,6 +53,8 @@ class Call:
 
 def to_status(error: ServiceError) -> status_pb2.Status:
     details = [bad_request_any(error.violations)] if isinstance(error, InvalidArgument) else []
+    if isinstance(error, RateLimited):
+        details = error.status_details()
     return status_pb2.Status(code=grpc.StatusCode[error.code].value[0], message=error.message, details=details)
 
 
@@ -70,8 +74,9 @@ class _Outcome:
 
 
 class Pipeline:
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(self, authenticator: Authenticator, limiter: RateLimiter | None = None) -> None:
         self._authenticator = authenticator
+        self._limiter = limiter
 
     def method_handler(self, method: MethodDescriptor, handler: Callable[[Any, Call], Any]) -> grpc.RpcMethodHandler:
         """The gRPC handler serving `method` with `handler(request, call)`.
@@ -134,7 +139,10 @@ class Pipeline:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("missing credentials: send metadata 'authorization: Bearer <token>'")
-        return self._authenticator.principal(token.strip())
+        principal = self._authenticator.principal(token.strip())
+        if self._limiter is not None:
+            self._limiter.admit(token.strip())  # a known token's call counts, whatever becomes of it
+        return principal
 
     @staticmethod
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
@@ -149,8 +157,10 @@ class Pipeline:
     @staticmethod
     def _log(method: str, outcome: _Outcome) -> None:
         principal = outcome.principal
+        elapsed = time.perf_counter() - outcome.started
+        observe_call(method, outcome.code, elapsed)
         logs.access_line(
             log, "rpc", method=method, code=outcome.code,
-            duration_ms=round((time.perf_counter() - outcome.started) * 1000, 3),
+            duration_ms=round(elapsed * 1000, 3),
             workspace=principal.workspace_slug if principal else None,
         )

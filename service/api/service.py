@@ -21,6 +21,7 @@ from .comments import CommentsServicer
 from .issues import IssuesServicer
 from .metrics import MetricsServicer
 from .pipeline import Pipeline
+from .rate_limit import RateLimiter
 from .workflow import WorkflowServicer
 
 
@@ -34,7 +35,9 @@ def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: l
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
-def issue_service(blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator) -> grpc.GenericRpcHandler:
+def issue_service(
+    blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, limiter: RateLimiter | None = None
+) -> grpc.GenericRpcHandler:
     """issues.v1.IssueService, every method behind the pipeline."""
     servicers: list[object] = [
         IssuesServicer(blobs),
@@ -43,4 +46,4 @@ def issue_service(blobs: BlobStore, blob_settings: BlobSettings, authenticator: 
         MetricsServicer(),
         WorkflowServicer(),
     ]
-    return generic_handler(SERVICE, Pipeline(authenticator), servicers)
+    return generic_handler(SERVICE, Pipeline(authenticator, limiter), servicers)

@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 
+from ..api.rate_limit import RateLimit
 from ..app import tokens
 from ..config import Settings
 from ..storage import database, migrate
@@ -24,6 +25,11 @@ def serve(settings: Settings) -> int:
         except ValueError as exc:
             log.error("cannot start", extra={"error": f"ISSUES_CORS_ORIGINS: {exc}"})
             return 2
+    try:
+        RateLimit.parse(settings.rate_limit)
+    except ValueError as exc:
+        log.error("cannot start", extra={"error": str(exc)})
+        return 2
     db = database.open_database(settings.database_url)
     database.bind(db)
     applied = migrate.migrate(db)

@@ -14,7 +14,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common.descriptors import SERVICE
 
 from ..api.messages import JsonRenderer
+from ..api.rate_limit import RateLimit, RateLimiter
 from ..api.service import issue_service
+from ..app.token_usage import UsageRecorder
 from ..app.views import use_renderer
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
@@ -24,6 +26,7 @@ from ..storage.database import transaction
 from ..storage.secrets import server_secret
 from .health import DatabaseHealth
 from .open_services import DecodeGuard, reflection_handlers
+from .pool_metrics import PoolSampler
 
 log = logging.getLogger("service.server")
 
@@ -38,6 +41,8 @@ class RunningServer:
     health: DatabaseHealth
     db: peewee.Database
     blobs: BlobStore
+    usage: UsageRecorder
+    pool_sampler: PoolSampler
 
     def begin_stop(self, grace: float) -> threading.Event:
         """Report NOT_SERVING and refuse new calls from now on; calls in flight
@@ -56,7 +61,9 @@ class RunningServer:
             log.warning("grace over: cancelled the database work still running", extra={"transactions": cancelled})
             stopped.wait(CANCEL_MARGIN_SECONDS)
         else:
+            self.usage.close()  # the last calls' "last used", while commits are still allowed
             inflight.cancel_all()  # nothing may commit from here on
+        self.pool_sampler.stop()
         self.db.close_all()
 
     def stop(self, grace: float) -> None:
@@ -79,7 +86,11 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     # History values are the issue JSON the API shows: the use cases render with it.
     use_renderer(JsonRenderer())
-    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator()),))
+    usage = UsageRecorder()
+    # Parsed (and refused when malformed) by `serve` before anything starts.
+    limit = RateLimit.parse(settings.rate_limit)
+    limiter = RateLimiter(limit) if limit else None
+    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), limiter),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     server.add_generic_rpc_handlers(
@@ -89,7 +100,10 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     if port == 0:
         raise OSError(f"cannot listen on {settings.grpc_listen}")
     health.start()
+    usage.start()
+    pool_sampler = PoolSampler()
+    pool_sampler.start()
     server.start()
     host = settings.grpc_listen.rsplit(":", 1)[0]
     log.info("serving grpc", extra={"grpc_listen": f"{host}:{port}"})
-    return RunningServer(server, port, health, db, blobs)
+    return RunningServer(server, port, health, db, blobs, usage, pool_sampler)

@@ -117,13 +117,18 @@ def cancel_all() -> int:
     with _registry:
         _closed = True
         entries = list(_running)
+    _watchdog.ensure_started()  # it keeps interrupting them until they are gone
     for entry in entries:
         entry.doom()
     return len(entries)
 
 
 class _Watchdog:
-    """One thread a process, dooming transactions whose call deadline has passed."""
+    """One thread a process: dooms transactions whose call deadline has passed,
+    and interrupts doomed ones again until they end. An interrupt stops only
+    the statement running at that moment; a transaction caught between two
+    statements would otherwise start the next and could wait on a lock for
+    ever."""
 
     INTERVAL = 0.1  # how late past its deadline a transaction may be cut off
 
@@ -145,6 +150,9 @@ class _Watchdog:
             now = time.monotonic()
             with _registry:
                 late = [e for e in _running if e.deadline is not None and e.deadline < now and not e.doomed]
+                lingering = [e for e in _running if e.doomed]
+            for entry in lingering:
+                entry.interrupt()
             for entry in late:
                 entry.doom(expired=True)
 

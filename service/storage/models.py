@@ -58,6 +58,10 @@ class ApiToken(BaseModel):
     # sha256 of the token; the token itself is never stored.
     token_hash = peewee.CharField(max_length=64, unique=True)
     created_at = peewee.DateTimeField(default=utcnow)
+    # None: never expires / not revoked / not used yet (last_used_at is batched, a minute behind).
+    expires_at = peewee.DateTimeField(null=True)
+    revoked_at = peewee.DateTimeField(null=True)
+    last_used_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = "api_tokens"

@@ -1,0 +1,47 @@
+"""Database pool gauges, sampled once a second by a thread of the server.
+
+Sampled rather than computed at scrape time: with several worker processes
+the scrape runs in another process, which can only read what each worker
+wrote (PROMETHEUS_MULTIPROC_DIR); so every worker writes its own figures.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import Gauge
+
+from ..storage import pool
+
+SAMPLE_SECONDS = 1.0
+
+POOL_IN_USE = Gauge(
+    "issues_db_pool_connections_in_use", "Database connections checked out of the pool now.",
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge(
+    "issues_db_pool_connections_max", "The most connections the database pool opens.", multiprocess_mode="livesum",
+)
+
+
+class PoolSampler:
+    def __init__(self, interval: float = SAMPLE_SECONDS) -> None:
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pool-metrics", daemon=True)
+
+    def sample(self) -> None:
+        in_use, size = pool.usage()
+        POOL_IN_USE.set(in_use)
+        POOL_SIZE.set(size)
+
+    def start(self) -> None:
+        self.sample()
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop.set()
