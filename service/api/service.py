@@ -17,6 +17,7 @@ from ..app.tokens import Authenticator
 from ..blobs import BlobStore
 from ..config import BlobSettings
 from .attachments import AttachmentsServicer
+from .blobs import BlobsServicer
 from .comments import CommentsServicer
 from .issues import IssuesServicer
 from .metrics import MetricsServicer
@@ -39,6 +40,7 @@ def issue_service(blobs: BlobStore, blob_settings: BlobSettings, authenticator: 
         IssuesServicer(blobs),
         CommentsServicer(blobs),
         AttachmentsServicer(blobs, blob_settings),
+        BlobsServicer(blobs),
         MetricsServicer(),
     ]
     return generic_handler(SERVICE, Pipeline(authenticator), servicers)
