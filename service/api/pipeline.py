@@ -1,5 +1,7 @@
 """What happens around every IssueService call, unary or streaming either way.
 
+0. Take one of the call slots (admission.py), so that health and reflection
+   always find a free thread; a call that gets none in time is UNAVAILABLE.
 1. Authenticate the bearer token, before the request is even decoded.
 2. Enforce the role the method's `required_role` option names. A method
    with the `signed_url` option takes no token: its handler verifies the
@@ -38,6 +40,7 @@ from ..app.tokens import Authenticator
 from ..app.unit_of_work import call_deadline
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
 from ..domain.roles import Principal, Role
+from .admission import CallSlots
 
 log = logging.getLogger("service.rpc")
 
@@ -79,8 +82,10 @@ class _Outcome:
 
 
 class Pipeline:
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(self, authenticator: Authenticator, slots: CallSlots | None = None) -> None:
         self._authenticator = authenticator
+        # No slots given (a test's own server): in effect unbounded.
+        self._slots = slots if slots is not None else CallSlots(1 << 20, 0)
 
     def method_handler(self, method: MethodDescriptor, handler: Callable[[Any, Call], Any]) -> grpc.RpcMethodHandler:
         """The gRPC handler serving `method` with `handler(request, call)`.
@@ -124,8 +129,9 @@ class Pipeline:
             def stream(raw: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 outcome = _Outcome()
                 try:
-                    request, call = begin(raw, context, outcome)
-                    yield from handler(request, call)
+                    with self._slots.held(context.time_remaining()):
+                        request, call = begin(raw, context, outcome)
+                        yield from handler(request, call)
                 except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                     self._fail(context, name, exc, outcome)
                 finally:
@@ -138,10 +144,11 @@ class Pipeline:
         def unary(raw: Any, context: grpc.ServicerContext) -> Any:
             outcome = _Outcome()
             try:
-                request, call = begin(raw, context, outcome)
-                # The call's deadline bounds its database work too.
-                with call_deadline(context.time_remaining()):
-                    return handler(request, call)
+                with self._slots.held(context.time_remaining()):
+                    request, call = begin(raw, context, outcome)
+                    # The call's deadline bounds its database work too.
+                    with call_deadline(context.time_remaining()):
+                        return handler(request, call)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                 self._fail(context, name, exc, outcome)
             finally:

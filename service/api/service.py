@@ -16,6 +16,7 @@ from common.descriptors import SERVICE
 from ..app.tokens import Authenticator
 from ..blobs import BlobStore
 from ..config import BlobSettings
+from .admission import CallSlots
 from .attachments import AttachmentsServicer
 from .blobs import BlobsServicer
 from .comments import CommentsServicer
@@ -34,8 +35,10 @@ def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: l
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
-def issue_service(blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator) -> grpc.GenericRpcHandler:
-    """issues.v1.IssueService, every method behind the pipeline."""
+def issue_service(
+    blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, slots: CallSlots
+) -> grpc.GenericRpcHandler:
+    """issues.v1.IssueService, every method behind the pipeline, at most `slots` calls at once."""
     servicers: list[object] = [
         IssuesServicer(blobs),
         CommentsServicer(blobs),
@@ -43,4 +46,4 @@ def issue_service(blobs: BlobStore, blob_settings: BlobSettings, authenticator: 
         BlobsServicer(blobs),
         MetricsServicer(),
     ]
-    return generic_handler(SERVICE, Pipeline(authenticator), servicers)
+    return generic_handler(SERVICE, Pipeline(authenticator, slots), servicers)
