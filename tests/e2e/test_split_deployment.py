@@ -63,8 +63,11 @@ def test_upload_and_download_through_the_standalone_gateway(split):
     assert put.status_code == 200, put.text
     assert put.json() == {"uuid": created["attachment"]["uuid"], "status": "ready", "size_bytes": len(CONTENT),
                           "sha256": hashlib.sha256(CONTENT).hexdigest()}
-    download = httpx.get(split.download_url(created["attachment"]["uuid"]), timeout=60)
+    url = split.download_url(created["attachment"]["uuid"])
+    download = httpx.get(url, timeout=60)
     assert download.status_code == 200 and download.content == CONTENT
+    head = httpx.head(url, timeout=60)
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(CONTENT))
     assert download.headers["content-type"].startswith("text/markdown")
     assert download.headers["content-length"] == str(len(CONTENT))
     assert download.headers["content-disposition"] == (
