@@ -16,7 +16,7 @@ from typing import AsyncIterator
 import grpc
 from google.api import httpbody_pb2
 from google.protobuf.message import Message
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from common.httpbody import CHUNK_BYTES, HTTP_BODY, headers_from_metadata
@@ -46,15 +46,26 @@ async def upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: str
                  limit: int) -> Message:
     """Send `first` (the path and query fields) with the body's bytes in `body_field`; the reply.
 
-    More than `limit` bytes is a 413 and cancels the call; a call the server
-    ends early (a bad signature, too many bytes) answers with its status.
+    More than `limit` bytes is a 413; a call the server ends early (a bad
+    signature, too many bytes) answers with its status. Whatever goes wrong
+    here cancels the call, so the server never waits on a body that is not
+    coming.
     """
+    try:
+        return await _upload(call, first, body_field, request, limit)
+    except ClientDisconnect:
+        raise http_error(499, "the client went away before the whole body arrived") from None
+    finally:
+        call.cancel()  # a no-op once the call has ended
+
+
+async def _upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: str, request: Request,
+                  limit: int) -> Message:
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
             raise http_error(400, "the Content-Length header is not a number")
         if int(length) > limit:
-            call.cancel()
             raise _too_large(limit)
     getattr(first, body_field).content_type = request.headers.get("content-type", "")
     pending = bytearray()
@@ -64,7 +75,6 @@ async def upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: str
         async for piece in request.stream():
             size += len(piece)
             if size > limit:
-                call.cancel()
                 raise _too_large(limit)
             pending += piece
             while len(pending) >= CHUNK_BYTES:
@@ -97,14 +107,16 @@ async def download(call: grpc.aio.UnaryStreamCall, binding: Binding, head_only: 
         return Response(status_code=binding.success_code, media_type=media_type, headers=headers)
 
     async def body() -> AsyncIterator[bytes]:
-        yield first.data
         try:
+            yield first.data
             while (message := await call.read()) is not grpc.aio.EOF:
                 yield message.data
         except grpc.RpcError as exc:
             # The status line is sent: all that is left is to cut the body short.
             log.warning("download failed midway", extra={"method": binding.full_method, "code": exc.code().name})
             raise
+        finally:
+            call.cancel()  # the client may have gone: stop the server sending
 
     return StreamingResponse(body(), status_code=binding.success_code, media_type=media_type, headers=headers)
 

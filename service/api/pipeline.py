@@ -172,6 +172,10 @@ class Pipeline:
     @staticmethod
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
         """End the call with the status `exc` stands for (abort raises)."""
+        if isinstance(exc, grpc.RpcError) and not context.is_active():
+            # Reading a client stream the client cancelled: no one is left to answer.
+            outcome.code = "CANCELLED"
+            context.abort(grpc.StatusCode.CANCELLED, "the client cancelled the call")
         if isinstance(exc, ServiceError):
             outcome.code = exc.code
             context.abort_with_status(rpc_status.to_status(to_status(exc)))
