@@ -4,6 +4,12 @@
   HttpBody field receives the request body as a stream of messages, each
   carrying at most CHUNK_BYTES in that field; the path and query fields are
   set on the first message only (which is sent even for an empty body).
+  The server sends initial metadata with ACCEPTED once it accepts the first
+  message, or ends the call to refuse it; the gateway sends the rest only
+  then. Past
+  that point the server reads the stream to its end before it answers, even
+  when it already knows the answer, because a call ended while the client is
+  still writing reaches the client as a bare INTERNAL, not its status.
 - Download: a server-streaming method returning HttpBody is answered with
   the bytes of every message in turn, and the first message's content_type
   as the Content-Type.
@@ -20,6 +26,8 @@ HTTP_BODY = "google.api.HttpBody"
 # Small enough that neither side ever holds much of a large body.
 CHUNK_BYTES = 64 << 10
 HEADER_PREFIX = "http-header-"
+# An upload's first message is accepted: send the rest.
+ACCEPTED = ("http-body-accepted", "1")
 
 
 def header_metadata(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

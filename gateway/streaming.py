@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from common.httpbody import CHUNK_BYTES, HTTP_BODY, headers_from_metadata
+from common.httpbody import ACCEPTED, CHUNK_BYTES, HTTP_BODY, headers_from_metadata
 
 from .errors import http_error
 from .routing import Binding, request_field
@@ -80,13 +80,25 @@ async def _upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: st
             while len(pending) >= CHUNK_BYTES:
                 await _send(call, next_message, body_field, bytes(pending[:CHUNK_BYTES]))
                 del pending[:CHUNK_BYTES]
+                if next_message is first and not await _accepted(call):
+                    return await call  # refused: raises its status
                 next_message = type(first)()
         if pending or next_message is first:  # an empty body still names the object
             await _send(call, next_message, body_field, bytes(pending))
+            if next_message is first and not await _accepted(call):
+                return await call
         await call.done_writing()
     except asyncio.InvalidStateError:
         pass  # the server has answered already: its status says why
     return await call
+
+
+async def _accepted(call: grpc.aio.StreamUnaryCall) -> bool:
+    """Whether the server took the first message: it says so in its initial
+    metadata, and a refusal ends the call instead (whose initial metadata is
+    then empty). Writing on into a call the server has ended would lose its
+    status to a local INTERNAL."""
+    return ACCEPTED in tuple(await call.initial_metadata() or ())
 
 
 async def _send(call: grpc.aio.StreamUnaryCall, message: Message, body_field: str, data: bytes) -> None:

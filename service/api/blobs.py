@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from google.api import httpbody_pb2
 
-from common.httpbody import CHUNK_BYTES, header_metadata
+from common.httpbody import ACCEPTED, CHUNK_BYTES, header_metadata
 from issues.v1 import issue_service_pb2 as pb
 
 from ..app import attachments
@@ -55,6 +55,7 @@ class BlobsServicer:
         attachment = _signed(store, "PUT", first)
         if attachment.status != attachments.PENDING:
             raise AlreadyUploaded()
+        call.context.send_initial_metadata((ACCEPTED,))  # the gateway sends the rest only now
         declared = attachment.size_bytes
         upload = store.new_upload()
         digest = hashlib.sha256()
@@ -63,10 +64,11 @@ class BlobsServicer:
             for message in itertools.chain((first,), requests):
                 chunk = message.chunk.data
                 received += len(chunk)
-                if received > declared:
-                    raise InvalidArgument.field("size_bytes", f"received more than the declared {declared} bytes")
-                digest.update(chunk)
-                upload.write(chunk)
+                if received <= declared:  # past it, read on to the end, keeping nothing
+                    digest.update(chunk)
+                    upload.write(chunk)
+            if received > declared:
+                raise InvalidArgument.field("size_bytes", f"received {received} bytes, more than the declared {declared}")
             if received != declared:
                 raise InvalidArgument.field("size_bytes", f"received {received} bytes, not the declared {declared}")
             sha256 = digest.hexdigest()
