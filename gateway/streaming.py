@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from common.httpbody import ACCEPTED, CHUNK_BYTES, HTTP_BODY, headers_from_metadata
 
 from .errors import http_error
+from .limits import declared_length, too_large
 from .routing import Binding, request_field
 
 __all__ = ["is_download", "is_upload", "download", "upload"]
@@ -61,12 +62,7 @@ async def upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: str
 
 async def _upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: str, request: Request,
                   limit: int) -> Message:
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise http_error(400, "the Content-Length header is not a number")
-        if int(length) > limit:
-            raise _too_large(limit)
+    declared_length(request, limit)
     getattr(first, body_field).content_type = request.headers.get("content-type", "")
     pending = bytearray()
     size = 0
@@ -75,7 +71,7 @@ async def _upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: st
         async for piece in request.stream():
             size += len(piece)
             if size > limit:
-                raise _too_large(limit)
+                raise too_large(limit)
             pending += piece
             while len(pending) >= CHUNK_BYTES:
                 await _send(call, next_message, body_field, bytes(pending[:CHUNK_BYTES]))
@@ -131,7 +127,3 @@ async def download(call: grpc.aio.UnaryStreamCall, binding: Binding, head_only: 
             call.cancel()  # the client may have gone: stop the server sending
 
     return StreamingResponse(body(), status_code=binding.success_code, media_type=media_type, headers=headers)
-
-
-def _too_large(limit: int) -> Exception:
-    return http_error(413, f"the request body is larger than {limit} bytes")

@@ -29,6 +29,7 @@ from common.descriptors import is_required, signed_url
 from . import streaming
 from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
+from .limits import declared_length, too_large
 from .routing import Binding, RouteTable
 
 __all__ = ["Backend", "TranscodingRoute", "DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS"]
@@ -203,14 +204,8 @@ class TranscodingRoute(BaseRoute):
 
     async def _read_json(self, request: Request) -> Any:
         limit = self.max_body_bytes
-        length = request.headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                raise http_error(400, "the Content-Length header is not a number")
-            if int(length) > limit:
-                raise _too_large(limit)
-            if int(length) == 0:
-                return {}  # no body: an empty request, which the service validates
+        if declared_length(request, limit) == 0:
+            return {}  # no body: an empty request, which the service validates
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         is_json = media_type == "application/json" or media_type.endswith("+json")
         if media_type and not is_json:
@@ -221,7 +216,7 @@ class TranscodingRoute(BaseRoute):
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise _too_large(limit)
+                raise too_large(limit)
             chunks.append(chunk)
         body = b"".join(chunks)
         if not body:
@@ -229,10 +224,6 @@ class TranscodingRoute(BaseRoute):
         if not is_json:
             raise _unsupported(media_type)
         return parse_json(body)
-
-
-def _too_large(limit: int) -> GatewayError:
-    return http_error(413, f"the request body is larger than {limit} bytes")
 
 
 def _unsupported(media_type: str) -> GatewayError:
