@@ -10,8 +10,12 @@ So the pool is larger than what IssueService may use: `running` calls run,
 up to `waiting` more wait (on a thread, which is why they are counted) at
 most `wait_seconds`, or their deadline if sooner, for a slot, and any
 further call is refused at once. Refusals are UNAVAILABLE, which clients
-retry. The `reserve` threads beyond that are left to health and reflection
+retry. The reserved threads beyond that are left to health and reflection
 (and to refusing calls, which takes no time).
+
+Streaming calls (a blob's bytes, for minutes on a slow link) have slots of
+their own, so that a crowd of slow uploads cannot starve the unary API;
+one that finds none free is refused at once.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import contextlib
 import threading
 import time
 from typing import Iterator
+
+from google.protobuf.descriptor import MethodDescriptor
 
 from ..domain.errors import Unavailable
 
@@ -42,15 +48,10 @@ class CallSlots:
         self._waiters = 0
         self._free = threading.Condition()
 
-    @classmethod
-    def for_workers(cls, workers: int) -> CallSlots:
-        """`workers` calls running at once, and four times as many waiting."""
-        return cls(workers, WAITING_PER_SLOT * workers)
-
     @property
     def threads(self) -> int:
-        """The thread pool this needs: every running and waiting call, plus the reserve."""
-        return self.running + self.waiting + RESERVED_THREADS
+        """The threads these slots can occupy: every running and waiting call."""
+        return self.running + self.waiting
 
     @contextlib.contextmanager
     def held(self, time_remaining: float | None) -> Iterator[None]:
@@ -85,3 +86,28 @@ class CallSlots:
                 self._busy += 1
             finally:
                 self._waiters -= 1
+
+
+class Admission:
+    """The slots of unary calls and of streaming calls, and the pool they need."""
+
+    def __init__(self, unary: CallSlots, streams: CallSlots) -> None:
+        self.unary = unary
+        self.streams = streams
+
+    @classmethod
+    def for_workers(cls, workers: int) -> Admission:
+        """`workers` unary calls at once, four times as many waiting; as many streams, none waiting."""
+        return cls(CallSlots(workers, WAITING_PER_SLOT * workers), CallSlots(workers, 0))
+
+    @classmethod
+    def unbounded(cls) -> Admission:
+        return cls(CallSlots(1 << 20, 0), CallSlots(1 << 20, 0))
+
+    @property
+    def threads(self) -> int:
+        """The thread pool this needs: every slot and waiting place, plus the reserve."""
+        return self.unary.threads + self.streams.threads + RESERVED_THREADS
+
+    def slots_for(self, method: MethodDescriptor) -> CallSlots:
+        return self.streams if method.client_streaming or method.server_streaming else self.unary

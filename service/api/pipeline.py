@@ -40,7 +40,7 @@ from ..app.tokens import Authenticator
 from ..app.unit_of_work import call_deadline
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
 from ..domain.roles import Principal, Role
-from .admission import CallSlots
+from .admission import Admission
 
 log = logging.getLogger("service.rpc")
 
@@ -82,10 +82,10 @@ class _Outcome:
 
 
 class Pipeline:
-    def __init__(self, authenticator: Authenticator, slots: CallSlots | None = None) -> None:
+    def __init__(self, authenticator: Authenticator, admission: Admission | None = None) -> None:
         self._authenticator = authenticator
-        # No slots given (a test's own server): in effect unbounded.
-        self._slots = slots if slots is not None else CallSlots(1 << 20, 0)
+        # None (a test's own server): in effect unbounded.
+        self._admission = admission if admission is not None else Admission.unbounded()
 
     def method_handler(self, method: MethodDescriptor, handler: Callable[[Any, Call], Any]) -> grpc.RpcMethodHandler:
         """The gRPC handler serving `method` with `handler(request, call)`.
@@ -100,6 +100,7 @@ class Pipeline:
         role = descriptors.required_role(method)
         required = Role(role) if role else None
         signed = descriptors.signed_url(method)
+        slots = self._admission.slots_for(method)
 
         def decode(raw: bytes) -> Any:
             try:
@@ -129,7 +130,7 @@ class Pipeline:
             def stream(raw: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 outcome = _Outcome()
                 try:
-                    with self._slots.held(context.time_remaining()):
+                    with slots.held(context.time_remaining()):
                         request, call = begin(raw, context, outcome)
                         yield from handler(request, call)
                 except Exception as exc:  # noqa: BLE001 - every failure becomes a status
@@ -144,7 +145,7 @@ class Pipeline:
         def unary(raw: Any, context: grpc.ServicerContext) -> Any:
             outcome = _Outcome()
             try:
-                with self._slots.held(context.time_remaining()):
+                with slots.held(context.time_remaining()):
                     request, call = begin(raw, context, outcome)
                     # The call's deadline bounds its database work too.
                     with call_deadline(context.time_remaining()):

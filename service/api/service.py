@@ -16,7 +16,7 @@ from common.descriptors import SERVICE
 from ..app.tokens import Authenticator
 from ..blobs import BlobStore
 from ..config import BlobSettings
-from .admission import CallSlots
+from .admission import Admission
 from .attachments import AttachmentsServicer
 from .blobs import BlobsServicer
 from .comments import CommentsServicer
@@ -36,9 +36,9 @@ def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: l
 
 
 def issue_service(
-    blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, slots: CallSlots
+    blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, admission: Admission
 ) -> grpc.GenericRpcHandler:
-    """issues.v1.IssueService, every method behind the pipeline, at most `slots` calls at once."""
+    """issues.v1.IssueService, every method behind the pipeline, admitted by `admission`."""
     servicers: list[object] = [
         IssuesServicer(blobs),
         CommentsServicer(blobs),
@@ -46,4 +46,4 @@ def issue_service(
         BlobsServicer(blobs),
         MetricsServicer(),
     ]
-    return generic_handler(SERVICE, Pipeline(authenticator, slots), servicers)
+    return generic_handler(SERVICE, Pipeline(authenticator, admission), servicers)

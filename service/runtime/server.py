@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.descriptors import SERVICE
 
-from ..api.admission import CallSlots
+from ..api.admission import Admission
 from ..api.service import issue_service
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
@@ -64,11 +64,12 @@ class RunningServer:
 
 def start(settings: Settings, db: peewee.Database) -> RunningServer:
     """Start serving on `settings.grpc_listen` (port 0 picks a free one)."""
-    # IssueService gets `workers` threads at once (and waiting room); the pool
-    # is larger, so that health and reflection always find a free thread.
-    slots = CallSlots.for_workers(settings.workers)
+    # IssueService gets `workers` threads at once (and waiting room, and as
+    # many for streams); the pool is larger, so that health and reflection
+    # always find a free thread.
+    admission = Admission.for_workers(settings.workers)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=slots.threads, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc"),
         interceptors=[DecodeGuard()],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -79,7 +80,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     )
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
-    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(), slots),))
+    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(), admission),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     server.add_generic_rpc_handlers(
