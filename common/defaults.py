@@ -14,6 +14,8 @@ GRPC_TARGET = ("ISSUES_GRPC_TARGET", "127.0.0.1:50051")
 DATABASE_URL = ("DATABASE_URL", "sqlite:///issues.db")
 # Browser origins allowed to call the HTTP gateway, comma-separated (`*`: any); empty: CORS off.
 CORS_ORIGINS = ("ISSUES_CORS_ORIGINS", "")
+# The largest attachment: CreateAttachment refuses to register more, the gateway to stream more.
+MAX_UPLOAD_BYTES = ("ISSUES_MAX_UPLOAD_BYTES", str(512 << 20))
 
 
 def resolve(default: tuple[str, str], flag_value: str | None = None) -> str:

@@ -1,6 +1,7 @@
 """The contract as descriptors: the service, and the options declared on it.
 
-Authorization (`required_role`), HTTP success codes (`http_success_code`),
+Authorization (`required_role`, or `signed_url` for calls whose credential
+is a URL signature), HTTP success codes (`http_success_code`),
 required request fields (`google.api.field_behavior`) and what each request
 field accepts (`rules`) are written beside each RPC and field in the protos;
 everything that acts on them reads them here.
@@ -28,6 +29,7 @@ __all__ = [
     "is_output_only",
     "is_required",
     "required_role",
+    "signed_url",
 ]
 
 SERVICE: ServiceDescriptor = issue_service_pb2.DESCRIPTOR.services_by_name["IssueService"]
@@ -41,6 +43,11 @@ def full_method_name(method: MethodDescriptor) -> str:
 def required_role(method: MethodDescriptor) -> int:
     """The `issues.v1.Role` number the method's `required_role` option names; 0 when unset."""
     return method.GetOptions().Extensions[options_pb2.required_role]
+
+
+def signed_url(method: MethodDescriptor) -> bool:
+    """Whether the method's credential is a signed URL's signature instead of a token."""
+    return method.GetOptions().Extensions[options_pb2.signed_url]
 
 
 def http_success_code(method: MethodDescriptor) -> int:

@@ -27,7 +27,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-target", help="default: $%s or %s" % defaults.GRPC_TARGET)
     p.add_argument("--cors-origins", help="comma-separated browser origins allowed to call, * for any "
                    "(default: $%s; none: CORS off)" % defaults.CORS_ORIGINS[0])
-    p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="larger request bodies get 413 (default 1 MiB)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="larger JSON bodies get 413 (default 1 MiB)")
+    p.add_argument("--max-upload-bytes", type=int,
+                   help="larger uploads get 413 (default: $%s or %s)" % defaults.MAX_UPLOAD_BYTES)
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -43,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stopping.set())
     try:
         cors_origins = parse_origins(defaults.resolve(defaults.CORS_ORIGINS, args.cors_origins))
-        handle = start_in_thread(http_listen, grpc_target, max_body_bytes=args.max_body_bytes, cors_origins=cors_origins)
+        max_upload = int(defaults.resolve(defaults.MAX_UPLOAD_BYTES, None if args.max_upload_bytes is None
+                                          else str(args.max_upload_bytes)))
+        handle = start_in_thread(http_listen, grpc_target, max_body_bytes=args.max_body_bytes,
+                                 max_upload_bytes=max_upload, cors_origins=cors_origins)
     except (OSError, ValueError, RuntimeError) as exc:
         log.error("cannot start", extra={"error": str(exc)})
         return 1

@@ -3,8 +3,8 @@
     app = build_app("127.0.0.1:50051")
 
 Routes: the whole `issues.v1.IssueService` route table (one transcoding
-route), plus `/healthz`, `/readyz`, `/metrics` (Prometheus text, no token)
-and `/openapi.json`. Every error, 404 and
+route, raw-body blob streams included), plus `/healthz`, `/readyz`, `/metrics`
+(Prometheus text, no token) and `/openapi.json`. Every error, 404 and
 405 included, is answered in the error envelope. HEAD is GET without the
 body, OPTIONS lists the allowed methods, CORS is on only for the origins
 given, and headers are bounded (limits.py).
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from common import metrics as prometheus_text
 from common.descriptors import SERVICE
@@ -54,14 +54,13 @@ def build_app(
     grpc_target: str,
     *,
     max_body_bytes: int = 1 << 20,
-    extra_routes: Sequence[BaseRoute] = (),
+    max_upload_bytes: int = 512 << 20,
     service: ServiceDescriptor = SERVICE,
     cors_origins: Sequence[str] = (),
 ) -> Starlette:
     """The gateway in front of the gRPC server at `grpc_target`, over one shared channel.
 
-    `extra_routes` are served before the transcoded API, on the same port and
-    with the same access log (`service serve` mounts its blob URLs there).
+    `max_body_bytes` bounds JSON bodies, `max_upload_bytes` raw-body uploads.
     `service` is whose annotations make the routes: IssueService unless a test
     or another deployment says otherwise. `cors_origins`: the origins browsers
     may call from (`*` for any); none turns CORS off.
@@ -119,8 +118,7 @@ def build_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-            *extra_routes,
-            TranscodingRoute(table, backend, max_body_bytes=max_body_bytes),
+            TranscodingRoute(table, backend, max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes),
         ],
         middleware=[
             Middleware(AccessLog, quiet_paths=PROBE_PATHS, observers=[observe_request]),

@@ -69,11 +69,7 @@ class GatewayError(Exception):
 def http_error(
     http_status: int, message: str, *, field: str | None = None, headers: dict[str, str] | None = None
 ) -> GatewayError:
-    """An error made without a gRPC call, in the same envelope; `field` adds a BadRequest naming it.
-
-    Also for routes served beside the API on the same port (`extra_routes`),
-    so that every answer of the port has one shape.
-    """
+    """An error made without a gRPC call, in the same envelope; `field` adds a BadRequest naming it."""
     details = [bad_request_detail([FieldViolation(field, message)])] if field else []
     return GatewayError(http_status, STATUS_FOR_HTTP.get(http_status, "UNKNOWN"), message, details, headers)
 

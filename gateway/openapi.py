@@ -12,7 +12,9 @@ hold the running gateway to it:
     except in updates, where null clears and only `clearable` fields take it;
   - every request field carries the constraints its `issues.v1.rules` declare
     (openapi_rules.py), so the document is exactly as strict as the server;
-  - each operation lists the error statuses it can answer with (openapi_responses.py).
+  - each operation lists the error statuses it can answer with (openapi_responses.py);
+  - raw-body streams (HttpBody, see common/httpbody.py) take and answer
+    binary bodies, and a `signed_url` method needs no bearer token.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 
-from common.descriptors import Rules, field_rules, is_output_only, is_required
+from common.descriptors import Rules, field_rules, is_output_only, is_required, signed_url
 from common.enums import enum_names
 
 from .codec import wkt_json_type
 from .openapi_responses import error_components, operation_errors
 from .openapi_rules import constrain, constrain_list, constrain_map, integer_schema
 from .routing import Binding, RouteTable, request_field
+from .streaming import is_download, is_upload
 
 __all__ = ["build_openapi"]
 
@@ -47,6 +50,7 @@ _INTEGERS = {
 _NO_RULES = Rules()
 
 _OPENAPI_VERBS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+_BINARY: Schema = {"type": "string", "format": "binary"}
 
 def _nullable(schema: Schema) -> Schema:
     if not schema:
@@ -211,10 +215,17 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
         "summary": _summary(method.name),
         "description": f"gRPC: `{method.full_name}`.",
         "tags": [method.containing_service.name],
-        "security": [{"bearerAuth": []}],
+        # A signed URL is its own credential.
+        "security": [] if signed_url(method) else [{"bearerAuth": []}],
         "parameters": parameters,
     }
-    if b.body:
+    if is_upload(b):
+        op["requestBody"] = {
+            "required": True,
+            "description": "The raw bytes, of any media type; streamed through, never held whole.",
+            "content": {"application/octet-stream": {"schema": _BINARY}},
+        }
+    elif b.body:
         if b.body == "*":
             mask = b.update_mask_field
             skip = frozenset(path_fields | ({mask.name} if mask is not None else set()))
@@ -231,7 +242,14 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
         }
 
     success: Schema
-    if method.output_type.full_name == "google.protobuf.Empty":
+    if is_download(b):
+        success = {
+            "description": "The raw bytes, as the media type they were stored with.",
+            "headers": {"Content-Disposition": {"description": "The file name to save as.",
+                                                "schema": {"type": "string"}}},
+            "content": {"*/*": {"schema": _BINARY}},
+        }
+    elif method.output_type.full_name == "google.protobuf.Empty":
         success = {"description": "Done; no content."}
     else:
         if b.response_body:

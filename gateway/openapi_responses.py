@@ -6,19 +6,22 @@ Derived from the binding, never listed per route:
     (service or database down), 504 (the grpc-timeout passed);
   - 403 where the method needs more than the lowest role;
   - 404 where the path names a resource;
-  - 413 and 415 where there is a body;
+  - 413 where there is a body, and 415 where it must be JSON;
   - 412 on PATCH and DELETE (a comment deleted meanwhile; If-Match);
-409 is not listed: no method of the service answers ALREADY_EXISTS or ABORTED.
+  - a `signed_url` method: no 401 (no token), but 403 (a bad or expired
+    signature) and 412 (the server's blob store is not the file store);
+  - 409 on uploads (the bytes arrived already).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from common.descriptors import required_role
+from common.descriptors import required_role, signed_url
 from issues.v1 import options_pb2
 
 from .routing import Binding
+from .streaming import is_upload
 
 __all__ = ["error_components", "operation_errors"]
 
@@ -64,8 +67,9 @@ _ERROR_DETAIL: Schema = {
 _RESPONSES: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Bad input; the details name each field (INVALID_ARGUMENT)."),
     401: ("Unauthorized", "No `Authorization: Bearer <token>` header, or not a valid token (UNAUTHENTICATED)."),
-    403: ("Forbidden", "The token's role may not do this (PERMISSION_DENIED)."),
+    403: ("Forbidden", "The token's role may not do this, or a signed URL is not valid (PERMISSION_DENIED)."),
     404: ("NotFound", "No such resource in the token's workspace (NOT_FOUND)."),
+    409: ("Conflict", "It exists already, such as an attachment's uploaded bytes (ALREADY_EXISTS)."),
     412: ("PreconditionFailed", "The resource is not in a state that allows this (FAILED_PRECONDITION)."),
     413: ("PayloadTooLarge", "The body is larger than the gateway accepts (RESOURCE_EXHAUSTED)."),
     415: ("UnsupportedMediaType", "The body is not application/json (UNIMPLEMENTED)."),
@@ -86,8 +90,14 @@ def operation_errors(b: Binding) -> dict[str, Schema]:
         statuses.add(403)
     if b.template.variables:
         statuses.add(404)
+    if signed_url(b.method):
+        statuses = (statuses - {401}) | {403, 412}
     if b.body:
-        statuses |= {413, 415}
+        statuses.add(413)
+        if is_upload(b):
+            statuses.add(409)  # raw bytes of any media type: never a 415
+        else:
+            statuses.add(415)
     if b.verb.lower() in ("patch", "delete"):
         statuses.add(412)
     return {str(s): {"$ref": f"#/components/responses/{_RESPONSES[s][0]}"} for s in sorted(statuses)}

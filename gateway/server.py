@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import uvicorn
-from starlette.routing import BaseRoute
 
 from .app import build_app
 
@@ -46,11 +45,12 @@ def bind(listen: str) -> socket.socket:
 
 
 def _config(
-    grpc_target: str, max_body_bytes: int, extra_routes: Sequence[BaseRoute] = (), cors_origins: Sequence[str] = (),
+    grpc_target: str, max_body_bytes: int, max_upload_bytes: int, cors_origins: Sequence[str] = (),
     graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
 ) -> uvicorn.Config:
     return uvicorn.Config(
-        build_app(grpc_target, max_body_bytes=max_body_bytes, extra_routes=extra_routes, cors_origins=cors_origins),
+        build_app(grpc_target, max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes,
+                  cors_origins=cors_origins),
         lifespan="on",
         log_config=None,  # leave logging to the process (JSON lines in `service serve`)
         access_log=False,  # the app logs one line per request itself
@@ -82,7 +82,7 @@ def start_in_thread(
     grpc_target: str,
     *,
     max_body_bytes: int = 1 << 20,
-    extra_routes: Sequence[BaseRoute] = (),
+    max_upload_bytes: int = 512 << 20,
     cors_origins: Sequence[str] = (),
     graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
 ) -> GatewayHandle:
@@ -92,7 +92,7 @@ def start_in_thread(
     """
     sock = bind(http_listen)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(grpc_target, max_body_bytes, extra_routes, cors_origins, graceful_seconds))
+    server = uvicorn.Server(_config(grpc_target, max_body_bytes, max_upload_bytes, cors_origins, graceful_seconds))
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -5,6 +5,7 @@ matches by the table's own resolution (so a literal beats a variable and a
 known path with the wrong method is a 405), builds the request message from
 path variables, query parameters and the JSON body, calls the method over the
 app's one shared channel, and writes the reply in the contract's JSON.
+Raw-body uploads and downloads (HttpBody streams) go through streaming.py.
 """
 
 from __future__ import annotations
@@ -23,16 +24,20 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-from common.descriptors import is_required
+from common.descriptors import is_required, signed_url
 
+from . import streaming
 from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
+from .limits import declared_length, too_large
 from .routing import Binding, RouteTable
 
 __all__ = ["Backend", "TranscodingRoute", "DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS"]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 300.0
+# A raw-body stream may take long on a slow link: as long as an upload URL lives.
+STREAM_TIMEOUT_SECONDS = 3600.0
 _GRPC_TIMEOUT = re.compile(r"^([0-9]{1,8})([HMSmun])$")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
@@ -49,7 +54,7 @@ class Backend:
         # default; refusing it would surface as a misleading 429.
         self._options = options if options is not None else [("grpc.max_receive_message_length", 64 << 20)]
         self._channel: grpc.aio.Channel | None = None
-        self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._callables: dict[tuple[str, str], Any] = {}
 
     @property
     def channel(self) -> grpc.aio.Channel:
@@ -58,9 +63,18 @@ class Backend:
         return self._channel
 
     def unary(self, full_method: str, response_class: type[Message]) -> grpc.aio.UnaryUnaryMultiCallable:
-        call = self._callables.get(full_method)
+        return self._callable("unary_unary", full_method, response_class)
+
+    def client_stream(self, full_method: str, response_class: type[Message]) -> grpc.aio.StreamUnaryMultiCallable:
+        return self._callable("stream_unary", full_method, response_class)
+
+    def server_stream(self, full_method: str, response_class: type[Message]) -> grpc.aio.UnaryStreamMultiCallable:
+        return self._callable("unary_stream", full_method, response_class)
+
+    def _callable(self, kind: str, full_method: str, response_class: type[Message]) -> Any:
+        call = self._callables.get((kind, full_method))
         if call is None:
-            call = self._callables[full_method] = self.channel.unary_unary(
+            call = self._callables[(kind, full_method)] = getattr(self.channel, kind)(
                 full_method,
                 request_serializer=lambda m: m.SerializeToString(),
                 response_deserializer=response_class.FromString,
@@ -92,15 +106,24 @@ class _Method:
             if is_required(f) and f.name not in path_fields
         ) if binding.body == "*" else ()
         self.empty_response = binding.method.output_type.full_name == "google.protobuf.Empty"
+        self.upload = streaming.is_upload(binding)
+        self.download = streaming.is_download(binding)
+        method = binding.method
+        if (method.client_streaming or method.server_streaming) and not (self.upload or self.download):
+            raise ValueError(f"{method.full_name}: only HttpBody streams have an HTTP mapping")
+        # The URL's signature, in the request, is the credential: no token to require.
+        self.needs_token = not signed_url(method)
 
 
 class TranscodingRoute(BaseRoute):
     """All annotated methods of a service, as one route."""
 
-    def __init__(self, table: RouteTable, backend: Backend, *, max_body_bytes: int = 1 << 20) -> None:
+    def __init__(self, table: RouteTable, backend: Backend, *, max_body_bytes: int = 1 << 20,
+                 max_upload_bytes: int = 512 << 20) -> None:
         self.table = table
         self.backend = backend
-        self.max_body_bytes = max_body_bytes
+        self.max_body_bytes = max_body_bytes  # JSON bodies
+        self.max_upload_bytes = max_upload_bytes  # raw-body uploads
         self._methods = {id(b): _Method(b) for b in table.bindings}
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -143,9 +166,9 @@ class TranscodingRoute(BaseRoute):
 
     async def _call(self, method: _Method, request: Request, path_params: dict[str, str]) -> Response:
         binding = method.binding
-        metadata = _metadata(request)  # before the body: who asks comes first
+        metadata = _metadata(request) if method.needs_token else ()  # before the body: who asks comes first
         message = method.request_class()
-        if binding.body:
+        if binding.body and not method.upload:
             data = await self._read_json(request)
             if binding.body == "*":
                 merge_object(message, data, skip=method.body_skip, required=method.required)
@@ -160,8 +183,17 @@ class TranscodingRoute(BaseRoute):
             merge_query(message, request.query_params.multi_items(), method.query_fields)
         merge_path(message, path_params)
 
-        call = self.backend.unary(binding.full_method, method.response_class)
-        reply = await call(message, metadata=metadata, timeout=_timeout(request))
+        if method.upload:
+            stream = self.backend.client_stream(binding.full_method, method.response_class)
+            call = stream(metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS))
+            reply = await streaming.upload(call, message, binding.body, request, self.max_upload_bytes)
+        elif method.download:
+            stream = self.backend.server_stream(binding.full_method, method.response_class)
+            call = stream(message, metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS))
+            return await streaming.download(call, binding, head_only=request.method == "HEAD")
+        else:
+            unary = self.backend.unary(binding.full_method, method.response_class)
+            reply = await unary(message, metadata=metadata, timeout=_timeout(request))
         if method.empty_response:
             return Response(status_code=binding.success_code)
         payload = to_json(reply)
@@ -172,14 +204,8 @@ class TranscodingRoute(BaseRoute):
 
     async def _read_json(self, request: Request) -> Any:
         limit = self.max_body_bytes
-        length = request.headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                raise http_error(400, "the Content-Length header is not a number")
-            if int(length) > limit:
-                raise _too_large(limit)
-            if int(length) == 0:
-                return {}  # no body: an empty request, which the service validates
+        if declared_length(request, limit) == 0:
+            return {}  # no body: an empty request, which the service validates
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         is_json = media_type == "application/json" or media_type.endswith("+json")
         if media_type and not is_json:
@@ -190,7 +216,7 @@ class TranscodingRoute(BaseRoute):
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise _too_large(limit)
+                raise too_large(limit)
             chunks.append(chunk)
         body = b"".join(chunks)
         if not body:
@@ -198,10 +224,6 @@ class TranscodingRoute(BaseRoute):
         if not is_json:
             raise _unsupported(media_type)
         return parse_json(body)
-
-
-def _too_large(limit: int) -> GatewayError:
-    return http_error(413, f"the request body is larger than {limit} bytes")
 
 
 def _unsupported(media_type: str) -> GatewayError:
@@ -225,12 +247,12 @@ def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
     return (("authorization", authorization),)
 
 
-def _timeout(request: Request) -> float:
-    """The call's deadline: the caller's `grpc-timeout` header if any, else the default."""
+def _timeout(request: Request, default: float = DEFAULT_TIMEOUT_SECONDS, longest: float = MAX_TIMEOUT_SECONDS) -> float:
+    """The call's deadline: the caller's `grpc-timeout` header (at most `longest`) if any, else `default`."""
     header = request.headers.get("grpc-timeout")
     if header is None:
-        return DEFAULT_TIMEOUT_SECONDS
+        return default
     m = _GRPC_TIMEOUT.match(header)
     if m is None:
         raise http_error(400, "grpc-timeout must be digits and a unit (H, M, S, m, u, n), e.g. 5S", field="grpc-timeout")
-    return min(int(m.group(1)) * _TIMEOUT_UNITS[m.group(2)], MAX_TIMEOUT_SECONDS)
+    return min(int(m.group(1)) * _TIMEOUT_UNITS[m.group(2)], longest)

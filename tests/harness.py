@@ -220,14 +220,55 @@ class ServerProcess:
     def peak_rss_bytes(self) -> int:
         """The server process's high-water mark of resident memory (VmHWM)."""
         assert self.process is not None
-        for line in pathlib.Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmHWM")
+        return peak_rss_bytes(self.process.pid)
 
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """A process's high-water mark of resident memory (VmHWM)."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM")
+
+
+class GatewayProcess:
+    """`python -m gateway` in a child process, in front of `grpc_target`, on `port`."""
+
+    def __init__(self, grpc_target: str, port: int, workdir: pathlib.Path, *, timeout: float = 30.0) -> None:
+        self.port = port
+        self.log = workdir / f"gateway-{time.monotonic_ns()}.log"
+        with open(self.log, "wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "--http-listen", f"127.0.0.1:{port}", "--grpc-target", grpc_target],
+                cwd=REPO, stdout=subprocess.DEVNULL, stderr=err,
+            )
+        deadline = time.monotonic() + timeout
+        while '"serving http"' not in self.log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the gateway did not start:\n{self.log.read_text()}")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def peak_rss_bytes(self) -> int:
+        return peak_rss_bytes(self.process.pid)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
 
 
 # -- calling the API ----------------------------------------------------------

@@ -199,3 +199,16 @@ def test_request_fields_carry_the_rules_their_protos_declare(doc):
     issue_id = doc["paths"]["/api/v1/issues/{issue_id}"]["get"]["parameters"][0]["schema"]
     # An issue is named by its uuid or its identifier (SPEC 8.1).
     assert issue_id["format"] == "issue_id" and issue_id["pattern"].startswith("^(?:[0-9a-fA-F]{8}-")
+
+
+def test_blob_routes_are_binary_and_signed_not_bearer():
+    document = build_openapi(SERVICE)
+    blob = document["paths"]["/blobs/{workspace_id}/{attachment_id}"]
+    upload, download = blob["put"], blob["get"]
+    assert upload["security"] == [] and download["security"] == []
+    assert upload["requestBody"]["content"] == {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    assert download["responses"]["200"]["content"] == {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    assert "Content-Disposition" in download["responses"]["200"]["headers"]
+    assert {"403", "404", "409", "412", "413"} <= set(upload["responses"]) and "401" not in upload["responses"]
+    assert "415" not in upload["responses"]
+    assert {p["name"] for p in upload["parameters"]} == {"workspace_id", "attachment_id", "expires", "signature"}

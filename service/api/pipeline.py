@@ -1,10 +1,14 @@
-"""What happens around every IssueService call, unary or server-streaming.
+"""What happens around every IssueService call, unary or streaming either way.
 
+0. Take one of the call slots (admission.py), so that health and reflection
+   always find a free thread; a call that gets none in time is UNAVAILABLE.
 1. Authenticate the bearer token, before the request is even decoded.
-2. Enforce the role the method's `required_role` option names; a method
-   without one is refused (fail closed).
-3. Decode the request: bytes that are not the request message are
-   INVALID_ARGUMENT (grpcio would answer INTERNAL had it decoded them).
+2. Enforce the role the method's `required_role` option names. A method
+   with the `signed_url` option takes no token: its handler verifies the
+   URL signature in its request. A method with neither is refused (fail closed).
+3. Decode the request, or each request of a client stream: bytes that are
+   not the request message are INVALID_ARGUMENT (grpcio would answer
+   INTERNAL had it decoded them).
 4. Run the handler with an explicit `Call`: who is calling, and the gRPC
    context. Nothing is kept in thread or context variables, so a streaming
    handler that outlives its first thread still knows its caller.
@@ -36,6 +40,7 @@ from ..app.tokens import Authenticator
 from ..app.unit_of_work import call_deadline
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
 from ..domain.roles import Principal, Role
+from .admission import Admission
 from .rate_limit import RateLimited, RateLimiter
 from .telemetry import observe_call
 
@@ -46,9 +51,16 @@ log = logging.getLogger("service.rpc")
 class Call:
     """The call a handler serves."""
 
-    principal: Principal
+    caller: Principal | None  # None for a `signed_url` method
     method: str
     context: grpc.ServicerContext
+
+    @property
+    def principal(self) -> Principal:
+        """Who is calling; a `signed_url` call has no one, and using it fails closed."""
+        if self.caller is None:
+            raise Unauthenticated("this call carries no token")
+        return self.caller
 
 
 def to_status(error: ServiceError) -> status_pb2.Status:
@@ -74,60 +86,84 @@ class _Outcome:
 
 
 class Pipeline:
-    def __init__(self, authenticator: Authenticator, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self, authenticator: Authenticator, admission: Admission | None = None, limiter: RateLimiter | None = None
+    ) -> None:
         self._authenticator = authenticator
+        # None (a test's own server): in effect unbounded.
+        self._admission = admission if admission is not None else Admission.unbounded()
         self._limiter = limiter
 
     def method_handler(self, method: MethodDescriptor, handler: Callable[[Any, Call], Any]) -> grpc.RpcMethodHandler:
         """The gRPC handler serving `method` with `handler(request, call)`.
 
-        For a server-streaming method `handler` returns an iterator of responses.
+        For a client-streaming method `request` is an iterator of decoded
+        requests; for a server-streaming one `handler` returns an iterator of
+        responses.
         """
         name = descriptors.full_method_name(method)
         request_class = message_factory.GetMessageClass(method.input_type)
         serialize = message_factory.GetMessageClass(method.output_type).SerializeToString
         role = descriptors.required_role(method)
         required = Role(role) if role else None
+        signed = descriptors.signed_url(method)
+        slots = self._admission.slots_for(method)
 
-        def begin(raw: bytes, context: grpc.ServicerContext, outcome: _Outcome) -> tuple[Any, Call]:
-            principal = outcome.principal = self._authenticate(context)
-            if required is None or principal.role < required:
-                needed = required.label if required else "an explicit role"
-                raise PermissionDenied(f"this call needs the {needed} role; the token has {principal.role.label}")
+        def decode(raw: bytes) -> Any:
             try:
-                request = request_class.FromString(raw)
+                return request_class.FromString(raw)
             except Exception:  # DecodeError, or invalid UTF-8 in a string field
                 raise InvalidArgument.field(
                     "request", f"is not a valid {method.input_type.full_name} message"
                 ) from None
+
+        def decoded(raws: Iterator[bytes]) -> Iterator[Any]:
+            for raw in raws:
+                yield decode(raw)
+
+        def begin(raw: Any, context: grpc.ServicerContext, outcome: _Outcome) -> tuple[Any, Call]:
+            if signed:  # no token: the handler checks the signature in the request
+                principal = None
+            else:
+                principal = outcome.principal = self._authenticate(context)
+                if required is None or principal.role < required:
+                    needed = required.label if required else "an explicit role"
+                    raise PermissionDenied(f"this call needs the {needed} role; the token has {principal.role.label}")
+            request = decoded(raw) if method.client_streaming else decode(raw)
             return request, Call(principal, name, context)
 
         if method.server_streaming:
 
-            def stream(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
+            def stream(raw: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 outcome = _Outcome()
                 try:
-                    request, call = begin(raw, context, outcome)
-                    yield from handler(request, call)
+                    with slots.held(context.time_remaining()):
+                        request, call = begin(raw, context, outcome)
+                        yield from handler(request, call)
                 except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                     self._fail(context, name, exc, outcome)
                 finally:
                     self._log(name, outcome)
 
+            if method.client_streaming:
+                return grpc.stream_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
             return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
 
-        def unary(raw: bytes, context: grpc.ServicerContext) -> Any:
+        def unary(raw: Any, context: grpc.ServicerContext) -> Any:
             outcome = _Outcome()
             try:
-                request, call = begin(raw, context, outcome)
-                # The call's deadline bounds its database work too.
-                with call_deadline(context.time_remaining()):
-                    return handler(request, call)
+                with slots.held(context.time_remaining()):
+                    request, call = begin(raw, context, outcome)
+                    # The call's deadline bounds its database work too.
+                    with call_deadline(context.time_remaining()):
+                        return handler(request, call)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                 self._fail(context, name, exc, outcome)
             finally:
                 self._log(name, outcome)
 
+        if method.client_streaming:
+            return grpc.stream_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
         return grpc.unary_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
 
     def _authenticate(self, context: grpc.ServicerContext) -> Principal:
@@ -147,6 +183,10 @@ class Pipeline:
     @staticmethod
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
         """End the call with the status `exc` stands for (abort raises)."""
+        if isinstance(exc, grpc.RpcError) and not context.is_active():
+            # Reading a client stream the client cancelled: no one is left to answer.
+            outcome.code = "CANCELLED"
+            context.abort(grpc.StatusCode.CANCELLED, "the client cancelled the call")
         if isinstance(exc, ServiceError):
             outcome.code = exc.code
             context.abort_with_status(rpc_status.to_status(to_status(exc)))

@@ -16,7 +16,9 @@ from common.descriptors import SERVICE
 from ..app.tokens import Authenticator
 from ..blobs import BlobStore
 from ..config import BlobSettings
+from .admission import Admission
 from .attachments import AttachmentsServicer
+from .blobs import BlobsServicer
 from .comments import CommentsServicer
 from .issues import IssuesServicer
 from .metrics import MetricsServicer
@@ -36,14 +38,16 @@ def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: l
 
 
 def issue_service(
-    blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, limiter: RateLimiter | None = None
+    blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, admission: Admission,
+    limiter: RateLimiter | None = None,
 ) -> grpc.GenericRpcHandler:
-    """issues.v1.IssueService, every method behind the pipeline."""
+    """issues.v1.IssueService, every method behind the pipeline, admitted by `admission`."""
     servicers: list[object] = [
         IssuesServicer(blobs),
         CommentsServicer(blobs),
         AttachmentsServicer(blobs, blob_settings),
+        BlobsServicer(blobs),
         MetricsServicer(),
         WorkflowServicer(),
     ]
-    return generic_handler(SERVICE, Pipeline(authenticator, limiter), servicers)
+    return generic_handler(SERVICE, Pipeline(authenticator, admission, limiter), servicers)

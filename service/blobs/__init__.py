@@ -1,7 +1,9 @@
-"""Where attachment bytes live: a filesystem directory (the embedded default,
-served over HTTP by `service.blobs.http`) or an S3-compatible bucket.
+"""Where attachment bytes live: a filesystem directory (the embedded default)
+or an S3-compatible bucket.
 
-Clients move bytes with signed URLs, never through gRPC.
+Clients move bytes with signed URLs. The file store's URLs are the gateway's
+`/blobs` routes, which reach this process over gRPC (api/blobs.py); S3's go
+straight to the bucket.
 """
 
 from __future__ import annotations

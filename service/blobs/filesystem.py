@@ -21,7 +21,8 @@ from .signing import Signer
 class FilesystemStore:
     def __init__(self, root: pathlib.Path, public_url: str | None, signer: Signer) -> None:
         self.root = root
-        # Set by `serve` from the bound HTTP address when not configured.
+        # Where clients reach a gateway (its /blobs routes); set by `serve`
+        # from the in-process gateway's address when not configured.
         self.public_url = (public_url or "").rstrip("/")
         self.signer = signer
         (root / ".incoming").mkdir(parents=True, exist_ok=True)
@@ -31,7 +32,8 @@ class FilesystemStore:
     def _url(self, method: str, object_key: str, workspace_id: int, expires_at: datetime.datetime) -> str:
         if not self.public_url:
             raise FailedPrecondition(
-                "attachments need the HTTP port: run serve with HTTP on, or set ISSUES_PUBLIC_URL"
+                "attachments need the gateway's public address: set ISSUES_PUBLIC_URL to the HTTP gateway "
+                "clients reach (python -m gateway), or run serve with HTTP on"
             )
         expires = int(expires_at.replace(tzinfo=datetime.timezone.utc).timestamp())
         query = urllib.parse.urlencode(

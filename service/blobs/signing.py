@@ -26,7 +26,8 @@ class Signer:
                *, now: float | None = None) -> str | None:
         """None when valid, else why not ("expired" or "invalid signature")."""
         expected = self.sign(method, object_key, workspace_id, expires)
-        if not hmac.compare_digest(expected, signature):
+        # compare_digest takes only ASCII strings; no signature is anything else.
+        if not signature.isascii() or not hmac.compare_digest(expected, signature):
             return "invalid signature"
         if (now if now is not None else time.time()) > expires:
             return "expired"

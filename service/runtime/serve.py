@@ -64,22 +64,19 @@ def serve(settings: Settings) -> int:
 def _start_gateway(settings: Settings, server, cors_origins: tuple[str, ...]):  # -> gateway.server.GatewayHandle
     from gateway.server import start_in_thread  # only when serving HTTP
 
-    from ..api.blob_http import BlobEndpoints
     from ..blobs.filesystem import FilesystemStore
 
     assert settings.http_listen is not None
     host = settings.grpc_listen.rsplit(":", 1)[0]
-    extra_routes = []
-    if isinstance(server.blobs, FilesystemStore):
-        # The embedded blob store's signed URLs live on the HTTP port too.
-        extra_routes = BlobEndpoints(server.blobs, settings.blobs.max_upload_bytes).routes()
     gateway = start_in_thread(
-        settings.http_listen, f"{host}:{server.port}", extra_routes=extra_routes, cors_origins=cors_origins,
+        settings.http_listen, f"{host}:{server.port}", max_upload_bytes=settings.blobs.max_upload_bytes,
+        cors_origins=cors_origins,
         # Longer than the gRPC side's drain, so that HTTP callers get its answer.
         graceful_seconds=settings.shutdown_grace_seconds + CANCEL_MARGIN_SECONDS + 2,
     )
     http_host = settings.http_listen.rsplit(":", 1)[0]
     if isinstance(server.blobs, FilesystemStore) and not server.blobs.public_url:
+        # The file store's signed URLs are the gateway's blob routes.
         server.blobs.public_url = f"http://{http_host}:{gateway.port}"
     log.info("serving http", extra={"http_listen": f"{http_host}:{gateway.port}"})
     return gateway

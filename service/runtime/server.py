@@ -15,6 +15,7 @@ from common.descriptors import SERVICE
 
 from ..api.messages import JsonRenderer
 from ..api.rate_limit import RateLimit, RateLimiter
+from ..api.admission import Admission
 from ..api.service import issue_service
 from ..app.token_usage import UsageRecorder
 from ..app.views import use_renderer
@@ -72,8 +73,12 @@ class RunningServer:
 
 def start(settings: Settings, db: peewee.Database) -> RunningServer:
     """Start serving on `settings.grpc_listen` (port 0 picks a free one)."""
+    # IssueService gets `workers` threads at once (and waiting room, and as
+    # many for streams); the pool is larger, so that health and reflection
+    # always find a free thread.
+    admission = Admission.for_workers(settings.workers)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc"),
         interceptors=[DecodeGuard()],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -90,7 +95,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     # Parsed (and refused when malformed) by `serve` before anything starts.
     limit = RateLimit.parse(settings.rate_limit)
     limiter = RateLimiter(limit) if limit else None
-    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), limiter),))
+    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), admission, limiter),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     server.add_generic_rpc_handlers(

@@ -1,10 +1,11 @@
-"""The call pipeline serves server-streaming methods as it serves unary ones.
+"""The call pipeline serves streaming methods, either way, as it serves unary ones.
 
 A test-only service (`issuestest.v1.Probe`) is declared here with the
 contract's own options, and served by a real gRPC server through the real
 pipeline: the token is checked before the first message, the role is
 enforced, an error mid-stream reaches the client as its status, and one
-access line is written when the stream ends.
+access line is written when the stream ends. A client stream has each
+message decoded, and a `signed_url` method takes no token but has no caller.
 """
 
 from __future__ import annotations
@@ -40,12 +41,18 @@ def _probe_service() -> Any:
         dependency=["issues/v1/options.proto", "issues/v1/issue_service.proto", "issues/v1/issue.proto"],
     )
     service = proto.service.add(name="Probe")
-    for name, role, streaming in (("Count", options_pb2.ROLE_VIEWER, True), ("Purge", options_pb2.ROLE_ADMIN, True),
-                                  ("Echo", options_pb2.ROLE_VIEWER, False), ("Unguarded", 0, False)):
-        method = service.method.add(name=name, input_type=".issues.v1.GetIssueRequest",
-                                    output_type=".issues.v1.Issue", server_streaming=streaming)
+    # (name, role, server streaming, client streaming, signed_url)
+    for name, role, streaming, client, signed in (
+        ("Count", options_pb2.ROLE_VIEWER, True, False, False), ("Purge", options_pb2.ROLE_ADMIN, True, False, False),
+        ("Echo", options_pb2.ROLE_VIEWER, False, False, False), ("Unguarded", 0, False, False, False),
+        ("Join", options_pb2.ROLE_VIEWER, False, True, False), ("Signed", 0, False, True, True),
+    ):
+        method = service.method.add(name=name, input_type=".issues.v1.GetIssueRequest", output_type=".issues.v1.Issue",
+                                    server_streaming=streaming, client_streaming=client)
         if role:
             method.options.Extensions[options_pb2.required_role] = role
+        if signed:
+            method.options.Extensions[options_pb2.signed_url] = True
     pool.Add(proto)
     return pool.FindServiceByName("issuestest.v1.Probe")
 
@@ -68,6 +75,15 @@ class Probe:
 
     def Unguarded(self, request: Any, call: Call) -> issue_pb2.Issue:
         return issue_pb2.Issue(title="should never run")
+
+    def Join(self, requests: Iterator[Any], call: Call) -> issue_pb2.Issue:
+        return issue_pb2.Issue(title="+".join(r.issue_id for r in requests), created_by=call.principal.email)
+
+    def Signed(self, requests: Iterator[Any], call: Call) -> issue_pb2.Issue:
+        titles = [r.issue_id for r in requests]
+        if titles == ["who"]:
+            return issue_pb2.Issue(created_by=call.principal.email)  # there is no one: fails closed
+        return issue_pb2.Issue(title="+".join(titles))
 
 
 @pytest.fixture
@@ -175,3 +191,38 @@ class _Without:
         if name == self._missing:
             raise AttributeError(name)
         return getattr(self._inner, name)
+
+
+def client_stream(channel: grpc.Channel, method: str, raws: list[bytes], token: str | None) -> issue_pb2.Issue:
+    call = channel.stream_unary(f"/issuestest.v1.Probe/{method}", response_deserializer=issue_pb2.Issue.FromString)
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    return call(iter(raws), metadata=metadata, timeout=10)
+
+
+def _raw(issue_id: str) -> bytes:
+    return issue_service_pb2.GetIssueRequest(issue_id=issue_id).SerializeToString()
+
+
+def test_a_client_stream_decodes_each_message_and_logs_once(probe, make_token, capfd):
+    token, slug = make_token("viewer", email="sender@example.com")
+    capfd.readouterr()
+    reply = client_stream(probe, "Join", [_raw("a"), _raw("b"), _raw("c")], token)
+    assert (reply.title, reply.created_by) == ("a+b+c", "sender@example.com")
+    [line] = access_lines(capfd)
+    assert (line["method"], line["code"], line["workspace"]) == ("/issuestest.v1.Probe/Join", "OK", slug)
+
+    with pytest.raises(grpc.RpcError) as error:
+        client_stream(probe, "Join", [_raw("a"), b"\xff\xff\xff", _raw("c")], token)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [line["code"] for line in access_lines(capfd)] == ["INVALID_ARGUMENT"]
+    for bad in (None, "iss_not-a-token"):
+        with pytest.raises(grpc.RpcError) as error:
+            client_stream(probe, "Join", [_raw("a")], bad)
+        assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_signed_url_method_needs_no_token_and_has_no_caller(probe):
+    assert client_stream(probe, "Signed", [_raw("x"), _raw("y")], None).title == "x+y"
+    with pytest.raises(grpc.RpcError) as error:
+        client_stream(probe, "Signed", [_raw("who")], None)
+    assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -2,6 +2,7 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
@@ -332,3 +333,41 @@ class GetAttachmentResponse(_message.Message):
     download_url: str
     expires_at: _timestamp_pb2.Timestamp
     def __init__(self, attachment: _Optional[_Union[_attachment_pb2.Attachment, _Mapping]] = ..., download_url: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class UploadBlobRequest(_message.Message):
+    __slots__ = ("workspace_id", "attachment_id", "expires", "signature", "chunk")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: int
+    attachment_id: str
+    expires: int
+    signature: str
+    chunk: _httpbody_pb2.HttpBody
+    def __init__(self, workspace_id: _Optional[int] = ..., attachment_id: _Optional[str] = ..., expires: _Optional[int] = ..., signature: _Optional[str] = ..., chunk: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class UploadBlobResponse(_message.Message):
+    __slots__ = ("uuid", "status", "size_bytes", "sha256")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    status: str
+    size_bytes: int
+    sha256: str
+    def __init__(self, uuid: _Optional[str] = ..., status: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class DownloadBlobRequest(_message.Message):
+    __slots__ = ("workspace_id", "attachment_id", "expires", "signature")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: int
+    attachment_id: str
+    expires: int
+    signature: str
+    def __init__(self, workspace_id: _Optional[int] = ..., attachment_id: _Optional[str] = ..., expires: _Optional[int] = ..., signature: _Optional[str] = ...) -> None: ...

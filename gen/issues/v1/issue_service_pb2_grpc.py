@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from issues.v1 import comment_pb2 as issues_dot_v1_dot_comment__pb2
 from issues.v1 import issue_file_pb2 as issues_dot_v1_dot_issue__file__pb2
@@ -146,6 +147,16 @@ class IssueServiceStub:
                 request_serializer=issues_dot_v1_dot_issue__service__pb2.RemoveReactionRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.UploadBlob = channel.stream_unary(
+                '/issues.v1.IssueService/UploadBlob',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.UploadBlobRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_issue__service__pb2.UploadBlobResponse.FromString,
+                _registered_method=True)
+        self.DownloadBlob = channel.unary_stream(
+                '/issues.v1.IssueService/DownloadBlob',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.DownloadBlobRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
 
 
 class IssueServiceServicer:
@@ -244,9 +255,10 @@ class IssueServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateAttachment(self, request, context):
-        """Registers a file to upload and returns a signed URL to PUT its bytes to.
-        The bytes never travel through gRPC. The attachment is `pending` until
-        they arrive with the declared size (and sha256, if given).
+        """Registers a file to upload and returns a signed URL to PUT its bytes to:
+        the bucket's with an S3 store, else the gateway's `/blobs` route (which
+        is UploadBlob). The attachment is `pending` until they arrive with the
+        declared size (and sha256, if given).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -297,6 +309,24 @@ class IssueServiceServicer:
 
     def RemoveReaction(self, request, context):
         """Removes the caller's reaction, if there is one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadBlob(self, request_iterator, context):
+        """Receives the bytes of a pending attachment of the file store, in chunks
+        of at most 64 KiB: the first message names the object and carries the
+        URL's signature, which is the only credential (no token). The bytes must
+        have the declared size (and sha256); then the attachment is ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadBlob(self, request, context):
+        """Streams the bytes of a ready attachment of the file store; the first
+        message carries its content type. The URL's signature is the credential.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -404,6 +434,16 @@ def add_IssueServiceServicer_to_server(servicer, server):
                     servicer.RemoveReaction,
                     request_deserializer=issues_dot_v1_dot_issue__service__pb2.RemoveReactionRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'UploadBlob': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadBlob,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.UploadBlobRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_issue__service__pb2.UploadBlobResponse.SerializeToString,
+            ),
+            'DownloadBlob': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadBlob,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.DownloadBlobRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -953,6 +993,60 @@ class IssueService:
             '/issues.v1.IssueService/RemoveReaction',
             issues_dot_v1_dot_issue__service__pb2.RemoveReactionRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadBlob(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/issues.v1.IssueService/UploadBlob',
+            issues_dot_v1_dot_issue__service__pb2.UploadBlobRequest.SerializeToString,
+            issues_dot_v1_dot_issue__service__pb2.UploadBlobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadBlob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/issues.v1.IssueService/DownloadBlob',
+            issues_dot_v1_dot_issue__service__pb2.DownloadBlobRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

@@ -20,6 +20,8 @@ REQUIRED_ROLE_FIELD_NUMBER: _ClassVar[int]
 required_role: _descriptor.FieldDescriptor
 HTTP_SUCCESS_CODE_FIELD_NUMBER: _ClassVar[int]
 http_success_code: _descriptor.FieldDescriptor
+SIGNED_URL_FIELD_NUMBER: _ClassVar[int]
+signed_url: _descriptor.FieldDescriptor
 RULES_FIELD_NUMBER: _ClassVar[int]
 rules: _descriptor.FieldDescriptor
 
