@@ -37,7 +37,7 @@ EMAIL = "bench@example.com"
 _INSERT = """
 INSERT INTO issues (uuid, workspace_id, title, description, status, priority, tags, owner,
                     resolution_summary, created_by, created_at, updated_at, resolved_at,
-                    job_run_id, session_ids)
+                    job_run_id, session_ids, number)
 SELECT gen_random_uuid(), %(workspace_id)s,
        'Benchmark issue ' || g,
        '[{"type":"paragraph","text":"Seeded by bench.seed for the load test."}]',
@@ -52,7 +52,8 @@ SELECT gen_random_uuid(), %(workspace_id)s,
        CASE WHEN s.status = 'resolved'
             THEN LEAST(s.created_at + random() * interval '5 days', %(now)s) END,
        NULL,
-       '[]'
+       '[]',
+       g
 FROM generate_series(1, %(rows)s) AS g
 CROSS JOIN LATERAL (
     SELECT (ARRAY['open','in_progress','resolved','rejected'])[1 + g %% 4] AS status,
@@ -158,6 +159,8 @@ def seed(url: str, list_rows: int = 100_000, metrics_rows: int = 1_000_000, log=
             for slug, rows in ((LIST_WORKSPACE, list_rows), (METRICS_WORKSPACE, metrics_rows)) if fill else ():
                 t = time.perf_counter()
                 cur.execute(_INSERT, {"workspace_id": ids[slug], "email": EMAIL, "rows": rows, "now": now})
+                # The numbers the rows took, so that creates continue after them.
+                cur.execute("UPDATE workspaces SET issue_seq = %s WHERE id = %s", (rows, ids[slug]))
                 timings[f"insert {slug}"] = time.perf_counter() - t
                 log(f"  inserted {rows:,} issues into {slug} in {timings[f'insert {slug}']:.1f}s")
             if fill:

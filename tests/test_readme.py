@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from . import harness
+
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
@@ -65,3 +67,37 @@ def test_the_readme_curl_walkthrough_runs_as_written(backend, grpc_server, make_
     assert '"chart_type":"pie_chart"' in out
     assert '"file_type":"troubleshooting_plan"' in out
     assert out.rstrip().endswith("1. Probe C12")  # the downloaded plan
+
+
+def test_the_readme_tracker_walkthrough_runs_as_written(tmp_path):
+    # A fresh server of its own: the walkthrough creates workspace acme.
+    server = harness.ServerProcess(f"sqlite:///{tmp_path / 'tracker.db'}", tmp_path, http=True)
+    try:
+        _run_tracker_walkthrough(server, tmp_path)
+    finally:
+        server.stop()
+
+
+def _run_tracker_walkthrough(grpc_server: harness.ServerProcess, tmp_path: pathlib.Path) -> None:
+    script = "set -euo pipefail\n" + block_after("curl-tracker")
+    script = script.replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
+    env = {**os.environ, "DATABASE_URL": grpc_server.database_url,
+           "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    replies, decoder, at = [], json.JSONDecoder(), 0
+    while (at := result.stdout.find("{", at)) >= 0:  # curl adds no newline after a body
+        reply, at = decoder.raw_decode(result.stdout, at)
+        replies.append(reply)
+    created, fetched, workflow, refused, _, resolved, history, reacted, child_a, child_b, subs, by_ref = replies
+    assert created["identifier"] == "ACM-1" and fetched["uuid"] == created["uuid"] and created["refs"] == {"order": "8001"}
+    assert workflow["transitions"]["open"] == ["in_progress"]
+    assert refused["error"]["code"] == 400 and "from open to resolved" in refused["error"]["message"]
+    assert resolved["status"] == "resolved" and resolved["resolved_at"] is not None
+    assert [e["action"] for e in history["items"]] == [
+        "created", "comment_added", "status_changed", "owner_changed", "status_changed", "resolution_summary_changed"]
+    assert reacted["reactions"] == [{"emoji": "👍", "count": 1, "users": ["lead@acme.co"]}]
+    assert child_a["parent_id"] == child_b["parent_id"] == created["uuid"] and child_b["identifier"] == "ACM-3"
+    assert subs["count"] == 2 and [i["identifier"] for i in by_ref["items"]] == ["ACM-1"]

@@ -82,15 +82,15 @@ def create_issue(
     def work(uow: UnitOfWork) -> IssueView:
         attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
         parent_id = resolve_parent(uow, parent, None) if parent is not None else None
-        number, prefix = uow.workspace.next_issue_number()  # last: the workspace row stays locked to commit
         now = uow.now
         row = uow.issues.insert({
             "uuid": uuid.uuid4(), "created_by": principal.email, "created_at": now, "updated_at": now,
             "resolved_at": workflow.resolved_at(values["status"], None, now),
             **values,
             "attachment_ids": [str(a.uuid) for a in attachments],
-            "number": number, "parent_uuid": parent_id,
-        }, prefix)
+            "number": None, "parent_uuid": parent_id,
+        }, "")
+        uow.number_at_commit(row)  # number and prefix: the transaction's last statement
         if attachments:  # a new issue has none to replace
             uow.attachments.set_for_issue(row, attachments)
         uow.record(Change("issue", "created", row.uuid, row.uuid, None, fields_of(row, ISSUE_FIELDS)))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from ..domain.roles import Principal
 from ..storage import counters
@@ -55,15 +55,31 @@ class UnitOfWork:
         # One clock reading per command: every row it writes agrees on "now".
         self.now: datetime.datetime = utcnow()
         self.changes: list[Change] = []
+        # New issues waiting for their number, given last (see finish).
+        self._unnumbered: list[Any] = []
 
     def record(self, change: Change) -> None:
         self.changes.append(change)
+
+    def number_at_commit(self, row: Any) -> None:
+        """Give this new issue its number as the transaction's last statement."""
+        self._unnumbered.append(row)
+
+    def finish(self) -> None:
+        """Just before commit: the derived writes, then the numbers (which lock
+        the workspace row, so they come last)."""
+        if self.changes:
+            self.write_derived()
+        for row in self._unnumbered:
+            row.number, row.prefix = self.workspace.number_issue(row.uuid)
 
     def write_derived(self) -> None:
         """Write what follows from the recorded changes; runs just before commit."""
         self._count_issues()
         self._count_sub_issues()
-        self.history.insert(history_entries(self.changes), self.principal.email, self.now)
+        # Stamped now, after the command's row locks were granted: for one
+        # issue, history follows commit order even when updates raced.
+        self.history.insert(history_entries(self.changes), self.principal.email, utcnow())
 
     def _count_sub_issues(self) -> None:
         moved: dict[uuid.UUID, int] = {}
@@ -102,10 +118,9 @@ def run(principal: Principal, work: Callable[[UnitOfWork], T], *, write: bool = 
     def attempt() -> T:
         uow = UnitOfWork(principal)
         result = work(uow)
-        if uow.changes:
-            if not write:
-                raise AssertionError("a read-only unit of work recorded changes")
-            uow.write_derived()
+        if uow.changes and not write:
+            raise AssertionError("a read-only unit of work recorded changes")
+        uow.finish()
         return result
 
     return transaction(attempt, write=write, snapshot=snapshot)

@@ -140,14 +140,30 @@ def _is_disconnect(exc: Exception) -> bool:
 
 
 def _pgcode(exc: BaseException) -> str | None:
-    """PostgreSQL's error code, wherever peewee's wrapping put the driver error."""
-    driver = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
-    return getattr(driver, "pgcode", None) or getattr(exc.__cause__, "pgcode", None)
+    """PostgreSQL's error code, wherever peewee's wrapping put the driver error.
+
+    Peewee 4 raises its own error with only the message, from inside the
+    handler of psycopg2's, so the driver error is the wrapper's __context__.
+    """
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        code = getattr(seen, "pgcode", None)
+        if code:
+            return code
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _is_conflict(exc: BaseException) -> bool:
     """A deadlock or serialization failure: PostgreSQL aborted the whole transaction."""
     return _pgcode(exc) in ("40P01", "40001")
+
+
+# A deadlock or serialization failure rolls the whole transaction back, so it
+# is run again, up to this many times in all; a dead connection, once.
+_ATTEMPTS = 3
 
 
 def _doomed(entry: inflight.Running) -> Exception:
@@ -214,7 +230,7 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
     off (its outcome unknown), DatabaseUnavailable is raised.
     """
     db = database.obj
-    for attempt in (1, 2):
+    for attempt in range(1, _ATTEMPTS + 1):
         committing = False
         entry: inflight.Running | None = None
         try:
@@ -240,7 +256,7 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
                 if isinstance(exc, (ShuttingDown, DeadlineExceeded)):
                     raise
                 raise _doomed(entry) from exc
-            if _is_conflict(exc) and attempt == 1:
+            if _is_conflict(exc) and attempt < _ATTEMPTS:
                 continue  # nothing was committed: run the transaction again
             if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
                 raise
@@ -249,7 +265,7 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
                 raise DatabaseBusy() from exc
             # Idle pooled connections died with the one we used: drop them all.
             db.close_idle()
-            if committing or attempt == 2:
+            if committing or attempt >= 2:
                 raise DatabaseUnavailable(str(exc).strip().splitlines()[0] if str(exc) else "database unavailable") from exc
     raise AssertionError("unreachable")
 

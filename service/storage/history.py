@@ -6,6 +6,7 @@ import datetime
 import uuid
 from typing import Any, NamedTuple
 
+from . import compiled
 from .models import HistoryEntry, Issue
 
 
@@ -23,12 +24,11 @@ class HistoryRepository:
 
     def insert(self, entries: list[NewEntry], actor: str, at: datetime.datetime) -> None:
         """One change's entries: one timestamp, kept in the order given."""
-        if entries:
-            HistoryEntry.insert_many([
-                {"uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
-                 "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
-                for i, e in enumerate(entries)
-            ]).execute()
+        for i, e in enumerate(entries):  # SQL built once (compiled): most changes write one entry
+            compiled.insert(HistoryEntry, {
+                "uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
+                "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at,
+            })
 
     def page(self, issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
         """One page of an issue's history, oldest first, and how many entries it has."""

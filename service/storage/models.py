@@ -93,7 +93,7 @@ class Issue(BaseModel):
     # cache of built issue messages.
     version = peewee.IntegerField(default=1)
     # m0006: the per-workspace number, the parent, its children, references.
-    number = peewee.IntegerField(default=0)
+    number = peewee.IntegerField(null=True)
     parent_uuid = peewee.UUIDField(null=True)
     sub_issues_count = peewee.IntegerField(default=0)
     refs = JSONField(default=dict)

@@ -7,7 +7,7 @@ from typing import Any
 import peewee
 
 from .database import database
-from .models import Workspace, WorkspacePrefix
+from .models import Issue, Workspace, WorkspacePrefix
 
 
 def ensure(slug: str, prefix: str) -> Workspace:
@@ -48,18 +48,29 @@ class WorkspaceRepository:
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
 
-    def next_issue_number(self) -> tuple[int, str]:
-        """Take the next number, with the prefix to show it under.
+    def number_issue(self, issue_id: Any) -> tuple[int, str]:
+        """Give a new issue the workspace's next number; returns it with the prefix.
 
-        The row stays locked until the transaction ends, so concurrent creates
-        get distinct numbers and one that rolls back gives its number back.
+        The workspace row stays locked until the transaction ends, so
+        concurrent creates get distinct numbers and one that rolls back gives
+        its number back. Called last before commit, so that lock is held for
+        as short a time as can be: one statement on PostgreSQL.
         """
-        mark = "%s" if isinstance(database.obj, peewee.PostgresqlDatabase) else "?"
-        cursor = database.obj.execute_sql(
-            f"UPDATE workspaces SET issue_seq = issue_seq + 1 WHERE id = {mark} RETURNING issue_seq, prefix",
-            (self.workspace_id,),
-        )
-        number, prefix = cursor.fetchone()
+        db = database.obj
+        stored_id = Issue.uuid.db_value(issue_id)  # SQLite keeps uuids as bare hex
+        if isinstance(db, peewee.PostgresqlDatabase):
+            cursor = db.execute_sql(
+                "WITH n AS (UPDATE workspaces SET issue_seq = issue_seq + 1 WHERE id = %s RETURNING issue_seq, prefix)"
+                " UPDATE issues SET number = n.issue_seq FROM n WHERE issues.uuid = %s RETURNING n.issue_seq, n.prefix",
+                (self.workspace_id, stored_id),
+            )
+            number, prefix = cursor.fetchone()
+        else:  # SQLite writers are serialised already: two statements cost no waiting
+            number, prefix = db.execute_sql(
+                "UPDATE workspaces SET issue_seq = issue_seq + 1 WHERE id = ? RETURNING issue_seq, prefix",
+                (self.workspace_id,),
+            ).fetchone()
+            db.execute_sql("UPDATE issues SET number = ? WHERE uuid = ?", (number, stored_id))
         return int(number), prefix
 
     def prefix(self) -> str:

@@ -24,7 +24,9 @@ STATEMENTS = [
         PRIMARY KEY (workspace_id, prefix)
     )
     """,
-    "ALTER TABLE issues ADD COLUMN number INTEGER NOT NULL DEFAULT 0",
+    # Set as the last statement of the create's transaction (so the workspace
+    # row's lock is held for one statement); null only inside it.
+    "ALTER TABLE issues ADD COLUMN number INTEGER",
     "ALTER TABLE issues ADD COLUMN parent_uuid {uuid} REFERENCES issues (uuid) ON DELETE SET NULL",
     "ALTER TABLE issues ADD COLUMN sub_issues_count INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE issues ADD COLUMN refs {json} NOT NULL DEFAULT '{{}}'",
