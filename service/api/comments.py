@@ -21,11 +21,7 @@ class CommentsServicer:
         self._blobs = blobs
 
     def ListComments(self, request: pb.ListCommentsRequest, call: Call) -> pb.ListCommentsResponse:
-        v = Violations()
-        issue_id = parse_issue_ref(v, "issue_id", request.issue_id)
-        limit, offset = requests.page(v, request, default_limit=COMMENTS_PAGE_DEFAULT)
-        v.check()
-        assert issue_id is not None
+        issue_id, limit, offset = requests.issue_page(request, default_limit=COMMENTS_PAGE_DEFAULT)
         views, total = comments.list_comments(call.principal, issue_id, limit, offset)
         return pb.ListCommentsResponse(items=messages.fit([messages.comment(c) for c in views]), count=total)
 

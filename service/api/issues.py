@@ -66,19 +66,11 @@ class IssuesServicer:
         return empty_pb2.Empty()
 
     def ListSubIssues(self, request: pb.ListSubIssuesRequest, call: Call) -> pb.ListSubIssuesResponse:
-        v = Violations()
-        ref = parse_issue_ref(v, "issue_id", request.issue_id)
-        limit, offset = requests.page(v, request, default_limit=ISSUES_PAGE_DEFAULT)
-        v.check()
-        assert ref is not None
+        ref, limit, offset = requests.issue_page(request, default_limit=ISSUES_PAGE_DEFAULT)
         views, total = issues.list_sub_issues(call.principal, ref, limit, offset)
         return pb.ListSubIssuesResponse(items=messages.fit([messages.issue(i) for i in views]), count=total)
 
     def ListIssueHistory(self, request: pb.ListIssueHistoryRequest, call: Call) -> pb.ListIssueHistoryResponse:
-        v = Violations()
-        ref = parse_issue_ref(v, "issue_id", request.issue_id)
-        limit, offset = requests.page(v, request, default_limit=HISTORY_PAGE_DEFAULT)
-        v.check()
-        assert ref is not None
+        ref, limit, offset = requests.issue_page(request, default_limit=HISTORY_PAGE_DEFAULT)
         rows, total = history.list_history(call.principal, ref, limit, offset)
         return pb.ListIssueHistoryResponse(items=messages.fit([messages.history_entry(r) for r in rows]), count=total)

@@ -22,6 +22,7 @@ Health and reflection are registered apart from this and need no token.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -136,14 +137,9 @@ class Pipeline:
 
             def stream(raw: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 outcome = _Outcome()
-                try:
-                    with slots.held(context.time_remaining()):
-                        request, call = begin(raw, context, outcome)
-                        yield from handler(request, call)
-                except Exception as exc:  # noqa: BLE001 - every failure becomes a status
-                    self._fail(context, name, exc, outcome)
-                finally:
-                    self._log(name, outcome)
+                with self._guarded(context, name, outcome), slots.held(context.time_remaining()):
+                    request, call = begin(raw, context, outcome)
+                    yield from handler(request, call)
 
             if method.client_streaming:
                 return grpc.stream_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
@@ -151,20 +147,25 @@ class Pipeline:
 
         def unary(raw: Any, context: grpc.ServicerContext) -> Any:
             outcome = _Outcome()
-            try:
-                with slots.held(context.time_remaining()):
-                    request, call = begin(raw, context, outcome)
-                    # The call's deadline bounds its database work too.
-                    with call_deadline(context.time_remaining()):
-                        return handler(request, call)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a status
-                self._fail(context, name, exc, outcome)
-            finally:
-                self._log(name, outcome)
+            with self._guarded(context, name, outcome), slots.held(context.time_remaining()):
+                request, call = begin(raw, context, outcome)
+                # The call's deadline bounds its database work too.
+                with call_deadline(context.time_remaining()):
+                    return handler(request, call)
 
         if method.client_streaming:
             return grpc.stream_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
         return grpc.unary_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
+
+    @contextlib.contextmanager
+    def _guarded(self, context: grpc.ServicerContext, name: str, outcome: _Outcome) -> Iterator[None]:
+        """Every failure inside becomes the call's status; one access line at the end."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a status
+            self._fail(context, name, exc, outcome)
+        finally:
+            self._log(name, outcome)
 
     def _authenticate(self, context: grpc.ServicerContext) -> Principal:
         header = ""

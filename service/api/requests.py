@@ -259,3 +259,13 @@ def ref_filters(v: Violations, pairs: Iterable[str]) -> list[tuple[str, str]]:
         return []
     parsed = [parse_ref_filter(v, f"ref[{i}]", pair) for i, pair in enumerate(pairs)]
     return sorted({p for p in parsed if p is not None})
+
+
+def issue_page(request: Message, *, default_limit: int) -> tuple[IssueRef, int, int]:
+    """The issue and page of a list under one issue (comments, history, sub-issues)."""
+    v = Violations()
+    ref = parse_issue_ref(v, "issue_id", request.issue_id)
+    limit, offset = page(v, request, default_limit=default_limit)
+    v.check()
+    assert ref is not None
+    return ref, limit, offset
