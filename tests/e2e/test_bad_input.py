@@ -8,7 +8,7 @@ from google.protobuf import field_mask_pb2
 
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
-from .harness import bad_request_fields
+from ..harness import bad_request_fields
 
 Issue = issue_pb2.Issue
 GOOD_UUID = "0f6d6f74-7d92-4d20-bf6c-2e37d2c1d9c8"

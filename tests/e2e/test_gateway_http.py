@@ -13,7 +13,7 @@ import pytest
 from gateway.limits import MAX_HEADER_BYTES
 from gateway.server import start_in_thread
 
-from . import harness
+from .. import harness
 from .test_gateway_e2e import create, error, gateway_url, http, ok, violated_fields  # noqa: F401 - fixtures
 
 ALLOWED_ORIGIN = "https://tracker.example"

@@ -17,7 +17,7 @@ import pytest
 from service.app import tokens
 from service.storage.models import ApiToken
 
-from . import harness
+from .. import harness
 
 
 def service_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ import os
 import httpx
 import pytest
 
-from .cli_run import Cli, assert_one_error_line, cli, http_json  # noqa: F401 - fixture
+from ..cli_run import Cli, assert_one_error_line, cli, http_json  # noqa: F401 - fixture
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from . import harness
+from .. import harness
 
 # 1 call a second, bursts of 3: three calls pass, a fourth within the second
 # waits (slow enough that a busy test machine still makes four calls in time).

@@ -23,7 +23,7 @@ from common.descriptors import SERVICE, Rules, field_rules
 from gateway.routing import Binding, RouteTable
 from issues.v1 import options_pb2
 
-from . import harness
+from .. import harness
 from .test_gateway_e2e import gateway_url  # noqa: F401 - the fixture: a gateway per backend
 
 TABLE = RouteTable.for_service(SERVICE)

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .cli_run import command
+from ..cli_run import command
 from .test_readme import block_after
 
 

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from . import harness
+from .. import harness
 
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
 
 def grpcurl_lines() -> list[str]:

@@ -20,9 +20,9 @@ import pytest
 from gateway.server import bind, start_in_thread
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
-from .harness import _free_port as free_port
+from ..harness import _free_port as free_port
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class SlowUpstream:

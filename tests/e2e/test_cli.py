@@ -11,7 +11,7 @@ import grpc
 
 from service.storage import migrate
 
-from . import harness
+from .. import harness
 
 TOKEN = re.compile(r"^iss_[A-Za-z0-9_-]{43}$")
 

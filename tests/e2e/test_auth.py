@@ -8,7 +8,7 @@ import pytest
 from service.app import tokens
 from service.storage.models import ApiToken
 
-from . import harness
+from .. import harness
 
 GOOD_UUID = "0f6d6f74-7d92-4d20-bf6c-2e37d2c1d9c8"
 

@@ -24,7 +24,7 @@ from service.storage import database, migrate
 from service.storage.attachments import AttachmentRepository
 from service.storage.models import utcnow
 
-from . import harness
+from .. import harness
 
 READY = attachment_pb2.Attachment.STATUS_READY
 PENDING = attachment_pb2.Attachment.STATUS_PENDING

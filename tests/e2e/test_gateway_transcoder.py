@@ -24,7 +24,7 @@ from openapi_spec_validator import validate
 from gateway.app import build_app
 from issues.v1 import issue_file_pb2, issue_pb2, issue_service_pb2 as pb
 
-from .harness import _free_port as closed_port
+from ..harness import _free_port as closed_port
 
 ISSUE_ID = "0f6d6f74-7d92-4d20-bf6c-2e37d2c1d9c8"
 

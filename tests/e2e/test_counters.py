@@ -15,7 +15,7 @@ from issues.v1 import issue_pb2
 from service.storage import counters
 from service.storage.models import Issue as IssueRow, IssueCount, Workspace
 
-from . import harness
+from .. import harness
 
 Issue = issue_pb2.Issue
 STATUSES = [Issue.STATUS_OPEN, Issue.STATUS_IN_PROGRESS, Issue.STATUS_RESOLVED, Issue.STATUS_REJECTED]

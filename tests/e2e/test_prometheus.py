@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from . import harness
+from .. import harness
 from .test_gateway_server import free_port
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from .cli_run import Cli, account, assert_one_error_line  # noqa: F401 - fixture
+from ..cli_run import Cli, account, assert_one_error_line  # noqa: F401 - fixture
 
 
 def test_login_saves_server_and_token_for_the_owner_only(grpc_server, account, tmp_path):

@@ -8,7 +8,7 @@ from google.protobuf import field_mask_pb2, struct_pb2
 
 from issues.v1 import issue_pb2
 
-from . import harness
+from .. import harness
 
 Issue = issue_pb2.Issue
 

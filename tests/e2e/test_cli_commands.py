@@ -6,11 +6,14 @@ same resource: the CLI must print the contract's JSON, byte-for-byte shapes.
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import subprocess
 
 import pytest
 
-from .cli_run import Cli, account, assert_one_error_line, cli, http_json  # noqa: F401 - fixtures
+from ..cli_run import Cli, account, assert_one_error_line, cli, command, http_json  # noqa: F401 - fixtures
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -178,12 +181,6 @@ def test_json_and_connection_flags_are_accepted_before_and_after_the_command(grp
 
 def test_on_a_terminal_the_table_has_colour_relative_times_and_fits(cli, grpc_server):
     """Run under a pseudo-terminal 100 columns wide: titles truncated, nothing wider than the terminal."""
-    import os
-    import pty
-    import subprocess
-
-    from .cli_run import command
-
     cli("create", "--title", "A title long enough that a hundred column terminal has to cut it short somewhere")
     primary, secondary = pty.openpty()
     process = subprocess.Popen([*command(), "list"], stdin=subprocess.DEVNULL, stdout=secondary,

@@ -16,8 +16,8 @@ from service.blobs import SIGNING_KEY_NAME
 from service.blobs.signing import Signer
 from service.storage.models import ServerSecret
 
-from . import harness
-from .harness import bad_request_fields
+from .. import harness
+from ..harness import bad_request_fields
 
 READY = attachment_pb2.Attachment.STATUS_READY
 PENDING = attachment_pb2.Attachment.STATUS_PENDING

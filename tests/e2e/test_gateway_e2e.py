@@ -18,8 +18,8 @@ import pytest
 
 from gateway.server import start_in_thread
 
-from . import harness
-from .test_gateway_contract import (
+from .. import harness
+from ..unit.test_gateway_contract import (
     ADDITIVE_ISSUE_KEYS,
     ACTIVE_ISSUES_CHART,
     COMMENT_RESPONSE,
