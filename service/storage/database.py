@@ -270,6 +270,11 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
     raise AssertionError("unreachable")
 
 
+def savepoint() -> Any:
+    """A savepoint inside the current transaction: what fails in it rolls back alone."""
+    return database.obj.atomic()
+
+
 def ping() -> bool:
     """True when a trivial query succeeds."""
     try:

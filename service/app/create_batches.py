@@ -1,0 +1,126 @@
+"""Creates in one workspace, committed together.
+
+Issue numbers are gapless per workspace (SPEC 8.1), so each create holds its
+workspace's row lock until it commits: one create after another, each
+waiting for its own WAL flush. Instead, the creates that arrive while
+another is committing join one batch, run in one transaction, each in its
+own savepoint (a refused create rolls back alone, its number with it), and
+share one commit. Every create is answered after that commit, so none is
+acknowledged before it is durable, and one reported as failed never commits.
+
+The first caller of a workspace with no batch running leads: it runs the
+batch that has gathered, then hands the lead to the first caller still
+waiting, so no caller serves the others for long.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, TypeVar
+
+from ..domain.errors import ServiceError
+from ..domain.roles import Principal
+from ..storage.database import savepoint, transaction
+from ..storage.inflight import remaining
+from .unit_of_work import UnitOfWork, call_deadline
+
+T = TypeVar("T")
+
+# A batch never grows past this many creates (one transaction's size).
+BATCH_MAX = 64
+
+
+class _Create:
+    __slots__ = ("deadline", "error", "finished", "lead", "principal", "result", "wake", "work")
+
+    def __init__(self, principal: Principal, work: Callable[[UnitOfWork], Any]) -> None:
+        self.principal = principal
+        self.work = work
+        left = remaining()
+        # When its caller gives up (monotonic), or None: never.
+        self.deadline = None if left is None else time.monotonic() + left
+        self.wake = threading.Event()
+        self.lead = False
+        self.finished = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class CreateBatches:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[int, list[_Create]] = {}
+        self._leading: set[int] = set()
+
+    def run(self, principal: Principal, work: Callable[[UnitOfWork], T]) -> T:
+        """Run `work` in a unit of work committed with the other creates of its workspace."""
+        item = _Create(principal, work)
+        key = principal.workspace_id
+        with self._lock:
+            self._waiting.setdefault(key, []).append(item)
+            if key not in self._leading:
+                self._leading.add(key)
+                item.lead = True
+        while not item.finished:
+            if item.lead:
+                item.lead = False
+                self._lead(key)
+            else:
+                item.wake.wait()
+                item.wake.clear()
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    def _lead(self, key: int) -> None:
+        with self._lock:
+            queue = self._waiting.get(key, [])
+            batch, self._waiting[key] = queue[:BATCH_MAX], queue[BATCH_MAX:]
+        try:
+            _commit(batch)
+        finally:
+            with self._lock:
+                rest = self._waiting.get(key)
+                if rest:
+                    rest[0].lead = True  # hand the lead on
+                    rest[0].wake.set()
+                else:
+                    self._waiting.pop(key, None)
+                    self._leading.discard(key)
+            for item in batch:
+                item.finished = True
+                item.wake.set()
+
+
+def _commit(batch: list[_Create]) -> None:
+    """One transaction for the batch; each create in a savepoint of its own."""
+
+    def work() -> list[tuple[Any, BaseException | None]]:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        for item in batch:
+            uow = UnitOfWork(item.principal)
+            try:
+                with savepoint():
+                    result = item.work(uow)
+                    uow.finish()  # derived writes, then the number: all inside the savepoint
+                outcomes.append((result, None))
+            except ServiceError as refused:  # this create alone is refused
+                outcomes.append((None, refused))
+        return outcomes
+
+    # The batch may run as long as its most patient caller waits.
+    ends = [item.deadline for item in batch]
+    patience = None if None in ends else max(ends) - time.monotonic()  # type: ignore[type-var]
+    try:
+        with call_deadline(patience):
+            outcomes = transaction(work, write=True)
+    except BaseException as failed:  # noqa: BLE001 - nothing committed: every create fails alike
+        for item in batch:
+            item.error = failed
+        return
+    for item, (result, error) in zip(batch, outcomes):
+        item.result, item.error = result, error
+
+
+batches = CreateBatches()
