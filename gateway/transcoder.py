@@ -17,7 +17,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import field_mask_pb2, message_factory
-from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response

@@ -23,7 +23,7 @@ from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import IssueRef, parse_issue_ref, parse_uuid
 from ..domain.relations import REFS_MAX, check_refs, parse_ref_filter
 from ..domain.limits import (
-    COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, FILE_NAME_MAX, ISSUE_ATTACHMENTS_MAX, PAGE_MAX,
+    COMMENT_MAX, FILE_NAME_MAX, ISSUE_ATTACHMENTS_MAX, PAGE_MAX,
     SESSIONS_MAX, SHORT_MAX, TAG_MAX, TAGS_MAX, TEXT_MAX, TITLE_MAX,
 )
 from . import content

@@ -34,7 +34,7 @@ from ..storage.issues import IssueRepository
 from ..storage.models import utcnow
 from ..storage.reactions import ReactionRepository
 from ..storage.workspaces import WorkspaceRepository
-from .changes import Change, fields_of
+from .changes import Change
 from .history_entries import history_entries
 
 T = TypeVar("T")

@@ -105,11 +105,6 @@ def running(connection: Any) -> Iterator[Running]:
             _running.discard(entry)
 
 
-def in_flight() -> int:
-    with _registry:
-        return len(_running)
-
-
 def cancel_all() -> int:
     """Doom and interrupt every transaction in flight, and every later one;
     returns how many were in flight. For shutdown: there is no undoing it."""

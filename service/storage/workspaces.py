@@ -28,14 +28,6 @@ def all_workspaces() -> list[Workspace]:
     return list(Workspace.select().order_by(Workspace.slug))
 
 
-def prefix_taken(prefix: str, other_than: int | None = None) -> bool:
-    """Whether a workspace other than `other_than` has this prefix now."""
-    query = Workspace.select().where(Workspace.prefix == prefix)
-    if other_than is not None:
-        query = query.where(Workspace.id != other_than)
-    return query.exists()
-
-
 def set_prefix(workspace: Workspace, prefix: str) -> None:
     """Change the prefix; the old ones keep resolving."""
     Workspace.update(prefix=prefix).where(Workspace.id == workspace.id).execute()
@@ -73,16 +65,8 @@ class WorkspaceRepository:
             db.execute_sql("UPDATE issues SET number = ? WHERE uuid = ?", (number, stored_id))
         return int(number), prefix
 
-    def prefix(self) -> str:
-        return Workspace.select(Workspace.prefix).where(Workspace.id == self.workspace_id).scalar()
-
     def workflow(self) -> dict[str, Any] | None:
         return Workspace.select(Workspace.workflow).where(Workspace.id == self.workspace_id).scalar()
 
     def set_workflow(self, transitions: dict[str, list[str]]) -> None:
         Workspace.update(workflow=transitions).where(Workspace.id == self.workspace_id).execute()
-
-    def owns_prefix(self, prefix: str) -> bool:
-        return WorkspacePrefix.select().where(
-            (WorkspacePrefix.workspace == self.workspace_id) & (WorkspacePrefix.prefix == prefix)
-        ).exists()

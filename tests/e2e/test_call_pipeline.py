@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool
 
 from issues.v1 import issue_pb2, issue_service_pb2, options_pb2
 from service.api.pipeline import Call, Pipeline

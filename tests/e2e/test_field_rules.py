@@ -52,9 +52,6 @@ PATTERN_SAMPLES: dict[str, tuple[list[str], list[str]]] = {
         ["", "text/markdown", "text/plain; charset=utf-8"], ["markdown", "text/", "text/plain; x=\x00"]),
     "^[0-9a-fA-F]{64}$": (["ab" * 32, "AB" * 32], ["ab" * 31, "g" * 64]),
 }
-# Refused by the document but not yet by the server (service/ is someone else's to change):
-# strict xfails, so that the day the server catches up they fail and get removed.
-SERVER_GAPS: dict[tuple[str, str, str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -231,14 +228,7 @@ def _request(caller: httpx.Client, edge: Edge, ids: dict[str, str]) -> httpx.Res
     return caller.request(b.verb.upper(), path, params=query, json=body)
 
 
-def _param(edge: Edge) -> Any:
-    value = edge.value if isinstance(edge.value, str) else None
-    gap = SERVER_GAPS.get((edge.field, edge.rule, value))
-    marks = [pytest.mark.xfail(strict=True, reason=gap)] if gap else []
-    return pytest.param(edge, id=edge.id, marks=marks)
-
-
-@pytest.mark.parametrize("edge", [_param(e) for e in CASES])
+@pytest.mark.parametrize("edge", [pytest.param(e, id=e.id) for e in CASES])
 def test_a_declared_rule_holds_on_the_server(caller, ready_attachment, edge):
     issue = caller.post("/api/v1/issues", json={"title": "edge", "description": []}).json()
     parent = caller.post("/api/v1/issues", json={"title": "parent", "description": []}).json()
