@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
+from common.patterns import IDENTIFIER, UUID
 from issues.v1 import issue_service_pb2, options_pb2
 
 __all__ = [
@@ -68,10 +69,9 @@ def is_output_only(field: FieldDescriptor) -> bool:
 
 
 # The canonical spelling the server accepts: 8-4-4-4-12 hex digits, either case.
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID_PATTERN = f"^{UUID}$"
 # An issue named by its uuid or by its identifier (`ACM-42`, prefix any case).
-IDENTIFIER_PATTERN = "[A-Za-z][A-Za-z0-9]{1,9}-[1-9][0-9]{0,9}"
-ISSUE_ID_PATTERN = f"^(?:{UUID_PATTERN[1:-1]}|{IDENTIFIER_PATTERN})$"
+ISSUE_ID_PATTERN = f"^(?:{UUID}|{IDENTIFIER})$"
 # "Not blank, no NUL": some character outside Python's str.isspace() set. The
 # set is spelled out because ECMA-262's \s differs from Python's (\x1c-\x1f,
 # \x85, \ufeff), and the document must mean the same in both.

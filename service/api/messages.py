@@ -10,19 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from common.enums import enum_numbers
 from common.jsonout import to_json
 from issues.v1 import attachment_pb2, comment_pb2, history_pb2, issue_file_pb2, issue_pb2
 
 from ..app.comments import CommentView
 from ..app.issues import IssueView, PageKey
 from ..domain.identifiers import identifier
-from .requests import PRIORITY_NAMES, STATUS_NAMES
 
 if TYPE_CHECKING:
     from ..storage.models import Attachment, HistoryEntry, IssueFile
 
-_STATUS = {name: number for number, name in STATUS_NAMES.items()}
-_PRIORITY = {name: number for number, name in PRIORITY_NAMES.items()}
+_STATUS = enum_numbers(issue_pb2.Issue.Status.DESCRIPTOR)
+_PRIORITY = enum_numbers(issue_pb2.Issue.Priority.DESCRIPTOR)
 
 
 _EPOCH = datetime.datetime(1970, 1, 1)

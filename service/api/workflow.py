@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from issues.v1 import issue_service_pb2 as pb, workflow_pb2
+from common.enums import enum_numbers
+from issues.v1 import issue_pb2, issue_service_pb2 as pb, workflow_pb2
 
 from ..app import workflows
 from ..domain.errors import Violations
@@ -10,7 +11,7 @@ from ..domain.workflow import STATUSES, Transitions
 from . import requests
 from .pipeline import Call
 
-_NUMBERS = {name: number for number, name in requests.STATUS_NAMES.items()}
+_NUMBERS = enum_numbers(issue_pb2.Issue.Status.DESCRIPTOR)
 
 
 def _message(transitions: Transitions) -> workflow_pb2.Workflow:

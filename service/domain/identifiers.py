@@ -6,17 +6,19 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from common import patterns
+
 from .errors import Violations
 
 # The canonical 8-4-4-4-12 spelling, in either case; uuid.UUID alone would
 # also take braces, urn: prefixes and no dashes.
-_CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_CANONICAL_UUID = re.compile(f"^{patterns.UUID}$")
 # A workspace slug: lower-case letters, digits and dashes, 1 to 64.
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # A workspace prefix: 2 to 10 upper-case letters or digits, starting with a letter.
 PREFIX = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 DEFAULT_PREFIX = "ISS"
-_IDENTIFIER = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,9})-([1-9][0-9]{0,9})$")
+_IDENTIFIER = re.compile(f"^({patterns.PREFIX_ANY_CASE})-({patterns.ISSUE_NUMBER})$")
 
 
 def default_prefix(slug: str) -> str:

@@ -24,6 +24,10 @@ ACTIVE = ("open", "in_progress")
 # resolved in the metrics.
 RESOLVED = ("resolved", "rejected")
 
+# The metrics' "resolved" line counts these only: a rejected issue carries
+# resolved_at too, but was not resolved.
+COUNTED_AS_RESOLVED = "resolved"
+
 Transitions = dict[str, list[str]]
 
 

@@ -20,13 +20,13 @@ from collections import Counter
 
 import peewee
 
+from ..domain.workflow import COUNTED_AS_RESOLVED
 from . import compiled
 from .database import database
 from .models import Issue, IssueCount, IssueDay
 
 
 SHARDS = 16
-RESOLVED_STATUS = "resolved"
 
 
 class Deltas:
@@ -44,9 +44,7 @@ class Deltas:
         """Count an issue in (sign=1) or out (sign=-1)."""
         self.counts[(status, priority)] += sign
         self.opened[created_at.date()] += sign
-        # The chart's "resolved" line: rejected issues carry resolved_at too,
-        # but were not resolved.
-        if resolved_at is not None and status == RESOLVED_STATUS:
+        if resolved_at is not None and status == COUNTED_AS_RESOLVED:
             self.resolved[resolved_at.date()] += sign
 
     def apply(self) -> None:
@@ -128,7 +126,7 @@ def rebuild() -> None:
     )
     resolved = Issue.select(
         Issue.workspace, peewee.fn.DATE(Issue.resolved_at), peewee.Value(0), peewee.Value(1),
-    ).where(Issue.resolved_at.is_null(False) & (Issue.status == RESOLVED_STATUS))
+    ).where(Issue.resolved_at.is_null(False) & (Issue.status == COUNTED_AS_RESOLVED))
     events = (opened + resolved).alias("events")  # UNION ALL
     per_day = (
         peewee.Select([events], [events.c.w, events.c.d, peewee.Value(0), peewee.fn.SUM(events.c.o), peewee.fn.SUM(events.c.r)])
