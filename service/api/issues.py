@@ -8,7 +8,7 @@ from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
 from ..app import history, issues
 from ..blobs import BlobStore
-from ..domain.errors import InvalidArgument, Violations
+from ..domain.errors import Violations
 from ..domain.identifiers import parse_issue_ref, require_issue_ref
 from ..domain.limits import HISTORY_PAGE_DEFAULT, ISSUES_PAGE_DEFAULT
 from . import messages, requests
@@ -21,16 +21,9 @@ class IssuesServicer:
         self._messages = messages.IssueMessages()
 
     def CreateIssue(self, request: pb.CreateIssueRequest, call: Call) -> issue_pb2.Issue:
-        v = Violations()
-        try:
-            values = requests.issue_values(request, requests.ISSUE_FIELDS, creating=True)
-        except InvalidArgument as bad:
-            v.items += bad.violations
-            values = {}
-        try:
-            comment = requests.initial_comment(request)
-        except InvalidArgument as bad:
-            v.items += bad.violations
+        v = Violations()  # the issue's fields and its first comment, refused together
+        values = requests.issue_values(request, requests.ISSUE_FIELDS, creating=True, v=v)
+        comment = requests.initial_comment(v, request)
         v.check()
         parent = values.pop("parent_id", None)
         view = issues.create_issue(call.principal, self._blobs, values, comment=comment, parent=parent)

@@ -174,11 +174,12 @@ class Pipeline:
                 header = value
                 break
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("missing credentials: send metadata 'authorization: Bearer <token>'")
-        principal = self._authenticator.principal(token.strip())
+        principal = self._authenticator.principal(token)
         if self._limiter is not None:
-            self._limiter.admit(token.strip())  # a known token's call counts, whatever becomes of it
+            self._limiter.admit(token)  # a known token's call counts, whatever becomes of it
         return principal
 
     @staticmethod

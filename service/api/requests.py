@@ -119,13 +119,17 @@ def uuid_list(v: Violations, field: str, values: Iterable[str], *, max_items: in
     return list(unique)
 
 
-def issue_values(request: Message, names: Iterable[str], *, creating: bool) -> dict[str, Any]:
+def issue_values(
+    request: Message, names: Iterable[str], *, creating: bool, v: Violations | None = None
+) -> dict[str, Any]:
     """Validated storage values for the issue fields `names` of a create or update request.
 
-    Raises InvalidArgument naming every bad field. `attachment_ids` come back
+    Raises InvalidArgument naming every bad field; given `v`, adds to it
+    instead and leaves the raising to the caller. `attachment_ids` come back
     as UUIDs; whether they exist is checked against storage by the caller.
     """
-    v = Violations()
+    checking = v is None
+    v = v if v is not None else Violations()
     out: dict[str, Any] = {}
     def present(name: str) -> bool:
         # Create requests carry `title` without presence; update requests with it.
@@ -188,7 +192,8 @@ def issue_values(request: Message, names: Iterable[str], *, creating: bool) -> d
             out["refs"] = check_refs(v, "refs", request.refs)
         else:
             v.add("update_mask", f"{name!r} is not a field that can be set")
-    v.check()
+    if checking:
+        v.check()
     return out
 
 
@@ -242,14 +247,11 @@ def comment_ids(request: Message) -> tuple[IssueRef, uuid.UUID]:
     return issue, comment_id
 
 
-def initial_comment(request: Message) -> str | None:
+def initial_comment(v: Violations, request: Message) -> str | None:
     """CreateIssue's optional first comment, by a comment's rules, named `comment`."""
     if not request.HasField("comment"):
         return None
-    v = Violations()
-    content = text(v, "comment", request.comment, max_len=COMMENT_MAX)
-    v.check()
-    return content
+    return text(v, "comment", request.comment, max_len=COMMENT_MAX)
 
 
 def ref_filters(v: Violations, pairs: Iterable[str]) -> list[tuple[str, str]]:

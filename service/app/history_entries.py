@@ -18,6 +18,8 @@ TRACKED = (
     "title", "description", "status", "priority", "tags", "owner", "resolution_summary", "job_run_id",
     "attachments", "sessions", "parent_id", "refs",
 )
+# Stored fields every update moves, which no tracked JSON key shows.
+_BOOKKEEPING = {"updated_at"}
 _COMMENT_ACTIONS = {"created": "comment_added", "updated": "comment_edited", "deleted": "comment_deleted"}
 
 
@@ -31,6 +33,8 @@ def history_entries(changes: Iterable[Change]) -> list[NewEntry]:
         if change.entity == "issue" and change.action == "created":
             out.append(NewEntry(change.id, "created", None, None, None))
         elif change.entity == "issue" and change.action == "updated":
+            if not set(change.changed_fields) - _BOOKKEEPING:
+                continue  # no stored field moved: nothing the JSON shows can differ, skip rendering it
             before, after = change.views
             if before is None or after is None:
                 raise ValueError("an issue update must carry its views")  # a bug in the command

@@ -67,6 +67,9 @@ def scalar(text: str, params: Iterable[Any]) -> Any:
     return database.obj.execute_sql(text, tuple(params)).fetchone()[0]
 
 
+_insert_plans: dict[tuple[type, tuple[str, ...]], tuple[list[peewee.Field], tuple[Any, ...]]] = {}
+
+
 def _default(field: peewee.Field) -> Any:
     return field.default() if callable(field.default) else field.default
 
@@ -77,8 +80,12 @@ def insert(model: type[peewee.Model], values: dict[str, Any]) -> None:
     Peewee writes an INSERT's columns in the model's order, with every field
     that has a Python default: the parameters follow the same rule.
     """
-    fields = [f for f in model._meta.sorted_fields if f.name in values or f.default is not None]
-    key = (model, "insert", tuple(f.name for f in fields))
+    given = (model, tuple(values))
+    plan = _insert_plans.get(given)
+    if plan is None:  # worked out once per model and set of columns, not per row
+        chosen = [f for f in model._meta.sorted_fields if f.name in values or f.default is not None]
+        plan = _insert_plans[given] = (chosen, (model, "insert", tuple(f.name for f in chosen)))
+    fields, key = plan
     text = sql(key, lambda: model.insert({f: None for f in fields}))
     params = tuple(f.db_value(values[f.name] if f.name in values else _default(f)) for f in fields)
     database.obj.execute_sql(text, params)
