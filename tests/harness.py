@@ -307,3 +307,19 @@ def bad_request_fields(error: grpc.RpcError) -> list[str]:
         if detail.Unpack(bad):
             fields += [v.field for v in bad.field_violations]
     return fields
+
+
+def database_host_port(url: str) -> tuple[str, int]:
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 5432
+
+
+def replace_host_port(url: str, host: str, port: int) -> str:
+    """The same database URL, reached at host:port."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}{host}:{port}"))

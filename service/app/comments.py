@@ -86,8 +86,9 @@ def edit_comment(
         row.is_edited = True
         row.updated_at = uow.now
         uow.comments.save(row, ["content", "is_edited", "updated_at"])
-        uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS)))
-        return views_of(uow, [row])[0]
+        view = views_of(uow, [row])[0]
+        uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=view))
+        return view
 
     return run(principal, work, write=True)
 
@@ -98,10 +99,11 @@ def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID) -
         if row.is_deleted:  # deleting twice is not an error, and changes nothing
             return
         before = fields_of(row, COMMENT_FIELDS)
+        shown = views_of(uow, [Comment(__no_default__=True, **row.__data__)])[0]  # its event shows it as it was
         row.is_deleted = True
         row.updated_at = uow.now
         uow.comments.save(row, ["is_deleted", "updated_at"])
-        uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS)))
+        uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=shown))
 
     run(principal, work, write=True)
 
@@ -110,11 +112,15 @@ def add_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emo
     """The caller's reaction; reacting twice with one emoji changes nothing."""
 
     def work(uow: UnitOfWork) -> CommentView:
-        _, row = _comment(uow, ref, comment_id)
+        issue_id, row = _comment(uow, ref, comment_id)
         if row.is_deleted:
             raise FailedPrecondition(f"comment {comment_id} is deleted and takes no reactions")
-        uow.reactions.add(row.uuid, emoji, principal.email, uow.now)
-        return views_of(uow, [row])[0]
+        added = uow.reactions.add(row.uuid, emoji, principal.email, uow.now)
+        view = views_of(uow, [row])[0]
+        if added:
+            uow.record(Change("reaction", "created", row.uuid, issue_id, None,
+                              {"emoji": emoji, "user": principal.email}, shown=view))
+        return view
 
     return run(principal, work, write=True)
 
@@ -123,7 +129,9 @@ def remove_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, 
     """Remove the caller's own reaction, if there is one."""
 
     def work(uow: UnitOfWork) -> None:
-        _, row = _comment(uow, ref, comment_id)
-        uow.reactions.remove(row.uuid, emoji, principal.email)
+        issue_id, row = _comment(uow, ref, comment_id)
+        if uow.reactions.remove(row.uuid, emoji, principal.email):
+            uow.record(Change("reaction", "deleted", row.uuid, issue_id, {"emoji": emoji, "user": principal.email},
+                              None, shown=views_of(uow, [row])[0]))
 
     run(principal, work, write=True)

@@ -23,6 +23,7 @@ from ..domain.errors import ServiceError
 from ..domain.roles import Principal
 from ..storage.database import savepoint, transaction
 from ..storage.inflight import remaining
+from . import events
 from .unit_of_work import UnitOfWork, call_deadline
 
 T = TypeVar("T")
@@ -96,15 +97,20 @@ class CreateBatches:
 def _commit(batch: list[_Create]) -> None:
     """One transaction for the batch; each create in a savepoint of its own."""
 
+    wrote_events: set[int] = set()
+
     def work() -> list[tuple[Any, BaseException | None]]:
+        wrote_events.clear()
         outcomes: list[tuple[Any, BaseException | None]] = []
         for item in batch:
             uow = UnitOfWork(item.principal)
             try:
                 with savepoint():
                     result = item.work(uow)
-                    uow.finish()  # derived writes, then the number: all inside the savepoint
+                    uow.finish()  # derived writes, the number, the events: all inside the savepoint
                 outcomes.append((result, None))
+                if uow.last_event is not None:
+                    wrote_events.add(item.principal.workspace_id)
             except ServiceError as refused:  # this create alone is refused
                 outcomes.append((None, refused))
         return outcomes
@@ -119,6 +125,7 @@ def _commit(batch: list[_Create]) -> None:
         for item in batch:
             item.error = failed
         return
+    events.committed(wrote_events)  # wake the watchers
     for item, (result, error) in zip(batch, outcomes):
         item.result, item.error = result, error
 

@@ -2,7 +2,8 @@
 
 - pending attachments whose upload URL has expired (no upload can arrive);
 - ready attachments that no issue or comment has referenced for a while
-  (never referenced, or left behind by a deleted issue).
+  (never referenced, or left behind by a deleted issue);
+- events older than the retention (ISSUES_EVENT_RETENTION).
 
 Safe to run while serving: rows are deleted under a lock after re-checking
 their references, and bytes only after their row is gone.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from ..blobs import BlobStore
 from ..blobs.filesystem import FilesystemStore
 from ..storage import attachments as attachments_store
+from ..storage import events as events_store
 from ..storage.database import transaction
 from ..storage.models import Attachment, utcnow
 
@@ -30,11 +32,16 @@ class Report:
     expired_pending: int = 0
     unreferenced: int = 0
     stray_uploads: int = 0
+    events_pruned: int = 0
 
 
-def collect(store: BlobStore, unreferenced_after_seconds: int, *, now: datetime.datetime | None = None) -> Report:
+def collect(store: BlobStore, unreferenced_after_seconds: int, *, now: datetime.datetime | None = None,
+            event_retention_seconds: int | None = None) -> Report:
     now = now or utcnow()
     report = Report()
+    if event_retention_seconds is not None:
+        cutoff = now - datetime.timedelta(seconds=event_retention_seconds)
+        report.events_pruned = transaction(lambda: events_store.prune(cutoff), write=True)
     cutoff = now - datetime.timedelta(seconds=unreferenced_after_seconds)
     for kind, find in (
         ("expired_pending", lambda: attachments_store.expired_pending(now)),

@@ -10,9 +10,9 @@
 
 A command changes its own rows and records what it changed. Everything
 derived from those changes is written here, in the same transaction, just
-before it commits: today the issue counters; history entries, outbox events,
-idempotency records and etag checks join them here rather than in each
-command. A transaction that is retried (a dead connection, a deadlock) runs
+before it commits: the issue counters, sub-issue counts, history entries
+and, last, the outbox's events (events.py), whose sequences lock the
+workspace row until commit. A transaction that is retried (a dead connection, a deadlock) runs
 the command again on a fresh unit of work, so nothing is recorded twice.
 """
 
@@ -24,6 +24,7 @@ from typing import Any, Callable, TypeVar
 
 from ..domain.roles import Principal
 from ..storage import counters
+from ..storage import events as outbox
 from ..storage.attachments import AttachmentRepository
 from ..storage.comments import CommentRepository
 from ..storage.database import transaction
@@ -34,8 +35,9 @@ from ..storage.issues import IssueRepository
 from ..storage.models import utcnow
 from ..storage.reactions import ReactionRepository
 from ..storage.workspaces import WorkspaceRepository
+from . import events
 from .changes import Change
-from .history_entries import history_entries
+from .history_entries import entries_by_change
 
 T = TypeVar("T")
 
@@ -57,6 +59,11 @@ class UnitOfWork:
         self.changes: list[Change] = []
         # New issues waiting for their number, given last (see finish).
         self._unnumbered: list[Any] = []
+        # The history entries written for each change, for its event.
+        self._history: list[list[Any]] = []
+        # The last event sequence this unit of work appended, if any.
+        self.last_event: int | None = None
+        self._at = self.now
 
     def record(self, change: Change) -> None:
         self.changes.append(change)
@@ -66,12 +73,20 @@ class UnitOfWork:
         self._unnumbered.append(row)
 
     def finish(self) -> None:
-        """Just before commit: the derived writes, then the numbers (which lock
-        the workspace row, so they come last)."""
+        """Just before commit: the derived writes, then the numbers and the
+        events (which lock the workspace row, so they come last; an event
+        shows a new issue's number)."""
         if self.changes:
             self.write_derived()
         for row in self._unnumbered:
             row.number, row.prefix = self.workspace.number_issue(row.uuid)
+        if self.changes:
+            self._append_events()
+
+    def _append_events(self) -> None:
+        made = events.derive(self.changes, self._history)
+        if made:
+            self.last_event = outbox.append(self.principal.workspace_id, made, self.principal.email, self._at)
 
     def write_derived(self) -> None:
         """Write what follows from the recorded changes; runs just before commit."""
@@ -79,7 +94,10 @@ class UnitOfWork:
         self._count_sub_issues()
         # Stamped now, after the command's row locks were granted: for one
         # issue, history follows commit order even when updates raced.
-        self.history.insert(history_entries(self.changes), self.principal.email, utcnow())
+        self._at = utcnow()
+        per_change = entries_by_change(self.changes)
+        stored = iter(self.history.insert([e for entries in per_change for e in entries], self.principal.email, self._at))
+        self._history = [[next(stored) for _ in entries] for entries in per_change]
 
     def _count_sub_issues(self) -> None:
         moved: dict[uuid.UUID, int] = {}
@@ -115,12 +133,19 @@ def run(principal: Principal, work: Callable[[UnitOfWork], T], *, write: bool = 
     more than one statement that must agree; neither for a one-statement read.
     """
 
+    wrote_events = False
+
     def attempt() -> T:
+        nonlocal wrote_events
         uow = UnitOfWork(principal)
         result = work(uow)
         if uow.changes and not write:
             raise AssertionError("a read-only unit of work recorded changes")
         uow.finish()
+        wrote_events = uow.last_event is not None
         return result
 
-    return transaction(attempt, write=write, snapshot=snapshot)
+    result = transaction(attempt, write=write, snapshot=snapshot)
+    if wrote_events:
+        events.committed([principal.workspace_id])  # wake the watchers
+    return result

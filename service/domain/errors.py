@@ -16,7 +16,9 @@ __all__ = [
     "FieldViolation",
     "InvalidArgument",
     "NotFound",
+    "OutOfRange",
     "PermissionDenied",
+    "ResourceExhausted",
     "ServiceError",
     "Unauthenticated",
     "Unavailable",
@@ -60,6 +62,16 @@ class PermissionDenied(ServiceError):
 
 class FailedPrecondition(ServiceError):
     code = "FAILED_PRECONDITION"
+
+
+class OutOfRange(ServiceError):
+    """A cursor past what is kept (or there is): the caller must resync."""
+
+    code = "OUT_OF_RANGE"
+
+
+class ResourceExhausted(ServiceError):
+    code = "RESOURCE_EXHAUSTED"
 
 
 class Unavailable(ServiceError):

@@ -59,19 +59,19 @@ def _decoded(decode: Callable[[bytes], Any], raw: bytes, context: grpc.ServicerC
         _bad_request(context)
 
 
-class DecodeGuard(grpc.ServerInterceptor):
+class DecodeGuard(grpc.aio.ServerInterceptor):
     """Decodes the requests of health and reflection inside their handlers."""
 
     def __init__(self) -> None:
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         method = details.method
         if not method.startswith(_GUARDED):
-            return continuation(details)
+            return await continuation(details)
         wrapped = self._wrapped.get(method)
         if wrapped is None:
-            handler = continuation(details)
+            handler = await continuation(details)
             if handler is None or handler.request_deserializer is None:
                 return handler
             wrapped = self._wrapped[method] = _guard(handler)

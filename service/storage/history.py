@@ -22,13 +22,17 @@ class HistoryRepository:
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
 
-    def insert(self, entries: list[NewEntry], actor: str, at: datetime.datetime) -> None:
-        """One change's entries: one timestamp, kept in the order given."""
+    def insert(self, entries: list[NewEntry], actor: str, at: datetime.datetime) -> list[HistoryEntry]:
+        """One command's entries: one timestamp, kept in the order given; returns them as stored."""
+        stored = []
         for i, e in enumerate(entries):  # SQL built once (compiled): most changes write one entry
-            compiled.insert(HistoryEntry, {
+            values = {
                 "uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
                 "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at,
-            })
+            }
+            compiled.insert(HistoryEntry, values)
+            stored.append(HistoryEntry(**values))
+        return stored
 
     def page(self, issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
         """One page of an issue's history, oldest first, and how many entries it has."""

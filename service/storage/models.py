@@ -36,6 +36,9 @@ class Workspace(BaseModel):
     issue_seq = peewee.IntegerField(default=0)
     # {status: [statuses it may move to]}; None: every move allowed.
     workflow = JSONField(null=True)
+    # m0009: the last event sequence given, and the last one pruned.
+    event_seq = peewee.BigIntegerField(default=0)
+    event_pruned_seq = peewee.BigIntegerField(default=0)
 
     class Meta:
         table_name = "workspaces"
@@ -227,6 +230,23 @@ class IssueDay(BaseModel):
         primary_key = peewee.CompositeKey("workspace", "day", "shard")
 
 
+class Event(BaseModel):
+    """One committed change of a workspace (the outbox, m0009); see storage/events.py."""
+
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
+    sequence = peewee.BigIntegerField()
+    type = peewee.CharField(max_length=64)
+    issue_uuid = peewee.UUIDField(null=True)
+    actor = peewee.CharField(max_length=320)
+    occurred_at = peewee.DateTimeField()
+    # The event's data as JSON text, rendered when the change was made.
+    data = peewee.TextField()
+
+    class Meta:
+        table_name = "events"
+        primary_key = peewee.CompositeKey("workspace", "sequence")
+
+
 class ServerSecret(BaseModel):
     """Secrets every replica must share, such as the URL signing key."""
 
@@ -240,5 +260,5 @@ class ServerSecret(BaseModel):
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, HistoryEntry, Comment, Reaction, IssueFile,
-    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay,
+    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, Event,
 )
