@@ -90,6 +90,7 @@ class Replica:
 
 async def _grpc_watchers(target: str, token: str, n: int, channels: int, arrived: dict[str, float] | None,
                          opened: asyncio.Event, stop: asyncio.Event) -> int:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     """n WatchEvents streams over `channels` connections; counts the events they received."""
     received = 0
     chans = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(channels)]
@@ -123,6 +124,7 @@ async def _grpc_watchers(target: str, token: str, n: int, channels: int, arrived
 
 async def _sse_watchers(port: int, token: str, n: int, opened: asyncio.Event, stop: asyncio.Event) -> int:
     """n idle `GET /api/v1/events` (text/event-stream) connections; how many got their headers."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     ok = 0
     writers = []
 
@@ -152,31 +154,52 @@ async def _sse_watchers(port: int, token: str, n: int, opened: asyncio.Event, st
     return ok
 
 
+def _child(kind: str, args: tuple[Any, ...], opened: Any, stop: Any, results: Any) -> None:
+    """The watchers of one phase, in a process of their own (no GIL shared with the writers)."""
+    async def run() -> Any:
+        opened_event, stop_event = asyncio.Event(), asyncio.Event()
+        arrived: dict[str, float] | None = {} if kind == "grpc-timed" else None
+        if kind == "sse":
+            task = asyncio.ensure_future(_sse_watchers(*args, opened_event, stop_event))
+        else:
+            task = asyncio.ensure_future(_grpc_watchers(*args, arrived, opened_event, stop_event))
+        await asyncio.wait_for(opened_event.wait(), 120)
+        opened.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        stop_event.set()
+        count = await task
+        return count, arrived
+
+    results.put(asyncio.run(run()))
+
+
 class Background:
-    """An asyncio loop in a thread, running watchers until stopped."""
+    """Watchers in a child process (spawned: grpc does not survive fork), until stopped.
+
+    Both processes read CLOCK_MONOTONIC, so arrival times compare with the writers' ack times."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.opened = self._call(lambda: asyncio.Event())
-        self.stop_event = self._call(lambda: asyncio.Event())
-        self.future: Any = None
+        import multiprocessing
 
-    def _call(self, fn: Any) -> Any:
-        async def wrap() -> Any:
-            return fn()
-        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result()
+        self._mp = multiprocessing.get_context("spawn")
+        self.opened = self._mp.Event()
+        self.stop_event = self._mp.Event()
+        self.results = self._mp.Queue()
+        self.process: Any = None
 
-    def start(self, coroutine_fn: Any, *args: Any, timeout: float = 120) -> None:
-        self.future = asyncio.run_coroutine_threadsafe(coroutine_fn(*args, self.opened, self.stop_event), self.loop)
-        asyncio.run_coroutine_threadsafe(asyncio.wait_for(self.opened.wait(), timeout), self.loop).result()
+    def start(self, kind: str, *args: Any, timeout: float = 120) -> None:
+        self.process = self._mp.Process(target=_child, args=(kind, args, self.opened, self.stop_event, self.results),
+                                        daemon=True)
+        self.process.start()
+        if not self.opened.wait(timeout):
+            self.process.kill()
+            raise RuntimeError(f"the {kind} watchers did not open in {timeout} s")
 
     def stop(self) -> Any:
-        self.loop.call_soon_threadsafe(self.stop_event.set)
-        result = self.future.result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        self.stop_event.set()
+        result = self.results.get(timeout=60)
+        self.process.join(30)
         return result
 
 
@@ -262,26 +285,25 @@ def main(argv: list[str] | None = None) -> int:
 
         # 1. idle gRPC watchers, then idle SSE watchers, on A.
         bg = Background()
-        bg.start(_grpc_watchers, a.target, idle_token, args.watchers, args.channels, None)
+        bg.start("grpc", a.target, idle_token, args.watchers, args.channels)
         time.sleep(1.0)
         results["rss_grpc_watchers_mib"] = a.rss() / MiB
         bg.stop()
         time.sleep(1.0)
         bg = Background()
-        bg.start(_sse_watchers, a.http_port, idle_token, args.watchers)
+        bg.start("sse", a.http_port, idle_token, args.watchers)
         time.sleep(1.0)
         results["rss_sse_watchers_mib"] = a.rss() / MiB
-        results["sse_opened"] = bg.stop()
+        results["sse_opened"] = bg.stop()[0]
 
         # 2. delivery latency: steady writes on A, a watcher on B.
-        arrived: dict[str, float] = {}
         acked: dict[str, float] = {}
         bg = Background()
-        bg.start(_grpc_watchers, b.target, token, 1, 1, arrived)
+        bg.start("grpc-timed", b.target, token, 1, 1)
         time.sleep(0.5)
         _writes(a.target, token, args.seconds, concurrency=4, rate=args.rate, acked=acked)
         time.sleep(1.0)
-        bg.stop()
+        _, arrived = bg.stop()
         delays = [max(0.0, arrived[t] - acked[t]) * 1000 for t in acked if t in arrived]
         results["latency_events"] = len(delays)
         results["latency_missing"] = len(acked) - len(delays)
@@ -291,10 +313,10 @@ def main(argv: list[str] | None = None) -> int:
         # 3. writes/s without and with N watchers following the workspace.
         results["writes_per_s_alone"] = _writes(a.target, token, args.seconds)
         bg = Background()
-        bg.start(_grpc_watchers, a.target, token, args.watchers, args.channels, None)
+        bg.start("grpc", a.target, token, args.watchers, args.channels)
         results["writes_per_s_watched"] = _writes(a.target, token, args.seconds)
         time.sleep(1.0)
-        results["events_received_by_watchers"] = bg.stop()
+        results["events_received_by_watchers"] = bg.stop()[0]
     finally:
         for replica in replicas:
             replica.stop()

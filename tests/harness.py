@@ -151,8 +151,9 @@ class ServerProcess:
     """`python -m service serve` in a child process, on a free port."""
 
     def __init__(self, database_url: str, workdir: pathlib.Path, *, http: bool = False,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, grpc_port: int = 0) -> None:
         self.database_url = database_url
+        self.grpc_port = grpc_port  # 0: a free one, picked anew at each start
         self.workdir = workdir
         self.http = http
         self.env = {**os.environ, **(env or {})}
@@ -170,7 +171,7 @@ class ServerProcess:
         self.log = self.workdir / f"server-{time.monotonic_ns()}.log"
         self.stdout = self.workdir / f"server-{time.monotonic_ns()}.out"
         listen = [
-            "--grpc-listen", "127.0.0.1:0",
+            "--grpc-listen", f"127.0.0.1:{self.grpc_port}",
             *(["--http-listen", "127.0.0.1:0"] if self.http else ["--no-http"]),
         ]
         with open(self.log, "wb") as err, open(self.stdout, "wb") as out:

@@ -25,8 +25,6 @@ from concurrent import futures
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Sequence
 
-from issues.v1 import event_pb2
-
 from ..app import events
 from ..domain.errors import ResourceExhausted, Unavailable
 from . import messages
@@ -44,13 +42,15 @@ POLL_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Prepared:
+    """An event as every watcher sends it: encoded once, however many watch."""
+
     sequence: int
     type: str
-    message: event_pb2.Event
+    payload: bytes  # the serialized issues.v1.Event
 
 
 def prepare(stored: events.StoredEvent) -> Prepared:
-    return Prepared(stored.sequence, stored.type, messages.event(stored))
+    return Prepared(stored.sequence, stored.type, messages.event(stored).SerializeToString())
 
 
 class Watcher:
@@ -202,8 +202,9 @@ class EventHub:
     async def watch(
         self, workspace_id: int, after: int | None, types: Sequence[str],
         accepted: Callable[[], Awaitable[None]] | None = None,
-    ) -> AsyncIterator[event_pb2.Event]:
-        """The workspace's events after `after` (None: from now on), then live, each once, in order.
+    ) -> AsyncIterator[bytes]:
+        """The workspace's events after `after` (None: from now on), then live, each once, in order,
+        as serialized issues.v1.Event messages.
 
         `accepted` is awaited once the cursor has been found good (the
         stream's headers go out then: the gateway tells a refusal from a
@@ -231,7 +232,7 @@ class EventHub:
                     events.check_cursor(cursor, page)  # pruned while replaying: OUT_OF_RANGE
                 for stored in page.events:
                     cursor = stored.sequence
-                    yield messages.event(stored)
+                    yield messages.event(stored).SerializeToString()
                 if len(page.events) == PAGE:
                     continue  # more to replay
                 cursor = max(cursor, page.last)  # the snapshot had nothing more, of any type we want
@@ -248,7 +249,7 @@ class EventHub:
                     event = watcher.queue.popleft()
                     if event.sequence > cursor:
                         cursor = event.sequence
-                        yield event.message
+                        yield event.payload
                 if watcher.overflowed:
                     raise ResourceExhausted(
                         f"this watcher fell more than {QUEUE_MAX} events behind; resume after sequence {cursor}"

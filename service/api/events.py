@@ -12,7 +12,7 @@ import binascii
 import json
 from typing import AsyncIterator
 
-from issues.v1 import event_pb2, issue_service_pb2 as pb
+from issues.v1 import issue_service_pb2 as pb
 
 from ..app import events
 from ..domain.errors import InvalidArgument
@@ -75,7 +75,8 @@ class EventsServicer:
             items=items, next_page_token=page_token(items[-1].sequence, types) if more else "",
         )
 
-    async def WatchEvents(self, request: pb.WatchEventsRequest, call: Call) -> AsyncIterator[event_pb2.Event]:
+    async def WatchEvents(self, request: pb.WatchEventsRequest, call: Call) -> AsyncIterator[bytes]:
+        """Each event as a serialized issues.v1.Event (encoded once for all of its watchers)."""
         types = _types(request)
         after = _after(request) if request.HasField("after_sequence") else None
         async def accepted() -> None:

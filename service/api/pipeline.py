@@ -175,7 +175,11 @@ class Pipeline:
         authorized, decoded, mapped and logged as every other call."""
         if method.client_streaming or not method.server_streaming or required is None:
             raise ValueError(f"{name}: only server-streaming methods with a role may be async")
-        serialize = message_factory.GetMessageClass(method.output_type).SerializeToString
+        encode = message_factory.GetMessageClass(method.output_type).SerializeToString
+
+        def serialize(item: Any) -> bytes:
+            # A handler may yield messages already encoded (one encoding shared by many streams).
+            return item if isinstance(item, bytes) else encode(item)
 
         async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             outcome = _Outcome()

@@ -84,10 +84,16 @@ def _guard(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         behavior = handler.unary_unary
         return grpc.unary_unary_rpc_method_handler(
             lambda raw, context: behavior(_decoded(decode, raw, context), context), response_serializer=serialize)
+    # Generator functions, not lambdas returning generators: the asyncio
+    # server tells a streaming handler by its kind, and an abort raised before
+    # a plain function returned its iterator would leave the call hanging.
     if handler.unary_stream:
         stream = handler.unary_stream
-        return grpc.unary_stream_rpc_method_handler(
-            lambda raw, context: stream(_decoded(decode, raw, context), context), response_serializer=serialize)
+
+        def responses(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
+            yield from stream(_decoded(decode, raw, context), context)
+
+        return grpc.unary_stream_rpc_method_handler(responses, response_serializer=serialize)
     if handler.stream_stream:
         bidi = handler.stream_stream
 
@@ -95,6 +101,8 @@ def _guard(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
             for raw in raws:
                 yield _decoded(decode, raw, context)
 
-        return grpc.stream_stream_rpc_method_handler(
-            lambda raws, context: bidi(requests(raws, context), context), response_serializer=serialize)
+        def answers(raws: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
+            yield from bidi(requests(raws, context), context)
+
+        return grpc.stream_stream_rpc_method_handler(answers, response_serializer=serialize)
     return handler

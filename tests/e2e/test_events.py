@@ -386,3 +386,47 @@ def test_gc_prunes_old_events_and_an_older_cursor_is_out_of_range(grpc_server, c
         next(iter(watch(channel, token, after_sequence=2)))
     assert refused.value.code() == grpc.StatusCode.OUT_OF_RANGE
     assert [e["data"]["title"] for e in api.events(after=3)] == ["new"]  # nothing after 3 was pruned
+
+
+# -- the README's lines ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], scope="session")
+def test_the_readme_event_lines_follow_live_as_written(backend, grpc_server, make_token):
+    import os
+    import pathlib
+    import selectors
+
+    from .test_readme import block_after
+
+    token, _ = make_token("admin")
+    lines = [line for line in block_after("events-walkthrough").splitlines() if line.strip()]
+    assert any("WatchEvents" in line for line in lines) and any(line.startswith("curl -N") for line in lines)
+    env = {**os.environ, "TOKEN": token, "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
+    api = Http(grpc_server, token)
+    api.ok("POST", "/api/v1/issues", json={"title": "already there", "description": []})
+    for line in lines:
+        line = line.replace("localhost:50051", grpc_server.target).replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
+        process = subprocess.Popen(["bash", "-c", line], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            if "WatchEvents" not in line and not line.startswith("curl -N"):
+                out, err = process.communicate(timeout=30)
+                assert process.returncode == 0, err
+                assert json.loads(out)["items"][0]["data"]["title"] == "already there"
+                continue
+            title = f"live {time.monotonic_ns()}"
+            selector = selectors.DefaultSelector()
+            selector.register(process.stdout, selectors.EVENT_READ)
+            output = b""
+            deadline = time.monotonic() + 20
+            written = False
+            while title.encode() not in output:
+                assert time.monotonic() < deadline, (line, output[-500:], process.stderr.read1() if process.poll() is not None else b"")
+                if selector.select(timeout=0.2):
+                    output += process.stdout.read1()
+                if not written and b"already there" in output:  # it replayed: now a change live
+                    api.ok("POST", "/api/v1/issues", json={"title": title, "description": []})
+                    written = True
+        finally:
+            process.terminate()
+            process.wait(10)

@@ -53,7 +53,9 @@ PATTERN_SAMPLES: dict[str, tuple[list[str], list[str]]] = {
     r"^(?:[\w.+-]+/[\w.+-]+(?:\s*;[^\x00\n]*)?)?$": (
         ["", "text/markdown", "text/plain; charset=utf-8"], ["markdown", "text/", "text/plain; x=\x00"]),
     "^[0-9a-fA-F]{64}$": (["ab" * 32, "AB" * 32], ["ab" * 31, "g" * 64]),
-    r"^[a-z_]+\.[a-z_]+$": (["issue.created", "issues.bulk_updated"], ["Issue.created", "issue", "issue.", "a.b.c"]),
+    r"^(issue\.(created|updated|deleted)|comment\.(created|updated|deleted)|reaction\.(added|removed)|file\.added"
+    r"|workflow\.updated|issues\.bulk_updated)$": (
+        ["issue.created", "issues.bulk_updated", "reaction.removed"], ["Issue.created", "issue", "issue.exploded", "issuexcreated"]),
 }
 
 

@@ -41,6 +41,9 @@ _NOT_IN_A_SCHEMA = [
                              r"|issue \S+ is a sub-issue of this one: that would be a cycle)$")),
     ("status", re.compile(r"^the workflow does not allow moving from \w+ to \w+; ")),
     ("emoji", re.compile(r"^must be exactly one emoji")),
+    # A page token is only what a previous page gave out; a cursor only what the workspace has had.
+    ("page_token", re.compile(r"^(is not a page token of this list|was made for other filters|takes the place of )")),
+    ("after_sequence", re.compile(r"^is past the workspace's last event \(\d+\)$")),
 ]
 
 
