@@ -36,7 +36,7 @@ log = logging.getLogger("service.events")
 PAGE = 500
 # Events a watcher may have waiting before it is ended (RESOURCE_EXHAUSTED).
 QUEUE_MAX = 1000
-# Feeds look at the table this often even when nobody woke them.
+# Feeds look at the table this often even when nobody woke them (one query for all).
 POLL_SECONDS = 2.0
 
 
@@ -88,8 +88,10 @@ class _Feed:
 
 class EventHub:
     def __init__(self, reader: Callable[[int, int, int], events.Page] = events.read, *,
-                 poll_seconds: float = POLL_SECONDS, threads: int = 4) -> None:
+                 poll_seconds: float = POLL_SECONDS, threads: int = 4,
+                 positions: Callable[[list[int]], dict[int, int]] | None = events.last_sequences) -> None:
         self._read = reader
+        self._positions = positions
         self._poll_seconds = poll_seconds
         self._executor = futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="events")
         self._feeds: dict[int, _Feed] = {}
@@ -147,9 +149,25 @@ class EventHub:
                 asyncio.ensure_future(self._fetch(feed))
 
     async def _poll(self) -> None:
+        """Wake the feeds that are behind the table, should a wake-up have been lost."""
+        loop = asyncio.get_running_loop()
         while not self._closed:
             await asyncio.sleep(self._poll_seconds)
-            self._wake(None)
+            ids = list(self._feeds)
+            if not ids:
+                continue
+            if self._positions is None:
+                self._wake(None)
+                continue
+            try:
+                last = await loop.run_in_executor(self._executor, self._positions, ids)
+            except Exception:  # noqa: BLE001 - the database is down, say: try again next time
+                log.warning("polling for events failed", exc_info=True)
+                continue
+            for workspace_id, sequence in last.items():
+                feed = self._feeds.get(workspace_id)
+                if feed is not None and sequence > feed.cursor:
+                    self._wake(workspace_id)
 
     async def _fetch(self, feed: _Feed) -> None:
         loop = asyncio.get_running_loop()

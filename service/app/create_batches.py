@@ -23,6 +23,7 @@ from ..domain.errors import ServiceError
 from ..domain.roles import Principal
 from ..storage.database import savepoint, transaction
 from ..storage.inflight import remaining
+from ..storage import events as outbox
 from . import events
 from .unit_of_work import UnitOfWork, call_deadline
 
@@ -102,17 +103,22 @@ def _commit(batch: list[_Create]) -> None:
     def work() -> list[tuple[Any, BaseException | None]]:
         wrote_events.clear()
         outcomes: list[tuple[Any, BaseException | None]] = []
+        made: list[Any] = []
         for item in batch:
             uow = UnitOfWork(item.principal)
             try:
                 with savepoint():
                     result = item.work(uow)
-                    uow.finish()  # derived writes, the number, the events: all inside the savepoint
+                    uow.finish(append_events=False)  # derived writes and the number, inside the savepoint
                 outcomes.append((result, None))
-                if uow.last_event is not None:
-                    wrote_events.add(item.principal.workspace_id)
+                made += uow.events
             except ServiceError as refused:  # this create alone is refused
                 outcomes.append((None, refused))
+        if made:
+            # The batch's events, last of all (see UnitOfWork.finish); one workspace per batch.
+            workspace_id = batch[0].principal.workspace_id
+            outbox.append(workspace_id, made)
+            wrote_events.add(workspace_id)
         return outcomes
 
     # The batch may run as long as its most patient caller waits.

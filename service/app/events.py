@@ -8,6 +8,7 @@ transaction's last statements, and after commit tells whoever listens
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
@@ -36,44 +37,45 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def derive(changes: Sequence[Change], history: Sequence[Sequence[HistoryEntry]]) -> list[NewEvent]:
+def derive(changes: Sequence[Change], history: Sequence[Sequence[HistoryEntry]], actor: str,
+           at: datetime.datetime) -> list[NewEvent]:
     """The events of `changes`; `history[i]` holds the entries written for `changes[i]`."""
     out: list[NewEvent] = []
     show = renderer()
     for change, entries in zip(changes, history):
         made = _event(change, entries, show)
         if made is not None:
-            out.append(made)
+            out.append(NewEvent(*made, actor, at))
     return out
 
 
-def _event(change: Change, entries: Sequence[HistoryEntry], show: Any) -> NewEvent | None:
+def _event(change: Change, entries: Sequence[HistoryEntry], show: Any) -> tuple[str, Any, str] | None:
     entity, action = change.entity, change.action
     if entity == "issue":
         before, after = change.views
         if action == "created" and after is not None:
-            return NewEvent("issue.created", change.id, _dumps(show.issue_json(after)))
+            return ("issue.created", change.id, _dumps(show.issue_json(after)))
         if action == "updated":
             if not entries or after is None:
                 return None  # nothing the issue shows changed (a no-op update)
             data = show.issue_json(after)
             data["changes"] = [show.history_json(e) for e in entries]
-            return NewEvent("issue.updated", change.id, _dumps(data))
+            return ("issue.updated", change.id, _dumps(data))
         if action == "deleted" and before is not None:
-            return NewEvent("issue.deleted", change.id, _dumps(show.issue_json(before)))
+            return ("issue.deleted", change.id, _dumps(show.issue_json(before)))
         raise ValueError(f"an issue change without its views: {change.action}")  # a bug in the command
     if entity == "comment" and change.shown is not None:
-        return NewEvent(_COMMENT[action], change.issue_id, _dumps(show.comment_json(change.shown)))
+        return (_COMMENT[action], change.issue_id, _dumps(show.comment_json(change.shown)))
     if entity == "reaction":
         data = show.comment_json(change.shown)
         data["reaction"] = dict(change.after or change.before or {})
-        return NewEvent(_REACTION[action], change.issue_id, _dumps(data))
+        return (_REACTION[action], change.issue_id, _dumps(data))
     if entity == "file" and action == "created":
-        return NewEvent("file.added", change.issue_id, _dumps(show.file_json(change.shown)))
+        return ("file.added", change.issue_id, _dumps(show.file_json(change.shown)))
     if entity == "workflow":
-        return NewEvent("workflow.updated", None, _dumps(show.workflow_json(change.shown)))
+        return ("workflow.updated", None, _dumps(show.workflow_json(change.shown)))
     if entity == "bulk":
-        return NewEvent(BULK_UPDATED, None, _dumps(change.shown))
+        return (BULK_UPDATED, None, _dumps(change.shown))
     return None
 
 
@@ -127,6 +129,11 @@ def read(workspace_id: int, after: int, limit: int, types: Sequence[str] = ()) -
         return Page(found, last, pruned)
 
     return transaction(work, snapshot=True)
+
+
+def last_sequences(workspace_ids: Sequence[int]) -> dict[int, int]:
+    """The last committed sequence of each workspace (one query, for the watchers' poll)."""
+    return transaction(lambda: outbox.last_sequences(workspace_ids)) if workspace_ids else {}
 
 
 def check_cursor(after: int, page: Page, field: str = "after_sequence") -> None:

@@ -61,7 +61,9 @@ class UnitOfWork:
         self._unnumbered: list[Any] = []
         # The history entries written for each change, for its event.
         self._history: list[list[Any]] = []
-        # The last event sequence this unit of work appended, if any.
+        # Its events, derived in finish and appended last (by finish, or by
+        # the batch of creates it is part of), and the last sequence they got.
+        self.events: list[Any] = []
         self.last_event: int | None = None
         self._at = self.now
 
@@ -72,21 +74,20 @@ class UnitOfWork:
         """Give this new issue its number as the transaction's last statement."""
         self._unnumbered.append(row)
 
-    def finish(self) -> None:
-        """Just before commit: the derived writes, then the numbers and the
-        events (which lock the workspace row, so they come last; an event
-        shows a new issue's number)."""
+    def finish(self, *, append_events: bool = True) -> None:
+        """Just before commit: the derived writes, the numbers (which lock the
+        workspace row), then the events (an event shows a new issue's number),
+        appended last of all: their counter's lock is the last any transaction
+        takes. A batch of creates appends its creates' events itself, after
+        the last of them (`append_events=False`)."""
         if self.changes:
             self.write_derived()
         for row in self._unnumbered:
             row.number, row.prefix = self.workspace.number_issue(row.uuid)
         if self.changes:
-            self._append_events()
-
-    def _append_events(self) -> None:
-        made = events.derive(self.changes, self._history)
-        if made:
-            self.last_event = outbox.append(self.principal.workspace_id, made, self.principal.email, self._at)
+            self.events = events.derive(self.changes, self._history, self.principal.email, self._at)
+        if append_events and self.events:
+            self.last_event = outbox.append(self.principal.workspace_id, self.events)
 
     def write_derived(self) -> None:
         """Write what follows from the recorded changes; runs just before commit."""

@@ -36,9 +36,6 @@ class Workspace(BaseModel):
     issue_seq = peewee.IntegerField(default=0)
     # {status: [statuses it may move to]}; None: every move allowed.
     workflow = JSONField(null=True)
-    # m0009: the last event sequence given, and the last one pruned.
-    event_seq = peewee.BigIntegerField(default=0)
-    event_pruned_seq = peewee.BigIntegerField(default=0)
 
     class Meta:
         table_name = "workspaces"
@@ -230,6 +227,17 @@ class IssueDay(BaseModel):
         primary_key = peewee.CompositeKey("workspace", "day", "shard")
 
 
+class EventCounter(BaseModel):
+    """A workspace's last event sequence given, and the last pruned (m0009); see storage/events.py."""
+
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", primary_key=True)
+    last_sequence = peewee.BigIntegerField()
+    pruned_sequence = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "event_counters"
+
+
 class Event(BaseModel):
     """One committed change of a workspace (the outbox, m0009); see storage/events.py."""
 
@@ -260,5 +268,5 @@ class ServerSecret(BaseModel):
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, HistoryEntry, Comment, Reaction, IssueFile,
-    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, Event,
+    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, EventCounter, Event,
 )

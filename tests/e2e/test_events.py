@@ -269,8 +269,8 @@ WRITERS = 8
 WRITES_EACH = 12
 
 
-def _write_concurrently(grpc_server: harness.ServerProcess, token: str) -> set[tuple[str, str]]:
-    """8 writers creating and updating issues over gRPC; the (type, title) of every acknowledged write."""
+def _write_concurrently(grpc_server: harness.ServerProcess, token: str, parent: str) -> set[tuple[str, str]]:
+    """8 writers creating (some under `parent`) and updating issues over gRPC; the (type, title) of every acknowledged write."""
     acknowledged: set[tuple[str, str]] = set()
     lock = threading.Lock()
 
@@ -279,9 +279,13 @@ def _write_concurrently(grpc_server: harness.ServerProcess, token: str) -> set[t
             api = harness.Api(ch, token)
             for i in range(WRITES_EACH):
                 try:
-                    issue = api.CreateIssue(title=f"w{n}-{i}", description=[])
+                    issue = api.CreateIssue(title=f"w{n}-{i}", description=[], **({"parent_id": parent} if i % 4 == 2 else {}))
                     with lock:
                         acknowledged.add(("issue.created", issue.title))
+                    if i % 3 == 0:  # moves the counters too: more locks taken before the events' one
+                        api.UpdateIssue(issue_id=issue.uuid, status=2, update_mask={"paths": ["status"]})
+                        with lock:
+                            acknowledged.add(("issue.updated", issue.title))
                     if i % 2:
                         api.UpdateIssue(issue_id=issue.uuid, title=f"w{n}-{i}-u", update_mask={"paths": ["title"]})
                         with lock:
@@ -308,13 +312,13 @@ def _check_exactly_once(seen: list[dict[str, Any]], acknowledged: set[tuple[str,
 
 def test_every_acknowledged_write_reaches_grpc_and_sse_watchers_once_in_order(grpc_server, channel, account):
     token, _ = account
-    Http(grpc_server, token).ok("POST", "/api/v1/issues", json={"title": "seed", "description": []})
+    seed = Http(grpc_server, token).ok("POST", "/api/v1/issues", json={"title": "seed", "description": []})
     over_grpc = Collector(watch(channel, token, after_sequence=1))
     stop = threading.Event()
     over_sse = Collector(sse_events(f"{grpc_server.http_url}/api/v1/events", token, params={"after": 1}, stop=stop),
                          convert=sse_json)
     time.sleep(0.3)
-    acknowledged = _write_concurrently(grpc_server, token)
+    acknowledged = _write_concurrently(grpc_server, token, seed["uuid"])
     assert len(acknowledged) >= WRITERS * WRITES_EACH  # nothing was refused on this quiet machine
     total = len(Http(grpc_server, token).events(after=1))
     got_grpc = over_grpc.wait_for(lambda s: len(s) >= total, timeout=30)

@@ -49,7 +49,7 @@ def test_replay_then_live_with_no_gap_and_no_duplicate() -> None:
     table.add(event_hub.PAGE + 7)  # more than one page to replay
 
     async def main() -> list[int]:
-        hub = event_hub.EventHub(table.read, poll_seconds=0.05)
+        hub = event_hub.EventHub(table.read, poll_seconds=0.05, positions=None)
         hub.attach(asyncio.get_running_loop())
         stream = hub.watch(1, 0, ())
         got = await take(stream, event_hub.PAGE)
@@ -71,7 +71,7 @@ def test_a_type_filter_and_a_watch_from_now_on() -> None:
     table.add(3)
 
     async def main() -> list[int]:
-        hub = event_hub.EventHub(table.read, poll_seconds=0.05)
+        hub = event_hub.EventHub(table.read, poll_seconds=0.05, positions=None)
         hub.attach(asyncio.get_running_loop())
         stream = hub.watch(1, None, ["comment.created"])
         first = asyncio.ensure_future(take(stream, 2))
@@ -92,7 +92,7 @@ def test_a_watcher_that_falls_behind_ends_resource_exhausted_after_what_it_had(m
     table = Table()
 
     async def main() -> tuple[list[int], BaseException]:
-        hub = event_hub.EventHub(table.read, poll_seconds=60)
+        hub = event_hub.EventHub(table.read, poll_seconds=60, positions=None)
         hub.attach(asyncio.get_running_loop())
         stream = hub.watch(1, 0, ())
         pending = asyncio.ensure_future(stream.__anext__())
@@ -118,7 +118,7 @@ def test_a_pruned_cursor_is_out_of_range_but_zero_is_everything_kept() -> None:
     table.pruned = 3
 
     async def main() -> list[int]:
-        hub = event_hub.EventHub(table.read, poll_seconds=60)
+        hub = event_hub.EventHub(table.read, poll_seconds=60, positions=None)
         hub.attach(asyncio.get_running_loop())
         with pytest.raises(OutOfRange):
             await hub.watch(1, 2, ()).__anext__()
@@ -143,3 +143,21 @@ def test_the_declared_type_pattern_is_exactly_the_known_types() -> None:
         assert all(re.match(pattern, t) for t in TYPES)
         assert not re.match(pattern, "issue.exploded")
         assert field_rules(request.DESCRIPTOR.fields_by_name["types"]).max_items == len(TYPES)
+
+
+def test_a_lost_wake_up_costs_latency_only() -> None:
+    table = Table()
+
+    async def main() -> list[int]:
+        hub = event_hub.EventHub(table.read, poll_seconds=0.1, positions=lambda ids: {1: len(table.rows)})
+        hub.attach(asyncio.get_running_loop())
+        stream = hub.watch(1, 0, ())
+        pending = asyncio.ensure_future(take(stream, 3))
+        await asyncio.sleep(0.05)
+        table.add(3)  # committed, but nobody pokes the hub: the poll finds it
+        got = await pending
+        await stream.aclose()
+        hub.close()
+        return sequences(got)
+
+    assert asyncio.run(main()) == [1, 2, 3]
