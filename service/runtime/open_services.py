@@ -10,7 +10,9 @@ bytes are INVALID_ARGUMENT. IssueService decodes in its own pipeline.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+import asyncio
+import inspect
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import grpc
 from grpc_health.v1 import health, health_pb2
@@ -23,7 +25,30 @@ REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
 
 class Health(health.HealthServicer):
-    """The standard health servicer, with List (which grpcio's leaves unimplemented)."""
+    """The standard health servicer, with List (which grpcio's leaves unimplemented),
+    and Watch on the event loop.
+
+    grpcio's Watch blocks a thread until the call ends, and under the asyncio
+    server nothing tells it the call ended: each watch would hold a pool
+    thread for good (and keep the process from exiting). This Watch is an
+    async generator: it holds no thread, ends when the client goes, and ends
+    after saying NOT_SERVING once the server is shutting down.
+    """
+
+    POLL_SECONDS = 0.1
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, context: Any) -> AsyncIterator[health_pb2.HealthCheckResponse]:  # type: ignore[override]
+        last = None
+        while True:
+            with self._lock:
+                status = self._server_status.get(request.service, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+                leaving = self._gracefully_shutting_down
+            if status != last:
+                yield health_pb2.HealthCheckResponse(status=status)
+                last = status
+            if leaving:
+                return
+            await asyncio.sleep(self.POLL_SECONDS)
 
     def List(self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext) -> health_pb2.HealthListResponse:
         with self._lock:
@@ -87,6 +112,18 @@ def _guard(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     # Generator functions, not lambdas returning generators: the asyncio
     # server tells a streaming handler by its kind, and an abort raised before
     # a plain function returned its iterator would leave the call hanging.
+    if handler.unary_stream and inspect.isasyncgenfunction(handler.unary_stream):
+        on_loop = handler.unary_stream
+
+        async def responses_on_loop(raw: bytes, context: Any) -> AsyncIterator[Any]:
+            try:
+                request = decode(raw)
+            except Exception:  # DecodeError, or invalid UTF-8 in a string field
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message of this method")
+            async for response in on_loop(request, context):
+                yield response
+
+        return grpc.unary_stream_rpc_method_handler(responses_on_loop, response_serializer=serialize)
     if handler.unary_stream:
         stream = handler.unary_stream
 

@@ -57,10 +57,30 @@ def watch(channel: grpc.Channel, token: str, **fields: Any) -> Any:
     return stub.WatchEvents(pb.WatchEventsRequest(**fields), metadata=(("authorization", f"Bearer {token}"),))
 
 
+_open: list["Collector"] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_streams() -> Iterator[None]:
+    """Every watch a test opened ends with it (the server is shared)."""
+    yield
+    while _open:
+        _open.pop().close()
+
+
 class Collector:
     """Reads a stream in a thread of its own, keeping every event as JSON."""
 
+    def close(self) -> None:
+        cancel = getattr(self._stream, "cancel", None) or getattr(self._stream, "close", None)
+        if cancel is not None:
+            try:
+                cancel()
+            except Exception:  # noqa: BLE001 - a generator running in the reader thread refuses to close: it ends with the test's stop
+                pass
+
     def __init__(self, stream: Iterator[Any], convert: Callable[[Any], dict[str, Any]] = to_json) -> None:
+        _open.append(self)
         self.events: list[dict[str, Any]] = []
         self.error: BaseException | None = None
         self._stream = stream
