@@ -9,21 +9,18 @@
     run(principal, work, write=True)
 
 A command changes its own rows and records what it changed. Everything
-derived from those changes is written here, in the same transaction, just
-before it commits: today the issue counters; history entries, outbox events,
-idempotency records and etag checks join them here rather than in each
-command. A transaction that is retried (a dead connection, a deadlock) runs
+derived from those changes (counters, sub-issue counts, history, numbers;
+see derived.py) is written in the same transaction just before it commits,
+never by the command itself. A transaction that is retried (a dead connection, a deadlock) runs
 the command again on a fresh unit of work, so nothing is recorded twice.
 """
 
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import Any, Callable, TypeVar
 
 from ..domain.roles import Principal
-from ..storage import counters
 from ..storage.attachments import AttachmentRepository
 from ..storage.comments import CommentRepository
 from ..storage.database import transaction
@@ -35,7 +32,7 @@ from ..storage.models import utcnow
 from ..storage.reactions import ReactionRepository
 from ..storage.workspaces import WorkspaceRepository
 from .changes import Change
-from .history_entries import history_entries
+from .derived import DerivedWrites
 
 T = TypeVar("T")
 
@@ -66,46 +63,15 @@ class UnitOfWork:
         self._unnumbered.append(row)
 
     def finish(self) -> None:
-        """Just before commit: the derived writes, then the numbers (which lock
-        the workspace row, so they come last)."""
-        if self.changes:
-            self.write_derived()
-        for row in self._unnumbered:
-            row.number, row.prefix = self.workspace.number_issue(row.uuid)
+        """Just before commit: write what follows from the recorded changes."""
+        derived = DerivedWrites(self.principal.workspace_id)
+        self.derive_into(derived)
+        derived.write()
 
-    def write_derived(self) -> None:
-        """Write what follows from the recorded changes; runs just before commit."""
-        self._count_issues()
-        self._count_sub_issues()
-        # Stamped now, after the command's row locks were granted: for one
-        # issue, history follows commit order even when updates raced.
-        self.history.insert(history_entries(self.changes), self.principal.email, utcnow())
-
-    def _count_sub_issues(self) -> None:
-        moved: dict[uuid.UUID, int] = {}
-        for change in self.changes:
-            if change.entity != "issue":
-                continue
-            old = (change.before or {}).get("parent_uuid")
-            new = (change.after or {}).get("parent_uuid")
-            if old != new:
-                if old is not None:
-                    moved[old] = moved.get(old, 0) - 1
-                if new is not None:
-                    moved[new] = moved.get(new, 0) + 1
-        for parent, delta in sorted(moved.items()):  # a fixed order: no deadlock between two moves
-            if delta:
-                self.issues.add_to_sub_count(parent, delta)
-
-    def _count_issues(self) -> None:
-        deltas = counters.Deltas(self.principal.workspace_id)
-        for change in self.changes:
-            if change.entity != "issue":
-                continue
-            for state, sign in ((change.before, -1), (change.after, +1)):
-                if state is not None:
-                    deltas.issue(state["status"], state["priority"], state["created_at"], state["resolved_at"], sign)
-        deltas.apply()  # only what moved: an equal -1 and +1 cancel out
+    def derive_into(self, derived: DerivedWrites) -> None:
+        """Add this unit's changes to `derived`, written with those of others."""
+        if self.changes or self._unnumbered:
+            derived.add(self.changes, self.principal.email, self._unnumbered)
 
 
 def run(principal: Principal, work: Callable[[UnitOfWork], T], *, write: bool = False, snapshot: bool = False) -> T:

@@ -10,6 +10,10 @@ from . import compiled
 from .models import HistoryEntry, Issue
 
 
+# Nine parameters a row: within the 999 an old SQLite allows in one statement.
+_ROWS_PER_INSERT = 100
+
+
 class NewEntry(NamedTuple):
     issue_id: uuid.UUID
     action: str
@@ -22,13 +26,19 @@ class HistoryRepository:
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
 
-    def insert(self, entries: list[NewEntry], actor: str, at: datetime.datetime) -> None:
-        """One change's entries: one timestamp, kept in the order given."""
-        for i, e in enumerate(entries):  # SQL built once (compiled): most changes write one entry
-            compiled.insert(HistoryEntry, {
-                "uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
-                "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at,
-            })
+    def insert(self, groups: list[tuple[list[NewEntry], str]], at: datetime.datetime) -> None:
+        """Each group is one unit of work's entries and its actor; one timestamp
+        for all, each group's entries kept in the order given. One statement."""
+        rows = [
+            {"uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
+             "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
+            for entries, actor in groups for i, e in enumerate(entries)
+        ]
+        if len(rows) == 1:  # most changes write one entry: SQL built once (compiled)
+            compiled.insert(HistoryEntry, rows[0])
+        else:
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                HistoryEntry.insert_many(rows[start:start + _ROWS_PER_INSERT]).execute()
 
     def page(self, issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
         """One page of an issue's history, oldest first, and how many entries it has."""
