@@ -64,6 +64,8 @@ class UnitOfWork:
 
     def finish(self) -> None:
         """Just before commit: write what follows from the recorded changes."""
+        if not (self.changes or self._unnumbered):
+            return  # a read, or a command that changed nothing
         derived = DerivedWrites(self.principal.workspace_id)
         self.derive_into(derived)
         derived.write()
