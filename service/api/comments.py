@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import uuid
+
 from google.protobuf import empty_pb2
 
 from issues.v1 import comment_pb2, issue_service_pb2 as pb
@@ -12,7 +15,7 @@ from ..domain.errors import Violations
 from ..domain.identifiers import parse_issue_ref
 from ..domain.reactions import check_emoji
 from ..domain.limits import COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, COMMENTS_PAGE_DEFAULT
-from . import messages, requests
+from . import messages, paging, requests
 from .pipeline import Call
 
 
@@ -21,9 +24,15 @@ class CommentsServicer:
         self._blobs = blobs
 
     def ListComments(self, request: pb.ListCommentsRequest, call: Call) -> pb.ListCommentsResponse:
-        issue_id, limit, offset = requests.issue_page(request, default_limit=COMMENTS_PAGE_DEFAULT)
-        views, total = comments.list_comments(call.principal, issue_id, limit, offset)
-        return pb.ListCommentsResponse(items=messages.fit([messages.comment(c) for c in views]), count=total)
+        v = Violations()
+        ref, scope = requests.issue_list(v, request, "comments", call.principal.workspace_id)
+        limit, offset, after = paging.read(request, v, scope, (datetime.datetime, uuid.UUID),
+                                           default_limit=COMMENTS_PAGE_DEFAULT)
+        views, total = comments.list_comments(call.principal, ref, limit + 1, offset, after)
+        shown = views[:limit]
+        items, token = paging.respond([messages.comment(c) for c in shown],
+                                      [(c.row.created_at, c.row.uuid) for c in shown], len(views) > limit, scope)
+        return pb.ListCommentsResponse(items=items, count=total, next_page_token=token)
 
     def CreateComment(self, request: pb.CreateCommentRequest, call: Call) -> comment_pb2.Comment:
         v = Violations()

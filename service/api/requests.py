@@ -18,6 +18,7 @@ from common.descriptors import field_rules
 from common.enums import enum_names
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
+from ..app import page_tokens
 from ..domain import workflow
 from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import IssueRef, parse_issue_ref, parse_uuid
@@ -30,16 +31,16 @@ from . import content
 
 
 
-def _declared(message: Any, field: str) -> re.Pattern[str]:
+def declared(message: Any, field: str) -> re.Pattern[str]:
     """The pattern the contract declares on a request field (`issues.v1.rules`):
     the server checks exactly what the OpenAPI document promises."""
     (pattern,) = field_rules(message.DESCRIPTOR.fields_by_name[field]).patterns
     return re.compile(pattern)
 
 
-FILE_TYPE = _declared(pb.AddIssueFileRequest, "file_type")
-CONTENT_TYPE = _declared(pb.CreateAttachmentRequest, "content_type")
-SHA256 = _declared(pb.CreateAttachmentRequest, "sha256")
+FILE_TYPE = declared(pb.AddIssueFileRequest, "file_type")
+CONTENT_TYPE = declared(pb.CreateAttachmentRequest, "content_type")
+SHA256 = declared(pb.CreateAttachmentRequest, "sha256")
 
 # Issue fields a request may set; also the valid update_mask paths.
 ISSUE_FIELDS = (
@@ -263,11 +264,9 @@ def ref_filters(v: Violations, pairs: Iterable[str]) -> list[tuple[str, str]]:
     return sorted({p for p in parsed if p is not None})
 
 
-def issue_page(request: Message, *, default_limit: int) -> tuple[IssueRef, int, int]:
-    """The issue and page of a list under one issue (comments, history, sub-issues)."""
-    v = Violations()
+def issue_list(v: Violations, request: Message, kind: str, workspace_id: int) -> tuple[IssueRef, str]:
+    """The issue of a list under one issue (comments, history, sub-issues) and
+    the list's scope for page tokens. A bad issue_id goes to `v`, raised with
+    the page's problems by paging.read."""
     ref = parse_issue_ref(v, "issue_id", request.issue_id)
-    limit, offset = page(v, request, default_limit=default_limit)
-    v.check()
-    assert ref is not None
-    return ref, limit, offset
+    return ref or IssueRef(), page_tokens.scope(kind, workspace_id, str(ref))
