@@ -320,34 +320,48 @@ def test_a_token_walk_sees_every_issue_that_existed_throughout_exactly_once(work
     doomed = [member.CreateIssue(title=f"doomed {i}").uuid for i in range(30)]
     stop = threading.Event()
     problems: list[BaseException] = []
+    done = {"created": 0, "deleted": 0}
 
     def churn(seed: int) -> None:
         rnd = random.Random(seed)
         try:
-            while not stop.is_set():
+            # Bounded: a walk in creation order would chase creates made faster than it reads.
+            for _ in range(60):
+                if stop.is_set():
+                    return
                 if rnd.random() < 0.5 and doomed:
                     try:
                         admin.DeleteIssue(issue_id=doomed.pop())
+                        done["deleted"] += 1
                     except IndexError:
                         pass
                 else:
-                    member.CreateIssue(title="new")
+                    member.CreateIssue(title="new", priority=rnd.choice([Issue.PRIORITY_LOW, Issue.PRIORITY_HIGH]))
+                    done["created"] += 1
         except BaseException as error:  # noqa: BLE001 - reported below
             problems.append(error)
 
     threads = [threading.Thread(target=churn, args=(seed,)) for seed in range(3)]
     for thread in threads:
         thread.start()
+    def slow_list(**fields):
+        time.sleep(0.02)  # the others get to write between pages
+        return workspace.viewer.ListIssues(**fields)
+
     try:
-        for order_by in ("created_at desc", "created_at", "priority desc"):
-            seen = [i.uuid for i in walk(workspace.viewer.ListIssues, limit=7, order_by=order_by)]
+        for order_by in ("created_at desc", "created_at", "priority desc", "priority"):
+            before = dict(done)
+            seen = [i.uuid for i in walk(slow_list, limit=7, order_by=order_by)]
             assert len(seen) == len(set(seen)), "an issue was listed twice"
             assert stable <= set(seen), "an issue that existed throughout was skipped"
+            if order_by == "created_at desc":
+                assert done["created"] > before["created"], "nothing was created during the walk"
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
     assert not problems
+    assert done["deleted"] > 0
 
 
 def test_offset_pages_still_work_and_give_a_token(workspace):
