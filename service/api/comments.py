@@ -24,14 +24,12 @@ class CommentsServicer:
         self._blobs = blobs
 
     def ListComments(self, request: pb.ListCommentsRequest, call: Call) -> pb.ListCommentsResponse:
-        v = Violations()
-        ref, scope = requests.issue_list(v, request, "comments", call.principal.workspace_id)
-        limit, offset, after = paging.read(request, v, scope, (datetime.datetime, uuid.UUID),
-                                           default_limit=COMMENTS_PAGE_DEFAULT)
-        views, total = comments.list_comments(call.principal, ref, limit + 1, offset, after)
-        shown = views[:limit]
-        items, token = paging.respond([messages.comment(c) for c in shown],
-                                      [(c.row.created_at, c.row.uuid) for c in shown], len(views) > limit, scope)
+        principal = call.principal
+        items, total, token = paging.under_issue(
+            request, principal.workspace_id, "comments", (datetime.datetime, uuid.UUID),
+            default_limit=COMMENTS_PAGE_DEFAULT,
+            fetch=lambda ref, limit, offset, after: comments.list_comments(principal, ref, limit, offset, after),
+            build=messages.comment, position=lambda view: (view.row.created_at, view.row.uuid))
         return pb.ListCommentsResponse(items=items, count=total, next_page_token=token)
 
     def CreateComment(self, request: pb.CreateCommentRequest, call: Call) -> comment_pb2.Comment:

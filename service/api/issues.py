@@ -60,25 +60,20 @@ class IssuesServicer:
         return empty_pb2.Empty()
 
     def ListSubIssues(self, request: pb.ListSubIssuesRequest, call: Call) -> pb.ListSubIssuesResponse:
-        v = Violations()
-        ref, scope = requests.issue_list(v, request, "sub_issues", call.principal.workspace_id)
-        limit, offset, after = paging.read(request, v, scope, (datetime.datetime, uuid.UUID),
-                                           default_limit=ISSUES_PAGE_DEFAULT)
-        views, total = issues.list_sub_issues(call.principal, ref, limit + 1, offset, after)
-        shown = views[:limit]
-        items, token = paging.respond([messages.issue(i) for i in shown],
-                                      [(i.row.created_at, i.row.uuid) for i in shown], len(views) > limit, scope)
+        principal = call.principal
+        items, total, token = paging.under_issue(
+            request, principal.workspace_id, "sub_issues", (datetime.datetime, uuid.UUID), default_limit=ISSUES_PAGE_DEFAULT,
+            fetch=lambda ref, limit, offset, after: issues.list_sub_issues(principal, ref, limit, offset, after),
+            build=messages.issue, position=lambda view: (view.row.created_at, view.row.uuid))
         return pb.ListSubIssuesResponse(items=items, count=total, next_page_token=token)
 
     def ListIssueHistory(self, request: pb.ListIssueHistoryRequest, call: Call) -> pb.ListIssueHistoryResponse:
-        v = Violations()
-        ref, scope = requests.issue_list(v, request, "history", call.principal.workspace_id)
-        limit, offset, after = paging.read(request, v, scope, (datetime.datetime, int, uuid.UUID),
-                                           default_limit=HISTORY_PAGE_DEFAULT)
-        rows, total = history.list_history(call.principal, ref, limit + 1, offset, after)
-        shown = rows[:limit]
-        items, token = paging.respond([messages.history_entry(r) for r in shown],
-                                      [(r.created_at, r.position, r.uuid) for r in shown], len(rows) > limit, scope)
+        principal = call.principal
+        items, total, token = paging.under_issue(
+            request, principal.workspace_id, "history", (datetime.datetime, int, uuid.UUID),
+            default_limit=HISTORY_PAGE_DEFAULT,
+            fetch=lambda ref, limit, offset, after: history.list_history(principal, ref, limit, offset, after),
+            build=messages.history_entry, position=lambda row: (row.created_at, row.position, row.uuid))
         return pb.ListIssueHistoryResponse(items=items, count=total, next_page_token=token)
 
 

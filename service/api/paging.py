@@ -11,15 +11,17 @@ the same way for every list:
 
 from __future__ import annotations
 
-from typing import Any, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from google.protobuf.message import Message
 
 from ..app import page_tokens
 from ..domain.errors import Violations
+from ..domain.identifiers import IssueRef, parse_issue_ref
 from . import messages, requests
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def read(
@@ -49,3 +51,25 @@ def respond(
     if not fitted or (len(fitted) == len(items) and not more):
         return fitted, ""
     return fitted, page_tokens.encode(scope, page_tokens.position(*positions[len(fitted) - 1]))
+
+
+def under_issue(
+    request: Message, workspace_id: int, kind: str, types: tuple[type, ...], *, default_limit: int,
+    fetch: Callable[[IssueRef, int, int, tuple[Any, ...] | None], tuple[list[R], int]],
+    build: Callable[[R], T], position: Callable[[R], Sequence[Any]],
+) -> tuple[list[T], int, str]:
+    """A list under one issue (comments, history, sub-issues): (items, count, next_page_token).
+
+    `fetch(issue, limit, offset, after)` is the use case, asked for one item
+    more than the page so the token is given only when more follow; `build`
+    makes an item's message and `position` its keys in the list's order, of `types`.
+    """
+    v = Violations()
+    ref = parse_issue_ref(v, "issue_id", request.issue_id)
+    scope = page_tokens.scope(kind, workspace_id, str(ref))  # bound to the issue as named
+    limit, offset, after = read(request, v, scope, types, default_limit=default_limit)
+    assert ref is not None
+    rows, total = fetch(ref, limit + 1, offset, after)
+    shown = rows[:limit]
+    items, token = respond([build(r) for r in shown], [position(r) for r in shown], len(rows) > limit, scope)
+    return items, total, token

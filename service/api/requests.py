@@ -18,7 +18,6 @@ from common.descriptors import field_rules
 from common.enums import enum_names
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
-from ..app import page_tokens
 from ..domain import workflow
 from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import IssueRef, parse_issue_ref, parse_uuid
@@ -262,11 +261,3 @@ def ref_filters(v: Violations, pairs: Iterable[str]) -> list[tuple[str, str]]:
         return []
     parsed = [parse_ref_filter(v, f"ref[{i}]", pair) for i, pair in enumerate(pairs)]
     return sorted({p for p in parsed if p is not None})
-
-
-def issue_list(v: Violations, request: Message, kind: str, workspace_id: int) -> tuple[IssueRef, str]:
-    """The issue of a list under one issue (comments, history, sub-issues) and
-    the list's scope for page tokens. A bad issue_id goes to `v`, raised with
-    the page's problems by paging.read."""
-    ref = parse_issue_ref(v, "issue_id", request.issue_id)
-    return ref or IssueRef(), page_tokens.scope(kind, workspace_id, str(ref))

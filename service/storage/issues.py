@@ -21,7 +21,7 @@ from ..domain.issue_filters import IssueFilter
 from ..domain.search import search_text
 from . import compiled, issue_lists
 from .issue_lists import ListedIssue
-from .database import database, is_postgres
+from .database import is_postgres
 from .models import Issue, IssueRef as IssueRefRow, IssueTag, Workspace, WorkspacePrefix
 
 # The stored columns a write may set (besides the bookkeeping ones).
