@@ -112,6 +112,10 @@ def page(
     if after is not None:
         marks = ", ".join("?" * len(columns))
         w.add(f"({', '.join(columns)}) {'<' if descending else '>'} ({marks})", *_db_position(key, after))
+        if key == "priority":
+            # Implied by the row comparison; stated so that SQLite, which does not
+            # range-scan a row value over an expression, starts at the rank at least.
+            w.add(f"{PRIORITY_RANK} {'<=' if descending else '>='} ?", after[0])
     direction = " DESC" if descending else ""
     p = w.p
     text = (
