@@ -7,14 +7,17 @@ workspace, parent, filters and order). A token altered, made up, or used
 with another scope fails the signature and is INVALID_ARGUMENT naming
 `page_token`; the scope itself is not in the token, only in its signature.
 
-    token = page_tokens.encode(scope, [created_at.isoformat(), str(uuid)])
-    position = page_tokens.decode(request.page_token, scope)  # -> the same list
+    where = page_tokens.scope("events", workspace_id, *filters)
+    token = page_tokens.encode(where, page_tokens.position(created_at, event_id))
+    created_at, event_id = page_tokens.values(page_tokens.decode(request.page_token, where),
+                                              datetime.datetime, uuid.UUID)
 
-Call `encode` and `decode` outside a unit of work: the first call reads (or
-makes) the secret in a transaction of its own.
-
-Positions are JSON arrays of strings, numbers and nulls: callers turn their
-keys into those and back (`position` and `datetime_at` help with the usual ones).
+`decode` raises InvalidArgument naming `page_token` for anything that is not
+a token of that scope. Call `encode` and `decode` outside a unit of work:
+the first call reads (or makes) the secret in a transaction of its own.
+Positions are JSON arrays of strings, numbers and nulls; `position` writes
+keys (datetimes, uuids, ints, strings) as those and `values` reads them back.
+api/paging.py does all of this for a list method.
 """
 
 from __future__ import annotations
