@@ -34,7 +34,7 @@ def read(
     """
     limit, offset = requests.page(v, request, default_limit=default_limit)
     token = request.page_token
-    if token and request.HasField("offset"):
+    if token and "offset" in request.DESCRIPTOR.fields_by_name and request.HasField("offset"):
         v.add("page_token", "cannot be given together with offset: a token already says where the page starts")
     v.check()
     if not token:

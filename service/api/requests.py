@@ -67,14 +67,19 @@ PRIORITY_NAMES = enum_names(issue_pb2.Issue.Priority.DESCRIPTOR)
 def page(
     v: Violations, request: Message, *, default_limit: int, max_limit: int = PAGE_MAX
 ) -> tuple[int, int]:
-    """(limit, offset) from optional `limit` and `offset` fields."""
+    """(limit, offset) from optional `limit` and `offset` fields (a request
+    without `offset`, paged by token alone, has offset 0)."""
     limit = request.limit if request.HasField("limit") else default_limit
-    offset = request.offset if request.HasField("offset") else 0
+    offset = request.offset if _has(request, "offset") else 0
     if not 1 <= limit <= max_limit:
         v.add("limit", f"must be between 1 and {max_limit}, got {limit}")
     if offset < 0:
         v.add("offset", f"must be 0 or more, got {offset}")
     return limit, offset
+
+
+def _has(request: Message, name: str) -> bool:
+    return name in request.DESCRIPTOR.fields_by_name and request.HasField(name)
 
 
 def enum_value(v: Violations, field: str, value: int, names: dict[int, str]) -> str | None:
