@@ -61,6 +61,7 @@ TARGETS = [
     ("CreateIssue RPS >= 0.25 x echo", "CreateIssue", "ratio", 0.25),
     ("ListIssues(100 of 100k) RPS >= 0.08 x echo", "ListIssues", "ratio", 0.08),
     ("GetIssueMetrics(1M) p50 < 200 ms", "GetIssueMetrics", "p50_ms", 200.0),
+    ("ListIssues 1,000th page by token RPS >= 0.8 x the first page", "ListIssues deep page", "vs ListIssues", 0.8),
     ("server peak RSS < 250 MiB", None, "rss", 250.0),
     ("gateway GetIssue RPS >= 0.60 x direct gRPC", "GetIssue", "http_ratio", 0.60),
     ("gateway adds < 2 ms p50 to GetIssue at concurrency 1", "GetIssue c=1", "added_p50", 2.0),
@@ -378,6 +379,51 @@ def sanity_check(target: str, seeded: seed.Seeded) -> dict[str, str]:
     return problems
 
 
+# The search row's queries: each batch word matches a hundredth of the list workspace.
+SEARCHES = [f"seeded w{i}" for i in range(100)]
+DEEP_PAGE = 1000
+
+
+def deep_page_token(target: str, token: str, rows: int, limit: int = 100) -> tuple[int, str]:
+    """(page number, its page_token): the 1,000th page of ListIssues(limit) by
+    walking there, or the last page when fewer are stored (small runs)."""
+    import grpc
+
+    from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc
+
+    page = max(2, min(DEEP_PAGE, math.ceil(rows / limit)))
+    with grpc.insecure_channel(target) as ch:
+        stub = issue_service_pb2_grpc.IssueServiceStub(ch)
+        md = (("authorization", f"Bearer {token}"),)
+        next_token = ""
+        for _ in range(page - 1):
+            next_token = stub.ListIssues(pb.ListIssuesRequest(limit=limit, page_token=next_token), metadata=md, timeout=30).next_page_token
+    return page, next_token
+
+
+def check_list_rows(target: str, seeded: seed.Seeded, deep: tuple[int, str]) -> dict[str, str]:
+    """The search and deep-page rows answer what they should (a fast empty answer measures nothing)."""
+    import grpc
+
+    from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc
+
+    problems: dict[str, str] = {}
+    want = seeded.rows[seed.LIST_WORKSPACE]
+    with grpc.insecure_channel(target) as ch:
+        stub = issue_service_pb2_grpc.IssueServiceStub(ch)
+        md = (("authorization", f"Bearer {seeded.tokens[seed.LIST_WORKSPACE]}"),)
+        r = stub.ListIssues(pb.ListIssuesRequest(limit=100, q=SEARCHES[7]), metadata=md, timeout=30)
+        batch = len(range(7, want + 1, 100))  # g % 100 == 7 for g in 1..rows
+        if r.count != batch or len(r.items) != min(100, batch):
+            problems["ListIssues q"] = f"q={SEARCHES[7]!r} gave {len(r.items)} items and count {r.count}; {batch:,} match"
+        page, token = deep
+        r = stub.ListIssues(pb.ListIssuesRequest(limit=100, page_token=token), metadata=md, timeout=30)
+        expected = min(100, want - (page - 1) * 100)
+        if len(r.items) != expected:
+            problems["ListIssues deep page"] = f"page {page} gave {len(r.items)} items; {expected} expected"
+    return problems
+
+
 def _grpc(target: str, method: str, messages: list[Any], token: str) -> GrpcLoad:
     return GrpcLoad(
         target,
@@ -510,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
 
         target = f"127.0.0.1:{grpc_port}"
         INVALID.update(sanity_check(target, seeded))
+        deep = deep_page_token(target, seeded.tokens[seed.LIST_WORKSPACE], seeded.rows[seed.LIST_WORKSPACE])
+        print(f"walked to page {deep[0]:,} of ListIssues(limit=100) for the deep-page row")
+        INVALID.update(check_list_rows(target, seeded, deep))
         for problem in INVALID.values():
             print(f"CHECK FAILED: {problem}")
         t_list, t_metrics, t_write = (seeded.tokens[w] for w in (seed.LIST_WORKSPACE, seed.METRICS_WORKSPACE, seed.WRITE_WORKSPACE))
@@ -526,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
             (Row("echo", "gRPC", "echo"), lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)), T, (echo.pid,)),
             (Row("GetIssue", "gRPC", "GetIssue"), lambda: _grpc(target, "GetIssue", [pb.GetIssueRequest(issue_id=i) for i in ids], t_list), T, grpc_side),
             (Row("ListIssues", "gRPC", "ListIssues"), lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100)], t_list), T, grpc_side),
+            (Row("ListIssues deep page", "gRPC", "ListIssues deep page"), lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100, page_token=deep[1])], t_list), T, grpc_side),
+            (Row("ListIssues q", "gRPC", "ListIssues q"), lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100, q=q) for q in SEARCHES], t_list), T, grpc_side),
             (Row("CreateIssue", "gRPC", "CreateIssue"), lambda: _grpc(target, "CreateIssue", [create_msg], t_write), T, grpc_side),
             (Row("GetIssueMetrics", "gRPC", "GetIssueMetrics"), lambda: _grpc(target, "GetIssueMetrics", [pb.GetIssueMetricsRequest()], t_metrics), METRICS, grpc_side),
         ]
@@ -698,6 +749,12 @@ def _check(kind: str, key: str | None, limit: float, by_label: dict[str, Row], c
         if r is None:
             return "not measured", None if key not in by_label else False
         return f"{r.p50 * 1e3:.1f} ms", r.p50 * 1e3 < limit
+    if kind.startswith("vs "):
+        r, first = res(key), res(kind[3:])
+        if r is None or first is None:
+            return "not measured", None if key not in by_label else False
+        v = r.rps / first.rps
+        return f"{v:.2f} ({r.rps:,.0f} / {first.rps:,.0f} RPS)", v >= limit
     base, sep, rest = key.partition(" c=")
     http_label = f"{base} HTTP{sep}{rest}"
     h = res(http_label)

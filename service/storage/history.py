@@ -6,6 +6,8 @@ import datetime
 import uuid
 from typing import Any, NamedTuple
 
+import peewee
+
 from . import compiled
 from .models import HistoryEntry, Issue
 
@@ -40,13 +42,21 @@ class HistoryRepository:
             for start in range(0, len(rows), _ROWS_PER_INSERT):
                 HistoryEntry.insert_many(rows[start:start + _ROWS_PER_INSERT]).execute()
 
-    def page(self, issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
-        """One page of an issue's history, oldest first, and how many entries it has."""
+    def page(
+        self, issue_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    ) -> tuple[list[HistoryEntry], int]:
+        """One page of an issue's history, oldest first (after the (created_at,
+        position, uuid) position `after`, else from `offset`), and how many entries it has."""
         query = (
             HistoryEntry.select(HistoryEntry)
             .join(Issue)
             .where((HistoryEntry.issue == issue_id) & (Issue.workspace == self.workspace_id))
         )
         total = query.count()
+        if after is not None:
+            created_at, position, entry_id = after
+            query = query.where(
+                peewee.Tuple(HistoryEntry.created_at, HistoryEntry.position, HistoryEntry.uuid) > peewee.Tuple(
+                    HistoryEntry.created_at.db_value(created_at), position, HistoryEntry.uuid.db_value(entry_id)))
         rows = query.order_by(HistoryEntry.created_at, HistoryEntry.position, HistoryEntry.uuid).limit(limit).offset(offset)
         return list(rows), total

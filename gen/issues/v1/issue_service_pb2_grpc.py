@@ -11,7 +11,7 @@ from issues.v1 import issue_pb2 as issues_dot_v1_dot_issue__pb2
 from issues.v1 import issue_service_pb2 as issues_dot_v1_dot_issue__service__pb2
 from issues.v1 import workflow_pb2 as issues_dot_v1_dot_workflow__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
