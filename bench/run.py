@@ -735,7 +735,7 @@ def render(
     lines += [
         "",
         "CPU columns: CPU seconds the process(es) used during the row, per successful request "
-        "(server = the echo server on echo rows, `python -m service serve` otherwise, plus `python -m gateway` "
+        "(server = the echo server on echo rows, `python -m service serve` otherwise (with `--workers`, every process of it), plus `python -m gateway` "
         "on HTTP rows when standalone; PostgreSQL = all its processes on the machine, other users' work "
         "included; loadgen = the load-generator processes). The 2 cores are shared by all of them.",
         "",

@@ -474,3 +474,15 @@ def test_a_port_in_use_fails_the_start_with_status_1(tmp_path):
             capture_output=True, text=True, timeout=60,
         )
     assert done.returncode == 1 and "cannot listen" in done.stderr
+
+
+def test_the_readme_tracker_walkthrough_runs_against_workers(tmp_path):
+    """The README's tracker walkthrough, its calls spread over two workers on one SQLite file."""
+    from .test_readme import _run_tracker_walkthrough
+
+    server = harness.ServerProcess(f"sqlite:///{tmp_path / 'tracker.db'}", tmp_path, http=True, workers=WORKERS)
+    try:
+        _run_tracker_walkthrough(server, tmp_path)
+        assert all(n > 0 for n in served_by(server).values()) and len(served_by(server)) == WORKERS
+    finally:
+        assert server.stop() == 0
