@@ -264,7 +264,7 @@ class Supervisor:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stopping.set())
-            for fd in (self._wakeup_r, self._wakeup_w, *child.close_in_child,
+            for fd in (self._wakeup_r, self._wakeup_w, self._selector.fileno(), *child.close_in_child,
                        *(c._ready_fd for c in self.children if c._ready_fd >= 0)):
                 try:
                     os.close(fd)

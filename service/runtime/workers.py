@@ -200,6 +200,12 @@ def _hold(listen: str) -> socket.socket:
     host = host.strip("[]")
     family, kind, proto, _, address = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM,
                                                        flags=socket.AI_PASSIVE)[0]
+    if int(port):
+        # SO_REUSEPORT would let this bind join another server of the same
+        # user already listening there; a bind without it fails on any listener.
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -486,3 +486,17 @@ def test_the_readme_tracker_walkthrough_runs_against_workers(tmp_path):
         assert all(n > 0 for n in served_by(server).values()) and len(served_by(server)) == WORKERS
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.backend_independent
+def test_a_second_supervisor_on_the_same_port_fails_to_start(tmp_path):
+    first = harness.ServerProcess(f"sqlite:///{tmp_path / 'one.db'}", tmp_path, workers=WORKERS)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "service", "serve", "--database-url", f"sqlite:///{tmp_path / 'two.db'}",
+             "--workers", str(WORKERS), "--grpc-listen", first.target, "--no-http"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 1 and "cannot listen" in done.stderr
+    finally:
+        assert first.stop() == 0
