@@ -283,7 +283,9 @@ async def _drive(load: GrpcLoad | HttpLoad, shape: Shape, budget: int, index: in
         make, close = await _http_raw_sessions(load, shape)
     calls = [await make(t) for t in range(shape.concurrency)]
     n = len(load.requests)
-    cursor = [index * 7919]  # workers start at different requests
+    # Each worker starts its own share of the requests, so that a list of
+    # distinct requests (pages never listed before) is split between them, not shared.
+    cursor = [(index * n) // shape.processes]
 
     async def phase(count: int, deadline: float, latencies: array.array, errors: Counter) -> None:
         issued = 0

@@ -60,7 +60,9 @@ TARGETS = [
     ("GetIssue RPS >= 0.40 x echo", "GetIssue", "ratio", 0.40),
     ("CreateIssue RPS >= 0.25 x echo", "CreateIssue", "ratio", 0.25),
     ("ListIssues(100 of 100k) RPS >= 0.08 x echo", "ListIssues", "ratio", 0.08),
+    ("ListIssues, a page never listed before, RPS >= 0.10 x echo", "ListIssues cold", "ratio", 0.10),
     ("GetIssueMetrics(1M) p50 < 200 ms", "GetIssueMetrics", "p50_ms", 200.0),
+    ("ListIssues 1,000th page by token RPS >= 0.8 x the first page", "ListIssues deep page", "vs ListIssues", 0.8),
     ("server peak RSS < 250 MiB", None, "rss", 250.0),
     ("gateway GetIssue RPS >= 0.60 x direct gRPC", "GetIssue", "http_ratio", 0.60),
     ("gateway adds < 2 ms p50 to GetIssue at concurrency 1", "GetIssue c=1", "added_p50", 2.0),
@@ -85,9 +87,28 @@ def free_port() -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:  # a worker that exited since the row began
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> tuple[int, ...]:
+    """`pid` and its children (a supervisor's workers, the echo's processes)."""
+    children = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid:
+            children.append(int(entry.name))
+    return (pid, *sorted(children))
 
 
 def _postgres_cpu() -> dict[int, float]:
@@ -293,7 +314,9 @@ class Row:
 
 
 def measure(row: Row, load: GrpcLoad | HttpLoad, shape: Shape, pids: tuple[int, ...], profile: pathlib.Path | None) -> Row:
-    """Run one row; `pids` are the server-side processes whose CPU the row is charged."""
+    """Run one row; `pids` are the server-side processes whose CPU the row is charged
+    (their children too: the workers of `serve --workers N`, the echo's processes)."""
+    pids = tuple(p for pid in pids for p in process_tree(pid))
     spies = []
     if profile is not None:
         for pid in pids:
@@ -378,6 +401,51 @@ def sanity_check(target: str, seeded: seed.Seeded) -> dict[str, str]:
     return problems
 
 
+# The search row's queries: each batch word matches a hundredth of the list workspace.
+SEARCHES = [f"seeded w{i}" for i in range(100)]
+DEEP_PAGE = 1000
+
+
+def deep_page_token(target: str, token: str, rows: int, limit: int = 100) -> tuple[int, str]:
+    """(page number, its page_token): the 1,000th page of ListIssues(limit) by
+    walking there, or the last page when fewer are stored (small runs)."""
+    import grpc
+
+    from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc
+
+    page = max(2, min(DEEP_PAGE, math.ceil(rows / limit)))
+    with grpc.insecure_channel(target) as ch:
+        stub = issue_service_pb2_grpc.IssueServiceStub(ch)
+        md = (("authorization", f"Bearer {token}"),)
+        next_token = ""
+        for _ in range(page - 1):
+            next_token = stub.ListIssues(pb.ListIssuesRequest(limit=limit, page_token=next_token), metadata=md, timeout=30).next_page_token
+    return page, next_token
+
+
+def check_list_rows(target: str, seeded: seed.Seeded, deep: tuple[int, str]) -> dict[str, str]:
+    """The search and deep-page rows answer what they should (a fast empty answer measures nothing)."""
+    import grpc
+
+    from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc
+
+    problems: dict[str, str] = {}
+    want = seeded.rows[seed.LIST_WORKSPACE]
+    with grpc.insecure_channel(target) as ch:
+        stub = issue_service_pb2_grpc.IssueServiceStub(ch)
+        md = (("authorization", f"Bearer {seeded.tokens[seed.LIST_WORKSPACE]}"),)
+        r = stub.ListIssues(pb.ListIssuesRequest(limit=100, q=SEARCHES[7]), metadata=md, timeout=30)
+        batch = len(range(7, want + 1, 100))  # g % 100 == 7 for g in 1..rows
+        if r.count != batch or len(r.items) != min(100, batch):
+            problems["ListIssues q"] = f"q={SEARCHES[7]!r} gave {len(r.items)} items and count {r.count}; {batch:,} match"
+        page, token = deep
+        r = stub.ListIssues(pb.ListIssuesRequest(limit=100, page_token=token), metadata=md, timeout=30)
+        expected = min(100, want - (page - 1) * 100)
+        if len(r.items) != expected:
+            problems["ListIssues deep page"] = f"page {page} gave {len(r.items)} items; {expected} expected"
+    return problems
+
+
 def _grpc(target: str, method: str, messages: list[Any], token: str) -> GrpcLoad:
     return GrpcLoad(
         target,
@@ -408,6 +476,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list-rows", type=int, default=100_000)
     p.add_argument("--metrics-rows", type=int, default=1_000_000)
     p.add_argument("--processes", type=int, default=2, help="load-generator processes for the throughput rows")
+    p.add_argument(
+        "--workers", type=int, default=1,
+        help="run `serve --workers N` (N gRPC processes on one port, the gateway in its own) against an echo "
+        "ceiling of N processes on one port",
+    )
+    p.add_argument(
+        "--channels", type=int,
+        help="gRPC connections per load-generator process (default 1; with --workers N, 4 x N, so that "
+        "SO_REUSEPORT spreads them over every process)",
+    )
     p.add_argument("--concurrency", type=int, default=24, help="in-flight calls per load-generator process")
     p.add_argument("--seconds", type=float, default=12.0, help="wall-time limit of each throughput row")
     p.add_argument("--requests", type=int, default=60_000, help="request budget of each throughput row")
@@ -473,11 +551,15 @@ def main(argv: list[str] | None = None) -> int:
                 http_note = f"HTTP rows skipped: {why}"
                 print(http_note)
         echo_port, grpc_port, http_port = free_port(), free_port(), free_port()
-        echo = start_proc("echo", [sys.executable, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{echo_port}", "--max-seconds", str(int(args.max_minutes * 60))])
+        echo = start_proc("echo", [sys.executable, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{echo_port}",
+                                   "--processes", str(args.workers), "--max-seconds", str(int(args.max_minutes * 60))])
         procs.append(echo)
-        inproc = http and args.gateway == "inproc"
+        workers = args.workers > 1
+        # With --workers the supervisor runs the gateway in a process of its own.
+        inproc = http and (args.gateway == "inproc" or workers)
         serve = [sys.executable, "-m", "service", "serve", "--database-url", url, "--grpc-listen", f"127.0.0.1:{grpc_port}"]
         serve += ["--http-listen", f"127.0.0.1:{http_port}"] if inproc else ["--no-http"]
+        serve += ["--workers", str(args.workers)] if workers else []
         server = start_proc("server", serve)
         procs.append(server)
         gateway = floor = None
@@ -490,10 +572,14 @@ def main(argv: list[str] | None = None) -> int:
             procs.append(gateway)
         wait_until("echo server", lambda: echo_serving(echo_port), echo)
         wait_until("gRPC server", lambda: grpc_serving(grpc_port), server)
+        if workers and not http:
+            # Every worker up: the supervisor says so once all serve.
+            wait_until("every worker", lambda: '"supervisor serving"' in server.log_path.read_text(), server)
         if http:
             wait_until("HTTP floor", lambda: http_ok(floor_port, "/echo"), floor)
             try:
-                wait_until("HTTP gateway", lambda: http_ok(http_port, "/healthz"), gateway or server, timeout=30)
+                # With workers, /readyz is 200 once every worker serves.
+                wait_until("HTTP gateway", lambda: http_ok(http_port, "/readyz" if workers else "/healthz"), gateway or server, timeout=30)
             except (TimeoutError, RuntimeError) as exc:
                 http, http_note = False, f"HTTP rows skipped: the gateway did not come up ({str(exc).splitlines()[0]})"
                 print(http_note)
@@ -501,7 +587,10 @@ def main(argv: list[str] | None = None) -> int:
                     raise
         rss = RssSampler(server.pid)
         gateway_rss = RssSampler(gateway.pid) if gateway else None
-        print(f"echo pid {echo.pid} on :{echo_port}; server pid {server.pid} on :{grpc_port}" + (f"; gateway ({args.gateway}) on :{http_port}" if http else ""))
+        gateway_kind = "its own process (serve --workers)" if workers else args.gateway
+        print(f"echo pid {echo.pid} on :{echo_port}" + (f" ({args.workers} processes)" if workers else "")
+              + f"; server pid {server.pid} on :{grpc_port}" + (f" ({args.workers} workers: {process_tree(server.pid)[1:]})" if workers else "")
+              + (f"; gateway ({gateway_kind}) on :{http_port}" if http else ""))
         grpc_side = (server.pid,)
         http_side = (server.pid, gateway.pid) if gateway else (server.pid,)
 
@@ -510,6 +599,9 @@ def main(argv: list[str] | None = None) -> int:
 
         target = f"127.0.0.1:{grpc_port}"
         INVALID.update(sanity_check(target, seeded))
+        deep = deep_page_token(target, seeded.tokens[seed.LIST_WORKSPACE], seeded.rows[seed.LIST_WORKSPACE])
+        print(f"walked to page {deep[0]:,} of ListIssues(limit=100) for the deep-page row")
+        INVALID.update(check_list_rows(target, seeded, deep))
         for problem in INVALID.values():
             print(f"CHECK FAILED: {problem}")
         t_list, t_metrics, t_write = (seeded.tokens[w] for w in (seed.LIST_WORKSPACE, seed.METRICS_WORKSPACE, seed.WRITE_WORKSPACE))
@@ -518,7 +610,22 @@ def main(argv: list[str] | None = None) -> int:
         create_msg.description.add().update(CREATE_BODY["description"][0])
         create_json = json.dumps(CREATE_BODY).encode()
 
-        T = Shape(args.processes, args.concurrency, args.requests, args.seconds)
+        channels = args.channels or (1 if args.workers == 1 else 4 * args.workers)
+        T = Shape(args.processes, args.concurrency, args.requests, args.seconds, channels=channels)
+        # Pages never listed before: one status and one priority each (the 12
+        # seeded pairs are disjoint), 100 issues at successive offsets, each
+        # asked for once; every load process gets its own share.
+        cold_pages = [
+            pb.ListIssuesRequest(status=[status], priority=[priority], limit=100, offset=100 * k)
+            for status in (issue_pb2.Issue.STATUS_OPEN, issue_pb2.Issue.STATUS_IN_PROGRESS,
+                           issue_pb2.Issue.STATUS_RESOLVED, issue_pb2.Issue.STATUS_REJECTED)
+            for priority in (issue_pb2.Issue.PRIORITY_LOW, issue_pb2.Issue.PRIORITY_MEDIUM, issue_pb2.Issue.PRIORITY_HIGH)
+            for k in range(seeded.rows[seed.LIST_WORKSPACE] // 12 // 100)
+        ]
+        cold_warmup = 10
+        COLD = Shape(args.processes, args.concurrency,
+                     max(1, args.processes * (len(cold_pages) // args.processes - cold_warmup - args.concurrency)),
+                     args.seconds, warmup_requests=cold_warmup, channels=channels)
         LOW = Shape(1, 1, 4000, min(args.seconds, 8.0), warmup_requests=50)
         METRICS = Shape(1, 1, 40, 20.0, warmup_requests=3)
 
@@ -526,6 +633,9 @@ def main(argv: list[str] | None = None) -> int:
             (Row("echo", "gRPC", "echo"), lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)), T, (echo.pid,)),
             (Row("GetIssue", "gRPC", "GetIssue"), lambda: _grpc(target, "GetIssue", [pb.GetIssueRequest(issue_id=i) for i in ids], t_list), T, grpc_side),
             (Row("ListIssues", "gRPC", "ListIssues"), lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100)], t_list), T, grpc_side),
+            (Row("ListIssues deep page", "gRPC", "ListIssues deep page"), lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100, page_token=deep[1])], t_list), T, grpc_side),
+            (Row("ListIssues q", "gRPC", "ListIssues q"), lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100, q=q) for q in SEARCHES], t_list), T, grpc_side),
+            (Row("ListIssues (cold page)", "gRPC", "ListIssues cold"), lambda: _grpc(target, "ListIssues", cold_pages, t_list), COLD, grpc_side),
             (Row("CreateIssue", "gRPC", "CreateIssue"), lambda: _grpc(target, "CreateIssue", [create_msg], t_write), T, grpc_side),
             (Row("GetIssueMetrics", "gRPC", "GetIssueMetrics"), lambda: _grpc(target, "GetIssueMetrics", [pb.GetIssueMetricsRequest()], t_metrics), METRICS, grpc_side),
         ]
@@ -565,8 +675,11 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
             rows.append(measure(row, make(), shape, pids, profile))
         peak_rss = rss.peak()
+        if workers:  # every process of the supervisor's tree, added up
+            peak_rss += sum((_status_kib(pid, "VmHWM") or 0) * 1024 for pid in process_tree(server.pid)[1:])
         setup = {
-            "gateway": (f"{args.gateway}" + (f", its own peak RSS {gateway_rss.peak() / MiB:.0f} MiB" if gateway_rss else "")) if http else None,
+            "gateway": (f"{gateway_kind}" + (f", its own peak RSS {gateway_rss.peak() / MiB:.0f} MiB" if gateway_rss else "")) if http else None,
+            "workers": args.workers,
         }
         report = render(rows, peak_rss, seeded, seed_seconds, T, http_note, time.monotonic() - started, setup)
         print()
@@ -620,7 +733,11 @@ def render(
         f"- throughput rows: {shape.processes} load-generator processes x {shape.concurrency} calls in flight, "
         f"at most {shape.max_requests:,} requests or {shape.max_seconds:.0f}s each; `c=1` rows: one call at a time; "
         f"metrics: one call at a time, 40 calls",
-        f"- echo ceiling: {', '.join(f'{e:,.0f}' for e in echoes)} RPS (measured at the start, middle and end; the ratios use the mean, {_fmt(ceiling, 0)})",
+        f"- echo ceiling: {', '.join(f'{e:,.0f}' for e in echoes)} RPS (measured at the start, middle and end; the ratios use the mean, {_fmt(ceiling, 0)})"
+        + (f"; {setup['workers']} echo processes on one port, like the service" if setup.get("workers", 1) > 1 else ""),
+        f"- server: `serve --workers {setup['workers']}` ({setup['workers']} gRPC processes on one port, SO_REUSEPORT; "
+        f"{shape.channels} connections per load process so that they spread over the processes)"
+        if setup.get("workers", 1) > 1 else "- server: one process (`serve`)",
         f"- HTTP: gateway {setup['gateway']}; `HTTP floor` = Starlette on uvicorn returning a small JSON (bench/http_echo.py), no gRPC behind it"
         if setup.get("gateway") else "- HTTP: not measured",
         "",
@@ -651,11 +768,15 @@ def render(
         )
         if r.note:
             notes.append(f"{r.label}: {r.note}")
-    lines += ["", f"Server peak RSS (VmHWM of `python -m service serve`, gateway included when on): **{peak_rss / MiB:.0f} MiB**", ""]
+    rss_of = ("every process of `serve --workers`: supervisor, workers and gateway, added up" if setup.get("workers", 1) > 1
+              else "`python -m service serve`, gateway included when on")
+    lines += ["", f"Server peak RSS (VmHWM of {rss_of}): **{peak_rss / MiB:.0f} MiB**", ""]
 
     lines += ["## Targets", "", "| target | measured | result |", "| --- | --- | --- |"]
     for label, key, kind, limit in TARGETS:
         value, passed = _check(kind, key, limit, by_label, ceiling, peak_rss)
+        if kind == "rss" and setup.get("workers", 1) > 1:  # the target is one process's
+            value, passed = f"{peak_rss / MiB:.0f} MiB over {setup['workers'] + 2} processes (a target for one)", None
         lines.append(f"| {label} | {value} | {'—' if passed is None else ('PASS' if passed else 'MISS')} |")
     if http_note:
         notes.append(http_note)
@@ -665,7 +786,7 @@ def render(
     lines += [
         "",
         "CPU columns: CPU seconds the process(es) used during the row, per successful request "
-        "(server = the echo server on echo rows, `python -m service serve` otherwise, plus `python -m gateway` "
+        "(server = the echo server on echo rows, `python -m service serve` otherwise (with `--workers`, every process of it), plus `python -m gateway` "
         "on HTTP rows when standalone; PostgreSQL = all its processes on the machine, other users' work "
         "included; loadgen = the load-generator processes). The 2 cores are shared by all of them.",
         "",
@@ -698,6 +819,12 @@ def _check(kind: str, key: str | None, limit: float, by_label: dict[str, Row], c
         if r is None:
             return "not measured", None if key not in by_label else False
         return f"{r.p50 * 1e3:.1f} ms", r.p50 * 1e3 < limit
+    if kind.startswith("vs "):
+        r, first = res(key), res(kind[3:])
+        if r is None or first is None:
+            return "not measured", None if key not in by_label else False
+        v = r.rps / first.rps
+        return f"{v:.2f} ({r.rps:,.0f} / {first.rps:,.0f} RPS)", v >= limit
     base, sep, rest = key.partition(" c=")
     http_label = f"{base} HTTP{sep}{rest}"
     h = res(http_label)

@@ -9,7 +9,8 @@
   empty workspace, `bench-write`, so the read workloads stay fixed.
   Statuses and priorities cover every value evenly (all 12 pairs), created_at is
   spread over the last 60 days, resolved issues get a resolved_at after
-  created_at. Then VACUUM ANALYZE, so the planner has statistics and the
+  created_at. Each issue's description names its batch (`w0` to `w99`, a
+  hundredth of the issues each), for the full-text search row. Then VACUUM ANALYZE, so the planner has statistics and the
   visibility map lets index-only scans skip the heap.
 
     python -m bench.seed --keep      # seed a scratch database, print its URL
@@ -37,10 +38,10 @@ EMAIL = "bench@example.com"
 _INSERT = """
 INSERT INTO issues (uuid, workspace_id, title, description, status, priority, tags, owner,
                     resolution_summary, created_by, created_at, updated_at, resolved_at,
-                    job_run_id, session_ids, number)
+                    job_run_id, session_ids, number, search_text)
 SELECT gen_random_uuid(), %(workspace_id)s,
        'Benchmark issue ' || g,
-       '[{"type":"paragraph","text":"Seeded by bench.seed for the load test."}]',
+       '[{"type":"paragraph","text":"Seeded by bench.seed for the load test, batch w' || (g %% 100) || '."}]',
        s.status,
        (ARRAY['low','medium','high'])[1 + (g / 4) %% 3],
        '["bench","seeded"]',
@@ -53,7 +54,10 @@ SELECT gen_random_uuid(), %(workspace_id)s,
             THEN LEAST(s.created_at + random() * interval '5 days', %(now)s) END,
        NULL,
        '[]',
-       g
+       g,
+       -- The words search finds it by, as domain/search.py writes them.
+       'benchmark issue ' || g || ' seeded by bench seed for the load test batch w' || (g %% 100)
+           || CASE WHEN s.status = 'resolved' THEN ' fixed in the benchmark' ELSE '' END
 FROM generate_series(1, %(rows)s) AS g
 CROSS JOIN LATERAL (
     SELECT (ARRAY['open','in_progress','resolved','rejected'])[1 + g %% 4] AS status,
@@ -159,6 +163,9 @@ def seed(url: str, list_rows: int = 100_000, metrics_rows: int = 1_000_000, log=
             for slug, rows in ((LIST_WORKSPACE, list_rows), (METRICS_WORKSPACE, metrics_rows)) if fill else ():
                 t = time.perf_counter()
                 cur.execute(_INSERT, {"workspace_id": ids[slug], "email": EMAIL, "rows": rows, "now": now})
+                cur.execute("INSERT INTO issue_tags (issue_uuid, workspace_id, tag)"
+                            " SELECT uuid, workspace_id, t FROM issues, unnest(ARRAY['bench', 'seeded']) AS t"
+                            " WHERE workspace_id = %s", (ids[slug],))
                 # The numbers the rows took, so that creates continue after them.
                 cur.execute("UPDATE workspaces SET issue_seq = %s WHERE id = %s", (rows, ids[slug]))
                 timings[f"insert {slug}"] = time.perf_counter() - t

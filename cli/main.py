@@ -169,16 +169,18 @@ def view(issue_id: str) -> None:
     with _client() as client:
         issue = client.call("GetIssue", pb.GetIssueRequest(issue_id=issue_id))
         comments: list[Any] = []
+        token = ""
         while True:  # every page: a long thread is shown whole
-            page = client.call("ListComments", pb.ListCommentsRequest(issue_id=issue.uuid, limit=1000,
-                                                                        offset=len(comments)))
+            page = client.call("ListComments", pb.ListCommentsRequest(issue_id=issue.uuid, limit=1000, page_token=token))
             comments += page.items
-            if not page.items or len(comments) >= page.count:
+            token = page.next_page_token
+            if not token:
                 break
     from common.jsonout import to_json
 
     # With --json, each part exactly as its HTTP route answers it.
-    both = {"issue": to_json(issue), "comments": {"items": [to_json(c) for c in comments], "count": len(comments)}}
+    both = {"issue": to_json(issue), "comments": {"items": [to_json(c) for c in comments], "count": len(comments),
+                                                                           "next_page_token": ""}}
     _show(both, lambda out: views.issue_detail(out, issue, comments))
 
 

@@ -10,6 +10,13 @@ import sys
 import time
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
+# Fields every line of this process carries (`tag`): which worker process wrote it.
+_TAGS: dict[str, object] = {}
+
+
+def tag(**fields: object) -> None:
+    """Add `fields` to every line this process logs from now on (e.g. `worker=2`)."""
+    _TAGS.update(fields)
 
 
 def _timestamp(created: float) -> str:
@@ -23,6 +30,7 @@ class JSONFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            **_TAGS,
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info:
@@ -47,5 +55,5 @@ def access_line(logger: logging.Logger, msg: str, **fields: object) -> None:
     """
     if not logger.isEnabledFor(logging.INFO):
         return
-    entry = {"ts": _timestamp(time.time()), "level": "info", "logger": logger.name, "msg": msg, **fields}
+    entry = {"ts": _timestamp(time.time()), "level": "info", "logger": logger.name, "msg": msg, **_TAGS, **fields}
     os.write(sys.stderr.fileno(), (json.dumps(entry, default=str) + "\n").encode())

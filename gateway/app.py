@@ -12,6 +12,7 @@ given, and headers are bounded (limits.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -37,7 +38,7 @@ from .limits import HeaderLimits
 from .metrics import observe_request
 from .openapi import build_openapi
 from .routing import RouteTable
-from .transcoder import Backend, TranscodingRoute
+from .transcoder import Backend, TranscodingRoute, split_target
 
 __all__ = ["SERVICE", "build_app"]
 
@@ -48,6 +49,20 @@ READY_TIMEOUT_SECONDS = 2.0
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # How long closing the channel waits for in-flight calls at shutdown.
 CHANNEL_CLOSE_GRACE_SECONDS = 5.0
+
+
+async def _not_serving(channel: grpc.aio.Channel) -> str | None:
+    """None if the server behind `channel` reports SERVING, else what it reports."""
+    try:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=READY_TIMEOUT_SECONDS
+        )
+    except grpc.RpcError as exc:
+        log.warning("readiness check failed", extra={"code": exc.code().name if exc.code() else None})
+        return "the service is unreachable"
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        return f"the service reports {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
+    return None
 
 
 def build_app(
@@ -72,16 +87,22 @@ def build_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # With several servers behind it (`ipv4:A,B`), readiness asks each one on
+    # a channel of its own: the gateway is ready when every one serves.
+    targets = split_target(grpc_target)
+    health_backends = [Backend(t) for t in targets] if len(targets) > 1 else [backend]
+
     async def readyz(request: Request) -> Response:
-        stub = health_pb2_grpc.HealthStub(backend.channel)
-        try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=READY_TIMEOUT_SECONDS)
-        except grpc.RpcError as exc:
-            log.warning("readiness check failed", extra={"code": exc.code().name if exc.code() else None})
-            return error_response(http_error(503, "the service is unreachable"))
-        if reply.status != health_pb2.HealthCheckResponse.SERVING:
-            status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-            return error_response(http_error(503, f"the service reports {status}"))
+        problems = await asyncio.gather(*(_not_serving(b.channel) for b in health_backends))
+        failing = [p for p in problems if p is not None]
+        if len(health_backends) == 1 and failing:
+            return error_response(http_error(503, failing[0]))
+        if failing:
+            return error_response(http_error(
+                503, f"{len(failing)} of {len(health_backends)} servers are not serving: {'; '.join(sorted(set(failing)))}"
+            ))
+        if len(health_backends) > 1:
+            return JSONResponse({"status": "serving", "servers": len(health_backends)})
         return JSONResponse({"status": "serving"})
 
     async def metrics(request: Request) -> Response:
@@ -111,6 +132,8 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await backend.close(CHANNEL_CLOSE_GRACE_SECONDS)
+        for health_backend in health_backends:
+            await health_backend.close(0)
 
     app = Starlette(
         routes=[

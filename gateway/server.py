@@ -85,12 +85,16 @@ def start_in_thread(
     max_upload_bytes: int = 512 << 20,
     cors_origins: Sequence[str] = (),
     graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
+    sock: socket.socket | None = None,
 ) -> GatewayHandle:
     """Serve the gateway on `http_listen` in front of `grpc_target`; returns once it accepts requests.
 
     `cors_origins`: the browser origins allowed to call it (see gateway.cors); none turns CORS off.
+    `sock`: a socket already bound to the address (by a parent process that
+    keeps it, so that the port outlives a gateway it restarts); `http_listen`
+    is not bound again then.
     """
-    sock = bind(http_listen)
+    sock = sock if sock is not None else bind(http_listen)
     port = sock.getsockname()[1]
     server = uvicorn.Server(_config(grpc_target, max_body_bytes, max_upload_bytes, cors_origins, graceful_seconds))
     failure: list[BaseException] = []

@@ -33,7 +33,7 @@ from .errors import GatewayError, bad_request, error_response, from_rpc_error, h
 from .limits import declared_length, too_large
 from .routing import Binding, RouteTable
 
-__all__ = ["Backend", "TranscodingRoute", "DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS"]
+__all__ = ["Backend", "TranscodingRoute", "DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS", "split_target"]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 300.0
@@ -46,14 +46,37 @@ _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 log = logging.getLogger("gateway")
 
 
+def split_target(target: str) -> list[str]:
+    """The servers a target names: `ipv4:127.0.0.1:5001,127.0.0.1:5002` (gRPC's
+    own spelling of an address list) is two, each as a target of its own;
+    anything else is one."""
+    scheme, sep, addresses = target.partition(":")
+    if scheme in ("ipv4", "ipv6") and sep and "," in addresses:
+        return [f"{scheme}:{address}" for address in addresses.split(",") if address]
+    return [target]
+
+
 class Backend:
-    """The one gRPC channel of an app, opened on first use inside the server's event loop."""
+    """The one gRPC channel of an app, opened on first use inside the server's event loop.
+
+    A target that lists several servers (`ipv4:A,B`: the worker processes of
+    `serve --workers N`) spreads calls over them round-robin, skipping any that
+    is down and reconnecting to it within a second or two once it is back.
+    """
 
     def __init__(self, target: str, options: list[tuple[str, Any]] | None = None) -> None:
         self.target = target
         # A page of 1000 issues with rich descriptions can pass gRPC's 4 MiB
         # default; refusing it would surface as a misleading 429.
         self._options = options if options is not None else [("grpc.max_receive_message_length", 64 << 20)]
+        if options is None and len(split_target(target)) > 1:
+            self._options += [
+                ("grpc.lb_policy_name", "round_robin"),
+                # A restarted worker is back within about a second: look for it that often.
+                ("grpc.initial_reconnect_backoff_ms", 200),
+                ("grpc.min_reconnect_backoff_ms", 200),
+                ("grpc.max_reconnect_backoff_ms", 2000),
+            ]
         self._channel: grpc.aio.Channel | None = None
         self._callables: dict[tuple[str, str], Any] = {}
 

@@ -141,6 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     http_listen = None if args.no_http else setting("http_listen", args.http_listen)
     try:
         grace = seconds("shutdown_grace", args.shutdown_grace)
+        workers = _worker_count(setting("workers", args.workers))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -152,7 +153,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         shutdown_grace_seconds=grace,
         cors_origins=setting("cors_origins", args.cors_origins),
         rate_limit=setting("rate_limit"),
+        worker_processes=workers,
     ))
+
+
+MAX_WORKERS = 64
+
+
+def _worker_count(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise ValueError(f"ISSUES_WORKERS / --workers: expected a whole number from 1 to {MAX_WORKERS}, got {text!r}")
+    return int(text)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -177,6 +188,12 @@ def parser() -> argparse.ArgumentParser:
         "--shutdown-grace", metavar="SECONDS",
         help="at SIGTERM, how long calls in flight may finish before their work is cancelled "
         "(default: $ISSUES_SHUTDOWN_GRACE or 10)",
+    )
+    serve.add_argument(
+        "--workers", metavar="N",
+        help="gRPC server processes on the one port (SO_REUSEPORT), with the HTTP gateway in a process of "
+        "its own, under a supervisor that restarts any that dies (default: $ISSUES_WORKERS or 1: one "
+        "process, the gateway in it)",
     )
     serve.set_defaults(run=cmd_serve)
 

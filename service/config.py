@@ -22,6 +22,8 @@ DEFAULTS = {
     "rate_limit": ("ISSUES_RATE_LIMIT", ""),
     # How long events are kept (pruned by `gc`): seconds, or a number with s, m, h or d.
     "event_retention": ("ISSUES_EVENT_RETENTION", "7d"),
+    # gRPC server processes of `serve`; more than 1 runs them under a supervisor.
+    "workers": ("ISSUES_WORKERS", "1"),
 }
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -60,6 +62,7 @@ class Settings:
     # None turns the in-process HTTP gateway off.
     http_listen: str | None
     blobs: "BlobSettings"
+    # IssueService calls one process runs at once (its threads; see api/admission.py).
     workers: int = 16
     # Larger requests are refused by gRPC before they are parsed.
     max_message_bytes: int = 1 << 20
@@ -70,6 +73,15 @@ class Settings:
     cors_origins: str = ""
     # ISSUES_RATE_LIMIT as given (`RATE` or `RATE/BURST`; "" is no limit), checked by `serve`.
     rate_limit: str = ""
+    # gRPC server processes (`serve --workers N`); above 1, a supervisor runs
+    # them on one port (reuse_port) and the HTTP gateway in a process of its own.
+    worker_processes: int = 1
+    # A worker's own address besides the shared port, where the supervisor's
+    # gateway reaches this worker in particular.
+    worker_listen: str | None = None
+    # The rate-limit table the worker processes of one host share (a file the
+    # supervisor creates); None: this process counts alone.
+    rate_limit_table: str | None = None
 
 
 @dataclass(frozen=True)

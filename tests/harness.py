@@ -148,18 +148,26 @@ def close_databases() -> None:
 
 
 class ServerProcess:
-    """`python -m service serve` in a child process, on a free port."""
+    """`python -m service serve` in a child process, on a free port.
+
+    With `workers` above 1 it is the supervisor of `serve --workers N`, started
+    once it logs that every process serves; `pids` then names each process
+    ("worker-1", ..., "gateway") and `worker_targets` each worker's own port.
+    """
 
     def __init__(self, database_url: str, workdir: pathlib.Path, *, http: bool = False,
-                 env: dict[str, str] | None = None, grpc_port: int = 0) -> None:
+                 env: dict[str, str] | None = None, workers: int = 1, grpc_port: int = 0) -> None:
         self.database_url = database_url
         self.grpc_port = grpc_port  # 0: a free one, picked anew at each start
         self.workdir = workdir
         self.http = http
+        self.workers = workers
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.http_port = 0
+        self.pids: dict[str, int] = {}
+        self.worker_targets: list[str] = []
         self.start()
 
     @property
@@ -173,6 +181,7 @@ class ServerProcess:
         listen = [
             "--grpc-listen", f"127.0.0.1:{self.grpc_port}",
             *(["--http-listen", "127.0.0.1:0"] if self.http else ["--no-http"]),
+            *(["--workers", str(self.workers)] if self.workers > 1 else []),
         ]
         with open(self.log, "wb") as err, open(self.stdout, "wb") as out:
             self.process = subprocess.Popen(
@@ -182,6 +191,12 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for entry in self.log_entries():
+                if self.workers > 1:
+                    if entry.get("msg") == "supervisor serving":
+                        self.port = int(entry["grpc_listen"].rsplit(":", 1)[1])
+                        self.http_port = int(entry["http_listen"].rsplit(":", 1)[1]) if entry["http_listen"] else 0
+                        self.pids, self.worker_targets = entry["pids"], entry["worker_listen"]
+                    continue
                 if entry.get("msg") == "serving grpc":
                     self.port = int(entry["grpc_listen"].rsplit(":", 1)[1])
                 if entry.get("msg") == "serving http":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import uuid
+
 from google.protobuf import empty_pb2
 
 from issues.v1 import comment_pb2, issue_service_pb2 as pb
@@ -12,7 +15,7 @@ from ..domain.errors import Violations
 from ..domain.identifiers import parse_issue_ref
 from ..domain.reactions import check_emoji
 from ..domain.limits import COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, COMMENTS_PAGE_DEFAULT
-from . import messages, requests
+from . import messages, paging, requests
 from .pipeline import Call
 
 
@@ -21,9 +24,13 @@ class CommentsServicer:
         self._blobs = blobs
 
     def ListComments(self, request: pb.ListCommentsRequest, call: Call) -> pb.ListCommentsResponse:
-        issue_id, limit, offset = requests.issue_page(request, default_limit=COMMENTS_PAGE_DEFAULT)
-        views, total = comments.list_comments(call.principal, issue_id, limit, offset)
-        return pb.ListCommentsResponse(items=messages.fit([messages.comment(c) for c in views]), count=total)
+        principal = call.principal
+        items, total, token = paging.under_issue(
+            request, principal.workspace_id, "comments", (datetime.datetime, uuid.UUID),
+            default_limit=COMMENTS_PAGE_DEFAULT,
+            fetch=lambda ref, limit, offset, after: comments.list_comments(principal, ref, limit, offset, after),
+            build=messages.comment, position=lambda view: (view.row.created_at, view.row.uuid))
+        return pb.ListCommentsResponse(items=items, count=total, next_page_token=token)
 
     def CreateComment(self, request: pb.CreateCommentRequest, call: Call) -> comment_pb2.Comment:
         v = Violations()

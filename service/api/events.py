@@ -7,14 +7,11 @@ process's EventHub, on the event loop (an async generator: no thread held).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import AsyncIterator
 
 from issues.v1 import issue_service_pb2 as pb
 
-from ..app import events
+from ..app import events, page_tokens
 from ..domain.errors import InvalidArgument
 from ..domain.limits import PAGE_MAX
 from .event_hub import EventHub
@@ -24,27 +21,17 @@ from .pipeline import Call
 EVENTS_PAGE_DEFAULT = 100
 
 
-# -- page tokens: one small pair of functions, to be swapped for the signed
-# tokens of page_tokens.py --------------------------------------------------
+# -- page tokens (signed: page_tokens.py), scoped to the workspace and the filter
 
 
-def page_token(after: int, types: list[str]) -> str:
+def page_token(workspace_id: int, after: int, types: list[str]) -> str:
     """The token of the page after sequence `after`, for a list of `types`."""
-    raw = json.dumps({"v": 1, "after": after, "types": types}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return page_tokens.encode(page_tokens.scope("events", workspace_id, sorted(types)), [after])
 
 
-def parse_page_token(token: str, types: list[str]) -> int:
-    """The sequence a token continues after; INVALID_ARGUMENT naming `page_token` if it is not ours."""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        after = data["after"]
-        if data.get("v") != 1 or not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise ValueError
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument.field("page_token", "is not a page token of this list") from None
-    if data.get("types") != types:
-        raise InvalidArgument.field("page_token", "was made for other filters: send the same `types` with it")
+def parse_page_token(token: str, workspace_id: int, types: list[str]) -> int:
+    """The sequence a token continues after; INVALID_ARGUMENT naming `page_token` if it is not one of this list's."""
+    (after,) = page_tokens.values(page_tokens.decode(token, page_tokens.scope("events", workspace_id, sorted(types))), int)
     return after
 
 
@@ -64,7 +51,7 @@ class EventsServicer:
         if request.page_token:
             if request.HasField("after_sequence"):
                 raise InvalidArgument.field("page_token", "takes the place of after_sequence: send one of them")
-            after = parse_page_token(request.page_token, types)
+            after = parse_page_token(request.page_token, call.principal.workspace_id, types)
         else:
             after = _after(request)
         page = events.read(call.principal.workspace_id, after, limit + 1, types)
@@ -72,7 +59,7 @@ class EventsServicer:
         items = messages.fit([messages.event(e) for e in page.events[:limit]])
         more = len(page.events) > len(items)
         return pb.ListEventsResponse(
-            items=items, next_page_token=page_token(items[-1].sequence, types) if more else "",
+            items=items, next_page_token=page_token(call.principal.workspace_id, items[-1].sequence, types) if more else "",
         )
 
     async def WatchEvents(self, request: pb.WatchEventsRequest, call: Call) -> AsyncIterator[bytes]:

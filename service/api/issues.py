@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
+import uuid
+
 from google.protobuf import empty_pb2
 
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
-from ..app import history, issues
+from ..app import history, issues, page_tokens
 from ..blobs import BlobStore
 from ..domain.errors import Violations
 from ..domain.identifiers import parse_issue_ref, require_issue_ref
+from ..domain.issue_filters import ORDERS
 from ..domain.limits import HISTORY_PAGE_DEFAULT, ISSUES_PAGE_DEFAULT
-from . import messages, requests
+from . import list_filters, messages, paging, requests
 from .pipeline import Call
 
 
@@ -34,16 +38,13 @@ class IssuesServicer:
 
     def ListIssues(self, request: pb.ListIssuesRequest, call: Call) -> pb.ListIssuesResponse:
         v = Violations()
-        limit, offset = requests.page(v, request, default_limit=ISSUES_PAGE_DEFAULT)
-        statuses = requests.enum_filter(v, "status", request.status, requests.STATUS_NAMES)
-        priorities = requests.enum_filter(v, "priority", request.priority, requests.PRIORITY_NAMES)
-        refs = requests.ref_filters(v, request.ref)
-        v.check()
-        items, total = issues.list_issues(
-            call.principal, self._messages, statuses=statuses, priorities=priorities, refs=refs,
-            limit=limit, offset=offset,
-        )
-        return pb.ListIssuesResponse(items=messages.fit(items), count=total)
+        f, order_by = list_filters.issue_filter(v, request)
+        scope = page_tokens.scope("issues", call.principal.workspace_id, order_by, *f.scope())
+        types = _ISSUE_POSITIONS[ORDERS[order_by][0]]
+        limit, offset, after = paging.read(request, v, scope, types, default_limit=ISSUES_PAGE_DEFAULT)
+        page = issues.list_issues(call.principal, self._messages, f, order_by, limit=limit, offset=offset, after=after)
+        items, token = paging.respond(page.items, page.positions, page.more, scope)
+        return pb.ListIssuesResponse(items=items, count=page.total, next_page_token=token)
 
     def UpdateIssue(self, request: pb.UpdateIssueRequest, call: Call) -> issue_pb2.Issue:
         v = Violations()
@@ -59,11 +60,26 @@ class IssuesServicer:
         return empty_pb2.Empty()
 
     def ListSubIssues(self, request: pb.ListSubIssuesRequest, call: Call) -> pb.ListSubIssuesResponse:
-        ref, limit, offset = requests.issue_page(request, default_limit=ISSUES_PAGE_DEFAULT)
-        views, total = issues.list_sub_issues(call.principal, ref, limit, offset)
-        return pb.ListSubIssuesResponse(items=messages.fit([messages.issue(i) for i in views]), count=total)
+        principal = call.principal
+        items, total, token = paging.under_issue(
+            request, principal.workspace_id, "sub_issues", (datetime.datetime, uuid.UUID), default_limit=ISSUES_PAGE_DEFAULT,
+            fetch=lambda ref, limit, offset, after: issues.list_sub_issues(principal, ref, limit, offset, after),
+            build=messages.issue, position=lambda view: (view.row.created_at, view.row.uuid))
+        return pb.ListSubIssuesResponse(items=items, count=total, next_page_token=token)
 
     def ListIssueHistory(self, request: pb.ListIssueHistoryRequest, call: Call) -> pb.ListIssueHistoryResponse:
-        ref, limit, offset = requests.issue_page(request, default_limit=HISTORY_PAGE_DEFAULT)
-        rows, total = history.list_history(call.principal, ref, limit, offset)
-        return pb.ListIssueHistoryResponse(items=messages.fit([messages.history_entry(r) for r in rows]), count=total)
+        principal = call.principal
+        items, total, token = paging.under_issue(
+            request, principal.workspace_id, "history", (datetime.datetime, int, uuid.UUID),
+            default_limit=HISTORY_PAGE_DEFAULT,
+            fetch=lambda ref, limit, offset, after: history.list_history(principal, ref, limit, offset, after),
+            build=messages.history_entry, position=lambda row: (row.created_at, row.position, row.uuid))
+        return pb.ListIssueHistoryResponse(items=items, count=total, next_page_token=token)
+
+
+# The types of an issue's position in each order (storage/issue_lists.py).
+_ISSUE_POSITIONS: dict[str, tuple[type, ...]] = {
+    "created_at": (datetime.datetime, uuid.UUID),
+    "updated_at": (datetime.datetime, uuid.UUID),
+    "priority": (int, datetime.datetime, uuid.UUID),
+}

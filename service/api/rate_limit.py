@@ -6,15 +6,21 @@ with RESOURCE_EXHAUSTED and a `google.rpc.RetryInfo` saying when one call
 will be admitted again; the gateway turns that into 429 and `Retry-After`.
 Only the gRPC server counts, so a call through the gateway counts once.
 
-Where the buckets live is behind `Buckets`: in this process for now; worker
-processes of one host will share one store (shared memory or a small
-file-backed table) that implements the same `take`.
+Where the buckets live is behind `Buckets`: `InProcessBuckets` for one
+process; `SharedBuckets`, a table in a memory-mapped file, for the worker
+processes of `serve --workers N`, so that the host admits the rate once, not
+once per worker.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import math
+import mmap
+import os
 import re
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -82,6 +88,96 @@ class InProcessBuckets:
         # A bucket that has refilled is the same as none: dropping it loses nothing.
         full_after = limit.burst / limit.rate
         self._state = {k: v for k, v in self._state.items() if now - v[1] < full_after}
+
+
+class SharedBuckets:
+    """Buckets in a memory-mapped file that every worker process of one host
+    maps (the supervisor creates it with `create`; each worker opens it after
+    the fork, since an inherited open file would share the lock between them).
+
+    The file is a hash table of fixed-size slots: a 16-byte digest of the key
+    (itself the token's sha256: the file never holds a token), the calls available and when they were last refilled
+    (`time.monotonic()`, one clock for every process of the host). A lookup
+    probes at most `PROBES` slots from the key's home; when all are taken by
+    other keys, the one idle longest gives way (a bucket idle for BURST/RATE
+    seconds is full, the same as none, so this loses nothing until more than
+    `PROBES` busy tokens share a home).
+
+    One `flock` on the file orders the processes (the kernel drops it if its
+    holder dies, even by SIGKILL), and a thread lock the threads of one
+    process, since a flock is shared by the threads that hold one open file.
+    A slot that a killed process left half-written is clamped back into range.
+    """
+
+    _HEADER = struct.Struct("<8sI")
+    _MAGIC = b"ISSRLB01"
+    _HEADER_SIZE = 64
+    _SLOT = struct.Struct("<16sdd")  # key, calls available, when refilled
+    PROBES = 16
+    _EMPTY = bytes(16)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            size = os.fstat(self._fd).st_size
+            self._map = mmap.mmap(self._fd, size)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        magic, slots = self._HEADER.unpack_from(self._map, 0)
+        if magic != self._MAGIC or size != self._HEADER_SIZE + slots * self._SLOT.size:
+            self.close()
+            raise ValueError(f"{path} is not a rate-limit table")
+        self._slots = slots
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], slots: int = 1 << 16) -> None:
+        """A new, empty table at `path` (2 MiB for the default 65,536 slots)."""
+        with open(path, "wb") as f:
+            f.write(cls._HEADER.pack(cls._MAGIC, slots).ljust(cls._HEADER_SIZE, b"\0"))
+            f.truncate(cls._HEADER_SIZE + slots * cls._SLOT.size)
+
+    def take(self, key: str, limit: RateLimit, now: float) -> float:
+        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+        home = int.from_bytes(digest[:8], "little") % self._slots
+        with self._lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                offset = self._find(digest, home, now, limit)
+                stored, available, at = self._SLOT.unpack_from(self._map, offset)
+                if stored != digest:
+                    available, at = float(limit.burst), now
+                # Clamped: a slot torn by a killed writer, or a clock read before another's.
+                elapsed = max(0.0, now - at) if at == at else 0.0
+                if not 0.0 <= available <= limit.burst:
+                    available = float(limit.burst)
+                available = min(float(limit.burst), available + elapsed * limit.rate)
+                if available >= 1.0:
+                    self._SLOT.pack_into(self._map, offset, digest, available - 1.0, now)
+                    return 0.0
+                self._SLOT.pack_into(self._map, offset, digest, available, now)
+                return (1.0 - available) / limit.rate
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _find(self, digest: bytes, home: int, now: float, limit: RateLimit) -> int:
+        """The offset of `digest`'s slot, of an empty one, or of the one idle longest."""
+        slot_size, base, victim, oldest = self._SLOT.size, self._HEADER_SIZE, -1, math.inf
+        view = self._map
+        for probe in range(self.PROBES):
+            offset = base + ((home + probe) % self._slots) * slot_size
+            stored = view[offset:offset + 16]
+            if stored == digest or stored == self._EMPTY:
+                return offset
+            _, _, at = self._SLOT.unpack_from(view, offset)
+            if not at >= oldest:  # NaN from a torn slot gives way first
+                victim, oldest = offset, at
+        return victim
+
+    def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
 
 
 class RateLimited(ServiceError):

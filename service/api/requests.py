@@ -30,16 +30,16 @@ from . import content
 
 
 
-def _declared(message: Any, field: str) -> re.Pattern[str]:
+def declared(message: Any, field: str) -> re.Pattern[str]:
     """The pattern the contract declares on a request field (`issues.v1.rules`):
     the server checks exactly what the OpenAPI document promises."""
     (pattern,) = field_rules(message.DESCRIPTOR.fields_by_name[field]).patterns
     return re.compile(pattern)
 
 
-FILE_TYPE = _declared(pb.AddIssueFileRequest, "file_type")
-CONTENT_TYPE = _declared(pb.CreateAttachmentRequest, "content_type")
-SHA256 = _declared(pb.CreateAttachmentRequest, "sha256")
+FILE_TYPE = declared(pb.AddIssueFileRequest, "file_type")
+CONTENT_TYPE = declared(pb.CreateAttachmentRequest, "content_type")
+SHA256 = declared(pb.CreateAttachmentRequest, "sha256")
 
 # Issue fields a request may set; also the valid update_mask paths.
 ISSUE_FIELDS = (
@@ -67,14 +67,19 @@ PRIORITY_NAMES = enum_names(issue_pb2.Issue.Priority.DESCRIPTOR)
 def page(
     v: Violations, request: Message, *, default_limit: int, max_limit: int = PAGE_MAX
 ) -> tuple[int, int]:
-    """(limit, offset) from optional `limit` and `offset` fields."""
+    """(limit, offset) from optional `limit` and `offset` fields (a request
+    without `offset`, paged by token alone, has offset 0)."""
     limit = request.limit if request.HasField("limit") else default_limit
-    offset = request.offset if request.HasField("offset") else 0
+    offset = request.offset if _has(request, "offset") else 0
     if not 1 <= limit <= max_limit:
         v.add("limit", f"must be between 1 and {max_limit}, got {limit}")
     if offset < 0:
         v.add("offset", f"must be 0 or more, got {offset}")
     return limit, offset
+
+
+def _has(request: Message, name: str) -> bool:
+    return name in request.DESCRIPTOR.fields_by_name and request.HasField(name)
 
 
 def enum_value(v: Violations, field: str, value: int, names: dict[int, str]) -> str | None:
@@ -261,13 +266,3 @@ def ref_filters(v: Violations, pairs: Iterable[str]) -> list[tuple[str, str]]:
         return []
     parsed = [parse_ref_filter(v, f"ref[{i}]", pair) for i, pair in enumerate(pairs)]
     return sorted({p for p in parsed if p is not None})
-
-
-def issue_page(request: Message, *, default_limit: int) -> tuple[IssueRef, int, int]:
-    """The issue and page of a list under one issue (comments, history, sub-issues)."""
-    v = Violations()
-    ref = parse_issue_ref(v, "issue_id", request.issue_id)
-    limit, offset = page(v, request, default_limit=default_limit)
-    v.check()
-    assert ref is not None
-    return ref, limit, offset

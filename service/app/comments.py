@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from ..blobs import BlobStore
 from ..domain.errors import FailedPrecondition, NotFound, PermissionDenied
@@ -44,10 +45,12 @@ def _changeable(uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID) -> tuple[
     return issue_id, row
 
 
-def list_comments(principal: Principal, ref: IssueRef, limit: int, offset: int) -> tuple[list[CommentView], int]:
+def list_comments(
+    principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
+) -> tuple[list[CommentView], int]:
     def work(uow: UnitOfWork) -> tuple[list[CommentView], int]:
         issue_id = find_issue(uow, ref).uuid
-        rows, total = uow.comments.page(issue_id, limit, offset)
+        rows, total = uow.comments.page(issue_id, limit, offset, after)
         return views_of(uow, rows), total
 
     return run(principal, work, snapshot=True)

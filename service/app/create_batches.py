@@ -4,8 +4,9 @@ Issue numbers are gapless per workspace (SPEC 8.1), so each create holds its
 workspace's row lock until it commits: one create after another, each
 waiting for its own WAL flush. Instead, the creates that arrive while
 another is committing join one batch, run in one transaction, each in its
-own savepoint (a refused create rolls back alone, its number with it), and
-share one commit. Every create is answered after that commit, so none is
+own savepoint (a refused create rolls back alone and takes no number), and
+share one commit; what they imply (counters, history, numbers) is written
+once for the batch. Every create is answered after that commit, so none is
 acknowledged before it is durable, and one reported as failed never commits.
 
 The first caller of a workspace with no batch running leads: it runs the
@@ -23,8 +24,8 @@ from ..domain.errors import ServiceError
 from ..domain.roles import Principal
 from ..storage.database import savepoint, transaction
 from ..storage.inflight import remaining
-from ..storage import events as outbox
 from . import events
+from .derived import DerivedWrites
 from .unit_of_work import UnitOfWork, call_deadline
 
 T = TypeVar("T")
@@ -103,22 +104,20 @@ def _commit(batch: list[_Create]) -> None:
     def work() -> list[tuple[Any, BaseException | None]]:
         wrote_events.clear()
         outcomes: list[tuple[Any, BaseException | None]] = []
-        made: list[Any] = []
+        # One workspace per batch: the derived rows of every create that was
+        # not refused go in together, numbers last (see derived.py).
+        derived = DerivedWrites(batch[0].principal.workspace_id)
         for item in batch:
             uow = UnitOfWork(item.principal)
             try:
                 with savepoint():
                     result = item.work(uow)
-                    uow.finish(append_events=False)  # derived writes and the number, inside the savepoint
+                uow.derive_into(derived)
                 outcomes.append((result, None))
-                made += uow.events
             except ServiceError as refused:  # this create alone is refused
                 outcomes.append((None, refused))
-        if made:
-            # The batch's events, last of all (see UnitOfWork.finish); one workspace per batch.
-            workspace_id = batch[0].principal.workspace_id
-            outbox.append(workspace_id, made)
-            wrote_events.add(workspace_id)
+        if derived.write() is not None:
+            wrote_events.add(derived.workspace_id)
         return outcomes
 
     # The batch may run as long as its most patient caller waits.

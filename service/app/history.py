@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal
 from ..storage.models import HistoryEntry
@@ -9,8 +11,10 @@ from .issues import find_issue
 from .unit_of_work import UnitOfWork, run
 
 
-def list_history(principal: Principal, ref: IssueRef, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
+def list_history(
+    principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
+) -> tuple[list[HistoryEntry], int]:
     def work(uow: UnitOfWork) -> tuple[list[HistoryEntry], int]:
-        return uow.history.page(find_issue(uow, ref).uuid, limit, offset)
+        return uow.history.page(find_issue(uow, ref).uuid, limit, offset, after)
 
     return run(principal, work, snapshot=True)

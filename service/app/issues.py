@@ -11,6 +11,7 @@ from ..blobs import BlobStore
 from ..domain import workflow
 from ..domain.errors import NotFound
 from ..domain.identifiers import IssueRef
+from ..domain.issue_filters import IssueFilter
 from ..domain.roles import Principal
 from ..storage import counters
 from ..storage.issues import VALUE_FIELDS, PageKey
@@ -19,6 +20,7 @@ from .changes import Change, fields_of
 from .comment_record import record_comment
 from .create_batches import batches
 from .relations import resolve_parent
+from .page_tokens import Page
 from .unit_of_work import UnitOfWork, run
 from .uploads import confirm_uploads, ready_attachments
 from .views import IssueView
@@ -110,17 +112,30 @@ def get_issue(principal: Principal, ref: IssueRef) -> IssueView:
 
 
 def list_issues(
-    principal: Principal, cache: ViewCache[V], *, statuses: list[str], priorities: list[str],
-    refs: list[tuple[str, str]] | None = None, limit: int, offset: int,
-) -> tuple[list[V], int]:
-    """One page of issues as the cache builds them, and the total matching.
+    principal: Principal, cache: ViewCache[V], f: IssueFilter, order_by: str, *,
+    limit: int, offset: int, after: tuple[Any, ...] | None = None,
+) -> Page[V]:
+    """One page of issues as the cache builds them, with their positions and
+    the total matching: from `offset`, or after the position `after`.
 
     Only issues the cache has not seen at their current version are loaded
     and built; the keys and the rows come from one snapshot, so they agree.
     """
 
-    def work(uow: UnitOfWork) -> tuple[list[V], int]:
-        keys, total = uow.issues.page(statuses, priorities, refs or [], limit, offset)
+    def work(uow: UnitOfWork) -> Page[V]:
+        parent_uuid = None
+        if f.parent is not None:
+            parent = uow.issues.find(f.parent)
+            if parent is None:  # no such issue here: it has no sub-issues to list
+                return Page([], [], 0, False)
+            parent_uuid = parent.uuid
+        total = uow.issues.count(f, parent_uuid)
+        if after is None and offset >= total:
+            return Page([], [], total, False)
+        listed = uow.issues.page(f, parent_uuid, order_by, limit=limit + 1, offset=offset, after=after)
+        more = len(listed) > limit
+        listed = listed[:limit]
+        keys = [PageKey(i.uuid, i.version, i.prefix) for i in listed]
         found = {key: cache.get(key) for key in keys}
         missing = [key.uuid for key, value in found.items() if value is None]
         if missing:
@@ -128,7 +143,7 @@ def list_issues(
                 key = PageKey(view.row.uuid, view.row.version, view.row.prefix)
                 found[key] = built = cache.build(view)
                 cache.put(key, built)
-        return [found[key] for key in keys], total  # type: ignore[misc]
+        return Page([found[key] for key in keys], [i.position for i in listed], total, more)  # type: ignore[misc]
 
     return run(principal, work, snapshot=True)
 
@@ -190,10 +205,12 @@ def delete_issue(principal: Principal, ref: IssueRef) -> None:
     run(principal, work, write=True)
 
 
-def list_sub_issues(principal: Principal, ref: IssueRef, limit: int, offset: int) -> tuple[list[IssueView], int]:
+def list_sub_issues(
+    principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
+) -> tuple[list[IssueView], int]:
     def work(uow: UnitOfWork) -> tuple[list[IssueView], int]:
         parent = find_issue(uow, ref)
-        rows, total = uow.issues.sub_page(parent.uuid, limit, offset)
+        rows, total = uow.issues.sub_page(parent.uuid, limit, offset, after)
         return views_of(uow, rows), total
 
     return run(principal, work, snapshot=True)

@@ -1,22 +1,35 @@
 """`python -m service serve`: migrate, serve gRPC and (unless told not to) the
-HTTP gateway in-process, until SIGTERM or SIGINT, then drain."""
+HTTP gateway in-process, until SIGTERM or SIGINT, then drain.
+
+With `--workers N` above 1, `workers.serve_workers` runs the same pieces in
+processes of their own instead: `run_worker` in each gRPC worker,
+`run_gateway` in the gateway's.
+
+The server's modules (and with them prometheus_client) are imported only
+once the mode is known: several processes need PROMETHEUS_MULTIPROC_DIR set
+before that import.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
+from typing import Callable
+
+import peewee
 
 from ..api.rate_limit import RateLimit
 from ..app import tokens
 from ..config import Settings
 from ..storage import database, migrate
-from .server import CANCEL_MARGIN_SECONDS, start
 
 log = logging.getLogger("service")
 
 
 def serve(settings: Settings) -> int:
+    cors_origins: tuple[str, ...] = ()
     if settings.http_listen:
         from gateway.cors import parse_origins
 
@@ -30,17 +43,14 @@ def serve(settings: Settings) -> int:
     except ValueError as exc:
         log.error("cannot start", extra={"error": str(exc)})
         return 2
-    db = database.open_database(settings.database_url)
-    database.bind(db)
-    applied = migrate.migrate(db)
-    log.info("schema up to date", extra={"applied": len(applied)})
-    first_token = tokens.bootstrap_admin_token()
-    if first_token:
-        print(
-            "No API tokens existed, so one admin token was created for workspace 'default'.\n"
-            "It is shown only this once:\n" + first_token,
-            flush=True,
-        )
+    if settings.worker_processes > 1:
+        from .workers import serve_workers
+
+        return serve_workers(settings, cors_origins)
+
+    from .server import start
+
+    db = prepare_database(settings)
     server = start(settings, db)
     gateway = _start_gateway(settings, server, cors_origins) if settings.http_listen else None
 
@@ -61,6 +71,29 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def prepare_database(settings: Settings) -> peewee.Database:
+    """Open and migrate the database; on one with no tokens, mint and print the first."""
+    db = database.open_database(settings.database_url)
+    database.bind(db)
+    applied = migrate.migrate(db)
+    log.info("schema up to date", extra={"applied": len(applied)})
+    first_token = tokens.bootstrap_admin_token()
+    if first_token:
+        print(
+            "No API tokens existed, so one admin token was created for workspace 'default'.\n"
+            "It is shown only this once:\n" + first_token,
+            flush=True,
+        )
+    return db
+
+
+def _gateway_grace(settings: Settings) -> float:
+    from .server import CANCEL_MARGIN_SECONDS
+
+    # Longer than the gRPC side's drain, so that HTTP callers get its answer.
+    return settings.shutdown_grace_seconds + CANCEL_MARGIN_SECONDS + 2
+
+
 def _start_gateway(settings: Settings, server, cors_origins: tuple[str, ...]):  # -> gateway.server.GatewayHandle
     from gateway.server import start_in_thread  # only when serving HTTP
 
@@ -70,9 +103,7 @@ def _start_gateway(settings: Settings, server, cors_origins: tuple[str, ...]):  
     host = settings.grpc_listen.rsplit(":", 1)[0]
     gateway = start_in_thread(
         settings.http_listen, f"{host}:{server.port}", max_upload_bytes=settings.blobs.max_upload_bytes,
-        cors_origins=cors_origins,
-        # Longer than the gRPC side's drain, so that HTTP callers get its answer.
-        graceful_seconds=settings.shutdown_grace_seconds + CANCEL_MARGIN_SECONDS + 2,
+        cors_origins=cors_origins, graceful_seconds=_gateway_grace(settings),
     )
     http_host = settings.http_listen.rsplit(":", 1)[0]
     if isinstance(server.blobs, FilesystemStore) and not server.blobs.public_url:
@@ -80,3 +111,42 @@ def _start_gateway(settings: Settings, server, cors_origins: tuple[str, ...]):  
         server.blobs.public_url = f"http://{http_host}:{gateway.port}"
     log.info("serving http", extra={"http_listen": f"{http_host}:{gateway.port}"})
     return gateway
+
+
+# -- the processes of `serve --workers N` ------------------------------------------
+
+
+def run_worker(settings: Settings, stopping: threading.Event, ready: Callable[[], None]) -> int:
+    """One gRPC worker process: serve until `stopping`, then drain like `serve` does."""
+    from .server import start
+
+    db = database.open_database(settings.database_url)
+    database.bind(db)
+    server = start(settings, db)
+    ready()
+    stopping.wait()
+    grace = settings.shutdown_grace_seconds
+    log.info("shutting down", extra={"grace_seconds": grace})
+    server.stop(grace)
+    log.info("stopped")
+    return 0
+
+
+def run_gateway(
+    settings: Settings, sock: socket.socket, http_listen: str, grpc_target: str, cors_origins: tuple[str, ...],
+    stopping: threading.Event, ready: Callable[[], None],
+) -> int:
+    """The gateway process: serve HTTP on `sock` in front of the workers until `stopping`, then drain."""
+    from gateway.server import start_in_thread
+
+    gateway = start_in_thread(
+        http_listen, grpc_target, max_upload_bytes=settings.blobs.max_upload_bytes, cors_origins=cors_origins,
+        graceful_seconds=_gateway_grace(settings), sock=sock,
+    )
+    log.info("serving http", extra={"http_listen": http_listen, "grpc_target": grpc_target})
+    ready()
+    stopping.wait()
+    log.info("shutting down")
+    gateway.stop()
+    log.info("stopped")
+    return 0

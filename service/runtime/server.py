@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common.descriptors import SERVICE
 
 from ..api.messages import JsonRenderer
-from ..api.rate_limit import RateLimit, RateLimiter
+from ..api.rate_limit import RateLimit, RateLimiter, SharedBuckets
 from ..api.admission import Admission
 from ..api.event_hub import EventHub
 from ..api.service import issue_service
@@ -150,7 +150,9 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     usage = UsageRecorder()
     # Parsed (and refused when malformed) by `serve` before anything starts.
     limit = RateLimit.parse(settings.rate_limit)
-    limiter = RateLimiter(limit) if limit else None
+    limiter = None
+    if limit:
+        limiter = RateLimiter(limit, SharedBuckets(settings.rate_limit_table) if settings.rate_limit_table else None)
     server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), admission, hub, limiter),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
@@ -160,11 +162,16 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     port = server.add_insecure_port(settings.grpc_listen)
     if port == 0:
         raise OSError(f"cannot listen on {settings.grpc_listen}")
+    if settings.worker_listen and server.add_insecure_port(settings.worker_listen) == 0:
+        raise OSError(f"cannot listen on {settings.worker_listen}")
     health.start()
     usage.start()
     pool_sampler = PoolSampler()
     pool_sampler.start()
     loop.run(server.start())
     host = settings.grpc_listen.rsplit(":", 1)[0]
-    log.info("serving grpc", extra={"grpc_listen": f"{host}:{port}"})
+    where = {"grpc_listen": f"{host}:{port}"}
+    if settings.worker_listen:
+        where["worker_listen"] = settings.worker_listen
+    log.info("serving grpc", extra=where)
     return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Any
+
+import peewee
 
 from .models import Comment, Issue
 
@@ -37,9 +40,16 @@ class CommentRepository:
     def save(self, row: Comment, names: list[str]) -> None:
         row.save(only=[getattr(Comment, n) for n in names])
 
-    def page(self, issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Comment], int]:
-        """One page, oldest first (reading order), and the total including deleted ones."""
+    def page(
+        self, issue_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    ) -> tuple[list[Comment], int]:
+        """One page, oldest first (reading order), after the (created_at, uuid)
+        position `after` or else from `offset`, and the total including deleted ones."""
         query = self._in_workspace(issue_id)
         total = query.count()
+        if after is not None:
+            created_at, comment_id = after
+            query = query.where(peewee.Tuple(Comment.created_at, Comment.uuid) > peewee.Tuple(
+                Comment.created_at.db_value(created_at), Comment.uuid.db_value(comment_id)))
         rows = list(query.order_by(Comment.created_at, Comment.uuid).limit(limit).offset(offset))
         return rows, total

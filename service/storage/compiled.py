@@ -58,7 +58,7 @@ def _converters(model: type[peewee.Model]) -> list[tuple[str, Callable[[Any], An
     if found is None:
         found = _converters_by_model[model] = [
             (field.name, lambda v, f=field: None if v is None else f.python_value(v))
-            for field in model._meta.sorted_fields
+            for field in getattr(model, "READ_FIELDS", model._meta.sorted_fields)
         ]
     return found
 

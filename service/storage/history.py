@@ -6,8 +6,14 @@ import datetime
 import uuid
 from typing import Any, NamedTuple
 
+import peewee
+
 from . import compiled
 from .models import HistoryEntry, Issue
+
+
+# Nine parameters a row: within the 999 an old SQLite allows in one statement.
+_ROWS_PER_INSERT = 100
 
 
 class NewEntry(NamedTuple):
@@ -22,25 +28,37 @@ class HistoryRepository:
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
 
-    def insert(self, entries: list[NewEntry], actor: str, at: datetime.datetime) -> list[HistoryEntry]:
-        """One command's entries: one timestamp, kept in the order given; returns them as stored."""
-        stored = []
-        for i, e in enumerate(entries):  # SQL built once (compiled): most changes write one entry
-            values = {
-                "uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
-                "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at,
-            }
-            compiled.insert(HistoryEntry, values)
-            stored.append(HistoryEntry(**values))
-        return stored
+    def insert(self, groups: list[tuple[list[NewEntry], str]], at: datetime.datetime) -> list[HistoryEntry]:
+        """Each group is one unit of work's entries and its actor; one timestamp
+        for all, each group's entries kept in the order given. One statement.
+        Returns the entries as stored, in the order given (events show them)."""
+        rows = [
+            {"uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
+             "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
+            for entries, actor in groups for i, e in enumerate(entries)
+        ]
+        if len(rows) == 1:  # most changes write one entry: SQL built once (compiled)
+            compiled.insert(HistoryEntry, rows[0])
+        else:
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                HistoryEntry.insert_many(rows[start:start + _ROWS_PER_INSERT]).execute()
+        return [HistoryEntry(**row) for row in rows]
 
-    def page(self, issue_id: uuid.UUID, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
-        """One page of an issue's history, oldest first, and how many entries it has."""
+    def page(
+        self, issue_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    ) -> tuple[list[HistoryEntry], int]:
+        """One page of an issue's history, oldest first (after the (created_at,
+        position, uuid) position `after`, else from `offset`), and how many entries it has."""
         query = (
             HistoryEntry.select(HistoryEntry)
             .join(Issue)
             .where((HistoryEntry.issue == issue_id) & (Issue.workspace == self.workspace_id))
         )
         total = query.count()
+        if after is not None:
+            created_at, position, entry_id = after
+            query = query.where(
+                peewee.Tuple(HistoryEntry.created_at, HistoryEntry.position, HistoryEntry.uuid) > peewee.Tuple(
+                    HistoryEntry.created_at.db_value(created_at), position, HistoryEntry.uuid.db_value(entry_id)))
         rows = query.order_by(HistoryEntry.created_at, HistoryEntry.position, HistoryEntry.uuid).limit(limit).offset(offset)
         return list(rows), total

@@ -17,15 +17,20 @@ from typing import Any, NamedTuple
 import peewee
 
 from ..domain.identifiers import IssueRef
-from . import compiled, counters
-from .database import database, is_postgres
-from .models import Issue, IssueRef as IssueRefRow, Workspace, WorkspacePrefix
+from ..domain.issue_filters import IssueFilter
+from ..domain.search import search_text
+from . import compiled, issue_lists
+from .issue_lists import ListedIssue
+from .database import is_postgres
+from .models import Issue, IssueRef as IssueRefRow, IssueTag, Workspace, WorkspacePrefix
 
 # The stored columns a write may set (besides the bookkeeping ones).
 VALUE_FIELDS = (
     "title", "description", "status", "priority", "tags", "owner", "resolution_summary",
     "job_run_id", "session_ids", "attachment_ids", "resolved_at", "parent_uuid", "refs",
 )
+# The columns the search words come from.
+SEARCHED = frozenset({"title", "description", "resolution_summary"})
 # Longer chains than this are refused rather than walked.
 ANCESTORS_MAX = 1_000
 
@@ -39,8 +44,8 @@ class PageKey(NamedTuple):
 
 
 def _shown(query: peewee.Query) -> peewee.Query:
-    """Every column of the issues, then their workspace's prefix."""
-    return query.select_extend(Workspace.prefix).join(Workspace, on=(Issue.workspace == Workspace.id))
+    """Every column of the issues that reads load, then their workspace's prefix."""
+    return query.select(*Issue.READ_FIELDS, Workspace.prefix).join(Workspace, on=(Issue.workspace == Workspace.id))
 
 
 def _by_id(for_update: bool) -> peewee.Query:
@@ -63,9 +68,12 @@ class IssueRepository:
 
     def insert(self, values: dict[str, Any], prefix: str) -> Issue:
         """Store a new issue with every column given in `values`; returns it."""
-        row = {**values, "workspace": self.workspace_id, "version": 1}
+        row = {**values, "workspace": self.workspace_id, "version": 1,
+               "search_text": search_text(values["title"], values["description"], values.get("resolution_summary"))}
         compiled.insert(Issue, row)
         self._write_refs(row["uuid"], row.get("refs") or {}, replace=False)
+        self._write_tags(row["uuid"], row.get("tags") or [], replace=False)
+        del row["search_text"]
         issue = Issue(**row)
         issue.prefix = prefix
         return issue
@@ -91,9 +99,16 @@ class IssueRepository:
         """Write the fields `names` of `row`, move its version, and set updated_at."""
         row.updated_at = updated_at
         row.version += 1
-        row.save(only=[getattr(Issue, n) for n in (*names, "updated_at", "version")])
+        names = [*names, "updated_at", "version"]
+        if SEARCHED.intersection(names):
+            # Moves the full-text index with it, in this statement (m0007).
+            row.search_text = search_text(row.title, row.description, row.resolution_summary)
+            names.append("search_text")
+        row.save(only=[getattr(Issue, n) for n in names])
         if "refs" in names:
             self._write_refs(row.uuid, row.refs, replace=True)
+        if "tags" in names:
+            self._write_tags(row.uuid, row.tags, replace=True)
 
     def delete(self, issue_id: uuid.UUID) -> None:
         """Delete an issue; its comments, file records, history and refs go with it (ON DELETE CASCADE)."""
@@ -106,6 +121,14 @@ class IssueRepository:
             IssueRefRow.insert_many([
                 {"issue": issue_id, "workspace_id": self.workspace_id, "ref_key": k, "ref_value": v}
                 for k, v in refs.items()
+            ]).execute()
+
+    def _write_tags(self, issue_id: uuid.UUID, tags: list[str], *, replace: bool) -> None:
+        if replace:
+            IssueTag.delete().where(IssueTag.issue == issue_id).execute()
+        if tags:
+            IssueTag.insert_many([
+                {"issue": issue_id, "workspace_id": self.workspace_id, "tag": t} for t in dict.fromkeys(tags)
             ]).execute()
 
     # -- parents and children ----------------------------------------------------------
@@ -130,11 +153,19 @@ class IssueRepository:
             query = query.for_update(of=Issue)
         return list(query.order_by(Issue.created_at, Issue.uuid).objects())
 
-    def sub_page(self, parent_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Issue], int]:
-        """One page of an issue's children, oldest first, and how many it has."""
-        query = _shown(Issue.select()).where((Issue.parent_uuid == parent_id) & (Issue.workspace == self.workspace_id))
+    def sub_page(
+        self, parent_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    ) -> tuple[list[Issue], int]:
+        """One page of an issue's children, oldest first (after the (created_at,
+        uuid) position `after`, else from `offset`), and how many it has."""
+        query = Issue.select().where((Issue.parent_uuid == parent_id) & (Issue.workspace == self.workspace_id))
         total = query.count()
-        return list(query.order_by(Issue.created_at, Issue.uuid).limit(limit).offset(offset).objects()), total
+        if after is not None:
+            created_at, issue_id = after
+            query = query.where(peewee.Tuple(Issue.created_at, Issue.uuid) > peewee.Tuple(
+                Issue.created_at.db_value(created_at), Issue.uuid.db_value(issue_id)))
+        query = _shown(query).order_by(Issue.created_at, Issue.uuid).limit(limit).offset(offset)
+        return list(query.objects()), total
 
     def add_to_sub_count(self, parent_id: uuid.UUID, delta: int) -> None:
         """A parent's child count moves; so does its version, as it shows the count."""
@@ -144,40 +175,15 @@ class IssueRepository:
     # -- lists -------------------------------------------------------------------
 
     def page(
-        self, statuses: list[str], priorities: list[str], refs: list[tuple[str, str]], limit: int, offset: int
-    ) -> tuple[list[PageKey], int]:
-        """One page of keys, newest first with uuid breaking ties, and the total
-        matching. Load the rows with `by_ids`."""
-        if refs:
-            total = self._filtered(statuses, priorities, refs).count()
-        else:
-            total = counters.matching(self.workspace_id, statuses, priorities)
-        if offset >= total:
-            return [], total
+        self, f: IssueFilter, parent_uuid: uuid.UUID | None, order_by: str, *,
+        limit: int, offset: int, after: tuple[Any, ...] | None,
+    ) -> list[ListedIssue]:
+        """One page of keys in `order_by` order (issue_lists.py). Load the rows with `by_ids`."""
+        return issue_lists.page(self.workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after)
 
-        def build() -> peewee.Query:
-            query = self._filtered(["x"] * len(statuses), ["x"] * len(priorities), [("k", "v")] * len(refs))
-            query = query.select(Issue.uuid, Issue.version, Workspace.prefix).join(Workspace, on=(Issue.workspace == Workspace.id))
-            return query.order_by(Issue.created_at.desc(), Issue.uuid.desc()).limit(1).offset(1)
-
-        text = compiled.sql(("issue-page", len(statuses), len(priorities), len(refs)), build)
-        params = (*[p for pair in refs for p in (self.workspace_id, *pair)], self.workspace_id, *statuses, *priorities, limit, offset)
-        cursor = database.obj.execute_sql(text, params)
-        to_uuid = Issue.uuid.python_value
-        return [PageKey(to_uuid(u), v, prefix) for u, v, prefix in cursor.fetchall()], total
-
-    def _filtered(self, statuses: list[str], priorities: list[str], refs: list[tuple[str, str]]) -> peewee.Query:
-        query = Issue.select()
-        # Each pair is one probe of the (workspace, key, value) index.
-        for key, value in refs:
-            query = query.where(Issue.uuid.in_(IssueRefRow.select(IssueRefRow.issue).where(
-                (IssueRefRow.workspace_id == self.workspace_id) & (IssueRefRow.ref_key == key) & (IssueRefRow.ref_value == value))))
-        query = query.where(Issue.workspace == self.workspace_id)
-        if statuses:
-            query = query.where(Issue.status.in_(statuses))
-        if priorities:
-            query = query.where(Issue.priority.in_(priorities))
-        return query
+    def count(self, f: IssueFilter, parent_uuid: uuid.UUID | None) -> int:
+        """How many issues match the filters, in all pages."""
+        return issue_lists.count(self.workspace_id, f, parent_uuid)
 
     def by_ids(self, ids: list[uuid.UUID]) -> list[Issue]:
         if not ids:

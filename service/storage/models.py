@@ -97,9 +97,17 @@ class Issue(BaseModel):
     parent_uuid = peewee.UUIDField(null=True)
     sub_issues_count = peewee.IntegerField(default=0)
     refs = JSONField(default=dict)
+    # m0007: the words full-text search finds the issue by (domain/search.py);
+    # written with the columns it comes from, never read back (see READ_FIELDS).
+    search_text = peewee.TextField(default="")
 
     class Meta:
         table_name = "issues"
+
+
+# What reads of issues load: every column but the search words, which only
+# the full-text index needs.
+Issue.READ_FIELDS = tuple(f for f in Issue._meta.sorted_fields if f.name != "search_text")
 
 
 class IssueRef(BaseModel):
@@ -113,6 +121,18 @@ class IssueRef(BaseModel):
     class Meta:
         table_name = "issue_refs"
         primary_key = peewee.CompositeKey("issue", "ref_key")
+
+
+class IssueTag(BaseModel):
+    """One tag of an issue, for the ?tag= filter's index (m0007)."""
+
+    issue = peewee.ForeignKeyField(Issue, on_delete="CASCADE", column_name="issue_uuid", index=False)
+    workspace_id = peewee.IntegerField()
+    tag = peewee.CharField(max_length=100)
+
+    class Meta:
+        table_name = "issue_tags"
+        primary_key = peewee.CompositeKey("issue", "tag")
 
 
 class HistoryEntry(BaseModel):
@@ -266,7 +286,11 @@ class ServerSecret(BaseModel):
         table_name = "server_secrets"
 
 
+# Columns the database computes itself, which no model reads or writes:
+# PostgreSQL's tsvector of the search words (m0007; SQLite's index is FTS5).
+DATABASE_DERIVED: dict[str, set[str]] = {"issues": {"search"}}
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
-    Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, HistoryEntry, Comment, Reaction, IssueFile,
+    Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
     Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, EventCounter, Event,
 )

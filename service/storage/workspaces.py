@@ -40,30 +40,36 @@ class WorkspaceRepository:
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
 
-    def number_issue(self, issue_id: Any) -> tuple[int, str]:
-        """Give a new issue the workspace's next number; returns it with the prefix.
+    def number_issues(self, rows: list[Any]) -> None:
+        """Give new issues the workspace's next numbers, in order, and its prefix.
 
         The workspace row stays locked until the transaction ends, so
-        concurrent creates get distinct numbers and one that rolls back gives
-        its number back. Called last before commit, so that lock is held for
-        as short a time as can be: one statement on PostgreSQL.
+        concurrent creates get distinct numbers and a transaction that rolls
+        back gives its numbers back. Called last before commit, so that lock
+        is held for as short a time as can be: one statement on PostgreSQL,
+        whatever the number of issues.
         """
         db = database.obj
-        stored_id = Issue.uuid.db_value(issue_id)  # SQLite keeps uuids as bare hex
+        stored = [Issue.uuid.db_value(row.uuid) for row in rows]  # SQLite keeps uuids as bare hex
         if isinstance(db, peewee.PostgresqlDatabase):
             cursor = db.execute_sql(
-                "WITH n AS (UPDATE workspaces SET issue_seq = issue_seq + 1 WHERE id = %s RETURNING issue_seq, prefix)"
-                " UPDATE issues SET number = n.issue_seq FROM n WHERE issues.uuid = %s RETURNING n.issue_seq, n.prefix",
-                (self.workspace_id, stored_id),
+                "WITH n AS (UPDATE workspaces SET issue_seq = issue_seq + %s WHERE id = %s RETURNING issue_seq, prefix),"
+                " wanted AS (SELECT * FROM unnest(%s::uuid[]) WITH ORDINALITY AS w(uuid, ord))"
+                " UPDATE issues SET number = n.issue_seq - %s + wanted.ord FROM n, wanted"
+                " WHERE issues.uuid = wanted.uuid RETURNING n.issue_seq - %s + 1, n.prefix",
+                (len(rows), self.workspace_id, stored, len(rows), len(rows)),
             )
-            number, prefix = cursor.fetchone()
-        else:  # SQLite writers are serialised already: two statements cost no waiting
-            number, prefix = db.execute_sql(
-                "UPDATE workspaces SET issue_seq = issue_seq + 1 WHERE id = ? RETURNING issue_seq, prefix",
-                (self.workspace_id,),
+            first, prefix = cursor.fetchone()
+        else:  # SQLite writers are serialised already: more statements cost no waiting
+            last, prefix = db.execute_sql(
+                "UPDATE workspaces SET issue_seq = issue_seq + ? WHERE id = ? RETURNING issue_seq, prefix",
+                (len(rows), self.workspace_id),
             ).fetchone()
-            db.execute_sql("UPDATE issues SET number = ? WHERE uuid = ?", (number, stored_id))
-        return int(number), prefix
+            first = last - len(rows) + 1
+            db.cursor().executemany(
+                "UPDATE issues SET number = ? WHERE uuid = ?", [(first + i, u) for i, u in enumerate(stored)])
+        for i, row in enumerate(rows):
+            row.number, row.prefix = int(first) + i, prefix
 
     def workflow(self) -> dict[str, Any] | None:
         return Workspace.select(Workspace.workflow).where(Workspace.id == self.workspace_id).scalar()

@@ -19,7 +19,7 @@ def test_login_saves_server_and_token_for_the_owner_only(grpc_server, account, t
     assert result.code == 0, result.stderr
     assert stat.S_IMODE(cli.login_file.stat().st_mode) == 0o600
     assert json.loads(cli.login_file.read_text()) == {"server": grpc_server.target, "token": account}
-    assert cli("list", "--json").json() == {"items": [], "count": 0}  # no flags, no environment
+    assert cli("list", "--json").json() == {"items": [], "count": 0, "next_page_token": ""}  # no flags, no environment
 
 
 def test_login_reads_the_token_from_standard_input(grpc_server, account, tmp_path):

@@ -145,7 +145,7 @@ def test_golden_list_issues(http):
     create(http.member, status="resolved", priority="high")
 
     body = ok(http.viewer.get("/api/v1/issues?status=open&priority=high"))
-    assert set(body) == {"items", "count"}
+    assert set(body) == {"items", "count", "next_page_token"}  # next_page_token: SPEC 8.9, additive
     assert body["count"] == 1 and isinstance(body["count"], int)
     assert body["items"] == [wanted]
 
@@ -207,7 +207,7 @@ def test_golden_comments(http):
     assert comment["created_at"] == comment["updated_at"]
 
     listed = ok(http.viewer.get(base))
-    assert listed == {"items": [comment], "count": 1}
+    assert listed == {"items": [comment], "count": 1, "next_page_token": ""}
 
     edited = ok(engineer.patch(f"{base}/{comment['uuid']}", json=UPDATE_COMMENT_REQUEST))
     assert_comment_shape(edited)
@@ -353,7 +353,7 @@ def test_a_page_of_large_issues_has_fewer_items_and_every_one_is_reachable(http)
 
 def test_default_page_size_is_100(http):
     body = ok(http.viewer.get("/api/v1/issues"))
-    assert body == {"items": [], "count": 0}
+    assert body == {"items": [], "count": 0, "next_page_token": ""}
 
 
 @pytest.mark.parametrize(

@@ -195,7 +195,7 @@ def test_an_empty_body_reads_as_an_empty_object(fake):
 def test_repeated_query_parameters_reach_the_request(fake):
     fake.handlers["ListIssues"] = lambda req, ctx: pb.ListIssuesResponse(count=0)
     response = call(fake.target, "GET", "/api/v1/issues?status=open&status=in_progress&priority=high&limit=5")
-    assert response.json() == {"items": [], "count": 0}
+    assert response.json() == {"items": [], "count": 0, "next_page_token": ""}
     [(_, request, _, _)] = fake.calls
     assert list(request.status) == [1, 2] and list(request.priority) == [3]
     assert request.limit == 5 and not request.HasField("offset")

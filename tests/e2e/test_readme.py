@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -19,7 +20,7 @@ README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 def grpcurl_lines() -> list[str]:
     lines = README.read_text().splitlines()
     # WatchEvents follows until stopped: test_events.py runs those lines.
-    return [line for line in lines if (line.startswith("grpcurl -") or line.startswith("ISSUE=$(grpcurl "))
+    return [line for line in lines if (line.startswith("grpcurl -") or re.match(r"[A-Z]+=\$\(grpcurl ", line))
             and "WatchEvents" not in line]
 
 
@@ -43,7 +44,13 @@ def test_every_readme_grpcurl_line_succeeds(backend, grpc_server, make_token):
     issue = json.loads(outputs[lines.index(next(l for l in lines if "UpdateIssue" in l))])
     assert issue["status"] == "STATUS_IN_PROGRESS" and issue["owner"] == "engineer@example.com"
     assert issue["title"] == "C12 footprint"  # the issue the README created and kept in $ISSUE
-    assert json.loads(outputs[-1])["items"][0]["content"] == "Reproduced on bench."
+    comments = json.loads(outputs[lines.index(next(l for l in lines if "ListComments" in l))])
+    assert comments["items"][0]["content"] == "Reproduced on bench."
+    # Filters, search and a page by token (the lines of "Filters, search and page tokens").
+    searched = json.loads(outputs[lines.index(next(l for l in lines if '"q":"footprint"' in l))])
+    assert [i["title"] for i in searched["items"]] == ["C12 footprint"]
+    paged = json.loads(outputs[-1])
+    assert paged["count"] >= 3 and len(paged["items"]) == 1 and paged["items"][0]["title"] != "x"
 
 
 def block_after(marker: str) -> str:
@@ -69,6 +76,30 @@ def test_the_readme_curl_walkthrough_runs_as_written(backend, grpc_server, make_
     assert '"chart_type":"pie_chart"' in out
     assert '"file_type":"troubleshooting_plan"' in out
     assert out.rstrip().endswith("1. Probe C12")  # the downloaded plan
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], scope="session")
+def test_the_readme_list_examples_run_as_written(backend, grpc_server, make_token, tmp_path):
+    token, _ = make_token("admin")
+    script = "set -euo pipefail\n" + block_after("curl-lists").replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
+
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "TOKEN": token}, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    replies, text, at = [], result.stdout, 0
+    while at < len(text.rstrip()):  # curl prints each reply without a newline
+        reply, at = json.JSONDecoder().raw_decode(text, at)
+        replies.append(reply)
+    searched, both_tags, by_priority, second, wrong_token, unknown, no_such_day = replies[3:]
+    assert [i["title"] for i in searched["items"]] == ["Pump cavitation"] and searched["count"] == 1
+    assert [i["title"] for i in both_tags["items"]] == ["Pump cavitation"]
+    assert [i["title"] for i in by_priority["items"]] == ["Pump cavitation", "Valve chatter"]
+    assert by_priority["count"] == 3 and by_priority["next_page_token"]
+    assert [i["title"] for i in second["items"]] == ["Pump cavitation"] and second["next_page_token"] == ""
+    for refused, fields in ((wrong_token, ["page_token"]), (unknown, ["sort"]), (no_such_day, ["created_before"])):
+        assert refused["error"]["code"] == 400
+        assert sorted(v["field"] for d in refused["error"]["details"] for v in d["field_violations"]) == sorted(fields)
 
 
 def test_the_readme_tracker_walkthrough_runs_as_written(tmp_path):

@@ -23,7 +23,8 @@ def test_the_migrated_schema_is_exactly_the_models(fresh_db):
     migrate.migrate(fresh_db)
     with fresh_db.connection_context():
         for model in models.ALL_MODELS:
-            columns = {c.name for c in fresh_db.get_columns(model._meta.table_name)}
+            table = model._meta.table_name
+            columns = {c.name for c in fresh_db.get_columns(table)} - models.DATABASE_DERIVED.get(table, set())
             assert columns == set(model._meta.columns), model.__name__
 
 

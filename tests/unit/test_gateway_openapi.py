@@ -80,9 +80,9 @@ def test_bearer_auth_and_open_probes(doc):
         ("POST", "/api/v1/issues", 201, ISSUE_RESPONSE),
         ("GET", "/api/v1/issues/{issue_id}", 200, ISSUE_RESPONSE),
         ("PATCH", "/api/v1/issues/{issue_id}", 200, ISSUE_RESPONSE),
-        ("GET", "/api/v1/issues", 200, {"items": [ISSUE_RESPONSE], "count": 1}),
+        ("GET", "/api/v1/issues", 200, {"items": [ISSUE_RESPONSE], "count": 1, "next_page_token": ""}),
         ("POST", "/api/v1/issues/{issue_id}/comments", 201, COMMENT_RESPONSE),
-        ("GET", "/api/v1/issues/{issue_id}/comments", 200, {"items": [COMMENT_RESPONSE], "count": 1}),
+        ("GET", "/api/v1/issues/{issue_id}/comments", 200, {"items": [COMMENT_RESPONSE], "count": 1, "next_page_token": ""}),
         ("GET", "/api/v1/issues/metrics", 200, METRICS_RESPONSE),
         ("GET", "/api/v1/issues/{issue_id}/files", 200, FILES_RESPONSE),
     ],
@@ -129,7 +129,14 @@ def test_request_schemas_refuse_what_the_gateway_refuses(doc):
 
 def test_list_filters_are_repeatable_query_parameters(doc):
     params = {p["name"]: p for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"]}
-    assert set(params) == {"status", "priority", "limit", "offset", "ref"}
+    assert set(params) == {"status", "priority", "limit", "offset", "ref", "owner", "created_by", "tag", "parent_id",
+                           "created_after", "created_before", "updated_after", "q", "order_by", "page_token"}
+    for repeated in ("created_by", "tag"):
+        assert params[repeated]["explode"] is True and params[repeated]["schema"]["type"] == "array"
+    # The rules the server holds them to are stated: the timestamp and order_by patterns, q's length.
+    assert params["created_after"]["schema"]["pattern"].startswith("^[0-9]{4}-")
+    assert params["order_by"]["schema"]["pattern"] == "^(created_at|updated_at|priority)( desc)?$"
+    assert params["q"]["schema"]["maxLength"] == 500 and params["page_token"]["schema"]["maxLength"] == 1024
     assert params["status"]["schema"] == {"type": "array", "items": {
         "type": "string", "enum": ["open", "in_progress", "resolved", "rejected"]}}
     assert params["status"]["explode"] is True

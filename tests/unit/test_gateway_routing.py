@@ -92,8 +92,10 @@ def test_variables_are_percent_decoded_after_splitting(table):
 def test_body_and_query_fields(table):
     by_name = {b.method.name: b for b in table.bindings}
     assert by_name["CreateIssue"].body == "*" and by_name["CreateIssue"].query_fields == ()
-    assert [f.name for f in by_name["ListIssues"].query_fields] == ["status", "priority", "limit", "offset", "ref"]
-    assert [f.name for f in by_name["ListComments"].query_fields] == ["limit", "offset"]
+    assert [f.name for f in by_name["ListIssues"].query_fields] == [
+        "status", "priority", "limit", "offset", "ref", "owner", "created_by", "tag", "parent_id",
+        "created_after", "created_before", "updated_after", "q", "order_by", "page_token"]
+    assert [f.name for f in by_name["ListComments"].query_fields] == ["limit", "offset", "page_token"]
     assert [f.name for f in by_name["ListIssueFiles"].query_fields] == ["file_type"]
     assert by_name["ListIssueFiles"].response_body == "files"
 

@@ -35,40 +35,48 @@ class UpdateWorkflowRequest(_message.Message):
     def __init__(self, transitions: _Optional[_Union[_workflow_pb2.Transitions, _Mapping]] = ...) -> None: ...
 
 class ListIssueHistoryRequest(_message.Message):
-    __slots__ = ("issue_id", "limit", "offset")
+    __slots__ = ("issue_id", "limit", "offset", "page_token")
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
     limit: int
     offset: int
-    def __init__(self, issue_id: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, issue_id: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListIssueHistoryResponse(_message.Message):
-    __slots__ = ("items", "count")
+    __slots__ = ("items", "count", "next_page_token")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[_history_pb2.HistoryEntry]
     count: int
-    def __init__(self, items: _Optional[_Iterable[_Union[_history_pb2.HistoryEntry, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[_history_pb2.HistoryEntry, _Mapping]]] = ..., count: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListSubIssuesRequest(_message.Message):
-    __slots__ = ("issue_id", "limit", "offset")
+    __slots__ = ("issue_id", "limit", "offset", "page_token")
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
     limit: int
     offset: int
-    def __init__(self, issue_id: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, issue_id: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListSubIssuesResponse(_message.Message):
-    __slots__ = ("items", "count")
+    __slots__ = ("items", "count", "next_page_token")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[_issue_pb2.Issue]
     count: int
-    def __init__(self, items: _Optional[_Iterable[_Union[_issue_pb2.Issue, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[_issue_pb2.Issue, _Mapping]]] = ..., count: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class AddReactionRequest(_message.Message):
     __slots__ = ("issue_id", "comment_id", "emoji")
@@ -128,26 +136,48 @@ class CreateIssueRequest(_message.Message):
     def __init__(self, title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ..., comment: _Optional[str] = ..., parent_id: _Optional[str] = ..., refs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListIssuesRequest(_message.Message):
-    __slots__ = ("status", "priority", "limit", "offset", "ref")
+    __slots__ = ("status", "priority", "limit", "offset", "ref", "owner", "created_by", "tag", "parent_id", "created_after", "created_before", "updated_after", "q", "order_by", "page_token")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     REF_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    Q_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     status: _containers.RepeatedScalarFieldContainer[_issue_pb2.Issue.Status]
     priority: _containers.RepeatedScalarFieldContainer[_issue_pb2.Issue.Priority]
     limit: int
     offset: int
     ref: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, status: _Optional[_Iterable[_Union[_issue_pb2.Issue.Status, str]]] = ..., priority: _Optional[_Iterable[_Union[_issue_pb2.Issue.Priority, str]]] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., ref: _Optional[_Iterable[str]] = ...) -> None: ...
+    owner: str
+    created_by: _containers.RepeatedScalarFieldContainer[str]
+    tag: _containers.RepeatedScalarFieldContainer[str]
+    parent_id: str
+    created_after: str
+    created_before: str
+    updated_after: str
+    q: str
+    order_by: str
+    page_token: str
+    def __init__(self, status: _Optional[_Iterable[_Union[_issue_pb2.Issue.Status, str]]] = ..., priority: _Optional[_Iterable[_Union[_issue_pb2.Issue.Priority, str]]] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., ref: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., created_by: _Optional[_Iterable[str]] = ..., tag: _Optional[_Iterable[str]] = ..., parent_id: _Optional[str] = ..., created_after: _Optional[str] = ..., created_before: _Optional[str] = ..., updated_after: _Optional[str] = ..., q: _Optional[str] = ..., order_by: _Optional[str] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListIssuesResponse(_message.Message):
-    __slots__ = ("items", "count")
+    __slots__ = ("items", "count", "next_page_token")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[_issue_pb2.Issue]
     count: int
-    def __init__(self, items: _Optional[_Iterable[_Union[_issue_pb2.Issue, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[_issue_pb2.Issue, _Mapping]]] = ..., count: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetIssueMetricsRequest(_message.Message):
     __slots__ = ("days",)
@@ -213,22 +243,26 @@ class DeleteIssueRequest(_message.Message):
     def __init__(self, issue_id: _Optional[str] = ...) -> None: ...
 
 class ListCommentsRequest(_message.Message):
-    __slots__ = ("issue_id", "limit", "offset")
+    __slots__ = ("issue_id", "limit", "offset", "page_token")
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
     limit: int
     offset: int
-    def __init__(self, issue_id: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, issue_id: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListCommentsResponse(_message.Message):
-    __slots__ = ("items", "count")
+    __slots__ = ("items", "count", "next_page_token")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[_comment_pb2.Comment]
     count: int
-    def __init__(self, items: _Optional[_Iterable[_Union[_comment_pb2.Comment, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[_comment_pb2.Comment, _Mapping]]] = ..., count: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateCommentRequest(_message.Message):
     __slots__ = ("issue_id", "content", "attachment_ids")

@@ -1,0 +1,87 @@
+"""What recorded changes imply, gathered from one or more units of work and
+written together just before their transaction commits.
+
+A command writes its own rows; the counters, sub-issue counts, history
+entries, issue numbers and events that follow from its changes are written
+here. The events go last of all: their sequences come from the workspace's
+event counter row, whose lock, held to commit, orders them by commit (see
+storage/events.py), and being the last lock any transaction takes it
+cannot close a deadlock; an event also shows a new issue's number.
+Creates batched into one transaction (create_batches.py) add each create's
+changes once its savepoint is released and write them all at once: one
+statement per kind of derived row, not one per create.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any, Iterable
+
+from ..storage import counters
+from ..storage import events as outbox
+from ..storage.history import HistoryRepository, NewEntry
+from ..storage.issues import IssueRepository
+from ..storage.models import utcnow
+from ..storage.workspaces import WorkspaceRepository
+from .changes import Change
+from . import events
+from .history_entries import entries_by_change
+
+
+class DerivedWrites:
+    """The derived rows of one transaction in one workspace."""
+
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
+        self.deltas = counters.Deltas(workspace_id)
+        self.sub_moves: Counter[uuid.UUID] = Counter()
+        self.history: list[tuple[list[NewEntry], str]] = []
+        self.unnumbered: list[Any] = []
+        # Each unit's changes, actor and history entries per change, for its events.
+        self.units: list[tuple[list[Change], str, list[list[NewEntry]]]] = []
+
+    def add(self, changes: Iterable[Change], actor: str, unnumbered: Iterable[Any] = ()) -> None:
+        """One unit of work's changes, made by `actor`, and its new issues awaiting numbers."""
+        changes = list(changes)
+        for change in changes:
+            if change.entity == "issue":
+                self._count(change)
+        per_change = entries_by_change(changes)
+        entries = [e for each in per_change for e in each]
+        if entries:
+            self.history.append((entries, actor))
+        self.units.append((changes, actor, per_change))
+        self.unnumbered.extend(unnumbered)
+
+    def _count(self, change: Change) -> None:
+        for state, sign in ((change.before, -1), (change.after, +1)):
+            if state is not None:
+                self.deltas.issue(state["status"], state["priority"], state["created_at"], state["resolved_at"], sign)
+        old = (change.before or {}).get("parent_uuid")
+        new = (change.after or {}).get("parent_uuid")
+        if old != new:
+            if old is not None:
+                self.sub_moves[old] -= 1
+            if new is not None:
+                self.sub_moves[new] += 1
+
+    def write(self) -> int | None:
+        """Write everything gathered; the numbers, then the events, last, since
+        they lock a row until commit. Returns the last event sequence written, if any."""
+        self.deltas.apply()  # only what moved: an equal -1 and +1 cancel out
+        issues = IssueRepository(self.workspace_id)
+        for parent, delta in sorted(self.sub_moves.items()):  # a fixed order: no deadlock between two moves
+            if delta:
+                issues.add_to_sub_count(parent, delta)
+        # Stamped now, after the commands' row locks were granted: for one
+        # issue, history follows commit order even when updates raced.
+        at = utcnow()
+        stored = iter(HistoryRepository(self.workspace_id).insert(self.history, at) if self.history else [])
+        if self.unnumbered:
+            WorkspaceRepository(self.workspace_id).number_issues(self.unnumbered)
+        made = []
+        for changes, actor, per_change in self.units:
+            shown = [[next(stored) for _ in entries] for entries in per_change]
+            made += events.derive(changes, shown, actor, at)
+        return outbox.append(self.workspace_id, made) if made else None

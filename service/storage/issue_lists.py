@@ -1,0 +1,146 @@
+"""The issue list's query: filters, orders, full-text search and keyset pages.
+
+Written as SQL text rather than through peewee: the shape varies with the
+filters given, and each filter is one indexed predicate (m0007's indexes):
+tags and refs probe their lookup tables, `q` the full-text index (a
+PostgreSQL GIN index over a tsvector, SQLite FTS5), the orders and the
+timestamp bounds the (workspace, key, ..., uuid) indexes. A page after a
+token starts with a row-value comparison on the order's keys, so it is one
+index range scan however deep it is: no OFFSET.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any, NamedTuple
+
+from ..domain.issue_filters import ORDERS, IssueFilter
+from . import counters
+from .database import database, is_postgres
+from .models import Issue
+
+# The same expression as m0007's issues_workspace_priority_rank index.
+PRIORITY_RANK = "(CASE i.priority WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END)"
+
+_KEYS = {
+    "created_at": ("i.created_at", "i.uuid"),
+    "updated_at": ("i.updated_at", "i.uuid"),
+    "priority": (PRIORITY_RANK, "i.created_at", "i.uuid"),
+}
+
+
+class ListedIssue(NamedTuple):
+    """An issue of a page: what keys its built message, and its position in the order."""
+
+    uuid: uuid.UUID
+    version: int
+    prefix: str
+    position: tuple[Any, ...]
+
+
+class _Where:
+    def __init__(self, workspace_id: int) -> None:
+        self.p = database.obj.param
+        self.clauses: list[str] = ["i.workspace_id = " + self.p]
+        self.params: list[Any] = [workspace_id]
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause.replace("?", self.p))
+        self.params.extend(params)
+
+    def any_of(self, column: str, values: tuple[Any, ...]) -> None:
+        if values:
+            self.add(f"{column} IN ({', '.join('?' * len(values))})", *values)
+
+
+def _dt(value: datetime.datetime) -> Any:
+    return Issue.created_at.db_value(value)
+
+
+def _where(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> _Where:
+    w = _Where(workspace_id)
+    w.any_of("i.status", f.statuses)
+    w.any_of("i.priority", f.priorities)
+    if f.owner is not None:
+        w.add("i.owner = ?", f.owner)
+    w.any_of("i.created_by", f.created_by)
+    if parent_uuid is not None:
+        w.add("i.parent_uuid = ?", Issue.uuid.db_value(parent_uuid))
+    if f.created_after is not None:
+        w.add("i.created_at > ?", _dt(f.created_after))
+    if f.created_before is not None:
+        w.add("i.created_at < ?", _dt(f.created_before))
+    if f.updated_after is not None:
+        w.add("i.updated_at > ?", _dt(f.updated_after))
+    # Each tag and ref is one probe of its (workspace, key, ...) index.
+    for tag in f.tags:
+        w.add("i.uuid IN (SELECT t.issue_uuid FROM issue_tags t WHERE t.workspace_id = ? AND t.tag = ?)",
+              workspace_id, tag)
+    for key, value in f.refs:
+        w.add("i.uuid IN (SELECT r.issue_uuid FROM issue_refs r WHERE r.workspace_id = ?"
+              " AND r.ref_key = ? AND r.ref_value = ?)", workspace_id, key, value)
+    if f.words:
+        if is_postgres():
+            w.add("i.search @@ plainto_tsquery('simple', ?)", " ".join(f.words))
+        else:
+            # Words are letters and digits only (domain/search.py): quoting is all FTS5 needs.
+            w.add("i.rowid IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ?)",
+                  " ".join(f'"{word}"' for word in f.words))
+    return w
+
+
+def count(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> int:
+    """How many issues match: from the counters when only status and priority
+    filter, else one COUNT over the filters' indexes."""
+    if f.counted_by_counters:
+        return counters.matching(workspace_id, list(f.statuses), list(f.priorities))
+    w = _where(workspace_id, f, parent_uuid)
+    text = f"SELECT COUNT(*) FROM issues i WHERE {' AND '.join(w.clauses)}"
+    return int(database.obj.execute_sql(text, tuple(w.params)).fetchone()[0])
+
+
+def page(
+    workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None, order_by: str, *,
+    limit: int, offset: int, after: tuple[Any, ...] | None,
+) -> list[ListedIssue]:
+    """Up to `limit` issues in `order_by` order: from `offset`, or after the
+    position `after` (a ListedIssue's position, as a token carried it)."""
+    key, descending = ORDERS[order_by]
+    columns = _KEYS[key]
+    w = _where(workspace_id, f, parent_uuid)
+    if after is not None:
+        marks = ", ".join("?" * len(columns))
+        w.add(f"({', '.join(columns)}) {'<' if descending else '>'} ({marks})", *_db_position(key, after))
+        if key == "priority":
+            # Implied by the row comparison; stated so that SQLite, which does not
+            # range-scan a row value over an expression, starts at the rank at least.
+            w.add(f"{PRIORITY_RANK} {'<=' if descending else '>='} ?", after[0])
+    direction = " DESC" if descending else ""
+    p = w.p
+    text = (
+        f"SELECT i.uuid, i.version, ws.prefix, {', '.join(columns[:-1])}"
+        f" FROM issues i JOIN workspaces ws ON ws.id = i.workspace_id"
+        f" WHERE {' AND '.join(w.clauses)}"
+        f" ORDER BY {', '.join(c + direction for c in columns)} LIMIT {p} OFFSET {p}"
+    )
+    cursor = database.obj.execute_sql(text, (*w.params, limit, offset))
+    to_uuid = Issue.uuid.python_value
+    out = []
+    for issue_id, version, prefix, *keys in cursor.fetchall():
+        found = to_uuid(issue_id)
+        out.append(ListedIssue(found, version, prefix, (*_python_keys(key, keys), found)))
+    return out
+
+
+def _python_keys(key: str, keys: list[Any]) -> tuple[Any, ...]:
+    if key == "priority":
+        return (int(keys[0]), Issue.created_at.python_value(keys[1]))
+    return (Issue.created_at.python_value(keys[0]),)
+
+
+def _db_position(key: str, position: tuple[Any, ...]) -> tuple[Any, ...]:
+    *keys, issue_id = position
+    if key == "priority":
+        return (keys[0], _dt(keys[1]), Issue.uuid.db_value(issue_id))
+    return (_dt(keys[0]), Issue.uuid.db_value(issue_id))

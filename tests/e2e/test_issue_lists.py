@@ -1,0 +1,375 @@
+"""ListIssues' filters, orders and full-text search, and page tokens on every
+list (SPEC 8.8, 8.9), over gRPC and HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import random
+import threading
+import time
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2, struct_pb2
+
+from issues.v1 import issue_pb2
+
+from .. import harness
+from ..harness import bad_request_fields
+from .test_gateway_e2e import gateway_url, http  # noqa: F401 - fixtures
+
+Issue = issue_pb2.Issue
+
+
+def refused(call, code=grpc.StatusCode.INVALID_ARGUMENT, **fields) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as error:
+        call(**fields)
+    assert error.value.code() == code, error.value.details()
+    return error.value
+
+
+def block(text: str, kind: str = "text") -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update({"type": kind, "text": text})
+    return s
+
+
+def titles(response) -> list[str]:
+    return [i.title for i in response.items]
+
+
+def walk(list_call, **fields) -> list:
+    """Every item of a list, page by page with tokens."""
+    items, token, pages = [], "", 0
+    while True:
+        response = list_call(page_token=token, **fields)
+        items += response.items
+        pages += 1
+        token = response.next_page_token
+        if not token:
+            return items
+        assert pages < 10_000
+
+
+# -- 8.8 filters ---------------------------------------------------------------------
+
+
+def test_every_filter_narrows_the_list_and_count(workspace):
+    member, admin = workspace.member, workspace.admin
+    other = workspace.api("member", "other@example.com")
+    a = member.CreateIssue(title="alpha", tags=["power", "startup"], owner="ann@example.com", priority=Issue.PRIORITY_HIGH)
+    b = other.CreateIssue(title="beta", tags=["power"], parent_id=a.uuid)
+    c = member.CreateIssue(title="gamma", tags=["startup", "power", "x"], parent_id=a.uuid, refs={"order": "7"})
+
+    def listed(**fields):
+        response = workspace.viewer.ListIssues(**fields)
+        assert response.count == len(response.items)
+        return sorted(titles(response))
+
+    assert listed() == ["alpha", "beta", "gamma"]
+    assert listed(owner="ann@example.com") == ["alpha"]
+    assert listed(owner="Unassigned") == ["beta", "gamma"]
+    assert listed(created_by=["other@example.com"]) == ["beta"]
+    creators = {i.created_by for i in workspace.viewer.ListIssues().items}
+    assert listed(created_by=sorted(creators)) == ["alpha", "beta", "gamma"]  # any of them
+    assert listed(tag=["power"]) == ["alpha", "beta", "gamma"]
+    assert listed(tag=["power", "startup"]) == ["alpha", "gamma"]  # all of them
+    assert listed(tag=["power", "startup", "x"]) == ["gamma"]
+    assert listed(tag=["nope"]) == []
+    assert listed(parent_id=a.uuid) == ["beta", "gamma"]
+    assert listed(parent_id=a.identifier.lower()) == ["beta", "gamma"]
+    assert listed(parent_id=c.uuid) == []
+    assert listed(parent_id="00000000-0000-4000-8000-000000000000") == []
+    assert listed(ref=["order:7"], tag=["x"]) == ["gamma"]
+    assert listed(tag=["power"], priority=[Issue.PRIORITY_HIGH]) == ["alpha"]
+
+    # A tag change moves the tag index with it.
+    admin.UpdateIssue(issue_id=b.uuid, tags=["x"])
+    assert listed(tag=["x"]) == ["beta", "gamma"]
+    assert listed(tag=["power"]) == ["alpha", "gamma"]
+
+
+def test_timestamp_bounds_are_strict_and_take_offsets_and_nanoseconds(workspace):
+    first = workspace.member.CreateIssue(title="first")
+    time.sleep(0.01)
+    second = workspace.member.CreateIssue(title="second")
+    t1, t2 = first.created_at.ToDatetime(), second.created_at.ToDatetime()
+
+    def z(t: datetime.datetime, extra: str = "") -> str:
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + extra + "Z"
+
+    def listed(**fields):
+        return sorted(titles(workspace.viewer.ListIssues(**fields)))
+
+    assert listed(created_after=z(t1)) == ["second"]  # strictly after
+    assert listed(created_before=z(t2)) == ["first"]  # strictly before
+    assert listed(created_after=z(t1), created_before=z(t2)) == []
+    assert listed(created_after=z(t1 - datetime.timedelta(microseconds=1))) == ["first", "second"]
+    # Nanoseconds: 1 ns after t1 excludes t1; 1 ns after t2 is after t2, so t2 is before it.
+    assert listed(created_after=z(t1, "001")) == ["second"]
+    assert listed(created_before=z(t2, "001")) == ["first", "second"]
+    # The same instant two hours east.
+    east = (t1 + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "+02:00"
+    assert listed(created_after=east) == ["second"]
+
+    workspace.member.UpdateIssue(issue_id=first.uuid, title="first, edited")
+    edited = workspace.viewer.GetIssue(issue_id=first.uuid).updated_at.ToDatetime()
+    assert listed(updated_after=z(edited - datetime.timedelta(microseconds=1))) == ["first, edited"]
+    assert listed(updated_after=z(edited)) == []
+
+
+def test_search_finds_every_word_whole_in_title_text_blocks_and_summary(workspace, make_token, channel):
+    member = workspace.member
+    member.CreateIssue(title="Conveyor jam at station 4", description=[block("Belt SLIPS under load")])
+    member.CreateIssue(title="Brown-out", description=[block("voltage sag", kind="heading"), block("nothing here")],
+                       resolution_summary="Replaced capacitor C12")
+    nested = struct_pb2.Struct()
+    nested.update({"type": "paragraph", "children": [{"type": "text", "text": "Ünïcode Straße gear"}], "url": "belt"})
+    member.CreateIssue(title="Nested", description=[nested])
+    # The same words in another workspace are never found from this one.
+    harness.Api(channel, make_token("admin")[0]).CreateIssue(title="conveyor belt slips", description=[block("belt")])
+
+    def search(q: str) -> list[str]:
+        response = workspace.viewer.ListIssues(q=q)
+        assert response.count == len(response.items)
+        return sorted(titles(response))
+
+    assert search("conveyor") == ["Conveyor jam at station 4"]
+    assert search("slips") == ["Conveyor jam at station 4"]  # only in a description block
+    assert search("BELT slips") == ["Conveyor jam at station 4"]  # every word, any case
+    assert search("belt slips brownout") == []  # every word must match
+    assert search("sli") == []  # whole words only
+    assert search("belt") == ["Conveyor jam at station 4"]  # not the `url` key's value
+    assert search("c12") == ["Brown-out"]  # the resolution summary
+    assert search("capacitor, c12!") == ["Brown-out"]  # punctuation separates words
+    assert search("brown") == ["Brown-out"]
+    assert search("voltage") == ["Brown-out"]  # any block's `text`, whatever its type
+    assert search("straße ÜNÏCODE") == ["Nested"]  # nested children; Unicode case
+    assert search("4") == ["Conveyor jam at station 4"]
+    assert search("!!!") == ["Brown-out", "Conveyor jam at station 4", "Nested"]  # no words: no filter
+
+    # Updates move the index in their own transaction; deletes leave it.
+    first = workspace.viewer.ListIssues(q="conveyor").items[0]
+    member.UpdateIssue(issue_id=first.uuid, description=[block("roller worn")])
+    assert search("slips") == []
+    assert search("roller") == ["Conveyor jam at station 4"]
+    member.UpdateIssue(issue_id=first.uuid, update_mask=field_mask_pb2.FieldMask(paths=["resolution_summary"]),
+                       resolution_summary="tensioned")
+    assert search("tensioned roller") == ["Conveyor jam at station 4"]
+    workspace.admin.DeleteIssue(issue_id=first.uuid)
+    assert search("roller") == []
+    assert search("capacitor") == ["Brown-out"]
+
+
+def test_orders_break_ties_and_priority_orders_by_rank(workspace):
+    member = workspace.member
+    low = member.CreateIssue(title="low", priority=Issue.PRIORITY_LOW)
+    high = member.CreateIssue(title="high", priority=Issue.PRIORITY_HIGH)
+    medium = member.CreateIssue(title="medium", priority=Issue.PRIORITY_MEDIUM)
+    member.UpdateIssue(issue_id=low.uuid, title="low")  # updated last
+    del high, medium
+
+    def order(order_by: str | None) -> list[str]:
+        fields = {"order_by": order_by} if order_by is not None else {}
+        by_page = [i.title for i in walk(workspace.viewer.ListIssues, limit=1, **fields)]
+        assert by_page == titles(workspace.viewer.ListIssues(**fields))  # tokens walk the same order
+        return by_page
+
+    assert order(None) == ["medium", "high", "low"]
+    assert order("created_at desc") == ["medium", "high", "low"]
+    assert order("created_at") == ["low", "high", "medium"]
+    assert order("updated_at desc") == ["low", "medium", "high"]
+    assert order("updated_at") == ["high", "medium", "low"]
+    assert order("priority desc") == ["high", "medium", "low"]
+    assert order("priority") == ["low", "medium", "high"]
+
+
+def test_issues_of_one_priority_page_by_creation_then_uuid(workspace):
+    for i in range(7):
+        workspace.member.CreateIssue(title=f"p{i}", priority=Issue.PRIORITY_MEDIUM)
+    walked = walk(workspace.viewer.ListIssues, limit=2, order_by="priority")
+    assert [i.title for i in walked] == [f"p{i}" for i in range(7)]
+
+
+# -- bad parameters -----------------------------------------------------------------
+
+BAD = [
+    ({"owner": " "}, "owner"),
+    ({"created_by": [""]}, "created_by[0]"),
+    ({"tag": ["x"] * 21}, "tag"),
+    ({"parent_id": "nope"}, "parent_id"),
+    ({"created_after": "2026-04-13"}, "created_after"),
+    ({"created_after": "2026-04-13T10:30:00"}, "created_after"),
+    ({"created_before": "2026-02-30T10:30:00Z"}, "created_before"),
+    ({"created_before": "2026-04-13 10:30:00Z"}, "created_before"),
+    ({"updated_after": "2026-04-13T10:30:00.1234567890Z"}, "updated_after"),
+    ({"updated_after": "0000-01-01T00:00:00Z"}, "updated_after"),
+    ({"q": "x" * 501}, "q"),
+    ({"q": "a\x00b"}, "q"),
+    ({"order_by": "title"}, "order_by"),
+    ({"order_by": "created_at DESC"}, "order_by"),
+    ({"order_by": "priority asc"}, "order_by"),
+    ({"page_token": "abc", "offset": 0}, "page_token"),
+    ({"page_token": "not-a-token"}, "page_token"),
+]
+
+
+@pytest.mark.parametrize("fields,field", BAD, ids=[f for _, f in BAD])
+def test_each_bad_parameter_is_invalid_argument_naming_it(workspace, fields, field):
+    assert bad_request_fields(refused(workspace.viewer.ListIssues, **fields)) == [field]
+
+
+def test_bad_parameters_over_http_are_400_naming_each(http):  # noqa: F811
+    client = http.viewer
+    for query, field in [
+        ("owner=%20", "owner"), ("created_after=yesterday", "created_after"),
+        ("created_before=2026-02-30T10:30:00Z", "created_before"), ("updated_after=2026-04-13T10:30:00", "updated_after"),
+        ("order_by=title", "order_by"), ("order_by=created_at%20DESC", "order_by"), ("q=", "q"),
+        ("tags=power", "tags"), ("sort=created_at", "sort"), ("page_token=zzz", "page_token"),
+        ("page_token=zzz&offset=0", "page_token"), ("parent_id=x", "parent_id"),
+    ]:
+        response = client.get(f"/api/v1/issues?{query}")
+        assert response.status_code == 400, query
+        error = response.json()["error"]
+        assert error["status"] == "INVALID_ARGUMENT"
+        fields = [v["field"] for d in error["details"] for v in d.get("field_violations", [])]
+        assert fields == [field], (query, fields)
+
+
+def test_filters_and_search_over_http(http):  # noqa: F811
+    admin = http.admin
+    made = admin.post("/api/v1/issues", json={
+        "title": "Pump cavitation", "description": [{"type": "text", "text": "Impeller pitting"}],
+        "tags": ["pump", "hydraulics"], "owner": "ops@example.com"}).json()
+    admin.post("/api/v1/issues", json={"title": "Pump seal", "description": [], "tags": ["pump"]})
+    body = admin.get("/api/v1/issues", params=[("tag", "pump"), ("tag", "hydraulics"), ("q", "pitting")]).json()
+    assert [i["uuid"] for i in body["items"]] == [made["uuid"]] and body["count"] == 1
+    assert body["next_page_token"] == ""
+    body = admin.get("/api/v1/issues", params={"owner": "ops@example.com", "order_by": "priority desc"}).json()
+    assert body["count"] == 1
+    first = admin.get("/api/v1/issues", params={"q": "pump", "limit": 1, "order_by": "created_at"}).json()
+    assert first["count"] == 2 and first["items"][0]["title"] == "Pump cavitation" and first["next_page_token"]
+    second = admin.get("/api/v1/issues", params={"q": "pump", "limit": 1, "order_by": "created_at",
+                                                 "page_token": first["next_page_token"]}).json()
+    assert [i["title"] for i in second["items"]] == ["Pump seal"] and second["next_page_token"] == ""
+    other_order = admin.get("/api/v1/issues", params={"q": "pump", "limit": 1, "page_token": first["next_page_token"]})
+    assert other_order.status_code == 400 and "page_token" in other_order.text
+
+
+# -- 8.9 page tokens ----------------------------------------------------------------
+
+
+def test_tokens_are_bound_to_their_filters_order_and_list_and_refuse_tampering(workspace, make_token, channel):
+    for i in range(5):
+        workspace.member.CreateIssue(title=f"t{i}", tags=["a"])
+    viewer = workspace.viewer
+    token = viewer.ListIssues(limit=2, tag=["a"]).next_page_token
+    assert token and len(viewer.ListIssues(limit=2, tag=["a"], page_token=token).items) == 2
+
+    for fields in ({"tag": ["b"]}, {}, {"tag": ["a"], "order_by": "created_at"}, {"tag": ["a"], "q": "t1"},
+                   {"tag": ["a"], "status": [Issue.STATUS_OPEN]}):
+        assert bad_request_fields(refused(viewer.ListIssues, page_token=token, limit=2, **fields)) == ["page_token"]
+    # Another workspace's list, and another kind of list, refuse it too.
+    stranger = harness.Api(channel, make_token("admin")[0])
+    assert bad_request_fields(refused(stranger.ListIssues, page_token=token, tag=["a"])) == ["page_token"]
+    issue = viewer.ListIssues(limit=1).items[0]
+    assert bad_request_fields(refused(viewer.ListComments, issue_id=issue.uuid, page_token=token)) == ["page_token"]
+
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    for i in (0, len(raw) // 2, len(raw) - 1):
+        altered = bytearray(raw)
+        altered[i] ^= 1
+        forged = base64.urlsafe_b64encode(bytes(altered)).decode().rstrip("=")
+        assert bad_request_fields(refused(viewer.ListIssues, page_token=forged, tag=["a"])) == ["page_token"]
+    # A position of our own choosing, even with the right shape, has no valid signature.
+    body = raw[:-16]
+    assert bad_request_fields(refused(
+        viewer.ListIssues, tag=["a"],
+        page_token=base64.urlsafe_b64encode(bytes(body) + b"\0" * 16).decode())) == ["page_token"]
+    assert bad_request_fields(refused(viewer.ListIssues, page_token="x" * 1025)) == ["page_token"]
+    assert bad_request_fields(refused(viewer.ListIssues, page_token=token, offset=0, tag=["a"])) == ["page_token"]
+
+
+def test_every_list_under_an_issue_pages_by_token(workspace):
+    member = workspace.member
+    parent = member.CreateIssue(title="parent")
+    for i in range(5):
+        member.CreateIssue(title=f"child {i}", parent_id=parent.uuid)
+        member.CreateComment(issue_id=parent.uuid, content=f"comment {i}")
+        member.UpdateIssue(issue_id=parent.uuid, title=f"parent {i}")
+
+    for method, total in (("ListComments", 5), ("ListSubIssues", 5), ("ListIssueHistory", None)):
+        call = getattr(workspace.viewer, method)
+        everything = call(issue_id=parent.uuid, limit=1000)
+        assert everything.next_page_token == ""
+        if total is not None:
+            assert everything.count == total
+        walked = walk(call, issue_id=parent.uuid, limit=2)
+        assert [i.uuid for i in walked] == [i.uuid for i in everything.items], method
+        first = call(issue_id=parent.uuid, limit=2)
+        assert first.count == everything.count and first.next_page_token
+        assert bad_request_fields(refused(call, issue_id=parent.uuid, page_token=first.next_page_token, offset=1)) == ["page_token"]
+        # Bound to its issue: the same token on another issue's list is refused.
+        assert bad_request_fields(refused(call, issue_id=parent.identifier, page_token=first.next_page_token)) == ["page_token"]
+
+
+def test_a_token_walk_sees_every_issue_that_existed_throughout_exactly_once(workspace):
+    member, admin = workspace.member, workspace.admin
+    stable = {member.CreateIssue(title=f"stable {i}").uuid for i in range(60)}
+    doomed = [member.CreateIssue(title=f"doomed {i}").uuid for i in range(30)]
+    stop = threading.Event()
+    problems: list[BaseException] = []
+    done = {"created": 0, "deleted": 0}
+
+    def churn(seed: int) -> None:
+        rnd = random.Random(seed)
+        try:
+            # Bounded: a walk in creation order would chase creates made faster than it reads.
+            for _ in range(60):
+                if stop.is_set():
+                    return
+                if rnd.random() < 0.5 and doomed:
+                    try:
+                        admin.DeleteIssue(issue_id=doomed.pop())
+                        done["deleted"] += 1
+                    except IndexError:
+                        pass
+                else:
+                    member.CreateIssue(title="new", priority=rnd.choice([Issue.PRIORITY_LOW, Issue.PRIORITY_HIGH]))
+                    done["created"] += 1
+        except BaseException as error:  # noqa: BLE001 - reported below
+            problems.append(error)
+
+    threads = [threading.Thread(target=churn, args=(seed,)) for seed in range(3)]
+    for thread in threads:
+        thread.start()
+    def slow_list(**fields):
+        time.sleep(0.02)  # the others get to write between pages
+        return workspace.viewer.ListIssues(**fields)
+
+    try:
+        for order_by in ("created_at desc", "created_at", "priority desc", "priority"):
+            before = dict(done)
+            seen = [i.uuid for i in walk(slow_list, limit=7, order_by=order_by)]
+            assert len(seen) == len(set(seen)), "an issue was listed twice"
+            assert stable <= set(seen), "an issue that existed throughout was skipped"
+            if order_by == "created_at desc":
+                assert done["created"] > before["created"], "nothing was created during the walk"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not problems
+    assert done["deleted"] > 0
+
+
+def test_offset_pages_still_work_and_give_a_token(workspace):
+    for i in range(5):
+        workspace.member.CreateIssue(title=f"o{i}")
+    page = workspace.viewer.ListIssues(limit=2, offset=1, order_by="created_at")
+    assert titles(page) == ["o1", "o2"] and page.count == 5
+    rest = walk(workspace.viewer.ListIssues, limit=2, order_by="created_at")
+    assert [i.title for i in rest] == [f"o{i}" for i in range(5)]
+    after = workspace.viewer.ListIssues(limit=2, order_by="created_at", page_token=page.next_page_token)
+    assert titles(after) == ["o3", "o4"] and after.next_page_token == ""
