@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterator
 
 import grpc
+from grpc._cython import cygrpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import code_pb2, status_pb2
@@ -96,8 +97,12 @@ class _Outcome:
 
 class Pipeline:
     def __init__(
-        self, authenticator: Authenticator, admission: Admission | None = None, limiter: RateLimiter | None = None
+        self, authenticator: Authenticator, admission: Admission | None = None, limiter: RateLimiter | None = None,
+        executor: Any = None,
     ) -> None:
+        """`executor`: the asyncio server's thread pool, when the server is grpc.aio's
+        (a test's own synchronous server passes none)."""
+        self._executor = executor
         self._authenticator = authenticator
         # None (a test's own server): in effect unbounded.
         self._admission = admission if admission is not None else Admission.unbounded()
@@ -153,6 +158,9 @@ class Pipeline:
 
             if method.client_streaming:
                 return grpc.stream_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
+            if self._executor is not None:
+                return grpc.unary_stream_rpc_method_handler(
+                    self._stepped(stream), request_deserializer=None, response_serializer=serialize)
             return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
 
         def unary(raw: Any, context: grpc.ServicerContext) -> Any:
@@ -166,6 +174,36 @@ class Pipeline:
         if method.client_streaming:
             return grpc.stream_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
         return grpc.unary_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
+
+    def _stepped(self, stream: Callable[[Any, Any], Iterator[Any]]) -> Callable[[Any, Any], AsyncIterator[Any]]:
+        """A synchronous response stream (DownloadBlob) served step by step from the event loop.
+
+        grpc.aio runs a synchronous generator on a thread of its own that
+        hands each message over through a bounded queue; when the client
+        goes away mid-stream nothing takes from that queue again, and the
+        thread waits forever. Here each message is one `next` on the pool,
+        no thread is held between messages, and a call that ends early
+        closes the generator (its slot and its access line) on the pool.
+        """
+        executor = self._executor
+        done = object()
+
+        async def stepped(raw: Any, context: Any) -> AsyncIterator[Any]:
+            loop = asyncio.get_running_loop()
+            steps = stream(raw, cygrpc._SyncServicerContext(context))
+            finished = False
+            try:
+                while True:
+                    item = await loop.run_in_executor(executor, next, steps, done)
+                    if item is done:
+                        finished = True
+                        return
+                    yield item
+            finally:
+                if not finished:
+                    loop.run_in_executor(executor, steps.close)  # not awaited: the call may be cancelled
+
+        return stepped
 
     def _async_stream_handler(
         self, method: MethodDescriptor, name: str, handler: Callable[[Any, Call], AsyncIterator[Any]], *,

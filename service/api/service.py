@@ -8,6 +8,8 @@ UNIMPLEMENTED later.
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
@@ -41,7 +43,7 @@ def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: l
 
 def issue_service(
     blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, admission: Admission,
-    hub: EventHub, limiter: RateLimiter | None = None,
+    hub: EventHub, limiter: RateLimiter | None = None, executor: Any = None,
 ) -> grpc.GenericRpcHandler:
     """issues.v1.IssueService, every method behind the pipeline, admitted by `admission`."""
     servicers: list[object] = [
@@ -53,4 +55,4 @@ def issue_service(
         WorkflowServicer(),
         EventsServicer(hub),
     ]
-    return generic_handler(SERVICE, Pipeline(authenticator, admission, limiter), servicers)
+    return generic_handler(SERVICE, Pipeline(authenticator, admission, limiter, executor), servicers)

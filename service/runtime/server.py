@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent import futures
+from concurrent.futures import thread as futures_thread
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +79,7 @@ class RunningServer:
     loop: _Loop
     # PostgreSQL's wake-ups across replicas (None on SQLite).
     wakeups: list[Any] = field(default_factory=list)
+    pool: futures.ThreadPoolExecutor | None = None
 
     def begin_stop(self, grace: float) -> threading.Event:
         """Report NOT_SERVING and refuse new calls from now on; calls in flight
@@ -107,7 +110,30 @@ class RunningServer:
             wakeup.stop()
         events.forget_listeners()
         self.loop.close()
+        self._release_pool()
         self.db.close_all()
+
+    def _release_pool(self, wait: float = 2.0) -> None:
+        """Let the process exit even if a handler thread is stuck.
+
+        A thread-pool handler whose call the asyncio server has already
+        cancelled can be left waiting on the event loop, which has stopped;
+        Python joins every pool thread at exit and would wait for it forever.
+        Threads still busy after `wait` seconds are let go (they die with
+        the process), and logged.
+        """
+        if self.pool is None:
+            return
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        give_up = time.monotonic() + wait
+        stuck = []
+        for thread in list(getattr(self.pool, "_threads", ())):
+            thread.join(max(0.0, give_up - time.monotonic()))
+            if thread.is_alive():
+                stuck.append(thread)
+                futures_thread._threads_queues.pop(thread, None)  # not joined at exit
+        if stuck:
+            log.warning("exiting with call threads still waiting", extra={"threads": len(stuck)})
 
     def stop(self, grace: float) -> None:
         self.finish_stop(grace, self.begin_stop(grace))
@@ -121,9 +147,11 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     admission = Admission.for_workers(settings.workers)
     loop = _Loop()
 
+    pool = futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc")
+
     async def make() -> grpc.aio.Server:
         return grpc.aio.server(
-            migration_thread_pool=futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc"),
+            migration_thread_pool=pool,
             interceptors=[DecodeGuard()],
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -134,7 +162,9 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
         )
 
     server = loop.run(make())
-    hub = EventHub()
+    # PostgreSQL wakes the other replicas' (and workers') hubs with NOTIFY; on
+    # SQLite only the poll reaches another process, so it polls more often.
+    hub = EventHub(poll_seconds=2.0 if is_postgres(db) else 0.5)
     hub.attach(loop.loop)
     events.on_commit(hub.poke)  # this process's commits wake its watchers at once
     wakeups: list[Any] = []
@@ -153,7 +183,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     limiter = None
     if limit:
         limiter = RateLimiter(limit, SharedBuckets(settings.rate_limit_table) if settings.rate_limit_table else None)
-    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), admission, hub, limiter),))
+    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), admission, hub, limiter, pool),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     server.add_generic_rpc_handlers(
@@ -174,4 +204,4 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     if settings.worker_listen:
         where["worker_listen"] = settings.worker_listen
     log.info("serving grpc", extra=where)
-    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups)
+    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool)

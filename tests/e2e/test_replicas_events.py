@@ -208,3 +208,36 @@ def test_two_replicas_each_in_its_own_network_namespace(postgres_url, make_token
             for relay in relays:
                 relay.close()
     assert max(delays) < 1.0
+
+
+# -- serve --workers N: one hub per process -------------------------------------------
+
+
+def test_watchers_on_every_worker_see_what_any_worker_committed(fresh_database_url, tmp_path):
+    from .test_workers import start_workers
+
+    server = start_workers(fresh_database_url, tmp_path)
+    channels = []
+    try:
+        token, _ = harness.mint_token(fresh_database_url, "member")
+        watchers = []
+        for target in server.worker_targets:
+            channel, seen = _watch(target, token)
+            channels.append(channel)
+            watchers.append(seen)
+        time.sleep(0.5)
+        titles = []
+        for i, target in enumerate(server.worker_targets * 2):
+            with grpc.insecure_channel(target) as channel:
+                titles.append(harness.Api(channel, token).CreateIssue(title=f"via worker {i}", description=[]).title)
+        deadline = time.monotonic() + 5
+        while any(len(seen) < len(titles) for seen in watchers):
+            assert time.monotonic() < deadline, [len(seen) for seen in watchers]
+            time.sleep(0.02)
+        for seen in watchers:
+            assert [e["data"]["title"] for _, e in seen] == titles
+            assert [e["sequence"] for _, e in seen] == list(range(1, len(titles) + 1))
+    finally:
+        for channel in channels:
+            channel.close()
+        assert server.stop() == 0
