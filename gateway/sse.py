@@ -21,12 +21,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, AsyncIterator
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
 
 from common.jsonout import to_json
 
@@ -72,7 +71,7 @@ def _error_frame(envelope: dict[str, Any]) -> bytes:
     return f"event: error\ndata: {json.dumps(envelope, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
-async def respond(call: grpc.aio.UnaryStreamCall, method: str, heartbeat: float = HEARTBEAT_SECONDS) -> Response:
+async def respond(call: grpc.aio.UnaryStreamCall, method: str, heartbeat: float = HEARTBEAT_SECONDS) -> "EventStream":
     """The stream as Server-Sent Events, or an error response if it fails before it starts.
 
     The server sends its headers once the request is accepted (a bad cursor
@@ -81,38 +80,62 @@ async def respond(call: grpc.aio.UnaryStreamCall, method: str, heartbeat: float 
     await call.initial_metadata()
     if call.done():
         await call.read()  # raises the call's error (answered as an ordinary error response)
+    return EventStream(call, method, heartbeat)
 
-    async def pump(queue: asyncio.Queue[Any]) -> None:
-        try:
-            while (message := await call.read()) is not grpc.aio.EOF:
-                await queue.put(message)
-            await queue.put(None)
-        except grpc.RpcError as exc:
-            await queue.put(exc)
 
-    async def body() -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)  # gRPC's flow control paces the rest
-        reader = asyncio.ensure_future(pump(queue))
+class EventStream:
+    """The ASGI response of an event stream.
+
+    Lean on purpose, since a thousand may sit idle at once: two pending
+    reads (the next message, the client's disconnect) and nothing else per
+    stream, where a StreamingResponse would add a task group, a reader task
+    and a queue.
+    """
+
+    media_type = MEDIA_TYPE
+
+    def __init__(self, call: grpc.aio.UnaryStreamCall, method: str, heartbeat: float) -> None:
+        self._call = call
+        self._method = method
+        self._heartbeat = heartbeat
+        self.status_code = 200
+        self.headers = {"content-type": MEDIA_TYPE, "cache-control": "no-cache", "x-accel-buffering": "no"}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        call = self._call
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(k.encode(), v.encode()) for k, v in self.headers.items()]})
+        read = asyncio.ensure_future(call.read())
+        gone = asyncio.ensure_future(_disconnected(receive))
         try:
-            yield b": connected\n\n"
+            await send({"type": "http.response.body", "body": b": connected\n\n", "more_body": True})
             while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), heartbeat)
-                except asyncio.TimeoutError:
-                    yield b": keep-alive\n\n"
+                done, _ = await asyncio.wait((read, gone), timeout=self._heartbeat, return_when=asyncio.FIRST_COMPLETED)
+                if gone in done:
+                    return  # the client went away: cancel the call (below)
+                if not done:
+                    await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
                     continue
-                if item is None:
+                try:
+                    message = read.result()
+                except grpc.RpcError as exc:
+                    if exc.code() != grpc.StatusCode.CANCELLED:
+                        log.info("event stream ended", extra={"method": self._method, "code": exc.code().name})
+                    body = _error_frame(from_rpc_error(exc).envelope())
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
                     return
-                if isinstance(item, grpc.RpcError):
-                    if item.code() != grpc.StatusCode.CANCELLED:
-                        log.info("event stream ended", extra={"method": method, "code": item.code().name})
-                    yield _error_frame(from_rpc_error(item).envelope())
+                if message is grpc.aio.EOF:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
                     return
-                yield _frame(item)
+                await send({"type": "http.response.body", "body": _frame(message), "more_body": True})
+                read = asyncio.ensure_future(call.read())
         finally:
-            reader.cancel()
+            read.cancel()
+            gone.cancel()
             call.cancel()  # the client may have gone: stop the server sending
 
-    return StreamingResponse(body(), media_type=MEDIA_TYPE, headers={
-        "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-    })
+
+async def _disconnected(receive: Any) -> None:
+    """Returns when the client has gone (the request's own body, empty, comes first)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
