@@ -36,6 +36,8 @@ log = logging.getLogger("service.events")
 PAGE = 500
 # Events a watcher may have waiting before it is ended (RESOURCE_EXHAUSTED).
 QUEUE_MAX = 1000
+# How often an open stream checks that its token still holds.
+RECHECK_SECONDS = 5.0
 # Feeds look at the table this often even when nobody woke them (one query for all).
 POLL_SECONDS = 2.0
 
@@ -220,13 +222,16 @@ class EventHub:
     async def watch(
         self, workspace_id: int, after: int | None, types: Sequence[str],
         accepted: Callable[[], Awaitable[None]] | None = None,
+        recheck: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncIterator[bytes]:
         """The workspace's events after `after` (None: from now on), then live, each once, in order,
         as serialized issues.v1.Event messages.
 
         `accepted` is awaited once the cursor has been found good (the
         stream's headers go out then: the gateway tells a refusal from a
-        quiet stream by them)."""
+        quiet stream by them). `recheck` is awaited every RECHECK_SECONDS
+        while the stream is open: what it raises ends the stream (a token
+        revoked since it began)."""
         if self._closed:
             raise Unavailable("the server is shutting down; watch on another replica")
         feed = await self._feed(workspace_id)
@@ -260,8 +265,18 @@ class EventHub:
                     watcher = Watcher(types)
                     feed.watchers.add(watcher)
             # Live.
+            next_check = time.monotonic() + RECHECK_SECONDS
             while True:
-                await watcher.wake.wait()
+                if recheck is None:
+                    await watcher.wake.wait()
+                else:
+                    try:
+                        await asyncio.wait_for(watcher.wake.wait(), max(0.0, next_check - time.monotonic()))
+                    except asyncio.TimeoutError:
+                        pass
+                    if time.monotonic() >= next_check:
+                        await recheck()
+                        next_check = time.monotonic() + RECHECK_SECONDS
                 watcher.wake.clear()
                 while watcher.queue:
                     event = watcher.queue.popleft()

@@ -69,7 +69,7 @@ class EventsServicer:
         async def accepted() -> None:
             await call.context.send_initial_metadata(())
 
-        async for event in self._hub.watch(call.principal.workspace_id, after, types, accepted):
+        async for event in self._hub.watch(call.principal.workspace_id, after, types, accepted, call.recheck):
             yield event
 
 

@@ -34,7 +34,7 @@ import inspect
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
 from grpc._cython import cygrpc
@@ -64,6 +64,9 @@ class Call:
     caller: Principal | None  # None for a `signed_url` method
     method: str
     context: grpc.ServicerContext
+    # A long stream's way to ask, now and then, whether its token still holds
+    # (revoked or expired since the call began: Unauthenticated). None: unary.
+    recheck: Callable[[], Awaitable[None]] | None = None
 
     @property
     def principal(self) -> Principal:
@@ -232,7 +235,10 @@ class Pipeline:
                     request = decode_with.FromString(raw)
                 except Exception:  # DecodeError, or invalid UTF-8 in a string field
                     raise InvalidArgument.field("request", f"is not a valid {method.input_type.full_name} message") from None
-                async for item in handler(request, Call(principal, name, context)):
+                async def recheck() -> None:
+                    await loop.run_in_executor(None, self._token_holds, context)
+
+                async for item in handler(request, Call(principal, name, context, recheck)):
                     yield item
             except asyncio.CancelledError:
                 outcome.code = "CANCELLED"
@@ -276,6 +282,14 @@ class Pipeline:
         if self._limiter is not None:
             self._limiter.admit(token)  # a known token's call counts, whatever becomes of it
         return principal
+
+    def _token_holds(self, context: grpc.ServicerContext) -> None:
+        """Unauthenticated if the call's token no longer stands for anyone (no rate limit taken)."""
+        for key, value in context.invocation_metadata():
+            if key == "authorization":
+                self._authenticator.principal(value.partition(" ")[2].strip())
+                return
+        raise Unauthenticated("missing credentials")
 
     @staticmethod
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:

@@ -454,3 +454,20 @@ def test_the_readme_event_lines_follow_live_as_written(backend, grpc_server, mak
         finally:
             process.terminate()
             process.wait(10)
+
+
+def test_a_watch_ends_unauthenticated_once_its_token_is_revoked(grpc_server, channel, make_token, database_url):
+    from .test_token_admin import listed, service_cli
+
+    token, slug = make_token("viewer", email="leaving@example.com")
+    watching = Collector(watch(channel, token, after_sequence=0))
+    time.sleep(0.5)
+    assert watching.error is None
+    (record,) = [t for t in listed(database_url, slug) if t["email"] == "leaving@example.com"]
+    assert service_cli(database_url, "token", "revoke", str(record["id"])).returncode == 0
+    deadline = time.monotonic() + 10
+    while watching.error is None:
+        assert time.monotonic() < deadline, "the stream outlived its token"
+        time.sleep(0.1)
+    assert watching.error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "revoked" in watching.error.details()
