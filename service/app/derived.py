@@ -2,25 +2,36 @@
 written together just before their transaction commits.
 
 A command writes its own rows; the counters, sub-issue counts, history
-entries and issue numbers that follow from its changes are written here.
-Creates batched into one transaction (create_batches.py) add each create's
-changes once its savepoint is released and write them all at once: one
-statement per kind of derived row, not one per create.
+entries and issue numbers that follow from its changes are written here, and
+then the first response of a create that claimed a request_id (after the
+numbers, which it shows). Creates batched into one transaction
+(create_batches.py) add each create's changes once its savepoint is released
+and write them all at once: one statement per kind of derived row, not one
+per create.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 from ..storage import counters
 from ..storage.history import HistoryRepository, NewEntry
 from ..storage.issues import IssueRepository
 from ..storage.models import utcnow
+from ..storage.request_ids import RequestIdRepository
 from ..storage.workspaces import WorkspaceRepository
 from .changes import Change
 from .history_entries import history_entries
+
+
+class FirstResponse(NamedTuple):
+    """What to store for a claimed request_id: what was created, and its response."""
+
+    request_id: str
+    resource_id: uuid.UUID | None
+    encode: Callable[[], bytes]
 
 
 class DerivedWrites:
@@ -32,9 +43,12 @@ class DerivedWrites:
         self.sub_moves: Counter[uuid.UUID] = Counter()
         self.history: list[tuple[list[NewEntry], str]] = []
         self.unnumbered: list[Any] = []
+        self.first_responses: list[FirstResponse] = []
 
-    def add(self, changes: Iterable[Change], actor: str, unnumbered: Iterable[Any] = ()) -> None:
-        """One unit of work's changes, made by `actor`, and its new issues awaiting numbers."""
+    def add(self, changes: Iterable[Change], actor: str, unnumbered: Iterable[Any] = (),
+            first_response: FirstResponse | None = None) -> None:
+        """One unit of work's changes, made by `actor`, its new issues awaiting
+        numbers and the response to store for its request_id."""
         changes = list(changes)
         for change in changes:
             if change.entity == "issue":
@@ -43,6 +57,8 @@ class DerivedWrites:
         if entries:
             self.history.append((entries, actor))
         self.unnumbered.extend(unnumbered)
+        if first_response is not None:
+            self.first_responses.append(first_response)
 
     def _count(self, change: Change) -> None:
         for state, sign in ((change.before, -1), (change.after, +1)):
@@ -69,3 +85,7 @@ class DerivedWrites:
             HistoryRepository(self.workspace_id).insert(self.history, utcnow())
         if self.unnumbered:
             WorkspaceRepository(self.workspace_id).number_issues(self.unnumbered)
+        if self.first_responses:
+            request_ids = RequestIdRepository(self.workspace_id)
+            for first in self.first_responses:
+                request_ids.answer(first.request_id, first.resource_id, first.encode())
