@@ -117,11 +117,8 @@ def _commit(batch: list[_Create]) -> None:
         for item in batch:
             uow = UnitOfWork(item.principal, once=item.once)
             try:
-                try:
-                    with savepoint():
-                        result = uow.execute(item.work)
-                except Taken:  # another transaction claimed its request_id and committed
-                    UnitOfWork(item.principal, once=item.once).answer_repeat()  # raises Replayed
+                with savepoint():
+                    result = uow.execute(item.work)
                 uow.derive_into(derived)
                 outcomes.append((result, None))
                 if item.once is not None:
@@ -130,6 +127,8 @@ def _commit(batch: list[_Create]) -> None:
                 outcomes.append(claimed[repeat.request_id])
             except (ServiceError, Replayed) as answered:  # this create alone is refused, or a repeat
                 outcomes.append((None, answered))
+            except Taken:  # another transaction claimed its request_id and committed
+                outcomes.append((None, _answer_of(item)))
         derived.write()
         return outcomes
 
@@ -145,6 +144,15 @@ def _commit(batch: list[_Create]) -> None:
         return
     for item, (result, error) in zip(batch, outcomes):
         item.result, item.error = result, error
+
+
+def _answer_of(item: _Create) -> BaseException:
+    """How a create whose claim another transaction took is answered: as that one was."""
+    try:
+        UnitOfWork(item.principal, once=item.once).answer_repeat()
+    except (ServiceError, Replayed) as answered:
+        return answered
+    raise AssertionError("a create's repeat is answered by raising")
 
 
 batches = CreateBatches()

@@ -12,6 +12,8 @@ import pytest
 
 from service.api.messages import JsonRenderer
 from service.app import attachments, comments, gc, issues, unit_of_work
+from service.app.comment_record import record_comment
+from service.app.create_batches import _Create, _commit
 from service.app.idempotency import Idempotency, Replayed
 from service.app.views import use_renderer
 from service.blobs.filesystem import FilesystemStore
@@ -117,23 +119,23 @@ def test_racing_comments_in_separate_transactions_make_one(db, blobs, monkeypatc
     issue = IssueRef(uuid=issues.create_issue(caller, blobs, VALUES).row.uuid)
     interleaved(monkeypatch, 2)
     taken: list[str] = []
-    insert = RequestIdRepository.insert
+    claim = RequestIdRepository.claim
 
-    def counting_insert(self: RequestIdRepository, request_id: str, *args: Any) -> None:
+    def counting_claim(self: RequestIdRepository, request_id: str, *args: Any) -> None:
         try:
-            insert(self, request_id, *args)
+            claim(self, request_id, *args)
         except Taken:
             taken.append(request_id)
             raise
 
-    monkeypatch.setattr(RequestIdRepository, "insert", counting_insert)
+    monkeypatch.setattr(RequestIdRepository, "claim", counting_claim)
 
     answers = race(2, lambda: answer(lambda: comments.add_comment(caller, blobs, issue, "c", [], once=once("k-2"))))
 
     assert len(set(answers)) == 1 and answers[0].startswith(b"CommentView ")
     assert count(Comment, Comment.issue == issue.uuid) == 1
     assert count(RequestRecord, RequestRecord.workspace_id == caller.workspace_id) == 1
-    # On PostgreSQL both looked first, so the key decided: the loser's insert waited, failed, and rolled back.
+    # On PostgreSQL both looked first, so the key decided: the loser's claim waited, failed, and rolled back.
     assert taken == (["k-2"] if database.is_postgres() else [])
 
 
@@ -144,17 +146,17 @@ def test_a_create_in_a_batch_that_loses_the_race_rolls_back_alone(db, blobs, mon
         pytest.skip("SQLite writers are serialised: no other transaction can store the id in between")
     caller = member("batching")
     issue = IssueRef(uuid=issues.create_issue(caller, blobs, VALUES).row.uuid)
-    stored_by_other = threading.Event()
-    insert = RequestIdRepository.insert
+    claimed_by_other = threading.Event()
+    claim = RequestIdRepository.claim
 
-    def slow_insert(self: RequestIdRepository, request_id: str, *args: Any) -> None:
+    def claim_second(self: RequestIdRepository, request_id: str, *args: Any) -> None:
         if threading.current_thread().name.startswith("batch"):
-            assert stored_by_other.wait(10)  # the comment's row is in, uncommitted: this one waits on it
-        insert(self, request_id, *args)
+            assert claimed_by_other.wait(10)  # the comment's claim is in, uncommitted: this one waits on it
+        claim(self, request_id, *args)
         if not threading.current_thread().name.startswith("batch"):
-            stored_by_other.set()
+            claimed_by_other.set()
 
-    monkeypatch.setattr(RequestIdRepository, "insert", slow_insert)
+    monkeypatch.setattr(RequestIdRepository, "claim", claim_second)
     interleaved(monkeypatch, 2)
     shared = once("k-3")
     out: dict[str, bytes] = {}
@@ -171,6 +173,28 @@ def test_a_create_in_a_batch_that_loses_the_race_rolls_back_alone(db, blobs, mon
 
     assert out["issue"] == out["comment"] and out["comment"].startswith(b"CommentView ")
     assert count(Issue, Issue.title == "lost") == 0
+
+
+def test_repeats_within_one_batch_are_answered_as_the_first_of_them(db, blobs):
+    """Creates batched into one transaction: the first claims the key, a
+    repeat after it in the batch gets its very answer, another request with
+    the key is refused; one row is created and one response stored."""
+    caller = member("one-batch")
+    issue = issues.create_issue(caller, blobs, VALUES).row.uuid
+
+    def work(uow: Any) -> comments.CommentView:
+        return comments.CommentView(record_comment(uow, issue, "batched", []), [])
+
+    batch = [_Create(caller, work, once("k-8")), _Create(caller, work, once("k-8")),
+             _Create(caller, work, once("k-8", "another request")), _Create(caller, work, None)]
+    _commit(batch)
+
+    first, repeat, other, unkeyed = batch
+    assert first.error is None and repeat.result is first.result and repeat.error is None
+    assert isinstance(other.error, RequestIdReused) and unkeyed.error is None
+    assert count(Comment, Comment.content == "batched") == 2  # the first's and the unkeyed one's
+    stored = database.transaction(lambda: RequestIdRepository(caller.workspace_id).get("k-8"))
+    assert stored.response == encode(first.result) and stored.resource_id == first.result.row.uuid
 
 
 def test_the_same_request_id_with_another_request_is_refused_and_changes_nothing(db, blobs):
