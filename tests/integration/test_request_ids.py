@@ -3,50 +3,23 @@
 from __future__ import annotations
 
 import datetime
-import pathlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
-from service.api.messages import JsonRenderer
 from service.app import attachments, comments, gc, issues, unit_of_work
 from service.app.comment_record import record_comment
 from service.app.create_batches import _Create, _commit
 from service.app.idempotency import Idempotency, Replayed
-from service.app.views import use_renderer
-from service.blobs.filesystem import FilesystemStore
-from service.blobs.signing import Signer
 from service.domain.errors import InvalidArgument, RequestIdReused
-from service.domain.identifiers import IssueRef, default_prefix
-from service.domain.roles import Principal, Role
-from service.storage import database, migrate, workspaces
+from service.domain.identifiers import IssueRef
+from service.storage import database
 from service.storage.models import Attachment, Comment, Issue, RequestRecord, utcnow
 from service.storage.request_ids import RequestIdRepository, Taken
 
-VALUES = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
-          "resolution_summary": None, "job_run_id": None, "session_ids": [], "attachment_ids": []}
-
-
-@pytest.fixture
-def db(fresh_database_url: str) -> Iterator[Any]:
-    use_renderer(JsonRenderer())
-    handle = database.open_database(fresh_database_url, pool_size=8)
-    database.bind(handle)
-    migrate.migrate(handle)
-    yield handle
-    handle.close_all()
-
-
-@pytest.fixture
-def blobs(tmp_path: pathlib.Path) -> FilesystemStore:
-    return FilesystemStore(tmp_path / "blobs", "http://gateway.test", Signer("k"))
-
-
-def member(slug: str) -> Principal:
-    workspace_id = database.transaction(lambda: workspaces.ensure(slug, default_prefix(slug)).id, write=True)
-    return Principal(workspace_id, slug, f"m@{slug}.co", Role.MEMBER)
+from .test_unit_of_work import VALUES, blobs, db, member  # noqa: F401 - fixtures
 
 
 def encode(result: Any) -> bytes:
@@ -139,11 +112,10 @@ def test_racing_comments_in_separate_transactions_make_one(db, blobs, monkeypatc
     assert taken == (["k-2"] if database.is_postgres() else [])
 
 
-def test_a_create_in_a_batch_that_loses_the_race_rolls_back_alone(db, blobs, monkeypatch):
-    """A batched create whose request_id another transaction stores first: its
-    savepoint rolls back (no issue), and it answers with what was stored."""
-    if not database.is_postgres():
-        pytest.skip("SQLite writers are serialised: no other transaction can store the id in between")
+@pytest.mark.parametrize("backend", ["postgres"], scope="session")  # SQLite serialises writers: no such race
+def test_a_create_in_a_batch_that_loses_the_race_rolls_back_alone(backend, db, blobs, monkeypatch):
+    """A batched create whose request_id another transaction claimed first:
+    its savepoint rolls back (no issue), and it answers with what was stored."""
     caller = member("batching")
     issue = IssueRef(uuid=issues.create_issue(caller, blobs, VALUES).row.uuid)
     claimed_by_other = threading.Event()
