@@ -36,11 +36,8 @@ class HistoryRepository:
              "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
             for entries, actor in groups for i, e in enumerate(entries)
         ]
-        if len(rows) == 1:  # most changes write one entry: SQL built once (compiled)
-            compiled.insert(HistoryEntry, rows[0])
-        else:
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                HistoryEntry.insert_many(rows[start:start + _ROWS_PER_INSERT]).execute()
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            compiled.insert_many(HistoryEntry, rows[start:start + _ROWS_PER_INSERT])
 
     def page(
         self, issue_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None

@@ -118,18 +118,18 @@ class IssueRepository:
         if replace:
             IssueRefRow.delete().where(IssueRefRow.issue == issue_id).execute()
         if refs:
-            IssueRefRow.insert_many([
+            compiled.insert_many(IssueRefRow, [
                 {"issue": issue_id, "workspace_id": self.workspace_id, "ref_key": k, "ref_value": v}
                 for k, v in refs.items()
-            ]).execute()
+            ])
 
     def _write_tags(self, issue_id: uuid.UUID, tags: list[str], *, replace: bool) -> None:
         if replace:
             IssueTag.delete().where(IssueTag.issue == issue_id).execute()
         if tags:
-            IssueTag.insert_many([
+            compiled.insert_many(IssueTag, [
                 {"issue": issue_id, "workspace_id": self.workspace_id, "tag": t} for t in dict.fromkeys(tags)
-            ]).execute()
+            ])
 
     # -- parents and children ----------------------------------------------------------
 
