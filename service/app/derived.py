@@ -1,8 +1,8 @@
 """What recorded changes imply, gathered from one or more units of work and
 written together just before their transaction commits.
 
-A command writes its own rows; the counters, sub-issue counts, history
-entries and issue numbers that follow from its changes are written here, and
+A command writes its own rows; the ?ref= and ?tag= lookup rows, the
+counters, sub-issue counts, history entries and issue numbers that follow from its changes are written here, and
 then the first response of a create that claimed a request_id (after the
 numbers, which it shows). Creates batched into one transaction
 (create_batches.py) add each create's changes once its savepoint is released
@@ -44,6 +44,10 @@ class DerivedWrites:
         self.history: list[tuple[list[NewEntry], str]] = []
         self.unnumbered: list[Any] = []
         self.first_responses: list[FirstResponse] = []
+        # The ?ref= and ?tag= lookup rows: issues whose rows are replaced, new rows.
+        self.relooked: list[uuid.UUID] = []
+        self.refs: list[tuple[uuid.UUID, dict[str, str]]] = []
+        self.tags: list[tuple[uuid.UUID, list[str]]] = []
 
     def add(self, changes: Iterable[Change], actor: str, unnumbered: Iterable[Any] = (),
             first_response: FirstResponse | None = None) -> None:
@@ -53,12 +57,24 @@ class DerivedWrites:
         for change in changes:
             if change.entity == "issue":
                 self._count(change)
+                self._lookups(change)
         entries = history_entries(changes)
         if entries:
             self.history.append((entries, actor))
         self.unnumbered.extend(unnumbered)
         if first_response is not None:
             self.first_responses.append(first_response)
+
+    def _lookups(self, change: Change) -> None:
+        before, after = change.before or {}, change.after
+        if after is None:
+            return  # a deleted issue's rows go with it (ON DELETE CASCADE)
+        refs, tags = after.get("refs") or {}, after.get("tags") or []
+        if change.before is None or refs != (before.get("refs") or {}) or tags != (before.get("tags") or []):
+            if change.before is not None:
+                self.relooked.append(change.id)
+            self.refs.append((change.id, refs))
+            self.tags.append((change.id, tags))
 
     def _count(self, change: Change) -> None:
         for state, sign in ((change.before, -1), (change.after, +1)):
@@ -76,6 +92,8 @@ class DerivedWrites:
         """Write everything gathered; the numbers last, since they lock the workspace row."""
         self.deltas.apply()  # only what moved: an equal -1 and +1 cancel out
         issues = IssueRepository(self.workspace_id)
+        if self.refs:
+            issues.write_lookups(self.relooked, self.refs, self.tags)
         for parent, delta in sorted(self.sub_moves.items()):  # a fixed order: no deadlock between two moves
             if delta:
                 issues.add_to_sub_count(parent, delta)

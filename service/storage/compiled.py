@@ -67,6 +67,7 @@ def scalar(text: str, params: Iterable[Any]) -> Any:
     return database.obj.execute_sql(text, tuple(params)).fetchone()[0]
 
 
+_ROWS_PER_INSERT = 64
 _insert_plans: dict[tuple[type, tuple[str, ...]], list[peewee.Field]] = {}
 
 
@@ -90,14 +91,17 @@ def insert(model: type[peewee.Model], values: dict[str, Any]) -> None:
 
 
 def insert_many(model: type[peewee.Model], rows: list[dict[str, Any]]) -> None:
-    """INSERT rows that all name the same columns, in one statement whose SQL
-    is built once per model, columns and number of rows."""
+    """INSERT rows that all name the same columns: one statement per
+    _ROWS_PER_INSERT rows, whose SQL is built once per model, columns and
+    number of rows."""
     if not rows:
         return
     fields = _plan(model, tuple(rows[0]))
-    key = (model, "insert", tuple(f.name for f in fields), len(rows))
-    text = sql(key, lambda: model.insert_many([{f: None for f in fields}] * len(rows)))
-    params = tuple(
-        f.db_value(row[f.name] if f.name in row else _default(f)) for row in rows for f in fields
-    )
-    database.obj.execute_sql(text, params)
+    names = tuple(f.name for f in fields)
+    # Few enough parameters for any SQLite (999), few enough texts to keep.
+    step = max(1, min(_ROWS_PER_INSERT, 999 // len(fields)))
+    for start in range(0, len(rows), step):
+        chunk = rows[start:start + step]
+        text = sql((model, "insert", names, len(chunk)), lambda: model.insert_many([{f: None for f in fields}] * len(chunk)))
+        params = tuple(f.db_value(row[f.name] if f.name in row else _default(f)) for row in chunk for f in fields)
+        database.obj.execute_sql(text, params)

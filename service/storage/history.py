@@ -12,10 +12,6 @@ from . import compiled
 from .models import HistoryEntry, Issue
 
 
-# Nine parameters a row: within the 999 an old SQLite allows in one statement.
-_ROWS_PER_INSERT = 100
-
-
 class NewEntry(NamedTuple):
     issue_id: uuid.UUID
     action: str
@@ -36,8 +32,7 @@ class HistoryRepository:
              "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
             for entries, actor in groups for i, e in enumerate(entries)
         ]
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            compiled.insert_many(HistoryEntry, rows[start:start + _ROWS_PER_INSERT])
+        compiled.insert_many(HistoryEntry, rows)
 
     def page(
         self, issue_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None
