@@ -42,6 +42,10 @@ class Client:
         except grpc.RpcError as error:
             raise CliError(describe(error, self.settings)) from None
 
+    def stream(self, method: str, request: Message) -> Any:
+        """A server-streaming call, with no deadline (it follows until stopped); the caller handles its errors."""
+        return getattr(self._stub, method)(request, metadata=self._metadata)
+
     def close(self) -> None:
         self._channel.close()
 

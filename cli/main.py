@@ -22,6 +22,7 @@ from common.enums import enum_numbers
 from issues.v1 import issue_pb2
 
 from . import config
+from .errors import CliError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -309,6 +310,55 @@ def metrics(days: int | None) -> None:
     with _client() as client:
         response = client.call("GetIssueMetrics", request)
     _show(response, lambda out: views.charts(out, response.metrics))
+
+
+# Ended by the server, or the connection lost: resume from the last sequence seen.
+_RESUMABLE = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL", "UNKNOWN", "CANCELLED")
+
+
+@cli.command()
+@click.option("--after", type=click.IntRange(0), metavar="SEQUENCE",
+              help="Replay the events after this sequence first (0: everything kept); default: from now on.")
+@click.option("--type", "types", multiple=True, metavar="TYPE", help="Only events of this type (repeatable), e.g. issue.created.")
+@click.option("--count", type=click.IntRange(1), help="Stop after this many events.")
+@connection_options
+def watch(after: int | None, types: tuple[str, ...], count: int | None) -> None:
+    """Events as they happen, one a line (--json: one JSON object a line); resumes after a dropped connection."""
+    import time
+
+    import grpc
+
+    from . import views
+    from .client import describe, pb
+
+    out = _output()
+    seen = 0
+    delay = 0.5
+    with _client() as client:
+        while True:
+            request = pb.WatchEventsRequest(types=list(types))
+            if after is not None:
+                request.after_sequence = after
+            try:
+                for event in client.stream("WatchEvents", request):
+                    after = event.sequence
+                    delay = 0.5
+                    if _json():
+                        out.json_line(event)
+                    else:
+                        views.event_line(out, event)
+                    seen += 1
+                    if count is not None and seen >= count:
+                        return
+                raise CliError("the server ended the stream")  # a watch never ends on its own
+            except grpc.RpcError as error:
+                if error.code().name not in _RESUMABLE:
+                    raise CliError(describe(error, client.settings)) from None
+                # Nothing seen yet (no --after): it resumes from now on, the cursor it never had.
+                sys.stderr.write(f"issuectl: {describe(error, client.settings)}; resuming"
+                                 f"{f' after {after}' if after is not None else ''} in {delay:.1f} s\n")
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
 
 __all__ = ["cli"]

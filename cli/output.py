@@ -51,6 +51,12 @@ class Output:
         data = to_json(value) if isinstance(value, Message) else value
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
+    def json_line(self, value: Message | Any) -> None:
+        """One compact JSON object on one line (for streams: JSON Lines)."""
+        data = to_json(value) if isinstance(value, Message) else value
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
               styles: Sequence[Sequence[str | None]] | None = None, shrink: int = 1,
               droppable: Sequence[int] = ()) -> None:

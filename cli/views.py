@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 from common.enums import enum_names
+from common.jsonout import to_json
 from issues.v1 import issue_pb2, metrics_pb2
 
 from .output import Output, when
@@ -136,3 +138,24 @@ def _series_bars(out: Output, data: metrics_pb2.ChartData) -> None:
         out.line(f"  {label}  {bars}")
     if not shown:
         out.line("  " + out.styled(f"nothing in these {len(data.labels)} days", "dim"))
+
+
+def event_line(out: Output, event: Any) -> None:
+    """`#12  2026-04-13T10:30:00.000000Z  issue.updated  ACM-7  ann@acme.co  status, owner`."""
+    data = to_json(event.data) if event.HasField("data") else {}
+    subject = data.get("identifier") or data.get("uuid") or (event.issue_id if event.HasField("issue_id") else "")
+    if event.type == "issue.updated":
+        detail = ", ".join(c.get("field") or c.get("action", "") for c in data.get("changes", []))
+    elif event.type.startswith("issue."):
+        detail = data.get("title", "")
+    elif event.type.startswith("reaction."):
+        detail = (data.get("reaction") or {}).get("emoji", "")
+    elif event.type.startswith("comment."):
+        detail = (data.get("content") or "").splitlines()[0][:60] if data.get("content") else ""
+    elif event.type == "file.added":
+        detail = data.get("file_name", "")
+    else:
+        detail = ""
+    cells = [f"#{event.sequence}", when(event.occurred_at, out.tty), event.type, str(subject), event.actor, detail]
+    out.line(out.styled("  ".join(c for c in cells if c), None))
+    sys.stdout.flush()

@@ -19,6 +19,7 @@ from common.patterns import IDENTIFIER, UUID
 from issues.v1 import issue_service_pb2, options_pb2
 
 __all__ = [
+    "query_name",
     "NOT_BLANK_PATTERN",
     "SERVICE",
     "ISSUE_ID_PATTERN",
@@ -138,3 +139,11 @@ def field_rules(field: FieldDescriptor) -> Rules:
         format=r.format or None, not_blank=r.not_blank, clearable=r.clearable,
         key_pattern=r.key_pattern or None,
     )
+
+
+def query_name(field: FieldDescriptor) -> str:
+    """The field's name as a query parameter: its `json_name` where the proto
+    declares one (`after_sequence` is `?after=`), else its own name."""
+    parts = field.name.split("_")
+    default = parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
+    return field.json_name if field.json_name != default else field.name

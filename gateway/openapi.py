@@ -26,7 +26,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 
-from common.descriptors import Rules, field_rules, is_output_only, is_required, signed_url, update_mask_field
+from common.descriptors import Rules, field_rules, is_output_only, is_required, query_name, signed_url, update_mask_field
 from common.enums import enum_names
 
 from . import headers
@@ -226,11 +226,11 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
             continue  # the transcoder reads only scalar query parameters
         if f.is_repeated:
             parameters.append({
-                "name": f.name, "in": "query", "required": False,
+                "name": query_name(f), "in": "query", "required": False,
                 "schema": schemas.field(f, output=False), "style": "form", "explode": True,
             })
         else:
-            parameters.append({"name": f.name, "in": "query", "required": False, "schema": schemas.field(f, output=False)})
+            parameters.append({"name": query_name(f), "in": "query", "required": False, "schema": schemas.field(f, output=False)})
     for name, header in header_fields.items():
         f = request.fields_by_name[name]
         # If-Match is read by the gateway (headers.py); the others' rules are their fields'.
@@ -308,13 +308,31 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
     schemas = _Schemas(package)
     paths: dict[str, dict[str, Schema]] = {}
     seen_ids: dict[str, int] = {}
+    streams = [b for b in table.bindings if b.event_stream]
     for b in table.bindings:
         if b.verb.lower() not in _OPENAPI_VERBS:
             continue  # a custom verb (HttpRule.custom) has no place in an OpenAPI path item
+        if b.event_stream and any(o.template.text == b.template.text and o.verb == b.verb and not o.event_stream
+                                  for o in table.bindings):
+            continue  # described as the other content of its unary twin, below
         seen_ids[b.method.name] = seen_ids.get(b.method.name, 0) + 1
         op_id = b.method.name if seen_ids[b.method.name] == 1 else f"{b.method.name}{seen_ids[b.method.name]}"
         paths.setdefault(_openapi_path(b), {})[b.verb.lower()] = _operation(b, schemas, op_id)
 
+    for b in streams:
+        op = paths.get(_openapi_path(b), {}).get(b.verb.lower())
+        if op is None:
+            continue
+        success = op["responses"].setdefault("200", {"description": "Success."})
+        success.setdefault("content", {})["text/event-stream"] = {"schema": {
+            "type": "string",
+            "description": (
+                f"With `Accept: text/event-stream`: `{b.method.full_name}` as Server-Sent Events, one per "
+                f"`{b.method.output_type.full_name}` (`id:` its sequence, `event:` its type, `data:` it as JSON), "
+                "a comment line at least every 15 s, and an `event: error` with the error envelope if the "
+                "stream fails once it has begun. Resume with the header `Last-Event-ID` (which wins) or the query."
+            ),
+        }}
     status_schema = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
     paths["/healthz"] = {"get": {
         "operationId": "Healthz", "summary": "The gateway process is up", "tags": ["probes"], "security": [],

@@ -13,6 +13,11 @@ A template may end in a custom verb (AIP-136: `/api/v1/issues:bulkUpdate`,
 the annotation's `Verb = ":" LITERAL`): the request path's last segment must
 then end in that verb, and a template with a verb is tried before one
 without, so `/issues/{issue_id}:archive` would never be read as an issue id.
+
+A server-streaming method of messages (not raw bytes) is an event stream,
+served as Server-Sent Events: it may share its verb and path with a unary
+method (WatchEvents and ListEvents on `GET /api/v1/events`), and the
+client's `Accept: text/event-stream` picks the stream.
 """
 
 from __future__ import annotations
@@ -122,6 +127,12 @@ class Binding:
     success_code: int
 
     @property
+    def event_stream(self) -> bool:
+        """A server-streaming method of messages: served as Server-Sent Events."""
+        m = self.method
+        return m.server_streaming and not m.client_streaming and m.output_type.full_name != "google.api.HttpBody"
+
+    @property
     def full_method(self) -> str:
         return f"/{self.method.containing_service.full_name}/{self.method.name}"
 
@@ -152,12 +163,15 @@ class Resolution:
     binding: Binding | None
     path_params: dict[str, str]
     allowed: tuple[str, ...]
+    # The event stream bound to the same verb and path, if any (for `Accept: text/event-stream`).
+    stream: Binding | None = None
 
 
 @dataclass
 class _Resource:
     template: PathTemplate
     by_verb: dict[str, Binding] = field(default_factory=dict)
+    streams: dict[str, Binding] = field(default_factory=dict)
 
 
 def bindings(service: ServiceDescriptor) -> list[Binding]:
@@ -217,12 +231,14 @@ class RouteTable:
         resources: dict[tuple[tuple[str | None, ...], str | None], _Resource] = {}
         for b in self.bindings:
             resource = resources.setdefault((b.template.literals, b.template.verb), _Resource(b.template))
-            if b.verb in resource.by_verb:
-                other = resource.by_verb[b.verb].method.full_name
+            # One unary (or raw-body) method and one event stream per verb and path.
+            slot = resource.streams if b.event_stream else resource.by_verb
+            if b.verb in slot:
+                other = slot[b.verb].method.full_name
                 raise ValueError(f"{b.verb} {b.template.text} is bound twice ({other}, {b.method.full_name})")
             if b.template.variables != resource.template.variables:
                 raise ValueError(f"{b.template.text} and {resource.template.text} name different variables")
-            resource.by_verb[b.verb] = b
+            slot[b.verb] = b
         by_length: dict[int, list[_Resource]] = {}
         for r in resources.values():
             by_length.setdefault(len(r.template.literals), []).append(r)
@@ -246,7 +262,10 @@ class RouteTable:
             if params is None:
                 continue
             # HEAD is GET without the body (RFC 9110 9.3.2); OPTIONS lists what works.
-            binding = resource.by_verb.get("GET" if verb == "HEAD" else verb)
-            allowed = {*resource.by_verb, "OPTIONS", *(("HEAD",) if "GET" in resource.by_verb else ())}
-            return Resolution(binding, params, tuple(sorted(allowed)))
+            wanted = "GET" if verb == "HEAD" else verb
+            stream = resource.streams.get(wanted)
+            binding = resource.by_verb.get(wanted, stream)
+            verbs = {*resource.by_verb, *resource.streams}
+            allowed = {*verbs, "OPTIONS", *(("HEAD",) if "GET" in verbs else ())}
+            return Resolution(binding, params, tuple(sorted(allowed)), stream)
         return None

@@ -7,7 +7,9 @@ path variables, query parameters, the JSON body and the headers that stand
 for fields (headers.py: Idempotency-Key, If-Match), calls the method over the
 app's one shared channel, and writes the reply in the contract's JSON, with
 its etag as the ETag header (and a 304 for a GET whose If-None-Match names it).
-Raw-body uploads and downloads (HttpBody streams) go through streaming.py.
+Raw-body uploads and downloads (HttpBody streams) go through streaming.py;
+other server streams are Server-Sent Events (sse.py), picked by the client's
+`Accept: text/event-stream` where a unary method shares their path.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.descriptors import is_required, signed_url
 
-from . import headers, streaming
+from . import headers, sse, streaming
 from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
 from .limits import declared_length, too_large
@@ -136,9 +138,10 @@ class _Method:
         self.empty_response = binding.method.output_type.full_name == "google.protobuf.Empty"
         self.upload = streaming.is_upload(binding)
         self.download = streaming.is_download(binding)
+        self.events = binding.event_stream
         method = binding.method
-        if (method.client_streaming or method.server_streaming) and not (self.upload or self.download):
-            raise ValueError(f"{method.full_name}: only HttpBody streams have an HTTP mapping")
+        if (method.client_streaming or method.server_streaming) and not (self.upload or self.download or self.events):
+            raise ValueError(f"{method.full_name}: only HttpBody streams and server streams have an HTTP mapping")
         # The URL's signature, in the request, is the credential: no token to require.
         self.needs_token = not signed_url(method)
 
@@ -180,7 +183,13 @@ class TranscodingRoute(BaseRoute):
                     405, f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
                     headers={"Allow": ", ".join(resolution.allowed)},
                 )
-            response = await self._call(self._methods[id(resolution.binding)], Request(scope, receive), resolution.path_params)
+            request = Request(scope, receive)
+            binding = resolution.binding
+            if resolution.stream is not None and sse.accepts_events(request):
+                binding = resolution.stream
+            elif binding.event_stream:
+                raise http_error(406, f"this route streams events: send `Accept: {sse.MEDIA_TYPE}`")
+            response = await self._call(self._methods[id(binding)], request, resolution.path_params)
         except GatewayError as exc:
             response = error_response(exc)
         except InvalidJson as exc:
@@ -210,6 +219,11 @@ class TranscodingRoute(BaseRoute):
         merge_path(message, path_params)
         headers.read(message, request.headers, method.header_fields)
 
+        if method.events:
+            sse.apply_last_event_id(message, request)
+            stream = self.backend.server_stream(binding.full_method, method.response_class)
+            # No deadline: a watcher follows for as long as it stays connected.
+            return await sse.respond(stream(message, metadata=metadata, timeout=None), binding.full_method)
         if method.upload:
             stream = self.backend.client_stream(binding.full_method, method.response_class)
             call = stream(metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS))

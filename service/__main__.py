@@ -11,7 +11,7 @@ from typing import Any, Callable
 from common import logs
 
 from .app import tokens
-from .config import Settings, blob_settings, seconds, setting
+from .config import Settings, blob_settings, duration, seconds, setting
 from .storage import database, migrate
 
 log = logging.getLogger("service")
@@ -118,12 +118,17 @@ def cmd_gc(args: argparse.Namespace) -> int:
     from .blobs import SIGNING_KEY_NAME, open_store
     from .storage.secrets import server_secret
 
+    try:
+        retention = duration("event_retention")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     database_url = setting("database_url", args.database_url)
     db = _open(database_url)
     migrate.migrate(db)
     blobs = blob_settings(database_url, setting("http_listen"))
     store = open_store(blobs, lambda: database.transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
-    report = collect(store, blobs.unreferenced_after_seconds)
+    report = collect(store, blobs.unreferenced_after_seconds, event_retention_seconds=retention)
     log.info("gc done", extra=vars(report))
     db.close_all()
     return 0
@@ -194,7 +199,7 @@ def parser() -> argparse.ArgumentParser:
 
     with_db(commands.add_parser("migrate", help="apply pending migrations and exit")).set_defaults(run=cmd_migrate)
 
-    gc = with_db(commands.add_parser("gc", help="remove expired uploads and long-unreferenced attachments"))
+    gc = with_db(commands.add_parser("gc", help="remove expired uploads, long-unreferenced attachments and events older than ISSUES_EVENT_RETENTION"))
     gc.set_defaults(run=cmd_gc)
 
     workspace = commands.add_parser("workspace", help="manage workspaces and their identifier prefixes")

@@ -20,9 +20,22 @@ DEFAULTS = {
     "cors_origins": defaults.CORS_ORIGINS,
     # Calls a second per token, `RATE` or `RATE/BURST`; empty: no limit.
     "rate_limit": ("ISSUES_RATE_LIMIT", ""),
+    # How long events are kept (pruned by `gc`): seconds, or a number with s, m, h or d.
+    "event_retention": ("ISSUES_EVENT_RETENTION", "7d"),
     # gRPC server processes of `serve`; more than 1 runs them under a supervisor.
     "workers": ("ISSUES_WORKERS", "1"),
 }
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(name: str, flag_value: str | None = None) -> int:
+    """A setting that is a whole number of seconds, or of s, m, h or d (`7d`); ValueError naming it otherwise."""
+    text = setting(name, flag_value).strip()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    if not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"{DEFAULTS[name][0]}: expected seconds, or a number with s, m, h or d (e.g. 7d), got {text!r}")
+    return int(number) * _UNITS[unit]
 
 
 def setting(name: str, flag_value: str | None = None) -> str:

@@ -156,8 +156,9 @@ class ServerProcess:
     """
 
     def __init__(self, database_url: str, workdir: pathlib.Path, *, http: bool = False,
-                 env: dict[str, str] | None = None, workers: int = 1) -> None:
+                 env: dict[str, str] | None = None, workers: int = 1, grpc_port: int = 0) -> None:
         self.database_url = database_url
+        self.grpc_port = grpc_port  # 0: a free one, picked anew at each start
         self.workdir = workdir
         self.http = http
         self.workers = workers
@@ -178,7 +179,7 @@ class ServerProcess:
         self.log = self.workdir / f"server-{time.monotonic_ns()}.log"
         self.stdout = self.workdir / f"server-{time.monotonic_ns()}.out"
         listen = [
-            "--grpc-listen", "127.0.0.1:0",
+            "--grpc-listen", f"127.0.0.1:{self.grpc_port}",
             *(["--http-listen", "127.0.0.1:0"] if self.http else ["--no-http"]),
             *(["--workers", str(self.workers)] if self.workers > 1 else []),
         ]
@@ -322,3 +323,19 @@ def bad_request_fields(error: grpc.RpcError) -> list[str]:
         if detail.Unpack(bad):
             fields += [v.field for v in bad.field_violations]
     return fields
+
+
+def database_host_port(url: str) -> tuple[str, int]:
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 5432
+
+
+def replace_host_port(url: str, host: str, port: int) -> str:
+    """The same database URL, reached at host:port."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}{host}:{port}"))

@@ -20,7 +20,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from common.descriptors import field_rules, is_required, update_mask_field
+from common.descriptors import field_rules, is_required, query_name, update_mask_field
 from common.enums import enum_numbers
 from common.errors import FieldViolation, summary
 
@@ -327,7 +327,7 @@ def merge_query(message: Message, items: Iterable[tuple[str, str]], allowed: Ite
     can be set this way; anything else is named as unknown. A non-repeated
     field given twice is an error rather than a silent last-one-wins.
     """
-    by_name = {f.name: f for f in allowed if f.message_type is None}
+    by_name = {query_name(f): f for f in allowed if f.message_type is None}
     reader = _Reader()
     seen: set[str] = set()
     for key, raw in items:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import json
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -12,15 +13,17 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from common.enums import enum_numbers
 from common.jsonout import to_json
-from issues.v1 import attachment_pb2, comment_pb2, history_pb2, issue_file_pb2, issue_pb2, issue_service_pb2
+from issues.v1 import attachment_pb2, comment_pb2, event_pb2, history_pb2, issue_file_pb2, issue_pb2, issue_service_pb2, workflow_pb2
 
 from ..app.attachments import UploadTarget
 from ..app.comments import CommentView
 from ..app.issues import IssueView, PageKey
 from ..domain.etags import comment_etag, issue_etag
 from ..domain.identifiers import identifier
+from ..domain.workflow import STATUSES
 
 if TYPE_CHECKING:
+    from ..storage.events import StoredEvent
     from ..storage.models import Attachment, HistoryEntry, IssueFile
 
 _STATUS = enum_numbers(issue_pb2.Issue.Status.DESCRIPTOR)
@@ -139,10 +142,40 @@ def _json_value(target: struct_pb2.Value, value: Any) -> None:
 
 
 class JsonRenderer:
-    """The contract's JSON of an issue, for history values (the use cases' Renderer)."""
+    """The contract's JSON, for history values and events' data (the use cases' Renderer)."""
 
     def issue_json(self, view: IssueView) -> dict[str, Any]:
         return to_json(issue(view))
+
+    def comment_json(self, view: CommentView) -> dict[str, Any]:
+        return to_json(comment(view))
+
+    def history_json(self, entry: "HistoryEntry") -> dict[str, Any]:
+        return to_json(history_entry(entry))
+
+    def file_json(self, row: "IssueFile") -> dict[str, Any]:
+        return to_json(issue_file(row))
+
+    def workflow_json(self, transitions: dict[str, list[str]]) -> dict[str, Any]:
+        return to_json(workflow(transitions))
+
+
+def workflow(transitions: dict[str, list[str]]) -> workflow_pb2.Workflow:
+    moves = workflow_pb2.Transitions()
+    for status in STATUSES:
+        getattr(moves, status).extend(_STATUS[t] for t in transitions[status])
+    return workflow_pb2.Workflow(transitions=moves)
+
+
+def event(stored: "StoredEvent") -> event_pb2.Event:
+    """A stored event as the contract's message (its data parsed once)."""
+    message = event_pb2.Event(
+        sequence=stored.sequence, type=stored.type, actor=stored.actor, occurred_at=timestamp(stored.occurred_at),
+    )
+    if stored.issue_id is not None:
+        message.issue_id = str(stored.issue_id)
+    message.data.update(json.loads(stored.data))
+    return message
 
 
 def issue_file(row: "IssueFile") -> issue_file_pb2.IssueFile:

@@ -20,18 +20,27 @@
    response, whatever the method.
 6. Write one access line when the call, or the whole stream, ends.
 
+The server is `grpc.aio`'s: ordinary handlers run on its thread pool, as
+they would on the synchronous server, while a handler that is an async
+generator (WatchEvents) runs on the event loop and holds no thread while it
+waits, so hundreds of open streams cost little. Such a handler takes no call
+slot; steps 1 to 6 are the same for it.
+
 Health and reflection are registered apart from this and need no token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import grpc
+from grpc._cython import cygrpc
 from google.protobuf import any_pb2, message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -100,8 +109,12 @@ class _Outcome:
 
 class Pipeline:
     def __init__(
-        self, authenticator: Authenticator, admission: Admission | None = None, limiter: RateLimiter | None = None
+        self, authenticator: Authenticator, admission: Admission | None = None, limiter: RateLimiter | None = None,
+        executor: Any = None,
     ) -> None:
+        """`executor`: the asyncio server's thread pool, when the server is grpc.aio's
+        (a test's own synchronous server passes none)."""
+        self._executor = executor
         self._authenticator = authenticator
         # None (a test's own server): in effect unbounded.
         self._admission = admission if admission is not None else Admission.unbounded()
@@ -122,6 +135,8 @@ class Pipeline:
         required = Role(role) if role else None
         signed = descriptors.signed_url(method)
         slots = self._admission.slots_for(method)
+        if inspect.isasyncgenfunction(handler):
+            return self._async_stream_handler(method, name, handler, decode_with=request_class, required=required)
 
         def decode(raw: bytes) -> Any:
             try:
@@ -156,6 +171,9 @@ class Pipeline:
 
             if method.client_streaming:
                 return grpc.stream_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
+            if self._executor is not None:
+                return grpc.unary_stream_rpc_method_handler(
+                    self._stepped(stream), request_deserializer=None, response_serializer=serialize)
             return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
 
         def unary(raw: Any, context: grpc.ServicerContext) -> Any:
@@ -172,6 +190,83 @@ class Pipeline:
         if method.client_streaming:
             return grpc.stream_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
         return grpc.unary_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
+
+    def _stepped(self, stream: Callable[[Any, Any], Iterator[Any]]) -> Callable[[Any, Any], AsyncIterator[Any]]:
+        """A synchronous response stream (DownloadBlob) served step by step from the event loop.
+
+        grpc.aio runs a synchronous generator on a thread of its own that
+        hands each message over through a bounded queue; when the client
+        goes away mid-stream nothing takes from that queue again, and the
+        thread waits forever. Here each message is one `next` on the pool,
+        no thread is held between messages, and a call that ends early
+        closes the generator (its slot and its access line) on the pool.
+        """
+        executor = self._executor
+        done = object()
+
+        async def stepped(raw: Any, context: Any) -> AsyncIterator[Any]:
+            loop = asyncio.get_running_loop()
+            steps = stream(raw, cygrpc._SyncServicerContext(context))
+            finished = False
+            try:
+                while True:
+                    item = await loop.run_in_executor(executor, next, steps, done)
+                    if item is done:
+                        finished = True
+                        return
+                    yield item
+            finally:
+                if not finished:
+                    loop.run_in_executor(executor, steps.close)  # not awaited: the call may be cancelled
+
+        return stepped
+
+    def _async_stream_handler(
+        self, method: MethodDescriptor, name: str, handler: Callable[[Any, Call], AsyncIterator[Any]], *,
+        decode_with: Any, required: Role | None,
+    ) -> grpc.RpcMethodHandler:
+        """A server-streaming method served on the event loop: authenticated,
+        authorized, decoded, mapped and logged as every other call."""
+        if method.client_streaming or not method.server_streaming or required is None:
+            raise ValueError(f"{name}: only server-streaming methods with a role may be async")
+        encode = message_factory.GetMessageClass(method.output_type).SerializeToString
+
+        def serialize(item: Any) -> bytes:
+            # A handler may yield messages already encoded (one encoding shared by many streams).
+            return item if isinstance(item, bytes) else encode(item)
+
+        async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            outcome = _Outcome()
+            status: status_pb2.Status | None = None
+            try:
+                loop = asyncio.get_running_loop()
+                # A token lookup may query the database: not on the event loop.
+                principal = outcome.principal = await loop.run_in_executor(None, self._authenticate, context)
+                if principal.role < required:
+                    raise PermissionDenied(f"this call needs the {required.label} role; the token has {principal.role.label}")
+                try:
+                    request = decode_with.FromString(raw)
+                except Exception:  # DecodeError, or invalid UTF-8 in a string field
+                    raise InvalidArgument.field("request", f"is not a valid {method.input_type.full_name} message") from None
+                async for item in handler(request, Call(principal, name, context)):
+                    yield item
+            except asyncio.CancelledError:
+                outcome.code = "CANCELLED"
+                raise
+            except ServiceError as exc:
+                outcome.code = exc.code
+                status = to_status(exc)
+            except Exception as exc:  # noqa: BLE001 - a bug: logged whole, a bare INTERNAL for the caller
+                outcome.code = "INTERNAL"
+                log.error("unhandled error", exc_info=exc, extra={"method": name})
+                status = INTERNAL
+            finally:
+                self._log(name, outcome)
+            if status is not None:
+                grpc_status = rpc_status.to_status(status)
+                await context.abort(grpc_status.code, grpc_status.details, grpc_status.trailing_metadata)
+
+        return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
 
     @contextlib.contextmanager
     def _guarded(self, context: grpc.ServicerContext, name: str, outcome: _Outcome) -> Iterator[None]:
@@ -201,16 +296,16 @@ class Pipeline:
     @staticmethod
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
         """End the call with the status `exc` stands for (abort raises)."""
-        if isinstance(exc, grpc.RpcError) and not context.is_active():
+        if isinstance(exc, (grpc.RpcError, asyncio.CancelledError)) and not _is_active(context):
             # Reading a client stream the client cancelled: no one is left to answer.
             outcome.code = "CANCELLED"
             context.abort(grpc.StatusCode.CANCELLED, "the client cancelled the call")
         if isinstance(exc, ServiceError):
             outcome.code = exc.code
-            context.abort_with_status(rpc_status.to_status(to_status(exc)))
+            _abort_with_status(context, to_status(exc))
         outcome.code = "INTERNAL"
         log.error("unhandled error", exc_info=exc, extra={"method": method})
-        context.abort_with_status(rpc_status.to_status(INTERNAL))
+        _abort_with_status(context, INTERNAL)
 
     @staticmethod
     def _log(method: str, outcome: _Outcome) -> None:
@@ -222,3 +317,21 @@ class Pipeline:
             duration_ms=round(elapsed * 1000, 3),
             workspace=principal.workspace_slug if principal else None,
         )
+
+
+def _abort_with_status(context: grpc.ServicerContext, status: status_pb2.Status) -> None:
+    """End the call with `status`, its details in the trailers (raises).
+
+    The asyncio server's context for thread-pool handlers has no
+    `abort_with_status`; this is what that method does."""
+    converted = rpc_status.to_status(status)
+    if hasattr(context, "abort_with_status"):  # the synchronous server's context (tests' own servers)
+        context.abort_with_status(converted)
+    context.abort(converted.code, converted.details, converted.trailing_metadata)  # type: ignore[call-arg]
+
+
+def _is_active(context: grpc.ServicerContext) -> bool:
+    """Whether the client still waits (the asyncio server's thread-pool
+    context cannot tell: a failed read of its stream means it went away)."""
+    is_active = getattr(context, "is_active", None)
+    return bool(is_active()) if is_active is not None else False

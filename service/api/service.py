@@ -8,6 +8,8 @@ UNIMPLEMENTED later.
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
@@ -20,6 +22,8 @@ from .admission import Admission
 from .attachments import AttachmentsServicer
 from .blobs import BlobsServicer
 from .comments import CommentsServicer
+from .event_hub import EventHub
+from .events import EventsServicer
 from .issues import IssuesServicer
 from .metrics import MetricsServicer
 from .pipeline import Pipeline
@@ -39,7 +43,7 @@ def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: l
 
 def issue_service(
     blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, admission: Admission,
-    limiter: RateLimiter | None = None,
+    hub: EventHub, limiter: RateLimiter | None = None, executor: Any = None,
 ) -> grpc.GenericRpcHandler:
     """issues.v1.IssueService, every method behind the pipeline, admitted by `admission`."""
     servicers: list[object] = [
@@ -49,5 +53,6 @@ def issue_service(
         BlobsServicer(blobs),
         MetricsServicer(),
         WorkflowServicer(),
+        EventsServicer(hub),
     ]
-    return generic_handler(SERVICE, Pipeline(authenticator, admission, limiter), servicers)
+    return generic_handler(SERVICE, Pipeline(authenticator, admission, limiter, executor), servicers)

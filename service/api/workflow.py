@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from common.enums import enum_numbers
-from issues.v1 import issue_pb2, issue_service_pb2 as pb, workflow_pb2
+from issues.v1 import issue_service_pb2 as pb, workflow_pb2
 
 from ..app import workflows
 from ..domain.errors import Violations
-from ..domain.workflow import STATUSES, Transitions
+from ..domain.workflow import STATUSES
 from . import requests
+from .messages import workflow as _message
 from .pipeline import Call
-
-_NUMBERS = enum_numbers(issue_pb2.Issue.Status.DESCRIPTOR)
-
-
-def _message(transitions: Transitions) -> workflow_pb2.Workflow:
-    moves = workflow_pb2.Transitions()
-    for status in STATUSES:
-        getattr(moves, status).extend(_NUMBERS[t] for t in transitions[status])
-    return workflow_pb2.Workflow(transitions=moves)
 
 
 class WorkflowServicer:

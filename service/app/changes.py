@@ -9,7 +9,7 @@ from typing import Any, Literal, Mapping
 
 from .views import IssueView
 
-Entity = Literal["issue", "comment", "attachment", "file"]
+Entity = Literal["issue", "comment", "attachment", "file", "reaction", "workflow", "bulk"]
 Action = Literal["created", "updated", "deleted"]
 
 
@@ -21,16 +21,19 @@ class Change:
     that does not exist), so whatever is derived from a change (counters,
     history, events) reads the same record. An issue's change also carries
     the issue as shown before and after (`views`), for values in the
-    contract's JSON.
+    contract's JSON; other changes carry what their event shows (`shown`).
     """
 
     entity: Entity
     action: Action
-    id: uuid.UUID
+    id: uuid.UUID | None  # None for a workspace-wide change (workflow, bulk)
     issue_id: uuid.UUID | None
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
     views: tuple[IssueView | None, IssueView | None] = (None, None)
+    # What an event shows of a change that is not an issue's: a CommentView,
+    # an IssueFile, a workflow's transitions, a bulk update's JSON.
+    shown: Any = None
 
     @property
     def changed_fields(self) -> list[str]:

@@ -96,8 +96,9 @@ def edit_comment(
         row.is_edited = True
         row.updated_at = uow.now
         uow.comments.save(row, ["content", "is_edited", "updated_at"])
-        uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS)))
-        return views_of(uow, [row])[0]
+        view = views_of(uow, [row])[0]
+        uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=view))
+        return view
 
     return run(principal, work, write=True, etag=etag)
 
@@ -111,10 +112,11 @@ def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, *
         if row.is_deleted:  # deleting twice is not an error, and changes nothing
             return
         before = fields_of(row, COMMENT_FIELDS)
+        shown = views_of(uow, [Comment(__no_default__=True, **row.__data__)])[0]  # its event shows it as it was
         row.is_deleted = True
         row.updated_at = uow.now
         uow.comments.save(row, ["is_deleted", "updated_at"])
-        uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS)))
+        uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=shown))
 
     run(principal, work, write=True, etag=etag)
 
@@ -123,12 +125,17 @@ def add_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emo
     """The caller's reaction; reacting twice with one emoji changes nothing."""
 
     def work(uow: UnitOfWork) -> CommentView:
-        _, row = _comment(uow, ref, comment_id, for_update=True)
+        issue_id, row = _comment(uow, ref, comment_id, for_update=True)
         if row.is_deleted:
             raise FailedPrecondition(f"comment {comment_id} is deleted and takes no reactions", reason="COMMENT_DELETED")
-        if uow.reactions.add(row.uuid, emoji, principal.email, uow.now):
+        added = uow.reactions.add(row.uuid, emoji, principal.email, uow.now)
+        if added:
             uow.comments.save(row, [])  # the comment shows its reactions: a new version, a new etag
-        return views_of(uow, [row])[0]
+        view = views_of(uow, [row])[0]
+        if added:
+            uow.record(Change("reaction", "created", row.uuid, issue_id, None,
+                              {"emoji": emoji, "user": principal.email}, shown=view))
+        return view
 
     return run(principal, work, write=True)
 
@@ -137,8 +144,10 @@ def remove_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, 
     """Remove the caller's own reaction, if there is one."""
 
     def work(uow: UnitOfWork) -> None:
-        _, row = _comment(uow, ref, comment_id, for_update=True)
+        issue_id, row = _comment(uow, ref, comment_id, for_update=True)
         if uow.reactions.remove(row.uuid, emoji, principal.email):
             uow.comments.save(row, [])
+            uow.record(Change("reaction", "deleted", row.uuid, issue_id, {"emoji": emoji, "user": principal.email},
+                              None, shown=views_of(uow, [row])[0]))
 
     run(principal, work, write=True)

@@ -31,6 +31,7 @@ from ..domain.roles import Principal
 from ..storage.database import savepoint, transaction
 from ..storage.inflight import remaining
 from ..storage.request_ids import Taken
+from . import events
 from .derived import DerivedWrites
 from .idempotency import Idempotency, Replayed
 from .unit_of_work import ClaimedInThisBatch, UnitOfWork, call_deadline
@@ -108,7 +109,10 @@ class CreateBatches:
 def _commit(batch: list[_Create]) -> None:
     """One transaction for the batch; each create in a savepoint of its own."""
 
+    wrote_events: set[int] = set()
+
     def work() -> list[tuple[Any, BaseException | None]]:
+        wrote_events.clear()
         outcomes: list[tuple[Any, BaseException | None]] = []
         # One workspace per batch: the derived rows of every create that was
         # not refused go in together, numbers last (see derived.py).
@@ -129,7 +133,8 @@ def _commit(batch: list[_Create]) -> None:
                 outcomes.append((None, answered))
             except Taken:  # another transaction claimed its request_id and committed
                 outcomes.append((None, _answer_of(item)))
-        derived.write()
+        if derived.write() is not None:
+            wrote_events.add(derived.workspace_id)
         return outcomes
 
     # The batch may run as long as its most patient caller waits.
@@ -142,6 +147,7 @@ def _commit(batch: list[_Create]) -> None:
         for item in batch:
             item.error = failed
         return
+    events.committed(wrote_events)  # wake the watchers
     for item, (result, error) in zip(batch, outcomes):
         item.result, item.error = result, error
 

@@ -2,12 +2,16 @@
 written together just before their transaction commits.
 
 A command writes its own rows; the ?ref= and ?tag= lookup rows, the
-counters, sub-issue counts, history entries and issue numbers that follow from its changes are written here, and
-then the first response of a create that claimed a request_id (after the
-numbers, which it shows). Creates batched into one transaction
-(create_batches.py) add each create's changes once its savepoint is released
-and write them all at once: one statement per kind of derived row, not one
-per create.
+counters, sub-issue counts, history entries, issue numbers and events that
+follow from its changes are written here, and the first response of a
+create that claimed a request_id (after the numbers, which it shows). The
+events go last of all: their sequences come from the workspace's event
+counter row, whose lock, held to commit, orders them by commit (see
+storage/events.py), and being the last lock any transaction takes it cannot
+close a deadlock; an event also shows a new issue's number. Creates batched
+into one transaction (create_batches.py) add each create's changes once its
+savepoint is released and write them all at once: one statement per kind of
+derived row, not one per create.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from collections import Counter
 from typing import Any, Callable, Iterable, NamedTuple
 
 from ..storage import counters
+from ..storage import events as outbox
 from ..storage.history import HistoryRepository, NewEntry
 from ..storage.issues import IssueRepository
 from ..storage.models import utcnow
 from ..storage.request_ids import RequestIdRepository
 from ..storage.workspaces import WorkspaceRepository
 from .changes import Change
-from .history_entries import history_entries
+from . import events
+from .history_entries import entries_by_change
 
 
 class FirstResponse(NamedTuple):
@@ -48,6 +54,8 @@ class DerivedWrites:
         self.relooked: list[uuid.UUID] = []
         self.refs: list[tuple[uuid.UUID, dict[str, str]]] = []
         self.tags: list[tuple[uuid.UUID, list[str]]] = []
+        # Each unit's changes, actor and history entries per change, for its events.
+        self.units: list[tuple[list[Change], str, list[list[NewEntry]]]] = []
 
     def add(self, changes: Iterable[Change], actor: str, unnumbered: Iterable[Any] = (),
             first_response: FirstResponse | None = None) -> None:
@@ -58,9 +66,11 @@ class DerivedWrites:
             if change.entity == "issue":
                 self._count(change)
                 self._lookups(change)
-        entries = history_entries(changes)
+        per_change = entries_by_change(changes)
+        entries = [e for each in per_change for e in each]
         if entries:
             self.history.append((entries, actor))
+        self.units.append((changes, actor, per_change))
         self.unnumbered.extend(unnumbered)
         if first_response is not None:
             self.first_responses.append(first_response)
@@ -88,8 +98,9 @@ class DerivedWrites:
             if new is not None:
                 self.sub_moves[new] += 1
 
-    def write(self) -> None:
-        """Write everything gathered; the numbers last, since they lock the workspace row."""
+    def write(self) -> int | None:
+        """Write everything gathered; the numbers, then the events, last, since
+        they lock a row until commit. Returns the last event sequence written, if any."""
         self.deltas.apply()  # only what moved: an equal -1 and +1 cancel out
         issues = IssueRepository(self.workspace_id)
         if self.refs:
@@ -97,13 +108,18 @@ class DerivedWrites:
         for parent, delta in sorted(self.sub_moves.items()):  # a fixed order: no deadlock between two moves
             if delta:
                 issues.add_to_sub_count(parent, delta)
-        if self.history:
-            # Stamped now, after the commands' row locks were granted: for one
-            # issue, history follows commit order even when updates raced.
-            HistoryRepository(self.workspace_id).insert(self.history, utcnow())
+        # Stamped now, after the commands' row locks were granted: for one
+        # issue, history follows commit order even when updates raced.
+        at = utcnow()
+        stored = iter(HistoryRepository(self.workspace_id).insert(self.history, at) if self.history else [])
         if self.unnumbered:
             WorkspaceRepository(self.workspace_id).number_issues(self.unnumbered)
         if self.first_responses:
             request_ids = RequestIdRepository(self.workspace_id)
             for first in self.first_responses:
                 request_ids.answer(first.request_id, first.resource_id, first.encode())
+        made = []
+        for changes, actor, per_change in self.units:
+            shown = [[next(stored) for _ in entries] for entries in per_change]
+            made += events.derive(changes, shown, actor, at)
+        return outbox.append(self.workspace_id, made) if made else None

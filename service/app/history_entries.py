@@ -28,25 +28,33 @@ def _action(key: str) -> str:
 
 
 def history_entries(changes: Iterable[Change]) -> list[NewEntry]:
+    return [entry for entries in entries_by_change(changes) for entry in entries]
+
+
+def entries_by_change(changes: Iterable[Change]) -> list[list[NewEntry]]:
+    """Each change's entries (an issue update's are its event's `changes`)."""
+    return [_entries(change) for change in changes]
+
+
+def _entries(change: Change) -> list[NewEntry]:
     out: list[NewEntry] = []
-    for change in changes:
-        if change.entity == "issue" and change.action == "created":
-            out.append(NewEntry(change.id, "created", None, None, None))
-        elif change.entity == "issue" and change.action == "updated":
-            if not set(change.changed_fields) - _BOOKKEEPING:
-                continue  # no stored field moved: nothing the JSON shows can differ, skip rendering it
-            before, after = change.views
-            if before is None or after is None:
-                raise ValueError("an issue update must carry its views")  # a bug in the command
-            old, new = renderer().issue_json(before), renderer().issue_json(after)
-            out += [NewEntry(change.id, _action(key), key, old[key], new[key]) for key in TRACKED if old[key] != new[key]]
-        elif change.entity == "comment" and change.issue_id is not None:
-            # An issue deleted with its comments records nothing: its history goes too.
-            uuid_text = str(change.id)
-            action = _COMMENT_ACTIONS[change.action]
-            old_value = uuid_text if change.action != "created" else None
-            new_value = uuid_text if change.action != "deleted" else None
-            out.append(NewEntry(change.issue_id, action, None, old_value, new_value))
-        elif change.entity == "file" and change.action == "created" and change.issue_id is not None:
-            out.append(NewEntry(change.issue_id, "file_added", None, None, str(change.id)))
+    if change.entity == "issue" and change.action == "created":
+        out.append(NewEntry(change.id, "created", None, None, None))
+    elif change.entity == "issue" and change.action == "updated":
+        if not set(change.changed_fields) - _BOOKKEEPING:
+            return out  # no stored field moved: nothing the JSON shows can differ, skip rendering it
+        before, after = change.views
+        if before is None or after is None:
+            raise ValueError("an issue update must carry its views")  # a bug in the command
+        old, new = renderer().issue_json(before), renderer().issue_json(after)
+        out += [NewEntry(change.id, _action(key), key, old[key], new[key]) for key in TRACKED if old[key] != new[key]]
+    elif change.entity == "comment" and change.issue_id is not None:
+        # An issue deleted with its comments records nothing: its history goes too.
+        uuid_text = str(change.id)
+        action = _COMMENT_ACTIONS[change.action]
+        old_value = uuid_text if change.action != "created" else None
+        new_value = uuid_text if change.action != "deleted" else None
+        out.append(NewEntry(change.issue_id, action, None, old_value, new_value))
+    elif change.entity == "file" and change.action == "created" and change.issue_id is not None:
+        out.append(NewEntry(change.issue_id, "file_added", None, None, str(change.id)))
     return out

@@ -99,10 +99,11 @@ def create_issue(
         uow.number_at_commit(row)  # number and prefix: the transaction's last statement
         if attachments:  # a new issue has none to replace
             uow.attachments.set_for_issue(row, attachments)
-        uow.record(Change("issue", "created", row.uuid, row.uuid, None, fields_of(row, ISSUE_FIELDS)))
+        view = IssueView(row, attachments)
+        uow.record(Change("issue", "created", row.uuid, row.uuid, None, fields_of(row, ISSUE_FIELDS), (None, view)))
         if comment is not None:
             record_comment(uow, row.uuid, comment, [])
-        return IssueView(row, attachments)
+        return view
 
     # Committed with the workspace's other creates in flight: gapless numbers
     # without one WAL flush per create (create_batches.py).
@@ -239,8 +240,9 @@ def delete_issue(principal: Principal, ref: IssueRef, *, etag: str | None = None
             uow.issues.save(child, ["parent_uuid"], uow.now)
             uow.record(Change("issue", "updated", child.uuid, child.uuid, fields_of(before.row, ISSUE_FIELDS),
                               fields_of(child, ISSUE_FIELDS), (before, IssueView(child, []))))
+        shown = views_of(uow, [row])[0]  # its event shows the issue as it was
         uow.issues.delete(row.uuid)
-        uow.record(Change("issue", "deleted", row.uuid, row.uuid, fields_of(row, ISSUE_FIELDS), None))
+        uow.record(Change("issue", "deleted", row.uuid, row.uuid, fields_of(row, ISSUE_FIELDS), None, (shown, None)))
 
     run(principal, work, write=True, etag=etag)
 

@@ -10,9 +10,9 @@
 
 A command changes its own rows and records what it changed. Everything
 derived from those changes (counters, sub-issue counts, history, numbers,
-and the first response of a create that carried a request_id; see
-derived.py) is written in the same transaction just before it commits,
-never by the command itself. A transaction that is retried (a dead
+and the first response of a create that carried a request_id, and the
+events; see derived.py) is written in the same transaction just before it
+commits, never by the command itself. A transaction that is retried (a dead
 connection, a deadlock) runs the command again on a fresh unit of work, so
 nothing is recorded twice.
 
@@ -47,6 +47,7 @@ from ..storage.models import utcnow
 from ..storage.reactions import ReactionRepository
 from ..storage.request_ids import RequestIdRepository, Stored, Taken
 from ..storage.workspaces import WorkspaceRepository
+from . import events
 from .changes import Change
 from .derived import DerivedWrites, FirstResponse
 from .idempotency import Idempotency, Replayed
@@ -94,6 +95,8 @@ class UnitOfWork:
         self._unnumbered: list[Any] = []
         # The response to store for the claimed request_id, once the command has run.
         self._first_response: FirstResponse | None = None
+        # The last event sequence its commit will publish, if it wrote events.
+        self.last_event: int | None = None
 
     def execute(self, work: Callable[["UnitOfWork"], T], repeat: Repeat | None = None) -> T:
         """Run `work`, after claiming the create's request_id if it has one: a
@@ -164,7 +167,7 @@ class UnitOfWork:
             return  # a read, or a command that changed nothing
         derived = DerivedWrites(self.principal.workspace_id)
         self.derive_into(derived)
-        derived.write()
+        self.last_event = derived.write()
 
     def derive_into(self, derived: DerivedWrites) -> None:
         """Add this unit's changes to `derived`, written with those of others."""
@@ -184,17 +187,24 @@ def run(
     what `repeat` answers instead); `etag`: the caller's If-Match.
     """
 
+    wrote_events = False
+
     def attempt() -> T:
+        nonlocal wrote_events
         uow = UnitOfWork(principal, once=once, etag=etag)
         result = uow.execute(work, repeat)
         if uow.changes and not write:
             raise AssertionError("a read-only unit of work recorded changes")
         uow.finish()
+        wrote_events = uow.last_event is not None
         return result
 
     try:
-        return transaction(attempt, write=write, snapshot=snapshot)
+        result = transaction(attempt, write=write, snapshot=snapshot)
     except Taken:
         # A concurrent request with this request_id committed first, and this
         # one's work rolled back with its transaction: answer as that one did.
         return transaction(lambda: UnitOfWork(principal, once=once).answer_repeat(repeat), write=True)
+    if wrote_events:
+        events.committed([principal.workspace_id])  # wake the watchers
+    return result

@@ -1,6 +1,6 @@
 """What the use cases return, and the one way they learn how it is shown.
 
-History entries (and, later, events) carry values "exactly as the issue JSON
+History entries and events carry values "exactly as the issue JSON
 shows them". Only the API layer knows that JSON, so it hands the use cases a
 `Renderer` at startup (`use_renderer`); the use cases never import the API.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..storage.models import Attachment, Comment, Issue
+from ..storage.models import Attachment, Comment, HistoryEntry, Issue, IssueFile
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,22 @@ class CommentView:
 
 
 class Renderer(Protocol):
+    """The HTTP contract's JSON of what history entries and events show."""
+
     def issue_json(self, view: IssueView) -> dict[str, Any]:
         """The issue exactly as the HTTP contract's JSON shows it."""
 
+    def comment_json(self, view: CommentView) -> dict[str, Any]: ...
+
+    def history_json(self, entry: HistoryEntry) -> dict[str, Any]: ...
+
+    def file_json(self, row: IssueFile) -> dict[str, Any]: ...
+
+    def workflow_json(self, transitions: dict[str, list[str]]) -> dict[str, Any]: ...
+
 
 class _Unset:
-    def issue_json(self, view: IssueView) -> dict[str, Any]:
+    def __getattr__(self, name: str) -> Any:
         raise RuntimeError("no Renderer: call service.app.views.use_renderer at startup")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..domain import workflow
 from ..domain.roles import Principal
+from .changes import Change
 from .unit_of_work import UnitOfWork, run
 
 
@@ -16,7 +17,12 @@ def update_workflow(principal: Principal, transitions: workflow.Transitions) -> 
     wanted = workflow.normalized(transitions)
 
     def work(uow: UnitOfWork) -> workflow.Transitions:
+        stored = uow.workspace.workflow()
+        before = workflow.normalized(stored) if stored is not None else workflow.default_transitions()
         uow.workspace.set_workflow(wanted)
+        if before != wanted:  # replacing it with itself changes nothing, and emits nothing
+            uow.record(Change("workflow", "updated", None, None, {"transitions": before}, {"transitions": wanted},
+                              shown=wanted))
         return wanted
 
     return run(principal, work, write=True)

@@ -21,8 +21,10 @@ __all__ = [
     "FieldViolation",
     "InvalidArgument",
     "NotFound",
+    "OutOfRange",
     "PermissionDenied",
     "RequestIdReused",
+    "ResourceExhausted",
     "ServiceError",
     "Unauthenticated",
     "Unavailable",
@@ -102,6 +104,14 @@ class RequestIdReused(AlreadyExists):
             "request_id: was used in the last 24 hours with a different request; use a new one for a new request",
             metadata={"field": "request_id"},
         )
+class OutOfRange(ServiceError):
+    """A cursor past what is kept (or there is): the caller must resync."""
+
+    code = "OUT_OF_RANGE"
+
+
+class ResourceExhausted(ServiceError):
+    code = "RESOURCE_EXHAUSTED"
 
 
 class Unavailable(ServiceError):

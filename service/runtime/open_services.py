@@ -10,7 +10,9 @@ bytes are INVALID_ARGUMENT. IssueService decodes in its own pipeline.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+import asyncio
+import inspect
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import grpc
 from grpc_health.v1 import health, health_pb2
@@ -23,7 +25,30 @@ REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
 
 class Health(health.HealthServicer):
-    """The standard health servicer, with List (which grpcio's leaves unimplemented)."""
+    """The standard health servicer, with List (which grpcio's leaves unimplemented),
+    and Watch on the event loop.
+
+    grpcio's Watch blocks a thread until the call ends, and under the asyncio
+    server nothing tells it the call ended: each watch would hold a pool
+    thread for good (and keep the process from exiting). This Watch is an
+    async generator: it holds no thread, ends when the client goes, and ends
+    after saying NOT_SERVING once the server is shutting down.
+    """
+
+    POLL_SECONDS = 0.1
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, context: Any) -> AsyncIterator[health_pb2.HealthCheckResponse]:  # type: ignore[override]
+        last = None
+        while True:
+            with self._lock:
+                status = self._server_status.get(request.service, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+                leaving = self._gracefully_shutting_down
+            if status != last:
+                yield health_pb2.HealthCheckResponse(status=status)
+                last = status
+            if leaving:
+                return
+            await asyncio.sleep(self.POLL_SECONDS)
 
     def List(self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext) -> health_pb2.HealthListResponse:
         with self._lock:
@@ -59,19 +84,19 @@ def _decoded(decode: Callable[[bytes], Any], raw: bytes, context: grpc.ServicerC
         _bad_request(context)
 
 
-class DecodeGuard(grpc.ServerInterceptor):
+class DecodeGuard(grpc.aio.ServerInterceptor):
     """Decodes the requests of health and reflection inside their handlers."""
 
     def __init__(self) -> None:
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         method = details.method
         if not method.startswith(_GUARDED):
-            return continuation(details)
+            return await continuation(details)
         wrapped = self._wrapped.get(method)
         if wrapped is None:
-            handler = continuation(details)
+            handler = await continuation(details)
             if handler is None or handler.request_deserializer is None:
                 return handler
             wrapped = self._wrapped[method] = _guard(handler)
@@ -84,10 +109,28 @@ def _guard(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         behavior = handler.unary_unary
         return grpc.unary_unary_rpc_method_handler(
             lambda raw, context: behavior(_decoded(decode, raw, context), context), response_serializer=serialize)
+    # Generator functions, not lambdas returning generators: the asyncio
+    # server tells a streaming handler by its kind, and an abort raised before
+    # a plain function returned its iterator would leave the call hanging.
+    if handler.unary_stream and inspect.isasyncgenfunction(handler.unary_stream):
+        on_loop = handler.unary_stream
+
+        async def responses_on_loop(raw: bytes, context: Any) -> AsyncIterator[Any]:
+            try:
+                request = decode(raw)
+            except Exception:  # DecodeError, or invalid UTF-8 in a string field
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message of this method")
+            async for response in on_loop(request, context):
+                yield response
+
+        return grpc.unary_stream_rpc_method_handler(responses_on_loop, response_serializer=serialize)
     if handler.unary_stream:
         stream = handler.unary_stream
-        return grpc.unary_stream_rpc_method_handler(
-            lambda raw, context: stream(_decoded(decode, raw, context), context), response_serializer=serialize)
+
+        def responses(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
+            yield from stream(_decoded(decode, raw, context), context)
+
+        return grpc.unary_stream_rpc_method_handler(responses, response_serializer=serialize)
     if handler.stream_stream:
         bidi = handler.stream_stream
 
@@ -95,6 +138,8 @@ def _guard(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
             for raw in raws:
                 yield _decoded(decode, raw, context)
 
-        return grpc.stream_stream_rpc_method_handler(
-            lambda raws, context: bidi(requests(raws, context), context), response_serializer=serialize)
+        def answers(raws: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
+            yield from bidi(requests(raws, context), context)
+
+        return grpc.stream_stream_rpc_method_handler(answers, response_serializer=serialize)
     return handler

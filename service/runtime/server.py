@@ -1,11 +1,23 @@
-"""Assembling the gRPC server: IssueService behind its pipeline, health and reflection."""
+"""Assembling the gRPC server: IssueService behind its pipeline, health and reflection.
+
+The server is grpc.aio's, on an event loop in a thread of its own. Every
+handler but WatchEvents is an ordinary function run on the server's thread
+pool, as on the synchronous server; WatchEvents is an async generator on the
+loop, so an open stream holds no thread (see pipeline.py). The process's
+EventHub is woken by its own commits and, on PostgreSQL, by the other
+replicas' NOTIFY.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 from concurrent import futures
-from dataclasses import dataclass
+from concurrent.futures import thread as futures_thread
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 import peewee
@@ -16,14 +28,17 @@ from common.descriptors import SERVICE
 from ..api.messages import JsonRenderer
 from ..api.rate_limit import RateLimit, RateLimiter, SharedBuckets
 from ..api.admission import Admission
+from ..api.event_hub import EventHub
 from ..api.service import issue_service
+from ..app import events
 from ..app.token_usage import UsageRecorder
 from ..app.views import use_renderer
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from ..config import Settings
 from ..storage import inflight
-from ..storage.database import transaction
+from ..storage.database import is_postgres, transaction
+from ..storage.notify import Listener, Notifier
 from ..storage.secrets import server_secret
 from .health import DatabaseHealth
 from .open_services import DecodeGuard, reflection_handlers
@@ -35,24 +50,50 @@ log = logging.getLogger("service.server")
 CANCEL_MARGIN_SECONDS = 3.0
 
 
+class _Loop:
+    """An asyncio event loop running in a thread of its own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
 @dataclass
 class RunningServer:
-    grpc_server: grpc.Server
+    grpc_server: grpc.aio.Server
     port: int
     health: DatabaseHealth
     db: peewee.Database
     blobs: BlobStore
     usage: UsageRecorder
     pool_sampler: PoolSampler
+    hub: EventHub
+    loop: _Loop
+    # PostgreSQL's wake-ups across replicas (None on SQLite).
+    wakeups: list[Any] = field(default_factory=list)
+    pool: futures.ThreadPoolExecutor | None = None
 
     def begin_stop(self, grace: float) -> threading.Event:
         """Report NOT_SERVING and refuse new calls from now on; calls in flight
-        go on. Returns the event set once the last call has ended."""
+        go on (event streams end at once: their clients resume elsewhere).
+        Returns the event set once the last call has ended."""
         self.health.shutdown()
+        self.hub.close()
+        stopped = threading.Event()
         # gRPC cancels whatever still runs at grace + margin; by then the
         # database work of those calls has been cancelled (finish_stop), so
         # their clients hear a real status first.
-        return self.grpc_server.stop(grace + CANCEL_MARGIN_SECONDS)
+        done = asyncio.run_coroutine_threadsafe(self.grpc_server.stop(grace + CANCEL_MARGIN_SECONDS), self.loop.loop)
+        done.add_done_callback(lambda _: stopped.set())
+        return stopped
 
     def finish_stop(self, grace: float, stopped: threading.Event) -> None:
         """Give calls in flight `grace` seconds, then cancel their database
@@ -65,7 +106,34 @@ class RunningServer:
             self.usage.close()  # the last calls' "last used", while commits are still allowed
             inflight.cancel_all()  # nothing may commit from here on
         self.pool_sampler.stop()
+        for wakeup in self.wakeups:
+            wakeup.stop()
+        events.forget_listeners()
+        self.loop.close()
+        self._release_pool()
         self.db.close_all()
+
+    def _release_pool(self, wait: float = 2.0) -> None:
+        """Let the process exit even if a handler thread is stuck.
+
+        A thread-pool handler whose call the asyncio server has already
+        cancelled can be left waiting on the event loop, which has stopped;
+        Python joins every pool thread at exit and would wait for it forever.
+        Threads still busy after `wait` seconds are let go (they die with
+        the process), and logged.
+        """
+        if self.pool is None:
+            return
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        give_up = time.monotonic() + wait
+        stuck = []
+        for thread in list(getattr(self.pool, "_threads", ())):
+            thread.join(max(0.0, give_up - time.monotonic()))
+            if thread.is_alive():
+                stuck.append(thread)
+                futures_thread._threads_queues.pop(thread, None)  # not joined at exit
+        if stuck:
+            log.warning("exiting with call threads still waiting", extra={"threads": len(stuck)})
 
     def stop(self, grace: float) -> None:
         self.finish_stop(grace, self.begin_stop(grace))
@@ -77,16 +145,34 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     # many for streams); the pool is larger, so that health and reflection
     # always find a free thread.
     admission = Admission.for_workers(settings.workers)
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc"),
-        interceptors=[DecodeGuard()],
-        options=[
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            # Several processes may share the port only when asked to (the
-            # multi-process mode); by default a second server fails to bind.
-            ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
-        ],
-    )
+    loop = _Loop()
+
+    pool = futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc")
+
+    async def make() -> grpc.aio.Server:
+        return grpc.aio.server(
+            migration_thread_pool=pool,
+            interceptors=[DecodeGuard()],
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                # Several processes may share the port only when asked to (the
+                # multi-process mode); by default a second server fails to bind.
+                ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+            ],
+        )
+
+    server = loop.run(make())
+    # PostgreSQL wakes the other replicas' (and workers') hubs with NOTIFY; on
+    # SQLite only the poll reaches another process, so it polls more often.
+    hub = EventHub(poll_seconds=2.0 if is_postgres(db) else 0.5)
+    hub.attach(loop.loop)
+    events.on_commit(hub.poke)  # this process's commits wake its watchers at once
+    wakeups: list[Any] = []
+    if is_postgres(db):
+        # Other replicas' commits: NOTIFY after commit, one LISTEN per process.
+        notifier = Notifier(settings.database_url)
+        events.on_commit(notifier.notify)
+        wakeups += [notifier, Listener(settings.database_url, hub.poke)]
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     # History values are the issue JSON the API shows: the use cases render with it.
@@ -97,7 +183,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     limiter = None
     if limit:
         limiter = RateLimiter(limit, SharedBuckets(settings.rate_limit_table) if settings.rate_limit_table else None)
-    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), admission, limiter),))
+    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), admission, hub, limiter, pool),))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     server.add_generic_rpc_handlers(
@@ -112,10 +198,10 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     usage.start()
     pool_sampler = PoolSampler()
     pool_sampler.start()
-    server.start()
+    loop.run(server.start())
     host = settings.grpc_listen.rsplit(":", 1)[0]
     where = {"grpc_listen": f"{host}:{port}"}
     if settings.worker_listen:
         where["worker_listen"] = settings.worker_listen
     log.info("serving grpc", extra=where)
-    return RunningServer(server, port, health, db, blobs, usage, pool_sampler)
+    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool)

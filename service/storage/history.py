@@ -24,15 +24,17 @@ class HistoryRepository:
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
 
-    def insert(self, groups: list[tuple[list[NewEntry], str]], at: datetime.datetime) -> None:
+    def insert(self, groups: list[tuple[list[NewEntry], str]], at: datetime.datetime) -> list[HistoryEntry]:
         """Each group is one unit of work's entries and its actor; one timestamp
-        for all, each group's entries kept in the order given. One statement."""
+        for all, each group's entries kept in the order given. One statement.
+        Returns the entries as stored, in the order given (events show them)."""
         rows = [
             {"uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
              "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
             for entries, actor in groups for i, e in enumerate(entries)
         ]
         compiled.insert_many(HistoryEntry, rows)
+        return [HistoryEntry(**row) for row in rows]
 
     def page(
         self, issue_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None

@@ -266,6 +266,32 @@ class RequestRecord(BaseModel):
     class Meta:
         table_name = "request_ids"
         primary_key = peewee.CompositeKey("workspace_id", "request_id")
+class EventCounter(BaseModel):
+    """A workspace's last event sequence given, and the last pruned (m0009); see storage/events.py."""
+
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", primary_key=True)
+    last_sequence = peewee.BigIntegerField()
+    pruned_sequence = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "event_counters"
+
+
+class Event(BaseModel):
+    """One committed change of a workspace (the outbox, m0009); see storage/events.py."""
+
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
+    sequence = peewee.BigIntegerField()
+    type = peewee.CharField(max_length=64)
+    issue_uuid = peewee.UUIDField(null=True)
+    actor = peewee.CharField(max_length=320)
+    occurred_at = peewee.DateTimeField()
+    # The event's data as JSON text, rendered when the change was made.
+    data = peewee.TextField()
+
+    class Meta:
+        table_name = "events"
+        primary_key = peewee.CompositeKey("workspace", "sequence")
 
 
 class ServerSecret(BaseModel):
@@ -285,5 +311,5 @@ DATABASE_DERIVED: dict[str, set[str]] = {"issues": {"search"}}
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
-    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestRecord,
+    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestRecord, EventCounter, Event,
 )

@@ -28,6 +28,7 @@ def test_the_readme_issuectl_walkthrough_runs_as_written(backend, grpc_server, m
     assert "logged in to" in out and "Power rail undervoltage at startup" in out
     assert "Reproduced on bench." in out and "Plan attached" in out and "[plan.md]" in out
     assert "Active Issues" in out and "deleted" in out
+    assert "#1  " in out and "issue.created" in out and "comment.created" in out  # issuectl watch
     viewed = json.loads(out[out.index('{\n  "issue"'):out.rindex("}") + 1])
     assert viewed["issue"]["status"] == "in_progress" and viewed["issue"]["owner"] == "engineer@example.com"
     assert [c["content"] for c in viewed["comments"]["items"]] == ["Reproduced on bench.", "Plan attached"]

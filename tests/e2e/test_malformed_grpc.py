@@ -66,10 +66,12 @@ def test_malformed_bytes_never_answer_internal(grpc_server, channel, workspace):
     for path, streaming, valid in targets:
         for raw in payloads(valid, rng):
             for metadata in ((), workspace.admin.metadata):
-                if path.endswith("/Watch"):
-                    # A valid Watch streams forever; only ask with bytes that are no request.
+                follows = {"/Watch": health_pb2.HealthCheckRequest, "/WatchEvents": pb.WatchEventsRequest}
+                kind = next((k for k in follows if path.endswith(k)), None)
+                if kind is not None and (metadata or kind == "/Watch"):
+                    # A valid watch streams forever; only ask with bytes that are no request.
                     try:
-                        health_pb2.HealthCheckRequest.FromString(raw)
+                        follows[kind].FromString(raw)
                         continue
                     except Exception:  # noqa: BLE001 - undecodable: the case under test
                         pass

@@ -9,6 +9,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from issues.v1 import attachment_pb2 as _attachment_pb2
 from issues.v1 import comment_pb2 as _comment_pb2
+from issues.v1 import event_pb2 as _event_pb2
 from issues.v1 import history_pb2 as _history_pb2
 from issues.v1 import issue_pb2 as _issue_pb2
 from issues.v1 import issue_file_pb2 as _issue_file_pb2
@@ -482,3 +483,31 @@ class DownloadBlobRequest(_message.Message):
     expires: int
     signature: str
     def __init__(self, workspace_id: _Optional[int] = ..., attachment_id: _Optional[str] = ..., expires: _Optional[int] = ..., signature: _Optional[str] = ...) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("after_sequence", "types", "limit", "page_token")
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    types: _containers.RepeatedScalarFieldContainer[str]
+    limit: int
+    page_token: str
+    def __init__(self, after_sequence: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEventsResponse(_message.Message):
+    __slots__ = ("items", "next_page_token")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("after_sequence", "types")
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, after_sequence: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -6,6 +6,7 @@ import warnings
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from issues.v1 import comment_pb2 as issues_dot_v1_dot_comment__pb2
+from issues.v1 import event_pb2 as issues_dot_v1_dot_event__pb2
 from issues.v1 import issue_file_pb2 as issues_dot_v1_dot_issue__file__pb2
 from issues.v1 import issue_pb2 as issues_dot_v1_dot_issue__pb2
 from issues.v1 import issue_service_pb2 as issues_dot_v1_dot_issue__service__pb2
@@ -151,6 +152,16 @@ class IssueServiceStub:
                 '/issues.v1.IssueService/RemoveReaction',
                 request_serializer=issues_dot_v1_dot_issue__service__pb2.RemoveReactionRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ListEvents = channel.unary_unary(
+                '/issues.v1.IssueService/ListEvents',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_issue__service__pb2.ListEventsResponse.FromString,
+                _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/issues.v1.IssueService/WatchEvents',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_event__pb2.Event.FromString,
                 _registered_method=True)
         self.UploadBlob = channel.stream_unary(
                 '/issues.v1.IssueService/UploadBlob',
@@ -329,6 +340,23 @@ class IssueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEvents(self, request, context):
+        """The workspace's events after a cursor, oldest first: catching up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """The workspace's events as they commit: the stored ones after
+        `after_sequence` first, then each new one, with no gap and no duplicate.
+        Over HTTP, the same path with `Accept: text/event-stream` (Server-Sent
+        Events).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UploadBlob(self, request_iterator, context):
         """Receives the bytes of a pending attachment of the file store, in chunks
         of at most 64 KiB: the first message names the object and carries the
@@ -454,6 +482,16 @@ def add_IssueServiceServicer_to_server(servicer, server):
                     servicer.RemoveReaction,
                     request_deserializer=issues_dot_v1_dot_issue__service__pb2.RemoveReactionRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ListEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvents,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.ListEventsRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_issue__service__pb2.ListEventsResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.WatchEventsRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_event__pb2.Event.SerializeToString,
             ),
             'UploadBlob': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadBlob,
@@ -1040,6 +1078,60 @@ class IssueService:
             '/issues.v1.IssueService/RemoveReaction',
             issues_dot_v1_dot_issue__service__pb2.RemoveReactionRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/ListEvents',
+            issues_dot_v1_dot_issue__service__pb2.ListEventsRequest.SerializeToString,
+            issues_dot_v1_dot_issue__service__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/issues.v1.IssueService/WatchEvents',
+            issues_dot_v1_dot_issue__service__pb2.WatchEventsRequest.SerializeToString,
+            issues_dot_v1_dot_event__pb2.Event.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,284 @@
+"""Fan-out of the outbox to the watchers of this process (SPEC 8.12).
+
+One `EventHub` per process, on the gRPC server's event loop. For each
+workspace that has watchers, a `_Feed` reads the events after its cursor
+(one query for all of the workspace's watchers) whenever it is woken: by a
+commit in this process, by PostgreSQL's NOTIFY from another replica, or by a
+poll every few seconds. The table is the truth and the wake-up only says
+when to look, so a lost notification costs latency, never an event.
+
+A watcher replays from the table until it has caught up with its feed, then
+joins it: in one step on the event loop, so nothing the feed delivers falls
+between the two (and what both give it is dropped by sequence). Each
+watcher's queue is bounded; one that falls further behind is ended with
+RESOURCE_EXHAUSTED and resumes from its last sequence. Writers never wait
+for watchers: they only wake the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from concurrent import futures
+from dataclasses import dataclass
+from typing import AsyncIterator, Awaitable, Callable, Sequence
+
+from ..app import events
+from ..domain.errors import ResourceExhausted, Unavailable
+from . import messages
+from .telemetry import EVENT_STREAMS
+
+log = logging.getLogger("service.events")
+
+# Events one query reads.
+PAGE = 500
+# Events a watcher may have waiting before it is ended (RESOURCE_EXHAUSTED).
+QUEUE_MAX = 1000
+# Feeds look at the table this often even when nobody woke them (one query for all).
+POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An event as every watcher sends it: encoded once, however many watch."""
+
+    sequence: int
+    type: str
+    payload: bytes  # the serialized issues.v1.Event
+
+
+def prepare(stored: events.StoredEvent) -> Prepared:
+    return Prepared(stored.sequence, stored.type, messages.event(stored).SerializeToString())
+
+
+class Watcher:
+    __slots__ = ("queue", "types", "wake", "overflowed", "closed")
+
+    def __init__(self, types: Sequence[str]) -> None:
+        self.types = frozenset(types)
+        self.queue: collections.deque[Prepared] = collections.deque()
+        self.wake = asyncio.Event()
+        self.overflowed = False
+        self.closed: str | None = None
+
+    def offer(self, event: Prepared) -> None:
+        if self.overflowed or (self.types and event.type not in self.types):
+            return
+        if len(self.queue) >= QUEUE_MAX:
+            self.overflowed = True  # what it has it still gets; then it resumes by sequence
+        else:
+            self.queue.append(event)
+        self.wake.set()
+
+    def close(self, reason: str) -> None:
+        self.closed = reason
+        self.wake.set()
+
+
+class _Feed:
+    def __init__(self, workspace_id: int, cursor: int) -> None:
+        self.workspace_id = workspace_id
+        self.cursor = cursor  # every event up to here was delivered to the watchers
+        self.watchers: set[Watcher] = set()
+        self.running = False
+        self.again = False
+
+
+class EventHub:
+    def __init__(self, reader: Callable[[int, int, int], events.Page] = events.read, *,
+                 poll_seconds: float = POLL_SECONDS, threads: int = 4,
+                 positions: Callable[[list[int]], dict[int, int]] | None = events.last_sequences) -> None:
+        self._read = reader
+        self._positions = positions
+        self._poll_seconds = poll_seconds
+        self._executor = futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="events")
+        self._feeds: dict[int, _Feed] = {}
+        self._starting: dict[int, asyncio.Future[_Feed]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- waking (any thread) -------------------------------------------------
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._poller = asyncio.run_coroutine_threadsafe(self._poll(), loop)  # type: ignore[assignment]
+
+    def poke(self, workspace_id: int | None) -> None:
+        """New events in `workspace_id` (None: perhaps in any); thread-safe, never blocks."""
+        loop = self._loop
+        if loop is not None and not self._closed:
+            try:
+                loop.call_soon_threadsafe(self._wake, workspace_id)
+            except RuntimeError:  # the loop has closed
+                pass
+
+    def close(self) -> None:
+        """End every watcher's stream (UNAVAILABLE: resume on another replica)."""
+        loop = self._loop
+        self._closed = True
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._close_all)
+            except RuntimeError:
+                pass
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def watchers(self) -> int:
+        return sum(len(f.watchers) for f in self._feeds.values())
+
+    # -- on the loop -------------------------------------------------------
+
+    def _close_all(self) -> None:
+        for feed in self._feeds.values():
+            for watcher in feed.watchers:
+                watcher.close("the server is shutting down")
+        if self._poller is not None:
+            self._poller.cancel()
+
+    def _wake(self, workspace_id: int | None) -> None:
+        targets = self._feeds.values() if workspace_id is None else filter(None, [self._feeds.get(workspace_id)])
+        for feed in list(targets):
+            if feed.running:
+                feed.again = True
+            else:
+                feed.running = True
+                asyncio.ensure_future(self._fetch(feed))
+
+    async def _poll(self) -> None:
+        """Wake the feeds that are behind the table, should a wake-up have been lost."""
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            await asyncio.sleep(self._poll_seconds)
+            ids = list(self._feeds)
+            if not ids:
+                continue
+            if self._positions is None:
+                self._wake(None)
+                continue
+            try:
+                last = await loop.run_in_executor(self._executor, self._positions, ids)
+            except Exception:  # noqa: BLE001 - the database is down, say: try again next time
+                log.warning("polling for events failed", exc_info=True)
+                continue
+            for workspace_id, sequence in last.items():
+                feed = self._feeds.get(workspace_id)
+                if feed is not None and sequence > feed.cursor:
+                    self._wake(workspace_id)
+
+    async def _fetch(self, feed: _Feed) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                feed.again = False
+                page = await loop.run_in_executor(self._executor, self._read, feed.workspace_id, feed.cursor, PAGE)
+                for stored in page.events:
+                    prepared = prepare(stored)
+                    feed.cursor = stored.sequence
+                    for watcher in list(feed.watchers):
+                        watcher.offer(prepared)
+                if len(page.events) < PAGE and not feed.again:
+                    return
+        except Exception:  # noqa: BLE001 - the database is down, say: the next wake tries again
+            log.warning("reading events failed", exc_info=True, extra={"workspace": feed.workspace_id})
+        finally:
+            feed.running = False
+
+    async def _feed(self, workspace_id: int) -> _Feed:
+        feed = self._feeds.get(workspace_id)
+        if feed is not None:
+            return feed
+        starting = self._starting.get(workspace_id)
+        if starting is None:
+            starting = self._starting[workspace_id] = asyncio.get_running_loop().create_future()
+            try:
+                page = await self.read(workspace_id, 0, 0)
+                feed = self._feeds[workspace_id] = _Feed(workspace_id, page.last)
+                starting.set_result(feed)
+            except BaseException as exc:
+                starting.set_exception(exc)
+                starting.exception()  # retrieved: no "never retrieved" warning when nobody else waits
+                raise
+            finally:
+                del self._starting[workspace_id]
+            return feed
+        return await asyncio.shield(starting)
+
+    async def read(self, workspace_id: int, after: int, limit: int, types: Sequence[str] = ()) -> events.Page:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read, workspace_id, after, limit, types)
+
+    def _leave(self, workspace_id: int, watcher: Watcher) -> None:
+        feed = self._feeds.get(workspace_id)
+        if feed is not None:
+            feed.watchers.discard(watcher)
+            if not feed.watchers:
+                del self._feeds[workspace_id]  # a later watcher starts a fresh feed
+
+    async def watch(
+        self, workspace_id: int, after: int | None, types: Sequence[str],
+        accepted: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """The workspace's events after `after` (None: from now on), then live, each once, in order,
+        as serialized issues.v1.Event messages.
+
+        `accepted` is awaited once the cursor has been found good (the
+        stream's headers go out then: the gateway tells a refusal from a
+        quiet stream by them)."""
+        if self._closed:
+            raise Unavailable("the server is shutting down; watch on another replica")
+        feed = await self._feed(workspace_id)
+        if after is None:
+            cursor = (await self.read(workspace_id, 0, 0)).last  # only what commits from now on
+        else:
+            cursor = after
+        first = True
+        watcher: Watcher | None = None
+        EVENT_STREAMS.inc()
+        try:
+            # Replay from the table until caught up with the feed.
+            while watcher is None:
+                page = await self.read(workspace_id, cursor, PAGE, types)
+                if first:
+                    events.check_cursor(cursor, page)
+                    first = False
+                    if accepted is not None:
+                        await accepted()
+                elif page.pruned > cursor:
+                    events.check_cursor(cursor, page)  # pruned while replaying: OUT_OF_RANGE
+                for stored in page.events:
+                    cursor = stored.sequence
+                    yield messages.event(stored).SerializeToString()
+                if len(page.events) == PAGE:
+                    continue  # more to replay
+                cursor = max(cursor, page.last)  # the snapshot had nothing more, of any type we want
+                feed = self._feeds.get(workspace_id) or await self._feed(workspace_id)
+                if cursor >= feed.cursor:
+                    # Joined in one step on the loop: the feed delivers everything after its cursor.
+                    watcher = Watcher(types)
+                    feed.watchers.add(watcher)
+            # Live.
+            while True:
+                await watcher.wake.wait()
+                watcher.wake.clear()
+                while watcher.queue:
+                    event = watcher.queue.popleft()
+                    if event.sequence > cursor:
+                        cursor = event.sequence
+                        yield event.payload
+                if watcher.overflowed:
+                    raise ResourceExhausted(
+                        f"this watcher fell more than {QUEUE_MAX} events behind; resume after sequence {cursor}"
+                    )
+                if watcher.closed is not None:
+                    raise Unavailable(f"{watcher.closed}; resume after sequence {cursor}")
+        finally:
+            EVENT_STREAMS.dec()
+            if watcher is not None:
+                self._leave(workspace_id, watcher)
+            else:
+                idle = self._feeds.get(workspace_id)
+                if idle is not None and not idle.watchers and not idle.running:
+                    del self._feeds[workspace_id]

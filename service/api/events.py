@@ -1,0 +1,79 @@
+"""issues.v1.IssueService: the workspace's events (SPEC 8.12).
+
+ListEvents reads a page after a cursor (catching up, the JSON mode of
+`GET /api/v1/events`); WatchEvents replays and then follows live through the
+process's EventHub, on the event loop (an async generator: no thread held).
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from issues.v1 import issue_service_pb2 as pb
+
+from ..app import events, page_tokens
+from ..domain.errors import InvalidArgument
+from ..domain.limits import PAGE_MAX
+from .event_hub import EventHub
+from . import messages
+from .pipeline import Call
+
+EVENTS_PAGE_DEFAULT = 100
+
+
+# -- page tokens (signed: page_tokens.py), scoped to the workspace and the filter
+
+
+def page_token(workspace_id: int, after: int, types: list[str]) -> str:
+    """The token of the page after sequence `after`, for a list of `types`."""
+    return page_tokens.encode(page_tokens.scope("events", workspace_id, sorted(types)), [after])
+
+
+def parse_page_token(token: str, workspace_id: int, types: list[str]) -> int:
+    """The sequence a token continues after; INVALID_ARGUMENT naming `page_token` if it is not one of this list's."""
+    (after,) = page_tokens.values(page_tokens.decode(token, page_tokens.scope("events", workspace_id, sorted(types))), int)
+    return after
+
+
+def _types(request: pb.ListEventsRequest | pb.WatchEventsRequest) -> list[str]:
+    return events.check_types(list(request.types))
+
+
+class EventsServicer:
+    def __init__(self, hub: EventHub) -> None:
+        self._hub = hub
+
+    def ListEvents(self, request: pb.ListEventsRequest, call: Call) -> pb.ListEventsResponse:
+        types = _types(request)
+        if request.HasField("limit") and not 1 <= request.limit <= PAGE_MAX:
+            raise InvalidArgument.field("limit", f"must be between 1 and {PAGE_MAX}")
+        limit = request.limit if request.HasField("limit") else EVENTS_PAGE_DEFAULT
+        if request.page_token:
+            if request.HasField("after_sequence"):
+                raise InvalidArgument.field("page_token", "takes the place of after_sequence: send one of them")
+            after = parse_page_token(request.page_token, call.principal.workspace_id, types)
+        else:
+            after = _after(request)
+        page = events.read(call.principal.workspace_id, after, limit + 1, types)
+        events.check_cursor(after, page)
+        items = messages.fit([messages.event(e) for e in page.events[:limit]])
+        more = len(page.events) > len(items)
+        return pb.ListEventsResponse(
+            items=items, next_page_token=page_token(call.principal.workspace_id, items[-1].sequence, types) if more else "",
+        )
+
+    async def WatchEvents(self, request: pb.WatchEventsRequest, call: Call) -> AsyncIterator[bytes]:
+        """Each event as a serialized issues.v1.Event (encoded once for all of its watchers)."""
+        types = _types(request)
+        after = _after(request) if request.HasField("after_sequence") else None
+        async def accepted() -> None:
+            await call.context.send_initial_metadata(())
+
+        async for event in self._hub.watch(call.principal.workspace_id, after, types, accepted):
+            yield event
+
+
+def _after(request: pb.ListEventsRequest | pb.WatchEventsRequest) -> int:
+    if request.after_sequence < 0:
+        raise InvalidArgument.field("after_sequence", "must be 0 or more")
+    return request.after_sequence
