@@ -73,7 +73,7 @@ class IssuesServicer:
 
     def BulkUpdateIssues(self, request: pb.BulkUpdateIssuesRequest, call: Call) -> pb.BulkUpdateIssuesResponse:
         refs, values = requests.bulk_update(request)
-        results = issues.bulk_update(call.principal, refs, values)
+        results = issues.bulk_update(call.principal, refs, values, asked=list(request.ids))
         response = pb.BulkUpdateIssuesResponse(updated=sum(r.outcome == "updated" for r in results))
         for requested, result in zip(request.ids, results):
             item = response.results.add(id=requested, outcome=_OUTCOMES[result.outcome])

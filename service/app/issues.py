@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from common.errors import http_status_of
+
 from ..blobs import BlobStore
 from ..domain import workflow
 from ..domain.errors import NotFound, ServiceError
@@ -17,6 +19,7 @@ from ..domain.roles import Principal
 from ..storage import counters
 from ..storage.issues import VALUE_FIELDS, PageKey
 from ..storage.models import Issue
+from . import events
 from .changes import Change, fields_of
 from .comment_record import record_comment
 from .create_batches import batches
@@ -205,16 +208,18 @@ class BulkResult:
     error: ServiceError | None = None
 
 
-def bulk_update(principal: Principal, refs: list[IssueRef], values: dict[str, Any]) -> list[BulkResult]:
+def bulk_update(
+    principal: Principal, refs: list[IssueRef], values: dict[str, Any], *, asked: list[str] | None = None,
+) -> list[BulkResult]:
     """Apply the same validated `values` to each issue `refs` names, one
-    result per ref in their order.
+    result per ref in their order (`asked`: the ids as the caller wrote them).
 
     Each issue is updated on its own, as UpdateIssue would (its own unit of
-    work and transaction: the workflow, history and counters as for one
-    update), so one refused or failed does not stop the others, and another
-    workspace's issue fails as NOT_FOUND exactly like one that does not exist.
-    The bulk as a whole is this one function: what it emits as a whole
-    belongs here, after the loop.
+    work and transaction: the workflow, history, counters and events as for
+    one update), so one refused or failed does not stop the others, and
+    another workspace's issue fails as NOT_FOUND exactly like one that does
+    not exist. When any was updated, one `issues.bulk_updated` event follows,
+    showing the ids, the fields set and each outcome.
     """
     results: list[BulkResult] = []
     for ref in refs:
@@ -224,6 +229,15 @@ def bulk_update(principal: Principal, refs: list[IssueRef], values: dict[str, An
             results.append(BulkResult("failed", error))
         else:
             results.append(BulkResult("updated" if changed else "unchanged"))
+    updated = sum(r.outcome == "updated" for r in results)
+    if updated:
+        ids = asked if asked is not None else [str(ref) for ref in refs]
+        events.emit_bulk_updated(principal, {
+            "ids": ids, "fields": sorted(values), "updated": updated,
+            "results": [{"id": i, "outcome": r.outcome, "error": None if r.error is None else {
+                "code": http_status_of(r.error.code), "status": r.error.code, "message": r.error.message}}
+                for i, r in zip(ids, results)],
+        })
     return results
 
 
