@@ -459,6 +459,59 @@ def _http(port: int, requests: list[tuple[str, str, bytes]], token: str, expect:
     return HttpLoad("127.0.0.1", port, tuple(requests), (("Authorization", f"Bearer {token}"),), expect)
 
 
+# Bulk update: issues of their own in the write workspace, so that the read
+# rows' data stays fixed and no two calls in flight lock the same issues.
+BULK_SIZE = 100
+UPDATE_ISSUES = 4_800
+
+
+class UpdateTargets:
+    """The issues the update rows change, created through the API once, when first needed."""
+
+    def __init__(self, target: str, token: str) -> None:
+        self.target, self.token = target, token
+        self._ids: list[str] | None = None
+
+    def ids(self) -> list[str]:
+        if self._ids is None:
+            import concurrent.futures
+
+            import grpc
+
+            from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc
+
+            md = (("authorization", f"Bearer {self.token}"),)
+            with grpc.insecure_channel(self.target) as ch:
+                stub = issue_service_pb2_grpc.IssueServiceStub(ch)
+                with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                    made = pool.map(lambda n: stub.CreateIssue(pb.CreateIssueRequest(title=f"Bulk target {n}"),
+                                                               metadata=md, timeout=30).uuid, range(UPDATE_ISSUES))
+                    self._ids = list(made)
+                # Once, to see the rows will measure updates: every issue of a bulk changes.
+                probe = stub.BulkUpdateIssues(pb.BulkUpdateIssuesRequest(
+                    ids=self._ids[:BULK_SIZE], updates=pb.IssueUpdates(owner="bench-probe")), metadata=md, timeout=60)
+                if probe.updated != BULK_SIZE:
+                    INVALID["BulkUpdateIssues"] = f"a probe bulk update changed {probe.updated} of {BULK_SIZE} issues"
+        return self._ids
+
+    def single(self) -> list[Any]:
+        """UpdateIssue requests that each change their issue (one history entry):
+        every issue's owner to one value, then to another."""
+        from issues.v1 import issue_service_pb2 as pb
+
+        return [pb.UpdateIssueRequest(issue_id=i, owner=owner) for owner in ("single-a", "single-b") for i in self.ids()]
+
+    def bulk(self) -> list[Any]:
+        """BulkUpdateIssues requests of BULK_SIZE distinct issues each, changing
+        each issue as `single` does (to owners of their own, so no call is a no-op)."""
+        from issues.v1 import issue_service_pb2 as pb
+
+        ids = self.ids()
+        chunks = [ids[i:i + BULK_SIZE] for i in range(0, len(ids), BULK_SIZE)]
+        return [pb.BulkUpdateIssuesRequest(ids=chunk, updates=pb.IssueUpdates(owner=owner))
+                for owner in ("bulk-a", "bulk-b") for chunk in chunks]
+
+
 CREATE_BODY = {
     "title": "Checkout fails with a 502 under load",
     "description": [{"type": "paragraph", "text": "Seen by the load test; the gateway returned 502."}],
@@ -610,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         create_msg.description.add().update(CREATE_BODY["description"][0])
         create_json = json.dumps(CREATE_BODY).encode()
 
+        updates = UpdateTargets(target, t_write)
         channels = args.channels or (1 if args.workers == 1 else 4 * args.workers)
         T = Shape(args.processes, args.concurrency, args.requests, args.seconds, channels=channels)
         # Pages never listed before: one status and one priority each (the 12
@@ -628,6 +682,10 @@ def main(argv: list[str] | None = None) -> int:
                      args.seconds, warmup_requests=cold_warmup, channels=channels)
         LOW = Shape(1, 1, 4000, min(args.seconds, 8.0), warmup_requests=50)
         METRICS = Shape(1, 1, 40, 20.0, warmup_requests=3)
+        # A bulk call is a hundred updates in a row: two in flight keep the server
+        # busy, and many finish within the row, so little of the CPU measured
+        # belongs to calls still running when it ends.
+        BULK = Shape(1, 2, args.requests, args.seconds, warmup_requests=2, channels=min(channels, 2))
 
         plan: list[tuple[Row, Callable[[], GrpcLoad | HttpLoad], Shape, tuple[int, ...]]] = [
             (Row("echo", "gRPC", "echo"), lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)), T, (echo.pid,)),
@@ -638,6 +696,8 @@ def main(argv: list[str] | None = None) -> int:
             (Row("ListIssues (cold page)", "gRPC", "ListIssues cold"), lambda: _grpc(target, "ListIssues", cold_pages, t_list), COLD, grpc_side),
             (Row("CreateIssue", "gRPC", "CreateIssue"), lambda: _grpc(target, "CreateIssue", [create_msg], t_write), T, grpc_side),
             (Row("GetIssueMetrics", "gRPC", "GetIssueMetrics"), lambda: _grpc(target, "GetIssueMetrics", [pb.GetIssueMetricsRequest()], t_metrics), METRICS, grpc_side),
+            (Row("UpdateIssue", "gRPC", "UpdateIssue"), lambda: _grpc(target, "UpdateIssue", updates.single(), t_write), T, grpc_side),
+            (Row("BulkUpdateIssues", "gRPC", "BulkUpdateIssues"), lambda: _grpc(target, "BulkUpdateIssues", updates.bulk(), t_write), BULK, grpc_side),
         ]
         plan.append((Row("echo", "gRPC", "echo (middle)"), lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)), T, (echo.pid,)))
         if http:
@@ -771,6 +831,7 @@ def render(
     rss_of = ("every process of `serve --workers`: supervisor, workers and gateway, added up" if setup.get("workers", 1) > 1
               else "`python -m service serve`, gateway included when on")
     lines += ["", f"Server peak RSS (VmHWM of {rss_of}): **{peak_rss / MiB:.0f} MiB**", ""]
+    lines += _bulk_lines(by_label)
 
     lines += ["## Targets", "", "| target | measured | result |", "| --- | --- | --- |"]
     for label, key, kind, limit in TARGETS:
@@ -792,6 +853,29 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def _bulk_lines(by_label: dict[str, Row]) -> list[str]:
+    """What one issue costs in a bulk update against one UpdateIssue call."""
+    single, bulk = by_label.get("UpdateIssue"), by_label.get("BulkUpdateIssues")
+    if not (single and bulk and single.result and bulk.result and single.result.ok and bulk.result.ok):
+        return []
+    one, many = single.result, bulk.result
+    per_single_cpu = single.server_cpu / one.ok * 1e6
+    per_bulk_cpu = bulk.server_cpu / (many.ok * BULK_SIZE) * 1e6
+    per_single_db = single.db_cpu / one.ok * 1e6
+    per_bulk_db = bulk.db_cpu / (many.ok * BULK_SIZE) * 1e6
+    return [
+        "## Bulk update: per issue", "",
+        "| | issues/s | server CPU µs/issue | PostgreSQL CPU µs/issue |",
+        "| --- | ---: | ---: | ---: |",
+        f"| UpdateIssue (one issue per call) | {one.rps:,.0f} | {per_single_cpu:,.0f} | {per_single_db:,.0f} |",
+        f"| BulkUpdateIssues ({BULK_SIZE} issues per call) | {many.rps * BULK_SIZE:,.0f} | {per_bulk_cpu:,.0f} | {per_bulk_db:,.0f} |",
+        "",
+        f"An issue updated in a bulk costs {per_bulk_cpu / per_single_cpu:.2f}x the server CPU of one UpdateIssue "
+        f"and goes {many.rps * BULK_SIZE / one.rps:.2f}x as fast (each still its own transaction, with its history).",
+        "",
+    ]
 
 
 def _check(kind: str, key: str | None, limit: float, by_label: dict[str, Row], ceiling: float, peak_rss: int) -> tuple[str, bool | None]:

@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 
 from google.api import field_behavior_pb2
-from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
 from common.patterns import IDENTIFIER, UUID
 from issues.v1 import issue_service_pb2, options_pb2
@@ -32,6 +32,7 @@ __all__ = [
     "is_required",
     "required_role",
     "signed_url",
+    "update_mask_field",
 ]
 
 SERVICE: ServiceDescriptor = issue_service_pb2.DESCRIPTOR.services_by_name["IssueService"]
@@ -55,6 +56,15 @@ def signed_url(method: MethodDescriptor) -> bool:
 def http_success_code(method: MethodDescriptor) -> int:
     """The HTTP status of success the method declares; 0 when unset (the gateway's 200)."""
     return method.GetOptions().Extensions[options_pb2.http_success_code]
+
+
+def update_mask_field(message: Descriptor) -> FieldDescriptor | None:
+    """The message's `update_mask` FieldMask (AIP-134), if it has one: over
+    JSON it is made from the keys the object carries."""
+    f = message.fields_by_name.get("update_mask")
+    if f is not None and f.message_type is not None and f.message_type.full_name == "google.protobuf.FieldMask":
+        return f
+    return None
 
 
 def _behaviors(field: FieldDescriptor) -> list[int]:

@@ -86,6 +86,11 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.UNAUTHENTICATED: 401,
 }
 
+def http_status_of(code_name: str) -> int:
+    """The HTTP status of a canonical code given by name ("NOT_FOUND" -> 404)."""
+    return HTTP_STATUS.get(grpc.StatusCode[code_name], 500)
+
+
 # For errors made over HTTP without a gRPC call (bad routes, bodies, uploads):
 # the canonical code whose meaning is nearest to each HTTP status. 415 is
 # UNIMPLEMENTED ("not supported by this service"): the request may be fine,

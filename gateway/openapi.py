@@ -13,6 +13,9 @@ hold the running gateway to it:
   - every request field carries the constraints its `issues.v1.rules` declare
     (openapi_rules.py), so the document is exactly as strict as the server;
   - each operation lists the error statuses it can answer with (openapi_responses.py);
+  - the headers that stand for fields (headers.py) are header parameters
+    (`Idempotency-Key`, `If-Match`, and `If-None-Match` where the reply has
+    an etag), and such a reply declares its `ETag` header and the 304;
   - raw-body streams (HttpBody, see common/httpbody.py) take and answer
     binary bodies, and a `signed_url` method needs no bearer token.
 """
@@ -23,9 +26,10 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 
-from common.descriptors import Rules, field_rules, is_output_only, is_required, query_name, signed_url
+from common.descriptors import Rules, field_rules, is_output_only, is_required, query_name, signed_url, update_mask_field
 from common.enums import enum_names
 
+from . import headers
 from .codec import wkt_json_type
 from .openapi_responses import error_components, operation_errors
 from .openapi_rules import constrain, constrain_list, constrain_map, integer_schema
@@ -151,6 +155,9 @@ class _Schemas:
         if output:
             properties = {f.name: self.field(f, output=True) for f in d.fields}
             return {"type": "object", "required": list(properties), "properties": properties}
+        mask = update_mask_field(d)
+        if mask is not None:  # an update inside the body: its keys are its mask (codec/reading.py)
+            return self.input_object(d, skip=skip | {mask.name}, update=True)
         return self.input_object(d, skip=skip)
 
     def input_object(self, d: Descriptor, *, skip: frozenset[str] = frozenset(), update: bool = False) -> Schema:
@@ -182,7 +189,20 @@ def _openapi_path(b: Binding) -> str:
     names = dict(b.template.variables)
     return "/" + "/".join(
         f"{{{names[i]}}}" if lit is None else lit for i, lit in enumerate(b.template.literals)
-    )
+    ) + (f":{b.template.verb}" if b.template.verb else "")
+
+
+_HEADER_DESCRIPTIONS = {
+    "Idempotency-Key": "Makes the request safe to retry: for 24 hours a repeat with the same key gets the "
+                       "first response and creates nothing; the same key with another request is a 409.",
+    "If-Match": "The resource's etag as last read (its `ETag`): if it has changed since, the request is "
+                "refused with 412 and changes nothing.",
+}
+_ETAG_HEADER: Schema = {
+    "required": True,
+    "description": "The resource's etag in double quotes (a strong validator), as its `etag` key shows it.",
+    "schema": {"type": "string"},
+}
 
 
 def _summary(name: str) -> str:
@@ -194,6 +214,8 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
     method = b.method
     request = method.input_type
     path_fields = {p.split(".")[0] for p in b.template.variable_fields}
+    header_fields = headers.request_headers(request)
+    etag_reply = headers.has_etag(method.output_type) and not b.response_body
     parameters: list[Schema] = []
     for _, path in b.template.variables:
         f = request_field(method, path)
@@ -209,6 +231,18 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
             })
         else:
             parameters.append({"name": query_name(f), "in": "query", "required": False, "schema": schemas.field(f, output=False)})
+    for name, header in header_fields.items():
+        f = request.fields_by_name[name]
+        # If-Match is read by the gateway (headers.py); the others' rules are their fields'.
+        schema = ({"type": "string", "pattern": headers.IF_MATCH_PATTERN} if header == "If-Match"
+                  else schemas.scalar(f, output=False, rules=field_rules(f)))
+        parameters.append({"name": header, "in": "header", "required": False,
+                           "description": _HEADER_DESCRIPTIONS[header], "schema": schema})
+    if etag_reply and b.verb == "GET":
+        parameters.append({"name": "If-None-Match", "in": "header", "required": False,
+                           "description": "An etag (or `*`): when it is the resource's current one, "
+                                          "the answer is 304 with no body.",
+                           "schema": {"type": "string"}})
 
     op: Schema = {
         "operationId": operation_id,
@@ -228,7 +262,7 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
     elif b.body:
         if b.body == "*":
             mask = b.update_mask_field
-            skip = frozenset(path_fields | ({mask.name} if mask is not None else set()))
+            skip = frozenset(path_fields | set(header_fields) | ({mask.name} if mask is not None else set()))
             body_schema = schemas.input_object(request, skip=skip, update=mask is not None)
             if mask is not None:
                 body_schema["description"] = (
@@ -257,7 +291,13 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
         else:
             schema = schemas.message(method.output_type, output=True)
         success = {"description": "Success.", "content": {"application/json": {"schema": schema}}}
-    op["responses"] = {str(b.success_code): success, **operation_errors(b)}
+    responses: Schema = {str(b.success_code): success}
+    if etag_reply:
+        success["headers"] = {"ETag": _ETAG_HEADER}
+        if b.verb == "GET":
+            responses["304"] = {"description": "Not modified: `If-None-Match` names the current etag.",
+                                "headers": {"ETag": _ETAG_HEADER}}
+    op["responses"] = {**responses, **operation_errors(b)}
     return op
 
 

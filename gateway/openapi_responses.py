@@ -8,6 +8,7 @@ Derived from the binding, never listed per route:
   - 404 where the path names a resource;
   - 413 where there is a body, and 415 where it must be JSON;
   - 412 on PATCH and DELETE (a comment deleted meanwhile; If-Match);
+  - 409 where an Idempotency-Key may have been used with another request;
   - a `signed_url` method: no 401 (no token), but 403 (a bad or expired
     signature) and 412 (the server's blob store is not the file store);
   - 409 on uploads (the bytes arrived already).
@@ -20,6 +21,7 @@ from typing import Any
 from common.descriptors import required_role, signed_url
 from issues.v1 import options_pb2
 
+from . import headers
 from .routing import Binding
 from .streaming import is_upload
 
@@ -69,8 +71,11 @@ _RESPONSES: dict[int, tuple[str, str]] = {
     401: ("Unauthorized", "No `Authorization: Bearer <token>` header, or not a valid token (UNAUTHENTICATED)."),
     403: ("Forbidden", "The token's role may not do this, or a signed URL is not valid (PERMISSION_DENIED)."),
     404: ("NotFound", "No such resource in the token's workspace (NOT_FOUND)."),
-    409: ("Conflict", "It exists already, such as an attachment's uploaded bytes (ALREADY_EXISTS)."),
-    412: ("PreconditionFailed", "The resource is not in a state that allows this (FAILED_PRECONDITION)."),
+    409: ("Conflict", "It exists already, such as an attachment's uploaded bytes, or the Idempotency-Key "
+                      "was used with another request (ALREADY_EXISTS)."),
+    412: ("PreconditionFailed", "The resource is not in a state that allows this, or `If-Match` names an etag "
+                                "it no longer has (FAILED_PRECONDITION; a google.rpc.ErrorInfo with reason "
+                                "ETAG_MISMATCH tells the latter)."),
     413: ("PayloadTooLarge", "The body is larger than the gateway accepts (RESOURCE_EXHAUSTED)."),
     415: ("UnsupportedMediaType", "The body is not application/json (UNIMPLEMENTED)."),
     429: ("TooManyRequests", "Over the token's rate limit (`Retry-After` says when to retry), or another "
@@ -98,8 +103,11 @@ def operation_errors(b: Binding) -> dict[str, Schema]:
             statuses.add(409)  # raw bytes of any media type: never a 415
         else:
             statuses.add(415)
-    if b.verb.lower() in ("patch", "delete"):
+    fields = headers.request_headers(b.method.input_type)
+    if b.verb.lower() in ("patch", "delete") or "etag" in fields:
         statuses.add(412)
+    if "request_id" in fields:
+        statuses.add(409)
     return {str(s): {"$ref": f"#/components/responses/{_RESPONSES[s][0]}"} for s in sorted(statuses)}
 
 

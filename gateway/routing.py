@@ -9,6 +9,11 @@ template that matches, where a literal segment beats a variable at the first
 position they differ, so `/issues/metrics` is never read as an issue id), then
 the method on it. A known path with the wrong method is a 405, not a 404.
 
+A template may end in a custom verb (AIP-136: `/api/v1/issues:bulkUpdate`,
+the annotation's `Verb = ":" LITERAL`): the request path's last segment must
+then end in that verb, and a template with a verb is tried before one
+without, so `/issues/{issue_id}:archive` would never be read as an issue id.
+
 A server-streaming method of messages (not raw bytes) is an event stream,
 served as Server-Sent Events: it may share its verb and path with a unary
 method (WatchEvents and ListEvents on `GET /api/v1/events`), and the
@@ -25,18 +30,22 @@ from urllib.parse import unquote
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
-from common.descriptors import http_success_code
+from common.descriptors import http_success_code, update_mask_field
+
+from .headers import REQUEST_HEADERS
 
 __all__ = ["Binding", "PathTemplate", "Resolution", "RouteTable", "bindings", "request_field"]
 
 _VERBS = ("get", "put", "post", "delete", "patch")
 _VARIABLE = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?:=\*)?\}$")
 _LITERAL = re.compile(r"^[^{}*:]+$")
+_VERB = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
 class PathTemplate:
-    """A parsed `/api/v1/issues/{issue_id}`: literal segments and `{field}` variables.
+    """A parsed `/api/v1/issues/{issue_id}`: literal segments and `{field}`
+    variables, and maybe a custom verb after the last (`:bulkUpdate`).
 
     Only single-segment variables are supported (`{x}` and `{x=*}`); anything
     else in an annotation fails when the table is built, not at request time.
@@ -47,14 +56,22 @@ class PathTemplate:
     literals: tuple[str | None, ...]
     # (segment index, dotted request field path) for every variable.
     variables: tuple[tuple[int, str], ...]
+    # The custom verb the path ends in, without its ':'; None for a standard method.
+    verb: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> PathTemplate:
         if not text.startswith("/") or text == "/":
             raise ValueError(f"path template {text!r} must start with '/' and name a resource")
+        segments = text[1:].split("/")
+        verb = None
+        if ":" in segments[-1] and not segments[-1].endswith("}"):
+            segments[-1], verb = segments[-1].rsplit(":", 1)
+            if not _VERB.match(verb):
+                raise ValueError(f"path template {text!r}: unsupported custom verb {verb!r}")
         literals: list[str | None] = []
         variables: list[tuple[int, str]] = []
-        for index, segment in enumerate(text[1:].split("/")):
+        for index, segment in enumerate(segments):
             if (m := _VARIABLE.match(segment)) is not None:
                 literals.append(None)
                 variables.append((index, m.group(1)))
@@ -62,22 +79,30 @@ class PathTemplate:
                 literals.append(segment)
             else:
                 raise ValueError(f"path template {text!r}: unsupported segment {segment!r}")
-        return cls(text, tuple(literals), tuple(variables))
+        return cls(text, tuple(literals), tuple(variables), verb)
 
     @property
     def specificity(self) -> tuple[int, ...]:
-        # Compared lexicographically: a literal (1) beats a variable (0) at the
-        # first position where two templates of the same length differ.
-        return tuple(0 if lit is None else 1 for lit in self.literals)
+        # Compared lexicographically: a custom verb first, then a literal (1)
+        # beats a variable (0) at the first position where two templates of
+        # the same length differ.
+        return (self.verb is not None, *(0 if lit is None else 1 for lit in self.literals))
 
     @property
     def variable_fields(self) -> frozenset[str]:
         return frozenset(path for _, path in self.variables)
 
-    def match(self, segments: list[str]) -> dict[str, str] | None:
-        """Field path -> value for the (already percent-decoded) segments, or None."""
+    def match(self, segments: list[str], raw_last: str = "") -> dict[str, str] | None:
+        """Field path -> value for the (already percent-decoded) segments, or
+        None. `raw_last` is the last segment still percent-encoded: a verb is
+        split from it there, so an encoded ':' stays inside a variable."""
         if len(segments) != len(self.literals):
             return None
+        if self.verb is not None:
+            suffix = ":" + self.verb
+            if not raw_last.endswith(suffix):
+                return None
+            segments = [*segments[:-1], unquote(raw_last[: -len(suffix)])]
         for literal, segment in zip(self.literals, segments):
             if literal is None:
                 if not segment:  # `/issues/` is not the issue with an empty id
@@ -116,7 +141,7 @@ class Binding:
         """Top-level request fields that may come from the query string."""
         if self.body == "*":
             return ()
-        taken = {path.split(".")[0] for path in self.template.variable_fields} | {self.body}
+        taken = {path.split(".")[0] for path in self.template.variable_fields} | {self.body} | set(REQUEST_HEADERS)
         return tuple(f for f in self.method.input_type.fields if f.name not in taken)
 
     @property
@@ -124,10 +149,7 @@ class Binding:
         """The request's FieldMask that a PATCH body's keys fill in (AIP-134), if any."""
         if self.verb != "PATCH" or self.body != "*":
             return None
-        f = self.method.input_type.fields_by_name.get("update_mask")
-        if f is not None and f.message_type is not None and f.message_type.full_name == "google.protobuf.FieldMask":
-            return f
-        return None
+        return update_mask_field(self.method.input_type)
 
 
 @dataclass(frozen=True)
@@ -206,9 +228,9 @@ class RouteTable:
 
     def __init__(self, all_bindings: Iterable[Binding]) -> None:
         self.bindings = list(all_bindings)
-        resources: dict[tuple[str | None, ...], _Resource] = {}
+        resources: dict[tuple[tuple[str | None, ...], str | None], _Resource] = {}
         for b in self.bindings:
-            resource = resources.setdefault(b.template.literals, _Resource(b.template))
+            resource = resources.setdefault((b.template.literals, b.template.verb), _Resource(b.template))
             # One unary (or raw-body) method and one event stream per verb and path.
             slot = resource.streams if b.event_stream else resource.by_verb
             if b.verb in slot:
@@ -233,9 +255,10 @@ class RouteTable:
         if not raw_path.startswith("/"):
             return None
         # Split before decoding, so that an encoded '/' stays inside its segment.
-        segments = [unquote(s) for s in raw_path[1:].split("/")]
+        raw = raw_path[1:].split("/")
+        segments = [unquote(s) for s in raw]
         for resource in self._by_length.get(len(segments), ()):
-            params = resource.template.match(segments)
+            params = resource.template.match(segments, raw[-1])
             if params is None:
                 continue
             # HEAD is GET without the body (RFC 9110 9.3.2); OPTIONS lists what works.

@@ -3,8 +3,10 @@
 `TranscodingRoute` is one Starlette route that stands for the whole table: it
 matches by the table's own resolution (so a literal beats a variable and a
 known path with the wrong method is a 405), builds the request message from
-path variables, query parameters and the JSON body, calls the method over the
-app's one shared channel, and writes the reply in the contract's JSON.
+path variables, query parameters, the JSON body and the headers that stand
+for fields (headers.py: Idempotency-Key, If-Match), calls the method over the
+app's one shared channel, and writes the reply in the contract's JSON, with
+its etag as the ETag header (and a 304 for a GET whose If-None-Match names it).
 Raw-body uploads and downloads (HttpBody streams) go through streaming.py;
 other server streams are Server-Sent Events (sse.py), picked by the client's
 `Accept: text/event-stream` where a unary method shares their path.
@@ -18,7 +20,7 @@ import re
 from typing import Any
 
 import grpc
-from google.protobuf import field_mask_pb2, message_factory
+from google.protobuf import message_factory
 from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.descriptors import is_required, signed_url
 
-from . import sse, streaming
+from . import headers, sse, streaming
 from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
 from .limits import declared_length, too_large
@@ -123,8 +125,12 @@ class _Method:
         mask = binding.update_mask_field
         self.mask_field = mask.name if mask is not None else None
         path_fields = {p.split(".")[0] for p in binding.template.variable_fields}
-        # Keys a "*" body may not carry: the path says them, the body's keys make the mask.
-        self.body_skip = frozenset(path_fields | ({self.mask_field} if self.mask_field else set()))
+        # Fields set by headers (request_id, etag); only these headers set them.
+        self.header_fields = headers.request_headers(binding.method.input_type)
+        # Keys a "*" body may not carry: the path and the headers say them, the body's keys make the mask.
+        self.body_skip = frozenset(path_fields | set(self.header_fields) | ({self.mask_field} if self.mask_field else set()))
+        # The reply's etag goes out as the ETag header too (not for a reply cut down to one field).
+        self.etag = headers.has_etag(binding.method.output_type) and not binding.response_body
         self.required = tuple(
             f.name for f in binding.method.input_type.fields
             if is_required(f) and f.name not in path_fields
@@ -202,17 +208,16 @@ class TranscodingRoute(BaseRoute):
         if binding.body and not method.upload:
             data = await self._read_json(request)
             if binding.body == "*":
-                merge_object(message, data, skip=method.body_skip, required=method.required)
-                if method.mask_field and isinstance(data, dict):
-                    # AIP-134 over JSON: the keys present are the fields to change,
-                    # and a key set to null is in the mask but unset, which clears it.
-                    getattr(message, method.mask_field).CopyFrom(field_mask_pb2.FieldMask(paths=list(data)))
+                # AIP-134 over JSON: a PATCH body's keys are the fields to change.
+                merge_object(message, data, skip=method.body_skip, required=method.required,
+                             mask_from_keys=method.mask_field is not None)
             else:
                 wrapper = {binding.body: data}
                 merge_object(message, wrapper)
         if request.scope.get("query_string"):
             merge_query(message, request.query_params.multi_items(), method.query_fields)
         merge_path(message, path_params)
+        headers.read(message, request.headers, method.header_fields)
 
         if method.events:
             sse.apply_last_event_id(message, request)
@@ -232,11 +237,17 @@ class TranscodingRoute(BaseRoute):
             reply = await unary(message, metadata=metadata, timeout=_timeout(request))
         if method.empty_response:
             return Response(status_code=binding.success_code)
+        extra: dict[str, str] = {}
+        if method.etag and reply.etag:
+            extra["ETag"] = headers.quoted(reply.etag)
+            match = request.headers.get("if-none-match") if request.method in ("GET", "HEAD") else None
+            if match is not None and headers.none_match(match, reply.etag):
+                return Response(status_code=304, headers=extra)
         payload = to_json(reply)
         if binding.response_body:
             # The response field alone: `files` answers as a bare JSON array.
             payload = payload[binding.response_body]
-        return Response(_dumps(payload), binding.success_code, media_type="application/json")
+        return Response(_dumps(payload), binding.success_code, headers=extra, media_type="application/json")
 
     async def _read_json(self, request: Request) -> Any:
         limit = self.max_body_bytes

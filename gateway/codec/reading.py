@@ -2,6 +2,11 @@
 
 Strict: unknown keys, wrong types and unknown enum names are collected as
 `FieldViolation`s naming the key, and raised together as `InvalidJson`.
+
+AIP-134 over JSON: an object read into a message with an `update_mask`
+FieldMask carries no mask; the keys present are the fields to change (a key
+set to null is in the mask but unset, which clears the field). At the top of
+a body the transcoder says whether that applies (a PATCH's `*` body).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from common.descriptors import field_rules, is_required, query_name
+from common.descriptors import field_rules, is_required, query_name, update_mask_field
 from common.enums import enum_numbers
 from common.errors import FieldViolation, summary
 
@@ -54,7 +59,10 @@ class _Reader:
     def bad(self, where: str, description: str) -> None:
         self.violations.append(FieldViolation(where, description))
 
-    def merge(self, message: Message, data: JsonValue, where: str, skip: frozenset[str] = frozenset()) -> None:
+    def merge(
+        self, message: Message, data: JsonValue, where: str, skip: frozenset[str] = frozenset(),
+        mask_from_keys: bool = True,
+    ) -> None:
         descriptor = message.DESCRIPTOR
         if descriptor.full_name in _WKT_READERS or descriptor.full_name in WRAPPERS:
             self.well_known(message, data, where)
@@ -63,13 +71,17 @@ class _Reader:
             self.bad(where or "body", "must be a JSON object")
             return
         fields = descriptor.fields_by_name
+        mask = update_mask_field(descriptor) if mask_from_keys else None
         for key, value in data.items():
             path = f"{where}.{key}" if where else key
             f = fields.get(key)
-            if f is None or key in skip:
-                self.bad(path, "is not a known field" if f is None else "cannot be set in the body")
+            if f is None or key in skip or f is mask:
+                self.bad(path, "is not a known field" if f is None else
+                         "cannot be set in the body" if key in skip else "is made from the keys present; leave it out")
                 continue
             self.field(message, f, value, path)
+        if mask is not None:
+            getattr(message, mask.name).paths[:] = [key for key in data if key != mask.name]
         if where:
             # A nested object's REQUIRED keys; the body's own are checked by
             # merge_object, which knows which ones the path supplies. JSON is
@@ -288,15 +300,18 @@ def merge_object(
     *,
     skip: Iterable[str] = (),
     required: Iterable[str] = (),
+    mask_from_keys: bool = False,
 ) -> None:
     """Fill `message` from a decoded JSON body.
 
-    `skip`: top-level keys the body may not carry (path variables, the update
-    mask). `required`: top-level keys that must be present and not null.
-    Raises InvalidJson naming every bad key.
+    `skip`: top-level keys the body may not carry (path variables, fields
+    set by headers). `required`: top-level keys that must be present and not
+    null. `mask_from_keys`: the body's keys make the message's update mask
+    (nested objects' keys always make theirs). Raises InvalidJson naming
+    every bad key.
     """
     reader = _Reader()
-    reader.merge(message, data, "", frozenset(skip))
+    reader.merge(message, data, "", frozenset(skip), mask_from_keys)
     if isinstance(data, dict):
         for name in required:
             if data.get(name) is None:

@@ -32,15 +32,13 @@ class AttachmentsServicer:
         sha256 = request.sha256.lower() if request.HasField("sha256") else None
         if sha256 is not None and not requests.SHA256.match(sha256):
             v.add("sha256", "must be 64 hexadecimal digits")
+        once = requests.idempotency(v, request, messages.upload_target)
         v.check()
         target = attachments.create_attachment(
             call.principal, self._blobs, file_name=request.file_name, content_type=content_type,
-            size_bytes=request.size_bytes, sha256=sha256, url_seconds=self._settings.upload_url_seconds,
+            size_bytes=request.size_bytes, sha256=sha256, url_seconds=self._settings.upload_url_seconds, once=once,
         )
-        return pb.CreateAttachmentResponse(
-            attachment=messages.attachment(target.attachment), upload_url=target.url,
-            expires_at=messages.timestamp(target.expires_at), upload_headers=target.headers,
-        )
+        return messages.upload_target(target)
 
     def GetAttachment(self, request: pb.GetAttachmentRequest, call: Call) -> pb.GetAttachmentResponse:
         attachment_id = require_uuid("attachment_id", request.attachment_id)

@@ -108,7 +108,8 @@ class BlobsServicer:
 
     def _file_store(self) -> FilesystemStore:
         if not isinstance(self._blobs, FilesystemStore):
-            raise FailedPrecondition("this server keeps attachments in S3: use the URLs CreateAttachment returns")
+            raise FailedPrecondition(
+                "this server keeps attachments in S3: use the URLs CreateAttachment returns", reason="NOT_FILE_STORE")
         return self._blobs
 
 

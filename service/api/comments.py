@@ -37,9 +37,10 @@ class CommentsServicer:
         issue_id = parse_issue_ref(v, "issue_id", request.issue_id)
         content = requests.text(v, "content", request.content, max_len=COMMENT_MAX)
         attachment_ids = requests.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
+        once = requests.idempotency(v, request, messages.comment)
         v.check()
         assert issue_id is not None
-        view = comments.add_comment(call.principal, self._blobs, issue_id, content, attachment_ids)
+        view = comments.add_comment(call.principal, self._blobs, issue_id, content, attachment_ids, once=once)
         return messages.comment(view)
 
     def UpdateComment(self, request: pb.UpdateCommentRequest, call: Call) -> comment_pb2.Comment:
@@ -51,13 +52,13 @@ class CommentsServicer:
         v.check()
         view = comments.edit_comment(
             call.principal, self._blobs, issue_id, comment_id, content,
-            attachment_ids if "attachment_ids" in paths else None,
+            attachment_ids if "attachment_ids" in paths else None, etag=request.etag or None,
         )
         return messages.comment(view)
 
     def DeleteComment(self, request: pb.DeleteCommentRequest, call: Call) -> empty_pb2.Empty:
         issue_id, comment_id = requests.comment_ids(request)
-        comments.delete_comment(call.principal, issue_id, comment_id)
+        comments.delete_comment(call.principal, issue_id, comment_id, etag=request.etag or None)
         return empty_pb2.Empty()
 
     def AddReaction(self, request: pb.AddReactionRequest, call: Call) -> comment_pb2.Comment:

@@ -1,12 +1,14 @@
-"""issues.v1.IssueService: the issue methods, sub-issues and history."""
+"""issues.v1.IssueService: the issue methods, bulk updates, sub-issues and history."""
 
 from __future__ import annotations
 
 import datetime
 import uuid
 
+import grpc
 from google.protobuf import empty_pb2
 
+from common.errors import HTTP_STATUS
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
 from ..app import history, issues, page_tokens
@@ -19,6 +21,13 @@ from . import list_filters, messages, paging, requests
 from .pipeline import Call
 
 
+_OUTCOMES = {
+    "updated": pb.BulkUpdateResult.OUTCOME_UPDATED,
+    "unchanged": pb.BulkUpdateResult.OUTCOME_UNCHANGED,
+    "failed": pb.BulkUpdateResult.OUTCOME_FAILED,
+}
+
+
 class IssuesServicer:
     def __init__(self, blobs: BlobStore) -> None:
         self._blobs = blobs
@@ -28,9 +37,10 @@ class IssuesServicer:
         v = Violations()  # the issue's fields and its first comment, refused together
         values = requests.issue_values(request, requests.ISSUE_FIELDS, creating=True, v=v)
         comment = requests.initial_comment(v, request)
+        once = requests.idempotency(v, request, messages.issue)
         v.check()
         parent = values.pop("parent_id", None)
-        view = issues.create_issue(call.principal, self._blobs, values, comment=comment, parent=parent)
+        view = issues.create_issue(call.principal, self._blobs, values, comment=comment, parent=parent, once=once)
         return messages.issue(view)
 
     def GetIssue(self, request: pb.GetIssueRequest, call: Call) -> issue_pb2.Issue:
@@ -53,11 +63,25 @@ class IssuesServicer:
         assert ref is not None
         paths = requests.update_paths(request, requests.ISSUE_FIELDS)
         values = requests.issue_values(request, paths, creating=False)
-        return messages.issue(issues.update_issue(call.principal, self._blobs, ref, values))
+        view = issues.update_issue(call.principal, self._blobs, ref, values, etag=request.etag or None)
+        return messages.issue(view)
 
     def DeleteIssue(self, request: pb.DeleteIssueRequest, call: Call) -> empty_pb2.Empty:
-        issues.delete_issue(call.principal, require_issue_ref("issue_id", request.issue_id))
+        ref = require_issue_ref("issue_id", request.issue_id)
+        issues.delete_issue(call.principal, ref, etag=request.etag or None)
         return empty_pb2.Empty()
+
+    def BulkUpdateIssues(self, request: pb.BulkUpdateIssuesRequest, call: Call) -> pb.BulkUpdateIssuesResponse:
+        refs, values = requests.bulk_update(request)
+        results = issues.bulk_update(call.principal, refs, values, asked=list(request.ids))
+        response = pb.BulkUpdateIssuesResponse(updated=sum(r.outcome == "updated" for r in results))
+        for requested, result in zip(request.ids, results):
+            item = response.results.add(id=requested, outcome=_OUTCOMES[result.outcome])
+            if result.error is not None:
+                code = grpc.StatusCode[result.error.code]
+                item.error.CopyFrom(pb.BulkUpdateError(
+                    code=HTTP_STATUS.get(code, 500), status=result.error.code, message=result.error.message))
+        return response
 
     def ListSubIssues(self, request: pb.ListSubIssuesRequest, call: Call) -> pb.ListSubIssuesResponse:
         principal = call.principal

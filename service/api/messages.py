@@ -13,10 +13,12 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from common.enums import enum_numbers
 from common.jsonout import to_json
-from issues.v1 import attachment_pb2, comment_pb2, event_pb2, history_pb2, issue_file_pb2, issue_pb2, workflow_pb2
+from issues.v1 import attachment_pb2, comment_pb2, event_pb2, history_pb2, issue_file_pb2, issue_pb2, issue_service_pb2, workflow_pb2
 
+from ..app.attachments import UploadTarget
 from ..app.comments import CommentView
 from ..app.issues import IssueView, PageKey
+from ..domain.etags import comment_etag, issue_etag
 from ..domain.identifiers import identifier
 from ..domain.workflow import STATUSES
 
@@ -77,6 +79,9 @@ def issue(view: IssueView) -> issue_pb2.Issue:
         identifier=identifier(row.prefix, row.number),
         sub_issues_count=row.sub_issues_count,
         refs=row.refs,
+        # From what the cache below keys on (uuid, version, prefix): a cached
+        # message always carries its own version's etag.
+        etag=issue_etag(row.uuid, row.version, row.prefix),
     )
     for block in row.description:
         message.description.add().update(block)
@@ -112,6 +117,7 @@ def comment(view: CommentView) -> comment_pb2.Comment:
         updated_at=timestamp(row.updated_at),
         is_edited=row.is_edited,
         is_deleted=row.is_deleted,
+        etag=comment_etag(row.uuid, row.version),
     )
 
 
@@ -182,6 +188,13 @@ def issue_file(row: "IssueFile") -> issue_file_pb2.IssueFile:
     )
 
 
+def upload_target(target: UploadTarget) -> issue_service_pb2.CreateAttachmentResponse:
+    return issue_service_pb2.CreateAttachmentResponse(
+        attachment=attachment(target.attachment), upload_url=target.url,
+        expires_at=timestamp(target.expires_at), upload_headers=target.headers,
+    )
+
+
 _ATTACHMENT_STATUS = {"pending": attachment_pb2.Attachment.STATUS_PENDING, "ready": attachment_pb2.Attachment.STATUS_READY}
 
 
@@ -206,9 +219,10 @@ class IssueMessages:
     Turning a stored row into an Issue message costs tens of microseconds of
     Python, and a 100-issue page pays it a hundred times while the same
     recent issues are listed again and again. Entries are keyed by (uuid,
-    version): every change to what an issue shows moves its version, so an
-    entry is never stale. Old entries stop being asked for and fall out of
-    the LRU.
+    version, prefix): every change to what an issue shows moves its version
+    (or, for its identifier, the prefix), so an entry is never stale, and
+    the etag in it, derived from the same key, is always the issue's
+    current one. Old entries stop being asked for and fall out of the LRU.
     """
 
     def __init__(self, max_entries: int = 10_000) -> None:

@@ -13,8 +13,11 @@
    context. Nothing is kept in thread or context variables, so a streaming
    handler that outlives its first thread still knows its caller.
 5. Map errors to statuses: a `ServiceError` becomes its code and message,
-   with `google.rpc.BadRequest` details for bad input; anything else is a
-   bug, logged whole, and the caller gets a bare INTERNAL.
+   with `google.rpc.BadRequest` details for bad input and a
+   `google.rpc.ErrorInfo` for one with a reason; anything else is a bug,
+   logged whole, and the caller gets a bare INTERNAL. A repeated create
+   (`Replayed`, a request_id seen before) is answered with the first
+   response, whatever the method.
 6. Write one access line when the call, or the whole stream, ends.
 
 The server is `grpc.aio`'s: ordinary handlers run on its thread pool, as
@@ -38,14 +41,15 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
 from grpc._cython import cygrpc
-from google.protobuf import message_factory
+from google.protobuf import any_pb2, message_factory
 from google.protobuf.descriptor import MethodDescriptor
-from google.rpc import code_pb2, status_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from common import descriptors, logs
 from common.errors import bad_request_any
 
+from ..app.idempotency import Replayed
 from ..app.tokens import Authenticator
 from ..app.unit_of_work import call_deadline
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
@@ -76,10 +80,18 @@ class Call:
         return self.caller
 
 
+# The `domain` of the google.rpc.ErrorInfo details this service sends.
+ERROR_DOMAIN = "issues.v1"
+
+
 def to_status(error: ServiceError) -> status_pb2.Status:
     details = [bad_request_any(error.violations)] if isinstance(error, InvalidArgument) else []
     if isinstance(error, RateLimited):
         details = error.status_details()
+    if error.reason:
+        info = any_pb2.Any()
+        info.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))
+        details.append(info)
     return status_pb2.Status(code=grpc.StatusCode[error.code].value[0], message=error.message, details=details)
 
 
@@ -120,7 +132,8 @@ class Pipeline:
         """
         name = descriptors.full_method_name(method)
         request_class = message_factory.GetMessageClass(method.input_type)
-        serialize = message_factory.GetMessageClass(method.output_type).SerializeToString
+        response_class = message_factory.GetMessageClass(method.output_type)
+        serialize = response_class.SerializeToString
         role = descriptors.required_role(method)
         required = Role(role) if role else None
         signed = descriptors.signed_url(method)
@@ -172,7 +185,10 @@ class Pipeline:
                 request, call = begin(raw, context, outcome)
                 # The call's deadline bounds its database work too.
                 with call_deadline(context.time_remaining()):
-                    return handler(request, call)
+                    try:
+                        return handler(request, call)
+                    except Replayed as repeat:  # a create's request_id seen before
+                        return response_class.FromString(repeat.response)
 
         if method.client_streaming:
             return grpc.stream_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)

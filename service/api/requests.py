@@ -8,9 +8,10 @@ named, and treats a named field that is unset as "clear it".
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from google.protobuf.message import Message
 
@@ -18,12 +19,13 @@ from common.descriptors import field_rules
 from common.enums import enum_names
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
+from ..app.idempotency import Idempotency
 from ..domain import workflow
 from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import IssueRef, parse_issue_ref, parse_uuid
 from ..domain.relations import REFS_MAX, check_refs, parse_ref_filter
 from ..domain.limits import (
-    COMMENT_MAX, FILE_NAME_MAX, ISSUE_ATTACHMENTS_MAX, PAGE_MAX,
+    BULK_IDS_MAX, COMMENT_MAX, FILE_NAME_MAX, ISSUE_ATTACHMENTS_MAX, PAGE_MAX,
     SESSIONS_MAX, SHORT_MAX, TAG_MAX, TAGS_MAX, TEXT_MAX, TITLE_MAX,
 )
 from . import content
@@ -40,6 +42,9 @@ def declared(message: Any, field: str) -> re.Pattern[str]:
 FILE_TYPE = declared(pb.AddIssueFileRequest, "file_type")
 CONTENT_TYPE = declared(pb.CreateAttachmentRequest, "content_type")
 SHA256 = declared(pb.CreateAttachmentRequest, "sha256")
+# The same on every create that takes one.
+REQUEST_ID = declared(pb.CreateIssueRequest, "request_id")
+REQUEST_ID_MAX = field_rules(pb.CreateIssueRequest.DESCRIPTOR.fields_by_name["request_id"]).max_length
 
 # Issue fields a request may set; also the valid update_mask paths.
 ISSUE_FIELDS = (
@@ -202,20 +207,24 @@ def issue_values(
     return out
 
 
-def update_paths(request: Message, fields: tuple[str, ...]) -> list[str]:
+def update_paths(request: Message, fields: tuple[str, ...], *, v: Violations | None = None) -> list[str] | None:
     """The fields an update request changes (AIP-134).
 
     An explicit mask must name only `fields`; an empty mask means every field
-    that is set in the request.
+    that is set in the request. Without `v`, raises InvalidArgument when the
+    mask names another field or none is set; given `v`, adds the former to it
+    (returning None) and returns [] for the latter.
     """
     paths = list(dict.fromkeys(request.update_mask.paths))
     if paths:
-        v = Violations()
-        for path in paths:
-            if path not in fields:
-                v.add("update_mask", f"{path!r} is not a field that can be updated")
-        v.check()
-        return paths
+        checking = v is None
+        v = v if v is not None else Violations()
+        wrong = [path for path in paths if path not in fields]
+        for path in wrong:
+            v.add("update_mask", f"{path!r} is not a field that can be updated")
+        if checking:
+            v.check()
+        return None if wrong else paths
     inferred = []
     for name in fields:
         descriptor = request.DESCRIPTOR.fields_by_name[name]
@@ -227,9 +236,52 @@ def update_paths(request: Message, fields: tuple[str, ...]) -> list[str]:
                 inferred.append(name)
         elif getattr(request, name):
             inferred.append(name)
-    if not inferred:
+    if not inferred and v is None:
         raise InvalidArgument.field("update_mask", "names no field to update")
     return inferred
+
+
+def idempotency(v: Violations, request: Message, response: Callable[[Any], Message]) -> Idempotency | None:
+    """A create's `request_id`, if it has one, with the fingerprint a repeat
+    must match (a hash of the whole request but the id) and `response`, how
+    the caller's answer is made from the command's result (stored for repeats)."""
+    request_id = request.request_id
+    if not request_id:
+        return None
+    assert REQUEST_ID_MAX is not None
+    if len(request_id) > REQUEST_ID_MAX or not REQUEST_ID.match(request_id):
+        v.add("request_id", f"must be 1 to {REQUEST_ID_MAX} printable ASCII characters without spaces, "
+                            "such as a UUID (over HTTP, the Idempotency-Key header)")
+        return None
+    rest = type(request)()
+    rest.CopyFrom(request)
+    rest.ClearField("request_id")
+    digest = hashlib.sha256(request.DESCRIPTOR.full_name.encode() + b"\0" + rest.SerializeToString(deterministic=True))
+    return Idempotency(request_id, digest.hexdigest(), lambda result: response(result).SerializeToString())
+
+
+# What a bulk update may change (IssueUpdates' fields, by UpdateIssue's rules).
+BULK_FIELDS = ("status", "priority", "owner", "tags", "parent_id")
+
+
+def bulk_update(request: pb.BulkUpdateIssuesRequest) -> tuple[list[IssueRef], dict[str, Any]]:
+    """The issues of a bulk update and the values to set on each, every problem named at once."""
+    v = Violations()
+    ids = list(request.ids)
+    if not 1 <= len(ids) <= BULK_IDS_MAX:
+        v.add("ids", f"must have 1 to {BULK_IDS_MAX} items, got {len(ids)}")
+    refs = [parse_issue_ref(v, f"ids[{i}]", value) for i, value in enumerate(ids[:BULK_IDS_MAX + 1])]
+    values: dict[str, Any] = {}
+    if not request.HasField("updates"):
+        v.add("updates", "is required")
+    else:
+        paths = update_paths(request.updates, BULK_FIELDS, v=v.within("updates"))
+        if paths:
+            values = issue_values(request.updates, paths, creating=False, v=v.within("updates"))
+        elif paths is not None:
+            v.add("updates", f"must change at least one of {', '.join(BULK_FIELDS)}")
+    v.check()
+    return [r for r in refs if r is not None], values
 
 
 def enum_filter(v: Violations, field: str, values: Iterable[int], names: dict[int, str]) -> list[str]:

@@ -19,15 +19,17 @@ from ..domain.roles import Principal
 from ..storage import attachments as attachments_store
 from ..storage.database import transaction
 from ..storage.models import Attachment, IssueFile, utcnow
-from .issues import find_issue
-from .uploads import confirm_uploads, ready_attachments
 from .changes import Change, fields_of
+from .idempotency import Idempotency, Stored
+from .issues import find_issue
 from .unit_of_work import UnitOfWork, run
+from .uploads import confirm_uploads, ready_attachments
 
 # The attachment states, as the blob endpoints compare them.
 PENDING, READY = attachments_store.PENDING, attachments_store.READY
 
 FILE_FIELDS = ("file_name", "file_type", "attachment_id", "created_at")
+ATTACHMENT_FIELDS = ("file_name", "content_type", "size_bytes", "sha256", "status", "created_at")
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,35 @@ class Download:
 
 def create_attachment(
     principal: Principal, blobs: BlobStore, *, file_name: str, content_type: str, size_bytes: int,
-    sha256: str | None, url_seconds: int,
+    sha256: str | None, url_seconds: int, once: Idempotency | None = None,
 ) -> UploadTarget:
-    expires_at = utcnow() + datetime.timedelta(seconds=url_seconds)
-    row = run(principal, lambda uow: uow.attachments.insert(
-        principal.email, file_name=file_name, content_type=content_type, size_bytes=size_bytes,
-        sha256=sha256, expires_at=expires_at,
-    ), write=True)
-    url, headers = blobs.upload_target(
-        row.object_key, workspace_id=principal.workspace_id, size_bytes=row.size_bytes,
-        content_type=row.content_type, sha256=row.sha256, expires_at=expires_at,
-    )
-    return UploadTarget(row, url, headers, expires_at)
+    """Register a pending attachment and sign its upload URL; `once`: its
+    request_id. A repeat gets the first response, but while the upload is
+    still pending it gets a freshly signed URL (and the upload a new lease)."""
+    lease = datetime.timedelta(seconds=url_seconds)
+
+    def signed(row: Attachment) -> UploadTarget:
+        url, headers = blobs.upload_target(
+            row.object_key, workspace_id=principal.workspace_id, size_bytes=row.size_bytes,
+            content_type=row.content_type, sha256=row.sha256, expires_at=row.upload_expires_at,
+        )
+        return UploadTarget(row, url, headers, row.upload_expires_at)
+
+    def work(uow: UnitOfWork) -> UploadTarget:
+        row = uow.attachments.insert(
+            principal.email, file_name=file_name, content_type=content_type, size_bytes=size_bytes,
+            sha256=sha256, expires_at=uow.now + lease,
+        )
+        uow.record(Change("attachment", "created", row.uuid, None, None, fields_of(row, ATTACHMENT_FIELDS)))
+        return signed(row)
+
+    def repeat(uow: UnitOfWork, first: Stored) -> UploadTarget | None:
+        row = uow.attachments.get(first.resource_id) if first.resource_id is not None else None
+        if row is None or not uow.attachments.renew_upload(row, uow.now + lease):
+            return None  # uploaded (or gone) since: the first response stands
+        return signed(row)
+
+    return run(principal, work, write=True, once=once, repeat=repeat)
 
 
 def get_attachment(principal: Principal, blobs: BlobStore, attachment_id: uuid.UUID, url_seconds: int) -> Download:

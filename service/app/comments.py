@@ -7,11 +7,13 @@ from typing import Any
 
 from ..blobs import BlobStore
 from ..domain.errors import FailedPrecondition, NotFound, PermissionDenied
+from ..domain.etags import comment_etag
 from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal, may_change_comment
 from ..storage.models import Comment
 from .changes import Change, fields_of
 from .comment_record import COMMENT_FIELDS, record_comment
+from .idempotency import Idempotency
 from .issues import find_issue
 from .unit_of_work import UnitOfWork, run
 from .uploads import confirm_uploads, ready_attachments
@@ -29,19 +31,21 @@ def views_of(uow: UnitOfWork, rows: list[Comment]) -> list[CommentView]:
     return [CommentView(r, attachments.get(r.uuid, []), reactions.get(r.uuid, [])) for r in rows]
 
 
-def _comment(uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID) -> tuple[uuid.UUID, Comment]:
+def _comment(uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID, *, for_update: bool = False) -> tuple[uuid.UUID, Comment]:
     issue_id = find_issue(uow, ref).uuid
-    row = uow.comments.get(issue_id, comment_id)
+    row = uow.comments.get(issue_id, comment_id, for_update=for_update)
     if row is None:
         raise NotFound(f"comment {comment_id} not found on issue {ref}")
     return issue_id, row
 
 
 def _changeable(uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID) -> tuple[uuid.UUID, Comment]:
-    """The comment, if the caller may edit or delete it."""
-    issue_id, row = _comment(uow, ref, comment_id)
+    """The comment, locked, if the caller may edit or delete it and its etag
+    is the one the caller gave (if any)."""
+    issue_id, row = _comment(uow, ref, comment_id, for_update=True)
     if not may_change_comment(uow.principal, row.created_by):
         raise PermissionDenied("only the comment's author or an admin may change it")
+    uow.check_etag(comment_etag(row.uuid, row.version), f"comment {comment_id}")
     return issue_id, row
 
 
@@ -57,8 +61,10 @@ def list_comments(
 
 
 def add_comment(
-    principal: Principal, blobs: BlobStore, ref: IssueRef, content: str, attachment_ids: list[uuid.UUID]
+    principal: Principal, blobs: BlobStore, ref: IssueRef, content: str, attachment_ids: list[uuid.UUID],
+    *, once: Idempotency | None = None,
 ) -> CommentView:
+    """Add a comment; `once`: its request_id (a repeat raises `Replayed`)."""
     confirm_uploads(principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> CommentView:
@@ -66,21 +72,22 @@ def add_comment(
         attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
         return CommentView(record_comment(uow, issue_id, content, attachments), attachments)
 
-    return run(principal, work, write=True)
+    return run(principal, work, write=True, once=once)
 
 
 def edit_comment(
     principal: Principal, blobs: BlobStore, ref: IssueRef, comment_id: uuid.UUID,
-    content: str | None, attachment_ids: list[uuid.UUID] | None,
+    content: str | None, attachment_ids: list[uuid.UUID] | None, *, etag: str | None = None,
 ) -> CommentView:
-    """Change the content, the attachments, or both (None leaves one as it is)."""
+    """Change the content, the attachments, or both (None leaves one as it
+    is), if the comment's etag is still `etag` (when given)."""
     if attachment_ids:
         confirm_uploads(principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> CommentView:
         issue_id, row = _changeable(uow, ref, comment_id)
         if row.is_deleted:
-            raise FailedPrecondition(f"comment {comment_id} is deleted and cannot be edited")
+            raise FailedPrecondition(f"comment {comment_id} is deleted and cannot be edited", reason="COMMENT_DELETED")
         before = fields_of(row, COMMENT_FIELDS)
         if attachment_ids is not None:
             uow.attachments.set_for_comment(row.uuid, ready_attachments(uow, "attachment_ids", attachment_ids))
@@ -93,10 +100,13 @@ def edit_comment(
         uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=view))
         return view
 
-    return run(principal, work, write=True)
+    return run(principal, work, write=True, etag=etag)
 
 
-def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID) -> None:
+def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, *, etag: str | None = None) -> None:
+    """Delete a comment (soft), if its etag is still `etag` (when given);
+    deleting one already deleted changes nothing."""
+
     def work(uow: UnitOfWork) -> None:
         issue_id, row = _changeable(uow, ref, comment_id)
         if row.is_deleted:  # deleting twice is not an error, and changes nothing
@@ -108,17 +118,19 @@ def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID) -
         uow.comments.save(row, ["is_deleted", "updated_at"])
         uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=shown))
 
-    run(principal, work, write=True)
+    run(principal, work, write=True, etag=etag)
 
 
 def add_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> CommentView:
     """The caller's reaction; reacting twice with one emoji changes nothing."""
 
     def work(uow: UnitOfWork) -> CommentView:
-        issue_id, row = _comment(uow, ref, comment_id)
+        issue_id, row = _comment(uow, ref, comment_id, for_update=True)
         if row.is_deleted:
-            raise FailedPrecondition(f"comment {comment_id} is deleted and takes no reactions")
+            raise FailedPrecondition(f"comment {comment_id} is deleted and takes no reactions", reason="COMMENT_DELETED")
         added = uow.reactions.add(row.uuid, emoji, principal.email, uow.now)
+        if added:
+            uow.comments.save(row, [])  # the comment shows its reactions: a new version, a new etag
         view = views_of(uow, [row])[0]
         if added:
             uow.record(Change("reaction", "created", row.uuid, issue_id, None,
@@ -132,8 +144,9 @@ def remove_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, 
     """Remove the caller's own reaction, if there is one."""
 
     def work(uow: UnitOfWork) -> None:
-        issue_id, row = _comment(uow, ref, comment_id)
+        issue_id, row = _comment(uow, ref, comment_id, for_update=True)
         if uow.reactions.remove(row.uuid, emoji, principal.email):
+            uow.comments.save(row, [])
             uow.record(Change("reaction", "deleted", row.uuid, issue_id, {"emoji": emoji, "user": principal.email},
                               None, shown=views_of(uow, [row])[0]))
 

@@ -12,6 +12,12 @@ acknowledged before it is durable, and one reported as failed never commits.
 The first caller of a workspace with no batch running leads: it runs the
 batch that has gathered, then hands the lead to the first caller still
 waiting, so no caller serves the others for long.
+
+A create with a request_id stays safe to retry in a batch. It claims its key
+in its savepoint, so a refused create gives the key back with the rest of
+its work; a repeat of a create earlier in the same batch is answered as that
+one is; and one whose claim loses to another transaction rolls its
+savepoint back and answers with that transaction's stored response.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from ..domain.errors import ServiceError
 from ..domain.roles import Principal
 from ..storage.database import savepoint, transaction
 from ..storage.inflight import remaining
+from ..storage.request_ids import Taken
 from . import events
 from .derived import DerivedWrites
-from .unit_of_work import UnitOfWork, call_deadline
+from .idempotency import Idempotency, Replayed
+from .unit_of_work import ClaimedInThisBatch, UnitOfWork, call_deadline
 
 T = TypeVar("T")
 
@@ -35,11 +43,12 @@ BATCH_MAX = 64
 
 
 class _Create:
-    __slots__ = ("deadline", "error", "finished", "lead", "principal", "result", "wake", "work")
+    __slots__ = ("deadline", "error", "finished", "lead", "once", "principal", "result", "wake", "work")
 
-    def __init__(self, principal: Principal, work: Callable[[UnitOfWork], Any]) -> None:
+    def __init__(self, principal: Principal, work: Callable[[UnitOfWork], Any], once: Idempotency | None) -> None:
         self.principal = principal
         self.work = work
+        self.once = once
         left = remaining()
         # When its caller gives up (monotonic), or None: never.
         self.deadline = None if left is None else time.monotonic() + left
@@ -56,9 +65,10 @@ class CreateBatches:
         self._waiting: dict[int, list[_Create]] = {}
         self._leading: set[int] = set()
 
-    def run(self, principal: Principal, work: Callable[[UnitOfWork], T]) -> T:
-        """Run `work` in a unit of work committed with the other creates of its workspace."""
-        item = _Create(principal, work)
+    def run(self, principal: Principal, work: Callable[[UnitOfWork], T], *, once: Idempotency | None = None) -> T:
+        """Run `work` in a unit of work committed with the other creates of its
+        workspace; `once` as for `unit_of_work.run`."""
+        item = _Create(principal, work, once)
         key = principal.workspace_id
         with self._lock:
             self._waiting.setdefault(key, []).append(item)
@@ -107,15 +117,22 @@ def _commit(batch: list[_Create]) -> None:
         # One workspace per batch: the derived rows of every create that was
         # not refused go in together, numbers last (see derived.py).
         derived = DerivedWrites(batch[0].principal.workspace_id)
+        claimed: dict[str, tuple[Any, BaseException | None]] = {}  # request_id -> the outcome of its create
         for item in batch:
-            uow = UnitOfWork(item.principal)
+            uow = UnitOfWork(item.principal, once=item.once)
             try:
                 with savepoint():
-                    result = item.work(uow)
+                    result = uow.execute(item.work)
                 uow.derive_into(derived)
                 outcomes.append((result, None))
-            except ServiceError as refused:  # this create alone is refused
-                outcomes.append((None, refused))
+                if item.once is not None:
+                    claimed[item.once.request_id] = outcomes[-1]
+            except ClaimedInThisBatch as repeat:  # a repeat of a create of this batch: answered alike
+                outcomes.append(claimed[repeat.request_id])
+            except (ServiceError, Replayed) as answered:  # this create alone is refused, or a repeat
+                outcomes.append((None, answered))
+            except Taken:  # another transaction claimed its request_id and committed
+                outcomes.append((None, _answer_of(item)))
         if derived.write() is not None:
             wrote_events.add(derived.workspace_id)
         return outcomes
@@ -133,6 +150,15 @@ def _commit(batch: list[_Create]) -> None:
     events.committed(wrote_events)  # wake the watchers
     for item, (result, error) in zip(batch, outcomes):
         item.result, item.error = result, error
+
+
+def _answer_of(item: _Create) -> BaseException:
+    """How a create whose claim another transaction took is answered: as that one was."""
+    try:
+        UnitOfWork(item.principal, once=item.once).answer_repeat()
+    except (ServiceError, Replayed) as answered:
+        return answered
+    raise AssertionError("a create's repeat is answered by raising")
 
 
 batches = CreateBatches()

@@ -1,8 +1,9 @@
-"""Removing attachments nobody can use: `python -m service gc`.
+"""Removing what nobody can use any more: `python -m service gc`.
 
 - pending attachments whose upload URL has expired (no upload can arrive);
 - ready attachments that no issue or comment has referenced for a while
   (never referenced, or left behind by a deleted issue);
+- the stored first responses of creates whose request_id has expired (a day).
 - events older than the retention (ISSUES_EVENT_RETENTION).
 
 Safe to run while serving: rows are deleted under a lock after re-checking
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 
 from ..blobs import BlobStore
 from ..blobs.filesystem import FilesystemStore
+from ..domain.limits import REQUEST_ID_SECONDS
 from ..storage import attachments as attachments_store
+from ..storage import request_ids
 from ..storage import events as events_store
 from ..storage.database import transaction
 from ..storage.models import Attachment, utcnow
@@ -32,6 +35,7 @@ class Report:
     expired_pending: int = 0
     unreferenced: int = 0
     stray_uploads: int = 0
+    expired_request_ids: int = 0
     events_pruned: int = 0
 
 
@@ -55,6 +59,10 @@ def collect(store: BlobStore, unreferenced_after_seconds: int, *, now: datetime.
                 break
     if isinstance(store, FilesystemStore):
         report.stray_uploads = _sweep_incoming(store, unreferenced_after_seconds)
+    # Expired request_ids are already ignored; this only reclaims their rows.
+    expired = now - datetime.timedelta(seconds=REQUEST_ID_SECONDS)
+    while removed := transaction(lambda: request_ids.delete_expired(expired), write=True):
+        report.expired_request_ids += removed
     return report
 
 

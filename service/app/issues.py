@@ -1,32 +1,37 @@
-"""Use cases of issues: create, read, list, update, delete, count."""
+"""Use cases of issues: create, read, list, update (one or in bulk), delete, count."""
 
 from __future__ import annotations
 
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from common.errors import http_status_of
 
 from ..blobs import BlobStore
 from ..domain import workflow
-from ..domain.errors import NotFound
+from ..domain.errors import NotFound, ServiceError
+from ..domain.etags import issue_etag
 from ..domain.identifiers import IssueRef
 from ..domain.issue_filters import IssueFilter
 from ..domain.roles import Principal
 from ..storage import counters
 from ..storage.issues import VALUE_FIELDS, PageKey
 from ..storage.models import Issue
+from . import events
 from .changes import Change, fields_of
 from .comment_record import record_comment
 from .create_batches import batches
+from .idempotency import Idempotency
 from .relations import resolve_parent
 from .page_tokens import Page
 from .unit_of_work import UnitOfWork, run
 from .uploads import confirm_uploads, ready_attachments
 from .views import IssueView
 
-__all__ = ["IssueView", "PageKey", "ViewCache", "create_issue", "delete_issue", "find_issue", "get_issue",
-           "issue_counts", "list_issues", "list_sub_issues", "update_issue", "views_of"]
+__all__ = ["BulkResult", "IssueView", "PageKey", "ViewCache", "bulk_update", "create_issue", "delete_issue",
+           "find_issue", "get_issue", "issue_counts", "list_issues", "list_sub_issues", "update_issue", "views_of"]
 
 # What a Change of an issue records: what the counters (and later history and
 # events) are derived from.
@@ -74,10 +79,11 @@ def _copy(row: Issue) -> Issue:
 
 def create_issue(
     principal: Principal, blobs: BlobStore, values: dict[str, Any], *,
-    comment: str | None = None, parent: IssueRef | None = None,
+    comment: str | None = None, parent: IssueRef | None = None, once: Idempotency | None = None,
 ) -> IssueView:
     """Create an issue from validated `values` (every create field, defaults
-    applied), with its first comment and its parent if given."""
+    applied), with its first comment and its parent if given; `once`: its
+    request_id (a repeat raises `Replayed`)."""
     values = dict(values)
     attachment_ids = values.pop("attachment_ids")
     confirm_uploads(principal, blobs, attachment_ids)
@@ -104,7 +110,7 @@ def create_issue(
 
     # Committed with the workspace's other creates in flight: gapless numbers
     # without one WAL flush per create (create_batches.py).
-    return batches.run(principal, work)
+    return batches.run(principal, work, once=once)
 
 
 def get_issue(principal: Principal, ref: IssueRef) -> IssueView:
@@ -148,50 +154,100 @@ def list_issues(
     return run(principal, work, snapshot=True)
 
 
-def update_issue(principal: Principal, blobs: BlobStore, ref: IssueRef, values: dict[str, Any]) -> IssueView:
-    """Apply validated `values` (only the fields to change) to an issue.
+def update_issue(
+    principal: Principal, blobs: BlobStore, ref: IssueRef, values: dict[str, Any], *, etag: str | None = None,
+) -> IssueView:
+    """Apply validated `values` (only the fields to change) to an issue, if
+    its etag is still `etag` (when given).
 
     `parent_id` in `values` is an IssueRef, or None to detach.
     """
-    values = dict(values)
     attachment_ids = values.get("attachment_ids")
     if attachment_ids:
         confirm_uploads(principal, blobs, attachment_ids)
-
-    def work(uow: UnitOfWork) -> IssueView:
-        row = find_issue(uow, ref, for_update=True)
-        before = views_of(uow, [_copy(row)])[0]
-        changes = {k: v for k, v in values.items() if k not in ("attachment_ids", "parent_id")}
-        if "status" in changes:
-            workflow.check_move(uow.workspace.workflow() or workflow.default_transitions(), row.status, changes["status"])
-        if "parent_id" in values:
-            parent = values["parent_id"]
-            changes["parent_uuid"] = resolve_parent(uow, parent, row.uuid) if parent is not None else None
-        for name, value in changes.items():
-            setattr(row, name, value)
-        names = list(changes)
-        attachments = before.attachments
-        if attachment_ids is not None:
-            attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
-            uow.attachments.set_for_issue(row, attachments)
-            names.append("attachment_ids")
-        if "status" in changes:
-            row.resolved_at = workflow.resolved_at(row.status, row.resolved_at, uow.now)
-            names.append("resolved_at")
-        uow.issues.save(row, names, uow.now)
-        after = IssueView(row, attachments)
-        uow.record(Change("issue", "updated", row.uuid, row.uuid, fields_of(before.row, ISSUE_FIELDS),
-                          fields_of(row, ISSUE_FIELDS), (before, after)))
-        return after
-
-    return run(principal, work, write=True)
+    return run(principal, lambda uow: _update(uow, ref, values)[0], write=True, etag=etag)
 
 
-def delete_issue(principal: Principal, ref: IssueRef) -> None:
-    """Delete an issue; its sub-issues are detached, each with a history entry."""
+def _update(uow: UnitOfWork, ref: IssueRef, values: dict[str, Any]) -> tuple[IssueView, bool]:
+    """The issue after applying `values`, and whether anything changed: an
+    update to what the issue already is writes nothing (no version, no
+    history), so its etag stays valid."""
+    row = find_issue(uow, ref, for_update=True)
+    uow.check_etag(issue_etag(row.uuid, row.version, row.prefix), f"issue {ref}")
+    before = views_of(uow, [_copy(row)])[0]
+    wanted = {k: v for k, v in values.items() if k not in ("attachment_ids", "parent_id")}
+    if "status" in wanted:
+        workflow.check_move(uow.workspace.workflow() or workflow.default_transitions(), row.status, wanted["status"])
+        wanted["resolved_at"] = workflow.resolved_at(wanted["status"], row.resolved_at, uow.now)
+    if "parent_id" in values:
+        parent = values["parent_id"]
+        wanted["parent_uuid"] = resolve_parent(uow, parent, row.uuid) if parent is not None else None
+    attachments = before.attachments
+    if values.get("attachment_ids") is not None:
+        attachments = ready_attachments(uow, "attachment_ids", values["attachment_ids"])
+        wanted["attachment_ids"] = [str(a.uuid) for a in attachments]
+    changed = [name for name, value in wanted.items() if getattr(row, name) != value]
+    if not changed:
+        return before, False
+    for name in changed:
+        setattr(row, name, wanted[name])
+    if "attachment_ids" in changed:
+        uow.attachments.set_for_issue(row, attachments)
+    uow.issues.save(row, changed, uow.now)
+    after = IssueView(row, attachments)
+    uow.record(Change("issue", "updated", row.uuid, row.uuid, fields_of(before.row, ISSUE_FIELDS),
+                      fields_of(row, ISSUE_FIELDS), (before, after)))
+    return after, True
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """What became of one issue of a bulk update."""
+
+    outcome: Literal["updated", "unchanged", "failed"]
+    error: ServiceError | None = None
+
+
+def bulk_update(
+    principal: Principal, refs: list[IssueRef], values: dict[str, Any], *, asked: list[str] | None = None,
+) -> list[BulkResult]:
+    """Apply the same validated `values` to each issue `refs` names, one
+    result per ref in their order (`asked`: the ids as the caller wrote them).
+
+    Each issue is updated on its own, as UpdateIssue would (its own unit of
+    work and transaction: the workflow, history, counters and events as for
+    one update), so one refused or failed does not stop the others, and
+    another workspace's issue fails as NOT_FOUND exactly like one that does
+    not exist. When any was updated, one `issues.bulk_updated` event follows,
+    showing the ids, the fields set and each outcome.
+    """
+    results: list[BulkResult] = []
+    for ref in refs:
+        try:
+            _, changed = run(principal, lambda uow, ref=ref: _update(uow, ref, values), write=True)  # type: ignore[misc]
+        except ServiceError as error:
+            results.append(BulkResult("failed", error))
+        else:
+            results.append(BulkResult("updated" if changed else "unchanged"))
+    updated = sum(r.outcome == "updated" for r in results)
+    if updated:
+        ids = asked if asked is not None else [str(ref) for ref in refs]
+        events.emit_bulk_updated(principal, {
+            "ids": ids, "fields": sorted(values), "updated": updated,
+            "results": [{"id": i, "outcome": r.outcome, "error": None if r.error is None else {
+                "code": http_status_of(r.error.code), "status": r.error.code, "message": r.error.message}}
+                for i, r in zip(ids, results)],
+        })
+    return results
+
+
+def delete_issue(principal: Principal, ref: IssueRef, *, etag: str | None = None) -> None:
+    """Delete an issue (if its etag is still `etag`, when given); its
+    sub-issues are detached, each with a history entry."""
 
     def work(uow: UnitOfWork) -> None:
         row = find_issue(uow, ref, for_update=True)
+        uow.check_etag(issue_etag(row.uuid, row.version, row.prefix), f"issue {ref}")
         for child in uow.issues.children(row.uuid, for_update=True):
             before = IssueView(_copy(child), [])
             child.parent_uuid = None
@@ -202,7 +258,7 @@ def delete_issue(principal: Principal, ref: IssueRef) -> None:
         uow.issues.delete(row.uuid)
         uow.record(Change("issue", "deleted", row.uuid, row.uuid, fields_of(row, ISSUE_FIELDS), None, (shown, None)))
 
-    run(principal, work, write=True)
+    run(principal, work, write=True, etag=etag)
 
 
 def list_sub_issues(

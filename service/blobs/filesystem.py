@@ -33,7 +33,8 @@ class FilesystemStore:
         if not self.public_url:
             raise FailedPrecondition(
                 "attachments need the gateway's public address: set ISSUES_PUBLIC_URL to the HTTP gateway "
-                "clients reach (python -m gateway), or run serve with HTTP on"
+                "clients reach (python -m gateway), or run serve with HTTP on",
+                reason="NO_PUBLIC_URL",
             )
         expires = int(expires_at.replace(tzinfo=datetime.timezone.utc).timestamp())
         query = urllib.parse.urlencode(

@@ -2,8 +2,11 @@
 
 Use cases and rules raise these with a message meant for the caller; the
 call pipeline (`service.api.pipeline`) turns them into gRPC statuses, with
-`google.rpc.BadRequest` details for `InvalidArgument`. Anything else that
-escapes is a bug and reaches the caller as a bare INTERNAL.
+`google.rpc.BadRequest` details for `InvalidArgument` and a
+`google.rpc.ErrorInfo` for an error with a `reason` (so that a client can
+tell a stale etag from another failed precondition without reading the
+message). Anything else that escapes is a bug and reaches the caller as a
+bare INTERNAL.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 from common.errors import FieldViolation, summary
 
 __all__ = [
+    "AlreadyExists",
     "DeadlineExceeded",
+    "EtagMismatch",
     "FailedPrecondition",
     "FieldViolation",
     "InvalidArgument",
     "NotFound",
     "OutOfRange",
     "PermissionDenied",
+    "RequestIdReused",
     "ResourceExhausted",
     "ServiceError",
     "Unauthenticated",
@@ -27,13 +33,21 @@ __all__ = [
 
 
 class ServiceError(Exception):
-    """An error with a canonical status code name and a message for the caller."""
+    """An error with a canonical status code name and a message for the caller.
+
+    `reason` (UPPER_SNAKE_CASE), when set, is sent as a `google.rpc.ErrorInfo`
+    with `metadata`: what a program may branch on.
+    """
 
     code: str = "INTERNAL"
+    reason: str | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, reason: str | None = None, metadata: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if reason is not None:
+            self.reason = reason
+        self.metadata = dict(metadata or {})
 
 
 class InvalidArgument(ServiceError):
@@ -64,6 +78,32 @@ class FailedPrecondition(ServiceError):
     code = "FAILED_PRECONDITION"
 
 
+class EtagMismatch(FailedPrecondition):
+    """The caller's etag (If-Match) is not the resource's current one: it changed since it was read."""
+
+    reason = "ETAG_MISMATCH"
+
+    def __init__(self, resource: str) -> None:
+        super().__init__(
+            f"{resource} has changed since the etag given was read; read it again and retry",
+            metadata={"resource": resource},
+        )
+
+
+class AlreadyExists(ServiceError):
+    code = "ALREADY_EXISTS"
+
+
+class RequestIdReused(AlreadyExists):
+    """A request_id (Idempotency-Key) sent before with a different request."""
+
+    reason = "REQUEST_ID_REUSED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "request_id: was used in the last 24 hours with a different request; use a new one for a new request",
+            metadata={"field": "request_id"},
+        )
 class OutOfRange(ServiceError):
     """A cursor past what is kept (or there is): the caller must resync."""
 
@@ -92,9 +132,17 @@ class Violations:
 
     def __init__(self) -> None:
         self.items: list[FieldViolation] = []
+        self._prefix = ""
 
     def add(self, field: str, description: str) -> None:
-        self.items.append(FieldViolation(field, description))
+        self.items.append(FieldViolation(self._prefix + field, description))
+
+    def within(self, name: str) -> "Violations":
+        """The violations of the message in field `name`: added here, named `name.field`."""
+        inner = Violations()
+        inner.items = self.items
+        inner._prefix = f"{self._prefix}{name}."
+        return inner
 
     def check(self) -> None:
         """Raise InvalidArgument naming every violation collected, if any."""

@@ -18,6 +18,11 @@ ISSUES_PAGE_DEFAULT = 100
 COMMENTS_PAGE_DEFAULT = 50
 HISTORY_PAGE_DEFAULT = 100
 
+# Issues one bulk update may name.
+BULK_IDS_MAX = 100
+# How long a create's request_id (Idempotency-Key) is remembered, in seconds.
+REQUEST_ID_SECONDS = 24 * 3600
+
 METRICS_DAYS_DEFAULT = 30
 METRICS_DAYS_MAX = 366
 

@@ -39,6 +39,16 @@ class AttachmentRepository:
     def get(self, attachment_id: uuid.UUID) -> Attachment | None:
         return Attachment.get_or_none((Attachment.uuid == attachment_id) & (Attachment.workspace == self.workspace_id))
 
+    def renew_upload(self, row: Attachment, expires_at: datetime.datetime) -> bool:
+        """Give a pending upload until `expires_at` (and `row` that expiry); False
+        if it is no longer pending (uploaded, or removed as expired)."""
+        renewed = Attachment.update(upload_expires_at=expires_at).where(
+            (Attachment.uuid == row.uuid) & (Attachment.workspace == self.workspace_id)
+            & (Attachment.status == PENDING)).execute()
+        if renewed:
+            row.upload_expires_at = expires_at
+        return renewed == 1
+
     def by_ids(self, ids: Iterable[uuid.UUID], *, lock: bool = False) -> dict[uuid.UUID, Attachment]:
         """The named attachments of this workspace; with `lock`, share-locked on
         PostgreSQL so that the garbage collector cannot remove one while it is

@@ -13,6 +13,7 @@ from typing import Any
 
 import peewee
 
+from .database import is_postgres
 from .models import Comment, Issue
 
 
@@ -34,11 +35,21 @@ class CommentRepository:
             created_at=now, updated_at=now,
         )
 
-    def get(self, issue_id: uuid.UUID, comment_id: uuid.UUID) -> Comment | None:
-        return self._in_workspace(issue_id).where(Comment.uuid == comment_id).first()
+    def get(self, issue_id: uuid.UUID, comment_id: uuid.UUID, *, for_update: bool = False) -> Comment | None:
+        """With `for_update`, the comment's row is locked until commit (PostgreSQL;
+        SQLite writers are serialised anyway), so a change checked against
+        its etag cannot interleave with another change."""
+        query = self._in_workspace(issue_id).where(Comment.uuid == comment_id)
+        if for_update and is_postgres():
+            query = query.for_update(of=Comment)
+        return query.first()
 
     def save(self, row: Comment, names: list[str]) -> None:
-        row.save(only=[getattr(Comment, n) for n in names])
+        """Write the fields `names` of `row` and move its version (for a
+        change shown from other rows, such as reactions, `names` is empty).
+        The row is one read `for_update`."""
+        row.version += 1
+        row.save(only=[getattr(Comment, n) for n in (*names, "version")])
 
     def page(
         self, issue_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None

@@ -67,25 +67,41 @@ def scalar(text: str, params: Iterable[Any]) -> Any:
     return database.obj.execute_sql(text, tuple(params)).fetchone()[0]
 
 
-_insert_plans: dict[tuple[type, tuple[str, ...]], tuple[list[peewee.Field], tuple[Any, ...]]] = {}
+_ROWS_PER_INSERT = 64
+_insert_plans: dict[tuple[type, tuple[str, ...]], list[peewee.Field]] = {}
 
 
 def _default(field: peewee.Field) -> Any:
     return field.default() if callable(field.default) else field.default
 
 
-def insert(model: type[peewee.Model], values: dict[str, Any]) -> None:
-    """INSERT one row of the columns `values` names; the others take their defaults.
-
-    Peewee writes an INSERT's columns in the model's order, with every field
-    that has a Python default: the parameters follow the same rule.
-    """
-    given = (model, tuple(values))
+def _plan(model: type[peewee.Model], names: tuple[str, ...]) -> list[peewee.Field]:
+    """The columns an INSERT naming `names` writes: peewee adds every field
+    that has a Python default, in the model's order; the parameters follow."""
+    given = (model, names)
     plan = _insert_plans.get(given)
     if plan is None:  # worked out once per model and set of columns, not per row
-        chosen = [f for f in model._meta.sorted_fields if f.name in values or f.default is not None]
-        plan = _insert_plans[given] = (chosen, (model, "insert", tuple(f.name for f in chosen)))
-    fields, key = plan
-    text = sql(key, lambda: model.insert({f: None for f in fields}))
-    params = tuple(f.db_value(values[f.name] if f.name in values else _default(f)) for f in fields)
-    database.obj.execute_sql(text, params)
+        plan = _insert_plans[given] = [f for f in model._meta.sorted_fields if f.name in names or f.default is not None]
+    return plan
+
+
+def insert(model: type[peewee.Model], values: dict[str, Any]) -> None:
+    """INSERT one row of the columns `values` names; the others take their defaults."""
+    insert_many(model, [values])
+
+
+def insert_many(model: type[peewee.Model], rows: list[dict[str, Any]]) -> None:
+    """INSERT rows that all name the same columns: one statement per
+    _ROWS_PER_INSERT rows, whose SQL is built once per model, columns and
+    number of rows."""
+    if not rows:
+        return
+    fields = _plan(model, tuple(rows[0]))
+    names = tuple(f.name for f in fields)
+    # Few enough parameters for any SQLite (999), few enough texts to keep.
+    step = max(1, min(_ROWS_PER_INSERT, 999 // len(fields)))
+    for start in range(0, len(rows), step):
+        chunk = rows[start:start + step]
+        text = sql((model, "insert", names, len(chunk)), lambda: model.insert_many([{f: None for f in fields}] * len(chunk)))
+        params = tuple(f.db_value(row[f.name] if f.name in row else _default(f)) for row in chunk for f in fields)
+        database.obj.execute_sql(text, params)

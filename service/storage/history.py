@@ -12,10 +12,6 @@ from . import compiled
 from .models import HistoryEntry, Issue
 
 
-# Nine parameters a row: within the 999 an old SQLite allows in one statement.
-_ROWS_PER_INSERT = 100
-
-
 class NewEntry(NamedTuple):
     issue_id: uuid.UUID
     action: str
@@ -37,11 +33,7 @@ class HistoryRepository:
              "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
             for entries, actor in groups for i, e in enumerate(entries)
         ]
-        if len(rows) == 1:  # most changes write one entry: SQL built once (compiled)
-            compiled.insert(HistoryEntry, rows[0])
-        else:
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                HistoryEntry.insert_many(rows[start:start + _ROWS_PER_INSERT]).execute()
+        compiled.insert_many(HistoryEntry, rows)
         return [HistoryEntry(**row) for row in rows]
 
     def page(

@@ -71,8 +71,6 @@ class IssueRepository:
         row = {**values, "workspace": self.workspace_id, "version": 1,
                "search_text": search_text(values["title"], values["description"], values.get("resolution_summary"))}
         compiled.insert(Issue, row)
-        self._write_refs(row["uuid"], row.get("refs") or {}, replace=False)
-        self._write_tags(row["uuid"], row.get("tags") or [], replace=False)
         del row["search_text"]
         issue = Issue(**row)
         issue.prefix = prefix
@@ -105,31 +103,27 @@ class IssueRepository:
             row.search_text = search_text(row.title, row.description, row.resolution_summary)
             names.append("search_text")
         row.save(only=[getattr(Issue, n) for n in names])
-        if "refs" in names:
-            self._write_refs(row.uuid, row.refs, replace=True)
-        if "tags" in names:
-            self._write_tags(row.uuid, row.tags, replace=True)
 
     def delete(self, issue_id: uuid.UUID) -> None:
         """Delete an issue; its comments, file records, history and refs go with it (ON DELETE CASCADE)."""
         Issue.delete().where((Issue.uuid == issue_id) & (Issue.workspace == self.workspace_id)).execute()
 
-    def _write_refs(self, issue_id: uuid.UUID, refs: dict[str, str], *, replace: bool) -> None:
-        if replace:
-            IssueRefRow.delete().where(IssueRefRow.issue == issue_id).execute()
-        if refs:
-            IssueRefRow.insert_many([
-                {"issue": issue_id, "workspace_id": self.workspace_id, "ref_key": k, "ref_value": v}
-                for k, v in refs.items()
-            ]).execute()
-
-    def _write_tags(self, issue_id: uuid.UUID, tags: list[str], *, replace: bool) -> None:
-        if replace:
-            IssueTag.delete().where(IssueTag.issue == issue_id).execute()
-        if tags:
-            IssueTag.insert_many([
-                {"issue": issue_id, "workspace_id": self.workspace_id, "tag": t} for t in dict.fromkeys(tags)
-            ]).execute()
+    def write_lookups(self, replaced: list[uuid.UUID], refs: list[tuple[uuid.UUID, dict[str, str]]],
+                      tags: list[tuple[uuid.UUID, list[str]]]) -> None:
+        """The ?ref= and ?tag= lookup rows of the issues given: those of the
+        `replaced` issues are deleted first. One statement each, for any number
+        of issues (the unit of work writes them with its derived rows)."""
+        if replaced:
+            IssueRefRow.delete().where(IssueRefRow.issue.in_(replaced)).execute()
+            IssueTag.delete().where(IssueTag.issue.in_(replaced)).execute()
+        compiled.insert_many(IssueRefRow, [
+            {"issue": issue_id, "workspace_id": self.workspace_id, "ref_key": k, "ref_value": v}
+            for issue_id, given in refs for k, v in given.items()
+        ])
+        compiled.insert_many(IssueTag, [
+            {"issue": issue_id, "workspace_id": self.workspace_id, "tag": t}
+            for issue_id, given in tags for t in dict.fromkeys(given)
+        ])
 
     # -- parents and children ----------------------------------------------------------
 

@@ -24,8 +24,8 @@ from .models import utcnow
 _ADVISORY_LOCK_ID = 0x15_5E_5E_7A
 
 _TYPES = {
-    True: {"uuid": "UUID", "serial": "SERIAL", "json": "TEXT"},
-    False: {"uuid": "TEXT", "serial": "INTEGER", "json": "TEXT"},
+    True: {"uuid": "UUID", "serial": "SERIAL", "json": "TEXT", "bytes": "BYTEA"},
+    False: {"uuid": "TEXT", "serial": "INTEGER", "json": "TEXT", "bytes": "BLOB"},
 }
 
 

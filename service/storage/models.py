@@ -160,6 +160,9 @@ class Comment(BaseModel):
     updated_at = peewee.DateTimeField(default=utcnow)
     is_edited = peewee.BooleanField(default=False)
     is_deleted = peewee.BooleanField(default=False)
+    # Moves with every change to what the comment shows, reactions included
+    # (m0008); its etag is derived from it.
+    version = peewee.IntegerField(default=1)
 
     class Meta:
         table_name = "comments"
@@ -247,6 +250,22 @@ class IssueDay(BaseModel):
         primary_key = peewee.CompositeKey("workspace", "day", "shard")
 
 
+class RequestRecord(BaseModel):
+    """The first response to a create that carried a request_id (m0008), kept a day."""
+
+    workspace_id = peewee.IntegerField()
+    request_id = peewee.CharField(max_length=128)
+    # sha256 of the request: a repeat must be the same request.
+    fingerprint = peewee.CharField(max_length=64)
+    # What the create made (an attachment is signed afresh while pending).
+    resource_id = peewee.UUIDField(null=True)
+    # The serialized response message; null only inside the claiming transaction.
+    response = peewee.BlobField(null=True)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "request_ids"
+        primary_key = peewee.CompositeKey("workspace_id", "request_id")
 class EventCounter(BaseModel):
     """A workspace's last event sequence given, and the last pruned (m0009); see storage/events.py."""
 
@@ -292,5 +311,5 @@ DATABASE_DERIVED: dict[str, set[str]] = {"issues": {"search"}}
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
-    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, EventCounter, Event,
+    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestRecord, EventCounter, Event,
 )

@@ -11,9 +11,8 @@ import pytest
 from .. import harness
 
 
+@pytest.mark.parametrize("backend", ["postgres"], scope="session")  # the benchmark runs on PostgreSQL
 def test_the_events_benchmark_runs_small(backend, postgres_admin_url, tmp_path):
-    if backend != "postgres":
-        pytest.skip("the benchmark runs on PostgreSQL")
     out = tmp_path / "events.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench.events", "--admin-url", postgres_admin_url, "--watchers", "10",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 from .. import harness
 from ..cli_run import Cli, account, assert_one_error_line, cli, command, http_json  # noqa: F401 - fixtures

@@ -208,6 +208,29 @@ def test_every_mutation_emits_its_type_with_the_contracts_json(grpc_server, acco
     assert by_type["issue.deleted"][0]["data"] == parent_shown
 
 
+def test_a_bulk_update_emits_each_issues_update_then_one_bulk_event(grpc_server, account):
+    api = Http(grpc_server, account[0])
+    a = api.ok("POST", "/api/v1/issues", json={"title": "a", "description": []})
+    b = api.ok("POST", "/api/v1/issues", json={"title": "b", "description": [], "priority": "high"})
+    ids = [a["uuid"], b["identifier"].lower(), "NOPE-9"]
+    answer = api.ok("POST", "/api/v1/issues:bulkUpdate", json={"ids": ids, "updates": {"priority": "high"}})
+    assert [r["outcome"] for r in answer["results"]] == ["updated", "unchanged", "failed"]
+    api.ok("POST", "/api/v1/issues:bulkUpdate", json={"ids": ["NOPE-9"], "updates": {"priority": "low"}})  # none updated: no event
+
+    got = api.events()
+    assert [e["type"] for e in got] == ["issue.created", "issue.created", "issue.updated", "issues.bulk_updated"]
+    assert got[2]["issue_id"] == a["uuid"] and got[2]["data"]["priority"] == "high"
+    bulk = got[3]
+    assert bulk["issue_id"] is None
+    assert bulk["data"] == {
+        "ids": ids, "fields": ["priority"], "updated": 1,
+        "results": [{"id": ids[0], "outcome": "updated", "error": None},
+                    {"id": ids[1], "outcome": "unchanged", "error": None},
+                    {"id": "NOPE-9", "outcome": "failed", "error": answer["results"][2]["error"]}],
+    }
+    assert answer["results"][2]["error"]["status"] == "NOT_FOUND" and answer["results"][2]["error"]["code"] == 404
+
+
 def test_a_type_filter_and_paging(grpc_server, account):
     api = Http(grpc_server, account[0])
     issue = api.ok("POST", "/api/v1/issues", json={"title": "t", "description": []})

@@ -3,9 +3,10 @@
 The OpenAPI document states the rules; the server enforces its own checks.
 This keeps the two from drifting apart: for each rule on each request field of
 each HTTP binding, a value at the limit is accepted and one past it is refused
-with a 400 naming the field, through real HTTP to a real gateway and server.
-The cases are derived from the descriptors, so a new rule is tested as soon
-as it is declared (a new `pattern` needs samples in PATTERN_SAMPLES).
+with a 400 naming the field, through real HTTP to a real gateway and server
+(a field a header sets, such as request_id, through its header). The cases
+are derived from the descriptors, so a new rule is tested as soon as it is
+declared (a new `pattern` needs samples in PATTERN_SAMPLES).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
 from common.descriptors import SERVICE, Rules, field_rules, query_name
+from gateway.headers import request_headers
 from gateway.routing import Binding, RouteTable
 from issues.v1 import options_pb2
 
@@ -41,6 +43,7 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "CreateAttachment": {"file_name": "plan.md", "size_bytes": 1},
     "UpdateWorkflow": {"transitions": {s: [] for s in ("open", "in_progress", "resolved", "rejected")}},
     "AddReaction": {"emoji": "👍"},
+    "BulkUpdateIssues": {"ids": ["{issue_id}"], "updates": {"priority": "high"}},
 }
 
 # pattern -> (values that match it, values that do not); both must hold on the server.
@@ -63,6 +66,7 @@ PATTERN_SAMPLES: dict[str, tuple[list[str], list[str]]] = {
          "2026-04-13T10:30:00.1234567890Z", "2026-04-13t10:30:00z", "2026-04-13T24:00:00Z"]),
     "^(created_at|updated_at|priority)( desc)?$": (
         ["created_at", "updated_at desc", "priority desc"], ["title", "created_at DESC", "priority asc", " created_at"]),
+    "^[!-~]*$": (["4a1e-retry:1~", "x"], ["has space", "two  spaces"]),
 }
 # A page token is signed by the server, so no string of the right length is
 # one: only the refusals past the rules are checked here (tokens that work:
@@ -92,6 +96,8 @@ def _item_sample(f: FieldDescriptor, rules: Rules) -> Any:
         return {}
     if rules.format == "uuid":
         return "{attachment_id}" if "attachment" in f.name else str(uuid.uuid4())
+    if rules.format == "issue_id":
+        return "{issue_id}"
     for pattern in rules.patterns:
         if pattern in PATTERN_SAMPLES:
             return PATTERN_SAMPLES[pattern][0][0]
@@ -176,7 +182,7 @@ def _cases() -> list[Edge]:
             if mask is not None and f is mask:
                 continue
             cases += [e for e in _edges(b, f) if not (e.accepted and e.field in SIGNED)]
-            if mask is not None and f.name not in b.template.variable_fields:
+            if mask is not None and f.name not in b.template.variable_fields | set(request_headers(b.method.input_type)):
                 # In an update, null clears the field: allowed exactly where `clearable` says so.
                 cases.append(Edge(b.method.name, f.name, "null", None, field_rules(f).clearable, f.name))
     return cases
@@ -227,11 +233,14 @@ def _request(caller: httpx.Client, edge: Edge, ids: dict[str, str]) -> httpx.Res
     value = _fill(edge.value, ids)
     path_params = {name: ids[name] for _, name in b.template.variables}
     query: dict[str, Any] = {}
+    headers: dict[str, str] = {}
     body: dict[str, Any] | None = None
     if b.body == "*":
         body = _fill(BASE_BODIES[edge.method], ids)
     if edge.field in path_params:
         path_params[edge.field] = value
+    elif edge.field in (by_header := request_headers(b.method.input_type)):
+        headers[by_header[edge.field]] = value
     elif body is not None:
         body[edge.field] = value
     else:
@@ -240,12 +249,22 @@ def _request(caller: httpx.Client, edge: Edge, ids: dict[str, str]) -> httpx.Res
     path = "".join(
         "/" + (quote(str(path_params[names[i]]), safe="") if lit is None else lit)
         for i, lit in enumerate(b.template.literals)
-    )
-    return caller.request(b.verb.upper(), path, params=query, json=body)
+    ) + (f":{b.template.verb}" if b.template.verb else "")
+    return caller.request(b.verb.upper(), path, params=query, json=body, headers=headers)
+
+
+@pytest.fixture
+def own_caller(gateway_url: str, database_url: str) -> Iterator[httpx.Client]:
+    """A caller in a workspace of its own (request_id cases: the same key on another request is a 409)."""
+    token, _ = harness.mint_token(database_url, "admin")
+    with httpx.Client(base_url=gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        yield client
 
 
 @pytest.mark.parametrize("edge", [pytest.param(e, id=e.id) for e in CASES])
-def test_a_declared_rule_holds_on_the_server(caller, ready_attachment, edge):
+def test_a_declared_rule_holds_on_the_server(request, caller, ready_attachment, edge):
+    if edge.field == "request_id":
+        caller = request.getfixturevalue("own_caller")
     issue = caller.post("/api/v1/issues", json={"title": "edge", "description": []}).json()
     parent = caller.post("/api/v1/issues", json={"title": "parent", "description": []}).json()
     comment = caller.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "c"}).json()

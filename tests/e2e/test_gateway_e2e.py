@@ -20,6 +20,7 @@ from gateway.server import start_in_thread
 
 from .. import harness
 from ..unit.test_gateway_contract import (
+    ADDITIVE_COMMENT_KEYS,
     ADDITIVE_ISSUE_KEYS,
     ACTIVE_ISSUES_CHART,
     COMMENT_RESPONSE,
@@ -116,7 +117,7 @@ def assert_issue_shape(issue: dict) -> None:
 
 
 def assert_comment_shape(comment: dict) -> None:
-    assert set(comment) == set(COMMENT_TYPES)
+    assert set(comment) == set(COMMENT_TYPES) | ADDITIVE_COMMENT_KEYS
     for key, types in COMMENT_TYPES.items():
         assert isinstance(comment[key], types), (key, comment[key])
     assert TIMESTAMP.match(comment["created_at"]) and TIMESTAMP.match(comment["updated_at"])
@@ -134,7 +135,7 @@ def test_golden_create_issue(http):
     issue = ok(engineer.post("/api/v1/issues", json=CREATE_ISSUE_REQUEST), 201)
 
     assert_issue_shape(issue)
-    generated = {"uuid", "created_at", "updated_at", "number", "identifier"}
+    generated = {"uuid", "created_at", "updated_at", "number", "identifier", "etag"}
     assert {k: v for k, v in issue.items() if k not in generated} == {
         k: v for k, v in ISSUE_RESPONSE.items() if k not in generated}
 
@@ -163,7 +164,7 @@ def test_golden_update_issue(http):
     updated = ok(http.member.patch(f"/api/v1/issues/{issue['uuid']}", json=UPDATE_ISSUE_REQUEST))
     assert_issue_shape(updated)
     assert updated["status"] == "in_progress" and updated["owner"] == "engineer@example.com"
-    unchanged = {k: v for k, v in issue.items() if k not in ("status", "owner", "updated_at")}
+    unchanged = {k: v for k, v in issue.items() if k not in ("status", "owner", "updated_at", "etag")}
     assert {k: updated[k] for k in unchanged} == unchanged
 
 
@@ -201,7 +202,7 @@ def test_golden_comments(http):
 
     comment = ok(engineer.post(base, json=CREATE_COMMENT_REQUEST), 201)
     assert_comment_shape(comment)
-    generated = {"uuid", "created_at", "updated_at"}
+    generated = {"uuid", "created_at", "updated_at", "etag"}
     assert {k: v for k, v in comment.items() if k not in generated} == {
         k: v for k, v in COMMENT_RESPONSE.items() if k not in generated}
     assert comment["created_at"] == comment["updated_at"]

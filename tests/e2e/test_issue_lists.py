@@ -167,7 +167,7 @@ def test_orders_break_ties_and_priority_orders_by_rank(workspace):
     low = member.CreateIssue(title="low", priority=Issue.PRIORITY_LOW)
     high = member.CreateIssue(title="high", priority=Issue.PRIORITY_HIGH)
     medium = member.CreateIssue(title="medium", priority=Issue.PRIORITY_MEDIUM)
-    member.UpdateIssue(issue_id=low.uuid, title="low")  # updated last
+    member.UpdateIssue(issue_id=low.uuid, owner="someone")  # updated last (a no-op update would write nothing)
     del high, medium
 
     def order(order_by: str | None) -> list[str]:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -51,6 +52,13 @@ def test_every_readme_grpcurl_line_succeeds(backend, grpc_server, make_token):
     assert [i["title"] for i in searched["items"]] == ["C12 footprint"]
     paged = json.loads(outputs[-1])
     assert paged["count"] >= 3 and len(paged["items"]) == 1 and paged["items"][0]["title"] != "x"
+    # A create repeated with its request_id answers the same; the etag made the update conditional.
+    retried = [outputs[i] for i, line in enumerate(lines) if '"request_id"' in line]
+    assert len(retried) == 2 and retried[0] == retried[1]
+    conditional = json.loads(outputs[lines.index(next(l for l in lines if '\\"etag\\"' in l))])
+    assert conditional["priority"] == "PRIORITY_HIGH" and conditional["title"] == "C12 footprint"
+    bulk = json.loads(outputs[lines.index(next(l for l in lines if "BulkUpdateIssues" in l))])
+    assert bulk["updated"] == 1 and bulk["results"][0]["outcome"] == "OUTCOME_UPDATED"
 
 
 def block_after(marker: str) -> str:
@@ -100,6 +108,31 @@ def test_the_readme_list_examples_run_as_written(backend, grpc_server, make_toke
     for refused, fields in ((wrong_token, ["page_token"]), (unknown, ["sort"]), (no_such_day, ["created_before"])):
         assert refused["error"]["code"] == 400
         assert sorted(v["field"] for d in refused["error"]["details"] for v in d["field_violations"]) == sorted(fields)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], scope="session")
+def test_the_readme_retries_etags_and_bulk_walkthrough_runs_as_written(backend, grpc_server, make_token, tmp_path):
+    token, _ = make_token("admin")
+    script = "set -euo pipefail\n" + block_after("curl-writes")
+    script = script.replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
+
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "TOKEN": token}, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("the retry got the first answer\n"), out
+    replies, decoder, at = [], json.JSONDecoder(), 0
+    while (at := out.find("{", at)) >= 0:
+        reply, at = decoder.raw_decode(out, at)
+        replies.append(reply)
+    reused, updated, stale, bulk = replies
+    assert reused["error"]["code"] == 409 and reused["error"]["details"][0]["reason"] == "REQUEST_ID_REUSED"
+    assert "}304\n{" in out and updated["status"] == "in_progress"  # curl adds no newline after a body
+    assert stale["error"]["code"] == 412 and stale["error"]["details"][0]["reason"] == "ETAG_MISMATCH"
+    assert bulk["updated"] == 1 and [r["outcome"] for r in bulk["results"]] == ["updated", "failed"]
+    assert bulk["results"][1] == {"id": "NOPE-1", "outcome": "failed",
+                                  "error": {"code": 404, "status": "NOT_FOUND", "message": "issue NOPE-1 not found"}}
 
 
 def test_the_readme_tracker_walkthrough_runs_as_written(tmp_path):

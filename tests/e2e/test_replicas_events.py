@@ -82,11 +82,15 @@ def _check_two_replicas(a: str, b: str, token: str) -> list[float]:
 
 @pytest.fixture
 def postgres_url(backend: str, database_url: str) -> str:
-    if backend != "postgres":
-        pytest.skip("replicas share a PostgreSQL database")
+    assert backend == "postgres", "replicas share a PostgreSQL database: parametrize the test on postgres"
     return database_url
 
 
+# Replicas share a PostgreSQL database: these run on it alone.
+on_postgres = pytest.mark.parametrize("backend", ["postgres"], scope="session")
+
+
+@on_postgres
 def test_two_replicas_serve_and_stream_what_the_other_wrote(postgres_url, grpc_server, make_token, tmp_path):
     token, _ = make_token("admin")
     other = harness.ServerProcess(postgres_url, tmp_path)
@@ -180,6 +184,7 @@ def _ready(target: str, timeout: float = 30.0) -> None:
         grpc.channel_ready_future(channel).result(timeout=timeout)
 
 
+@on_postgres
 def test_two_replicas_each_in_its_own_network_namespace(postgres_url, make_token, tmp_path):
     if not _netns_allowed():
         pytest.skip("this machine does not let the tests make network namespaces (ip netns add)")

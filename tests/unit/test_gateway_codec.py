@@ -41,6 +41,7 @@ def test_an_unset_issue_has_every_key_with_nulls_where_nullable():
         "owner": "", "resolution_summary": None, "created_by": "", "created_at": None, "sessions": [],
         "attachments": [], "session_attachments": [], "job_run_id": None, "updated_at": None,
         "number": 0, "identifier": "", "resolved_at": None, "parent_id": None, "sub_issues_count": 0, "refs": {},
+        "etag": "",
     }
 
 
@@ -57,6 +58,7 @@ def test_the_contracts_create_response_comes_out_of_the_equivalent_message():
         updated_at=ts("2026-04-13T10:30:00Z"),
         number=42,
         identifier="ENG-42",
+        etag=ISSUE_RESPONSE["etag"],
     )
     out = to_json(issue)
     assert json.loads(json.dumps(out)) == out == ISSUE_RESPONSE
@@ -130,7 +132,7 @@ def test_list_envelope_count_is_a_number():
 def test_comment_and_file_record_keys():
     assert list(to_json(comment_pb2.Comment())) == [
         "uuid", "content", "attachments", "created_by", "created_at", "updated_at",
-        "is_edited", "is_deleted", "reactions",
+        "is_edited", "is_deleted", "reactions", "etag",
     ]
     assert list(to_json(issue_file_pb2.IssueFile())) == ["uuid", "file_name", "file_type", "attachment_id", "created_at"]
 

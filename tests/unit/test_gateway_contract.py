@@ -3,7 +3,7 @@
 From seeds/002_8235afc3359864fc.txt, verbatim except that timestamps carry the
 explicit `Z` SPEC section 4 asks for, and the issue has the additive
 `updated_at` SPEC expects and the keys SPEC section 8 adds (identifiers,
-resolved_at, sub-issues, references). The codec, OpenAPI and end-to-end tests all hold
+resolved_at, sub-issues, references, etags; the comment its etag). The codec, OpenAPI and end-to-end tests all hold
 the gateway to these.
 """
 
@@ -38,9 +38,11 @@ ISSUE_RESPONSE = {
     "parent_id": None,
     "sub_issues_count": 0,
     "refs": {},
+    "etag": "5d41402abc4b2a76",
 }
 # Keys beyond the contract's table: SPEC section 4 allows additive keys.
-ADDITIVE_ISSUE_KEYS = {"updated_at", "number", "identifier", "resolved_at", "parent_id", "sub_issues_count", "refs"}
+ADDITIVE_ISSUE_KEYS = {"updated_at", "number", "identifier", "resolved_at", "parent_id", "sub_issues_count", "refs",
+                       "etag"}
 UPDATE_ISSUE_REQUEST = {"status": "in_progress", "owner": "engineer@example.com"}
 
 CREATE_COMMENT_REQUEST = {"content": "Reproduced on bench. Voltage sag starts at C12. Isolating now."}
@@ -54,7 +56,9 @@ COMMENT_RESPONSE = {
     "is_edited": False,
     "is_deleted": False,
     "reactions": [],
+    "etag": "7d793037a0760186",
 }
+ADDITIVE_COMMENT_KEYS = {"etag"}
 UPDATE_COMMENT_REQUEST = {"content": "Confirmed C12 is root cause. Ordering replacement."}
 
 # The first chart; `labels` and `series` are our additive keys.
@@ -97,6 +101,6 @@ COMMENT_TYPES: dict[str, tuple[type, ...]] = {
 def test_the_examples_fit_the_contracts_own_tables():
     assert set(ISSUE_RESPONSE) == set(ISSUE_TYPES) | ADDITIVE_ISSUE_KEYS
     assert all(isinstance(ISSUE_RESPONSE[k], t) for k, t in ISSUE_TYPES.items())
-    assert set(COMMENT_RESPONSE) == set(COMMENT_TYPES)
+    assert set(COMMENT_RESPONSE) == set(COMMENT_TYPES) | ADDITIVE_COMMENT_KEYS
     assert all(isinstance(COMMENT_RESPONSE[k], t) for k, t in COMMENT_TYPES.items())
     assert set(CREATE_ISSUE_REQUEST) <= set(ISSUE_TYPES)

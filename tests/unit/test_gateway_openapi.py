@@ -173,7 +173,7 @@ def test_each_operation_lists_the_statuses_its_binding_can_answer_with(doc):
 
     always = {400, 401, 429, 431, 500, 503, 504}  # 429: the per-token rate limit
     assert errors("get", "/api/v1/issues") == always  # any token may read
-    assert errors("post", "/api/v1/issues") == always | {403, 413, 415}
+    assert errors("post", "/api/v1/issues") == always | {403, 409, 413, 415}  # 409: an Idempotency-Key reused
     assert errors("get", "/api/v1/issues/{issue_id}") == always | {404}
     assert errors("patch", "/api/v1/issues/{issue_id}/comments/{comment_id}") == always | {403, 404, 412, 413, 415}
     assert errors("delete", "/api/v1/issues/{issue_id}") == always | {403, 404, 412}

@@ -106,19 +106,21 @@ def test_update_mask_is_recognised_only_on_patch_with_a_whole_body(table):
 
 
 @pytest.mark.parametrize(
-    ("text", "literals", "variables"),
+    ("text", "literals", "variables", "verb"),
     [
-        ("/a/{x}/b", ("a", None, "b"), ((1, "x"),)),
-        ("/a/{x=*}", ("a", None), ((1, "x"),)),
-        ("/a/{x.y}", ("a", None), ((1, "x.y"),)),
+        ("/a/{x}/b", ("a", None, "b"), ((1, "x"),), None),
+        ("/a/{x=*}", ("a", None), ((1, "x"),), None),
+        ("/a/{x.y}", ("a", None), ((1, "x.y"),), None),
+        ("/a/b:bulkUpdate", ("a", "b"), (), "bulkUpdate"),
+        ("/a/{x}:archive", ("a", None), ((1, "x"),), "archive"),
     ],
 )
-def test_template_parsing(text, literals, variables):
+def test_template_parsing(text, literals, variables, verb):
     t = PathTemplate.parse(text)
-    assert t.literals == literals and t.variables == variables
+    assert t.literals == literals and t.variables == variables and t.verb == verb
 
 
-@pytest.mark.parametrize("text", ["a/b", "/", "/a/{x=**}", "/a/**", "/a/b:verb", "/a/{x}{y}"])
+@pytest.mark.parametrize("text", ["a/b", "/", "/a/{x=**}", "/a/**", "/a/b:", "/a/b:9x", "/a:b/c", "/a/{x}{y}"])
 def test_unsupported_templates_fail_when_the_table_is_built(text):
     with pytest.raises(ValueError):
         PathTemplate.parse(text)
@@ -172,6 +174,35 @@ def test_a_new_annotated_rpc_gets_its_route_with_no_gateway_change():
     # Empty responses default to 204; the method without a rule has no route.
     assert table.resolve("GET", "/v9/things/7").binding.success_code == 204
     assert "NotOnHttp" not in {b.method.name for b in bindings(service)}
+
+
+def test_custom_verbs_are_routed_from_the_annotation():
+    """AIP-136: `:verb` after the last segment, matched generically, before a template without one."""
+    service = _synthetic_service({
+        "GetThing": http_pb2.HttpRule(get="/v9/things/{thing_id}"),
+        "ArchiveThing": http_pb2.HttpRule(post="/v9/things/{thing_id}:archive", body="*"),
+        "ListThings": http_pb2.HttpRule(get="/v9/things"),
+        "BatchPoke": http_pb2.HttpRule(post="/v9/things:batchPoke", body="*"),
+    })
+    table = RouteTable.for_service(service)
+
+    assert table.resolve("POST", "/v9/things:batchPoke").binding.method.name == "BatchPoke"
+    assert table.resolve("GET", "/v9/things").binding.method.name == "ListThings"
+    archive = table.resolve("POST", "/v9/things/7:archive")
+    assert archive.binding.method.name == "ArchiveThing" and archive.path_params == {"thing_id": "7"}
+    # Not the verb: an id with a colon in it, encoded or not.
+    assert table.resolve("GET", "/v9/things/7:archive").binding is None  # the verb's resource, another method: 405
+    assert table.resolve("GET", "/v9/things/7%3Aarchive").path_params == {"thing_id": "7:archive"}
+    assert table.resolve("POST", "/v9/things/7%3Aarchive").binding is None  # GetThing's resource: 405
+    wrong = table.resolve("GET", "/v9/things:batchPoke")
+    assert wrong.binding is None and "POST" in wrong.allowed
+    assert table.resolve("POST", "/v9/things:other") is None
+
+
+def test_the_bulk_update_is_a_custom_method(table):
+    found = table.resolve("POST", "/api/v1/issues:bulkUpdate")
+    assert found.binding.method.name == "BulkUpdateIssues" and found.path_params == {}
+    assert table.resolve("GET", "/api/v1/issues").binding.method.name == "ListIssues"
 
 
 def test_a_rule_naming_a_missing_field_is_refused():

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from issues.v1 import attachment_pb2 as issues_dot_v1_dot_attachment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17issues/v1/comment.proto\x12\tissues.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aissues/v1/attachment.proto\"\xc7\x02\n\x07\x43omment\x12\x12\n\x04uuid\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x30\n\x0b\x61ttachments\x18\x03 \x03(\x0b\x32\x15.issues.v1.AttachmentB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x17\n\tis_edited\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x18\n\nis_deleted\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12,\n\treactions\x18\t \x03(\x0b\x32\x13.issues.v1.ReactionB\x04\xe2\x41\x01\x03\"7\n\x08Reaction\x12\r\n\x05\x65moji\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\r\n\x05users\x18\x03 \x03(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17issues/v1/comment.proto\x12\tissues.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aissues/v1/attachment.proto\"\xdb\x02\n\x07\x43omment\x12\x12\n\x04uuid\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x30\n\x0b\x61ttachments\x18\x03 \x03(\x0b\x32\x15.issues.v1.AttachmentB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x17\n\tis_edited\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x18\n\nis_deleted\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12,\n\treactions\x18\t \x03(\x0b\x32\x13.issues.v1.ReactionB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\n \x01(\tB\x04\xe2\x41\x01\x03\"7\n\x08Reaction\x12\r\n\x05\x65moji\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\r\n\x05users\x18\x03 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,8 +50,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMMENT'].fields_by_name['is_deleted']._serialized_options = b'\342A\001\003'
   _globals['_COMMENT'].fields_by_name['reactions']._loaded_options = None
   _globals['_COMMENT'].fields_by_name['reactions']._serialized_options = b'\342A\001\003'
+  _globals['_COMMENT'].fields_by_name['etag']._loaded_options = None
+  _globals['_COMMENT'].fields_by_name['etag']._serialized_options = b'\342A\001\003'
   _globals['_COMMENT']._serialized_start=133
-  _globals['_COMMENT']._serialized_end=460
-  _globals['_REACTION']._serialized_start=462
-  _globals['_REACTION']._serialized_end=517
+  _globals['_COMMENT']._serialized_end=480
+  _globals['_REACTION']._serialized_start=482
+  _globals['_REACTION']._serialized_end=537
 # @@protoc_insertion_point(module_scope)

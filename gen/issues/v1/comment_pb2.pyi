@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Comment(_message.Message):
-    __slots__ = ("uuid", "content", "attachments", "created_by", "created_at", "updated_at", "is_edited", "is_deleted", "reactions")
+    __slots__ = ("uuid", "content", "attachments", "created_by", "created_at", "updated_at", "is_edited", "is_deleted", "reactions", "etag")
     UUID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,7 @@ class Comment(_message.Message):
     IS_EDITED_FIELD_NUMBER: _ClassVar[int]
     IS_DELETED_FIELD_NUMBER: _ClassVar[int]
     REACTIONS_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
     uuid: str
     content: str
     attachments: _containers.RepeatedCompositeFieldContainer[_attachment_pb2.Attachment]
@@ -31,7 +32,8 @@ class Comment(_message.Message):
     is_edited: bool
     is_deleted: bool
     reactions: _containers.RepeatedCompositeFieldContainer[Reaction]
-    def __init__(self, uuid: _Optional[str] = ..., content: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[_attachment_pb2.Attachment, _Mapping]]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_edited: _Optional[bool] = ..., is_deleted: _Optional[bool] = ..., reactions: _Optional[_Iterable[_Union[Reaction, _Mapping]]] = ...) -> None: ...
+    etag: str
+    def __init__(self, uuid: _Optional[str] = ..., content: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[_attachment_pb2.Attachment, _Mapping]]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_edited: _Optional[bool] = ..., is_deleted: _Optional[bool] = ..., reactions: _Optional[_Iterable[_Union[Reaction, _Mapping]]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class Reaction(_message.Message):
     __slots__ = ("emoji", "count", "users")

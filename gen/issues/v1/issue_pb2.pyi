@@ -14,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Issue(_message.Message):
-    __slots__ = ("uuid", "title", "description", "status", "priority", "tags", "owner", "resolution_summary", "created_by", "created_at", "sessions", "attachments", "session_attachments", "job_run_id", "updated_at", "number", "identifier", "resolved_at", "parent_id", "sub_issues_count", "refs")
+    __slots__ = ("uuid", "title", "description", "status", "priority", "tags", "owner", "resolution_summary", "created_by", "created_at", "sessions", "attachments", "session_attachments", "job_run_id", "updated_at", "number", "identifier", "resolved_at", "parent_id", "sub_issues_count", "refs", "etag")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Issue.Status]
@@ -65,6 +65,7 @@ class Issue(_message.Message):
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     SUB_ISSUES_COUNT_FIELD_NUMBER: _ClassVar[int]
     REFS_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
     uuid: str
     title: str
     description: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
@@ -86,7 +87,8 @@ class Issue(_message.Message):
     parent_id: str
     sub_issues_count: int
     refs: _containers.ScalarMap[str, str]
-    def __init__(self, uuid: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[Issue.Status, str]] = ..., priority: _Optional[_Union[Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sessions: _Optional[_Iterable[_Union[SessionRef, _Mapping]]] = ..., attachments: _Optional[_Iterable[_Union[_attachment_pb2.Attachment, _Mapping]]] = ..., session_attachments: _Optional[_Iterable[_Union[_attachment_pb2.Attachment, _Mapping]]] = ..., job_run_id: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., number: _Optional[int] = ..., identifier: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., parent_id: _Optional[str] = ..., sub_issues_count: _Optional[int] = ..., refs: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    etag: str
+    def __init__(self, uuid: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[Issue.Status, str]] = ..., priority: _Optional[_Union[Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sessions: _Optional[_Iterable[_Union[SessionRef, _Mapping]]] = ..., attachments: _Optional[_Iterable[_Union[_attachment_pb2.Attachment, _Mapping]]] = ..., session_attachments: _Optional[_Iterable[_Union[_attachment_pb2.Attachment, _Mapping]]] = ..., job_run_id: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., number: _Optional[int] = ..., identifier: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., parent_id: _Optional[str] = ..., sub_issues_count: _Optional[int] = ..., refs: _Optional[_Mapping[str, str]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class SessionRef(_message.Message):
     __slots__ = ("uuid",)

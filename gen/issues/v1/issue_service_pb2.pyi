@@ -17,6 +17,7 @@ from issues.v1 import metrics_pb2 as _metrics_pb2
 from issues.v1 import options_pb2 as _options_pb2
 from issues.v1 import workflow_pb2 as _workflow_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -99,7 +100,7 @@ class RemoveReactionRequest(_message.Message):
     def __init__(self, issue_id: _Optional[str] = ..., comment_id: _Optional[str] = ..., emoji: _Optional[str] = ...) -> None: ...
 
 class CreateIssueRequest(_message.Message):
-    __slots__ = ("title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id", "comment", "parent_id", "refs")
+    __slots__ = ("title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id", "comment", "parent_id", "refs", "request_id")
     class RefsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +121,7 @@ class CreateIssueRequest(_message.Message):
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     REFS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     title: str
     description: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
     status: _issue_pb2.Issue.Status
@@ -133,7 +135,8 @@ class CreateIssueRequest(_message.Message):
     comment: str
     parent_id: str
     refs: _containers.ScalarMap[str, str]
-    def __init__(self, title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ..., comment: _Optional[str] = ..., parent_id: _Optional[str] = ..., refs: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ..., comment: _Optional[str] = ..., parent_id: _Optional[str] = ..., refs: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ListIssuesRequest(_message.Message):
     __slots__ = ("status", "priority", "limit", "offset", "ref", "owner", "created_by", "tag", "parent_id", "created_after", "created_before", "updated_after", "q", "order_by", "page_token")
@@ -198,7 +201,7 @@ class GetIssueRequest(_message.Message):
     def __init__(self, issue_id: _Optional[str] = ...) -> None: ...
 
 class UpdateIssueRequest(_message.Message):
-    __slots__ = ("issue_id", "update_mask", "title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id", "parent_id", "refs")
+    __slots__ = ("issue_id", "update_mask", "title", "description", "status", "priority", "tags", "owner", "resolution_summary", "attachment_ids", "session_ids", "job_run_id", "parent_id", "refs", "etag")
     class RefsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -220,6 +223,7 @@ class UpdateIssueRequest(_message.Message):
     JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     REFS_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
     update_mask: _field_mask_pb2.FieldMask
     title: str
@@ -234,13 +238,78 @@ class UpdateIssueRequest(_message.Message):
     job_run_id: str
     parent_id: str
     refs: _containers.ScalarMap[str, str]
-    def __init__(self, issue_id: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ..., parent_id: _Optional[str] = ..., refs: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    etag: str
+    def __init__(self, issue_id: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., title: _Optional[str] = ..., description: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., resolution_summary: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., job_run_id: _Optional[str] = ..., parent_id: _Optional[str] = ..., refs: _Optional[_Mapping[str, str]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class DeleteIssueRequest(_message.Message):
-    __slots__ = ("issue_id",)
+    __slots__ = ("issue_id", "etag")
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
-    def __init__(self, issue_id: _Optional[str] = ...) -> None: ...
+    etag: str
+    def __init__(self, issue_id: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+
+class BulkUpdateIssuesRequest(_message.Message):
+    __slots__ = ("ids", "updates")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    updates: IssueUpdates
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., updates: _Optional[_Union[IssueUpdates, _Mapping]] = ...) -> None: ...
+
+class IssueUpdates(_message.Message):
+    __slots__ = ("update_mask", "status", "priority", "owner", "tags", "parent_id")
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    update_mask: _field_mask_pb2.FieldMask
+    status: _issue_pb2.Issue.Status
+    priority: _issue_pb2.Issue.Priority
+    owner: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    parent_id: str
+    def __init__(self, update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., status: _Optional[_Union[_issue_pb2.Issue.Status, str]] = ..., priority: _Optional[_Union[_issue_pb2.Issue.Priority, str]] = ..., owner: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., parent_id: _Optional[str] = ...) -> None: ...
+
+class BulkUpdateIssuesResponse(_message.Message):
+    __slots__ = ("updated", "results")
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    updated: int
+    results: _containers.RepeatedCompositeFieldContainer[BulkUpdateResult]
+    def __init__(self, updated: _Optional[int] = ..., results: _Optional[_Iterable[_Union[BulkUpdateResult, _Mapping]]] = ...) -> None: ...
+
+class BulkUpdateResult(_message.Message):
+    __slots__ = ("id", "outcome", "error")
+    class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OUTCOME_UNSPECIFIED: _ClassVar[BulkUpdateResult.Outcome]
+        OUTCOME_UPDATED: _ClassVar[BulkUpdateResult.Outcome]
+        OUTCOME_UNCHANGED: _ClassVar[BulkUpdateResult.Outcome]
+        OUTCOME_FAILED: _ClassVar[BulkUpdateResult.Outcome]
+    OUTCOME_UNSPECIFIED: BulkUpdateResult.Outcome
+    OUTCOME_UPDATED: BulkUpdateResult.Outcome
+    OUTCOME_UNCHANGED: BulkUpdateResult.Outcome
+    OUTCOME_FAILED: BulkUpdateResult.Outcome
+    ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    outcome: BulkUpdateResult.Outcome
+    error: BulkUpdateError
+    def __init__(self, id: _Optional[str] = ..., outcome: _Optional[_Union[BulkUpdateResult.Outcome, str]] = ..., error: _Optional[_Union[BulkUpdateError, _Mapping]] = ...) -> None: ...
+
+class BulkUpdateError(_message.Message):
+    __slots__ = ("code", "status", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    status: str
+    message: str
+    def __init__(self, code: _Optional[int] = ..., status: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ListCommentsRequest(_message.Message):
     __slots__ = ("issue_id", "limit", "offset", "page_token")
@@ -265,36 +334,42 @@ class ListCommentsResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[_comment_pb2.Comment, _Mapping]]] = ..., count: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateCommentRequest(_message.Message):
-    __slots__ = ("issue_id", "content", "attachment_ids")
+    __slots__ = ("issue_id", "content", "attachment_ids", "request_id")
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     ATTACHMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
     content: str
     attachment_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, issue_id: _Optional[str] = ..., content: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, issue_id: _Optional[str] = ..., content: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateCommentRequest(_message.Message):
-    __slots__ = ("issue_id", "comment_id", "update_mask", "content", "attachment_ids")
+    __slots__ = ("issue_id", "comment_id", "update_mask", "content", "attachment_ids", "etag")
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
     COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     ATTACHMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
     comment_id: str
     update_mask: _field_mask_pb2.FieldMask
     content: str
     attachment_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, issue_id: _Optional[str] = ..., comment_id: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., content: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    etag: str
+    def __init__(self, issue_id: _Optional[str] = ..., comment_id: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., content: _Optional[str] = ..., attachment_ids: _Optional[_Iterable[str]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class DeleteCommentRequest(_message.Message):
-    __slots__ = ("issue_id", "comment_id")
+    __slots__ = ("issue_id", "comment_id", "etag")
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
     COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
     comment_id: str
-    def __init__(self, issue_id: _Optional[str] = ..., comment_id: _Optional[str] = ...) -> None: ...
+    etag: str
+    def __init__(self, issue_id: _Optional[str] = ..., comment_id: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class ListIssueFilesRequest(_message.Message):
     __slots__ = ("issue_id", "file_type")
@@ -323,16 +398,18 @@ class AddIssueFileRequest(_message.Message):
     def __init__(self, issue_id: _Optional[str] = ..., attachment_id: _Optional[str] = ..., file_type: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
 
 class CreateAttachmentRequest(_message.Message):
-    __slots__ = ("file_name", "content_type", "size_bytes", "sha256")
+    __slots__ = ("file_name", "content_type", "size_bytes", "sha256", "request_id")
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     file_name: str
     content_type: str
     size_bytes: int
     sha256: str
-    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateAttachmentResponse(_message.Message):
     __slots__ = ("attachment", "upload_url", "expires_at", "upload_headers")

@@ -78,6 +78,11 @@ class IssueServiceStub:
                 request_serializer=issues_dot_v1_dot_issue__service__pb2.DeleteIssueRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.BulkUpdateIssues = channel.unary_unary(
+                '/issues.v1.IssueService/BulkUpdateIssues',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.BulkUpdateIssuesRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_issue__service__pb2.BulkUpdateIssuesResponse.FromString,
+                _registered_method=True)
         self.ListComments = channel.unary_unary(
                 '/issues.v1.IssueService/ListComments',
                 request_serializer=issues_dot_v1_dot_issue__service__pb2.ListCommentsRequest.SerializeToString,
@@ -217,6 +222,16 @@ class IssueServiceServicer:
 
     def DeleteIssue(self, request, context):
         """Deletes an issue with its comments and file records.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BulkUpdateIssues(self, request, context):
+        """Applies the same changes to up to 100 issues (AIP-136 custom method),
+        each on its own: its own transaction, workflow check and history, so one
+        that fails does not stop the others. One result per requested id, in
+        request order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -392,6 +407,11 @@ def add_IssueServiceServicer_to_server(servicer, server):
                     servicer.DeleteIssue,
                     request_deserializer=issues_dot_v1_dot_issue__service__pb2.DeleteIssueRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'BulkUpdateIssues': grpc.unary_unary_rpc_method_handler(
+                    servicer.BulkUpdateIssues,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.BulkUpdateIssuesRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_issue__service__pb2.BulkUpdateIssuesResponse.SerializeToString,
             ),
             'ListComments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListComments,
@@ -653,6 +673,33 @@ class IssueService:
             '/issues.v1.IssueService/DeleteIssue',
             issues_dot_v1_dot_issue__service__pb2.DeleteIssueRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BulkUpdateIssues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/BulkUpdateIssues',
+            issues_dot_v1_dot_issue__service__pb2.BulkUpdateIssuesRequest.SerializeToString,
+            issues_dot_v1_dot_issue__service__pb2.BulkUpdateIssuesResponse.FromString,
             options,
             channel_credentials,
             insecure,
