@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Sequence
