@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any, Iterable
+import re
+from typing import Any, Iterable, Mapping
 
 import grpc
 from google.protobuf import any_pb2, message_factory, symbol_database
@@ -84,8 +85,12 @@ def bad_request(invalid: InvalidJson) -> GatewayError:
     return GatewayError(400, "INVALID_ARGUMENT", str(invalid), [bad_request_detail(invalid.violations)])
 
 
-def from_rpc_error(error: grpc.RpcError) -> GatewayError:
-    """The HTTP form of a failed call, details decoded from the rich status."""
+def from_rpc_error(error: grpc.RpcError, names: Mapping[str, str] | None = None) -> GatewayError:
+    """The HTTP form of a failed call, details decoded from the rich status.
+
+    `names`: request fields whose query parameter has another name
+    (`after_sequence` is `?after=`); violations of them name the parameter,
+    as the HTTP client wrote it."""
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     message = (error.details() if callable(getattr(error, "details", None)) else None) or code.name.lower()
     details: list[dict[str, Any]] = []
@@ -95,7 +100,7 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
         status = None
     headers: dict[str, str] = {}
     if status is not None:
-        details = [_detail(d) for d in status.details]
+        details = [_detail(d, names or {}) for d in status.details]
         headers = _retry_after(status.details)
     if HTTP_STATUS.get(code, 500) == 500:
         # A server bug: gRPC's own handler puts the exception's text in the
@@ -104,7 +109,18 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     elif code == grpc.StatusCode.UNAVAILABLE and not details and "failed to connect" in message.lower():
         # The channel's own wording names addresses; say what it means instead.
         message = "the service is unavailable; retry later"
+    if names:
+        message = _renamed(message, names, whole=False)
     return GatewayError(HTTP_STATUS.get(code, 500), code.name, message, details, headers)
+
+
+def _renamed(text: str, names: Mapping[str, str], *, whole: bool = True) -> str:
+    """`text` with each field path that starts with a renamed field renamed:
+    a violation's field (`whole`), or the paths a message or description
+    quotes (followed by `:`, `[` or `.`)."""
+    ahead = r"(?=$|[\[.:])" if whole else r"(?=[\[.:])"
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")" + ahead)
+    return pattern.sub(lambda m: names[m.group(1)], text)
 
 
 def _retry_after(details: Iterable[any_pb2.Any]) -> dict[str, str]:
@@ -118,11 +134,13 @@ def _retry_after(details: Iterable[any_pb2.Any]) -> dict[str, str]:
     return {}
 
 
-def _detail(packed: any_pb2.Any) -> dict[str, Any]:
+def _detail(packed: any_pb2.Any, names: Mapping[str, str]) -> dict[str, Any]:
     if packed.type_url == BAD_REQUEST_TYPE_URL:
         bad = error_details_pb2.BadRequest()
         packed.Unpack(bad)
-        return bad_request_detail(FieldViolation(v.field, v.description) for v in bad.field_violations)
+        return bad_request_detail(
+            FieldViolation(_renamed(v.field, names), _renamed(v.description, names, whole=False)) if names
+            else FieldViolation(v.field, v.description) for v in bad.field_violations)
     # Any other detail type this process knows (ErrorInfo, RetryInfo, ...) in the same JSON style.
     name = packed.type_url.rsplit("/", 1)[-1]
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 import grpc
 from google.protobuf.message import Message
@@ -71,7 +71,10 @@ def _error_frame(envelope: dict[str, Any]) -> bytes:
     return f"event: error\ndata: {json.dumps(envelope, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
-async def respond(call: grpc.aio.UnaryStreamCall, method: str, heartbeat: float = HEARTBEAT_SECONDS) -> "EventStream":
+async def respond(
+    call: grpc.aio.UnaryStreamCall, method: str, names: Mapping[str, str] | None = None,
+    heartbeat: float = HEARTBEAT_SECONDS,
+) -> "EventStream":
     """The stream as Server-Sent Events, or an error response if it fails before it starts.
 
     The server sends its headers once the request is accepted (a bad cursor
@@ -80,7 +83,7 @@ async def respond(call: grpc.aio.UnaryStreamCall, method: str, heartbeat: float 
     await call.initial_metadata()
     if call.done():
         await call.read()  # raises the call's error (answered as an ordinary error response)
-    return EventStream(call, method, heartbeat)
+    return EventStream(call, method, heartbeat, names or {})
 
 
 class EventStream:
@@ -94,9 +97,11 @@ class EventStream:
 
     media_type = MEDIA_TYPE
 
-    def __init__(self, call: grpc.aio.UnaryStreamCall, method: str, heartbeat: float) -> None:
+    def __init__(self, call: grpc.aio.UnaryStreamCall, method: str, heartbeat: float,
+                 names: Mapping[str, str]) -> None:
         self._call = call
         self._method = method
+        self._names = names  # query parameters named apart from their fields (errors name the parameter)
         self._heartbeat = heartbeat
         self.status_code = 200
         self.headers = {"content-type": MEDIA_TYPE, "cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -121,7 +126,7 @@ class EventStream:
                 except grpc.RpcError as exc:
                     if exc.code() != grpc.StatusCode.CANCELLED:
                         log.info("event stream ended", extra={"method": self._method, "code": exc.code().name})
-                    body = _error_frame(from_rpc_error(exc).envelope())
+                    body = _error_frame(from_rpc_error(exc, self._names).envelope())
                     await send({"type": "http.response.body", "body": body, "more_body": False})
                     return
                 if message is grpc.aio.EOF:

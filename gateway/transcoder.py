@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-from common.descriptors import is_required, signed_url
+from common.descriptors import is_required, query_name, signed_url
 
 from . import headers, sse, streaming
 from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
@@ -127,6 +127,8 @@ class _Method:
         path_fields = {p.split(".")[0] for p in binding.template.variable_fields}
         # Fields set by headers (request_id, etag); only these headers set them.
         self.header_fields = headers.request_headers(binding.method.input_type)
+        # Query parameters named apart from their field: the server's violations are renamed back.
+        self.query_names = {f.name: query_name(f) for f in binding.method.input_type.fields if query_name(f) != f.name}
         # Keys a "*" body may not carry: the path and the headers say them, the body's keys make the mask.
         self.body_skip = frozenset(path_fields | set(self.header_fields) | ({self.mask_field} if self.mask_field else set()))
         # The reply's etag goes out as the ETag header too (not for a reply cut down to one field).
@@ -195,7 +197,7 @@ class TranscodingRoute(BaseRoute):
         except InvalidJson as exc:
             response = error_response(bad_request(exc))
         except grpc.RpcError as exc:
-            response = error_response(from_rpc_error(exc))
+            response = error_response(from_rpc_error(exc, self._methods[id(binding)].query_names))
         except Exception:  # a gateway bug: logged here, never shown to the client
             log.exception("unhandled error", extra={"path": scope["path"], "method": scope["method"]})
             response = error_response(http_error(500, "internal error"))
@@ -223,7 +225,7 @@ class TranscodingRoute(BaseRoute):
             sse.apply_last_event_id(message, request)
             stream = self.backend.server_stream(binding.full_method, method.response_class)
             # No deadline: a watcher follows for as long as it stays connected.
-            return await sse.respond(stream(message, metadata=metadata, timeout=None), binding.full_method)
+            return await sse.respond(stream(message, metadata=metadata, timeout=None), binding.full_method, method.query_names)
         if method.upload:
             stream = self.backend.client_stream(binding.full_method, method.response_class)
             call = stream(metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS))

@@ -48,8 +48,8 @@ _NOT_IN_A_SCHEMA = [
     # RFC 3339 pattern but do not exist (February 30th, year 0).
     ("page_token", re.compile(r"^(is not a page token of this list|cannot be given together with offset"
                                r"|was made for other filters|takes the place of )")),
-    # A cursor only what the workspace has had.
-    ("after_sequence", re.compile(r"^is past the workspace's last event \(\d+\)$")),
+    # A cursor only what the workspace has had (`?after=`, the field after_sequence).
+    ("after", re.compile(r"^is past the workspace's last event \(\d+\)$")),
     *((name, re.compile(r"^'.*' is not a time that exists$")) for name in ("created_after", "created_before", "updated_after")),
 ]
 
