@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime
 import uuid
 
-import grpc
 from google.protobuf import empty_pb2
 
-from common.errors import HTTP_STATUS
+from common.errors import http_status_of
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
 from ..app import history, issues, page_tokens
@@ -78,9 +77,8 @@ class IssuesServicer:
         for requested, result in zip(request.ids, results):
             item = response.results.add(id=requested, outcome=_OUTCOMES[result.outcome])
             if result.error is not None:
-                code = grpc.StatusCode[result.error.code]
                 item.error.CopyFrom(pb.BulkUpdateError(
-                    code=HTTP_STATUS.get(code, 500), status=result.error.code, message=result.error.message))
+                    code=http_status_of(result.error.code), status=result.error.code, message=result.error.message))
         return response
 
     def ListSubIssues(self, request: pb.ListSubIssuesRequest, call: Call) -> pb.ListSubIssuesResponse:

@@ -47,7 +47,6 @@ class DerivedWrites:
         self.workspace_id = workspace_id
         self.deltas = counters.Deltas(workspace_id)
         self.sub_moves: Counter[uuid.UUID] = Counter()
-        self.history: list[tuple[list[NewEntry], str]] = []
         self.unnumbered: list[Any] = []
         self.first_responses: list[FirstResponse] = []
         # The ?ref= and ?tag= lookup rows: issues whose rows are replaced, new rows.
@@ -66,11 +65,7 @@ class DerivedWrites:
             if change.entity == "issue":
                 self._count(change)
                 self._lookups(change)
-        per_change = entries_by_change(changes)
-        entries = [e for each in per_change for e in each]
-        if entries:
-            self.history.append((entries, actor))
-        self.units.append((changes, actor, per_change))
+        self.units.append((changes, actor, entries_by_change(changes)))
         self.unnumbered.extend(unnumbered)
         if first_response is not None:
             self.first_responses.append(first_response)
@@ -111,7 +106,10 @@ class DerivedWrites:
         # Stamped now, after the commands' row locks were granted: for one
         # issue, history follows commit order even when updates raced.
         at = utcnow()
-        stored = iter(HistoryRepository(self.workspace_id).insert(self.history, at) if self.history else [])
+        # One group per unit of work that has entries: all of them, in change order, and its actor.
+        history = [([e for each in per_change for e in each], actor)
+                   for _, actor, per_change in self.units if any(per_change)]
+        stored = iter(HistoryRepository(self.workspace_id).insert(history, at) if history else [])
         if self.unnumbered:
             WorkspaceRepository(self.workspace_id).number_issues(self.unnumbered)
         if self.first_responses:

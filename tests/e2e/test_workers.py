@@ -23,11 +23,10 @@ from typing import Callable, Iterator
 import grpc
 import httpx
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from .. import harness
 from .test_prometheus import scrape, value
+from .test_rate_limit import retry_delay
 from .test_shutdown import hold_write_lock
 from .test_token_admin import create, listed, refusal, service_cli
 
@@ -209,15 +208,6 @@ def limited_workers(database_url: str, tmp_path_factory: pytest.TempPathFactory)
     server = start_workers(database_url, tmp_path_factory.mktemp("limited-workers"), ISSUES_RATE_LIMIT=LIMIT)
     yield server
     assert server.stop() == 0
-
-
-def retry_delay(error: grpc.RpcError) -> float | None:
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else []:
-        info = error_details_pb2.RetryInfo()
-        if detail.Unpack(info):
-            return info.retry_delay.ToNanoseconds() / 1e9
-    return None
 
 
 def test_the_rate_limit_holds_across_workers(limited_workers):
