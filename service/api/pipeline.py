@@ -99,6 +99,13 @@ def to_status(error: ServiceError) -> status_pb2.Status:
 INTERNAL = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
 
 
+def encode(message: Any) -> bytes:
+    """A response's bytes, with map entries (Struct keys) in a fixed order: a
+    replayed idempotent answer, stored as bytes (requests.py), then equals
+    the first one byte for byte."""
+    return message.SerializeToString(deterministic=True)
+
+
 class _Outcome:
     """The code a call ended with, for its access line."""
 
@@ -133,7 +140,7 @@ class Pipeline:
         name = descriptors.full_method_name(method)
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
-        serialize = response_class.SerializeToString
+        serialize = encode
         role = descriptors.required_role(method)
         required = Role(role) if role else None
         signed = descriptors.signed_url(method)
@@ -232,7 +239,6 @@ class Pipeline:
         authorized, decoded, mapped and logged as every other call."""
         if method.client_streaming or not method.server_streaming or required is None:
             raise ValueError(f"{name}: only server-streaming methods with a role may be async")
-        encode = message_factory.GetMessageClass(method.output_type).SerializeToString
 
         def serialize(item: Any) -> bytes:
             # A handler may yield messages already encoded (one encoding shared by many streams).

@@ -257,7 +257,8 @@ def idempotency(v: Violations, request: Message, response: Callable[[Any], Messa
     rest.CopyFrom(request)
     rest.ClearField("request_id")
     digest = hashlib.sha256(request.DESCRIPTOR.full_name.encode() + b"\0" + rest.SerializeToString(deterministic=True))
-    return Idempotency(request_id, digest.hexdigest(), lambda result: response(result).SerializeToString())
+    # Deterministic, as the pipeline's own encoding: a replay is the first answer byte for byte.
+    return Idempotency(request_id, digest.hexdigest(), lambda result: response(result).SerializeToString(deterministic=True))
 
 
 # What a bulk update may change (IssueUpdates' fields, by UpdateIssue's rules).
