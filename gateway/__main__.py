@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 
 from common import defaults, logs
+from common.stop_signals import stop_event, wait_until_set
 
 from .cors import parse_origins
 from .server import start_in_thread
@@ -40,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     http_listen = defaults.resolve(defaults.HTTP_LISTEN, args.http_listen)
     grpc_target = defaults.resolve(defaults.GRPC_TARGET, args.grpc_target)
 
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
+    stopping = stop_event()
     try:
         cors_origins = parse_origins(defaults.resolve(defaults.CORS_ORIGINS, args.cors_origins))
         max_upload = int(defaults.resolve(defaults.MAX_UPLOAD_BYTES, None if args.max_upload_bytes is None
@@ -54,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     host = http_listen.rpartition(":")[0]
     log.info("serving http", extra={"http_listen": f"{host}:{handle.port}", "grpc_target": grpc_target})
-    stopping.wait()
+    wait_until_set(stopping)
     log.info("shutting down")
     handle.stop()
     log.info("stopped")

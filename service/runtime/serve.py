@@ -13,12 +13,13 @@ before that import.
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import threading
 from typing import Callable
 
 import peewee
+
+from common.stop_signals import stop_event, wait_until_set
 
 from ..api.rate_limit import RateLimit
 from ..app import tokens
@@ -50,14 +51,11 @@ def serve(settings: Settings) -> int:
 
     from .server import start
 
+    stopping = stop_event()  # a SIGTERM while starting is kept for when serving has begun
     db = prepare_database(settings)
     server = start(settings, db)
     gateway = _start_gateway(settings, server, cors_origins) if settings.http_listen else None
-
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
-    stopping.wait()
+    wait_until_set(stopping)
     grace = settings.shutdown_grace_seconds
     log.info("shutting down", extra={"grace_seconds": grace})
     # Everything stops taking new work at once; then calls in flight get the grace.
@@ -124,7 +122,7 @@ def run_worker(settings: Settings, stopping: threading.Event, ready: Callable[[]
     database.bind(db)
     server = start(settings, db)
     ready()
-    stopping.wait()
+    wait_until_set(stopping)
     grace = settings.shutdown_grace_seconds
     log.info("shutting down", extra={"grace_seconds": grace})
     server.stop(grace)
@@ -145,7 +143,7 @@ def run_gateway(
     )
     log.info("serving http", extra={"http_listen": http_listen, "grpc_target": grpc_target})
     ready()
-    stopping.wait()
+    wait_until_set(stopping)
     log.info("shutting down")
     gateway.stop()
     log.info("stopped")

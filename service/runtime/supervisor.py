@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from common.stop_signals import stop_event
+
 log = logging.getLogger("service.supervisor")
 
 STABLE_SECONDS = 10.0
@@ -259,11 +261,9 @@ class Supervisor:
         """The forked child: its own signals, its own file descriptors, then its body."""
         code = 1
         try:
-            stopping = threading.Event()
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stopping.set())
+            stopping = stop_event()  # the body waits with wait_until_set
             for fd in (self._wakeup_r, self._wakeup_w, self._selector.fileno(), *child.close_in_child,
                        *(c._ready_fd for c in self.children if c._ready_fd >= 0)):
                 try:
