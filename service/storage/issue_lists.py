@@ -1,9 +1,9 @@
 """The issue list's query: filters, orders, full-text search and keyset pages.
 
 Written as SQL text rather than through peewee: the shape varies with the
-filters given, and each filter is one indexed predicate (m0007's and m0010's indexes):
+filters given, and each filter is one indexed predicate (m0007's indexes):
 tags and refs probe their lookup tables, `q` the full-text index (a
-PostgreSQL GIN index over issue_search's tsvectors, SQLite FTS5), the orders and the
+PostgreSQL GIN index over a tsvector, SQLite FTS5), the orders and the
 timestamp bounds the (workspace, key, ..., uuid) indexes. A page after a
 token starts with a row-value comparison on the order's keys, so it is one
 index range scan however deep it is: no OFFSET.
@@ -82,8 +82,7 @@ def _where(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> 
               " AND r.ref_key = ? AND r.ref_value = ?)", workspace_id, key, value)
     if f.words:
         if is_postgres():
-            w.add("i.uuid IN (SELECT s.issue_uuid FROM issue_search s WHERE s.search @@ plainto_tsquery('simple', ?))",
-                  " ".join(f.words))
+            w.add("i.search @@ plainto_tsquery('simple', ?)", " ".join(f.words))
         else:
             # Words are letters and digits only (domain/search.py): quoting is all FTS5 needs.
             w.add("i.rowid IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ?)",

@@ -99,7 +99,7 @@ class IssueRepository:
         row.version += 1
         names = [*names, "updated_at", "version"]
         if SEARCHED.intersection(names):
-            # The full-text index follows in this statement (m0007; on PostgreSQL by trigger, m0010).
+            # Moves the full-text index with it, in this statement (m0007).
             row.search_text = search_text(row.title, row.description, row.resolution_summary)
             names.append("search_text")
         row.save(only=[getattr(Issue, n) for n in names])

@@ -14,7 +14,6 @@ import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
 
 from issues.v1 import issue_pb2
-from service.storage import database
 
 from .. import harness
 from ..harness import bad_request_fields
@@ -162,33 +161,6 @@ def test_search_finds_every_word_whole_in_title_text_blocks_and_summary(workspac
     assert search("roller") == []
     assert search("capacitor") == ["Brown-out"]
 
-
-
-@pytest.mark.parametrize("backend", ["postgres"], scope="session")
-def test_an_update_that_keeps_the_words_leaves_the_search_index_alone(backend, workspace, grpc_server):
-    """PostgreSQL keeps each issue's vector in issue_search (m0010): a status
-    change writes no new version of it, a new title does."""
-    member = workspace.member
-    issue = member.CreateIssue(title="Hydraulic leak", tags=["press"])
-    handle = database.open_database(grpc_server.database_url, pool_size=1)
-
-    def version() -> str:  # the row version that last wrote the issue's vector
-        with handle.connection_context():
-            return handle.execute_sql("SELECT xmin::text FROM issue_search WHERE issue_uuid = %s",
-                                      (issue.uuid,)).fetchone()[0]
-
-    try:
-        created = version()
-        member.UpdateIssue(issue_id=issue.uuid, status=issue_pb2.Issue.STATUS_IN_PROGRESS, owner="fitter@example.com",
-                           update_mask=field_mask_pb2.FieldMask(paths=["status", "owner"]))
-        assert version() == created
-        member.UpdateIssue(issue_id=issue.uuid, title="Hydraulic seal", update_mask=field_mask_pb2.FieldMask(paths=["title"]))
-        assert version() != created
-        found = workspace.viewer.ListIssues(q="seal")
-        assert [i.uuid for i in found.items] == [issue.uuid] and found.count == 1
-        assert workspace.viewer.ListIssues(q="leak").count == 0
-    finally:
-        handle.close_all()
 
 def test_orders_break_ties_and_priority_orders_by_rank(workspace):
     member = workspace.member
