@@ -3,10 +3,15 @@
 Issue numbers are gapless per workspace (SPEC 8.1), so each create holds its
 workspace's row lock until it commits: one create after another, each
 waiting for its own WAL flush. Instead, the creates that arrive while
-another is committing join one batch, run in one transaction, each in its
-own savepoint (a refused create rolls back alone and takes no number), and
-share one commit; what they imply (counters, history, numbers) is written
-once for the batch. Every create is answered after that commit, so none is
+another is committing join one batch, run in one transaction, and share one
+commit; what they imply (counters, history, numbers) is written once for the
+batch. A batch first runs its creates one after another with nothing
+between them. If one of them is refused, that run is rolled back whole and
+the batch runs again with each create in its own savepoint, so the refused
+one rolls back alone and takes no number. Creates are rarely refused there
+(requests are validated before they queue), and the savepoints cost two
+statements a create and a PostgreSQL subtransaction each: 15-20% of a
+create's throughput when measured (bench/RESULTS.md, 2026-12-07). Every create is answered after that commit, so none is
 acknowledged before it is durable, and one reported as failed never commits.
 
 The first caller of a workspace with no batch running leads: it runs the
@@ -22,6 +27,7 @@ savepoint back and answers with that transaction's stored response.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, Callable, TypeVar
@@ -106,12 +112,17 @@ class CreateBatches:
                 item.wake.set()
 
 
+class _Refused(Exception):
+    """A create of a batch run without savepoints was refused: run it with them."""
+
+
 def _commit(batch: list[_Create]) -> None:
-    """One transaction for the batch; each create in a savepoint of its own."""
+    """One transaction for the batch: without savepoints, then, if a create
+    is refused, again with a savepoint for each create."""
 
     wrote_events: set[int] = set()
 
-    def work() -> list[tuple[Any, BaseException | None]]:
+    def work(guarded: bool) -> list[tuple[Any, BaseException | None]]:
         wrote_events.clear()
         outcomes: list[tuple[Any, BaseException | None]] = []
         # One workspace per batch: the derived rows of every create that was
@@ -121,18 +132,16 @@ def _commit(batch: list[_Create]) -> None:
         for item in batch:
             uow = UnitOfWork(item.principal, once=item.once)
             try:
-                with savepoint():
+                with savepoint() if guarded else contextlib.nullcontext():
                     result = uow.execute(item.work)
                 uow.derive_into(derived)
                 outcomes.append((result, None))
                 if item.once is not None:
                     claimed[item.once.request_id] = outcomes[-1]
-            except ClaimedInThisBatch as repeat:  # a repeat of a create of this batch: answered alike
-                outcomes.append(claimed[repeat.request_id])
-            except (ServiceError, Replayed) as answered:  # this create alone is refused, or a repeat
-                outcomes.append((None, answered))
-            except Taken:  # another transaction claimed its request_id and committed
-                outcomes.append((None, _answer_of(item)))
+            except (ClaimedInThisBatch, ServiceError, Replayed, Taken) as refused:
+                if not guarded:  # what it wrote before refusing would commit with the others
+                    raise _Refused from refused
+                outcomes.append(_outcome_of(item, refused, claimed))
         if derived.write() is not None:
             wrote_events.add(derived.workspace_id)
         return outcomes
@@ -142,7 +151,10 @@ def _commit(batch: list[_Create]) -> None:
     patience = None if None in ends else max(ends) - time.monotonic()  # type: ignore[type-var]
     try:
         with call_deadline(patience):
-            outcomes = transaction(work, write=True)
+            try:
+                outcomes = transaction(lambda: work(False), write=True)
+            except _Refused:  # rolled back whole: again, each create on its own
+                outcomes = transaction(lambda: work(True), write=True)
     except BaseException as failed:  # noqa: BLE001 - nothing committed: every create fails alike
         for item in batch:
             item.error = failed
@@ -150,6 +162,17 @@ def _commit(batch: list[_Create]) -> None:
     events.committed(wrote_events)  # wake the watchers
     for item, (result, error) in zip(batch, outcomes):
         item.result, item.error = result, error
+
+
+def _outcome_of(
+    item: _Create, refused: BaseException, claimed: dict[str, tuple[Any, BaseException | None]],
+) -> tuple[Any, BaseException | None]:
+    """How a create refused in its savepoint is answered."""
+    if isinstance(refused, ClaimedInThisBatch):  # a repeat of a create of this batch: answered alike
+        return claimed[refused.request_id]
+    if isinstance(refused, Taken):  # another transaction claimed its request_id and committed
+        return None, _answer_of(item)
+    return None, refused  # refused alone, or a repeat answered with the stored response
 
 
 def _answer_of(item: _Create) -> BaseException:
