@@ -29,6 +29,7 @@ from ..domain.limits import (
     SESSIONS_MAX, SHORT_MAX, TAG_MAX, TAGS_MAX, TEXT_MAX, TITLE_MAX,
 )
 from . import content
+from .pipeline import encode
 
 
 
@@ -257,8 +258,8 @@ def idempotency(v: Violations, request: Message, response: Callable[[Any], Messa
     rest.CopyFrom(request)
     rest.ClearField("request_id")
     digest = hashlib.sha256(request.DESCRIPTOR.full_name.encode() + b"\0" + rest.SerializeToString(deterministic=True))
-    # Deterministic, as the pipeline's own encoding: a replay is the first answer byte for byte.
-    return Idempotency(request_id, digest.hexdigest(), lambda result: response(result).SerializeToString(deterministic=True))
+    # Stored as the pipeline encodes the live answer: a replay is the first one byte for byte.
+    return Idempotency(request_id, digest.hexdigest(), lambda result: encode(response(result)))
 
 
 # What a bulk update may change (IssueUpdates' fields, by UpdateIssue's rules).
