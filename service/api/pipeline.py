@@ -100,9 +100,9 @@ INTERNAL = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
 
 
 def encode(message: Any) -> bytes:
-    """A response's bytes, with map entries (Struct keys) in a fixed order: a
-    replayed idempotent answer, stored as bytes (requests.py), then equals
-    the first one byte for byte."""
+    """A response's bytes, with map entries (Struct keys) in a fixed order:
+    the stored first answer of a create (requests.idempotency) is encoded
+    here too, so a replay equals it byte for byte."""
     return message.SerializeToString(deterministic=True)
 
 
@@ -291,15 +291,7 @@ class Pipeline:
             self._log(name, outcome)
 
     def _authenticate(self, context: grpc.ServicerContext) -> Principal:
-        header = ""
-        for key, value in context.invocation_metadata():
-            if key == "authorization":
-                header = value
-                break
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("missing credentials: send metadata 'authorization: Bearer <token>'")
+        token = _bearer_token(context)
         principal = self._authenticator.principal(token)
         if self._limiter is not None:
             self._limiter.admit(token)  # a known token's call counts, whatever becomes of it
@@ -307,11 +299,7 @@ class Pipeline:
 
     def _token_holds(self, context: grpc.ServicerContext) -> None:
         """Unauthenticated if the call's token no longer stands for anyone (no rate limit taken)."""
-        for key, value in context.invocation_metadata():
-            if key == "authorization":
-                self._authenticator.principal(value.partition(" ")[2].strip())
-                return
-        raise Unauthenticated("missing credentials")
+        self._authenticator.principal(_bearer_token(context))
 
     @staticmethod
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
@@ -337,6 +325,16 @@ class Pipeline:
             duration_ms=round(elapsed * 1000, 3),
             workspace=principal.workspace_slug if principal else None,
         )
+
+
+def _bearer_token(context: grpc.ServicerContext) -> str:
+    """The token of the call's `authorization: Bearer <token>` metadata."""
+    header = next((value for key, value in context.invocation_metadata() if key == "authorization"), "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("missing credentials: send metadata 'authorization: Bearer <token>'")
+    return token
 
 
 def _abort_with_status(context: grpc.ServicerContext, status: status_pb2.Status) -> None:
