@@ -7,7 +7,6 @@ import uuid
 
 from google.protobuf import empty_pb2
 
-from common.errors import http_status_of
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
 from ..app import history, issues, page_tokens
@@ -76,9 +75,9 @@ class IssuesServicer:
         response = pb.BulkUpdateIssuesResponse(updated=sum(r.outcome == "updated" for r in results))
         for requested, result in zip(request.ids, results):
             item = response.results.add(id=requested, outcome=_OUTCOMES[result.outcome])
-            if result.error is not None:
-                item.error.CopyFrom(pb.BulkUpdateError(
-                    code=http_status_of(result.error.code), status=result.error.code, message=result.error.message))
+            shown = result.error_shown()
+            if shown is not None:
+                item.error.CopyFrom(pb.BulkUpdateError(**shown))
         return response
 
     def ListSubIssues(self, request: pb.ListSubIssuesRequest, call: Call) -> pb.ListSubIssuesResponse:

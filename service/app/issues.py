@@ -207,6 +207,12 @@ class BulkResult:
     outcome: Literal["updated", "unchanged", "failed"]
     error: ServiceError | None = None
 
+    def error_shown(self) -> dict[str, Any] | None:
+        """The error as the response and the event show it: HTTP code, status name, message."""
+        if self.error is None:
+            return None
+        return {"code": http_status_of(self.error.code), "status": self.error.code, "message": self.error.message}
+
 
 def bulk_update(
     principal: Principal, refs: list[IssueRef], values: dict[str, Any], *, asked: list[str] | None = None,
@@ -234,9 +240,7 @@ def bulk_update(
         ids = asked if asked is not None else [str(ref) for ref in refs]
         events.emit_bulk_updated(principal, {
             "ids": ids, "fields": sorted(values), "updated": updated,
-            "results": [{"id": i, "outcome": r.outcome, "error": None if r.error is None else {
-                "code": http_status_of(r.error.code), "status": r.error.code, "message": r.error.message}}
-                for i, r in zip(ids, results)],
+            "results": [{"id": i, "outcome": r.outcome, "error": r.error_shown()} for i, r in zip(ids, results)],
         })
     return results
 
