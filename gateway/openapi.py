@@ -213,8 +213,7 @@ def _summary(name: str) -> str:
 def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
     method = b.method
     request = method.input_type
-    path_fields = {p.split(".")[0] for p in b.template.variable_fields}
-    header_fields = headers.request_headers(request)
+    header_fields = b.header_fields
     etag_reply = headers.has_etag(method.output_type) and not b.response_body
     parameters: list[Schema] = []
     for _, path in b.template.variables:
@@ -262,8 +261,7 @@ def _operation(b: Binding, schemas: _Schemas, operation_id: str) -> Schema:
     elif b.body:
         if b.body == "*":
             mask = b.update_mask_field
-            skip = frozenset(path_fields | set(header_fields) | ({mask.name} if mask is not None else set()))
-            body_schema = schemas.input_object(request, skip=skip, update=mask is not None)
+            body_schema = schemas.input_object(request, skip=b.body_skip, update=mask is not None)
             if mask is not None:
                 body_schema["description"] = (
                     "Only the keys present change; a key set to null clears the field (where null is allowed)."

@@ -32,7 +32,7 @@ from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, Servic
 
 from common.descriptors import http_success_code, update_mask_field
 
-from .headers import REQUEST_HEADERS
+from .headers import request_headers
 
 __all__ = ["Binding", "PathTemplate", "Resolution", "RouteTable", "bindings", "request_field"]
 
@@ -141,8 +141,25 @@ class Binding:
         """Top-level request fields that may come from the query string."""
         if self.body == "*":
             return ()
-        taken = {path.split(".")[0] for path in self.template.variable_fields} | {self.body} | set(REQUEST_HEADERS)
+        taken = self.path_fields | {self.body} | set(self.header_fields)
         return tuple(f for f in self.method.input_type.fields if f.name not in taken)
+
+    @property
+    def path_fields(self) -> frozenset[str]:
+        """Top-level request fields the path sets."""
+        return frozenset(path.split(".")[0] for path in self.template.variable_fields)
+
+    @property
+    def header_fields(self) -> dict[str, str]:
+        """Request field -> the header that alone sets it (headers.py: Idempotency-Key, If-Match)."""
+        return request_headers(self.method.input_type)
+
+    @property
+    def body_skip(self) -> frozenset[str]:
+        """Keys a `*` body may not carry: the path and the headers set them,
+        and the body's keys make the update mask."""
+        mask = self.update_mask_field
+        return self.path_fields | set(self.header_fields) | ({mask.name} if mask is not None else set())
 
     @property
     def update_mask_field(self) -> FieldDescriptor | None:

@@ -124,13 +124,12 @@ class _Method:
         self.query_fields = binding.query_fields
         mask = binding.update_mask_field
         self.mask_field = mask.name if mask is not None else None
-        path_fields = {p.split(".")[0] for p in binding.template.variable_fields}
+        path_fields = binding.path_fields
         # Fields set by headers (request_id, etag); only these headers set them.
-        self.header_fields = headers.request_headers(binding.method.input_type)
+        self.header_fields = binding.header_fields
         # Query parameters named apart from their field: the server's violations are renamed back.
         self.query_names = {f.name: query_name(f) for f in binding.method.input_type.fields if query_name(f) != f.name}
-        # Keys a "*" body may not carry: the path and the headers say them, the body's keys make the mask.
-        self.body_skip = frozenset(path_fields | set(self.header_fields) | ({self.mask_field} if self.mask_field else set()))
+        self.body_skip = binding.body_skip
         # The reply's etag goes out as the ETag header too (not for a reply cut down to one field).
         self.etag = headers.has_etag(binding.method.output_type) and not binding.response_body
         self.required = tuple(
