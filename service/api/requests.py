@@ -208,23 +208,26 @@ def issue_values(
     return out
 
 
-def update_paths(request: Message, fields: tuple[str, ...], *, v: Violations | None = None) -> list[str] | None:
-    """The fields an update request changes (AIP-134).
+def update_paths(request: Message, fields: tuple[str, ...]) -> list[str]:
+    """The fields an update request changes (AIP-134): InvalidArgument when
+    its mask names another field, or it changes none."""
+    v = Violations()
+    paths = mask_paths(v, request, fields)
+    v.check()
+    if not paths:
+        raise InvalidArgument.field("update_mask", "names no field to update")
+    return paths
 
-    An explicit mask must name only `fields`; an empty mask means every field
-    that is set in the request. Without `v`, raises InvalidArgument when the
-    mask names another field or none is set; given `v`, adds the former to it
-    (returning None) and returns [] for the latter.
-    """
+
+def mask_paths(v: Violations, request: Message, fields: tuple[str, ...]) -> list[str] | None:
+    """The fields `request` changes: its mask, which must name only `fields`
+    (None, and each other field added to `v`, when it does not), or, with an
+    empty mask, every one of `fields` set in the request (maybe none)."""
     paths = list(dict.fromkeys(request.update_mask.paths))
     if paths:
-        checking = v is None
-        v = v if v is not None else Violations()
         wrong = [path for path in paths if path not in fields]
         for path in wrong:
             v.add("update_mask", f"{path!r} is not a field that can be updated")
-        if checking:
-            v.check()
         return None if wrong else paths
     inferred = []
     for name in fields:
@@ -237,8 +240,6 @@ def update_paths(request: Message, fields: tuple[str, ...], *, v: Violations | N
                 inferred.append(name)
         elif getattr(request, name):
             inferred.append(name)
-    if not inferred and v is None:
-        raise InvalidArgument.field("update_mask", "names no field to update")
     return inferred
 
 
@@ -277,7 +278,7 @@ def bulk_update(request: pb.BulkUpdateIssuesRequest) -> tuple[list[IssueRef], di
     if not request.HasField("updates"):
         v.add("updates", "is required")
     else:
-        paths = update_paths(request.updates, BULK_FIELDS, v=v.within("updates"))
+        paths = mask_paths(v.within("updates"), request.updates, BULK_FIELDS)
         if paths:
             values = issue_values(request.updates, paths, creating=False, v=v.within("updates"))
         elif paths is not None:
