@@ -9,7 +9,7 @@ with the fields' python_value.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable, NamedTuple
 
 import peewee
 
@@ -68,20 +68,31 @@ def scalar(text: str, params: Iterable[Any]) -> Any:
 
 
 _ROWS_PER_INSERT = 64
-_insert_plans: dict[tuple[type, tuple[str, ...]], list[peewee.Field]] = {}
+
+
+class _InsertPlan(NamedTuple):
+    fields: list[peewee.Field]  # the columns written, in peewee's order
+    names: tuple[str, ...]  # their names: part of the SQL text's cache key
+    step: int  # rows per statement
+
+
+_insert_plans: dict[tuple[type, tuple[str, ...]], _InsertPlan] = {}
 
 
 def _default(field: peewee.Field) -> Any:
     return field.default() if callable(field.default) else field.default
 
 
-def _plan(model: type[peewee.Model], names: tuple[str, ...]) -> list[peewee.Field]:
+def _plan(model: type[peewee.Model], names: tuple[str, ...]) -> _InsertPlan:
     """The columns an INSERT naming `names` writes: peewee adds every field
     that has a Python default, in the model's order; the parameters follow."""
     given = (model, names)
     plan = _insert_plans.get(given)
-    if plan is None:  # worked out once per model and set of columns, not per row
-        plan = _insert_plans[given] = [f for f in model._meta.sorted_fields if f.name in names or f.default is not None]
+    if plan is None:  # worked out once per model and set of columns, not per call
+        fields = [f for f in model._meta.sorted_fields if f.name in names or f.default is not None]
+        # Few enough parameters for any SQLite (999), few enough texts to keep.
+        step = max(1, min(_ROWS_PER_INSERT, 999 // len(fields)))
+        plan = _insert_plans[given] = _InsertPlan(fields, tuple(f.name for f in fields), step)
     return plan
 
 
@@ -96,10 +107,7 @@ def insert_many(model: type[peewee.Model], rows: list[dict[str, Any]]) -> None:
     number of rows."""
     if not rows:
         return
-    fields = _plan(model, tuple(rows[0]))
-    names = tuple(f.name for f in fields)
-    # Few enough parameters for any SQLite (999), few enough texts to keep.
-    step = max(1, min(_ROWS_PER_INSERT, 999 // len(fields)))
+    fields, names, step = _plan(model, tuple(rows[0]))
     for start in range(0, len(rows), step):
         chunk = rows[start:start + step]
         text = sql((model, "insert", names, len(chunk)), lambda: model.insert_many([{f: None for f in fields}] * len(chunk)))
