@@ -86,6 +86,7 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.UNAUTHENTICATED: 401,
 }
 
+
 def http_status_of(code_name: str) -> int:
     """The HTTP status of a canonical code given by name ("NOT_FOUND" -> 404)."""
     return HTTP_STATUS.get(grpc.StatusCode[code_name], 500)

@@ -104,6 +104,8 @@ class RequestIdReused(AlreadyExists):
             "request_id: was used in the last 24 hours with a different request; use a new one for a new request",
             metadata={"field": "request_id"},
         )
+
+
 class OutOfRange(ServiceError):
     """A cursor past what is kept (or there is): the caller must resync."""
 
