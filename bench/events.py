@@ -278,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
 
         db = database.open_database(url, pool_size=1)
         database.bind(db)
-        token = tokens.create_token(f"bench-events-{uuid.uuid4().hex[:6]}", "bench@example.com", "member")
-        idle_token = tokens.create_token(f"bench-idle-{uuid.uuid4().hex[:6]}", "bench@example.com", "viewer")
+        token = tokens.create_token(f"bench-events-{uuid.uuid4().hex[:6]}", "bench@example.com", "member", create_workspace=True)
+        idle_token = tokens.create_token(f"bench-idle-{uuid.uuid4().hex[:6]}", "bench@example.com", "viewer", create_workspace=True)
         db.close_all()
 
         _writes(a.target, token, 1.0)  # warm up both paths

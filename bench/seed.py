@@ -130,7 +130,7 @@ def seed(url: str, list_rows: int = 100_000, metrics_rows: int = 1_000_000, log=
     database.bind(db)
     migrate.migrate(db)
     tokens = {
-        slug: tokens.create_token(slug, EMAIL, "member")
+        slug: tokens.create_token(slug, EMAIL, "member", create_workspace=True)
         for slug in (LIST_WORKSPACE, METRICS_WORKSPACE, WRITE_WORKSPACE)
     }
     db.close_all()

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from common import logs
 
+from . import operator_database
 from .app import tokens
 from .config import Settings, blob_settings, duration, seconds, setting
 from .storage import database, migrate
@@ -28,26 +29,33 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     applied = migrate.migrate(db)
     for m in applied:
         log.info("applied migration", extra={"version": m.version, "migration": m.name})
-    log.info("schema up to date", extra={"applied": len(applied)})
+    message, fields = migrate.outcome(applied)
+    log.info(message, extra=fields)
     db.close_all()
     return 0
 
 
-def _token_command(args: argparse.Namespace, work: Callable[[], str]) -> int:
-    """Open and migrate the database, run `work` and print what it returns.
+def _operator_command(args: argparse.Namespace, work: Callable[[], str]) -> int:
+    """Open the existing database, run `work` and print what it returns.
 
-    Bad arguments (ValueError) are a usage error, exit 2; a token or workspace
-    that does not exist (LookupError) exit 1.
+    Bad arguments (ValueError) are a usage error, exit 2; a database,
+    workspace or token that does not exist (LookupError) exit 1, naming the
+    database looked in and, when there is one, a hint (the closest slug).
     """
-    db = _open(setting("database_url", args.database_url))
+    url = setting("database_url", args.database_url)
     try:
-        migrate.migrate(db)
+        db = operator_database.open_existing(url)
+    except operator_database.MissingDatabase as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
         output = work()
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except LookupError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
+        hint = f"; {exc.args[1]}" if len(exc.args) > 1 else ""
+        print(f"error: {exc.args[0]} in {operator_database.shown(url)}{hint}", file=sys.stderr)
         return 1
     finally:
         db.close_all()
@@ -62,40 +70,33 @@ def _workspace_line(workspace: Any) -> dict[str, str]:
 def cmd_workspace(args: argparse.Namespace) -> int:
     from .app import workspaces
 
-    db = _open(setting("database_url", args.database_url))
-    migrate.migrate(db)
-    try:
+    def work() -> str:
         if args.workspace_command == "create":
             shown = [workspaces.create_workspace(args.slug, args.prefix)]
         elif args.workspace_command == "update":
             shown = [workspaces.update_workspace(args.slug, args.prefix)]
         else:
             shown = workspaces.list_workspaces()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        db.close_all()
-    lines = [_workspace_line(w) for w in shown]
-    if args.json:
-        print(json.dumps(lines if args.workspace_command == "list" else lines[0]))
-    else:
+        lines = [_workspace_line(w) for w in shown]
+        if args.json:
+            return json.dumps(lines if args.workspace_command == "list" else lines[0])
         width = max([len("SLUG"), *(len(line["slug"]) for line in lines)])
-        print(f"{'SLUG':<{width}}  {'PREFIX':<10}  CREATED")
-        for line in lines:
-            print(f"{line['slug']:<{width}}  {line['prefix']:<10}  {line['created_at']}")
-    return 0
+        rows = [f"{'SLUG':<{width}}  {'PREFIX':<10}  CREATED"]
+        rows += [f"{line['slug']:<{width}}  {line['prefix']:<10}  {line['created_at']}" for line in lines]
+        return "\n".join(rows)
+
+    return _operator_command(args, work)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    return _token_command(args, lambda: tokens.create_token(args.workspace, args.email, args.role, args.expires_in))
+    return _operator_command(args, lambda: tokens.create_token(args.workspace, args.email, args.role, args.expires_in))
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     from .token_table import render_json, render_table
 
     render = render_json if args.json else render_table
-    return _token_command(args, lambda: render(tokens.list_tokens(args.workspace)))
+    return _operator_command(args, lambda: render(tokens.list_tokens(args.workspace)))
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
@@ -103,7 +104,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         revoked_at = tokens.revoke_token(args.id)
         return f"token {args.id} revoked at {revoked_at.isoformat(timespec='seconds')}Z"
 
-    return _token_command(args, revoke)
+    return _operator_command(args, revoke)
 
 
 def _days(text: str) -> int:
@@ -124,8 +125,11 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     database_url = setting("database_url", args.database_url)
-    db = _open(database_url)
-    migrate.migrate(db)
+    try:
+        db = operator_database.open_existing(database_url)
+    except operator_database.MissingDatabase as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     blobs = blob_settings(database_url, setting("http_listen"))
     store = open_store(blobs, lambda: database.transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     report = collect(store, blobs.unreferenced_after_seconds, event_retention_seconds=retention)
@@ -218,7 +222,7 @@ def parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = with_db(token_commands.add_parser("create", help="mint a token and print it alone on stdout"))
-    create.add_argument("--workspace", required=True, help="workspace slug; created if new")
+    create.add_argument("--workspace", required=True, help="an existing workspace's slug (`workspace create` makes one)")
     create.add_argument("--email", required=True)
     create.add_argument("--role", required=True, choices=["viewer", "member", "admin"])
     create.add_argument("--expires-in", metavar="DAYS", type=_days, help="refuse the token after DAYS days (default: never)")

@@ -135,7 +135,7 @@ def mint_token(url: str, role: str = "admin", workspace: str | None = None, emai
     slug = workspace or f"ws-{uuid.uuid4().hex[:10]}"
     email = email or f"{role}-{uuid.uuid4().hex[:6]}@example.com"
     use_database(url)
-    return tokens.create_token(slug, email, role), slug
+    return tokens.create_token(slug, email, role, create_workspace=True), slug
 
 
 def close_databases() -> None:

@@ -21,6 +21,7 @@ from ..storage import tokens as tokens_store
 from ..storage.database import transaction
 from ..storage.tokens import TokenRecord
 from .token_usage import UsageRecorder, utcnow
+from .workspaces import unknown_workspace
 
 TOKEN_PREFIX = "iss_"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -32,10 +33,13 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(workspace_slug: str, email: str, role: str, expires_in_days: int | None = None) -> str:
-    """Mint a token (creating the workspace if needed) and return it.
+def create_token(workspace_slug: str, email: str, role: str, expires_in_days: int | None = None, *,
+                 create_workspace: bool = False) -> str:
+    """Mint a token and return it.
 
     `expires_in_days`: a positive number of days it stays valid; None: until revoked.
+    An unknown workspace is a LookupError suggesting the closest slug (a typo
+    must not mint a token for a new, empty workspace), unless `create_workspace`.
     """
     if not SLUG.match(workspace_slug):
         raise ValueError("workspace must be lower-case letters, digits and dashes (1-64)")
@@ -47,10 +51,13 @@ def create_token(workspace_slug: str, email: str, role: str, expires_in_days: in
     expires_at = utcnow() + datetime.timedelta(days=expires_in_days) if expires_in_days else None
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     prefix = default_prefix(workspace_slug)
-    transaction(
-        lambda: tokens_store.insert(workspace_slug, email, parsed.label, hash_token(token), prefix, expires_at),
-        write=True,
-    )
+
+    def work() -> None:
+        if not create_workspace and not tokens_store.workspace_exists(workspace_slug):
+            raise unknown_workspace(workspace_slug)
+        tokens_store.insert(workspace_slug, email, parsed.label, hash_token(token), prefix, expires_at)
+
+    transaction(work, write=True)
     return token
 
 
@@ -81,7 +88,7 @@ def list_tokens(workspace_slug: str) -> list[TokenRecord]:
 
     found = transaction(work, snapshot=True)
     if found is None:
-        raise LookupError(f"no workspace {workspace_slug!r}")
+        raise transaction(lambda: unknown_workspace(workspace_slug))
     return found
 
 

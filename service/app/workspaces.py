@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from ..domain.identifiers import PREFIX, SLUG, default_prefix
 from ..storage import workspaces as store
 from ..storage.database import transaction
@@ -34,7 +36,7 @@ def update_workspace(slug: str, prefix: str) -> Workspace:
     def work() -> Workspace:
         workspace = store.by_slug(slug)
         if workspace is None:
-            raise ValueError(f"no workspace {slug!r}")
+            raise unknown_workspace(slug)
         store.set_prefix(workspace, prefix)
         return store.by_slug(slug)
 
@@ -43,3 +45,13 @@ def update_workspace(slug: str, prefix: str) -> Workspace:
 
 def list_workspaces() -> list[Workspace]:
     return transaction(store.all_workspaces)
+
+
+def unknown_workspace(slug: str) -> LookupError:
+    """`no workspace 'acmee'`, and as its second argument a hint: the closest slug, or how to create it.
+
+    Call it inside a transaction: it reads the slugs there are.
+    """
+    close = difflib.get_close_matches(slug, store.all_slugs(), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"create it with `workspace create --slug {slug}`"
+    return LookupError(f"no workspace {slug!r}", hint)

@@ -13,18 +13,23 @@ before that import.
 from __future__ import annotations
 
 import logging
+import os
+import shlex
 import socket
+import sys
 import threading
 from typing import Callable
 
 import peewee
 
+from common import defaults
 from common.stop_signals import stop_event, wait_until_set
 
 from ..api.rate_limit import RateLimit
 from ..app import tokens
 from ..config import Settings
 from ..storage import database, migrate
+from .ports import CannotListen, check_free
 
 log = logging.getLogger("service")
 
@@ -43,6 +48,13 @@ def serve(settings: Settings) -> int:
         RateLimit.parse(settings.rate_limit)
     except ValueError as exc:
         log.error("cannot start", extra={"error": str(exc)})
+        return 2
+    try:
+        check_free(settings.grpc_listen, "gRPC")
+        if settings.http_listen:
+            check_free(settings.http_listen, "HTTP")
+    except CannotListen as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if settings.worker_processes > 1:
         from .workers import serve_workers
@@ -74,15 +86,33 @@ def prepare_database(settings: Settings) -> peewee.Database:
     db = database.open_database(settings.database_url)
     database.bind(db)
     applied = migrate.migrate(db)
-    log.info("schema up to date", extra={"applied": len(applied)})
+    message, fields = migrate.outcome(applied)
+    log.info(message, extra=fields)
     first_token = tokens.bootstrap_admin_token()
     if first_token:
-        print(
-            "No API tokens existed, so one admin token was created for workspace 'default'.\n"
-            "It is shown only this once:\n" + first_token,
-            flush=True,
-        )
+        print(first_token_banner(first_token, settings.database_url), flush=True)
     return db
+
+
+def first_token_banner(token: str, database_url: str) -> str:
+    """The first admin token, framed so that it stands out between pip's output and the JSON logs,
+    with the one line that sets up a second terminal and how to mint another."""
+    setup = [f"cd {shlex.quote(os.getcwd())}"]
+    if sys.prefix != sys.base_prefix:  # a virtual environment: the second terminal needs it too
+        setup.append(f"source {shlex.quote(sys.prefix)}/bin/activate")
+    exports = f"export TOKEN={token}"
+    if database_url != defaults.DATABASE_URL[1]:
+        exports += f" DATABASE_URL={shlex.quote(database_url)}"  # the operator commands there need it too
+    rule = "=" * 78
+    return "\n".join([
+        "", rule,
+        "No API tokens existed, so one admin token was created for workspace 'default'.",
+        "It is shown only this once; keep it:", "", f"    {token}", "",
+        "In a second terminal, to use it:", f"    {' && '.join([*setup, exports])}",
+        "Lost it? Mint another there (the server may keep running):",
+        "    python -m service token create --workspace default --email you@example.com --role admin",
+        rule, "",
+    ])
 
 
 def _gateway_grace(settings: Settings) -> float:

@@ -51,6 +51,14 @@ def available() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
+def outcome(applied: list[Migration]) -> tuple[str, dict[str, int]]:
+    """The log line for what `migrate` did: a fresh database reads "schema created", not "up to date"."""
+    fields = {"applied": len(applied), "version": available()[-1].version}
+    if not applied:
+        return "schema up to date", fields
+    return ("schema created" if applied[0].version == 1 else "schema migrated"), fields
+
+
 def applied_versions(db: peewee.Database) -> set[int]:
     if "schema_migrations" not in db.get_tables():
         return set()

@@ -24,6 +24,10 @@ def by_slug(slug: str) -> Workspace | None:
     return Workspace.get_or_none(Workspace.slug == slug)
 
 
+def all_slugs() -> list[str]:
+    return [slug for (slug,) in Workspace.select(Workspace.slug).tuples()]
+
+
 def all_workspaces() -> list[Workspace]:
     return list(Workspace.select().order_by(Workspace.slug))
 

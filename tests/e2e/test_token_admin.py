@@ -28,6 +28,10 @@ def service_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[st
 
 
 def create(database_url: str, workspace: str, *extra: str, email: str = "ops@example.com") -> str:
+    """A token of `workspace`, which `workspace create` makes first if it is new."""
+    if workspace not in service_cli(database_url, "workspace", "list").stdout.split():
+        made = service_cli(database_url, "workspace", "create", "--slug", workspace)
+        assert made.returncode == 0, made.stderr
     done = service_cli(database_url, "token", "create", "--workspace", workspace, "--email", email, "--role", "member", *extra)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
