@@ -9,10 +9,14 @@ from __future__ import annotations
 import os
 import sys
 
-import click
+# Before grpc loads: its C core would otherwise write its own log lines (a
+# failed TLS handshake, say) to the terminal beside issuectl's one-line error.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
-from .errors import CliError
-from .main import cli
+import click  # noqa: E402 - after the environment grpc reads
+
+from .errors import CliError  # noqa: E402
+from .main import cli  # noqa: E402
 
 
 def _fail(message: str, status: int = 1) -> int:

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from issues.v1 import issue_service_pb2 as pb
 from issues.v1 import issue_service_pb2_grpc
 
-from .config import Settings
+from .config import DEFAULT_SERVER, Settings
 from .errors import CliError
 
 TIMEOUT_SECONDS = 30.0
@@ -61,7 +61,7 @@ def describe(error: grpc.RpcError, settings: Settings) -> str:
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     message = error.details() if isinstance(error, grpc.Call) else str(error)
     if code == grpc.StatusCode.UNAVAILABLE:
-        return f"cannot reach the server at {settings.server} ({_first_line(message)}); check --server or ISSUES_SERVER"
+        return _unreachable(message or "", settings)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"the server at {settings.server} did not answer within {TIMEOUT_SECONDS:.0f} s"
     if code == grpc.StatusCode.UNAUTHENTICATED:
@@ -72,6 +72,18 @@ def describe(error: grpc.RpcError, settings: Settings) -> str:
     if violations:
         return "; ".join(violations)
     return message or code.name.lower()
+
+
+def _unreachable(message: str, settings: Settings) -> str:
+    """Why a connection failed, in the user's terms: TLS refused, an HTTP port, or the socket's own reason."""
+    where = f"cannot reach the server at {settings.server}"
+    if "handshake failed" in message.lower():
+        return (f"{where}: the TLS handshake failed (the server speaks plaintext there, or its certificate is "
+                "not trusted); for a plaintext server drop https:// and --tls")
+    if "http1.x server" in message or "Expected SETTINGS frame" in message:
+        return (f"{where}: that is an HTTP/1 port (the HTTP gateway's?), not gRPC; point --server at the "
+                f"gRPC port (default {DEFAULT_SERVER})")
+    return f"{where} ({_first_line(message)}); check --server or ISSUES_SERVER"
 
 
 def _first_line(text: str | None) -> str:

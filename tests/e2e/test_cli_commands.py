@@ -133,13 +133,13 @@ def test_comment_prints_its_uuid_and_json_is_the_comment(cli, grpc_server, accou
 def test_delete_removes_the_issue(cli, grpc_server, account):
     issue_id = cli("create", "--title", "doomed").stdout.strip()
 
-    deleted = cli("delete", issue_id)
+    deleted = cli("delete", issue_id, "--yes")
     again = cli("view", issue_id)
 
     assert deleted.code == 0 and issue_id in deleted.stdout
     assert_one_error_line(again, "not found")
     other = cli("create", "--title", "doomed too").stdout.strip()
-    assert cli("delete", other, "--json").json() == {}
+    assert cli("delete", other, "--json", "-y").json() == {}
 
 
 def test_delete_by_a_member_is_refused_in_one_line(grpc_server, make_token, tmp_path):
@@ -148,7 +148,7 @@ def test_delete_by_a_member_is_refused_in_one_line(grpc_server, make_token, tmp_
     cli = Cli(tmp_path, grpc_server.target, admin)
     issue_id = cli("create", "--title", "kept").stdout.strip()
 
-    result = cli("delete", issue_id, "--token", member)
+    result = cli("delete", issue_id, "--token", member, "--yes")
 
     assert_one_error_line(result, "permission denied")
     assert cli("view", issue_id).code == 0

@@ -29,6 +29,16 @@ def test_the_readme_issuectl_walkthrough_runs_as_written(backend, grpc_server, m
     assert "Reproduced on bench." in out and "Plan attached" in out and "[plan.md]" in out
     assert "Active Issues" in out and "deleted" in out
     assert "#1  " in out and "issue.created" in out and "comment.created" in out  # issuectl watch
-    viewed = json.loads(out[out.index('{\n  "issue"'):out.rindex("}") + 1])
+    viewed, end = json.JSONDecoder().raw_decode(out, out.index('{\n  "issue"'))
     assert viewed["issue"]["status"] == "in_progress" and viewed["issue"]["owner"] == "engineer@example.com"
-    assert [c["content"] for c in viewed["comments"]["items"]] == ["Reproduced on bench.", "Plan attached"]
+    assert viewed["issue"]["tags"] == ["power", "startup", "rev4"]
+    assert [c["content"] for c in viewed["comments"]["items"]] == [
+        "Reproduced on bench.", "Plan attached", "C12 sags to 2.9 V"]  # the last from standard input
+    assert [(r["emoji"], r["count"]) for r in viewed["comments"]["items"][1]["reactions"]] == [("👍", 1)]
+    [child] = viewed["sub_issues"]["items"]
+    assert child["title"] == "Probe C12 under load" and child["status"] == "resolved"
+    fields = json.loads(out[end:out.rindex("]") + 1])
+    assert [sorted(f) for f in fields] == [["identifier", "status", "title"]] * 2
+    assert "status_changed  open -> in_progress" in out  # issuectl history
+    assert out.rstrip().endswith(f"deleted {child['identifier']}")
+    assert list(tmp_path.iterdir()) == [tmp_path / ".config"]  # the plan went to a temporary directory
