@@ -37,7 +37,7 @@ def edit(issue_id: str, **given: Any) -> None:
             raise click.UsageError(f"--{name} and --remove-{name} contradict each other")
     if given["tag"] and (given["add_tag"] or given["remove_tag"]):
         raise click.UsageError("--tag replaces every tag; use it alone, or --add-tag and --remove-tag")
-    if not any(v for v in given.values() if v is not None):
+    if all(v is None or v is False or v == () for v in given.values()):  # "" is a value: the server names it
         raise click.UsageError("nothing to change: give a field to set (--title, --status, --owner, --tag, ...) "
                                "or to clear (--remove-owner, --remove-tag, ...)")
     with client() as connection:

@@ -102,11 +102,9 @@ def _draw(out: Any, response: Any, views: Any) -> None:
         note(out.styled("no issues match", "dim") if out.tty else "no issues match")
         return
     views.issue_table(out, response.items)
-    shown = len(response.items)
-    if response.count > shown or response.next_page_token:
-        more = f"showing {shown} of {response.count}"
-        if response.next_page_token:
-            more += f"; the next page: --page-token {response.next_page_token} (or --all)"
+    if response.next_page_token:  # the last page has nothing more to say
+        more = (f"showing {len(response.items)} of {response.count}; "
+                f"the next page: --page-token {response.next_page_token} (or --all)")
         note(out.styled(more, "dim") if out.tty else more)
 
 
