@@ -59,4 +59,4 @@ def edit(initial: str) -> str:
         if status != 0:
             raise CliError(f"the editor {editor!r} exited with status {status}: nothing was sent")
         written = path.read_text()
-    return "\n".join(line for line in written.splitlines() if not line.startswith("#"))
+    return "\n".join(line for line in written.splitlines() if not line.startswith("#")).strip("\n")
