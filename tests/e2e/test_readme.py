@@ -62,8 +62,11 @@ def test_every_readme_grpcurl_line_succeeds(backend, grpc_server, make_token):
 
 
 def block_after(marker: str) -> str:
+    """The shell block after `<!-- runnable: marker -->` (or, for blocks that are not runnable as they
+    stand, such as the events that follow until stopped, `<!-- marker -->`)."""
     text = README.read_text()
-    start = text.index(f"<!-- {marker} -->")
+    runnable = f"<!-- runnable: {marker} -->"
+    start = text.index(runnable if runnable in text else f"<!-- {marker} -->")
     body = text[start:].split("```sh\n", 1)[1].split("```", 1)[0]
     return body
 

@@ -451,7 +451,7 @@ def test_a_bad_worker_count_is_a_usage_error(workers, tmp_path):
 
 
 @pytest.mark.backend_independent
-def test_a_port_in_use_fails_the_start_with_status_1(tmp_path):
+def test_a_port_in_use_fails_the_start_with_status_2_in_one_line(tmp_path):
     import socket
 
     with socket.socket() as taken:
@@ -463,7 +463,9 @@ def test_a_port_in_use_fails_the_start_with_status_1(tmp_path):
              "--grpc-listen", f"127.0.0.1:{port}", "--no-http"],
             capture_output=True, text=True, timeout=60,
         )
-    assert done.returncode == 1 and "cannot listen" in done.stderr
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        f"error: cannot serve gRPC on 127.0.0.1:{port}: address already in use; "
+        "choose another address with --grpc-listen HOST:PORT (or ISSUES_GRPC_LISTEN)"]
 
 
 def test_the_readme_tracker_walkthrough_runs_against_workers(tmp_path):
