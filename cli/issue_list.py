@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from issues.v1 import issue_pb2
 
-from .context import PRIORITY, PRIORITY_CHOICE, STATUS, STATUS_CHOICE, F, client, connection_options, opt, set_filter
-from .context import show
+from .context import PRIORITY, PRIORITY_CHOICE, STATUS, STATUS_CHOICE, F, client, connection_options, set_filter, show
 
-from .pages import PAGE as _PAGE  # --all walks the pages at the largest size
+from .pages import PAGE as _PAGE, all_items  # --all walks the pages at the largest size
 
 
 def list_filters(f: F) -> F:
@@ -71,10 +70,11 @@ def _list(query: str | None, filters: dict[str, Any]) -> None:
     set_filter(request, "ref", "--ref", list(filters["ref"]))
     set_filter(request, "q", "search", [query] if query else [])
     with client() as connection:
-        response = connection.call("ListIssues", request)
         if filters["every_page"]:
-            response = every_page(response, lambda token: connection.call(
-                "ListIssues", _with_token(request, token)))
+            items = all_items(lambda token: connection.call("ListIssues", _with_token(request, token)))
+            response = pb.ListIssuesResponse(items=items, count=len(items))
+        else:
+            response = connection.call("ListIssues", request)
     show(response, lambda out: _draw(out, response, views), issue_pb2.Issue)
 
 
@@ -83,16 +83,6 @@ def _with_token(request: Any, token: str) -> Any:
     following.CopyFrom(request)
     following.page_token = token
     return following
-
-
-def every_page(first: Any, fetch: Callable[[str], Any]) -> Any:
-    """One response holding the items of every page from `first` on."""
-    page = first
-    while page.next_page_token:
-        page = fetch(page.next_page_token)
-        first.items.extend(page.items)
-    first.next_page_token = ""
-    return first
 
 
 def _draw(out: Any, response: Any, views: Any) -> None:
@@ -113,4 +103,4 @@ def register(group: click.Group) -> None:
     group.add_command(search)
 
 
-__all__ = ["every_page", "register"]
+__all__ = ["register"]
