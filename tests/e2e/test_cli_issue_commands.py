@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 import time
 
@@ -21,7 +22,10 @@ def on_terminal(cli: Cli, *args: str, answer: str = "") -> tuple[int, str]:
         time.sleep(0.2)  # typed ahead is fine too: the terminal buffers it until the prompt reads
         os.write(primary, answer.encode())
     chunks = []
-    while True:
+    deadline = time.monotonic() + 60  # a command stuck waiting for input fails the test, never hangs it
+    while time.monotonic() < deadline:
+        if not select.select([primary], [], [], 0.5)[0]:
+            continue
         try:
             chunk = os.read(primary, 65536)
         except OSError:  # the child closed its end
@@ -29,7 +33,9 @@ def on_terminal(cli: Cli, *args: str, answer: str = "") -> tuple[int, str]:
         if not chunk:
             break
         chunks.append(chunk)
-    code = process.wait(60)
+    else:
+        process.kill()
+    code = process.wait(10)
     os.close(primary)
     return code, b"".join(chunks).decode()
 
