@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from issues.v1 import comment_pb2
+
 from .context import client, connection_options, show
 from .errors import CliError
 from .issue_commands import confirmed
@@ -63,7 +65,7 @@ def add(issue_id: str, text: str | None, body: str | None, body_file: str | None
         attachment_ids = [upload(connection, path) for path in files]
         created = connection.call("CreateComment", pb.CreateCommentRequest(
             issue_id=issue.uuid, content=content, attachment_ids=attachment_ids))
-    show(created, lambda out: out.line(created.uuid))
+    show(created, lambda out: out.line(created.uuid), comment_pb2.Comment)
 
 
 def find_comment(connection: Any, issue_id: str, comment_id: str) -> Any:
@@ -98,7 +100,7 @@ def edit_comment(issue_id: str, comment_id: str, text: str | None, body: str | N
         if current is not None:
             request.etag = current.etag  # edited from what the editor showed, or refused
         updated = connection.call("UpdateComment", request)
-    show(updated, lambda out: out.line(updated.uuid))
+    show(updated, lambda out: out.line(updated.uuid), comment_pb2.Comment)
 
 
 @comment.command("delete")
@@ -135,7 +137,7 @@ def react(issue_id: str, comment_id: str, emoji: str, remove: bool) -> None:
         else:
             reacted = connection.call("AddReaction", pb.AddReactionRequest(
                 issue_id=issue_id, comment_id=comment_id, emoji=emoji))
-    show(reacted, lambda out: out.line(views.reactions_line(reacted) or "no reactions"))
+    show(reacted, lambda out: out.line(views.reactions_line(reacted) or "no reactions"), comment_pb2.Comment)
 
 
 def register(group: click.Group) -> None:

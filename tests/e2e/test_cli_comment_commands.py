@@ -92,4 +92,6 @@ def test_react_adds_and_removes_a_reaction(cli, grpc_server, account):
     assert added.code == 0 and added.stdout.startswith("👍 1 (")
     assert [r["emoji"] for r in as_json["reactions"]] == ["👍", "🎉"]
     assert removed.code == 0 and removed.stdout.startswith("🎉 1 (") and "👍" not in removed.stdout
+    assert cli("react", issue_id, comment_id, "🎉", "--json", "content,is_edited").json() == {
+        "content": "Good catch", "is_edited": False}
     assert_one_error_line(cli("react", issue_id, comment_id, "not-an-emoji"), "emoji")
