@@ -1,4 +1,4 @@
-"""Operator commands: `python -m service serve | migrate | gc | token create | token list | token revoke`."""
+"""Operator commands: `python -m service serve | migrate | gc | workspace create|update|list | token create|list|revoke`."""
 
 from __future__ import annotations
 
