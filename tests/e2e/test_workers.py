@@ -489,6 +489,7 @@ def test_a_second_supervisor_on_the_same_port_fails_to_start(tmp_path):
              "--workers", str(WORKERS), "--grpc-listen", first.target, "--no-http"],
             capture_output=True, text=True, timeout=60,
         )
-        assert done.returncode == 1 and "cannot listen" in done.stderr
+        assert done.returncode == 2 and done.stderr.startswith(f"error: cannot serve gRPC on {first.target}: ")
+        assert "--grpc-listen" in done.stderr and len(done.stderr.splitlines()) == 1
     finally:
         assert first.stop() == 0
