@@ -63,9 +63,6 @@ def _strings(v: Violations, field: str, values: list[str], *, max_len: int) -> t
 
 def issue_filter(v: Violations, request: pb.ListIssuesRequest) -> tuple[IssueFilter, str]:
     """The filters and the order_by of a ListIssues request; problems go to `v`."""
-    owner = None
-    if request.HasField("owner"):
-        owner = requests.text(v, "owner", request.owner, max_len=SHORT_MAX)
     parent = parse_issue_ref(v, "parent_id", request.parent_id) if request.HasField("parent_id") else None
     bounds = {}
     for name in ("created_after", "created_before", "updated_after"):
@@ -90,7 +87,7 @@ def issue_filter(v: Violations, request: pb.ListIssuesRequest) -> tuple[IssueFil
         statuses=tuple(requests.enum_filter(v, "status", request.status, requests.STATUS_NAMES)),
         priorities=tuple(requests.enum_filter(v, "priority", request.priority, requests.PRIORITY_NAMES)),
         refs=tuple(requests.ref_filters(v, request.ref)),
-        owner=owner,
+        owners=_strings(v, "owner", list(request.owner), max_len=SHORT_MAX),
         created_by=_strings(v, "created_by", list(request.created_by), max_len=SHORT_MAX),
         tags=_strings(v, "tag", list(request.tag), max_len=TAG_MAX),
         parent=parent,
