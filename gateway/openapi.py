@@ -194,7 +194,8 @@ def _openapi_path(b: Binding) -> str:
 
 _HEADER_DESCRIPTIONS = {
     "Idempotency-Key": "Makes the request safe to retry: for 24 hours a repeat with the same key gets the "
-                       "first response and creates nothing; the same key with another request is a 409.",
+                       "first response and creates nothing; the same key with another request is a 409. "
+                       "The body's `request_id` does the same; if both are sent, they must be equal.",
     "If-Match": "The resource's etag as last read (its `ETag`): if it has changed since, the request is "
                 "refused with 412 and changes nothing.",
 }
