@@ -16,6 +16,8 @@ hold the running gateway to it:
   - the headers that stand for fields (headers.py) are header parameters
     (`Idempotency-Key`, `If-Match`, and `If-None-Match` where the reply has
     an etag), and such a reply declares its `ETag` header and the 304;
+  - a create's 201 declares its `Location` and links to the operations on
+    what it made (openapi_links.py), for stateful clients and fuzzers;
   - raw-body streams (HttpBody, see common/httpbody.py) take and answer
     binary bodies, and a `signed_url` method needs no bearer token.
 """
@@ -29,6 +31,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from common.descriptors import field_rules, query_name, signed_url
 
 from . import headers
+from .location import item_route
+from .openapi_links import links
 from .openapi_responses import error_components, operation_errors
 from .openapi_schemas import Schema, Schemas
 from .routing import Binding, RouteTable, request_field
@@ -53,6 +57,11 @@ _HEADER_DESCRIPTIONS = {
                        "The body's `request_id` does the same; if both are sent, they must be equal.",
     "If-Match": "The resource's etag as last read (its `ETag`): if it has changed since, the request is "
                 "refused with 412 and changes nothing.",
+}
+_LOCATION_HEADER: Schema = {
+    "required": True,
+    "description": "The path of what was created (its item path, with its uuid).",
+    "schema": {"type": "string", "format": "uri-reference"},
 }
 _ETAG_HEADER: Schema = {
     "required": True,
@@ -162,6 +171,7 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
     schemas = Schemas(package)
     paths: dict[str, dict[str, Schema]] = {}
     seen_ids: dict[str, int] = {}
+    operations: dict[str, Binding] = {}
     streams = [b for b in table.bindings if b.event_stream]
     for b in table.bindings:
         if b.verb.lower() not in _OPENAPI_VERBS:
@@ -172,6 +182,14 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
         seen_ids[b.method.name] = seen_ids.get(b.method.name, 0) + 1
         op_id = b.method.name if seen_ids[b.method.name] == 1 else f"{b.method.name}{seen_ids[b.method.name]}"
         paths.setdefault(_openapi_path(b), {})[b.verb.lower()] = _operation(b, schemas, op_id)
+        operations[op_id] = b
+    # A create's 201 names its item (Location) and links to the operations on it.
+    for op_id, b in operations.items():
+        item = item_route(b, table)
+        if item is not None:
+            created = paths[_openapi_path(b)][b.verb.lower()]["responses"]["201"]
+            created.setdefault("headers", {})["Location"] = _LOCATION_HEADER
+            created["links"] = links(b, item, operations)
 
     for b in streams:
         op = paths.get(_openapi_path(b), {}).get(b.verb.lower())
