@@ -225,10 +225,13 @@ class TranscodingRoute(BaseRoute):
         headers.read(message, request.headers, method.header_fields)
 
         if method.events:
-            sse.apply_last_event_id(message, request)
+            names = sse.apply_last_event_id(message, request, method.query_names)
             stream = self.backend.server_stream(binding.full_method, method.response_class)
-            # No deadline: a watcher follows for as long as it stays connected.
-            return await sse.respond(stream(message, metadata=metadata, timeout=None), binding.full_method, method.query_names)
+            try:
+                # No deadline: a watcher follows for as long as it stays connected.
+                return await sse.respond(stream(message, metadata=metadata, timeout=None), binding.full_method, names)
+            except grpc.RpcError as exc:
+                raise from_rpc_error(exc, names) from None
         if method.upload:
             stream = self.backend.client_stream(binding.full_method, method.response_class)
             call = stream(metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS))

@@ -38,3 +38,17 @@ def test_a_201_names_the_new_items_url_in_location(http):
     # Other answers carry none.
     assert "Location" not in http.viewer.get(issue.headers["Location"]).headers
     assert "Location" not in edited.headers
+
+
+def test_a_last_event_id_past_the_last_event_is_refused_naming_the_header(http):
+    ok(http.member.post("/api/v1/issues", json={"title": "t", "description": []}), 201)
+    stream = {"Accept": "text/event-stream"}
+    for headers, params, named in (({"Last-Event-ID": "5000"}, {}, "Last-Event-ID"),
+                                   ({"Last-Event-ID": "5000"}, {"after": 0}, "Last-Event-ID"),  # the header wins
+                                   ({}, {"after": 5000}, "after")):
+        response = http.viewer.get("/api/v1/events", headers={**stream, **headers}, params=params)
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["message"].startswith(f"{named}: is past the workspace's last event"), error
+        assert [v["field"] for d in error["details"] for v in d.get("field_violations", [])] == [named]
+        assert "after_sequence" not in response.text
