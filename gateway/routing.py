@@ -183,6 +183,8 @@ class Resolution:
     allowed: tuple[str, ...]
     # The event stream bound to the same verb and path, if any (for `Accept: text/event-stream`).
     stream: Binding | None = None
+    # The resource's path template as annotated (`/api/v1/issues/{issue_id}`).
+    template: str = ""
 
 
 @dataclass
@@ -289,5 +291,5 @@ class RouteTable:
             binding = resource.by_verb.get(wanted, stream)
             verbs = {*resource.by_verb, *resource.streams}
             allowed = {*verbs, "OPTIONS", *(("HEAD",) if "GET" in verbs else ())}
-            return Resolution(binding, params, tuple(sorted(allowed)), stream)
+            return Resolution(binding, params, tuple(sorted(allowed)), stream, resource.template.text)
         return None

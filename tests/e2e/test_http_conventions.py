@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 
 from .test_gateway_e2e import gateway_url, http, ok  # noqa: F401 - fixtures
+from .test_prometheus import scrape, value
 
 
 def test_a_201_names_the_new_items_url_in_location(http):
@@ -52,3 +53,24 @@ def test_a_last_event_id_past_the_last_event_is_refused_naming_the_header(http):
         assert error["message"].startswith(f"{named}: is past the workspace's last event"), error
         assert [v["field"] for d in error["details"] for v in d.get("field_violations", [])] == [named]
         assert "after_sequence" not in response.text
+
+
+def test_options_and_405_on_a_real_route_are_counted_under_its_route(gateway_url, http):
+    route = "/api/v1/issues/{issue_id}"
+    name = "issues_http_requests_total"
+    before = scrape(gateway_url)
+    path = "/api/v1/issues/00000000-0000-4000-8000-000000000000"
+    assert http.viewer.options(path).status_code == 204
+    assert http.viewer.put(path, json={}).status_code == 405
+    assert httpx.options(f"{gateway_url}/healthz").status_code == 204
+    assert httpx.get(f"{gateway_url}/no/such/route").status_code == 404
+    after = scrape(gateway_url)
+
+    def moved(**labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved(method="OPTIONS", route=route, code="204") == 1
+    assert moved(method="PUT", route=route, code="405") == 1
+    assert moved(method="OPTIONS", route="healthz", code="204") == 1
+    assert moved(method="GET", route="unmatched", code="404") == 1  # only what matches no route
+    assert moved(method="OPTIONS", route="unmatched", code="204") == 0
