@@ -4,8 +4,9 @@ It describes what the codec and the transcoder really do, so that a fuzzer can
 hold the running gateway to it:
 
   - response schemas list every field as required (every key is always
-    printed), with `null` allowed exactly where the codec prints it
-    (`optional` fields, unset messages; enums are never null);
+    printed), with `null` allowed only where the proto says a value may be
+    missing (`optional` fields and oneof members; the server sets every
+    other message field, and enums are never null);
   - request bodies refuse unknown keys (`additionalProperties: false`), omit
     OUTPUT_ONLY fields, path variables and the update mask, require the
     REQUIRED ones, and accept `null` for the rest (null means "unset"),

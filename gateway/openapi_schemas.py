@@ -1,7 +1,7 @@
 """The JSON Schemas of the OpenAPI document's messages, from the descriptors.
 
 Each message is a component once per direction: a reply (`Issue`: every key
-required, null exactly where the codec prints it) and a request body
+required, null only for `optional` fields and oneof members) and a request body
 (`IssueInput`: unknown keys refused, OUTPUT_ONLY fields left out, the
 fields' `issues.v1.rules` as constraints, null where it means "unset").
 """
@@ -120,7 +120,10 @@ class Schemas:
         if f.is_repeated:
             return constrain_list({"type": "array", "items": self.one(f, output=output)}, rules)
         one = self.one(f, output=output, rules=rules)
-        if output and (f.message_type is not None or f.has_presence):
+        # Null in a reply only where the proto says a value may be missing:
+        # `optional` (a synthetic oneof) or a oneof member. The server sets
+        # every other message field (timestamps, the chart, the attachment).
+        if output and f.containing_oneof is not None:
             return nullable(one)
         return one
 

@@ -40,15 +40,19 @@ def timestamp(v: Violations, field: str, value: str, *, round_up: bool) -> datet
     digits = fraction.group(1) if fraction else ""
     zone = rest[8 + (len(digits) + 1 if digits else 0):]
     try:
-        moment = datetime.datetime.fromisoformat(f"{date}T{clock}{'+00:00' if zone == 'Z' else zone}")
-        moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        micros = int((digits + "000000")[:6])
-        moment += datetime.timedelta(microseconds=micros)
-        if round_up and digits[6:].strip("0"):
-            moment += _MICRO
-    except (ValueError, OverflowError):
+        local = datetime.datetime.fromisoformat(f"{date}T{clock}{'+00:00' if zone == 'Z' else zone}")
+    except ValueError:
         v.add(field, f"{value!r} is not a time that exists")
         return None
+    try:
+        moment = local.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        moment += datetime.timedelta(microseconds=int((digits + "000000")[:6]))
+        if round_up and digits[6:].strip("0"):
+            moment += _MICRO
+    except OverflowError:
+        # Year 1 or 9999 moved past the calendar's end by its offset: earlier
+        # (or later) than any stored time, as a bound it is the calendar's end.
+        moment = datetime.datetime.min if local.year == 1 else datetime.datetime.max
     return moment
 
 

@@ -110,6 +110,9 @@ def test_timestamp_bounds_are_strict_and_take_offsets_and_nanoseconds(workspace)
     assert listed(created_after=z(t1 - datetime.timedelta(microseconds=1))) == ["first", "second"]
     # Nanoseconds: 1 ns after t1 excludes t1; 1 ns after t2 is after t2, so t2 is before it.
     assert listed(created_after=z(t1, "001")) == ["second"]
+    # The calendar's ends, moved past it by an offset, are still bounds (the document admits them).
+    assert listed(created_after="0001-01-01T00:00:00+01:00") == ["first", "second"]
+    assert listed(created_before="9999-12-31T23:59:59.9999999-01:00") == ["first", "second"]
     assert listed(created_before=z(t2, "001")) == ["first", "second"]
     # The same instant two hours east.
     east = (t1 + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "+02:00"

@@ -6,6 +6,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
+from common.descriptors import DATE_TIME_PATTERN
 from gateway.app import SERVICE
 from gateway.openapi import build_openapi
 from gateway.routing import RouteTable
@@ -95,10 +96,12 @@ def test_issue_schema_requires_every_key_and_allows_null_only_where_nullable(doc
     issue = doc["components"]["schemas"]["Issue"]
     assert set(issue["required"]) >= set(ISSUE_RESPONSE)
     v = validator(doc, {"$ref": "#/components/schemas/Issue"})
-    for nullable in ("resolution_summary", "job_run_id", "created_at"):
+    for nullable in ("resolution_summary", "job_run_id", "resolved_at", "parent_id"):
         v.validate({**ISSUE_RESPONSE, nullable: None})
-    # Enums are never null in replies (the server never sends value 0).
-    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions", "status", "priority"):
+    # Enums are never null in replies (the server never sends value 0), nor
+    # are the timestamps the server always sets (the contract's "Nullable: No").
+    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions", "status", "priority",
+                         "created_at", "updated_at"):
         assert not v.is_valid({**ISSUE_RESPONSE, not_nullable: None}), not_nullable
     missing = dict(ISSUE_RESPONSE)
     del missing["job_run_id"]
@@ -131,10 +134,12 @@ def test_list_filters_are_repeatable_query_parameters(doc):
     params = {p["name"]: p for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"]}
     assert set(params) == {"status", "priority", "limit", "offset", "ref", "owner", "created_by", "tag", "parent_id",
                            "created_after", "created_before", "updated_after", "q", "order_by", "page_token"}
-    for repeated in ("created_by", "tag"):
+    for repeated in ("owner", "created_by", "tag"):
         assert params[repeated]["explode"] is True and params[repeated]["schema"]["type"] == "array"
     # The rules the server holds them to are stated: the timestamp and order_by patterns, q's length.
-    assert params["created_after"]["schema"]["pattern"].startswith("^[0-9]{4}-")
+    for name in ("created_after", "created_before", "updated_after"):
+        assert params[name]["schema"]["format"] == "date-time"
+        assert params[name]["schema"]["pattern"] == DATE_TIME_PATTERN
     assert params["order_by"]["schema"]["pattern"] == "^(created_at|updated_at|priority)( desc)?$"
     assert params["q"]["schema"]["maxLength"] == 500 and params["page_token"]["schema"]["maxLength"] == 1024
     assert params["status"]["schema"] == {"type": "array", "items": {

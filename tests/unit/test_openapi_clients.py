@@ -43,3 +43,47 @@ def test_each_create_names_its_item_and_links_to_the_operations_on_it(doc):
         "attachment_id": "$response.body#/attachment/uuid"}
     for link in (*issue_links.values(), *comment_links.values()):
         assert link["operationId"] in ops
+
+
+def reply_components(doc: dict) -> dict[str, dict]:
+    return {name: s for name, s in doc["components"]["schemas"].items()
+            if not name.endswith("Input") and "properties" in s}
+
+
+def admits_null(schema: dict) -> bool:
+    return "null" in (schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]) or any(
+        s.get("type") == "null" for s in schema.get("anyOf", []))
+
+
+def test_reply_timestamps_the_server_always_sets_are_not_nullable(doc):
+    timestamps = {(name, key): admits_null(s) for name, c in reply_components(doc).items()
+                  for key, s in c["properties"].items() if s.get("format") == "date-time"
+                  or any(o.get("format") == "date-time" for o in s.get("anyOf", []))}
+    nullable = {where for where, null in timestamps.items() if null}
+    # Only the ones the proto declares optional: an issue not yet resolved, a pending attachment's URL.
+    assert nullable == {("Issue", "resolved_at"), ("GetAttachmentResponse", "expires_at")}
+    for always in (("Issue", "created_at"), ("Issue", "updated_at"), ("Comment", "created_at"),
+                   ("Event", "occurred_at"), ("HistoryEntry", "timestamp"), ("CreateAttachmentResponse", "expires_at")):
+        assert always in timestamps and always not in nullable
+    # Nor are the messages the server always fills.
+    for name, key in (("Chart", "chart_data"), ("CreateAttachmentResponse", "attachment"), ("Event", "data"),
+                      ("Workflow", "transitions")):
+        assert not admits_null(reply_components(doc)[name]["properties"][key]), (name, key)
+
+
+def test_timestamp_filters_are_date_times_from_year_1(doc):
+    import re
+
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"]}
+    for name in ("created_after", "created_before", "updated_after"):
+        schema = params[name]
+        assert schema["format"] == "date-time"
+        pattern = re.compile(schema["pattern"])
+        assert pattern.match("0001-01-01T00:00:00Z") and pattern.match("2026-04-13T10:30:00.123456789+02:00")
+        assert not pattern.match("0000-01-01T00:00:00Z")  # which the server refuses
+
+
+def test_an_emoji_is_never_empty(doc):
+    add = doc["paths"]["/api/v1/issues/{issue_id}/comments/{comment_id}/reactions"]["post"]
+    emoji = add["requestBody"]["content"]["application/json"]["schema"]["properties"]["emoji"]
+    assert emoji["minLength"] == 1
