@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from common.descriptors import Rules, field_rules, is_output_only, is_required, update_mask_field
 from common.enums import enum_names
@@ -61,7 +61,7 @@ class Schemas:
         self.package = package
         self.components: dict[str, Schema] = {}
 
-    def _name(self, d: Descriptor, suffix: str) -> str:
+    def _name(self, d: Descriptor | EnumDescriptor, suffix: str) -> str:
         full = d.full_name
         short = full[len(self.package) + 1:] if full.startswith(self.package + ".") else full
         return short + suffix
@@ -71,8 +71,7 @@ class Schemas:
     def scalar(self, f: FieldDescriptor, *, output: bool, rules: Rules = _NO_RULES) -> Schema:
         t = f.type
         if t == FieldDescriptor.TYPE_ENUM:
-            # Never null, not even in replies: value 0 (unspecified) is no value the server sends.
-            return {"type": "string", "enum": list(enum_names(f.enum_type).values())}
+            return self.enum(f.enum_type)
         if t == FieldDescriptor.TYPE_STRING:
             return constrain({"type": "string"}, rules)
         if t == FieldDescriptor.TYPE_BOOL:
@@ -86,6 +85,15 @@ class Schemas:
         if t == FieldDescriptor.TYPE_BYTES:
             return {"type": "string", "contentEncoding": "base64"}
         raise ValueError(f"{f.full_name}: no JSON schema for field type {t}")
+
+    def enum(self, e: EnumDescriptor) -> Schema:
+        """An enum as one named component (`IssueStatus`) that every use refers
+        to, so generated clients have one type per enum; a nullable use is
+        `anyOf` it and null. Never null itself, not even in replies: value 0
+        (unspecified) is no value the server sends."""
+        name = self._name(e, "").replace(".", "")
+        self.components.setdefault(name, {"type": "string", "enum": list(enum_names(e).values())})
+        return {"$ref": f"#/components/schemas/{name}"}
 
     def message(self, d: Descriptor, *, output: bool) -> Schema:
         kind = wkt_json_type(d.full_name)

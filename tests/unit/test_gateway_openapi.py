@@ -142,8 +142,9 @@ def test_list_filters_are_repeatable_query_parameters(doc):
         assert params[name]["schema"]["pattern"] == DATE_TIME_PATTERN
     assert params["order_by"]["schema"]["pattern"] == "^(created_at|updated_at|priority)( desc)?$"
     assert params["q"]["schema"]["maxLength"] == 500 and params["page_token"]["schema"]["maxLength"] == 1024
-    assert params["status"]["schema"] == {"type": "array", "items": {
-        "type": "string", "enum": ["open", "in_progress", "resolved", "rejected"]}}
+    assert params["status"]["schema"] == {"type": "array", "items": {"$ref": "#/components/schemas/IssueStatus"}}
+    assert doc["components"]["schemas"]["IssueStatus"] == {
+        "type": "string", "enum": ["open", "in_progress", "resolved", "rejected"]}
     assert params["status"]["explode"] is True
     assert params["limit"]["schema"]["type"] == "integer"
 
