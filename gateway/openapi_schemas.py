@@ -34,6 +34,14 @@ _INTEGERS = {
     **{t: ("int64", 0, 2**64 - 1) for t in _UINT64},
 }
 _NO_RULES = Rules()
+JSON_OBJECT: Schema = {
+    "type": "object",
+    "additionalProperties": {},
+    "description": "Any JSON object. A description block is one, such as "
+                   '`{"type": "text", "text": "..."}`: search reads every string under a `text` key, at any depth; '
+                   "blocks nest at most 16 levels of objects and arrays and hold finite numbers only.",
+    "examples": [{"type": "text", "text": "Seen on board 3"}],
+}
 
 
 def nullable(schema: Schema) -> Schema:
@@ -108,13 +116,18 @@ class Schemas:
     def _well_known(self, d: Descriptor, kind: str, *, output: bool) -> Schema:
         if kind == "wrapper":
             return self.scalar(d.fields_by_name["value"], output=output)
+        if kind == "object":
+            # Any JSON object (a description block, an event's data, chart options),
+            # named once: stated as open, since generators read a bare object as an
+            # empty one, and a `$ref` gives them one type for every use.
+            self.components.setdefault("JsonObject", JSON_OBJECT)
+            return {"$ref": "#/components/schemas/JsonObject"}
         return {
             "timestamp": {"type": "string", "format": "date-time",
                           "examples": ["2026-04-13T10:30:00.000000Z"]},
             "duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$"},
             "fieldmask": {"type": "string"},
-            "object": {"type": "object"},
-            "array": {"type": "array"},
+            "array": {"type": "array", "items": {}},
             "any": {},
             "empty": {"type": "object", "additionalProperties": False},
             "any-message": {"type": "object", "required": ["@type"], "properties": {"@type": {"type": "string"}}},

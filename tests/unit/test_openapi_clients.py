@@ -113,3 +113,22 @@ def test_each_enum_is_one_named_component_and_every_use_refers_to_it(doc):
     assert create["properties"]["priority"] == {"anyOf": [{"$ref": "#/components/schemas/IssuePriority"},
                                                           {"type": "null"}]}
     assert reply_components(doc)["Issue"]["properties"]["status"] == {"$ref": "#/components/schemas/IssueStatus"}
+
+
+def test_blocks_event_data_and_chart_options_are_open_objects(doc):
+    import jsonschema
+
+    schemas = doc["components"]["schemas"]
+    json_object = schemas["JsonObject"]
+    assert json_object["type"] == "object" and json_object["additionalProperties"] == {}
+    ref = {"$ref": "#/components/schemas/JsonObject"}
+    assert reply_components(doc)["Issue"]["properties"]["description"]["items"] == ref
+    assert reply_components(doc)["Event"]["properties"]["data"] == ref
+    chart = reply_components(doc)["ChartData"]["properties"]
+    assert chart["colors"]["anyOf"][0] == chart["display_config"]["anyOf"][0] == ref
+    create = doc["paths"]["/api/v1/issues"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    blocks = {**create["properties"]["description"], "components": doc["components"]}
+    # What the server admits, the document admits: any object, nested, of any keys.
+    jsonschema.Draft202012Validator(blocks).validate(
+        [{"type": "text", "text": "x"}, {"type": "list", "items": [{"text": "y", "n": 1.5, "ok": None}]}, {}])
+    assert not jsonschema.Draft202012Validator(blocks).is_valid(["text"])
