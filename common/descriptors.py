@@ -29,6 +29,8 @@ __all__ = [
     "field_rules",
     "full_method_name",
     "http_success_code",
+    "stream_ticket",
+    "STREAM_TICKET_PARAMETER",
     "is_output_only",
     "is_required",
     "required_role",
@@ -52,6 +54,15 @@ def required_role(method: MethodDescriptor) -> int:
 def signed_url(method: MethodDescriptor) -> bool:
     """Whether the method's credential is a signed URL's signature instead of a token."""
     return method.GetOptions().Extensions[options_pb2.signed_url]
+
+
+# Where a stream ticket comes over HTTP: a browser's EventSource sends only a URL.
+STREAM_TICKET_PARAMETER = "ticket"
+
+
+def stream_ticket(method: MethodDescriptor) -> bool:
+    """Whether a stream ticket may stand in for the method's token (`?ticket=` over HTTP)."""
+    return method.GetOptions().Extensions[options_pb2.stream_ticket]
 
 
 def http_success_code(method: MethodDescriptor) -> int:

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from common.descriptors import field_rules, query_name, signed_url
+from common.descriptors import STREAM_TICKET_PARAMETER, field_rules, query_name, signed_url, stream_ticket
 
 from . import headers
 from .location import item_route
@@ -69,6 +69,12 @@ _ETAG_HEADER: Schema = {
     "description": "The resource's etag in double quotes (a strong validator), as its `etag` key shows it.",
     "schema": {"type": "string"},
 }
+
+
+def _security(method: MethodDescriptor) -> list[Schema]:
+    if signed_url(method):
+        return []  # a signed URL is its own credential
+    return [{"bearerAuth": []}, *([{"streamTicket": []}] if stream_ticket(method) else [])]
 
 
 def _summary(name: str) -> str:
@@ -114,8 +120,7 @@ def _operation(b: Binding, schemas: Schemas, operation_id: str) -> Schema:
         "summary": _summary(method.name),
         "description": f"gRPC: `{method.full_name}`.",
         "tags": [method.containing_service.name],
-        # A signed URL is its own credential.
-        "security": [] if signed_url(method) else [{"bearerAuth": []}],
+        "security": _security(method),
         "parameters": parameters,
     }
     if is_upload(b):
@@ -252,7 +257,14 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
         ],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+                "streamTicket": {
+                    "type": "apiKey", "in": "query", "name": STREAM_TICKET_PARAMETER,
+                    "description": "A stream ticket from `POST /api/v1/events:ticket`, for a browser's "
+                                   "EventSource (which cannot send headers): 60 seconds to open a stream, read-only.",
+                },
+            },
             "schemas": {
                 **dict(sorted(schemas.components.items())),
                 **error_schemas,

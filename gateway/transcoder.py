@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-from common.descriptors import is_required, query_name, signed_url
+from common.descriptors import STREAM_TICKET_PARAMETER, is_required, query_name, signed_url, stream_ticket
 
 from . import headers, sse, streaming
 from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
@@ -149,6 +149,8 @@ class _Method:
             raise ValueError(f"{method.full_name}: only HttpBody streams and server streams have an HTTP mapping")
         # The URL's signature, in the request, is the credential: no token to require.
         self.needs_token = not signed_url(method)
+        # `?ticket=` may stand in for the token (an EventSource sends no headers).
+        self.ticket = stream_ticket(method)
 
 
 class TranscodingRoute(BaseRoute):
@@ -208,7 +210,8 @@ class TranscodingRoute(BaseRoute):
 
     async def _call(self, method: _Method, request: Request, path_params: dict[str, str]) -> Response:
         binding = method.binding
-        metadata = _metadata(request) if method.needs_token else ()  # before the body: who asks comes first
+        # Before the body: who asks comes first.
+        metadata = _metadata(request, method.ticket) if method.needs_token else ()
         message = method.request_class()
         if binding.body and not method.upload:
             data = await self._read_json(request)
@@ -220,7 +223,10 @@ class TranscodingRoute(BaseRoute):
                 wrapper = {binding.body: data}
                 merge_object(message, wrapper)
         if request.scope.get("query_string"):
-            merge_query(message, request.query_params.multi_items(), method.query_fields)
+            query = request.query_params.multi_items()
+            if method.ticket:
+                query = [(k, v) for k, v in query if k != STREAM_TICKET_PARAMETER]  # a credential, not a field
+            merge_query(message, query, method.query_fields)
         merge_path(message, path_params)
         headers.read(message, request.headers, method.header_fields)
 
@@ -293,9 +299,16 @@ def _dumps(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
-    """The call's metadata: the bearer token, checked for its form here so a 401 speaks HTTP."""
+def _metadata(request: Request, ticket_ok: bool = False) -> tuple[tuple[str, str], ...]:
+    """The call's metadata: the bearer token, checked for its form here so a 401 speaks HTTP;
+    or, where `ticket_ok`, a stream ticket from the query, sent the same way (the server tells them apart)."""
     authorization = request.headers.get("authorization")
+    tickets = request.query_params.getlist(STREAM_TICKET_PARAMETER) if ticket_ok else []
+    if tickets:
+        if authorization is not None or len(tickets) > 1:
+            raise http_error(400, "ticket: send one stream ticket, or the Authorization header, not both",
+                             field=STREAM_TICKET_PARAMETER)
+        authorization = f"Bearer {tickets[0]}"
     if authorization is None:
         raise http_error(401, "missing credentials: send the header `Authorization: Bearer <token>`")
     scheme, _, token = authorization.partition(" ")

@@ -11,12 +11,12 @@ from typing import AsyncIterator
 
 from issues.v1 import issue_service_pb2 as pb
 
-from ..app import events, page_tokens
+from ..app import events, page_tokens, stream_tickets
 from ..domain.errors import InvalidArgument
 from ..domain.limits import PAGE_MAX
 from .event_hub import EventHub
 from . import messages
-from .pipeline import Call
+from .pipeline import Call, bearer_token
 
 EVENTS_PAGE_DEFAULT = 100
 
@@ -64,6 +64,11 @@ class EventsServicer:
         return pb.ListEventsResponse(
             items=items, next_page_token=page_token(call.principal.workspace_id, items[-1].sequence, types, origin) if more else "",
         )
+
+    def CreateEventsTicket(self, request: pb.CreateEventsTicketRequest, call: Call) -> pb.CreateEventsTicketResponse:
+        """A short-lived, read-only stream ticket standing for the caller's token."""
+        ticket, expires_at = stream_tickets.mint(bearer_token(call.context))
+        return pb.CreateEventsTicketResponse(ticket=ticket, expires_at=messages.timestamp(expires_at))
 
     async def WatchEvents(self, request: pb.WatchEventsRequest, call: Call) -> AsyncIterator[bytes]:
         """Each event as a serialized issues.v1.Event (encoded once for all of its watchers)."""

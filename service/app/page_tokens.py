@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Sequence, TypeVar, Union
 
 from ..domain.errors import InvalidArgument
-from ..storage.database import database, transaction
-from ..storage.secrets import server_secret
+from .signing_keys import signing_key
 
 Scalar = Union[str, int, float, None]
 Position = list[Scalar]
@@ -49,17 +48,8 @@ _MAC_BYTES = 16  # 128 bits: forging one is out of reach, and tokens stay short
 TOKEN_MAX = 1024
 
 
-_keys: dict[int, tuple[object, bytes]] = {}
-
-
 def _key() -> bytes:
-    """The signing key of the bound database's server secret (made on first use, kept)."""
-    db = database.obj
-    found = _keys.get(id(db))
-    if found is None or found[0] is not db:
-        secret = transaction(lambda: server_secret(_SECRET_NAME), write=True)
-        found = _keys[id(db)] = (db, hashlib.sha256(b"page-token\x00" + secret.encode()).digest())
-    return found[1]
+    return signing_key(_SECRET_NAME, b"page-token")
 
 
 def scope(*parts: object) -> str:

@@ -5,9 +5,17 @@ and 405 answers by their route."""
 
 from __future__ import annotations
 
+import json
+import time
+
+import grpc
 import httpx
 
+from service.app import stream_tickets, tokens
+
+from .. import harness
 from .test_gateway_e2e import gateway_url, http, ok  # noqa: F401 - fixtures
+from .test_gateway_http import ALLOWED_ORIGIN, cors_url  # noqa: F401 - fixtures
 from .test_prometheus import scrape, value
 
 
@@ -74,3 +82,92 @@ def test_options_and_405_on_a_real_route_are_counted_under_its_route(gateway_url
     assert moved(method="OPTIONS", route="healthz", code="204") == 1
     assert moved(method="GET", route="unmatched", code="404") == 1  # only what matches no route
     assert moved(method="OPTIONS", route="unmatched", code="204") == 0
+
+
+def first_events(url: str, count: int, **kwargs) -> list[dict]:
+    """The first `count` events of a Server-Sent Events stream, as JSON."""
+    seen: list[dict] = []
+    with httpx.stream("GET", url, timeout=30, **kwargs) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:]))
+                if len(seen) == count:
+                    return seen
+    return seen
+
+
+def test_a_stream_ticket_opens_the_event_streams_and_nothing_else(gateway_url, http, make_token):
+    ok(http.member.post("/api/v1/issues", json={"title": "seen", "description": []}), 201)
+    minted = ok(http.viewer.post("/api/v1/events:ticket", json={}))
+    ticket = minted["ticket"]
+    assert ticket.startswith("evt_") and minted["expires_at"].endswith("Z")
+
+    # What an EventSource does: a URL, no headers but Accept (and Last-Event-ID when it resumes).
+    [event] = first_events(f"{gateway_url}/api/v1/events?after=0&ticket={ticket}", 1,
+                           headers={"Accept": "text/event-stream"})
+    assert event["type"] == "issue.created" and event["data"]["title"] == "seen"
+    listed = httpx.get(f"{gateway_url}/api/v1/events", params={"after": 0, "ticket": ticket})
+    assert [e["sequence"] for e in ok(listed)["items"]] == [event["sequence"]]
+
+    # Nothing but the event streams: not even reading an issue, and never a write.
+    for method, path in (("GET", "/api/v1/issues"), ("POST", "/api/v1/events:ticket")):
+        refused = httpx.request(method, f"{gateway_url}{path}", headers={"Authorization": f"Bearer {ticket}"}, json={})
+        assert refused.status_code == 403 and "stream ticket" in refused.json()["error"]["message"], refused.text
+    # One credential at a time; a ticket that was altered is no ticket.
+    both = http.viewer.get("/api/v1/events", params={"ticket": ticket})
+    assert both.status_code == 400 and both.json()["error"]["details"][0]["field_violations"][0]["field"] == "ticket"
+    altered = ticket[:-2] + ("AA" if not ticket.endswith("AA") else "BB")
+    assert httpx.get(f"{gateway_url}/api/v1/events", params={"ticket": altered}).status_code == 401
+    assert httpx.get(f"{gateway_url}/api/v1/events", params={"ticket": "iss_not_a_ticket"}).status_code == 401
+
+
+def test_a_stream_ticket_expires_and_dies_with_its_token(grpc_server, gateway_url, make_token):
+    token, slug = make_token("viewer")
+    grpc_channel = grpc.insecure_channel(grpc_server.target)
+    with grpc_channel:
+        minted = harness.Api(grpc_channel, token).CreateEventsTicket()
+        other, _ = make_token("admin")  # another workspace: its events are not this ticket's
+        harness.Api(grpc_channel, other).CreateIssue(title="elsewhere")
+        assert httpx.get(f"{gateway_url}/api/v1/events", params={"after": 0, "ticket": minted.ticket}).json() == {
+            "items": [], "next_page_token": ""}
+    # An expired ticket opens nothing (signed with the server's secret, from its database, 61 s ago).
+    harness.use_database(grpc_server.database_url)
+    stale, _ = stream_tickets.mint(token, now=time.time() - 61)
+    expired = httpx.get(f"{gateway_url}/api/v1/events", params={"ticket": stale})
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+    # Revoking the token that minted it revokes the ticket.
+    [row] = tokens.list_tokens(slug)
+    tokens.revoke_token(row.id)
+    deadline = time.monotonic() + 10  # servers remember a token for half a second
+    while (refused := httpx.get(f"{gateway_url}/api/v1/events", params={"ticket": minted.ticket})).status_code == 200:
+        assert time.monotonic() < deadline, "the revoked token's ticket still opens streams"
+        time.sleep(0.1)
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"], refused.text
+
+
+def test_a_browser_may_resume_an_event_stream_cross_origin(cors_url):
+    preflight = httpx.options(f"{cors_url}/api/v1/events", headers={
+        "Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "last-event-id"})
+    assert preflight.status_code == 204
+    allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+    assert "last-event-id" in allowed
+
+
+def test_a_stream_a_ticket_opened_outlives_the_ticket(grpc_server, gateway_url, make_token):
+    token, _ = make_token("member")
+    harness.use_database(grpc_server.database_url)
+    ticket, _ = stream_tickets.mint(token, now=time.time() - 55)  # 5 s left to open a stream
+    seen: list[dict] = []
+    with httpx.stream("GET", f"{gateway_url}/api/v1/events", params={"ticket": ticket},
+                      headers={"Accept": "text/event-stream"}, timeout=30) as stream:
+        assert stream.status_code == 200
+        time.sleep(8)  # the ticket expires, and the stream's token check (every 5 s) runs
+        with grpc.insecure_channel(grpc_server.target) as channel:
+            harness.Api(channel, token).CreateIssue(title="after the ticket expired")
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:]))
+                break
+    assert seen and seen[0]["data"]["title"] == "after the ticket expired"

@@ -511,3 +511,15 @@ class WatchEventsRequest(_message.Message):
     after_sequence: int
     types: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, after_sequence: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateEventsTicketRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CreateEventsTicketResponse(_message.Message):
+    __slots__ = ("ticket", "expires_at")
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    ticket: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, ticket: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
