@@ -171,3 +171,34 @@ def test_a_stream_a_ticket_opened_outlives_the_ticket(grpc_server, gateway_url, 
                 seen.append(json.loads(line[6:]))
                 break
     assert seen and seen[0]["data"]["title"] == "after the ticket expired"
+
+
+def test_json_openapi_and_metrics_are_gzipped_when_accepted_and_event_streams_never(gateway_url, http):
+    import gzip as gzip_module
+
+    for i in range(8):
+        ok(http.member.post("/api/v1/issues", json={"title": f"issue {i} " + "x" * 100, "description": []}), 201)
+    accept = {"Accept-Encoding": "gzip"}
+    for url, client in ((f"{gateway_url}/api/v1/issues", http.viewer), (f"{gateway_url}/openapi.json", httpx),
+                        (f"{gateway_url}/metrics", httpx)):
+        with client.stream("GET", url, headers=accept) as response:
+            raw = b"".join(response.iter_raw())
+        assert response.status_code == 200 and response.headers["content-encoding"] == "gzip", url
+        assert "accept-encoding" in response.headers["vary"].lower()
+        assert int(response.headers["content-length"]) == len(raw)
+        plain = client.get(url, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and len(raw) < len(plain.content)
+        if url.endswith("/issues"):
+            assert json.loads(gzip_module.decompress(raw)) == plain.json()
+    # Small answers, refusals of gzip, and event streams go as they are.
+    small = http.viewer.get("/api/v1/issues?limit=1", headers=accept)
+    assert "content-encoding" not in small.headers
+    refused = http.viewer.get("/api/v1/issues", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    with http.viewer.stream("GET", "/api/v1/events", params={"after": 0},
+                            headers={**accept, "Accept": "text/event-stream"}) as stream:
+        assert stream.status_code == 200 and "content-encoding" not in stream.headers
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                assert json.loads(line[6:])["type"] == "issue.created"  # each event as it comes, uncompressed
+                break
