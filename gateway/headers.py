@@ -22,7 +22,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from starlette.datastructures import Headers
 
-from .errors import http_error
+from .errors import http_error, invalid_field
 
 __all__ = ["ALSO_IN_BODY", "ETAG", "IF_MATCH_PATTERN", "REQUEST_HEADERS", "has_etag", "none_match", "quoted", "read", "request_headers"]
 
@@ -62,8 +62,7 @@ def read(message: Message, headers: Headers, fields: dict[str, str]) -> None:
             continue
         value = _if_match(value) if header == "If-Match" else value
         if getattr(message, name) not in ("", value):
-            raise http_error(400, f"{name}: the {header} header says otherwise; send one of them, or the same"
-                                  " value in both", field=name)
+            raise invalid_field(name, f"the {header} header says otherwise; send one of them, or the same value in both")
         setattr(message, name, value)
 
 

@@ -32,7 +32,7 @@ from common.descriptors import STREAM_TICKET_PARAMETER, is_required, query_name,
 
 from . import headers, sse, streaming
 from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
-from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
+from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error, invalid_field
 from .limits import declared_length, too_large
 from .location import item_route
 from .routing import Binding, RouteTable
@@ -306,8 +306,7 @@ def _metadata(request: Request, ticket_ok: bool = False) -> tuple[tuple[str, str
     tickets = request.query_params.getlist(STREAM_TICKET_PARAMETER) if ticket_ok else []
     if tickets:
         if authorization is not None or len(tickets) > 1:
-            raise http_error(400, "ticket: send one stream ticket, or the Authorization header, not both",
-                             field=STREAM_TICKET_PARAMETER)
+            raise invalid_field(STREAM_TICKET_PARAMETER, "send one stream ticket, or the Authorization header, not both")
         authorization = f"Bearer {tickets[0]}"
     if authorization is None:
         raise http_error(401, "missing credentials: send the header `Authorization: Bearer <token>`")
