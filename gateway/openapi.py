@@ -150,7 +150,8 @@ def _operation(b: Binding, schemas: Schemas, operation_id: str) -> Schema:
             "description": "The raw bytes, as the media type they were stored with.",
             "headers": {"Content-Disposition": {"description": "The file name to save as.",
                                                 "schema": {"type": "string"}}},
-            "content": {"*/*": {"schema": _BINARY}},
+            # Any media type; octet-stream named first, for generators that want a named one.
+            "content": {"application/octet-stream": {"schema": _BINARY}, "*/*": {"schema": _BINARY}},
         }
     elif method.output_type.full_name == "google.protobuf.Empty":
         success = {"description": "Done; no content."}
@@ -214,6 +215,7 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
     status_schema = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
     paths["/healthz"] = {"get": {
         "operationId": "Healthz", "summary": "The gateway process is up", "tags": ["probes"], "security": [],
+        "description": "Liveness: 200 while the gateway process runs, whatever is behind it.",
         "responses": {
             "200": {"description": "Up.", "content": {"application/json": {"schema": status_schema}}},
             "431": {"$ref": "#/components/responses/HeaderTooLarge"},
@@ -221,6 +223,7 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
     }}
     paths["/readyz"] = {"get": {
         "operationId": "Readyz", "summary": "The service behind the gateway is serving", "tags": ["probes"],
+        "description": "Readiness: 200 while every server behind the gateway reports SERVING, else 503.",
         "security": [],
         "responses": {
             "200": {"description": "Serving.", "content": {"application/json": {"schema": status_schema}}},
@@ -230,6 +233,7 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
     }}
     paths["/metrics"] = {"get": {
         "operationId": "Metrics", "summary": "Prometheus metrics of this process", "tags": ["probes"],
+        "description": "Request counts and latencies, pool and stream gauges, in Prometheus text.",
         "security": [],
         "responses": {
             "200": {
