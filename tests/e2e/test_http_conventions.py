@@ -1,7 +1,7 @@
 """HTTP as curl and browsers expect it, against the real gateway and server on
-both databases: `Location` on 201 Created, compression, CORS for event
-streams, Last-Event-ID named in its errors, and /metrics labelling OPTIONS
-and 405 answers by their route."""
+both databases: `Location` on 201 Created, compression, stream tickets and
+CORS for a browser's event streams, Last-Event-ID named in its errors, and
+/metrics labelling OPTIONS and 405 answers by their route."""
 
 from __future__ import annotations
 
