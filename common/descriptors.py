@@ -15,19 +15,22 @@ from dataclasses import dataclass
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
-from common.patterns import IDENTIFIER, UUID
+from common.patterns import DATE_TIME, IDENTIFIER, UUID
 from issues.v1 import issue_service_pb2, options_pb2
 
 __all__ = [
     "query_name",
     "NOT_BLANK_PATTERN",
     "SERVICE",
+    "DATE_TIME_PATTERN",
     "ISSUE_ID_PATTERN",
     "UUID_PATTERN",
     "Rules",
     "field_rules",
     "full_method_name",
     "http_success_code",
+    "stream_ticket",
+    "STREAM_TICKET_PARAMETER",
     "is_output_only",
     "is_required",
     "required_role",
@@ -51,6 +54,15 @@ def required_role(method: MethodDescriptor) -> int:
 def signed_url(method: MethodDescriptor) -> bool:
     """Whether the method's credential is a signed URL's signature instead of a token."""
     return method.GetOptions().Extensions[options_pb2.signed_url]
+
+
+# Where a stream ticket comes over HTTP: a browser's EventSource sends only a URL.
+STREAM_TICKET_PARAMETER = "ticket"
+
+
+def stream_ticket(method: MethodDescriptor) -> bool:
+    """Whether a stream ticket may stand in for the method's token (`?ticket=` over HTTP)."""
+    return method.GetOptions().Extensions[options_pb2.stream_ticket]
 
 
 def http_success_code(method: MethodDescriptor) -> int:
@@ -83,6 +95,9 @@ def is_output_only(field: FieldDescriptor) -> bool:
 UUID_PATTERN = f"^{UUID}$"
 # An issue named by its uuid or by its identifier (`ACM-42`, prefix any case).
 ISSUE_ID_PATTERN = f"^(?:{UUID}|{IDENTIFIER})$"
+# RFC 3339, as the list filters take it (common/patterns.py); the format says
+# the date must exist as well, which the server checks.
+DATE_TIME_PATTERN = f"^{DATE_TIME}$"
 # "Not blank, no NUL": some character outside Python's str.isspace() set. The
 # set is spelled out because ECMA-262's \s differs from Python's (\x1c-\x1f,
 # \x85, \ufeff), and the document must mean the same in both.
@@ -133,6 +148,8 @@ def field_rules(field: FieldDescriptor) -> Rules:
         patterns.append(UUID_PATTERN)
     elif r.format == "issue_id":
         patterns.append(ISSUE_ID_PATTERN)
+    elif r.format == "date-time":
+        patterns.append(DATE_TIME_PATTERN)
     return Rules(
         min_length=get("min_length"), max_length=get("max_length"), patterns=tuple(patterns),
         minimum=get("minimum"), maximum=get("maximum"), min_items=get("min_items"), max_items=get("max_items"),

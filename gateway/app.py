@@ -7,7 +7,8 @@ route, raw-body blob streams included), plus `/healthz`, `/readyz`, `/metrics`
 (Prometheus text, no token) and `/openapi.json`. Every error, 404 and
 405 included, is answered in the error envelope. HEAD is GET without the
 body, OPTIONS lists the allowed methods, CORS is on only for the origins
-given, and headers are bounded (limits.py).
+given, headers are bounded (limits.py), and JSON and text answers are
+gzipped for clients that accept it (compression.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from common import metrics as prometheus_text
 from common.descriptors import SERVICE
 
 from .accesslog import AccessLog
+from .compression import Compression
 from .cors import Cors
 from .errors import error_response, http_error
 from .limits import HeaderLimits
@@ -147,6 +149,7 @@ def build_app(
             Middleware(AccessLog, quiet_paths=PROBE_PATHS, observers=[observe_request]),
             Middleware(Cors, origins=cors_origins),
             Middleware(HeaderLimits),
+            Middleware(Compression),
         ],
         exception_handlers={HTTPException: starlette_error, Exception: internal_error},
         lifespan=lifespan,

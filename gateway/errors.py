@@ -35,6 +35,7 @@ __all__ = [
     "error_response",
     "from_rpc_error",
     "http_error",
+    "invalid_field",
 ]
 
 log = logging.getLogger("gateway.errors")
@@ -73,6 +74,13 @@ def http_error(
     """An error made without a gRPC call, in the same envelope; `field` adds a BadRequest naming it."""
     details = [bad_request_detail([FieldViolation(field, message)])] if field else []
     return GatewayError(http_status, STATUS_FOR_HTTP.get(http_status, "UNKNOWN"), message, details, headers)
+
+
+def invalid_field(field: str, description: str) -> GatewayError:
+    """400 naming `field`, shaped as the server's are: the message `field: description`,
+    the violation the field and the description."""
+    return GatewayError(400, "INVALID_ARGUMENT", f"{field}: {description}",
+                        [bad_request_detail([FieldViolation(field, description)])])
 
 
 def error_response(error: GatewayError) -> Response:

@@ -5,8 +5,10 @@ Generic like the rest of the gateway, never per route:
 
 - a request message with a top-level string field `request_id` takes the
   `Idempotency-Key` header, one with `etag` the `If-Match` header (its
-  entity tag unquoted; `*` is no condition). Over HTTP these fields come
-  from their headers only, never from the body or the query string;
+  entity tag unquoted; `*` is no condition). `etag` comes from its header
+  only; `request_id` also from a JSON body (AIP-155 makes it a request
+  field), and a header that says otherwise than the body is a 400 naming
+  it. Neither comes from the query string;
 - a response message with a top-level string field `etag` is also sent as
   the `ETag` header (a strong validator, in double quotes), and a GET (or
   HEAD) whose `If-None-Match` names it is answered 304 with no body.
@@ -20,12 +22,14 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from starlette.datastructures import Headers
 
-from .errors import http_error
+from .errors import http_error, invalid_field
 
-__all__ = ["ETAG", "IF_MATCH_PATTERN", "REQUEST_HEADERS", "has_etag", "none_match", "quoted", "read", "request_headers"]
+__all__ = ["ALSO_IN_BODY", "ETAG", "IF_MATCH_PATTERN", "REQUEST_HEADERS", "has_etag", "none_match", "quoted", "read", "request_headers"]
 
 # Request field -> the header that sets it.
 REQUEST_HEADERS = {"request_id": "Idempotency-Key", "etag": "If-Match"}
+# Of those, the fields a JSON body may carry as well.
+ALSO_IN_BODY = frozenset({"request_id"})
 # The response field sent as the ETag header.
 ETAG = "etag"
 # What If-Match may hold: `*`, or one entity tag (RFC 9110 8.8.3), quoted or,
@@ -50,11 +54,16 @@ def has_etag(message: Descriptor) -> bool:
 
 
 def read(message: Message, headers: Headers, fields: dict[str, str]) -> None:
-    """Set `fields` (as `request_headers` gives them) from the request's headers."""
+    """Set `fields` (as `request_headers` gives them) from the request's headers,
+    after the body: a header may repeat what the body set, not contradict it."""
     for name, header in fields.items():
         value = headers.get(header)
-        if value is not None:
-            setattr(message, name, _if_match(value) if header == "If-Match" else value)
+        if value is None:
+            continue
+        value = _if_match(value) if header == "If-Match" else value
+        if getattr(message, name) not in ("", value):
+            raise invalid_field(name, f"the {header} header says otherwise; send one of them, or the same value in both")
+        setattr(message, name, value)
 
 
 def _if_match(value: str) -> str:

@@ -1,10 +1,11 @@
 """HTTP request metrics of the gateway: a count by method, route and status,
 and a latency histogram, recorded by the access log's middleware.
 
-The route label is the RPC a request was transcoded to (`GetIssue`), or the
-name of the handler that served it (`healthz`, `metrics`, the blob URLs'),
-or `unmatched`: never the path itself, whose ids would make a series per
-issue.
+The route label is the RPC a request was transcoded to (`GetIssue`), the
+path template of an annotated resource answered without one (an `OPTIONS`,
+a 405: `/api/v1/issues/{issue_id}`), the name of the handler that served it
+(`healthz`, `metrics`), or `unmatched`: never the path itself, whose ids
+would make a series per issue.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 def route_of(scope: Scope) -> str:
     """What served the request; the router leaves it in the scope once it has matched."""
     resolution = scope.get("gateway.resolution")
-    if resolution is not None and resolution.binding is not None:
-        return str(resolution.binding.method.name)
+    if resolution is not None:
+        return str(resolution.binding.method.name) if resolution.binding is not None else resolution.template
     endpoint = scope.get("endpoint")
     return getattr(endpoint, "__name__", None) or "unmatched"
 

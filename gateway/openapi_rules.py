@@ -49,6 +49,8 @@ def constrain(schema: Schema, rules: Rules) -> Schema:
         out["maxLength"] = rules.max_length
     if rules.format:
         out["format"] = rules.format
+        if rules.format == "emoji" and "minLength" not in out:
+            out["minLength"] = 1  # exactly one emoji: never the empty string
     if rules.patterns:
         out["pattern"] = rules.patterns[0]
         if len(rules.patterns) > 1:

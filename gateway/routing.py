@@ -32,7 +32,7 @@ from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, Servic
 
 from common.descriptors import http_success_code, update_mask_field
 
-from .headers import request_headers
+from .headers import ALSO_IN_BODY, request_headers
 
 __all__ = ["Binding", "PathTemplate", "Resolution", "RouteTable", "bindings", "request_field"]
 
@@ -151,15 +151,16 @@ class Binding:
 
     @property
     def header_fields(self) -> dict[str, str]:
-        """Request field -> the header that alone sets it (headers.py: Idempotency-Key, If-Match)."""
+        """Request field -> the header that sets it (headers.py: Idempotency-Key, If-Match)."""
         return request_headers(self.method.input_type)
 
     @property
     def body_skip(self) -> frozenset[str]:
-        """Keys a `*` body may not carry: the path and the headers set them,
-        and the body's keys make the update mask."""
+        """Keys a `*` body may not carry: the path and the header-only fields
+        (If-Match's etag) set them, and the body's keys make the update mask."""
         mask = self.update_mask_field
-        return self.path_fields | set(self.header_fields) | ({mask.name} if mask is not None else set())
+        header_only = set(self.header_fields) - ALSO_IN_BODY
+        return self.path_fields | header_only | ({mask.name} if mask is not None else set())
 
     @property
     def update_mask_field(self) -> FieldDescriptor | None:
@@ -182,6 +183,8 @@ class Resolution:
     allowed: tuple[str, ...]
     # The event stream bound to the same verb and path, if any (for `Accept: text/event-stream`).
     stream: Binding | None = None
+    # The resource's path template as annotated (`/api/v1/issues/{issue_id}`).
+    template: str = ""
 
 
 @dataclass
@@ -263,6 +266,10 @@ class RouteTable:
             group.sort(key=lambda r: r.template.specificity, reverse=True)
         self._by_length = by_length
 
+    def templates(self) -> list[PathTemplate]:
+        """One template per resource (path), in no particular order."""
+        return [r.template for group in self._by_length.values() for r in group]
+
     @classmethod
     def for_service(cls, service: ServiceDescriptor) -> RouteTable:
         return cls(bindings(service))
@@ -284,5 +291,5 @@ class RouteTable:
             binding = resource.by_verb.get(wanted, stream)
             verbs = {*resource.by_verb, *resource.streams}
             allowed = {*verbs, "OPTIONS", *(("HEAD",) if "GET" in verbs else ())}
-            return Resolution(binding, params, tuple(sorted(allowed)), stream)
+            return Resolution(binding, params, tuple(sorted(allowed)), stream, resource.template.text)
         return None

@@ -7,7 +7,8 @@ Each message is one event: `id:` its `sequence` field and `event:` its
 `type` field when it has them, `data:` the whole message as the contract's
 JSON on one line. A request field `after_sequence` takes the
 `Last-Event-ID` header (a browser's EventSource sends it when it
-reconnects, with the URL it first used, so the header wins over the query).
+reconnects, with the URL it first used, so the header wins over the query),
+and the server's refusals of that cursor name the header.
 
 Failures before anything is sent are ordinary error responses; once the
 headers are out, a failure is sent in-band as `event: error` with the error
@@ -31,13 +32,14 @@ from common.jsonout import to_json
 
 from .errors import from_rpc_error, http_error
 
-__all__ = ["HEARTBEAT_SECONDS", "LAST_EVENT_ID_FIELD", "MEDIA_TYPE", "accepts_events", "apply_last_event_id", "respond"]
+__all__ = ["HEARTBEAT_SECONDS", "LAST_EVENT_ID", "LAST_EVENT_ID_FIELD", "MEDIA_TYPE", "accepts_events", "apply_last_event_id", "respond"]
 
 log = logging.getLogger("gateway")
 
 MEDIA_TYPE = "text/event-stream"
 HEARTBEAT_SECONDS = 10.0
 LAST_EVENT_ID_FIELD = "after_sequence"
+LAST_EVENT_ID = "Last-Event-ID"
 
 
 def accepts_events(request: Request) -> bool:
@@ -45,14 +47,17 @@ def accepts_events(request: Request) -> bool:
     return any(part.split(";", 1)[0].strip().lower() == MEDIA_TYPE for part in accept.split(","))
 
 
-def apply_last_event_id(message: Message, request: Request) -> None:
-    value = request.headers.get("last-event-id")
+def apply_last_event_id(message: Message, request: Request, names: Mapping[str, str]) -> Mapping[str, str]:
+    """Set the cursor from `Last-Event-ID`, if sent; returns the names the
+    call's violations are shown under (the header's, for the cursor it set)."""
+    value = request.headers.get(LAST_EVENT_ID)
     if value is None or LAST_EVENT_ID_FIELD not in message.DESCRIPTOR.fields_by_name:
-        return
+        return names
     value = value.strip()
     if not value.isdigit() or len(value) > 18:
-        raise http_error(400, "Last-Event-ID must be the sequence of an event (digits)", field="Last-Event-ID")
+        raise http_error(400, "Last-Event-ID must be the sequence of an event (digits)", field=LAST_EVENT_ID)
     setattr(message, LAST_EVENT_ID_FIELD, int(value))
+    return {**names, LAST_EVENT_ID_FIELD: LAST_EVENT_ID}
 
 
 def _frame(message: Message) -> bytes:

@@ -6,7 +6,8 @@ known path with the wrong method is a 405), builds the request message from
 path variables, query parameters, the JSON body and the headers that stand
 for fields (headers.py: Idempotency-Key, If-Match), calls the method over the
 app's one shared channel, and writes the reply in the contract's JSON, with
-its etag as the ETag header (and a 304 for a GET whose If-None-Match names it).
+its etag as the ETag header (and a 304 for a GET whose If-None-Match names it),
+and a create's 201 with the new item's `Location` (location.py).
 Raw-body uploads and downloads (HttpBody streams) go through streaming.py;
 other server streams are Server-Sent Events (sse.py), picked by the client's
 `Accept: text/event-stream` where a unary method shares their path.
@@ -27,12 +28,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-from common.descriptors import is_required, query_name, signed_url
+from common.descriptors import STREAM_TICKET_PARAMETER, is_required, query_name, signed_url, stream_ticket
 
 from . import headers, sse, streaming
 from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
-from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error
+from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error, invalid_field
 from .limits import declared_length, too_large
+from .location import item_route
 from .routing import Binding, RouteTable
 
 __all__ = ["Backend", "TranscodingRoute", "DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS", "split_target"]
@@ -117,8 +119,10 @@ class Backend:
 class _Method:
     """What one binding needs at request time, worked out once."""
 
-    def __init__(self, binding: Binding) -> None:
+    def __init__(self, binding: Binding, table: RouteTable) -> None:
         self.binding = binding
+        # A create's reply names where its item now lives (Location).
+        self.item = item_route(binding, table)
         self.request_class = message_factory.GetMessageClass(binding.method.input_type)
         self.response_class = message_factory.GetMessageClass(binding.method.output_type)
         self.query_fields = binding.query_fields
@@ -145,6 +149,8 @@ class _Method:
             raise ValueError(f"{method.full_name}: only HttpBody streams and server streams have an HTTP mapping")
         # The URL's signature, in the request, is the credential: no token to require.
         self.needs_token = not signed_url(method)
+        # `?ticket=` may stand in for the token (an EventSource sends no headers).
+        self.ticket = stream_ticket(method)
 
 
 class TranscodingRoute(BaseRoute):
@@ -156,7 +162,7 @@ class TranscodingRoute(BaseRoute):
         self.backend = backend
         self.max_body_bytes = max_body_bytes  # JSON bodies
         self.max_upload_bytes = max_upload_bytes  # raw-body uploads
-        self._methods = {id(b): _Method(b) for b in table.bindings}
+        self._methods = {id(b): _Method(b, table) for b in table.bindings}
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -204,7 +210,8 @@ class TranscodingRoute(BaseRoute):
 
     async def _call(self, method: _Method, request: Request, path_params: dict[str, str]) -> Response:
         binding = method.binding
-        metadata = _metadata(request) if method.needs_token else ()  # before the body: who asks comes first
+        # Before the body: who asks comes first.
+        metadata = _metadata(request, method.ticket) if method.needs_token else ()
         message = method.request_class()
         if binding.body and not method.upload:
             data = await self._read_json(request)
@@ -216,15 +223,21 @@ class TranscodingRoute(BaseRoute):
                 wrapper = {binding.body: data}
                 merge_object(message, wrapper)
         if request.scope.get("query_string"):
-            merge_query(message, request.query_params.multi_items(), method.query_fields)
+            query = request.query_params.multi_items()
+            if method.ticket:
+                query = [(k, v) for k, v in query if k != STREAM_TICKET_PARAMETER]  # a credential, not a field
+            merge_query(message, query, method.query_fields)
         merge_path(message, path_params)
         headers.read(message, request.headers, method.header_fields)
 
         if method.events:
-            sse.apply_last_event_id(message, request)
+            names = sse.apply_last_event_id(message, request, method.query_names)
             stream = self.backend.server_stream(binding.full_method, method.response_class)
-            # No deadline: a watcher follows for as long as it stays connected.
-            return await sse.respond(stream(message, metadata=metadata, timeout=None), binding.full_method, method.query_names)
+            try:
+                # No deadline: a watcher follows for as long as it stays connected.
+                return await sse.respond(stream(message, metadata=metadata, timeout=None), binding.full_method, names)
+            except grpc.RpcError as exc:
+                raise from_rpc_error(exc, names) from None
         if method.upload:
             stream = self.backend.client_stream(binding.full_method, method.response_class)
             call = stream(metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS))
@@ -239,6 +252,9 @@ class TranscodingRoute(BaseRoute):
         if method.empty_response:
             return Response(status_code=binding.success_code)
         extra: dict[str, str] = {}
+        location = method.item.url(path_params, reply) if method.item is not None else None
+        if location is not None:
+            extra["Location"] = location
         if method.etag and reply.etag:
             extra["ETag"] = headers.quoted(reply.etag)
             match = request.headers.get("if-none-match") if request.method in ("GET", "HEAD") else None
@@ -283,9 +299,15 @@ def _dumps(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
-    """The call's metadata: the bearer token, checked for its form here so a 401 speaks HTTP."""
+def _metadata(request: Request, ticket_ok: bool = False) -> tuple[tuple[str, str], ...]:
+    """The call's metadata: the bearer token, checked for its form here so a 401 speaks HTTP;
+    or, where `ticket_ok`, a stream ticket from the query, sent the same way (the server tells them apart)."""
     authorization = request.headers.get("authorization")
+    tickets = request.query_params.getlist(STREAM_TICKET_PARAMETER) if ticket_ok else []
+    if tickets:
+        if authorization is not None or len(tickets) > 1:
+            raise invalid_field(STREAM_TICKET_PARAMETER, "send one stream ticket, or the Authorization header, not both")
+        authorization = f"Bearer {tickets[0]}"
     if authorization is None:
         raise http_error(401, "missing credentials: send the header `Authorization: Bearer <token>`")
     scheme, _, token = authorization.partition(" ")

@@ -11,12 +11,12 @@ from typing import AsyncIterator
 
 from issues.v1 import issue_service_pb2 as pb
 
-from ..app import events, page_tokens
+from ..app import events, page_tokens, stream_tickets
 from ..domain.errors import InvalidArgument
 from ..domain.limits import PAGE_MAX
 from .event_hub import EventHub
 from . import messages
-from .pipeline import Call
+from .pipeline import Call, bearer_token
 
 EVENTS_PAGE_DEFAULT = 100
 
@@ -24,15 +24,18 @@ EVENTS_PAGE_DEFAULT = 100
 # -- page tokens (signed: page_tokens.py), scoped to the workspace and the filter
 
 
-def page_token(workspace_id: int, after: int, types: list[str]) -> str:
-    """The token of the page after sequence `after`, for a list of `types`."""
-    return page_tokens.encode(page_tokens.scope("events", workspace_id, sorted(types)), [after])
+def page_token(workspace_id: int, after: int, types: list[str], origin: int) -> str:
+    """The token of the page after sequence `after`, for a list of `types`
+    whose first request asked for the events after `origin`."""
+    return page_tokens.encode(page_tokens.scope("events", workspace_id, sorted(types)), [after], origin)
 
 
-def parse_page_token(token: str, workspace_id: int, types: list[str]) -> int:
-    """The sequence a token continues after; INVALID_ARGUMENT naming `page_token` if it is not one of this list's."""
-    (after,) = page_tokens.values(page_tokens.decode(token, page_tokens.scope("events", workspace_id, sorted(types))), int)
-    return after
+def parse_page_token(token: str, workspace_id: int, types: list[str]) -> tuple[int, int]:
+    """(the sequence a token continues after, its walk's first `after`);
+    INVALID_ARGUMENT naming `page_token` if it is not one of this list's."""
+    found, origin = page_tokens.decode(token, page_tokens.scope("events", workspace_id, sorted(types)))
+    (after,) = page_tokens.values(found, int)
+    return after, origin
 
 
 def _types(request: pb.ListEventsRequest | pb.WatchEventsRequest) -> list[str]:
@@ -49,18 +52,23 @@ class EventsServicer:
             raise InvalidArgument.field("limit", f"must be between 1 and {PAGE_MAX}")
         limit = request.limit if request.HasField("limit") else EVENTS_PAGE_DEFAULT
         if request.page_token:
-            if request.HasField("after_sequence"):
-                raise InvalidArgument.field("page_token", "takes the place of after_sequence: send one of them")
-            after = parse_page_token(request.page_token, call.principal.workspace_id, types)
+            # The first request's `after` may come again (AIP-158); another one is refused.
+            after, origin = parse_page_token(request.page_token, call.principal.workspace_id, types)
+            page_tokens.check_origin(origin, _after(request) if request.HasField("after_sequence") else None, "after")
         else:
-            after = _after(request)
+            after = origin = _after(request)
         page = events.read(call.principal.workspace_id, after, limit + 1, types)
         events.check_cursor(after, page)
         items = messages.fit([messages.event(e) for e in page.events[:limit]])
         more = len(page.events) > len(items)
         return pb.ListEventsResponse(
-            items=items, next_page_token=page_token(call.principal.workspace_id, items[-1].sequence, types) if more else "",
+            items=items, next_page_token=page_token(call.principal.workspace_id, items[-1].sequence, types, origin) if more else "",
         )
+
+    def CreateEventsTicket(self, request: pb.CreateEventsTicketRequest, call: Call) -> pb.CreateEventsTicketResponse:
+        """A short-lived, read-only stream ticket standing for the caller's token."""
+        ticket, expires_at = stream_tickets.mint(bearer_token(call.context))
+        return pb.CreateEventsTicketResponse(ticket=ticket, expires_at=messages.timestamp(expires_at))
 
     async def WatchEvents(self, request: pb.WatchEventsRequest, call: Call) -> AsyncIterator[bytes]:
         """Each event as a serialized issues.v1.Event (encoded once for all of its watchers)."""

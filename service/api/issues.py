@@ -49,9 +49,10 @@ class IssuesServicer:
         f, order_by = list_filters.issue_filter(v, request)
         scope = page_tokens.scope("issues", call.principal.workspace_id, order_by, *f.scope())
         types = _ISSUE_POSITIONS[ORDERS[order_by][0]]
-        limit, offset, after = paging.read(request, v, scope, types, default_limit=ISSUES_PAGE_DEFAULT)
-        page = issues.list_issues(call.principal, self._messages, f, order_by, limit=limit, offset=offset, after=after)
-        items, token = paging.respond(page.items, page.positions, page.more, scope)
+        at = paging.read(request, v, scope, types, default_limit=ISSUES_PAGE_DEFAULT)
+        page = issues.list_issues(call.principal, self._messages, f, order_by, limit=at.limit, offset=at.offset,
+                                  after=at.after)
+        items, token = paging.respond(page.items, page.positions, page.more, scope, at.origin)
         return pb.ListIssuesResponse(items=items, count=page.total, next_page_token=token)
 
     def UpdateIssue(self, request: pb.UpdateIssueRequest, call: Call) -> issue_pb2.Issue:

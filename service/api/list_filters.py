@@ -40,15 +40,19 @@ def timestamp(v: Violations, field: str, value: str, *, round_up: bool) -> datet
     digits = fraction.group(1) if fraction else ""
     zone = rest[8 + (len(digits) + 1 if digits else 0):]
     try:
-        moment = datetime.datetime.fromisoformat(f"{date}T{clock}{'+00:00' if zone == 'Z' else zone}")
-        moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        micros = int((digits + "000000")[:6])
-        moment += datetime.timedelta(microseconds=micros)
-        if round_up and digits[6:].strip("0"):
-            moment += _MICRO
-    except (ValueError, OverflowError):
+        local = datetime.datetime.fromisoformat(f"{date}T{clock}{'+00:00' if zone == 'Z' else zone}")
+    except ValueError:
         v.add(field, f"{value!r} is not a time that exists")
         return None
+    try:
+        moment = local.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        moment += datetime.timedelta(microseconds=int((digits + "000000")[:6]))
+        if round_up and digits[6:].strip("0"):
+            moment += _MICRO
+    except OverflowError:
+        # Year 1 or 9999 moved past the calendar's end by its offset: earlier
+        # (or later) than any stored time, as a bound it is the calendar's end.
+        moment = datetime.datetime.min if local.year == 1 else datetime.datetime.max
     return moment
 
 
@@ -63,9 +67,6 @@ def _strings(v: Violations, field: str, values: list[str], *, max_len: int) -> t
 
 def issue_filter(v: Violations, request: pb.ListIssuesRequest) -> tuple[IssueFilter, str]:
     """The filters and the order_by of a ListIssues request; problems go to `v`."""
-    owner = None
-    if request.HasField("owner"):
-        owner = requests.text(v, "owner", request.owner, max_len=SHORT_MAX)
     parent = parse_issue_ref(v, "parent_id", request.parent_id) if request.HasField("parent_id") else None
     bounds = {}
     for name in ("created_after", "created_before", "updated_after"):
@@ -90,7 +91,7 @@ def issue_filter(v: Violations, request: pb.ListIssuesRequest) -> tuple[IssueFil
         statuses=tuple(requests.enum_filter(v, "status", request.status, requests.STATUS_NAMES)),
         priorities=tuple(requests.enum_filter(v, "priority", request.priority, requests.PRIORITY_NAMES)),
         refs=tuple(requests.ref_filters(v, request.ref)),
-        owner=owner,
+        owners=_strings(v, "owner", list(request.owner), max_len=SHORT_MAX),
         created_by=_strings(v, "created_by", list(request.created_by), max_len=SHORT_MAX),
         tags=_strings(v, "tag", list(request.tag), max_len=TAG_MAX),
         parent=parent,

@@ -174,6 +174,7 @@ def event(stored: "StoredEvent") -> event_pb2.Event:
     )
     if stored.issue_id is not None:
         message.issue_id = str(stored.issue_id)
+    message.data.SetInParent()  # set even when empty: an event always has its data
     message.data.update(json.loads(stored.data))
     return message
 

@@ -2,7 +2,9 @@
 
 0. Take one of the call slots (admission.py), so that health and reflection
    always find a free thread; a call that gets none in time is UNAVAILABLE.
-1. Authenticate the bearer token, before the request is even decoded.
+1. Authenticate the bearer token, before the request is even decoded (or
+   a stream ticket, for a method with the `stream_ticket` option: read-only,
+   app/stream_tickets.py).
 2. Enforce the role the method's `required_role` option names. A method
    with the `signed_url` option takes no token: its handler verifies the
    URL signature in its request. A method with neither is refused (fail closed).
@@ -36,7 +38,7 @@ import contextlib
 import inspect
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
@@ -49,6 +51,7 @@ from grpc_status import rpc_status
 from common import descriptors, logs
 from common.errors import bad_request_any
 
+from ..app import stream_tickets
 from ..app.idempotency import Replayed
 from ..app.tokens import Authenticator
 from ..app.unit_of_work import call_deadline
@@ -144,6 +147,7 @@ class Pipeline:
         role = descriptors.required_role(method)
         required = Role(role) if role else None
         signed = descriptors.signed_url(method)
+        tickets = descriptors.stream_ticket(method)
         slots = self._admission.slots_for(method)
         if inspect.isasyncgenfunction(handler):
             return self._async_stream_handler(method, name, handler, decode_with=request_class, required=required)
@@ -164,7 +168,7 @@ class Pipeline:
             if signed:  # no token: the handler checks the signature in the request
                 principal = None
             else:
-                principal = outcome.principal = self._authenticate(context)
+                principal = outcome.principal = self._authenticate(context, tickets)
                 if required is None or principal.role < required:
                     needed = required.label if required else "an explicit role"
                     raise PermissionDenied(f"this call needs the {needed} role; the token has {principal.role.label}")
@@ -250,7 +254,8 @@ class Pipeline:
             try:
                 loop = asyncio.get_running_loop()
                 # A token lookup may query the database: not on the event loop.
-                principal = outcome.principal = await loop.run_in_executor(None, self._authenticate, context)
+                principal = outcome.principal = await loop.run_in_executor(
+                    None, self._authenticate, context, descriptors.stream_ticket(method))
                 if principal.role < required:
                     raise PermissionDenied(f"this call needs the {required.label} role; the token has {principal.role.label}")
                 try:
@@ -290,16 +295,27 @@ class Pipeline:
         finally:
             self._log(name, outcome)
 
-    def _authenticate(self, context: grpc.ServicerContext) -> Principal:
-        token = _bearer_token(context)
-        principal = self._authenticator.principal(token)
+    def _authenticate(self, context: grpc.ServicerContext, tickets: bool = False) -> Principal:
+        token = bearer_token(context)
+        if stream_tickets.is_ticket(token):
+            if not tickets:
+                raise PermissionDenied("a stream ticket opens only the event streams: send the token for this call")
+            key = stream_tickets.token_key(token, opening=True)
+            principal = replace(self._authenticator.principal_by_key(key), role=Role.VIEWER)  # read-only
+        else:
+            principal = self._authenticator.principal(token)
         if self._limiter is not None:
             self._limiter.admit(token)  # a known token's call counts, whatever becomes of it
         return principal
 
     def _token_holds(self, context: grpc.ServicerContext) -> None:
-        """Unauthenticated if the call's token no longer stands for anyone (no rate limit taken)."""
-        self._authenticator.principal(_bearer_token(context))
+        """Unauthenticated if the call's token (or the one behind its stream ticket)
+        no longer stands for anyone (no rate limit taken)."""
+        token = bearer_token(context)
+        if stream_tickets.is_ticket(token):
+            self._authenticator.principal_by_key(stream_tickets.token_key(token, opening=False))
+        else:
+            self._authenticator.principal(token)
 
     @staticmethod
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
@@ -327,7 +343,7 @@ class Pipeline:
         )
 
 
-def _bearer_token(context: grpc.ServicerContext) -> str:
+def bearer_token(context: grpc.ServicerContext) -> str:
     """The token of the call's `authorization: Bearer <token>` metadata."""
     header = next((value for key, value in context.invocation_metadata() if key == "authorization"), "")
     scheme, _, token = header.partition(" ")

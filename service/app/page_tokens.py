@@ -1,16 +1,19 @@
 """Page tokens (AIP-158): where the next page of a list starts, opaque and tamper-evident.
 
 A token is the position of the last item a page returned (the values of the
-list's order, its unique tie-breaker last), signed with the server secret
-over that position and the list's *scope*: what the list is (its kind,
-workspace, parent, filters and order). A token altered, made up, or used
-with another scope fails the signature and is INVALID_ARGUMENT naming
+list's order, its unique tie-breaker last) and the walk's *origin* (where its
+first request started: its `offset`, or for events its `after`), signed with
+the server secret over those and the list's *scope*: what the list is (its
+kind, workspace, parent, filters and order). A token altered, made up, or
+used with another scope fails the signature and is INVALID_ARGUMENT naming
 `page_token`; the scope itself is not in the token, only in its signature.
+The origin is there so that a next request repeating the first one's
+parameters (AIP-158 allows it) can be told from one that changes them.
 
     where = page_tokens.scope("events", workspace_id, *filters)
-    token = page_tokens.encode(where, page_tokens.position(created_at, event_id))
-    created_at, event_id = page_tokens.values(page_tokens.decode(request.page_token, where),
-                                              datetime.datetime, uuid.UUID)
+    token = page_tokens.encode(where, page_tokens.position(created_at, event_id), origin)
+    found, origin = page_tokens.decode(request.page_token, where)
+    created_at, event_id = page_tokens.values(found, datetime.datetime, uuid.UUID)
 
 `decode` raises InvalidArgument naming `page_token` for anything that is not
 a token of that scope. Call `encode` and `decode` outside a unit of work:
@@ -32,8 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Sequence, TypeVar, Union
 
 from ..domain.errors import InvalidArgument
-from ..storage.database import database, transaction
-from ..storage.secrets import server_secret
+from .signing_keys import signing_key
 
 Scalar = Union[str, int, float, None]
 Position = list[Scalar]
@@ -46,17 +48,8 @@ _MAC_BYTES = 16  # 128 bits: forging one is out of reach, and tokens stay short
 TOKEN_MAX = 1024
 
 
-_keys: dict[int, tuple[object, bytes]] = {}
-
-
 def _key() -> bytes:
-    """The signing key of the bound database's server secret (made on first use, kept)."""
-    db = database.obj
-    found = _keys.get(id(db))
-    if found is None or found[0] is not db:
-        secret = transaction(lambda: server_secret(_SECRET_NAME), write=True)
-        found = _keys[id(db)] = (db, hashlib.sha256(b"page-token\x00" + secret.encode()).digest())
-    return found[1]
+    return signing_key(_SECRET_NAME, b"page-token")
 
 
 def scope(*parts: object) -> str:
@@ -70,14 +63,16 @@ def _mac(scope_text: str, body: bytes) -> bytes:
     return hmac.new(_key(), message, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
-def encode(scope_text: str, position: Sequence[Scalar]) -> str:
-    """The token for the page after the item at `position` in the list `scope_text`."""
-    body = json.dumps(list(position), separators=(",", ":")).encode()
+def encode(scope_text: str, position: Sequence[Scalar], origin: int) -> str:
+    """The token for the page after the item at `position` in the list
+    `scope_text`, in a walk whose first request started at `origin`."""
+    body = json.dumps([list(position), origin], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(body + _mac(scope_text, body)).decode().rstrip("=")
 
 
-def decode(token: str, scope_text: str) -> Position:
-    """The position a token of the list `scope_text` carries, else INVALID_ARGUMENT naming page_token."""
+def decode(token: str, scope_text: str) -> tuple[Position, int]:
+    """The position and origin a token of the list `scope_text` carries, else
+    INVALID_ARGUMENT naming page_token."""
     invalid = InvalidArgument.field(
         FIELD, "is not a page token of this list: it was altered, or the filters or order changed since it was given")
     if len(token) > TOKEN_MAX:
@@ -89,10 +84,19 @@ def decode(token: str, scope_text: str) -> Position:
     body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
     if len(raw) <= _MAC_BYTES or not hmac.compare_digest(mac, _mac(scope_text, body)):
         raise invalid
-    position = json.loads(body)  # signed by us: well-formed
-    if not isinstance(position, list):
+    found = json.loads(body)  # signed by us: well-formed
+    if not (isinstance(found, list) and len(found) == 2 and isinstance(found[0], list) and type(found[1]) is int):
         raise invalid
-    return position
+    return found[0], found[1]
+
+
+def check_origin(origin: int, given: int | None, parameter: str) -> None:
+    """A next request may repeat its first one's `parameter` (`given`; None when
+    absent), never change it: INVALID_ARGUMENT naming page_token otherwise."""
+    if given is not None and given != origin:
+        raise InvalidArgument.field(
+            FIELD, f"was given for {parameter}={origin}, not {given}: send the first request's parameters"
+                   " again with page_token, or page_token alone")
 
 
 def position(*values: object) -> Position:

@@ -138,7 +138,10 @@ class Authenticator:
 
     def principal(self, token: str) -> Principal:
         """The principal `token` stands for; Unauthenticated if it stands for none."""
-        key = hash_token(token)
+        return self.principal_by_key(hash_token(token))
+
+    def principal_by_key(self, key: str) -> Principal:
+        """The principal of the token whose hash is `key` (a stream ticket names its token so)."""
         with self._lock:
             entry = self._entries.get(key)
         if entry is None or entry.fresh_until <= time.monotonic():

@@ -30,7 +30,7 @@ class IssueFilter:
     statuses: tuple[str, ...] = ()
     priorities: tuple[str, ...] = ()
     refs: tuple[tuple[str, str], ...] = ()
-    owner: str | None = None
+    owners: tuple[str, ...] = ()
     created_by: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     parent: IssueRef | None = None
@@ -50,7 +50,7 @@ class IssueFilter:
     def scope(self) -> tuple[object, ...]:
         """The filter as plain values, for binding page tokens to it."""
         return (
-            list(self.statuses), list(self.priorities), [list(p) for p in self.refs], self.owner,
+            list(self.statuses), list(self.priorities), [list(p) for p in self.refs], list(self.owners),
             list(self.created_by), list(self.tags), str(self.parent) if self.parent else None,
             *(t.isoformat() if t else None for t in (self.created_after, self.created_before, self.updated_after)),
             list(self.words),

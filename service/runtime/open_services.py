@@ -15,6 +15,7 @@ import inspect
 from typing import Any, AsyncIterator, Callable, Iterator
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
@@ -22,6 +23,7 @@ _GUARDED = ("/grpc.health.", "/grpc.reflection.")
 # grpc.reflection.v1 has the same messages as v1alpha under a new package;
 # buf curl and newer grpcurl ask for it first.
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+_V1_FILE = "grpc/reflection/v1/reflection.proto"
 
 
 class Health(health.HealthServicer):
@@ -58,8 +60,39 @@ class Health(health.HealthServicer):
         )
 
 
+def _describe_reflection_v1() -> None:
+    """Put grpc.reflection.v1's file in the default pool, which reflection answers from.
+
+    grpcio-reflection ships only v1alpha's descriptor, so a listed v1 service
+    could not be described (`grpcurl describe`, `buf curl --list-methods`
+    fail on it). v1 is v1alpha's file under the new package, as upstream's
+    reflection.proto is: the same messages, fields and numbers.
+    """
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindFileByName(_V1_FILE)
+        return
+    except KeyError:
+        pass
+    proto = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(proto)
+    old, new = f".{proto.package}.", ".grpc.reflection.v1."
+    proto.name, proto.package = _V1_FILE, "grpc.reflection.v1"
+    proto.ClearField("options")
+    for message in proto.message_type:
+        for field in message.field:
+            if field.type_name.startswith(old):
+                field.type_name = new + field.type_name[len(old):]
+    for service in proto.service:
+        for method in service.method:
+            method.input_type = method.input_type.replace(old, new, 1)
+            method.output_type = method.output_type.replace(old, new, 1)
+    pool.AddSerializedFile(proto.SerializeToString())
+
+
 def reflection_handlers(service_names: tuple[str, ...]) -> list[grpc.GenericRpcHandler]:
-    """Reflection as grpc.reflection.v1alpha and grpc.reflection.v1, naming both."""
+    """Reflection as grpc.reflection.v1alpha and grpc.reflection.v1, naming and describing both."""
+    _describe_reflection_v1()
     names = (*service_names, reflection.SERVICE_NAME, REFLECTION_V1)
     servicer = reflection.ReflectionServicer(names)
     method = grpc.stream_stream_rpc_method_handler(

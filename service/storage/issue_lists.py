@@ -62,8 +62,7 @@ def _where(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> 
     w = _Where(workspace_id)
     w.any_of("i.status", f.statuses)
     w.any_of("i.priority", f.priorities)
-    if f.owner is not None:
-        w.add("i.owner = ?", f.owner)
+    w.any_of("i.owner", f.owners)
     w.any_of("i.created_by", f.created_by)
     if parent_uuid is not None:
         w.add("i.parent_uuid = ?", Issue.uuid.db_value(parent_uuid))

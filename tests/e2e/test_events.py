@@ -244,6 +244,17 @@ def test_a_type_filter_and_paging(grpc_server, account):
     assert [e["sequence"] for e in second["items"]] == [3, 4]
     last = api.ok("GET", "/api/v1/events", params={"after": 4, "limit": 2})
     assert [e["sequence"] for e in last["items"]] == [5, 6] and last["next_page_token"] == ""
+    # AIP-158: the next request may repeat the first one's parameters, `after` included.
+    first = api.ok("GET", "/api/v1/events", params={"after": 1, "limit": 2})
+    again = api.ok("GET", "/api/v1/events", params={"after": 1, "limit": 2, "page_token": first["next_page_token"]})
+    assert [e["sequence"] for e in again["items"]] == [4, 5]
+    chained = api.ok("GET", "/api/v1/events", params={"after": 1, "limit": 2, "page_token": again["next_page_token"]})
+    assert [e["sequence"] for e in chained["items"]] == [6] and chained["next_page_token"] == ""
+    defaulted = api.ok("GET", "/api/v1/events", params={"limit": 2})  # no after: 0, which may come again
+    assert api.ok("GET", "/api/v1/events", params={"after": 0, "limit": 2, "page_token": defaulted["next_page_token"]})
+    changed = api.get("/api/v1/events", params={"after": 2, "limit": 2, "page_token": first["next_page_token"]})
+    assert changed.status_code == 400
+    assert changed.json()["error"]["message"].startswith("page_token: was given for after=1, not 2"), changed.text
 
 
 # -- WatchEvents ---------------------------------------------------------------

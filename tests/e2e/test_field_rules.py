@@ -59,11 +59,6 @@ PATTERN_SAMPLES: dict[str, tuple[list[str], list[str]]] = {
     r"^(issue\.(created|updated|deleted)|comment\.(created|updated|deleted)|reaction\.(added|removed)|file\.added"
     r"|workflow\.updated|issues\.bulk_updated)$": (
         ["issue.created", "issues.bulk_updated", "reaction.removed"], ["Issue.created", "issue", "issue.exploded", "issuexcreated"]),
-    "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-    r"(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$": (
-        ["2026-04-13T10:30:00Z", "2026-04-13T10:30:00.123456789+02:00", "1999-12-31T23:59:59-11:30"],
-        ["2026-04-13", "2026-04-13T10:30:00", "2026-04-13 10:30:00Z", "2026-13-01T00:00:00Z",
-         "2026-04-13T10:30:00.1234567890Z", "2026-04-13t10:30:00z", "2026-04-13T24:00:00Z"]),
     "^(created_at|updated_at|priority)( desc)?$": (
         ["created_at", "updated_at desc", "priority desc"], ["title", "created_at DESC", "priority asc", " created_at"]),
     "^[!-~]*$": (["4a1e-retry:1~", "x"], ["has space", "two  spaces"]),
@@ -121,6 +116,15 @@ def _string_edges(rules: Rules, field: str) -> Iterator[tuple[str, Any, bool]]:
         yield "issue_id", f"{{{seeded}}}", True
         yield "issue_id", f"{{{seeded}_identifier}}:lower", True
         yield "issue_id", "not-an-issue", False
+    if rules.format == "date-time":
+        # RFC 3339 as the pattern spells it (years 0001 to 9999), of a date that exists.
+        yield from (("date-time", v, True) for v in (
+            "2026-04-13T10:30:00Z", "2026-04-13T10:30:00.123456789+02:00", "1999-12-31T23:59:59-11:30",
+            "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59.999999999-01:00"))
+        yield from (("date-time", v, False) for v in (
+            "2026-04-13", "2026-04-13T10:30:00", "2026-04-13 10:30:00Z", "2026-13-01T00:00:00Z",
+            "2026-04-13T10:30:00.1234567890Z", "2026-04-13t10:30:00z", "2026-04-13T24:00:00Z",
+            "0000-01-01T00:00:00Z", "2026-02-30T00:00:00Z"))
     if rules.format == "emoji":
         yield "emoji", "👍🏽", True
         yield "emoji", "x", False

@@ -43,9 +43,23 @@ def test_if_match_sets_etag_unquoted_on_updates_and_deletes(fake):
     assert list(fake.calls[0][1].update_mask.paths) == ["title"]
 
 
-def test_header_fields_come_only_from_their_headers(fake):
+def test_request_id_comes_from_the_body_or_the_header_and_both_must_agree(fake):
+    fake.handlers["CreateIssue"] = lambda request, context: issue_pb2.Issue(uuid=ISSUE_ID)
+    body = {"title": "t", "description": [], "request_id": "k-1"}
+    assert call(fake.target, "POST", "/api/v1/issues", json=body).status_code == 201
+    assert call(fake.target, "POST", "/api/v1/issues", json=body, headers={"Idempotency-Key": "k-1"}).status_code == 201
+    assert [request.request_id for _, request, _, _ in fake.calls] == ["k-1", "k-1"]
+
+    refused = call(fake.target, "POST", "/api/v1/issues", json=body, headers={"Idempotency-Key": "k-2"})
+    assert refused.status_code == 400
+    error = error_of(refused)
+    assert error["message"].startswith("request_id: the Idempotency-Key header says otherwise")
+    assert [v["field"] for v in error["details"][0]["field_violations"]] == ["request_id"]
+    assert len(fake.calls) == 2  # nothing reached the service
+
+
+def test_header_only_fields_come_only_from_their_headers(fake):
     for method, url, kwargs, field in (
-        ("POST", "/api/v1/issues", {"json": {"title": "t", "description": [], "request_id": "k"}}, "request_id"),
         ("PATCH", f"/api/v1/issues/{ISSUE_ID}", {"json": {"title": "t", "etag": "e"}}, "etag"),
         ("DELETE", f"/api/v1/issues/{ISSUE_ID}?etag=e", {}, "etag"),
     ):

@@ -1,20 +1,24 @@
-"""The running gateway fuzzed from its own /openapi.json with schemathesis.
+"""The running gateway fuzzed from its own /openapi.json with schemathesis,
+with every check schemathesis has, the stateful phase included, on one
+database (SQLite: the document and the gateway are the same on both).
 
 Bounded and deterministic: a fixed number of examples per operation and
 generation mode, derandomized Hypothesis with no example database, loopback
-only. Every check schemathesis has is on: every response must not be a 5xx
-and must match the document (status code, content type, headers, body
-schema), data that breaks the schema must be refused, and data that fits it
-must be accepted (but for refusals that depend on what is stored, or on
-Unicode's emoji data, which no schema can state: see _NOT_IN_A_SCHEMA; and
-an If-Match naming an etag the resource does not have, a 412 with the
-ETAG_MISMATCH reason).
+only. Every response must not be a 5xx and must match the document (status
+code, content type, headers, body schema), data that breaks the schema must
+be refused, data that fits it must be accepted, and the stateful phase
+follows the document's links from each create to the operations on what it
+made (a created resource must then be there; a deleted one gone). The only
+refusals forgiven for data that fits are the rules the document cannot
+state, each named with why in schemathesis_rules.toml.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 import re
+import tomllib
 from typing import Any, Callable
 
 import httpx
@@ -27,31 +31,18 @@ from schemathesis.checks import CHECKS as REGISTERED_CHECKS
 from schemathesis.checks import load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from .test_gateway_e2e import gateway_url  # noqa: F401 - the fixture: a gateway per backend
+from .test_gateway_e2e import gateway_url  # noqa: F401 - the fixture: a gateway in front of the server
 
-# Small and fixed, so the run is bounded; raise it locally to hunt for bugs.
+# Small and fixed, so the run is bounded; raise them locally to hunt for bugs.
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "25"))
+STATEFUL_EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_STATEFUL_EXAMPLES", "40"))
 
-# Refusals no schema can state, each matched exactly on its field and message:
-# a well-formed id that names no upload or no issue, a parent that would close
-# a cycle, a status move the workspace's workflow (itself fuzzed) forbids, and
-# a string that is not exactly one emoji (Unicode's data, not a pattern).
-_NOT_IN_A_SCHEMA = [
-    ("attachment_ids[", re.compile(r"^attachment [0-9a-f-]{36} (does not exist in this workspace|has not been uploaded yet)$")),
-    ("attachment_id", re.compile(r"^attachment [0-9a-f-]{36} (does not exist in this workspace|has not been uploaded yet)$")),
-    ("parent_id", re.compile(r"^(issue \S+ does not exist in this workspace|an issue cannot be its own parent"
-                             r"|issue \S+ is a sub-issue of this one: that would be a cycle)$")),
-    ("status", re.compile(r"^the workflow does not allow moving from \w+ to \w+; ")),
-    ("emoji", re.compile(r"^must be exactly one emoji")),
-    # A page token is signed by the server: no pattern can say which strings are
-    # tokens of a list; with offset it is refused too. Dates that match the
-    # RFC 3339 pattern but do not exist (February 30th, year 0).
-    ("page_token", re.compile(r"^(is not a page token of this list|cannot be given together with offset"
-                               r"|was made for other filters|takes the place of )")),
-    # A cursor only what the workspace has had (`?after=`, the field after_sequence).
-    ("after", re.compile(r"^is past the workspace's last event \(\d+\)$")),
-    *((name, re.compile(r"^'.*' is not a time that exists$")) for name in ("created_after", "created_before", "updated_after")),
-]
+RULES = tomllib.loads((pathlib.Path(__file__).parent / "schemathesis_rules.toml").read_text())
+_NOT_IN_A_SCHEMA = [(rule["field"], re.compile(rule["message"])) for rule in RULES["refusal"]]
+_PRECONDITIONS = {(rule["status"], rule["reason"]) for rule in RULES["precondition"]}
+
+# One database: the document, and what the gateway makes of it, are the same on both.
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], scope="session")
 
 
 def _not_in_a_schema(violation: dict[str, str]) -> bool:
@@ -59,15 +50,16 @@ def _not_in_a_schema(violation: dict[str, str]) -> bool:
                for field, pattern in _NOT_IN_A_SCHEMA)
 
 
-def _stale_etag(response: Any) -> bool:
+def _failed_precondition(response: Any) -> bool:
     details = response.json()["error"]["details"]
-    return any(d.get("reason") == "ETAG_MISMATCH" for d in details if d["@type"].endswith("google.rpc.ErrorInfo"))
+    return any((response.status_code, d.get("reason")) in _PRECONDITIONS
+               for d in details if d["@type"].endswith("google.rpc.ErrorInfo"))
 
 
 def positive_data_acceptance_but_unknown_references(ctx: Any, response: Any, case: Any) -> bool | None:
     """positive_data_acceptance, forgiving a 400 only when every violation is one no schema can state,
-    and a 412 only for an If-Match whose etag (well formed, as generated) is not the resource's."""
-    if response.status_code == 412 and _stale_etag(response):
+    and a failed precondition only for the reasons schemathesis_rules.toml names."""
+    if response.status_code == 412 and _failed_precondition(response):
         return None
     if response.status_code == 400:
         details = response.json()["error"]["details"]
@@ -85,18 +77,20 @@ CHECKS = [
 ]
 
 
+BOUNDED = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    suppress_health_check=list(HealthCheck),
+    print_blob=False,
+)
+
+
 def _fuzz(operation: Any, mode: GenerationMode, call: Callable[[Any], None], **fixed: Any) -> None:
     strategy = operation.as_strategy(generation_mode=mode, **fixed)
 
-    @settings(
-        max_examples=EXAMPLES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
+    @settings(BOUNDED, max_examples=EXAMPLES)
     @given(case=strategy)
     def run(case: Any) -> None:
         call(case)
@@ -148,3 +142,27 @@ def test_fuzz_every_operation_from_the_served_document(gateway_url: str, seeded:
         except Unsatisfiable:
             pass  # nothing left to break: every input of the operation is fixed or free-form text
     assert exercised == {f"{op.method.upper()} {op.path}" for op in operations}
+
+
+def test_stateful_links_from_every_create(gateway_url: str, seeded: dict[str, str]) -> None:
+    """Sequences of calls that follow the document's links: a create, then the operations
+    on what it made (GET, PATCH, DELETE, the lists and creates under it), with every check."""
+    schema = schemathesis.openapi.from_url(f"{gateway_url}/openapi.json")
+    headers = {"Authorization": f"Bearer {seeded['token']}"}
+    followed: list[str] = []
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": gateway_url, "headers": headers, "timeout": 30}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            followed.append(case.operation.label)
+
+        def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, headers=headers, transport_kwargs=kwargs)
+
+    Workflow.run(settings=settings(BOUNDED, max_examples=STATEFUL_EXAMPLES, stateful_step_count=6))
+    # The links were followed: calls on what a create made, not only creates.
+    reached = set(followed)
+    assert {"GET /api/v1/issues/{issue_id}", "POST /api/v1/issues/{issue_id}/comments"} & reached, followed
+    print(f"stateful: {len(followed)} calls over {len(reached)} operations: {sorted(reached)}")

@@ -53,6 +53,19 @@ def test_grpcurl_works_from_reflection_alone(grpc_server, make_token):
     assert body["title"] == "x" and body["status"] == "STATUS_OPEN"
 
 
+def test_grpcurl_describes_every_service_it_lists(grpc_server):
+    listed = grpcurl(grpc_server.target, "list").stdout.split()
+    assert {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= set(listed)
+    everything = grpcurl(grpc_server.target, "describe")
+    assert everything.returncode == 0, everything.stderr
+    for service in listed:
+        described = grpcurl(grpc_server.target, "describe", service)
+        assert described.returncode == 0 and f"{service} is a service" in described.stdout, described.stderr
+    # v1's messages are described under their own package.
+    request = grpcurl(grpc_server.target, "describe", "grpc.reflection.v1.ServerReflectionRequest")
+    assert request.returncode == 0 and "file_containing_symbol" in request.stdout, request.stderr
+
+
 def test_grpcurl_shows_field_violations(grpc_server, make_token):
     token, _ = make_token("member")
     result = grpcurl("-H", f"authorization: Bearer {token}", "-d", '{"title":""}', grpc_server.target, "issues.v1.IssueService/CreateIssue")

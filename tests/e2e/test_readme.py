@@ -170,3 +170,16 @@ def _run_tracker_walkthrough(grpc_server: harness.ServerProcess, tmp_path: pathl
     assert reacted["reactions"] == [{"emoji": "👍", "count": 1, "users": ["lead@acme.co"]}]
     assert child_a["parent_id"] == child_b["parent_id"] == created["uuid"] and child_b["identifier"] == "ACM-3"
     assert subs["count"] == 2 and [i["identifier"] for i in by_ref["items"]] == ["ACM-1"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], scope="session")
+def test_the_readme_stream_ticket_example_runs_as_written(backend, grpc_server, make_token, tmp_path):
+    token, _ = make_token("viewer")
+    script = "set -euo pipefail\n" + block_after("events-ticket")
+    script = script.replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
+
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "TOKEN": token}, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"items": [], "next_page_token": ""}  # a fresh workspace

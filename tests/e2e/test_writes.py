@@ -82,6 +82,30 @@ def test_comments_and_attachments_take_a_key_too_and_keys_belong_to_a_workspace(
     assert made.status_code == 201
 
 
+def test_request_id_in_the_body_works_like_the_header_and_both_must_agree(http):
+    key = f"body-{uuid.uuid4()}"
+    issue = http.member.post("/api/v1/issues", json={"title": "t", "description": [], "request_id": key})
+    assert issue.status_code == 201
+    # The header with the same key is the same request: its first answer.
+    again = http.member.post("/api/v1/issues", json={"title": "t", "description": []}, headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.content == issue.content
+    path = f"/api/v1/issues/{issue.json()['uuid']}/comments"
+    for url, body in ((path, {"content": "once"}), ("/api/v1/attachments", {"file_name": "a", "size_bytes": 1})):
+        own = f"{url}-{key}"
+        first = http.member.post(url, json={**body, "request_id": own})
+        repeat = http.member.post(url, json={**body, "request_id": own}, headers={"Idempotency-Key": own})
+        assert first.status_code == repeat.status_code == 201
+        made, again = first.json(), repeat.json()
+        # A pending attachment's repeat is signed afresh; the resource is the first one.
+        assert made.get("attachment", made)["uuid"] == again.get("attachment", again)["uuid"]
+    assert ok(http.viewer.get(path))["count"] == 1
+
+    both = http.member.post("/api/v1/issues", json={"title": "u", "description": [], "request_id": "a-key"},
+                            headers={"Idempotency-Key": "another-key"})
+    assert error(both, 400, "INVALID_ARGUMENT")["details"][0]["field_violations"][0]["field"] == "request_id"
+    assert ok(http.viewer.get("/api/v1/issues"))["count"] == 1  # nothing was created
+
+
 def test_a_pending_attachments_repeat_is_signed_again_and_an_uploaded_ones_is_not(http):
     key = {"Idempotency-Key": f"upload-{uuid.uuid4()}"}
     request = {"file_name": "plan.md", "size_bytes": 2}

@@ -6,6 +6,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
+from common.descriptors import DATE_TIME_PATTERN
 from gateway.app import SERVICE
 from gateway.openapi import build_openapi
 from gateway.routing import RouteTable
@@ -65,6 +66,7 @@ def test_every_binding_is_documented(doc):
     for b in RouteTable.for_service(SERVICE).bindings:
         path = "/" + "/".join(lit if lit is not None else "{" + dict(b.template.variables)[i] + "}"
                               for i, lit in enumerate(b.template.literals))
+        path += f":{b.template.verb}" if b.template.verb else ""  # a custom method's own path
         assert b.verb.lower() in doc["paths"][path], (b.verb, path)
 
 
@@ -95,10 +97,12 @@ def test_issue_schema_requires_every_key_and_allows_null_only_where_nullable(doc
     issue = doc["components"]["schemas"]["Issue"]
     assert set(issue["required"]) >= set(ISSUE_RESPONSE)
     v = validator(doc, {"$ref": "#/components/schemas/Issue"})
-    for nullable in ("resolution_summary", "job_run_id", "created_at"):
+    for nullable in ("resolution_summary", "job_run_id", "resolved_at", "parent_id"):
         v.validate({**ISSUE_RESPONSE, nullable: None})
-    # Enums are never null in replies (the server never sends value 0).
-    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions", "status", "priority"):
+    # Enums are never null in replies (the server never sends value 0), nor
+    # are the timestamps the server always sets (the contract's "Nullable: No").
+    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions", "status", "priority",
+                         "created_at", "updated_at"):
         assert not v.is_valid({**ISSUE_RESPONSE, not_nullable: None}), not_nullable
     missing = dict(ISSUE_RESPONSE)
     del missing["job_run_id"]
@@ -131,14 +135,17 @@ def test_list_filters_are_repeatable_query_parameters(doc):
     params = {p["name"]: p for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"]}
     assert set(params) == {"status", "priority", "limit", "offset", "ref", "owner", "created_by", "tag", "parent_id",
                            "created_after", "created_before", "updated_after", "q", "order_by", "page_token"}
-    for repeated in ("created_by", "tag"):
+    for repeated in ("owner", "created_by", "tag"):
         assert params[repeated]["explode"] is True and params[repeated]["schema"]["type"] == "array"
     # The rules the server holds them to are stated: the timestamp and order_by patterns, q's length.
-    assert params["created_after"]["schema"]["pattern"].startswith("^[0-9]{4}-")
+    for name in ("created_after", "created_before", "updated_after"):
+        assert params[name]["schema"]["format"] == "date-time"
+        assert params[name]["schema"]["pattern"] == DATE_TIME_PATTERN
     assert params["order_by"]["schema"]["pattern"] == "^(created_at|updated_at|priority)( desc)?$"
     assert params["q"]["schema"]["maxLength"] == 500 and params["page_token"]["schema"]["maxLength"] == 1024
-    assert params["status"]["schema"] == {"type": "array", "items": {
-        "type": "string", "enum": ["open", "in_progress", "resolved", "rejected"]}}
+    assert params["status"]["schema"] == {"type": "array", "items": {"$ref": "#/components/schemas/IssueStatus"}}
+    assert doc["components"]["schemas"]["IssueStatus"] == {
+        "type": "string", "enum": ["open", "in_progress", "resolved", "rejected"]}
     assert params["status"]["explode"] is True
     assert params["limit"]["schema"]["type"] == "integer"
 
@@ -214,7 +221,9 @@ def test_blob_routes_are_binary_and_signed_not_bearer():
     upload, download = blob["put"], blob["get"]
     assert upload["security"] == [] and download["security"] == []
     assert upload["requestBody"]["content"] == {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-    assert download["responses"]["200"]["content"] == {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    # Any media type, octet-stream named first (generators read no wildcard).
+    assert download["responses"]["200"]["content"] == {"application/octet-stream": binary, "*/*": binary}
     assert "Content-Disposition" in download["responses"]["200"]["headers"]
     assert {"403", "404", "409", "412", "413"} <= set(upload["responses"]) and "401" not in upload["responses"]
     assert "415" not in upload["responses"]

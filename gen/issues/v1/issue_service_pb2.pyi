@@ -160,7 +160,7 @@ class ListIssuesRequest(_message.Message):
     limit: int
     offset: int
     ref: _containers.RepeatedScalarFieldContainer[str]
-    owner: str
+    owner: _containers.RepeatedScalarFieldContainer[str]
     created_by: _containers.RepeatedScalarFieldContainer[str]
     tag: _containers.RepeatedScalarFieldContainer[str]
     parent_id: str
@@ -170,7 +170,7 @@ class ListIssuesRequest(_message.Message):
     q: str
     order_by: str
     page_token: str
-    def __init__(self, status: _Optional[_Iterable[_Union[_issue_pb2.Issue.Status, str]]] = ..., priority: _Optional[_Iterable[_Union[_issue_pb2.Issue.Priority, str]]] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., ref: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., created_by: _Optional[_Iterable[str]] = ..., tag: _Optional[_Iterable[str]] = ..., parent_id: _Optional[str] = ..., created_after: _Optional[str] = ..., created_before: _Optional[str] = ..., updated_after: _Optional[str] = ..., q: _Optional[str] = ..., order_by: _Optional[str] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, status: _Optional[_Iterable[_Union[_issue_pb2.Issue.Status, str]]] = ..., priority: _Optional[_Iterable[_Union[_issue_pb2.Issue.Priority, str]]] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., ref: _Optional[_Iterable[str]] = ..., owner: _Optional[_Iterable[str]] = ..., created_by: _Optional[_Iterable[str]] = ..., tag: _Optional[_Iterable[str]] = ..., parent_id: _Optional[str] = ..., created_after: _Optional[str] = ..., created_before: _Optional[str] = ..., updated_after: _Optional[str] = ..., q: _Optional[str] = ..., order_by: _Optional[str] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListIssuesResponse(_message.Message):
     __slots__ = ("items", "count", "next_page_token")
@@ -511,3 +511,15 @@ class WatchEventsRequest(_message.Message):
     after_sequence: int
     types: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, after_sequence: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateEventsTicketRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CreateEventsTicketResponse(_message.Message):
+    __slots__ = ("ticket", "expires_at")
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    ticket: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, ticket: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -173,6 +173,11 @@ class IssueServiceStub:
                 request_serializer=issues_dot_v1_dot_issue__service__pb2.DownloadBlobRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.CreateEventsTicket = channel.unary_unary(
+                '/issues.v1.IssueService/CreateEventsTicket',
+                request_serializer=issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketResponse.FromString,
+                _registered_method=True)
 
 
 class IssueServiceServicer:
@@ -375,6 +380,16 @@ class IssueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateEventsTicket(self, request, context):
+        """A stream ticket for the caller's workspace: for a browser's
+        EventSource, which cannot send the token. It opens the event streams
+        (`GET /api/v1/events?ticket=...`) for 60 seconds, read-only; a stream
+        it opened lasts as long as the token that minted it holds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IssueServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -502,6 +517,11 @@ def add_IssueServiceServicer_to_server(servicer, server):
                     servicer.DownloadBlob,
                     request_deserializer=issues_dot_v1_dot_issue__service__pb2.DownloadBlobRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'CreateEventsTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEventsTicket,
+                    request_deserializer=issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1186,6 +1206,33 @@ class IssueService:
             '/issues.v1.IssueService/DownloadBlob',
             issues_dot_v1_dot_issue__service__pb2.DownloadBlobRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEventsTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/CreateEventsTicket',
+            issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketRequest.SerializeToString,
+            issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketResponse.FromString,
             options,
             channel_credentials,
             insecure,

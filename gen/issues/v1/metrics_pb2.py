@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17issues/v1/metrics.proto\x12\tissues.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xc0\x01\n\x05\x43hart\x12.\n\nchart_type\x18\x01 \x01(\x0e\x32\x1a.issues.v1.Chart.ChartType\x12(\n\nchart_data\x18\x02 \x01(\x0b\x32\x14.issues.v1.ChartData\"]\n\tChartType\x12\x1a\n\x16\x43HART_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43HART_TYPE_PIE_CHART\x10\x01\x12\x1a\n\x16\x43HART_TYPE_MIXED_CHART\x10\x02\"\xd1\x01\n\tChartData\x12\r\n\x05title\x18\x01 \x01(\t\x12#\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x15.issues.v1.ChartPoint\x12\'\n\x06\x63olors\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0e\x64isplay_config\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06labels\x18\x05 \x03(\t\x12&\n\x06series\x18\x06 \x03(\x0b\x32\x16.issues.v1.ChartSeries\"H\n\nChartPoint\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05\x12\x12\n\x05\x63olor\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_color\":\n\x0b\x43hartSeries\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17issues/v1/metrics.proto\x12\tissues.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xc0\x01\n\x05\x43hart\x12.\n\nchart_type\x18\x01 \x01(\x0e\x32\x1a.issues.v1.Chart.ChartType\x12(\n\nchart_data\x18\x02 \x01(\x0b\x32\x14.issues.v1.ChartData\"]\n\tChartType\x12\x1a\n\x16\x43HART_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43HART_TYPE_PIE_CHART\x10\x01\x12\x1a\n\x16\x43HART_TYPE_MIXED_CHART\x10\x02\"\xf9\x01\n\tChartData\x12\r\n\x05title\x18\x01 \x01(\t\x12#\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x15.issues.v1.ChartPoint\x12,\n\x06\x63olors\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x88\x01\x01\x12\x34\n\x0e\x64isplay_config\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructH\x01\x88\x01\x01\x12\x0e\n\x06labels\x18\x05 \x03(\t\x12&\n\x06series\x18\x06 \x03(\x0b\x32\x16.issues.v1.ChartSeriesB\t\n\x07_colorsB\x11\n\x0f_display_config\"H\n\nChartPoint\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05\x12\x12\n\x05\x63olor\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_color\":\n\x0b\x43hartSeries\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHART_CHARTTYPE']._serialized_start=168
   _globals['_CHART_CHARTTYPE']._serialized_end=261
   _globals['_CHARTDATA']._serialized_start=264
-  _globals['_CHARTDATA']._serialized_end=473
-  _globals['_CHARTPOINT']._serialized_start=475
-  _globals['_CHARTPOINT']._serialized_end=547
-  _globals['_CHARTSERIES']._serialized_start=549
-  _globals['_CHARTSERIES']._serialized_end=607
+  _globals['_CHARTDATA']._serialized_end=513
+  _globals['_CHARTPOINT']._serialized_start=515
+  _globals['_CHARTPOINT']._serialized_end=587
+  _globals['_CHARTSERIES']._serialized_start=589
+  _globals['_CHARTSERIES']._serialized_end=647
 # @@protoc_insertion_point(module_scope)

@@ -22,6 +22,8 @@ HTTP_SUCCESS_CODE_FIELD_NUMBER: _ClassVar[int]
 http_success_code: _descriptor.FieldDescriptor
 SIGNED_URL_FIELD_NUMBER: _ClassVar[int]
 signed_url: _descriptor.FieldDescriptor
+STREAM_TICKET_FIELD_NUMBER: _ClassVar[int]
+stream_ticket: _descriptor.FieldDescriptor
 RULES_FIELD_NUMBER: _ClassVar[int]
 rules: _descriptor.FieldDescriptor
 

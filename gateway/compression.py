@@ -1,0 +1,76 @@
+"""gzip for the gateway's JSON and text answers (API replies, /openapi.json,
+/metrics), when the client accepts it and the body is worth it.
+
+Only whole bodies of these media types are compressed: a Server-Sent Events
+stream must reach the client event by event (a compressor would hold them
+back), and raw-body downloads are streamed through as stored, so neither is
+ever touched. Starlette's GZipMiddleware decides by the media types it
+excludes, and a download may have any media type; this decides by the ones
+it includes. (No `br`: no library the gateway already has gives it.)
+"""
+
+from __future__ import annotations
+
+import gzip
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["Compression", "MIN_BYTES", "accepts_gzip"]
+
+# Smaller bodies gain less than the header and the work cost.
+MIN_BYTES = 1024
+COMPRESSIBLE = frozenset({"application/json", "text/plain"})
+# Fast, and within a few percent of level 9 on JSON.
+LEVEL = 6
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value admits gzip (by name or `*`, with a q above 0)."""
+    for part in accept_encoding.split(","):
+        name, _, params = part.partition(";")
+        if name.strip().lower() not in ("gzip", "*"):
+            continue
+        q = params.strip().lower()
+        if not q.startswith("q="):
+            return True
+        try:
+            return float(q[2:]) > 0
+        except ValueError:
+            return False
+    return False
+
+
+class Compression:
+    def __init__(self, app: ASGIApp, min_bytes: int = MIN_BYTES) -> None:
+        self.app = app
+        self.min_bytes = min_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        wanted = accepts_gzip(Headers(scope=scope).get("accept-encoding", ""))
+        start: Message | None = None
+
+        async def send_compressed(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message  # held until the body shows whether it is whole
+                return
+            if start is not None and message["type"] == "http.response.body":
+                headers = MutableHeaders(scope=start)
+                media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+                if media_type in COMPRESSIBLE and "content-encoding" not in headers:
+                    headers.add_vary_header("Accept-Encoding")  # the answer depends on it: caches must know
+                    body = message.get("body", b"")
+                    if wanted and not message.get("more_body", False) and len(body) >= self.min_bytes:
+                        body = gzip.compress(body, compresslevel=LEVEL)
+                        headers["Content-Encoding"] = "gzip"
+                        headers["Content-Length"] = str(len(body))
+                        message = {**message, "body": body}
+                await send(start)
+                start = None
+            await send(message)
+
+        await self.app(scope, receive, send_compressed)
