@@ -108,6 +108,10 @@ class EventHub:
         self._loop = loop
         self._poller = asyncio.run_coroutine_threadsafe(self._poll(), loop)  # type: ignore[assignment]
 
+    def poll_every(self, seconds: float) -> None:
+        """Look at the table this often (when no NOTIFY can wake the feeds)."""
+        self._poll_seconds = seconds
+
     def poke(self, workspace_id: int | None) -> None:
         """New events in `workspace_id` (None: perhaps in any); thread-safe, never blocks."""
         loop = self._loop

@@ -1,0 +1,92 @@
+"""DATABASE_URL (and ISSUES_LISTEN_DATABASE_URL) as libpq itself reads them.
+
+`sqlite:///PATH` is the embedded database. Anything else is a libpq
+connection string, a URL (`postgresql://`, `postgres://`) or `key=value`
+pairs, parsed by libpq (`psycopg2.extensions.parse_dsn`): several hosts and
+ports, `target_session_attrs`, `sslmode`, `service=` and the rest. Only what
+the string holds is passed on to `psycopg2.connect`, so libpq fills in the
+rest from the `PG*` variables and the service file, as psql would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+
+import psycopg2
+import psycopg2.extensions
+
+# Seconds a connection attempt to one host may take, unless the string or
+# PGCONNECT_TIMEOUT says otherwise: libpq's default is to wait for ever.
+DEFAULT_CONNECT_TIMEOUT = "5"
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+class BadConnectionString(ValueError):
+    """A connection setting libpq (or this service) cannot use; its text is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a connection string points: a SQLite file, or libpq's keywords."""
+
+    sqlite_path: str | None = None
+    # libpq keywords and values, exactly as the string gave them.
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlite_path is not None
+
+    def connect_kwargs(self) -> dict[str, str]:
+        """What to hand psycopg2.connect: the string's own keywords, plus a connect timeout."""
+        kwargs = dict(self.params)
+        if "connect_timeout" not in kwargs and not os.environ.get("PGCONNECT_TIMEOUT"):
+            kwargs["connect_timeout"] = DEFAULT_CONNECT_TIMEOUT
+        return kwargs
+
+    def describe(self) -> str:
+        """Hosts and database, for log lines (never the password)."""
+        hosts = self.params.get("host") or os.environ.get("PGHOST") or "(libpq default)"
+        ports = self.params.get("port") or os.environ.get("PGPORT") or "5432"
+        return f"host={hosts} port={ports} dbname={self.params.get('dbname') or os.environ.get('PGDATABASE') or '(default)'}"
+
+
+def parse(text: str, variable: str = "DATABASE_URL") -> Target:
+    """The target `text` names; BadConnectionString naming `variable` when it is not one."""
+    text = text.strip()
+    scheme = _SCHEME.match(text)
+    if scheme and scheme[1].lower() == "sqlite":
+        return Target(sqlite_path=_sqlite_path(text, variable))
+    if scheme and scheme[1].lower() not in ("postgresql", "postgres"):
+        raise BadConnectionString(
+            f"{variable}: unsupported scheme {scheme[1]!r}: use sqlite:///PATH or a PostgreSQL connection string "
+            "(postgresql://... or key=value pairs)"
+        )
+    if not text:
+        raise BadConnectionString(f"{variable}: is empty; use sqlite:///PATH or a PostgreSQL connection string")
+    try:
+        params = psycopg2.extensions.parse_dsn(text)
+    except psycopg2.ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "not a connection string"
+        reason = reason.removeprefix("invalid dsn: ")
+        raise BadConnectionString(f"{variable}: not a PostgreSQL connection string libpq accepts: {reason}") from None
+    return Target(params=params)
+
+
+def _sqlite_path(text: str, variable: str) -> str:
+    parts = urllib.parse.urlsplit(text)
+    path = urllib.parse.unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+    if not path or path == ":memory:":
+        raise BadConnectionString(f"{variable}: sqlite needs a file path, e.g. sqlite:///issues.db")
+    return path
+
+
+def connect(target: Target) -> "psycopg2.extensions.connection":
+    """A new psycopg2 connection to `target` (a PostgreSQL one)."""
+    assert not target.is_sqlite
+    return psycopg2.connect(**target.connect_kwargs())
+
