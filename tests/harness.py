@@ -74,7 +74,8 @@ class ThrowawayPostgres:
     def find_bindir() -> pathlib.Path | None:
         found = shutil.which("pg_ctl")
         if found:
-            return pathlib.Path(found).parent
+            # A symlink on PATH (/usr/local/bin/pg_ctl): the real directory has every tool.
+            return pathlib.Path(found).resolve().parent
         candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
         return pathlib.Path(candidates[-1]).parent if candidates else None
 

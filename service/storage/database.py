@@ -213,6 +213,11 @@ def _pgcode(exc: BaseException) -> str | None:
     return None
 
 
+def _went_read_only(exc: BaseException) -> bool:
+    """The server refused a write as read-only: the host was demoted to a standby."""
+    return _pgcode(exc) == "25006"
+
+
 def _is_conflict(exc: BaseException) -> bool:
     """A deadlock or serialization failure: PostgreSQL aborted the whole transaction."""
     return _pgcode(exc) in ("40P01", "40001")
@@ -315,12 +320,14 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
                 raise _doomed(entry) from exc
             if _is_conflict(exc) and attempt < _ATTEMPTS:
                 continue  # nothing was committed: run the transaction again
-            if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
-                raise
-            if not _is_disconnect(exc):
+            if not (_is_disconnect(exc) or _went_read_only(exc)):
+                if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
+                    raise
                 log.warning("database busy", exc_info=True)
                 raise DatabaseBusy() from exc
-            # Idle pooled connections died with the one we used: drop them all.
+            # Idle pooled connections died with the one we used (or reach a
+            # host that is a standby now): drop them all; libpq picks the
+            # primary for the fresh one.
             db.close_idle()
             if committing or attempt >= 2:
                 raise DatabaseUnavailable(str(exc).strip().splitlines()[0] if str(exc) else "database unavailable") from exc

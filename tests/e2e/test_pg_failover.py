@@ -1,0 +1,141 @@
+"""PostgreSQL in production (SPEC 9.5): a failover to a synchronous standby
+under concurrent writers loses no acknowledged write and writes succeed again
+within 5 s of the promotion; a restart is logged as one warning each by the
+notifier and the listener, with no traceback; `serve` and `migrate` on a
+standby exit 2 with one line. Each test runs throwaway clusters of its own."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Iterator
+
+import grpc
+import pytest
+
+from .. import harness
+from ..pg_cluster import Pair, sql, wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.pg_cluster]
+
+# What the figures in the README come from; printed with -s.
+FIGURES: dict[str, float] = {}
+
+
+@pytest.fixture
+def sync_pair() -> Iterator[Pair]:
+    pair = Pair(synchronous=True)
+    try:
+        yield pair
+    finally:
+        pair.stop()
+
+
+class Writers:
+    """`count` threads creating issues through `target` until stopped: what was acknowledged, what failed how."""
+
+    def __init__(self, target: str, token: str, count: int = 4) -> None:
+        self.acknowledged: list[tuple[float, str]] = []
+        self.failures: list[tuple[float, grpc.StatusCode]] = []
+        self._stop = threading.Event()
+        self._channel = grpc.insecure_channel(target)
+        self._api = harness.Api(self._channel, token)
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(count)]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                created = self._api.CreateIssue(title=f"w-{uuid.uuid4().hex[:8]}", description=[])
+                self.acknowledged.append((time.monotonic(), created.uuid))
+            except grpc.RpcError as exc:
+                self.failures.append((time.monotonic(), exc.code()))
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+        self._channel.close()
+
+
+def test_a_synchronous_failover_loses_no_acknowledged_write(sync_pair: Pair, tmp_path: pathlib.Path) -> None:
+    sql(sync_pair.primary.port, "CREATE DATABASE issues")
+    url = sync_pair.url("issues")
+    server = harness.ServerProcess(url, tmp_path)
+    try:
+        token, _ = harness.mint_token(url)
+        harness.close_databases()
+        writers = Writers(server.target, token)
+        try:
+            wait_for(lambda: len(writers.acknowledged) >= 50, 60, "writes before the failover")
+            stopping = time.monotonic()
+            sync_pair.primary.stop_server(mode="immediate")  # the primary dies
+            time.sleep(1.0)
+            promoted = time.monotonic()  # from the moment the promotion is asked for
+            sync_pair.promote_standby()
+            first = wait_for(lambda: [t for t, _ in writers.acknowledged if t > promoted], 30, "a write after the promotion")[0]
+            wait_for(lambda: len([t for t, _ in writers.acknowledged if t > promoted]) >= 50, 60, "writes after the failover")
+        finally:
+            writers.stop()
+        back_within = first - promoted
+        FIGURES["writes back after promotion (s)"] = back_within
+        assert back_within <= 5.0, f"writes came back {back_within:.2f} s after the promotion"
+        # Calls during the switch failed UNAVAILABLE, nothing else.
+        assert {code for _, code in writers.failures} <= {grpc.StatusCode.UNAVAILABLE}, writers.failures
+        assert all(t >= stopping for t, _ in writers.failures), (stopping, writers.failures)
+        # Every acknowledged write is on the new primary.
+        with grpc.insecure_channel(server.target) as channel:
+            api = harness.Api(channel, token)
+            for _, created in writers.acknowledged:
+                assert api.GetIssue(issue_id=created).uuid == created
+        FIGURES["acknowledged writes read back"] = len(writers.acknowledged)
+        FIGURES["calls failed during the switch"] = len(writers.failures)
+        print(FIGURES)
+    finally:
+        assert server.stop() == 0
+
+
+def test_serve_and_migrate_refuse_a_standby_with_one_line(sync_pair: Pair, tmp_path: pathlib.Path) -> None:
+    standby = f"postgresql://postgres@127.0.0.1:{sync_pair.standby.port}/postgres"
+    for command in (["serve", "--no-http"], ["migrate"]):
+        done = subprocess.run([sys.executable, "-m", "service", *command, "--database-url", standby],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "DATABASE_URL" in lines[0] and "standby" in lines[0], done.stderr
+
+
+def test_a_database_restart_is_one_warning_each_and_no_traceback(own_postgres, tmp_path: pathlib.Path) -> None:
+    url = own_postgres.url
+    server = harness.ServerProcess(url, tmp_path)
+    try:
+        token, _ = harness.mint_token(url)
+        harness.close_databases()
+        writers = Writers(server.target, token)
+        try:
+            wait_for(lambda: len(writers.acknowledged) >= 20, 60, "writes before the restart")
+            own_postgres.stop_server()
+            time.sleep(3.0)  # several reconnection attempts fail meanwhile
+            own_postgres.start_server()
+            restarted = time.monotonic()
+            wait_for(lambda: len([t for t, _ in writers.acknowledged if t > restarted]) >= 20, 60, "writes after the restart")
+            # The listener and the notifier have found the database again.
+            wait_for(lambda: sum(e.get("msg") in ("the event listener reconnected", "the notifier reconnected")
+                                 for e in server.log_entries()) == 2, 30, "both to reconnect")
+        finally:
+            writers.stop()
+        entries = server.log_entries()
+        assert not [e for e in entries if "exc" in e or "Traceback" in str(e)], "tracebacks in the log"
+        lost = [e["msg"] for e in entries if e.get("level") == "warning" and "lost the database" in e.get("msg", "")]
+        assert sorted(lost) == sorted([
+            "the event listener lost the database; it reconnects every second, and watchers poll meanwhile",
+            "the notifier lost the database; it retries every second, and other replicas' watchers poll meanwhile",
+        ]), lost
+    finally:
+        assert server.stop() == 0
