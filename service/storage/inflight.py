@@ -85,6 +85,24 @@ class Running:
             except Exception:  # noqa: BLE001 - the connection may be closing; the flag suffices
                 pass
 
+    def sever(self) -> None:
+        """Cut a PostgreSQL connection whose cancel did not land.
+
+        A statement queued in a pooler (pgbouncer waiting for a server
+        connection) may never see the cancel; shutting the socket down makes
+        the blocked driver call fail at once, and the connection is discarded.
+        The socket is shut down, not closed: psycopg2 still owns the descriptor.
+        """
+        self.severed = True
+        fileno = getattr(self.connection, "fileno", None)
+        if fileno is None or getattr(self.connection, "cancel", None) is None:
+            return  # SQLite: interrupt() always lands
+        try:
+            with socket.socket(fileno=os.dup(fileno())) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, ValueError, AttributeError):
+            pass  # already closed
+
 
 _running: set[Running] = set()
 _registry = threading.Lock()
@@ -102,6 +120,8 @@ def running(connection: Any) -> Iterator[Running]:
             entry.doomed = entry.expired = True  # its call has already given up
     with _registry:
         entry.doomed = entry.doomed or _closed
+        if entry.doomed:
+            entry.doomed_at = time.monotonic()
         _running.add(entry)
     try:
         yield entry
@@ -121,25 +141,6 @@ def cancel_all() -> int:
     for entry in entries:
         entry.doom()
     return len(entries)
-
-
-    def sever(self) -> None:
-        """Cut a PostgreSQL connection whose cancel did not land.
-
-        A statement queued in a pooler (pgbouncer waiting for a server
-        connection) may never see the cancel; shutting the socket down makes
-        the blocked driver call fail at once, and the connection is discarded.
-        The socket is shut down, not closed: psycopg2 still owns the descriptor.
-        """
-        self.severed = True
-        fileno = getattr(self.connection, "fileno", None)
-        if fileno is None or getattr(self.connection, "cancel", None) is None:
-            return  # SQLite: interrupt() always lands
-        try:
-            with socket.socket(fileno=os.dup(fileno())) as sock:
-                sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, ValueError, AttributeError):
-            pass  # already closed
 
 
 # A doomed transaction still running this long after its cancel has its connection cut.

@@ -1,0 +1,118 @@
+"""Through pgbouncer (SPEC 9.5), from Debian's package, a throwaway one per test
+in front of the suite's PostgreSQL: in transaction mode the server says at
+start that LISTEN cannot work there, and with ISSUES_LISTEN_DATABASE_URL
+events cross two replicas within a second; in session mode, a call whose
+statement is queued in pgbouncer past its deadline holds its thread no more
+than a second longer."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import pathlib
+import time
+from typing import Iterator
+
+import grpc
+import psycopg2
+import pytest
+
+from .. import harness
+from ..pg_cluster import Pgbouncer, wait_for
+from .test_replicas_events import _check_two_replicas
+
+pytestmark = [pytest.mark.postgres, pytest.mark.pg_cluster]
+
+
+@pytest.fixture
+def fresh_db(postgres_admin_url: str) -> Iterator[tuple[str, str, int]]:
+    """A fresh database on the suite's PostgreSQL: (its direct url, its name, the server's port)."""
+    url, name = harness.create_database(postgres_admin_url)
+    try:
+        yield url, name, harness.database_host_port(postgres_admin_url)[1]
+    finally:
+        harness.close_databases()
+        harness.drop_database(postgres_admin_url, name)
+
+
+def _bouncer(port: int, mode: str, pool_size: int) -> Pgbouncer:
+    try:
+        return Pgbouncer(port, mode=mode, pool_size=pool_size)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+def test_transaction_mode_says_listen_falls_back_then_a_listen_url_brings_events_within_a_second(fresh_db, tmp_path: pathlib.Path) -> None:
+    direct, name, pg_port = fresh_db
+    bouncer = _bouncer(pg_port, "transaction", 10)
+    servers: list[harness.ServerProcess] = []
+    try:
+        through = bouncer.url(name)
+        # Without a LISTEN url: one warning at start saying what happens instead.
+        alone = harness.ServerProcess(through, tmp_path)
+        servers.append(alone)
+        warnings = [e["msg"] for e in alone.log_entries() if e.get("level") == "warning" and "LISTEN" in e.get("msg", "")]
+        assert len(warnings) == 1 and "by polling" in warnings[0] and "ISSUES_LISTEN_DATABASE_URL" in warnings[0], warnings
+        assert alone.stop() == 0
+        # With one, through a direct connection: two replicas, events within a second.
+        env = {"ISSUES_LISTEN_DATABASE_URL": direct}
+        servers[:] = [harness.ServerProcess(through, tmp_path / name, env=env) for name in ("a", "b")
+                      if (tmp_path / name).mkdir() is None]
+        for server in servers:
+            assert any(e.get("msg", "").startswith("LISTEN works") for e in server.log_entries())
+        token, _ = harness.mint_token(direct)
+        delays = _check_two_replicas(servers[0].target, servers[1].target, token)
+        print({"slowest event across replicas through pgbouncer (s)": max(delays)})
+    finally:
+        for server in servers:
+            server.stop()
+        bouncer.stop()
+
+
+def test_a_call_queued_in_pgbouncer_is_released_at_its_deadline(fresh_db, tmp_path: pathlib.Path) -> None:
+    direct, name, pg_port = fresh_db
+    bouncer = _bouncer(pg_port, "session", 2)  # two server connections for the whole server
+    server = None
+    blocker = None
+    try:
+        server = harness.ServerProcess(bouncer.url(name), tmp_path, env={"ISSUES_LISTEN_DATABASE_URL": direct,
+                                                                         "ISSUES_DB_POOL_SIZE": "8"})
+        token, _ = harness.mint_token(direct)
+        harness.close_databases()
+        with grpc.insecure_channel(server.target) as channel:
+            api = harness.Api(channel, token)
+            api.CreateIssue(title="before", description=[])
+            # Every statement on issues now waits for this lock; calls beyond the
+            # two server connections wait in pgbouncer for one.
+            blocker = psycopg2.connect(direct)
+            blocker.cursor().execute("BEGIN; LOCK TABLE issues IN ACCESS EXCLUSIVE MODE")
+            stub_call = harness.issue_service_pb2_grpc.IssueServiceStub(channel).ListIssues
+            deadline = 2.0
+
+            def call(_: int) -> grpc.StatusCode:
+                try:
+                    stub_call(harness.issue_service_pb2.ListIssuesRequest(limit=5), metadata=api.metadata, timeout=deadline)
+                    return grpc.StatusCode.OK
+                except grpc.RpcError as exc:
+                    return exc.code()
+
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                codes = list(pool.map(call, range(6)))
+            assert set(codes) == {grpc.StatusCode.DEADLINE_EXCEEDED}, codes
+            # Each call's thread let go of it within its deadline plus a second.
+            def finished() -> list[float]:
+                lines = [e for e in server.log_entries() if e.get("msg") == "rpc" and e.get("method", "").endswith("/ListIssues")]
+                return [e["duration_ms"] for e in lines] if len(lines) == 6 else []
+
+            durations = wait_for(finished, 10, "every ListIssues call to end")
+            print({"queued calls' thread time (ms)": sorted(durations)})
+            assert max(durations) <= (deadline + 1.0) * 1000, durations
+            blocker.rollback()
+            # The connections that kept their server connection serve again
+            # (the cut ones, still queued in pgbouncer, sent no COMMIT).
+            assert api.CreateIssue(title="after", description=[]).title == "after"
+    finally:
+        if blocker is not None:
+            blocker.close()
+        if server is not None:
+            server.stop()
+        bouncer.stop()
