@@ -14,6 +14,7 @@ import os
 import re
 import urllib.parse
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
@@ -85,8 +86,8 @@ def _sqlite_path(text: str, variable: str) -> str:
     return path
 
 
-def connect(target: Target) -> "psycopg2.extensions.connection":
+def connect(target: Target, connection_factory: Any = None) -> "psycopg2.extensions.connection":
     """A new psycopg2 connection to `target` (a PostgreSQL one)."""
     assert not target.is_sqlite
-    return psycopg2.connect(**target.connect_kwargs())
+    return psycopg2.connect(connection_factory=connection_factory, **target.connect_kwargs())
 

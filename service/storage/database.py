@@ -17,10 +17,11 @@ import time
 from typing import Any, Callable, Iterator, TypeVar
 
 import peewee
+import psycopg2.extensions
 from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledSqliteDatabase, _PooledPostgresqlDatabase
 
 from ..domain.errors import DeadlineExceeded, Unavailable
-from . import conninfo, inflight
+from . import conninfo, inflight, rewinds
 
 T = TypeVar("T")
 
@@ -48,9 +49,25 @@ class _LibpqPostgres(peewee.PostgresqlDatabase):
         super().__init__(target.params.get("dbname") or "postgres", **kwargs)
 
     def _connect(self) -> Any:
-        conn = conninfo.connect(self.target)
+        conn = conninfo.connect(self.target, connection_factory=_Connection)
         conn.autocommit = True
         return conn
+
+
+class _Connection(psycopg2.extensions.connection):
+    """A connection that remembers whether its server's history was checked (storage/rewinds.py)."""
+
+    history_checked = False
+
+
+def _check_history(conn: Any) -> None:
+    """Before a new connection's first transaction: move the event counters on
+    if the server is a promoted standby. Inside the transaction's deadline (a
+    pooler may queue it), with the driver's errors as peewee's."""
+    if isinstance(conn, _Connection) and not conn.history_checked:
+        with peewee.__exception_wrapper__:
+            rewinds.check(conn)
+        conn.history_checked = True
 
 
 class _WaitWithinDeadline:
@@ -297,6 +314,7 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
         entry: inflight.Running | None = None
         try:
             with db.connection_context(), inflight.running(db.connection()) as entry:
+                _check_history(entry.connection)
                 holding = False
                 try:
                     with _begin(db, write, snapshot, entry):

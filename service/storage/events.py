@@ -67,13 +67,29 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> int:
     return last
 
 
-def position(workspace_id: int) -> tuple[int, int]:
-    """(the last committed sequence, the last pruned one) of a workspace."""
+class Position(NamedTuple):
+    """Where a workspace's events stand, seen from a cursor."""
+
+    last: int  # the last committed sequence
+    pruned: int  # every sequence up to this one has been pruned
+    # The cursor names a point of this history: 0, a kept or pruned event, or
+    # where the counter restarted after a rewind (storage/rewinds.py).
+    known: bool
+
+
+def position(workspace_id: int, cursor: int = 0) -> Position:
+    """Where the workspace's events stand, and whether `cursor` is a point of this history."""
     found = (
-        EventCounter.select(EventCounter.last_sequence, EventCounter.pruned_sequence)
+        EventCounter.select(
+            EventCounter.last_sequence, EventCounter.pruned_sequence, EventCounter.rewound_sequence,
+            peewee.fn.EXISTS(Event.select(Event.sequence).where((Event.workspace == workspace_id) & (Event.sequence == cursor))),
+        )
         .where(EventCounter.workspace == workspace_id).tuples().first()
     )
-    return (int(found[0]), int(found[1])) if found else (0, 0)
+    if not found:
+        return Position(0, 0, cursor == 0)
+    last, pruned, rewound, kept = int(found[0]), int(found[1]), int(found[2]), bool(found[3])
+    return Position(last, pruned, cursor <= pruned or kept or cursor == rewound)
 
 
 def last_sequences(workspace_ids: Sequence[int]) -> dict[int, int]:

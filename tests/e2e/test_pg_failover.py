@@ -139,3 +139,111 @@ def test_a_database_restart_is_one_warning_each_and_no_traceback(own_postgres, t
         ]), lost
     finally:
         assert server.stop() == 0
+
+
+@pytest.fixture
+def async_pair() -> Iterator[Pair]:
+    pair = Pair(synchronous=False)
+    try:
+        yield pair
+    finally:
+        pair.stop()
+
+
+class Watch:
+    """A WatchEvents stream in a thread: the sequences it got and the status it ended with."""
+
+    def __init__(self, target: str, token: str, after: int) -> None:
+        self.sequences: list[int] = []
+        self.ended: grpc.StatusCode | None = None
+        self.message = ""
+        self._channel = grpc.insecure_channel(target)
+        stub = harness.issue_service_pb2_grpc.IssueServiceStub(self._channel)
+        self._stream = stub.WatchEvents(harness.issue_service_pb2.WatchEventsRequest(after_sequence=after),
+                                        metadata=(("authorization", f"Bearer {token}"),))
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for event in self._stream:
+                self.sequences.append(event.sequence)
+        except grpc.RpcError as exc:
+            self.ended, self.message = exc.code(), exc.details()
+
+    def close(self) -> None:
+        self._stream.cancel()
+        self._channel.close()
+
+
+def _http_events(server: harness.ServerProcess, token: str, **params: object) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    request = urllib.request.Request(f"{server.http_url}/api/v1/events?{urllib.parse.urlencode(params)}",
+                                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_an_asynchronous_failover_ends_watches_and_refuses_lost_cursors(async_pair: Pair, tmp_path: pathlib.Path) -> None:
+    primary, standby = async_pair.primary, async_pair.standby
+    sql(primary.port, "CREATE DATABASE issues")
+    url = async_pair.url("issues")
+    server = harness.ServerProcess(url, tmp_path, http=True)
+    watch = None
+    try:
+        token, _ = harness.mint_token(url)
+        harness.close_databases()
+        with grpc.insecure_channel(server.target) as channel:
+            api = harness.Api(channel, token)
+            for i in range(3):
+                api.CreateIssue(title=f"kept {i}", description=[])
+            # The standby has those three events, then stops receiving: it lags from here on.
+            wait_for(lambda: sql(standby.port, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn",
+                                 (sql(primary.port, "SELECT pg_current_wal_lsn()::text")[0][0],))[0][0], 30, "the standby to catch up")
+            sql(standby.port, "ALTER SYSTEM SET primary_conninfo = ''")
+            sql(standby.port, "SELECT pg_reload_conf()")
+            wait_for(lambda: sql(standby.port, "SELECT count(*) FROM pg_stat_wal_receiver")[0][0] == 0, 30, "replication to stop")
+            watch = Watch(server.target, token, after=0)
+            for i in range(3):
+                api.CreateIssue(title=f"lost {i}", description=[])
+            wait_for(lambda: len(watch.sequences) == 6, 30, "the watcher to see six events")
+            seen = list(watch.sequences)
+            status, page = _http_events(server, token, after=0, limit=5)
+            assert status == 200 and [e["sequence"] for e in page["items"]] == seen[:5]
+            old_token = page["next_page_token"]
+
+            primary.stop_server(mode="immediate")
+            promoted = time.monotonic()
+            async_pair.promote_standby()
+
+            # The open watch ends OUT_OF_RANGE, saying to resync: no silent gap.
+            wait_for(lambda: watch.ended is not None, 30, "the watch to end")
+            print({"watch ended after the promotion (s)": round(time.monotonic() - promoted, 2)})
+            assert watch.ended == grpc.StatusCode.OUT_OF_RANGE and "resync" in watch.message, (watch.ended, watch.message)
+            assert watch.sequences == seen
+            # New writes never reuse a sequence a client saw.
+            created = api.CreateIssue(title="after the failover", description=[])
+            fresh = Watch(server.target, token, after=3)  # sequence 3 is kept: good
+            wait_for(lambda: fresh.sequences, 30, "the kept cursor's watch to get the new event")
+            assert len(fresh.sequences) == 1 and fresh.sequences[0] > max(seen), fresh.sequences
+            fresh.close()
+            # Resuming from a lost event, by cursor or by page token, is OUT_OF_RANGE (HTTP 400).
+            for lost in seen[3:]:
+                resumed = Watch(server.target, token, after=lost)
+                wait_for(lambda: resumed.ended is not None, 30, "the resume to be refused")
+                assert resumed.ended == grpc.StatusCode.OUT_OF_RANGE, (lost, resumed.ended)
+                status, body = _http_events(server, token, after=lost)
+                assert status == 400 and body["error"]["status"] == "OUT_OF_RANGE", body
+            status, body = _http_events(server, token, page_token=old_token)
+            assert status == 400 and body["error"]["status"] == "OUT_OF_RANGE", body
+            assert api.GetIssue(issue_id=created.uuid).title == "after the failover"
+    finally:
+        if watch is not None:
+            watch.close()
+        assert server.stop() == 0
