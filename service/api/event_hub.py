@@ -173,7 +173,10 @@ class EventHub:
                 continue
             try:
                 last = await loop.run_in_executor(self._executor, self._positions, ids)
-            except Exception:  # noqa: BLE001 - the database is down, say: try again next time
+            except Unavailable as exc:  # a database restart is expected: one line, no traceback
+                log.warning("polling for events failed; trying again at the next poll", extra={"error": str(exc)})
+                continue
+            except Exception:  # noqa: BLE001 - whatever it was, try again next time
                 log.warning("polling for events failed", exc_info=True)
                 continue
             for workspace_id, sequence in last.items():
@@ -197,7 +200,9 @@ class EventHub:
                         watcher.offer(prepared)
                 if len(page.events) < PAGE and not feed.again:
                     return
-        except Exception:  # noqa: BLE001 - the database is down, say: the next wake tries again
+        except Unavailable as exc:  # a database restart is expected: the next wake (or poll) reads again
+            log.warning("reading events failed; the next wake reads again", extra={"workspace": feed.workspace_id, "error": str(exc)})
+        except Exception:  # noqa: BLE001 - whatever it was, the next wake tries again
             log.warning("reading events failed", exc_info=True, extra={"workspace": feed.workspace_id})
         finally:
             feed.running = False

@@ -118,6 +118,7 @@ def test_a_database_restart_is_one_warning_each_and_no_traceback(own_postgres, t
         token, _ = harness.mint_token(url)
         harness.close_databases()
         writers = Writers(server.target, token)
+        watch = Watch(server.target, token, after=0)  # its feed polls and reads through the restart
         try:
             wait_for(lambda: len(writers.acknowledged) >= 20, 60, "writes before the restart")
             own_postgres.stop_server()
@@ -130,6 +131,15 @@ def test_a_database_restart_is_one_warning_each_and_no_traceback(own_postgres, t
                                  for e in server.log_entries()) == 2, 30, "both to reconnect")
         finally:
             writers.stop()
+        try:
+            # The watch went on through the restart: one event per acknowledged write (a
+            # call that failed committed nothing), each once, in order.
+            wait_for(lambda: len(watch.sequences) >= len(writers.acknowledged), 30, "the watch to catch up")
+            time.sleep(0.5)
+            assert watch.ended is None and len(watch.sequences) == len(writers.acknowledged)
+            assert watch.sequences == list(range(1, len(watch.sequences) + 1))
+        finally:
+            watch.close()
         entries = server.log_entries()
         assert not [e for e in entries if "exc" in e or "Traceback" in str(e)], "tracebacks in the log"
         lost = [e["msg"] for e in entries if e.get("level") == "warning" and "lost the database" in e.get("msg", "")]
@@ -246,4 +256,36 @@ def test_an_asynchronous_failover_ends_watches_and_refuses_lost_cursors(async_pa
     finally:
         if watch is not None:
             watch.close()
+        assert server.stop() == 0
+
+
+def test_writes_leave_a_host_that_went_read_only(async_pair: Pair, tmp_path: pathlib.Path) -> None:
+    """The old primary stays up but is fenced read-only; the standby is promoted:
+    pooled connections to the read-only host are dropped, writes go to the new primary."""
+    primary, standby = async_pair.primary, async_pair.standby
+    sql(primary.port, "CREATE DATABASE issues")
+    url = async_pair.url("issues")
+    server = harness.ServerProcess(url, tmp_path)
+    try:
+        token, _ = harness.mint_token(url)
+        harness.close_databases()
+        writers = Writers(server.target, token)
+        try:
+            wait_for(lambda: len(writers.acknowledged) >= 20, 60, "writes before the switch")
+            sql(primary.port, "ALTER SYSTEM SET default_transaction_read_only = on")
+            sql(primary.port, "SELECT pg_reload_conf()")
+            time.sleep(1.0)  # writes meet the read-only host, and fail UNAVAILABLE
+            promoted = time.monotonic()
+            async_pair.promote_standby()
+            first = wait_for(lambda: [t for t, _ in writers.acknowledged if t > promoted], 30, "a write after the promotion")[0]
+            wait_for(lambda: len([t for t, _ in writers.acknowledged if t > promoted]) >= 20, 60, "writes after the switch")
+        finally:
+            writers.stop()
+        assert first - promoted <= 5.0, f"writes came back {first - promoted:.2f} s after the promotion"
+        assert {code for _, code in writers.failures} <= {grpc.StatusCode.UNAVAILABLE}, writers.failures
+        # The writes after the switch are on the new primary.
+        later = [created for t, created in writers.acknowledged if t > first]
+        found = sql(standby.port, "SELECT count(*) FROM issues WHERE uuid = ANY(%s::uuid[])", (later,), dbname="issues")
+        assert found[0][0] == len(later)
+    finally:
         assert server.stop() == 0
