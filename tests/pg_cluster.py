@@ -10,11 +10,19 @@ import shutil
 import subprocess
 import tempfile
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import psycopg2
+import pytest
 
 from . import harness
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip, loudly: fail instead when PostgreSQL is required (ISSUES_REQUIRE_POSTGRES=1, as in CI)."""
+    if os.environ.get("ISSUES_REQUIRE_POSTGRES") == "1":
+        pytest.fail(reason + " (ISSUES_REQUIRE_POSTGRES=1)", pytrace=False)
+    pytest.skip(reason)
 
 
 def sql(port: int, statement: str, params: tuple[Any, ...] = (), *, dbname: str = "postgres") -> list[tuple[Any, ...]]:
@@ -48,6 +56,8 @@ class Pair:
     """A primary and a streaming standby of it; `synchronous` makes every commit wait for the standby."""
 
     def __init__(self, *, synchronous: bool) -> None:
+        if harness.ThrowawayPostgres.find_bindir() is None:
+            unavailable("no initdb/pg_ctl/pg_basebackup found for a primary and a standby")
         self.primary = harness.ThrowawayPostgres()
         try:
             self.standby = harness.ThrowawayPostgres(standby_of=self.primary)
@@ -86,7 +96,7 @@ class Pgbouncer:
     def __init__(self, pg_port: int, *, mode: str, pool_size: int) -> None:
         binary = pgbouncer_binary()
         if binary is None:
-            raise RuntimeError("pgbouncer is not installed (apt-get install pgbouncer)")
+            unavailable("pgbouncer is not installed (apt-get install pgbouncer; .ci/run does)")
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="issues-pgbouncer-"))
         self.port = harness._free_port()
         run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []

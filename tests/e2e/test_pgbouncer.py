@@ -34,13 +34,6 @@ def fresh_db(postgres_admin_url: str) -> Iterator[tuple[str, str, int]]:
         harness.drop_database(postgres_admin_url, name)
 
 
-def _bouncer(port: int, mode: str, pool_size: int) -> Pgbouncer:
-    try:
-        return Pgbouncer(port, mode=mode, pool_size=pool_size)
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-
-
 @pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_listen_through_pgbouncer_and_events_across_two_replicas_within_a_second(mode: str, fresh_db, tmp_path: pathlib.Path) -> None:
     """Transaction mode: the server says at start that LISTEN cannot work and
@@ -49,7 +42,7 @@ def test_listen_through_pgbouncer_and_events_across_two_replicas_within_a_second
     direct, name, pg_port = fresh_db
     # Session mode pins a server connection to each client connection: room for
     # two replicas' pools (16 each), notifiers and listeners.
-    bouncer = _bouncer(pg_port, mode, 40)
+    bouncer = Pgbouncer(pg_port, mode=mode, pool_size=40)
     servers: list[harness.ServerProcess] = []
     try:
         through = bouncer.url(name)
@@ -80,7 +73,7 @@ def test_listen_through_pgbouncer_and_events_across_two_replicas_within_a_second
 
 def test_a_call_queued_in_pgbouncer_is_released_at_its_deadline(fresh_db, tmp_path: pathlib.Path) -> None:
     direct, name, pg_port = fresh_db
-    bouncer = _bouncer(pg_port, "session", 2)  # two server connections for the whole server
+    bouncer = Pgbouncer(pg_port, mode="session", pool_size=2)  # two server connections for the whole server
     server = None
     blocker = None
     try:
