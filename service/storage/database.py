@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import pathlib
+import re
 import time
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -156,6 +157,10 @@ def open_database(url: str, *, pool_size: int = POOL_SIZE) -> peewee.Database:
     return _PostgresPool(target, max_connections=pool_size, stale_timeout=300, timeout=10)
 
 
+# libpq's words for a connection string value it will not use (checked before connecting).
+_REFUSED_OPTION = re.compile(r"^invalid (\S+ )?(value|connection option)")
+
+
 class ReadOnlyDatabase(Exception):
     """DATABASE_URL reached a server that cannot write (a standby): an operator error."""
 
@@ -170,7 +175,10 @@ def require_writable(db: peewee.Database) -> None:
             recovering, read_only = db.execute_sql(
                 "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").fetchone()
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
-        raise DatabaseUnavailable(str(exc).strip().splitlines()[0] if str(exc).strip() else "cannot connect") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "cannot connect"
+        if _REFUSED_OPTION.match(reason):  # libpq refused a value of the string itself: the operator's to fix
+            raise conninfo.BadConnectionString(f"DATABASE_URL: libpq refuses it: {reason}") from None
+        raise DatabaseUnavailable(reason) from None
     if recovering or read_only == "on":
         where = db.target.describe() if isinstance(db, _LibpqPostgres) else "the server"
         kind = "a standby (in recovery)" if recovering else "read-only (default_transaction_read_only)"

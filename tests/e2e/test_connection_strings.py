@@ -83,6 +83,8 @@ BAD_SETTINGS = [
     ({"DATABASE_URL": "issues.db"}, "DATABASE_URL", 'missing "=" after "issues.db"'),
     ({"DATABASE_URL": "host='unterminated"}, "DATABASE_URL", "unterminated quoted string"),
     ({"DATABASE_URL": "postgresql://h/db?sslmod=require"}, "DATABASE_URL", 'invalid URI query parameter: "sslmod"'),
+    ({"DATABASE_URL": "postgresql://u@127.0.0.1:notaport/db"}, "DATABASE_URL", 'invalid integer value "notaport"'),
+    ({"DATABASE_URL": "host=127.0.0.1 dbname=db sslmode=sometimes"}, "DATABASE_URL", 'invalid sslmode value: "sometimes"'),
     ({"DATABASE_URL": "sqlite:///x.db", "ISSUES_DB_POOL_SIZE": "0"}, "ISSUES_DB_POOL_SIZE", "from 1 to"),
     ({"DATABASE_URL": "sqlite:///x.db", "ISSUES_DB_POOL_SIZE": "lots"}, "ISSUES_DB_POOL_SIZE", "'lots'"),
     ({"DATABASE_URL": "sqlite:///x.db", "ISSUES_LISTEN_DATABASE_URL": "port=5432 nonsense"},
