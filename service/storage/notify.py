@@ -78,7 +78,7 @@ class Notifier:
         self._lock = threading.Condition()
         self._stopped = False
         self._outage = _Outage(
-            "the notifier lost the database; it retries every second, and other replicas' watchers poll meanwhile",
+            "the notifier lost the database; it reconnects with the next commit (at most once a second), and other replicas' watchers poll meanwhile",
             "the notifier reconnected",
         )
         self._thread = threading.Thread(target=self._run, name="events-notify", daemon=True)

@@ -145,7 +145,7 @@ def test_a_database_restart_is_one_warning_each_and_no_traceback(own_postgres, t
         lost = [e["msg"] for e in entries if e.get("level") == "warning" and "lost the database" in e.get("msg", "")]
         assert sorted(lost) == sorted([
             "the event listener lost the database; it reconnects every second, and watchers poll meanwhile",
-            "the notifier lost the database; it retries every second, and other replicas' watchers poll meanwhile",
+            "the notifier lost the database; it reconnects with the next commit (at most once a second), and other replicas' watchers poll meanwhile",
         ]), lost
     finally:
         assert server.stop() == 0
