@@ -86,8 +86,42 @@ def _sqlite_path(text: str, variable: str) -> str:
     return path
 
 
-def connect(target: Target, connection_factory: Any = None) -> "psycopg2.extensions.connection":
-    """A new psycopg2 connection to `target` (a PostgreSQL one)."""
+def connect(target: Target, connection_factory: Any = None, *, order: "HostOrder | None" = None) -> "psycopg2.extensions.connection":
+    """A new psycopg2 connection to `target` (a PostgreSQL one); with `order`,
+    trying the host that answered last time first."""
     assert not target.is_sqlite
-    return psycopg2.connect(connection_factory=connection_factory, **target.connect_kwargs())
+    kwargs = target.connect_kwargs()
+    if order is not None:
+        kwargs = order.apply(kwargs)
+    conn = psycopg2.connect(connection_factory=connection_factory, **kwargs)
+    if order is not None:
+        order.remember(kwargs, conn.info.host, str(conn.info.port))
+    return conn
+
+
+# Keywords that list one value per host (or one for all).
+_PER_HOST = ("host", "hostaddr", "port")
+
+
+class HostOrder:
+    """With several hosts, libpq tries them in the order given, every time: a
+    dead first host (a failed primary whose machine is gone) would cost every
+    new connection its connect_timeout. This starts the list at the host that
+    answered last, keeping the others in their order after it."""
+
+    def __init__(self) -> None:
+        self._first: tuple[str, str] | None = None  # (host, port) that answered last
+
+    def apply(self, kwargs: dict[str, str]) -> dict[str, str]:
+        hosts = kwargs.get("host", "").split(",")
+        if len(hosts) < 2 or self._first is None:
+            return kwargs
+        lists = {k: kwargs[k].split(",") for k in _PER_HOST if k in kwargs and "," in kwargs[k]}
+        ports = lists.get("port") or [kwargs.get("port", "")] * len(hosts)
+        start = next((i for i, hp in enumerate(zip(hosts, ports)) if hp == self._first), 0)
+        return {**kwargs, **{k: ",".join(v[start:] + v[:start]) for k, v in lists.items()}}
+
+    def remember(self, kwargs: dict[str, str], host: str, port: str) -> None:
+        if "," in kwargs.get("host", ""):
+            self._first = (host, port)
 

@@ -46,11 +46,12 @@ class _LibpqPostgres(peewee.PostgresqlDatabase):
 
     def __init__(self, target: conninfo.Target, **kwargs: Any) -> None:
         self.target = target
+        self._hosts = conninfo.HostOrder()
         # Peewee wants some name (an empty one means "not configured yet").
         super().__init__(target.params.get("dbname") or "postgres", **kwargs)
 
     def _connect(self) -> Any:
-        conn = conninfo.connect(self.target, connection_factory=_Connection)
+        conn = conninfo.connect(self.target, connection_factory=_Connection, order=self._hosts)
         conn.autocommit = True
         return conn
 

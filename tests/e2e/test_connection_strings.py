@@ -111,3 +111,49 @@ def test_the_pool_size_is_the_operators(target_db, tmp_path: pathlib.Path) -> No
         assert "issues_db_pool_connections_max 3.0" in metrics
     finally:
         assert server.stop() == 0
+
+
+def test_a_hung_first_host_costs_one_connect_timeout_not_one_per_connection(target_db, tmp_path: pathlib.Path) -> None:
+    """A first host that accepts TCP but never answers (a failed primary's
+    machine gone) holds each attempt for connect_timeout; after one
+    connection found the live host, new connections go there first."""
+    import concurrent.futures
+    import socket
+    import time
+
+    import psycopg2
+
+    plain_url, host, port, name = target_db
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)  # the kernel completes handshakes; nothing ever answers
+        url = (f"postgresql://postgres@127.0.0.1:{hung.getsockname()[1]},{host}:{port}/{name}"
+               "?target_session_attrs=read-write&connect_timeout=2")
+        server = harness.ServerProcess(url, tmp_path, env={"ISSUES_DB_POOL_SIZE": "8"})
+        blocker = None
+        try:
+            token, _ = harness.mint_token(plain_url)
+            harness.close_databases()
+            with grpc.insecure_channel(server.target) as channel:
+                api = harness.Api(channel, token)
+                api.CreateIssue(title="first", description=[])
+                # Eight calls at once need eight connections: the pool opens new ones.
+                blocker = psycopg2.connect(plain_url)
+                blocker.cursor().execute("BEGIN; LOCK TABLE issues IN ACCESS EXCLUSIVE MODE")
+
+                def list_issues(_: int) -> float:
+                    started = time.monotonic()
+                    api.ListIssues(limit=5)
+                    return time.monotonic() - started
+
+                with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                    calls = [pool.submit(list_issues, i) for i in range(8)]
+                    time.sleep(1.0)
+                    blocker.rollback()
+                    took = [c.result() for c in calls]
+            # Serialised two-second timeouts would have taken 14 s or more.
+            assert max(took) < 5.0, took
+        finally:
+            if blocker is not None:
+                blocker.close()
+            assert server.stop() == 0
