@@ -78,6 +78,16 @@ class Pair:
         return (f"postgresql://postgres@127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}/{dbname}"
                 "?target_session_attrs=read-write&connect_timeout=2")
 
+    def cut_replication(self) -> None:
+        """Once the standby has everything committed so far, stop it receiving more: from here on it lags."""
+        lsn = sql(self.primary.port, "SELECT pg_current_wal_lsn()::text")[0][0]
+        wait_for(lambda: sql(self.standby.port, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0],
+                 30, "the standby to catch up")
+        sql(self.standby.port, "ALTER SYSTEM SET primary_conninfo = ''")
+        sql(self.standby.port, "SELECT pg_reload_conf()")
+        wait_for(lambda: sql(self.standby.port, "SELECT count(*) FROM pg_stat_wal_receiver")[0][0] == 0, 30,
+                 "replication to stop")
+
     def promote_standby(self) -> None:
         self.standby.run_tool("pg_ctl", "-D", str(self.standby.dir / "data"), "-w", "promote")
 
@@ -99,16 +109,9 @@ class Pgbouncer:
             unavailable("pgbouncer is not installed (apt-get install pgbouncer; .ci/run does)")
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="issues-pgbouncer-"))
         self.port = harness._free_port()
+        self.mode, self.pool_size = mode, pool_size
         run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        (self.dir / "pgbouncer.ini").write_text(
-            "[databases]\n"
-            f"* = host=127.0.0.1 port={pg_port} user=postgres\n"
-            "[pgbouncer]\n"
-            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
-            f"auth_type = any\npool_mode = {mode}\ndefault_pool_size = {pool_size}\n"
-            "max_client_conn = 500\nadmin_users = postgres\nignore_startup_parameters = extra_float_digits\n"
-            f"logfile = {self.dir / 'pgbouncer.log'}\n"
-        )
+        self._configure(pg_port)
         if run_as:
             shutil.chown(self.dir, "postgres")
             shutil.chown(self.dir / "pgbouncer.ini", "postgres")
@@ -120,8 +123,32 @@ class Pgbouncer:
             self.stop()
             raise
 
+    def _configure(self, pg_port: int) -> None:
+        (self.dir / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={pg_port} user=postgres\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = any\npool_mode = {self.mode}\ndefault_pool_size = {self.pool_size}\n"
+            "max_client_conn = 500\nadmin_users = postgres\nignore_startup_parameters = extra_float_digits\n"
+            f"logfile = {self.dir / 'pgbouncer.log'}\n"
+        )
+
+    def point_at(self, pg_port: int) -> None:
+        """Send new server connections to another PostgreSQL (a failover behind the pooler): clients stay connected."""
+        self._configure(pg_port)
+        self._admin("RELOAD")
+
     def url(self, dbname: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def _admin(self, command: str) -> None:
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="pgbouncer", connect_timeout=2)
+        try:
+            conn.autocommit = True
+            conn.cursor().execute(command)
+        finally:
+            conn.close()
 
     def show(self, what: str) -> list[dict[str, Any]]:
         """`SHOW what` on pgbouncer's admin console, as dicts."""

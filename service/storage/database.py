@@ -57,19 +57,21 @@ class _LibpqPostgres(peewee.PostgresqlDatabase):
 
 
 class _Connection(psycopg2.extensions.connection):
-    """A connection that remembers whether its server's history was checked (storage/rewinds.py)."""
+    """A connection that remembers when its server's history was checked (storage/rewinds.py)."""
 
-    history_checked = False
+    history_checked = 0  # the check generation; 0: never
 
 
 def _check_history(conn: Any) -> None:
-    """Before a new connection's first transaction: move the event counters on
-    if the server is a promoted standby. Inside the transaction's deadline (a
-    pooler may queue it), with the driver's errors as peewee's."""
-    if isinstance(conn, _Connection) and not conn.history_checked:
+    """Before a new connection's first transaction (and again after an append
+    found the timeline changed): move the event counters on if the server is
+    a promoted standby. Inside the transaction's deadline (a pooler may queue
+    it), with the driver's errors as peewee's."""
+    if isinstance(conn, _Connection) and conn.history_checked != rewinds.generation():
+        generation = rewinds.generation()
         with peewee.__exception_wrapper__:
             rewinds.check(conn)
-        conn.history_checked = True
+        conn.history_checked = generation
 
 
 class _WaitWithinDeadline:
@@ -345,8 +347,10 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
                 if isinstance(exc, (ShuttingDown, DeadlineExceeded)):
                     raise
                 raise _doomed(entry) from exc
-            if _is_conflict(exc) and attempt < _ATTEMPTS:
+            if (_is_conflict(exc) or isinstance(exc, rewinds.HistoryChanged)) and attempt < _ATTEMPTS:
                 continue  # nothing was committed: run the transaction again
+            if isinstance(exc, rewinds.HistoryChanged):
+                raise DatabaseUnavailable(str(exc)) from exc
             if not (_is_disconnect(exc) or _went_read_only(exc)):
                 if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
                     raise

@@ -21,6 +21,7 @@ from typing import NamedTuple, Sequence
 
 import peewee
 
+from . import rewinds
 from .database import database
 from .models import Event, EventCounter
 
@@ -49,13 +50,17 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> int:
     until commit.
     """
     db = database.obj
-    mark = "%s" if isinstance(db, peewee.PostgresqlDatabase) else "?"
-    (last,) = db.execute_sql(
+    postgres = isinstance(db, peewee.PostgresqlDatabase)
+    mark = "%s" if postgres else "?"
+    # PostgreSQL also says whether the server is still on the timeline the counters belong to.
+    (last, same_history) = db.execute_sql(
         f"INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence) VALUES ({mark}, {mark}, 0)"
         " ON CONFLICT (workspace_id) DO UPDATE SET last_sequence = event_counters.last_sequence + excluded.last_sequence"
-        " RETURNING last_sequence",
+        f" RETURNING last_sequence, {rewinds.TIMELINE_MATCHES if postgres else 1}",
         (workspace_id, len(events)),
     ).fetchone()
+    if not same_history:
+        raise rewinds.HistoryChanged()  # rolls back; run again once the counters have moved on
     last = int(last)
     first = last - len(events) + 1
     rows = [

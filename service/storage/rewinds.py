@@ -46,6 +46,35 @@ _WHERE = (
 
 # (system identifier, timeline) pairs this process has found recorded already.
 _verified: set[tuple[str, int]] = set()
+# Connections checked before this generation check again before their next
+# transaction (a pooler such as pgbouncer keeps them open across a failover).
+_generation = 1
+
+# On PostgreSQL, appended to the statement that gives out sequences: false
+# when the server is on another timeline than the counters were moved on in
+# (no extra round trip, no file read; a restored backup is another server,
+# so only new connections reach it, and they are checked).
+TIMELINE_MATCHES = (
+    "COALESCE((SELECT timeline = ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint"
+    " FROM event_history WHERE id = 1), TRUE)"
+)
+
+
+class HistoryChanged(Exception):
+    """Sequences were about to be given out on another timeline than recorded:
+    the transaction rolls back, every connection checks again, and it is run
+    again (storage/database.transaction)."""
+
+    def __init__(self) -> None:
+        global _generation
+        _generation += 1
+        _verified.clear()
+        super().__init__("the database's timeline changed under an open connection")
+
+
+def generation() -> int:
+    """The current check generation: a connection checked at an older one checks again."""
+    return _generation
 
 
 def check(conn: Any) -> None:

@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 
 from .. import harness
-from ..pg_cluster import Pgbouncer, wait_for
+from ..pg_cluster import Pair, Pgbouncer, sql, wait_for
 from .test_replicas_events import _check_two_replicas
 
 pytestmark = [pytest.mark.postgres, pytest.mark.pg_cluster]
@@ -119,3 +119,52 @@ def test_a_call_queued_in_pgbouncer_is_released_at_its_deadline(fresh_db, tmp_pa
         if server is not None:
             server.stop()
         bouncer.stop()
+
+
+def test_a_failover_behind_pgbouncer_gives_no_sequence_twice(tmp_path: pathlib.Path) -> None:
+    """pgbouncer (transaction mode) keeps the server's connections open while it
+    is pointed at a promoted, lagging standby: the first append there notices
+    the new timeline, the counters move on, and no sequence is given twice."""
+    pair = Pair(synchronous=False)
+    bouncer = None
+    server = None
+    try:
+        sql(pair.primary.port, "CREATE DATABASE issues")
+        bouncer = Pgbouncer(pair.primary.port, mode="transaction", pool_size=10)
+        server = harness.ServerProcess(bouncer.url("issues"), tmp_path, env={"ISSUES_LISTEN_DATABASE_URL": pair.url("issues")})
+        token, _ = harness.mint_token(pair.url("issues"))
+        harness.close_databases()
+        with grpc.insecure_channel(server.target) as channel:
+            api = harness.Api(channel, token)
+            for i in range(3):
+                api.CreateIssue(title=f"kept {i}", description=[])
+            pair.cut_replication()
+            for i in range(3):
+                api.CreateIssue(title=f"lost {i}", description=[])
+            seen = [e.sequence for e in api.ListEvents(after_sequence=0).items]
+            assert len(seen) == 6
+            pair.primary.stop_server(mode="immediate")
+            pair.promote_standby()
+            bouncer.point_at(pair.standby.port)
+            created = wait_for(lambda: _create(api), 30, "a write through pgbouncer after the failover")
+            after_kept = api.ListEvents(after_sequence=seen[2]).items
+            assert [e.issue_id for e in after_kept] == [created.uuid]
+            assert after_kept[0].sequence > max(seen), (after_kept[0].sequence, seen)
+            with pytest.raises(grpc.RpcError) as refused:
+                api.ListEvents(after_sequence=seen[4])
+            assert refused.value.code() == grpc.StatusCode.OUT_OF_RANGE
+        assert any("history changed" in e.get("msg", "") for e in server.log_entries())
+    finally:
+        if server is not None:
+            server.stop()
+        if bouncer is not None:
+            bouncer.stop()
+        pair.stop()
+
+
+def _create(api: harness.Api):  # -> the created issue, or None while the switch is on
+    try:
+        return api.CreateIssue(title="after the failover", description=[])
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+        return None
