@@ -11,12 +11,16 @@ The database records (in `event_history`) the system identifier and
 timeline its counters last moved on in. Every new connection of this
 process to a primary compares them with the server's own (a promotion
 starts a new timeline; a restored backup is another system). When they
-differ, before the connection is used, one transaction moves every
+differ, before its first transaction, one transaction moves every
 workspace's counter on by MARGIN and notes where it restarted
 (`rewound_sequence`). Sequences a client saw on the old history are at most
 MARGIN past what the new one kept, so none is given again; a cursor in
 between names an event this history lacks and is refused as OUT_OF_RANGE
 (app/events.check_cursor), which also ends open watches (api/event_hub).
+A pooler such as pgbouncer keeps connections open across a failover, so
+the statement that gives out sequences also compares the timeline
+(TIMELINE_MATCHES); on a mismatch its transaction is run again after every
+connection has checked (HistoryChanged).
 A failover with synchronous replication moves the counters on too: a
 server cannot tell afterwards that nothing was lost, and cursors that name
 kept events stay good.
