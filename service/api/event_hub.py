@@ -181,7 +181,8 @@ class EventHub:
                 continue
             for workspace_id, sequence in last.items():
                 feed = self._feeds.get(workspace_id)
-                if feed is not None and sequence > feed.cursor:
+                # Behind: new events. Below: the database's history went back (_fetch ends the watches).
+                if feed is not None and sequence != feed.cursor:
                     self._wake(workspace_id)
 
     async def _fetch(self, feed: _Feed) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from .. import harness
 from ..pg_cluster import Pair, Pgbouncer, sql, wait_for
+from .test_pg_failover import Watch
 from .test_replicas_events import _check_two_replicas
 
 pytestmark = [pytest.mark.postgres, pytest.mark.pg_cluster]
@@ -123,15 +124,17 @@ def test_a_call_queued_in_pgbouncer_is_released_at_its_deadline(fresh_db, tmp_pa
 
 def test_a_failover_behind_pgbouncer_gives_no_sequence_twice(tmp_path: pathlib.Path) -> None:
     """pgbouncer (transaction mode) keeps the server's connections open while it
-    is pointed at a promoted, lagging standby: the first append there notices
-    the new timeline, the counters move on, and no sequence is given twice."""
+    is pointed at a promoted, lagging standby: the watchers' poll (no LISTEN
+    through it) notices the events it lacks and ends the open watch; the first
+    append there notices the new timeline, the counters move on, and no
+    sequence is given twice."""
     pair = Pair(synchronous=False)
     bouncer = None
     server = None
     try:
         sql(pair.primary.port, "CREATE DATABASE issues")
         bouncer = Pgbouncer(pair.primary.port, mode="transaction", pool_size=10)
-        server = harness.ServerProcess(bouncer.url("issues"), tmp_path, env={"ISSUES_LISTEN_DATABASE_URL": pair.url("issues")})
+        server = harness.ServerProcess(bouncer.url("issues"), tmp_path)
         token, _ = harness.mint_token(pair.url("issues"))
         harness.close_databases()
         with grpc.insecure_channel(server.target) as channel:
@@ -143,9 +146,15 @@ def test_a_failover_behind_pgbouncer_gives_no_sequence_twice(tmp_path: pathlib.P
                 api.CreateIssue(title=f"lost {i}", description=[])
             seen = [e.sequence for e in api.ListEvents(after_sequence=0).items]
             assert len(seen) == 6
+            watch = Watch(server.target, token, after=0)
+            wait_for(lambda: watch.sequences == seen, 30, "the watch to see the six events")
             pair.primary.stop_server(mode="immediate")
             pair.promote_standby()
             bouncer.point_at(pair.standby.port)
+            # Before anything is written there: the poll finds the history went back.
+            wait_for(lambda: watch.ended is not None, 30, "the watch to end")
+            assert watch.ended == grpc.StatusCode.OUT_OF_RANGE, (watch.ended, watch.message)
+            watch.close()
             created = wait_for(lambda: _create(api), 30, "a write through pgbouncer after the failover")
             after_kept = api.ListEvents(after_sequence=seen[2]).items
             assert [e.issue_id for e in after_kept] == [created.uuid]
