@@ -62,12 +62,16 @@ class ThrowawayPostgres:
         self.run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.run_as:
             shutil.chown(self.dir, "postgres")
-        if standby_of is None:
-            self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        else:
-            self._run("pg_basebackup", "-D", str(self.dir / "data"), "-h", "127.0.0.1", "-p", str(standby_of.port),
-                      "-U", "postgres", "-R", "-X", "stream", "--checkpoint=fast")
-        self.start_server()
+        try:
+            if standby_of is None:
+                self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+            else:
+                self._run("pg_basebackup", "-D", str(self.dir / "data"), "-h", "127.0.0.1", "-p", str(standby_of.port),
+                          "-U", "postgres", "-R", "-X", "stream", "--checkpoint=fast")
+            self.start_server()
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)  # nothing runs from it yet
+            raise
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @staticmethod
