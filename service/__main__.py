@@ -12,8 +12,8 @@ from common import logs
 
 from . import operator_database
 from .app import tokens
-from .config import Settings, blob_settings, duration, seconds, setting
-from .storage import database, migrate
+from .config import Settings, blob_settings, duration, pool_size, seconds, setting
+from .storage import conninfo, database, migrate
 
 log = logging.getLogger("service")
 
@@ -146,6 +146,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         grace = seconds("shutdown_grace", args.shutdown_grace)
         workers = _worker_count(setting("workers", args.workers))
+        pool = pool_size()
+        if setting("listen_database_url"):
+            conninfo.parse(setting("listen_database_url"), "ISSUES_LISTEN_DATABASE_URL")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -158,6 +161,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cors_origins=setting("cors_origins", args.cors_origins),
         rate_limit=setting("rate_limit"),
         worker_processes=workers,
+        db_pool_size=pool,
+        listen_database_url=setting("listen_database_url"),
     ))
 
 
@@ -242,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level.upper())
     try:
         return args.run(args)
+    except (conninfo.BadConnectionString, database.ReadOnlyDatabase) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # the operator's to fix: one line, exit 2
+        return 2
     except database.DatabaseUnavailable as exc:
         log.error("database unavailable", extra={"error": exc.reason})
         return 1

@@ -24,7 +24,14 @@ DEFAULTS = {
     "event_retention": ("ISSUES_EVENT_RETENTION", "7d"),
     # gRPC server processes of `serve`; more than 1 runs them under a supervisor.
     "workers": ("ISSUES_WORKERS", "1"),
+    # Database connections each process keeps at most.
+    "db_pool_size": ("ISSUES_DB_POOL_SIZE", "16"),
+    # Where the event listener LISTENs; empty: DATABASE_URL (not through a
+    # pgbouncer in transaction mode, which cannot carry a LISTEN).
+    "listen_database_url": ("ISSUES_LISTEN_DATABASE_URL", ""),
 }
+
+MAX_POOL_SIZE = 1000
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -36,6 +43,14 @@ def duration(name: str, flag_value: str | None = None) -> int:
     if not number.isdigit() or int(number) <= 0:
         raise ValueError(f"{DEFAULTS[name][0]}: expected seconds, or a number with s, m, h or d (e.g. 7d), got {text!r}")
     return int(number) * _UNITS[unit]
+
+
+def pool_size(flag_value: str | None = None) -> int:
+    """ISSUES_DB_POOL_SIZE: a whole number from 1 to MAX_POOL_SIZE; ValueError naming it otherwise."""
+    text = setting("db_pool_size", flag_value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_POOL_SIZE:
+        raise ValueError(f"ISSUES_DB_POOL_SIZE: expected a whole number of connections from 1 to {MAX_POOL_SIZE}, got {text!r}")
+    return int(text)
 
 
 def setting(name: str, flag_value: str | None = None) -> str:
@@ -82,6 +97,10 @@ class Settings:
     # The rate-limit table the worker processes of one host share (a file the
     # supervisor creates); None: this process counts alone.
     rate_limit_table: str | None = None
+    # Database connections each process keeps at most (ISSUES_DB_POOL_SIZE).
+    db_pool_size: int = 16
+    # ISSUES_LISTEN_DATABASE_URL: where the event listener LISTENs ("": database_url).
+    listen_database_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,9 @@ def _free_port() -> int:
 class ThrowawayPostgres:
     """A PostgreSQL cluster in a temporary directory, for machines without one running."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, standby_of: "ThrowawayPostgres | None" = None) -> None:
+        """A new cluster, or (`standby_of`) a streaming standby of a running one
+        (`pg_basebackup -R`), started on a port of its own."""
         bindir = self.find_bindir()
         if bindir is None:
             raise RuntimeError("no initdb/pg_ctl found")
@@ -60,15 +62,24 @@ class ThrowawayPostgres:
         self.run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.run_as:
             shutil.chown(self.dir, "postgres")
-        self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        self.start_server()
+        try:
+            if standby_of is None:
+                self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+            else:
+                self._run("pg_basebackup", "-D", str(self.dir / "data"), "-h", "127.0.0.1", "-p", str(standby_of.port),
+                          "-U", "postgres", "-R", "-X", "stream", "--checkpoint=fast")
+            self.start_server()
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)  # nothing runs from it yet
+            raise
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @staticmethod
     def find_bindir() -> pathlib.Path | None:
         found = shutil.which("pg_ctl")
         if found:
-            return pathlib.Path(found).parent
+            # A symlink on PATH (/usr/local/bin/pg_ctl): the real directory has every tool.
+            return pathlib.Path(found).resolve().parent
         candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
         return pathlib.Path(candidates[-1]).parent if candidates else None
 
@@ -81,9 +92,13 @@ class ThrowawayPostgres:
             "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
         )
 
-    def stop_server(self) -> None:
+    def run_tool(self, tool: str, *args: str) -> None:
+        """Run one of PostgreSQL's programs (as the postgres user when we are root)."""
+        self._run(tool, *args)
+
+    def stop_server(self, mode: str = "fast") -> None:
         """Stop the server, keeping its data (an outage, not an ending)."""
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", mode, "-w", "stop")
 
     def stop(self) -> None:
         """Stop the server and delete the cluster."""

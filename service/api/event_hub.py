@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Sequence
 
 from ..app import events
-from ..domain.errors import ResourceExhausted, Unavailable
+from ..domain.errors import OutOfRange, ResourceExhausted, Unavailable
 from . import messages
 from .telemetry import EVENT_STREAMS
 
@@ -56,7 +56,7 @@ def prepare(stored: events.StoredEvent) -> Prepared:
 
 
 class Watcher:
-    __slots__ = ("queue", "types", "wake", "overflowed", "closed")
+    __slots__ = ("queue", "types", "wake", "overflowed", "closed", "failed")
 
     def __init__(self, types: Sequence[str]) -> None:
         self.types = frozenset(types)
@@ -64,6 +64,8 @@ class Watcher:
         self.wake = asyncio.Event()
         self.overflowed = False
         self.closed: str | None = None
+        # What ends the stream once the queue is drained (e.g. OUT_OF_RANGE).
+        self.failed: Exception | None = None
 
     def offer(self, event: Prepared) -> None:
         if self.overflowed or (self.types and event.type not in self.types):
@@ -76,6 +78,10 @@ class Watcher:
 
     def close(self, reason: str) -> None:
         self.closed = reason
+        self.wake.set()
+
+    def fail(self, error: Exception) -> None:
+        self.failed = error
         self.wake.set()
 
 
@@ -107,6 +113,10 @@ class EventHub:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._poller = asyncio.run_coroutine_threadsafe(self._poll(), loop)  # type: ignore[assignment]
+
+    def poll_every(self, seconds: float) -> None:
+        """Look at the table this often (when no NOTIFY can wake the feeds)."""
+        self._poll_seconds = seconds
 
     def poke(self, workspace_id: int | None) -> None:
         """New events in `workspace_id` (None: perhaps in any); thread-safe, never blocks."""
@@ -163,12 +173,16 @@ class EventHub:
                 continue
             try:
                 last = await loop.run_in_executor(self._executor, self._positions, ids)
-            except Exception:  # noqa: BLE001 - the database is down, say: try again next time
+            except Unavailable as exc:  # a database restart is expected: one line, no traceback
+                log.warning("polling for events failed; trying again at the next poll", extra={"error": str(exc)})
+                continue
+            except Exception:  # noqa: BLE001 - whatever it was, try again next time
                 log.warning("polling for events failed", exc_info=True)
                 continue
             for workspace_id, sequence in last.items():
                 feed = self._feeds.get(workspace_id)
-                if feed is not None and sequence > feed.cursor:
+                # Behind: new events. Below: the database's history went back (_fetch ends the watches).
+                if feed is not None and sequence != feed.cursor:
                     self._wake(workspace_id)
 
     async def _fetch(self, feed: _Feed) -> None:
@@ -177,6 +191,9 @@ class EventHub:
             while True:
                 feed.again = False
                 page = await loop.run_in_executor(self._executor, self._read, feed.workspace_id, feed.cursor, PAGE)
+                if feed.cursor > page.last or not page.known:
+                    self._rewound(feed)
+                    return
                 for stored in page.events:
                     prepared = prepare(stored)
                     feed.cursor = stored.sequence
@@ -184,10 +201,26 @@ class EventHub:
                         watcher.offer(prepared)
                 if len(page.events) < PAGE and not feed.again:
                     return
-        except Exception:  # noqa: BLE001 - the database is down, say: the next wake tries again
+        except Unavailable as exc:  # a database restart is expected: the next wake (or poll) reads again
+            log.warning("reading events failed; the next wake reads again", extra={"workspace": feed.workspace_id, "error": str(exc)})
+        except Exception:  # noqa: BLE001 - whatever it was, the next wake tries again
             log.warning("reading events failed", exc_info=True, extra={"workspace": feed.workspace_id})
         finally:
             feed.running = False
+
+    def _rewound(self, feed: _Feed) -> None:
+        """The database no longer has events this feed delivered (a failover
+        to a lagging standby): every watcher's stream ends OUT_OF_RANGE."""
+        log.warning("events were taken back by the database; ending the watchers' streams",
+                    extra={"workspace": feed.workspace_id, "delivered_through": feed.cursor})
+        if self._feeds.get(feed.workspace_id) is feed:
+            del self._feeds[feed.workspace_id]
+        for watcher in list(feed.watchers):
+            watcher.fail(OutOfRange(
+                f"events up to sequence {feed.cursor} were delivered, and the database no longer has some of them "
+                "(its history went back, as after a failover to a standby that lagged): resync, then watch again"
+            ))
+        feed.watchers.clear()
 
     async def _feed(self, workspace_id: int) -> _Feed:
         feed = self._feeds.get(workspace_id)
@@ -253,6 +286,8 @@ class EventHub:
                         await accepted()
                 elif page.pruned > cursor:
                     events.check_cursor(cursor, page)  # pruned while replaying: OUT_OF_RANGE
+                else:
+                    events.check_history(cursor, page)  # a failover took back what was replayed
                 for stored in page.events:
                     cursor = stored.sequence
                     yield messages.event(stored).SerializeToString()
@@ -287,6 +322,8 @@ class EventHub:
                     raise ResourceExhausted(
                         f"this watcher fell more than {QUEUE_MAX} events behind; resume after sequence {cursor}"
                     )
+                if watcher.failed is not None:
+                    raise watcher.failed
                 if watcher.closed is not None:
                     raise Unavailable(f"{watcher.closed}; resume after sequence {cursor}")
         finally:

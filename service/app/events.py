@@ -118,6 +118,9 @@ class Page(NamedTuple):
     events: list[StoredEvent]
     last: int  # the last committed sequence when read
     pruned: int  # every sequence up to this one has been pruned
+    # The cursor read after is a point of this history (not one only a lost
+    # history had: storage/rewinds.py).
+    known: bool = True
 
 
 def read(workspace_id: int, after: int, limit: int, types: Sequence[str] = ()) -> Page:
@@ -125,8 +128,8 @@ def read(workspace_id: int, after: int, limit: int, types: Sequence[str] = ()) -
 
     def work() -> Page:
         found = outbox.after(workspace_id, after, limit, types)
-        last, pruned = outbox.position(workspace_id)
-        return Page(found, last, pruned)
+        where = outbox.position(workspace_id, after)
+        return Page(found, where.last, where.pruned, where.known)
 
     return transaction(work, snapshot=True)
 
@@ -150,6 +153,18 @@ def check_cursor(after: int, page: Page, field: str = "after_sequence") -> None:
         )
     if after > page.last:
         raise InvalidArgument.field(field, f"is past the workspace's last event ({page.last})")
+    check_history(after, page, field)
+
+
+def check_history(after: int, page: Page, field: str = "after_sequence") -> None:
+    """OUT_OF_RANGE when the cursor names an event this database's history
+    lacks: it went back (a failover to a standby that had not received it)."""
+    if after > page.last or not page.known:
+        raise OutOfRange(
+            f"{field} {after} names an event this database no longer has (its history went back, "
+            "as after a failover to a standby that lagged): resync, then resume from the newest sequence, "
+            "or from 0 for everything kept"
+        )
 
 
 def check_types(types: Sequence[str], field: str = "types") -> list[str]:

@@ -12,6 +12,7 @@ import datetime
 import logging
 import threading
 
+from ..domain.errors import Unavailable
 from ..storage import tokens as tokens_store
 from ..storage.database import transaction
 
@@ -46,8 +47,11 @@ class UsageRecorder:
             return
         try:
             transaction(lambda: tokens_store.record_use(sorted(pending.items())), write=True)
-        except Exception:  # noqa: BLE001 - a lost "last used" must never fail or stop serving
-            log.warning("could not record token use", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - a lost "last used" must never fail or stop serving
+            if isinstance(exc, Unavailable):  # a database restart is expected: one line, no traceback
+                log.warning("could not record token use; kept for the next flush", extra={"error": str(exc)})
+            else:
+                log.warning("could not record token use", exc_info=True)
             with self._lock:
                 for token_id, at in pending.items():
                     self._pending.setdefault(token_id, at)

@@ -83,7 +83,7 @@ def serve(settings: Settings) -> int:
 
 def prepare_database(settings: Settings) -> peewee.Database:
     """Open and migrate the database; on one with no tokens, mint and print the first."""
-    db = database.open_database(settings.database_url)
+    db = database.open_database(settings.database_url, pool_size=settings.db_pool_size)
     database.bind(db)
     applied = migrate.migrate(db)
     message, fields = migrate.outcome(applied)
@@ -148,7 +148,7 @@ def run_worker(settings: Settings, stopping: threading.Event, ready: Callable[[]
     """One gRPC worker process: serve until `stopping`, then drain like `serve` does."""
     from .server import start
 
-    db = database.open_database(settings.database_url)
+    db = database.open_database(settings.database_url, pool_size=settings.db_pool_size)
     database.bind(db)
     server = start(settings, db)
     ready()

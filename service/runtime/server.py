@@ -38,11 +38,11 @@ from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from ..config import Settings
 from ..storage import inflight
 from ..storage.database import is_postgres, transaction
-from ..storage.notify import Listener, Notifier
 from ..storage.secrets import server_secret
 from .health import DatabaseHealth
 from .open_services import DecodeGuard, reflection_handlers
 from .pool_metrics import PoolSampler
+from .wakeups import start_wakeups
 
 log = logging.getLogger("service.server")
 
@@ -170,9 +170,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     wakeups: list[Any] = []
     if is_postgres(db):
         # Other replicas' commits: NOTIFY after commit, one LISTEN per process.
-        notifier = Notifier(settings.database_url)
-        events.on_commit(notifier.notify)
-        wakeups += [notifier, Listener(settings.database_url, hub.poke)]
+        wakeups += start_wakeups(settings, hub)
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     # History values are the issue JSON the API shows: the use cases render with it.

@@ -13,15 +13,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import pathlib
+import re
 import time
-import urllib.parse
 from typing import Any, Callable, Iterator, TypeVar
 
 import peewee
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+import psycopg2.extensions
+from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledSqliteDatabase, _PooledPostgresqlDatabase
 
 from ..domain.errors import DeadlineExceeded, Unavailable
-from . import inflight
+from . import conninfo, inflight, rewinds
 
 T = TypeVar("T")
 
@@ -30,12 +31,79 @@ log = logging.getLogger("service.storage")
 # Every model binds to this proxy; `open_database` points it at a database.
 database = peewee.DatabaseProxy()
 
-POOL_SIZE = 32
+# Connections a process keeps at most (ISSUES_DB_POOL_SIZE).
+POOL_SIZE = 16
 # How long a SQLite writer waits for the write lock before the call fails.
 SQLITE_BUSY_MS = 10_000
 
 
-class _PostgresPool(PooledPostgresqlDatabase):
+class _LibpqPostgres(peewee.PostgresqlDatabase):
+    """PostgreSQL reached with exactly the keywords the connection string holds.
+
+    Peewee's own connect would add a dbname; libpq takes it from the string,
+    PGDATABASE or the service file, as psql does.
+    """
+
+    def __init__(self, target: conninfo.Target, **kwargs: Any) -> None:
+        self.target = target
+        self._hosts = conninfo.HostOrder()
+        # Peewee wants some name (an empty one means "not configured yet").
+        super().__init__(target.params.get("dbname") or "postgres", **kwargs)
+
+    def _connect(self) -> Any:
+        conn = conninfo.connect(self.target, connection_factory=_Connection, order=self._hosts)
+        conn.autocommit = True
+        return conn
+
+
+class _Connection(psycopg2.extensions.connection):
+    """A connection that remembers when its server's history was checked (storage/rewinds.py)."""
+
+    history_checked = 0  # the check generation; 0: never
+
+
+def _check_history(conn: Any) -> None:
+    """Before a new connection's first transaction (and again after an append
+    found the timeline changed): move the event counters on if the server is
+    a promoted standby. Inside the transaction's deadline (a pooler may queue
+    it), with the driver's errors as peewee's."""
+    if isinstance(conn, _Connection) and conn.history_checked != rewinds.generation():
+        generation = rewinds.generation()
+        with peewee.__exception_wrapper__:
+            rewinds.check(conn)
+        conn.history_checked = generation
+
+
+class _WaitWithinDeadline:
+    """A pool whose wait for a free connection ends at the call's deadline.
+
+    Peewee's pool waits its whole `timeout` for a connection; a call past its
+    deadline must not hold its thread that long. An exhausted pool is the
+    domain's DEADLINE_EXCEEDED or UNAVAILABLE, never a driver error.
+    """
+
+    _wait_timeout: float
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        left = inflight.remaining()
+        bounded = left is not None and left < self._wait_timeout
+        give_up = time.monotonic() + (max(0.0, left) if bounded else self._wait_timeout)  # type: ignore[arg-type]
+        while True:
+            try:
+                return super(PooledDatabase, self).connect(reuse_if_open)  # type: ignore[misc]
+            except MaxConnectionsExceeded as exc:
+                wait = give_up - time.monotonic()
+                if wait <= 0:
+                    raise (DeadlineExceeded() if bounded else DatabaseBusy()) from exc
+                with self._pool_available:  # type: ignore[attr-defined]
+                    self._pool_available.wait(timeout=min(wait, 0.5))  # type: ignore[attr-defined]
+
+
+class _SqlitePool(_WaitWithinDeadline, PooledSqliteDatabase):
+    pass
+
+
+class _PostgresPool(_WaitWithinDeadline, _PooledPostgresqlDatabase, _LibpqPostgres):
     """The pool without peewee's `SELECT 1` on every checkout.
 
     That ping costs a round trip per RPC; a connection that died while idle
@@ -70,15 +138,15 @@ class ShuttingDown(Unavailable):
 
 
 def open_database(url: str, *, pool_size: int = POOL_SIZE) -> peewee.Database:
-    """Return a pooled database for `sqlite:///path` or `postgresql://user@host:port/db`."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "sqlite":
-        path = urllib.parse.unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
-        if not path or path == ":memory:":
-            raise ValueError("DATABASE_URL: sqlite needs a file path, e.g. sqlite:///issues.db")
-        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return PooledSqliteDatabase(
-            path,
+    """A pooled database for `sqlite:///path` or any libpq connection string (see conninfo).
+
+    BadConnectionString (a ValueError naming DATABASE_URL) when `url` is neither.
+    """
+    target = conninfo.parse(url)
+    if target.sqlite_path is not None:
+        pathlib.Path(target.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+        return _SqlitePool(
+            target.sqlite_path,
             max_connections=pool_size,
             timeout=10,
             check_same_thread=False,
@@ -89,21 +157,38 @@ def open_database(url: str, *, pool_size: int = POOL_SIZE) -> peewee.Database:
                 "busy_timeout": SQLITE_BUSY_MS,  # wait for the write lock instead of failing
             },
         )
-    if parts.scheme in ("postgresql", "postgres"):
-        query = dict(urllib.parse.parse_qsl(parts.query))
-        return _PostgresPool(
-            urllib.parse.unquote(parts.path.lstrip("/")) or "postgres",
-            user=urllib.parse.unquote(parts.username) if parts.username else None,
-            password=urllib.parse.unquote(parts.password) if parts.password else None,
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 5432,
-            max_connections=pool_size,
-            stale_timeout=300,
-            timeout=10,
-            connect_timeout=int(query.pop("connect_timeout", 5)),
-            **query,
+    return _PostgresPool(target, max_connections=pool_size, stale_timeout=300, timeout=10)
+
+
+# libpq's words for a connection string value it will not use (checked before connecting).
+_REFUSED_OPTION = re.compile(r"^invalid (\S+ )?(value|connection option)")
+
+
+class ReadOnlyDatabase(Exception):
+    """DATABASE_URL reached a server that cannot write (a standby): an operator error."""
+
+
+def require_writable(db: peewee.Database) -> None:
+    """Connect once; ReadOnlyDatabase if the server is a standby or read-only,
+    DatabaseUnavailable (one line) if it cannot be reached at all."""
+    if not is_postgres(db):
+        return
+    try:
+        with db.connection_context():
+            recovering, read_only = db.execute_sql(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").fetchone()
+    except (peewee.OperationalError, peewee.InterfaceError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "cannot connect"
+        if _REFUSED_OPTION.match(reason):  # libpq refused a value of the string itself: the operator's to fix
+            raise conninfo.BadConnectionString(f"DATABASE_URL: libpq refuses it: {reason}") from None
+        raise DatabaseUnavailable(reason) from None
+    if recovering or read_only == "on":
+        where = db.target.describe() if isinstance(db, _LibpqPostgres) else "the server"
+        kind = "a standby (in recovery)" if recovering else "read-only (default_transaction_read_only)"
+        raise ReadOnlyDatabase(
+            f"DATABASE_URL: {where} is {kind}, so nothing can be written; point it at the primary, "
+            "or list every host with target_session_attrs=read-write"
         )
-    raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use sqlite or postgresql)")
 
 
 def bind(db: peewee.Database) -> None:
@@ -154,6 +239,11 @@ def _pgcode(exc: BaseException) -> str | None:
             return code
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _went_read_only(exc: BaseException) -> bool:
+    """The server refused a write as read-only: the host was demoted to a standby."""
+    return _pgcode(exc) == "25006"
 
 
 def _is_conflict(exc: BaseException) -> bool:
@@ -235,6 +325,7 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
         entry: inflight.Running | None = None
         try:
             with db.connection_context(), inflight.running(db.connection()) as entry:
+                _check_history(entry.connection)
                 holding = False
                 try:
                     with _begin(db, write, snapshot, entry):
@@ -256,14 +347,18 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
                 if isinstance(exc, (ShuttingDown, DeadlineExceeded)):
                     raise
                 raise _doomed(entry) from exc
-            if _is_conflict(exc) and attempt < _ATTEMPTS:
+            if (_is_conflict(exc) or isinstance(exc, rewinds.HistoryChanged)) and attempt < _ATTEMPTS:
                 continue  # nothing was committed: run the transaction again
-            if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
-                raise
-            if not _is_disconnect(exc):
+            if isinstance(exc, rewinds.HistoryChanged):
+                raise DatabaseUnavailable(str(exc)) from exc
+            if not (_is_disconnect(exc) or _went_read_only(exc)):
+                if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
+                    raise
                 log.warning("database busy", exc_info=True)
                 raise DatabaseBusy() from exc
-            # Idle pooled connections died with the one we used: drop them all.
+            # Idle pooled connections died with the one we used (or reach a
+            # host that is a standby now): drop them all; libpq picks the
+            # primary for the fresh one.
             db.close_idle()
             if committing or attempt >= 2:
                 raise DatabaseUnavailable(str(exc).strip().splitlines()[0] if str(exc) else "database unavailable") from exc

@@ -21,6 +21,7 @@ from typing import NamedTuple, Sequence
 
 import peewee
 
+from . import rewinds
 from .database import database
 from .models import Event, EventCounter
 
@@ -49,13 +50,17 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> int:
     until commit.
     """
     db = database.obj
-    mark = "%s" if isinstance(db, peewee.PostgresqlDatabase) else "?"
-    (last,) = db.execute_sql(
+    postgres = isinstance(db, peewee.PostgresqlDatabase)
+    mark = "%s" if postgres else "?"
+    # PostgreSQL also says whether the server is still on the timeline the counters belong to.
+    (last, same_history) = db.execute_sql(
         f"INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence) VALUES ({mark}, {mark}, 0)"
         " ON CONFLICT (workspace_id) DO UPDATE SET last_sequence = event_counters.last_sequence + excluded.last_sequence"
-        " RETURNING last_sequence",
+        f" RETURNING last_sequence, {rewinds.TIMELINE_MATCHES if postgres else 1}",
         (workspace_id, len(events)),
     ).fetchone()
+    if not same_history:
+        raise rewinds.HistoryChanged()  # rolls back; run again once the counters have moved on
     last = int(last)
     first = last - len(events) + 1
     rows = [
@@ -67,13 +72,29 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> int:
     return last
 
 
-def position(workspace_id: int) -> tuple[int, int]:
-    """(the last committed sequence, the last pruned one) of a workspace."""
+class Position(NamedTuple):
+    """Where a workspace's events stand, seen from a cursor."""
+
+    last: int  # the last committed sequence
+    pruned: int  # every sequence up to this one has been pruned
+    # The cursor names a point of this history: 0, a kept or pruned event, or
+    # where the counter restarted after a rewind (storage/rewinds.py).
+    known: bool
+
+
+def position(workspace_id: int, cursor: int = 0) -> Position:
+    """Where the workspace's events stand, and whether `cursor` is a point of this history."""
     found = (
-        EventCounter.select(EventCounter.last_sequence, EventCounter.pruned_sequence)
+        EventCounter.select(
+            EventCounter.last_sequence, EventCounter.pruned_sequence, EventCounter.rewound_sequence,
+            peewee.fn.EXISTS(Event.select(Event.sequence).where((Event.workspace == workspace_id) & (Event.sequence == cursor))),
+        )
         .where(EventCounter.workspace == workspace_id).tuples().first()
     )
-    return (int(found[0]), int(found[1])) if found else (0, 0)
+    if not found:
+        return Position(0, 0, cursor == 0)
+    last, pruned, rewound, kept = int(found[0]), int(found[1]), int(found[2]), bool(found[3])
+    return Position(last, pruned, cursor <= pruned or kept or cursor == rewound)
 
 
 def last_sequences(workspace_ids: Sequence[int]) -> dict[int, int]:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
+import socket
 import threading
 import time
 from typing import Any, Iterator
@@ -52,21 +54,24 @@ def remaining() -> float | None:
 class Running:
     """One transaction in flight."""
 
-    __slots__ = ("connection", "deadline", "doomed", "expired", "lock")
+    __slots__ = ("connection", "deadline", "doomed", "doomed_at", "expired", "lock", "severed")
 
     def __init__(self, connection: Any, deadline: float | None) -> None:
         self.connection = connection
         self.deadline = deadline
         self.lock = threading.Lock()
         self.doomed = False
+        self.doomed_at = 0.0
         # Doomed because its deadline passed (rather than for shutdown).
         self.expired = False
+        self.severed = False
 
     def doom(self, *, expired: bool = False) -> None:
         with self.lock:  # a commit in progress finishes first
             if self.doomed:
                 return
             self.doomed = True
+            self.doomed_at = time.monotonic()
             self.expired = expired
         self.interrupt()
 
@@ -79,6 +84,24 @@ class Running:
                 stop()
             except Exception:  # noqa: BLE001 - the connection may be closing; the flag suffices
                 pass
+
+    def sever(self) -> None:
+        """Cut a PostgreSQL connection whose cancel did not land.
+
+        A statement queued in a pooler (pgbouncer waiting for a server
+        connection) may never see the cancel; shutting the socket down makes
+        the blocked driver call fail at once, and the connection is discarded.
+        The socket is shut down, not closed: psycopg2 still owns the descriptor.
+        """
+        self.severed = True
+        fileno = getattr(self.connection, "fileno", None)
+        if fileno is None or getattr(self.connection, "cancel", None) is None:
+            return  # SQLite: interrupt() always lands
+        try:
+            with socket.socket(fileno=os.dup(fileno())) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, ValueError, AttributeError):
+            pass  # already closed
 
 
 _running: set[Running] = set()
@@ -97,6 +120,8 @@ def running(connection: Any) -> Iterator[Running]:
             entry.doomed = entry.expired = True  # its call has already given up
     with _registry:
         entry.doomed = entry.doomed or _closed
+        if entry.doomed:
+            entry.doomed_at = time.monotonic()
         _running.add(entry)
     try:
         yield entry
@@ -118,12 +143,17 @@ def cancel_all() -> int:
     return len(entries)
 
 
+# A doomed transaction still running this long after its cancel has its connection cut.
+SEVER_AFTER_SECONDS = 0.5
+
+
 class _Watchdog:
     """One thread a process: dooms transactions whose call deadline has passed,
     and interrupts doomed ones again until they end. An interrupt stops only
     the statement running at that moment; a transaction caught between two
     statements would otherwise start the next and could wait on a lock for
-    ever."""
+    ever. One whose cancel has not landed SEVER_AFTER_SECONDS after its doom
+    (its statement queued in a pooler) has its connection cut."""
 
     INTERVAL = 0.1  # how late past its deadline a transaction may be cut off
 
@@ -147,7 +177,10 @@ class _Watchdog:
                 late = [e for e in _running if e.deadline is not None and e.deadline < now and not e.doomed]
                 lingering = [e for e in _running if e.doomed]
             for entry in lingering:
-                entry.interrupt()
+                if not entry.severed and now - entry.doomed_at > SEVER_AFTER_SECONDS:
+                    entry.sever()
+                else:
+                    entry.interrupt()
             for entry in late:
                 entry.doom(expired=True)
 

@@ -17,7 +17,7 @@ from typing import Callable
 import peewee
 
 from . import migrations
-from .database import is_postgres
+from .database import is_postgres, require_writable
 from .models import utcnow
 
 # Any fixed 64-bit number; names this lock in pg_locks.
@@ -66,7 +66,11 @@ def applied_versions(db: peewee.Database) -> set[int]:
 
 
 def migrate(db: peewee.Database) -> list[Migration]:
-    """Apply pending migrations and return the ones this call applied."""
+    """Apply pending migrations and return the ones this call applied.
+
+    A read-only server (a standby) is ReadOnlyDatabase before anything is tried.
+    """
+    require_writable(db)
     postgres = is_postgres(db)
     types = _TYPES[postgres]
     done: list[Migration] = []

@@ -267,11 +267,13 @@ class RequestRecord(BaseModel):
         table_name = "request_ids"
         primary_key = peewee.CompositeKey("workspace_id", "request_id")
 class EventCounter(BaseModel):
-    """A workspace's last event sequence given, and the last pruned (m0009); see storage/events.py."""
+    """A workspace's last event sequence given, the last pruned (m0009) and the last rewind's restart (m0011); see storage/events.py."""
 
     workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", primary_key=True)
     last_sequence = peewee.BigIntegerField()
     pruned_sequence = peewee.BigIntegerField(default=0)
+    # Where the counter restarted after the database's history went back (m0011, storage/rewinds.py).
+    rewound_sequence = peewee.BigIntegerField(default=0)
 
     class Meta:
         table_name = "event_counters"

@@ -15,6 +15,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.storage.database import POOL_SIZE
+
 from .. import harness
 from .test_gateway_server import free_port
 
@@ -73,8 +75,8 @@ def test_http_requests_count_once_on_each_side_and_probes_stay_out_of_the_log(gr
 
 def test_pool_and_event_stream_gauges_are_exported(grpc_server):
     samples = scrape(grpc_server.http_url)
-    assert value(samples, "issues_db_pool_connections_max") == 32
-    assert 0 <= value(samples, "issues_db_pool_connections_in_use") <= 32
+    assert value(samples, "issues_db_pool_connections_max") == POOL_SIZE
+    assert 0 <= value(samples, "issues_db_pool_connections_in_use") <= POOL_SIZE
     assert ("issues_event_streams_open", frozenset()) in samples
     assert value(samples, "issues_event_streams_open") >= 0  # other tests' watchers may be open
 

@@ -24,6 +24,8 @@ import grpc
 import httpx
 import pytest
 
+from service.storage.database import POOL_SIZE
+
 from .. import harness
 from .test_prometheus import scrape, value
 from .test_rate_limit import retry_delay
@@ -139,8 +141,8 @@ def test_metrics_on_the_gateway_add_up_every_worker(workers):
     assert value(after, count, method="GetIssue") - value(before, count, method="GetIssue") == calls
     http_404 = dict(method="GET", route="GetIssue", code="404")
     assert value(after, "issues_http_requests_total", **http_404) - value(before, "issues_http_requests_total", **http_404) == 1
-    # Gauges of the live workers add up: two pools of 32.
-    assert value(after, "issues_db_pool_connections_max") == 32 * WORKERS
+    # Gauges of the live workers add up: two pools of the default size.
+    assert value(after, "issues_db_pool_connections_max") == POOL_SIZE * WORKERS
     assert value(after, "issues_event_streams_open") == 0
 
 
@@ -355,7 +357,7 @@ def test_kill_9_one_worker_under_load_it_is_replaced_and_the_others_keep_serving
         ok = dict(method="GetIssue", code="OK")
         # The dead worker's counts stay in the sums; its live gauges went with it.
         assert value(after, "issues_grpc_requests_total", **ok) > value(before, "issues_grpc_requests_total", **ok)
-        assert value(after, "issues_db_pool_connections_max") == 32 * WORKERS
+        assert value(after, "issues_db_pool_connections_max") == POOL_SIZE * WORKERS
         assert value(after, "issues_process_restarts_total", process="worker") == 1
     finally:
         assert server.stop() == 0
