@@ -30,12 +30,14 @@ from ..api.rate_limit import RateLimit, RateLimiter, SharedBuckets
 from ..api.admission import Admission
 from ..api.event_hub import EventHub
 from ..api.service import issue_service
-from ..app import events
+from ..api.webhook_dispatch import Dispatcher
+from ..app import events, webhooks
 from ..app.token_usage import UsageRecorder
 from ..app.views import use_renderer
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from ..config import Settings
+from ..webhook_config import WebhookSettings
 from ..storage import inflight
 from ..storage.database import is_postgres, transaction
 from ..storage.notify import Listener, Notifier
@@ -80,6 +82,9 @@ class RunningServer:
     # PostgreSQL's wake-ups across replicas (None on SQLite).
     wakeups: list[Any] = field(default_factory=list)
     pool: futures.ThreadPoolExecutor | None = None
+    dispatcher: Dispatcher | None = None
+    # When the grace given at begin_stop ends (monotonic).
+    stop_by: float = 0.0
 
     def begin_stop(self, grace: float) -> threading.Event:
         """Report NOT_SERVING and refuse new calls from now on; calls in flight
@@ -87,6 +92,9 @@ class RunningServer:
         Returns the event set once the last call has ended."""
         self.health.shutdown()
         self.hub.close()
+        if self.dispatcher is not None:
+            self.dispatcher.begin_stop()
+        self.stop_by = time.monotonic() + grace
         stopped = threading.Event()
         # gRPC cancels whatever still runs at grace + margin; by then the
         # database work of those calls has been cancelled (finish_stop), so
@@ -97,7 +105,10 @@ class RunningServer:
 
     def finish_stop(self, grace: float, stopped: threading.Event) -> None:
         """Give calls in flight `grace` seconds, then cancel their database
-        work (it rolls back, and they fail with UNAVAILABLE), and close."""
+        work (it rolls back, and they fail with UNAVAILABLE), and close.
+        Webhook attempts in flight get what is left of the grace, too."""
+        if self.dispatcher is not None:
+            self.dispatcher.finish_stop(self.stop_by - time.monotonic())
         if not stopped.wait(grace):
             cancelled = inflight.cancel_all()
             log.warning("grace over: cancelled the database work still running", extra={"transactions": cancelled})
@@ -109,6 +120,7 @@ class RunningServer:
         for wakeup in self.wakeups:
             wakeup.stop()
         events.forget_listeners()
+        webhooks.forget_listeners()
         self.loop.close()
         self._release_pool()
         self.db.close_all()
@@ -145,6 +157,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     # many for streams); the pool is larger, so that health and reflection
     # always find a free thread.
     admission = Admission.for_workers(settings.workers)
+    webhook_settings = WebhookSettings.from_env()  # a malformed ISSUES_WEBHOOK_* stops the start here
     loop = _Loop()
 
     pool = futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc")
@@ -199,9 +212,12 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     pool_sampler = PoolSampler()
     pool_sampler.start()
     loop.run(server.start())
+    # Deliveries go out from every serving process (their claims never overlap).
+    dispatcher = Dispatcher(webhook_settings)
+    dispatcher.start()
     host = settings.grpc_listen.rsplit(":", 1)[0]
     where = {"grpc_listen": f"{host}:{port}"}
     if settings.worker_listen:
         where["worker_listen"] = settings.worker_listen
     log.info("serving grpc", extra=where)
-    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool)
+    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool, dispatcher)

@@ -42,18 +42,20 @@ class StoredEvent(NamedTuple):
     data: str  # JSON text
 
 
-def append(workspace_id: int, events: Sequence[NewEvent]) -> int:
-    """Give `events` the workspace's next sequences and store them; returns the last one.
+def append(workspace_id: int, events: Sequence[NewEvent]) -> tuple[int, int]:
+    """Give `events` the workspace's next sequences and store them; returns
+    the last one, and how many webhooks are active in the workspace (read
+    under the same lock: webhook changes move it there too, m0010).
 
     The write transaction's last statements: the counter row stays locked
     until commit.
     """
     db = database.obj
     mark = "%s" if isinstance(db, peewee.PostgresqlDatabase) else "?"
-    (last,) = db.execute_sql(
+    last, active_webhooks = db.execute_sql(
         f"INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence) VALUES ({mark}, {mark}, 0)"
         " ON CONFLICT (workspace_id) DO UPDATE SET last_sequence = event_counters.last_sequence + excluded.last_sequence"
-        " RETURNING last_sequence",
+        " RETURNING last_sequence, active_webhooks",
         (workspace_id, len(events)),
     ).fetchone()
     last = int(last)
@@ -64,7 +66,7 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> int:
         for i, e in enumerate(events)
     ]
     Event.insert_many(rows).execute()
-    return last
+    return last, int(active_webhooks)
 
 
 def position(workspace_id: int) -> tuple[int, int]:

@@ -50,6 +50,8 @@ _NOT_IN_A_SCHEMA = [
                                r"|was made for other filters|takes the place of )")),
     # A cursor only what the workspace has had (`?after=`, the field after_sequence).
     ("after", re.compile(r"^is past the workspace's last event \(\d+\)$")),
+    # Whether a webhook's host resolves, and to what, is the DNS's to say.
+    ("url", re.compile(r"^host '.*' (does not resolve|resolves to )")),
     *((name, re.compile(r"^'.*' is not a time that exists$")) for name in ("created_after", "created_before", "updated_after")),
 ]
 

@@ -65,6 +65,7 @@ def test_every_binding_is_documented(doc):
     for b in RouteTable.for_service(SERVICE).bindings:
         path = "/" + "/".join(lit if lit is not None else "{" + dict(b.template.variables)[i] + "}"
                               for i, lit in enumerate(b.template.literals))
+        path += f":{b.template.verb}" if b.template.verb else ""
         assert b.verb.lower() in doc["paths"][path], (b.verb, path)
 
 
