@@ -11,6 +11,7 @@ path says, so one receiver serves every behaviour a test needs:
     /redirect           302 to /ok (never followed)
     /huge               200 with a 10 MiB body
     /switch             answers as `receiver.switch` says ("ok" or "fail")
+    /hangonce           the first request hangs for 30 s (then 200), the others get 200 at once
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Receiver:
         self.received: list[Received] = []
         self.switch = "ok"
         self.huge_bytes_sent = 0
+        self._hung = False
         self._lock = threading.Lock()
         receiver = self
 
@@ -67,6 +69,12 @@ class Receiver:
             return
         if kind == "slow":
             time.sleep(30)
+        if kind == "hangonce":
+            with self._lock:
+                hang, self._hung = not self._hung, True
+            if hang:
+                time.sleep(30)
+            kind = "ok"
         if kind == "huge":
             chunk = b"x" * 65536
             h.send_response(200)

@@ -82,14 +82,14 @@ class Admin:
         return self.ok("GET", f"/webhooks/{hook_id}/deliveries", params=params)["items"]
 
     def wait_deliveries(self, hook_id: str, condition: Callable[[list[dict[str, Any]]], bool],
-                        timeout: float = 30.0) -> list[dict[str, Any]]:
+                        timeout: float = 30.0, limit: int = 100) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
-            found = self.deliveries(hook_id)
+            found = self.deliveries(hook_id, limit=limit)
             if condition(found):
                 return found
             if time.monotonic() > deadline:
-                raise AssertionError(f"the delivery log never got there: {found}")
+                raise AssertionError(f"the delivery log never got there ({len(found)} deliveries): {found[:3]}")
             time.sleep(0.1)
 
     def issue(self, title: str = "t") -> dict[str, Any]:
