@@ -54,7 +54,8 @@ def server(hook_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[h
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
+def receiver(backend: str) -> Iterator[Receiver]:
+    """One per backend: what a test waits for is what its own server sent."""
     r = Receiver()
     yield r
     r.close()
