@@ -312,3 +312,35 @@ def test_ping_rotation_and_redelivery(admin: Admin, receiver: Receiver):
                                                            and x["status"] == "succeeded" for x in d))
     missing = admin.http.post(f"/webhooks/{made['id']}/deliveries/{made['id']}:redeliver", json={})
     assert missing.status_code == 404
+
+
+def _metric(text: str, name: str, labels: str = "") -> float:
+    import re
+
+    found = re.search(rf"^{re.escape(name)}{re.escape(labels)} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_metrics_count_deliveries_by_outcome_their_latency_and_each_webhooks_queue(server, admin: Admin,
+                                                                                   receiver: Receiver):
+    before = httpx.get(server.http_url + "/metrics").text
+    ok = admin.hook(receiver.url("/ok/metrics"), events=["issue.created"])
+    stuck = admin.hook(receiver.url("/fail"), events=["issue.created"])
+    for i in range(3):
+        admin.issue(f"metrics {i}")
+    admin.ok("PATCH", f"/webhooks/{stuck['id']}", json={"active": False})  # its 3 deliveries wait, pending
+    admin.wait_deliveries(ok["id"], lambda d: len(d) == 3 and all(x["status"] == "succeeded" for x in d))
+    deadline = time.monotonic() + 20
+    while True:
+        text = httpx.get(server.http_url + "/metrics").text
+        depth = _metric(text, "issues_webhook_queue_depth", f'{{webhook="{stuck["id"]}"}}')
+        if depth == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert depth == 3, text
+    succeeded = '{outcome="succeeded"}'
+    assert _metric(text, "issues_webhook_deliveries_total", succeeded) >= \
+        _metric(before, "issues_webhook_deliveries_total", succeeded) + 3
+    assert _metric(text, "issues_webhook_attempt_duration_seconds_count") >= \
+        _metric(before, "issues_webhook_attempt_duration_seconds_count") + 3
+    assert _metric(text, "issues_webhook_queue_depth", f'{{webhook="{ok["id"]}"}}') == 0
