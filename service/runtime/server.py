@@ -107,9 +107,9 @@ class RunningServer:
         """Give calls in flight `grace` seconds, then cancel their database
         work (it rolls back, and they fail with UNAVAILABLE), and close.
         Webhook attempts in flight get what is left of the grace, too."""
-        if self.dispatcher is not None:
+        if self.dispatcher is not None:  # meanwhile the calls drain: both within the one grace
             self.dispatcher.finish_stop(self.stop_by - time.monotonic())
-        if not stopped.wait(grace):
+        if not stopped.wait(max(0.0, self.stop_by - time.monotonic())):
             cancelled = inflight.cancel_all()
             log.warning("grace over: cancelled the database work still running", extra={"transactions": cancelled})
             stopped.wait(CANCEL_MARGIN_SECONDS)

@@ -209,3 +209,26 @@ def test_two_replicas_deliver_each_event_once_and_a_writer_killed_mid_write_lose
     finally:
         a.stop()
         b.stop()
+
+
+def test_gc_prunes_deliveries_with_the_events(fresh_database_url, tmp_path, receiver):
+    import subprocess
+    import sys
+
+    server = _serve(fresh_database_url, tmp_path, FAST)
+    try:
+        admin = _admin(server, fresh_database_url)
+        made = admin.hook(receiver.url("/ok/old"))
+        admin.issue("old")
+        admin.wait_deliveries(made["id"], lambda d: len(d) == 1 and d[0]["status"] == "succeeded")
+        time.sleep(1.5)
+        env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": fresh_database_url, "ISSUES_EVENT_RETENTION": "1s"}
+        done = subprocess.run([sys.executable, "-m", "service", "gc"], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert admin.deliveries(made["id"]) == [] and admin.ok("GET", "/events", params={"after": 0})["items"] == []
+        admin.issue("new")  # the webhook itself stays, and goes on delivering
+        admin.wait_deliveries(made["id"], lambda d: len(d) == 1 and d[0]["status"] == "succeeded")
+        admin.close()
+    finally:
+        server.stop()
