@@ -28,6 +28,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    # The sender's port: one per connection, so reuse shows as a repeat.
+    port: int = 0
     at: float = field(default_factory=time.monotonic)
 
 
@@ -50,7 +52,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 path = self.path.split("?", 1)[0]
                 with receiver._lock:
-                    receiver.received.append(Received(path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.received.append(Received(path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                                      self.client_address[1]))
                 receiver._answer(self, path)
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -52,8 +52,11 @@ def claim(lease_id: uuid.UUID, lease_seconds: float, room: Callable[[uuid.UUID],
           skip: Sequence[uuid.UUID] = ()) -> list[Claimed]:
     """Lease due deliveries (see storage/webhook_leases.py) and load them."""
     now = utcnow()
+    wanted = transaction(lambda: webhook_leases.candidates(now, room, total, skip))
+    if not wanted:  # the usual answer: no write transaction (on SQLite, no write lock) for it
+        return []
     until = now + datetime.timedelta(seconds=lease_seconds)
-    ids = transaction(lambda: webhook_leases.claim(now, until, lease_id, room, total, skip), write=True)
+    ids = transaction(lambda: webhook_leases.lease(wanted, now, until, lease_id), write=True)
     return transaction(lambda: webhook_leases.load(ids), snapshot=True) if ids else []
 
 
@@ -76,8 +79,11 @@ def record(claimed: Claimed, lease_id: uuid.UUID, attempt: Attempt, settings: We
 
     def work() -> str | None:
         now = utcnow()
-        # The webhook's row first, then the delivery's: the lock order of a webhook's deletion too.
-        hook = webhook_leases.webhook_for_update(claimed.webhook_id)
+        # The webhook's row first, then the delivery's: the lock order of a
+        # webhook's deletion too. A success of a webhook that was not failing
+        # changes nothing of it, so it skips the webhook (the common case).
+        quiet = attempt.ok and not claimed.failures_in_row
+        hook = None if quiet else webhook_leases.webhook_for_update(claimed.webhook_id)
         attempts = claimed.attempts + 1
         common = {"attempts": attempts, "last_status_code": attempt.status_code,
                   "last_error": attempt.error[:ERROR_MAX] if attempt.error else None,

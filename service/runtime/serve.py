@@ -25,6 +25,7 @@ from ..api.rate_limit import RateLimit
 from ..app import tokens
 from ..config import Settings
 from ..storage import database, migrate
+from ..webhook_config import WebhookSettings
 
 log = logging.getLogger("service")
 
@@ -41,6 +42,7 @@ def serve(settings: Settings) -> int:
             return 2
     try:
         RateLimit.parse(settings.rate_limit)
+        WebhookSettings.from_env()
     except ValueError as exc:
         log.error("cannot start", extra={"error": str(exc)})
         return 2

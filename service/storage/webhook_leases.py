@@ -38,6 +38,8 @@ class Claimed(NamedTuple):
     secret: str
     previous_secret: str | None
     previous_secret_until: datetime.datetime | None
+    # The webhook's failed attempts in a row when claimed (a success resets them).
+    failures_in_row: int
     # The stored event, or None for a ping (then `payload` is the body) or an event pruned since.
     event: StoredEvent | None
     payload: str | None
@@ -48,27 +50,32 @@ def _due(now: datetime.datetime) -> peewee.Expression:
             & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until <= now)))
 
 
-def claim(now: datetime.datetime, until: datetime.datetime, lease_id: uuid.UUID, room: Callable[[uuid.UUID], int],
-          total: int, skip: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:
-    """Lease up to `total` due deliveries of active webhooks, oldest due
-    first, at most `room(webhook_id)` of each webhook; returns their ids.
-    `skip`: webhooks this dispatcher has no room for."""
-    candidates = (WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.webhook)
-                  .join(Webhook, on=(Webhook.id == WebhookDelivery.webhook))
-                  .where(_due(now) & (Webhook.active == True)))  # noqa: E712
+def candidates(now: datetime.datetime, room: Callable[[uuid.UUID], int], total: int,
+               skip: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:
+    """Up to `total` due deliveries of active webhooks, oldest due first, at
+    most `room(webhook_id)` of each webhook (a read: nothing is locked).
+    `skip`: webhooks the caller has no room for."""
+    query = (WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.webhook)
+             .join(Webhook, on=(Webhook.id == WebhookDelivery.webhook))
+             .where(_due(now) & (Webhook.active == True)))  # noqa: E712
     if skip:
-        candidates = candidates.where(WebhookDelivery.webhook.not_in(list(skip)))
+        query = query.where(WebhookDelivery.webhook.not_in(list(skip)))
     taken: dict[uuid.UUID, int] = {}
     wanted: list[uuid.UUID] = []
-    for delivery_id, webhook_id in candidates.order_by(WebhookDelivery.next_attempt_at).limit(total * 4).tuples():
+    for delivery_id, webhook_id in query.order_by(WebhookDelivery.next_attempt_at).limit(total * 4).tuples():
         if len(wanted) >= total:
             break
         if taken.get(webhook_id, 0) < room(webhook_id):
             taken[webhook_id] = taken.get(webhook_id, 0) + 1
             wanted.append(delivery_id)
-    if not wanted:
-        return []
-    lockable = WebhookDelivery.select(WebhookDelivery.id).where(WebhookDelivery.id.in_(wanted) & _due(now))
+    return wanted
+
+
+def lease(wanted: Sequence[uuid.UUID], now: datetime.datetime, until: datetime.datetime,
+          lease_id: uuid.UUID) -> list[uuid.UUID]:
+    """Lease those of `wanted` still due; returns their ids (the others were
+    taken meanwhile, or are locked by another replica's claim: skipped)."""
+    lockable = WebhookDelivery.select(WebhookDelivery.id).where(WebhookDelivery.id.in_(list(wanted)) & _due(now))
     if is_postgres():
         lockable = lockable.for_update("FOR UPDATE SKIP LOCKED")  # another replica's claims: skipped, not waited for
     leased = (WebhookDelivery.update(leased_until=until, lease_id=lease_id)
@@ -81,7 +88,7 @@ def load(ids: Sequence[uuid.UUID]) -> list[Claimed]:
     query = (WebhookDelivery.select(
         WebhookDelivery.id, WebhookDelivery.workspace, WebhookDelivery.webhook, WebhookDelivery.event_type,
         WebhookDelivery.attempts, WebhookDelivery.created_at, Webhook.url, Webhook.secret, Webhook.previous_secret,
-        Webhook.previous_secret_until, Event.sequence, Event.type, Event.issue_uuid, Event.actor,
+        Webhook.previous_secret_until, Webhook.failures_in_row, Event.sequence, Event.type, Event.issue_uuid, Event.actor,
         Event.occurred_at, Event.data, WebhookDelivery.payload)
         .join(Webhook, on=(Webhook.id == WebhookDelivery.webhook))
         .switch(WebhookDelivery)
@@ -90,8 +97,8 @@ def load(ids: Sequence[uuid.UUID]) -> list[Claimed]:
         .where(WebhookDelivery.id.in_(list(ids))).tuples())
     out = []
     for row in query:
-        event = StoredEvent(*row[10:16]) if row[10] is not None else None
-        out.append(Claimed(*row[:10], event, row[16]))
+        event = StoredEvent(*row[11:17]) if row[11] is not None else None
+        out.append(Claimed(*row[:11], event, row[17]))
     return out
 
 

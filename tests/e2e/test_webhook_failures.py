@@ -232,3 +232,15 @@ def test_gc_prunes_deliveries_with_the_events(fresh_database_url, tmp_path, rece
         admin.close()
     finally:
         server.stop()
+
+
+def test_a_malformed_webhook_setting_stops_serve_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "ISSUES_WEBHOOK_LEASE": "soon"}
+    done = subprocess.run([sys.executable, "-m", "service", "serve", "--database-url",
+                           f"sqlite:///{tmp_path / 'x.db'}", "--no-http", "--grpc-listen", "127.0.0.1:0"],
+                          env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "ISSUES_WEBHOOK_LEASE" in done.stderr and "Traceback" not in done.stderr

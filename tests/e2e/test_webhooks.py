@@ -225,6 +225,14 @@ def test_each_matching_event_is_posted_signed_exactly_as_the_events_route_shows_
     assert made["secret"] not in json.dumps(list(events.values()))
 
 
+def test_deliveries_to_one_receiver_reuse_its_connection(admin: Admin, receiver: Receiver):
+    made = admin.hook(receiver.url("/ok/reused"), events=["issue.created"])
+    for i in range(5):
+        admin.issue(f"reuse {i}")
+        admin.wait_deliveries(made["id"], lambda d: len(d) == i + 1 and all(x["status"] == "succeeded" for x in d))
+    assert len({r.port for r in receiver.at("/ok/reused")}) == 1  # one keep-alive connection for all five
+
+
 def test_failed_attempts_are_retried_with_the_same_webhook_id_and_the_log_says_why(admin: Admin, receiver: Receiver):
     receiver.switch = "fail"
     made = admin.hook(receiver.url("/switch/retried"))
