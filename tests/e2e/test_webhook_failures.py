@@ -244,3 +244,25 @@ def test_a_malformed_webhook_setting_stops_serve_with_one_line(tmp_path):
                           env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2
     assert "ISSUES_WEBHOOK_LEASE" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_worker_of_serve_workers_delivers_and_none_twice(fresh_database_url, tmp_path, receiver):
+    server = harness.ServerProcess(fresh_database_url, tmp_path, http=True, env=FAST, workers=2)
+    try:
+        admin = _admin(server, fresh_database_url)
+        made = admin.hook(receiver.url("/ok/workers"), events=["issue.created"])
+        stop, acked = threading.Event(), []
+        writers = [threading.Thread(target=_write, args=([server], admin.token, stop, acked)) for _ in range(4)]
+        for w in writers:
+            w.start()
+        time.sleep(1)
+        stop.set()
+        for w in writers:
+            w.join()
+        log = admin.wait_deliveries(made["id"], lambda d: len(d) == len(acked) and all(
+            x["status"] == "succeeded" for x in d), limit=1000)
+        ids = [r.headers["webhook-id"] for r in receiver.wait_for(lambda seen: len(seen) >= len(log))]
+        assert len(ids) == len(set(ids)) == len(acked) >= 5 and all(d["attempts"] == 1 for d in log)
+        admin.close()
+    finally:
+        server.stop()
