@@ -49,14 +49,9 @@ async def vetted_addresses(host: str, port: int, allow_private: bool) -> list[st
     except (OSError, UnicodeError) as exc:
         raise Refused(f"host {host!r} does not resolve: {getattr(exc, 'strerror', None) or exc}") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not allow_private:
-        for address in addresses:
-            refusal = webhook_rules.address_refusal(address)
-            if refusal:
-                raise Refused(f"host {host!r} resolves to {refusal}; deliveries may not go there "
-                              "(ISSUES_WEBHOOK_ALLOW_PRIVATE=1 allows it)")
-    if not addresses:
-        raise Refused(f"host {host!r} has no address")
+    refusal = webhook_rules.destination_refusal(host, addresses) if not allow_private else None
+    if refusal or not addresses:
+        raise Refused(refusal or f"host {host!r} has no address")
     return addresses
 
 

@@ -48,10 +48,9 @@ def check_destination(url: str, field: str = "url") -> None:
         addresses = resolve(host)
     except (OSError, UnicodeError):  # not a name the resolver can even look up, or no such name
         raise InvalidArgument.field(field, f"host {host!r} does not resolve") from None
-    for address in addresses:
-        refusal = webhook_rules.address_refusal(address)
-        if refusal:
-            raise InvalidArgument.field(field, f"host {host!r} resolves to {refusal}: deliveries may not go there")
+    refusal = webhook_rules.destination_refusal(host, addresses)
+    if refusal:
+        raise InvalidArgument.field(field, refusal)
 
 
 def resolve(host: str) -> list[str]:

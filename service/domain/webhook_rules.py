@@ -53,7 +53,8 @@ def check_url(v: Violations, field: str, url: str) -> str | None:
 
 
 def address_refusal(address: str) -> str | None:
-    """Why a delivery may not go to this IP address (None: it may).
+    """Why a delivery may not go to this IP address, as "ADDRESS, a KIND
+    address" (None: it may).
 
     Anything that is not a globally routable unicast address is refused:
     loopback, private, link-local, unique-local, unspecified, multicast,
@@ -63,23 +64,27 @@ def address_refusal(address: str) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip in _METADATA:
-        return f"{ip} is the cloud metadata address"
+        return f"{ip}, the cloud metadata address"
     for kind, flag in (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
                        ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
                        ("private", ip.is_private)):
         if flag:
-            return f"{ip} is a {kind} address"
+            return f"{ip}, a {kind} address"
     if not ip.is_global:
-        return f"{ip} is not a public address"
+        return f"{ip}, not a public address"
     return None
 
 
-def is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+def destination_refusal(host: str, addresses: list[str]) -> str | None:
+    """Why deliveries may not go to `host`, which resolves to `addresses`
+    (None: they may): it is refused if any of them is."""
+    if not addresses:
+        return f"host {host!r} has no address"
+    for address in addresses:
+        refusal = address_refusal(address)
+        if refusal:
+            return f"host {host!r} resolves to {refusal}: deliveries may not go there"
+    return None
 
 
 # -- retries ------------------------------------------------------------------
