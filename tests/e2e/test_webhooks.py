@@ -352,3 +352,24 @@ def test_metrics_count_deliveries_by_outcome_their_latency_and_each_webhooks_que
     assert _metric(text, "issues_webhook_attempt_duration_seconds_count") >= \
         _metric(before, "issues_webhook_attempt_duration_seconds_count") + 3
     assert _metric(text, "issues_webhook_queue_depth", f'{{webhook="{ok["id"]}"}}') == 0
+
+
+def test_a_receiver_whose_certificate_does_not_verify_is_a_failed_attempt(admin: Admin, tmp_path):
+    import ssl
+    import subprocess
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    tls = Receiver(tls=context)
+    try:
+        made = admin.hook(tls.url("/ok"), events=["issue.created"])
+        admin.issue("self-signed")
+        log = admin.wait_deliveries(made["id"], lambda d: d and d[0]["attempts"] >= 1)
+        assert log[0]["status"] != "succeeded" and log[0]["last_status_code"] is None
+        assert "CERTIFICATE_VERIFY_FAILED" in log[0]["last_error"], log[0]
+        assert tls.received == []  # nothing was sent over a connection that did not verify
+    finally:
+        tls.close()
