@@ -61,7 +61,7 @@ class WebhookSettings:
     @classmethod
     def from_env(cls) -> "WebhookSettings":
         """The settings the environment gives; ValueError naming a malformed variable."""
-        return cls(
+        made = cls(
             allow_private=os.environ.get("ISSUES_WEBHOOK_ALLOW_PRIVATE", "") == "1",
             backoff_base=_duration("ISSUES_WEBHOOK_BACKOFF_BASE", "30"),
             backoff_max=_duration("ISSUES_WEBHOOK_BACKOFF_MAX", "4h"),
@@ -76,6 +76,10 @@ class WebhookSettings:
             concurrency_per_webhook=_count("ISSUES_WEBHOOK_CONCURRENCY_PER_WEBHOOK", 4),
             poll=_duration("ISSUES_WEBHOOK_POLL", "1"),
         )
+        if made.lease <= made.timeout:  # else a slow attempt's delivery would be taken by another meanwhile
+            raise ValueError(f"ISSUES_WEBHOOK_LEASE ({made.lease:g} s) must be longer than "
+                             f"ISSUES_WEBHOOK_TIMEOUT ({made.timeout:g} s)")
+        return made
 
 
 _current: WebhookSettings | None = None
