@@ -33,6 +33,7 @@ from common.metrics import LATENCY_BUCKETS
 from ..app import events, webhook_deliveries, webhooks
 from ..app.webhook_deliveries import Attempt, Claimed
 from ..domain import webhook_signing
+from ..domain.errors import Unavailable
 from ..storage.models import utcnow
 from ..webhook_config import WebhookSettings
 from .webhook_http import Sender
@@ -155,9 +156,11 @@ class Dispatcher:
 
         try:
             return await self._in_db(webhook_deliveries.claim, lease_id, self._settings.lease, room, total, full)
-        except Exception:  # the database is down or busy: the poll tries again
-            log.warning("could not claim webhook deliveries", exc_info=True)
-            return []
+        except Unavailable as exc:  # the database is down or busy: the poll tries again
+            log.warning("could not claim webhook deliveries", extra={"error": str(exc)})
+        except Exception:
+            log.exception("could not claim webhook deliveries")
+        return []
 
     def _begin(self, sender: Sender, claimed: Claimed, lease_id: uuid.UUID) -> None:
         self._inflight[claimed.webhook_id] = self._inflight.get(claimed.webhook_id, 0) + 1
@@ -189,8 +192,9 @@ class Dispatcher:
             ATTEMPT_SECONDS.observe(attempt.duration_ms / 1000)
         try:
             status = await self._in_db(webhook_deliveries.record, claimed, lease_id, attempt, self._settings)
-        except Exception:
-            log.warning("could not record a webhook attempt", exc_info=True, extra={"delivery": str(claimed.id)})
+        except Exception as exc:  # its lease runs out, and the delivery is attempted again
+            log.warning("could not record a webhook attempt", exc_info=not isinstance(exc, Unavailable),
+                        extra={"delivery": str(claimed.id), "error": str(exc)})
             return
         outcome = {"succeeded": "succeeded", "pending": "retrying", "failed": "failed", None: "lost"}[status]
         DELIVERIES.labels(outcome).inc()

@@ -266,3 +266,26 @@ def test_every_worker_of_serve_workers_delivers_and_none_twice(fresh_database_ur
         admin.close()
     finally:
         server.stop()
+
+
+def test_deliveries_resume_after_a_database_outage(own_postgres, tmp_path, receiver):
+    url, _ = harness.create_database(own_postgres.url)
+    server = _serve(url, tmp_path, FAST)
+    try:
+        admin = _admin(server, url)
+        harness.close_databases()  # the test's own connections would not survive the outage
+        receiver.switch = "fail"
+        made = admin.hook(receiver.url("/switch"), events=["issue.created"])
+        admin.issue("before the outage")
+        receiver.wait_for(lambda seen: len(seen) >= 1)
+        own_postgres.stop_server()
+        time.sleep(2)  # the dispatcher's claims and records fail meanwhile; it must not die of it
+        own_postgres.start_server()
+        receiver.switch = "ok"
+        log = admin.wait_deliveries(made["id"], lambda d: d and d[0]["status"] == "succeeded", timeout=60)
+        assert log[0]["last_status_code"] == 200
+        admin.issue("after the outage")
+        admin.wait_deliveries(made["id"], lambda d: len(d) == 2 and all(x["status"] == "succeeded" for x in d))
+        admin.close()
+    finally:
+        server.stop()
