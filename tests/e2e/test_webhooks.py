@@ -280,6 +280,19 @@ def test_a_failing_receiver_is_retried_then_given_up(admin: Admin, receiver: Rec
     assert admin.deliveries(ok["id"])[0]["status"] == "succeeded"
 
 
+def test_attempts_in_flight_are_bounded_per_webhook(admin: Admin, receiver: Receiver):
+    path = f"/slow/bounded-{time.monotonic_ns()}"  # every answer takes longer than the timeout
+    made = admin.hook(receiver.url(path), events=["issue.created"])
+    for i in range(7):
+        admin.issue(f"bounded {i}")
+    admin.wait_deliveries(made["id"], lambda d: len(d) == 7 and all(x["attempts"] >= 1 for x in d), timeout=60)
+    starts = sorted(r.at for r in receiver.at(path))
+    # Each attempt holds its slot until the 1.5 s timeout: with at most 4 at
+    # once (ISSUES_WEBHOOK_CONCURRENCY_PER_WEBHOOK's default), any 5 starts span about that long.
+    assert len(starts) >= 7
+    assert all(later - first >= 1.0 for first, later in zip(starts, starts[4:])), starts
+
+
 def test_a_huge_answer_is_read_no_further_than_64_kib(admin: Admin, receiver: Receiver):
     made = admin.hook(receiver.url("/huge"), events=["issue.created"])
     admin.issue("huge answer")
