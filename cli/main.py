@@ -363,7 +363,7 @@ def watch(after: int | None, types: tuple[str, ...], count: int | None) -> None:
 
 __all__ = ["cli"]
 
-# Command groups of their own modules (they import the helpers above).
-from .webhooks import webhook  # noqa: E402
+# Commands of their own modules (they import the helpers above).
+from . import webhooks  # noqa: E402
 
-cli.add_command(webhook)
+webhooks.register(cli)

@@ -21,6 +21,10 @@ _DELIVERY_STATUS = enum_numbers(webhook_pb2.WebhookDelivery.Status.DESCRIPTOR)
 _STATUS_STYLE = {"pending": "yellow", "succeeded": "green", "failed": "red"}
 
 
+def register(group: click.Group) -> None:
+    group.add_command(webhook)
+
+
 @click.group()
 @connection_options
 def webhook() -> None:
