@@ -75,21 +75,20 @@ class Dispatcher:
 
     def poke(self) -> None:
         """Look for due deliveries now (from any thread; never blocks)."""
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not self._stopping:
-            try:
-                loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:  # the loop has closed
-                pass
+        if not self._stopping:
+            self._wake_loop()
 
     def begin_stop(self) -> None:
         """Claim nothing more; attempts in flight go on."""
         self._stopping = True
+        self._wake_loop()
+
+    def _wake_loop(self) -> None:
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
             try:
                 loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:
+            except RuntimeError:  # the loop has closed
                 pass
 
     def finish_stop(self, wait: float) -> None:
