@@ -9,7 +9,7 @@ path says, so one receiver serves every behaviour a test needs:
     /slow               sleeps past any test timeout, then 200
     /close              closes the connection without answering
     /redirect           302 to /ok (never followed)
-    /huge               200 with a 10 MiB body
+    /huge               200 with a 64 MiB body
     /switch             answers as `receiver.switch` says ("ok" or "fail")
     /hangonce           the first request hangs for 30 s (then 200), the others get 200 at once
 """
@@ -86,10 +86,10 @@ class Receiver:
         if kind == "huge":
             chunk = b"x" * 65536
             h.send_response(200)
-            h.send_header("Content-Length", str(len(chunk) * 160))
+            h.send_header("Content-Length", str(len(chunk) * 1024))
             h.end_headers()
             try:
-                for _ in range(160):
+                for _ in range(1024):
                     h.wfile.write(chunk)
                     self.huge_bytes_sent += len(chunk)
             except OSError:
