@@ -180,12 +180,20 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     hub = EventHub(poll_seconds=2.0 if is_postgres(db) else 0.5)
     hub.attach(loop.loop)
     events.on_commit(hub.poke)  # this process's commits wake its watchers at once
+    # Deliveries go out from every serving process (their claims never overlap).
+    dispatcher = Dispatcher(webhook_settings)
     wakeups: list[Any] = []
     if is_postgres(db):
-        # Other replicas' commits: NOTIFY after commit, one LISTEN per process.
+        # Other replicas' commits: NOTIFY after commit, one LISTEN per process;
+        # their events may be due for delivery here too.
         notifier = Notifier(settings.database_url)
         events.on_commit(notifier.notify)
-        wakeups += [notifier, Listener(settings.database_url, hub.poke)]
+
+        def woken(workspace_id: int | None) -> None:
+            hub.poke(workspace_id)
+            dispatcher.poke()
+
+        wakeups += [notifier, Listener(settings.database_url, woken)]
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     # History values are the issue JSON the API shows: the use cases render with it.
@@ -212,8 +220,6 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     pool_sampler = PoolSampler()
     pool_sampler.start()
     loop.run(server.start())
-    # Deliveries go out from every serving process (their claims never overlap).
-    dispatcher = Dispatcher(webhook_settings)
     dispatcher.start()
     host = settings.grpc_listen.rsplit(":", 1)[0]
     where = {"grpc_listen": f"{host}:{port}"}
