@@ -94,8 +94,9 @@ class WebhookRepository:
             & (WebhookDelivery.workspace == self.workspace_id)).first()
 
     def due_now(self, delivery_id: uuid.UUID, now: datetime.datetime) -> None:
-        """Make a delivery pending and due now (redeliver); a lease held on it stays."""
-        (WebhookDelivery.update(status=PENDING, next_attempt_at=now)
+        """Make a delivery pending and due now (redeliver). A lease held on it
+        ends: an attempt in flight then records nothing, and a new one goes out."""
+        (WebhookDelivery.update(status=PENDING, next_attempt_at=now, leased_until=None, lease_id=None)
          .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.workspace == self.workspace_id)).execute())
 
 
