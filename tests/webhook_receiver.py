@@ -57,7 +57,10 @@ class Receiver:
                                                       self.client_address[1]))
                 receiver._answer(self, path)
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 128  # not 5: every dispatcher of two servers may connect at once
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.scheme = "http"
         if tls is not None:  # HTTPS with the context's certificate
