@@ -263,6 +263,11 @@ def test_every_worker_of_serve_workers_delivers_and_none_twice(fresh_database_ur
             x["status"] == "succeeded" for x in d), limit=1000)
         ids = [r.headers["webhook-id"] for r in receiver.wait_for(lambda seen: len(seen) >= len(log))]
         assert len(ids) == len(set(ids)) == len(acked) >= 5 and all(d["attempts"] == 1 for d in log)
+        # The gateway's /metrics adds up every worker's deliveries.
+        text = httpx.get(server.http_url + "/metrics").text
+        line = next(line for line in text.splitlines()
+                    if line.startswith('issues_webhook_deliveries_total{outcome="succeeded"}'))
+        assert float(line.split()[-1]) == len(acked), line
         admin.close()
     finally:
         server.stop()
