@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from . import comment_commands, config, issue_commands, issue_edits, issue_list
+from . import comment_commands, config, issue_commands, issue_edits, issue_list, webhooks
 from .context import connection_options, expand_json_fields, opt, settings, show
 from .watch import watch
 
@@ -88,7 +88,7 @@ def completion(shell: str) -> None:
     click.echo(completer(cli, {}, "issuectl", "_ISSUECTL_COMPLETE").source())
 
 
-for module in (issue_list, issue_commands, issue_edits, comment_commands):
+for module in (issue_list, issue_commands, issue_edits, comment_commands, webhooks):
     module.register(cli)
 cli.add_command(watch)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import peewee
+from google.protobuf import message_factory
 
 from issues.v1 import issue_service_pb2, issue_service_pb2_grpc
 from service.app import tokens
@@ -317,7 +318,7 @@ class Api:
 
     def __getattr__(self, name: str) -> Any:
         method = SERVICE.methods_by_name[name]
-        request_class = getattr(issue_service_pb2, method.input_type.name)
+        request_class = message_factory.GetMessageClass(method.input_type)  # whichever file declares it
         call = getattr(self._stub, name)
 
         def invoke(request: Any = None, **fields: Any) -> Any:

@@ -28,6 +28,7 @@ from .issues import IssuesServicer
 from .metrics import MetricsServicer
 from .pipeline import Pipeline
 from .rate_limit import RateLimiter
+from .webhooks import WebhooksServicer
 from .workflow import WorkflowServicer
 
 
@@ -54,5 +55,6 @@ def issue_service(
         MetricsServicer(),
         WorkflowServicer(),
         EventsServicer(hub),
+        WebhooksServicer(),
     ]
     return generic_handler(SERVICE, Pipeline(authenticator, admission, limiter, executor), servicers)

@@ -28,7 +28,7 @@ from ..storage.models import utcnow
 from ..storage.request_ids import RequestIdRepository
 from ..storage.workspaces import WorkspaceRepository
 from .changes import Change
-from . import events
+from . import events, webhook_deliveries
 from .history_entries import entries_by_change
 
 
@@ -120,4 +120,9 @@ class DerivedWrites:
         for changes, actor, per_change in self.units:
             shown = [[next(stored) for _ in entries] for entries in per_change]
             made += events.derive(changes, shown, actor, at)
-        return outbox.append(self.workspace_id, made) if made else None
+        if not made:
+            return None
+        last, active_webhooks = outbox.append(self.workspace_id, made)
+        if active_webhooks:  # read under the counter's lock: no webhook can become active unseen
+            webhook_deliveries.derive(self.workspace_id, made, last - len(made) + 1, at)
+        return last

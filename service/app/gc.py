@@ -4,7 +4,8 @@
 - ready attachments that no issue or comment has referenced for a while
   (never referenced, or left behind by a deleted issue);
 - the stored first responses of creates whose request_id has expired (a day).
-- events older than the retention (ISSUES_EVENT_RETENTION).
+- events older than the retention (ISSUES_EVENT_RETENTION), and the webhook
+  deliveries made as long ago (they are kept as long as events).
 
 Safe to run while serving: rows are deleted under a lock after re-checking
 their references, and bytes only after their row is gone.
@@ -24,6 +25,7 @@ from ..domain.limits import REQUEST_ID_SECONDS
 from ..storage import attachments as attachments_store
 from ..storage import request_ids
 from ..storage import events as events_store
+from ..storage import webhooks as webhooks_store
 from ..storage.database import transaction
 from ..storage.models import Attachment, utcnow
 
@@ -37,6 +39,7 @@ class Report:
     stray_uploads: int = 0
     expired_request_ids: int = 0
     events_pruned: int = 0
+    deliveries_pruned: int = 0
 
 
 def collect(store: BlobStore, unreferenced_after_seconds: int, *, now: datetime.datetime | None = None,
@@ -46,6 +49,7 @@ def collect(store: BlobStore, unreferenced_after_seconds: int, *, now: datetime.
     if event_retention_seconds is not None:
         cutoff = now - datetime.timedelta(seconds=event_retention_seconds)
         report.events_pruned = transaction(lambda: events_store.prune(cutoff), write=True)
+        report.deliveries_pruned = transaction(lambda: webhooks_store.prune(cutoff), write=True)
     cutoff = now - datetime.timedelta(seconds=unreferenced_after_seconds)
     for kind, find in (
         ("expired_pending", lambda: attachments_store.expired_pending(now)),

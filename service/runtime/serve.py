@@ -29,6 +29,7 @@ from ..api.rate_limit import RateLimit
 from ..app import tokens
 from ..config import Settings
 from ..storage import database, migrate
+from ..webhook_config import WebhookSettings
 from .ports import CannotListen, check_free
 
 log = logging.getLogger("service")
@@ -46,6 +47,7 @@ def serve(settings: Settings) -> int:
             return 2
     try:
         RateLimit.parse(settings.rate_limit)
+        WebhookSettings.from_env()
     except ValueError as exc:
         log.error("cannot start", extra={"error": str(exc)})
         return 2

@@ -30,12 +30,14 @@ from ..api.rate_limit import RateLimit, RateLimiter, SharedBuckets
 from ..api.admission import Admission
 from ..api.event_hub import EventHub
 from ..api.service import issue_service
-from ..app import events
+from ..api.webhook_dispatch import Dispatcher
+from ..app import events, webhooks
 from ..app.token_usage import UsageRecorder
 from ..app.views import use_renderer
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from ..config import Settings
+from ..webhook_config import WebhookSettings
 from ..storage import inflight
 from ..storage.database import is_postgres, transaction
 from ..storage.secrets import server_secret
@@ -80,6 +82,9 @@ class RunningServer:
     # PostgreSQL's wake-ups across replicas (None on SQLite).
     wakeups: list[Any] = field(default_factory=list)
     pool: futures.ThreadPoolExecutor | None = None
+    dispatcher: Dispatcher | None = None
+    # When the grace given at begin_stop ends (monotonic).
+    stop_by: float = 0.0
 
     def begin_stop(self, grace: float) -> threading.Event:
         """Report NOT_SERVING and refuse new calls from now on; calls in flight
@@ -87,6 +92,9 @@ class RunningServer:
         Returns the event set once the last call has ended."""
         self.health.shutdown()
         self.hub.close()
+        if self.dispatcher is not None:
+            self.dispatcher.begin_stop()
+        self.stop_by = time.monotonic() + grace
         stopped = threading.Event()
         # gRPC cancels whatever still runs at grace + margin; by then the
         # database work of those calls has been cancelled (finish_stop), so
@@ -97,8 +105,11 @@ class RunningServer:
 
     def finish_stop(self, grace: float, stopped: threading.Event) -> None:
         """Give calls in flight `grace` seconds, then cancel their database
-        work (it rolls back, and they fail with UNAVAILABLE), and close."""
-        if not stopped.wait(grace):
+        work (it rolls back, and they fail with UNAVAILABLE), and close.
+        Webhook attempts in flight get what is left of the grace, too."""
+        if self.dispatcher is not None:  # meanwhile the calls drain: both within the one grace
+            self.dispatcher.finish_stop(self.stop_by - time.monotonic())
+        if not stopped.wait(max(0.0, self.stop_by - time.monotonic())):
             cancelled = inflight.cancel_all()
             log.warning("grace over: cancelled the database work still running", extra={"transactions": cancelled})
             stopped.wait(CANCEL_MARGIN_SECONDS)
@@ -109,6 +120,7 @@ class RunningServer:
         for wakeup in self.wakeups:
             wakeup.stop()
         events.forget_listeners()
+        webhooks.forget_listeners()
         self.loop.close()
         self._release_pool()
         self.db.close_all()
@@ -145,6 +157,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     # many for streams); the pool is larger, so that health and reflection
     # always find a free thread.
     admission = Admission.for_workers(settings.workers)
+    webhook_settings = WebhookSettings.from_env()  # a malformed ISSUES_WEBHOOK_* stops the start here
     loop = _Loop()
 
     pool = futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc")
@@ -167,10 +180,13 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     hub = EventHub(poll_seconds=2.0 if is_postgres(db) else 0.5)
     hub.attach(loop.loop)
     events.on_commit(hub.poke)  # this process's commits wake its watchers at once
+    # Deliveries go out from every serving process (their claims never overlap).
+    dispatcher = Dispatcher(webhook_settings)
     wakeups: list[Any] = []
     if is_postgres(db):
-        # Other replicas' commits: NOTIFY after commit, one LISTEN per process.
-        wakeups += start_wakeups(settings, hub)
+        # Other replicas' commits: NOTIFY after commit, one LISTEN per process;
+        # their events may be due for delivery here too.
+        wakeups += start_wakeups(settings, hub, also=dispatcher.poke)
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     # History values are the issue JSON the API shows: the use cases render with it.
@@ -197,9 +213,10 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     pool_sampler = PoolSampler()
     pool_sampler.start()
     loop.run(server.start())
+    dispatcher.start()
     host = settings.grpc_listen.rsplit(":", 1)[0]
     where = {"grpc_listen": f"{host}:{port}"}
     if settings.worker_listen:
         where["worker_listen"] = settings.worker_listen
     log.info("serving grpc", extra=where)
-    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool)
+    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool, dispatcher)

@@ -10,7 +10,7 @@ one warning and its watchers poll the table more often instead.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from ..api.event_hub import EventHub
 from ..app import events
@@ -34,14 +34,23 @@ def listen_target(settings: Settings) -> conninfo.Target:
     return target
 
 
-def start_wakeups(settings: Settings, hub: EventHub) -> list[Any]:
-    """Start the notifier and the listener, check LISTEN, and return both (to stop)."""
+def start_wakeups(settings: Settings, hub: EventHub, also: Callable[[], None] = lambda: None) -> list[Any]:
+    """Start the notifier and the listener, check LISTEN, and return both (to stop).
+
+    A notification pokes the hub (for its watchers) and `also` (the webhook
+    dispatcher: other replicas' events may be due for delivery here too).
+    """
     target = conninfo.parse(settings.database_url)
     listening = listen_target(settings)
     variable = "ISSUES_LISTEN_DATABASE_URL" if settings.listen_database_url else "DATABASE_URL"
     notifier = Notifier(target)
     events.on_commit(notifier.notify)
-    listener = Listener(listening, target, hub.poke)
+
+    def woken(workspace_id: int | None) -> None:
+        hub.poke(workspace_id)
+        also()
+
+    listener = Listener(listening, target, woken)
     # Connecting may take libpq's connect timeout per host, then the check itself.
     decided = listener.checked.wait(PROBE_SECONDS + 15)
     if decided and listener.listen_works:

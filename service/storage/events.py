@@ -43,8 +43,10 @@ class StoredEvent(NamedTuple):
     data: str  # JSON text
 
 
-def append(workspace_id: int, events: Sequence[NewEvent]) -> int:
-    """Give `events` the workspace's next sequences and store them; returns the last one.
+def append(workspace_id: int, events: Sequence[NewEvent]) -> tuple[int, int]:
+    """Give `events` the workspace's next sequences and store them; returns
+    the last one, and how many webhooks are active in the workspace (read
+    under the same lock: webhook changes move it there too, m0010).
 
     The write transaction's last statements: the counter row stays locked
     until commit.
@@ -53,10 +55,10 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> int:
     postgres = isinstance(db, peewee.PostgresqlDatabase)
     mark = "%s" if postgres else "?"
     # PostgreSQL also says whether the server is still on the timeline the counters belong to.
-    (last, same_history) = db.execute_sql(
+    (last, active_webhooks, same_history) = db.execute_sql(
         f"INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence) VALUES ({mark}, {mark}, 0)"
         " ON CONFLICT (workspace_id) DO UPDATE SET last_sequence = event_counters.last_sequence + excluded.last_sequence"
-        f" RETURNING last_sequence, {rewinds.TIMELINE_MATCHES if postgres else 1}",
+        f" RETURNING last_sequence, active_webhooks, {rewinds.TIMELINE_MATCHES if postgres else 1}",
         (workspace_id, len(events)),
     ).fetchone()
     if not same_history:
@@ -69,7 +71,7 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> int:
         for i, e in enumerate(events)
     ]
     Event.insert_many(rows).execute()
-    return last
+    return last, int(active_webhooks)
 
 
 class Position(NamedTuple):

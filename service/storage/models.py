@@ -274,6 +274,8 @@ class EventCounter(BaseModel):
     pruned_sequence = peewee.BigIntegerField(default=0)
     # Where the counter restarted after the database's history went back (m0011, storage/rewinds.py).
     rewound_sequence = peewee.BigIntegerField(default=0)
+    # How many of the workspace's webhooks are active (m0010): none, no lookup.
+    active_webhooks = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = "event_counters"
@@ -315,3 +317,49 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
     Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestRecord, EventCounter, Event,
 )
+
+
+class Webhook(BaseModel):
+    """An endpoint that receives the workspace's events (m0010); see storage/webhooks.py."""
+
+    id = peewee.UUIDField(primary_key=True)
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
+    url = peewee.CharField(max_length=2048)
+    events = JSONField()
+    description = peewee.TextField()
+    active = peewee.BooleanField()
+    disabled_reason = peewee.TextField(null=True)
+    secret = peewee.CharField(max_length=128)
+    previous_secret = peewee.CharField(max_length=128, null=True)
+    previous_secret_until = peewee.DateTimeField(null=True)
+    failing_since = peewee.DateTimeField(null=True)
+    failures_in_row = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "webhooks"
+
+
+class WebhookDelivery(BaseModel):
+    """One event (or ping) to send to one webhook, and its attempts so far (m0010)."""
+
+    id = peewee.UUIDField(primary_key=True)
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
+    webhook = peewee.UUIDField(column_name="webhook_id")  # no foreign key: see m0010
+    event_sequence = peewee.BigIntegerField(null=True)
+    event_type = peewee.CharField(max_length=64)
+    payload = peewee.TextField(null=True)
+    status = peewee.CharField(max_length=16)
+    attempts = peewee.IntegerField(default=0)
+    last_status_code = peewee.IntegerField(null=True)
+    last_error = peewee.TextField(null=True)
+    last_duration_ms = peewee.IntegerField(null=True)
+    next_attempt_at = peewee.DateTimeField(null=True)
+    leased_until = peewee.DateTimeField(null=True)
+    lease_id = peewee.UUIDField(null=True)
+    created_at = peewee.DateTimeField()
+    delivered_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "webhook_deliveries"

@@ -44,7 +44,15 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "UpdateWorkflow": {"transitions": {s: [] for s in ("open", "in_progress", "resolved", "rejected")}},
     "AddReaction": {"emoji": "👍"},
     "BulkUpdateIssues": {"ids": ["{issue_id}"], "updates": {"priority": "high"}},
+    # Inactive: nothing is ever sent to this (public, literal) address.
+    "CreateWebhook": {"url": "https://1.1.1.1/hook", "active": False},
+    "UpdateWebhook": {"description": "edited"},
+    "RotateWebhookSecret": {},
+    "PingWebhook": {},
+    "RedeliverWebhookDelivery": {},
 }
+# A URL of exactly n characters (n >= len(URL_BASE)).
+URL_BASE = "https://1.1.1.1/"
 
 # pattern -> (values that match it, values that do not); both must hold on the server.
 PATTERN_SAMPLES: dict[str, tuple[list[str], list[str]]] = {
@@ -62,6 +70,10 @@ PATTERN_SAMPLES: dict[str, tuple[list[str], list[str]]] = {
     "^(created_at|updated_at|priority)( desc)?$": (
         ["created_at", "updated_at desc", "priority desc"], ["title", "created_at DESC", "priority asc", " created_at"]),
     "^[!-~]*$": (["4a1e-retry:1~", "x"], ["has space", "two  spaces"]),
+    r"^[hH][tT][tT][pP][sS]?://([A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(:(6553[0-5]|655[0-2][0-9]"
+    r"|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][!-~]*)?$": (
+        ["https://1.1.1.1/hook", "HTTP://1.1.1.1:65535/a?b=c#d", "http://[2606:4700::1111]/x"],
+        ["ftp://1.1.1.1/", "https://u:p@1.1.1.1/", "http://1.1.1.1:65536/", "http://1.1.1.1/a b", "http://[zz]/"]),
 }
 # A page token is signed by the server, so no string of the right length is
 # one: only the refusals past the rules are checked here (tokens that work:
@@ -83,7 +95,7 @@ class Edge:
         return f"{self.method}.{self.field}.{self.rule}.{'ok' if self.accepted else 'refused'}"
 
 
-SEEDED = ("issue_id", "comment_id", "attachment_id", "emoji")
+SEEDED = ("issue_id", "comment_id", "attachment_id", "emoji", "webhook_id", "delivery_id")
 
 
 def _item_sample(f: FieldDescriptor, rules: Rules) -> Any:
@@ -100,6 +112,13 @@ def _item_sample(f: FieldDescriptor, rules: Rules) -> Any:
 
 
 def _string_edges(rules: Rules, field: str) -> Iterator[tuple[str, Any, bool]]:
+    if rules.format == "uri":  # lengths as URLs; an http(s) URL with a host
+        assert rules.max_length is not None and not rules.min_length
+        yield "max_length", URL_BASE + "x" * (rules.max_length - len(URL_BASE)), True
+        yield "max_length", URL_BASE + "x" * (rules.max_length + 1 - len(URL_BASE)), False
+        yield "uri", "http://1.1.1.1:8080/a?b=c", True
+        yield from (("uri", bad, False) for bad in ("ftp://1.1.1.1/", "https:///no-host", "1.1.1.1/hook"))
+        return
     if rules.max_length is not None:
         yield "max_length", "x" * rules.max_length, True
         yield "max_length", "x" * (rules.max_length + 1), False
@@ -272,9 +291,12 @@ def test_a_declared_rule_holds_on_the_server(request, caller, ready_attachment, 
     issue = caller.post("/api/v1/issues", json={"title": "edge", "description": []}).json()
     parent = caller.post("/api/v1/issues", json={"title": "parent", "description": []}).json()
     comment = caller.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "c"}).json()
+    hook = caller.post("/api/v1/webhooks", json=BASE_BODIES["CreateWebhook"]).json()
+    delivery = caller.post(f"/api/v1/webhooks/{hook['id']}:ping", json={}).json()
     ids = {"issue_id": issue["uuid"], "comment_id": comment["uuid"], "attachment_id": ready_attachment,
            "issue_id_identifier": issue["identifier"], "parent": parent["uuid"],
-           "parent_identifier": parent["identifier"], "emoji": "👍"}
+           "parent_identifier": parent["identifier"], "emoji": "👍", "webhook_id": hook["id"],
+           "delivery_id": delivery["id"]}
 
     response = _request(caller, edge, ids)
 

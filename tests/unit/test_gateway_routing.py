@@ -102,7 +102,7 @@ def test_body_and_query_fields(table):
 
 def test_update_mask_is_recognised_only_on_patch_with_a_whole_body(table):
     masks = {b.method.name for b in table.bindings if b.update_mask_field is not None}
-    assert masks == {"UpdateIssue", "UpdateComment"}
+    assert masks == {"UpdateIssue", "UpdateComment", "UpdateWebhook"}
 
 
 @pytest.mark.parametrize(

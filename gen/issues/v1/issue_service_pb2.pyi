@@ -15,6 +15,7 @@ from issues.v1 import issue_pb2 as _issue_pb2
 from issues.v1 import issue_file_pb2 as _issue_file_pb2
 from issues.v1 import metrics_pb2 as _metrics_pb2
 from issues.v1 import options_pb2 as _options_pb2
+from issues.v1 import webhook_pb2 as _webhook_pb2
 from issues.v1 import workflow_pb2 as _workflow_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper

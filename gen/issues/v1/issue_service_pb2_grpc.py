@@ -10,6 +10,7 @@ from issues.v1 import event_pb2 as issues_dot_v1_dot_event__pb2
 from issues.v1 import issue_file_pb2 as issues_dot_v1_dot_issue__file__pb2
 from issues.v1 import issue_pb2 as issues_dot_v1_dot_issue__pb2
 from issues.v1 import issue_service_pb2 as issues_dot_v1_dot_issue__service__pb2
+from issues.v1 import webhook_pb2 as issues_dot_v1_dot_webhook__pb2
 from issues.v1 import workflow_pb2 as issues_dot_v1_dot_workflow__pb2
 
 GRPC_GENERATED_VERSION = '1.85.4'
@@ -177,6 +178,51 @@ class IssueServiceStub:
                 '/issues.v1.IssueService/CreateEventsTicket',
                 request_serializer=issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketRequest.SerializeToString,
                 response_deserializer=issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketResponse.FromString,
+                _registered_method=True)
+        self.CreateWebhook = channel.unary_unary(
+                '/issues.v1.IssueService/CreateWebhook',
+                request_serializer=issues_dot_v1_dot_webhook__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_webhook__pb2.Webhook.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/issues.v1.IssueService/ListWebhooks',
+                request_serializer=issues_dot_v1_dot_webhook__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_webhook__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.GetWebhook = channel.unary_unary(
+                '/issues.v1.IssueService/GetWebhook',
+                request_serializer=issues_dot_v1_dot_webhook__pb2.GetWebhookRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_webhook__pb2.Webhook.FromString,
+                _registered_method=True)
+        self.UpdateWebhook = channel.unary_unary(
+                '/issues.v1.IssueService/UpdateWebhook',
+                request_serializer=issues_dot_v1_dot_webhook__pb2.UpdateWebhookRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_webhook__pb2.Webhook.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/issues.v1.IssueService/DeleteWebhook',
+                request_serializer=issues_dot_v1_dot_webhook__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/issues.v1.IssueService/RotateWebhookSecret',
+                request_serializer=issues_dot_v1_dot_webhook__pb2.RotateWebhookSecretRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_webhook__pb2.Webhook.FromString,
+                _registered_method=True)
+        self.PingWebhook = channel.unary_unary(
+                '/issues.v1.IssueService/PingWebhook',
+                request_serializer=issues_dot_v1_dot_webhook__pb2.PingWebhookRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_webhook__pb2.WebhookDelivery.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/issues.v1.IssueService/ListWebhookDeliveries',
+                request_serializer=issues_dot_v1_dot_webhook__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_webhook__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.RedeliverWebhookDelivery = channel.unary_unary(
+                '/issues.v1.IssueService/RedeliverWebhookDelivery',
+                request_serializer=issues_dot_v1_dot_webhook__pb2.RedeliverWebhookDeliveryRequest.SerializeToString,
+                response_deserializer=issues_dot_v1_dot_webhook__pb2.WebhookDelivery.FromString,
                 _registered_method=True)
 
 
@@ -390,6 +436,72 @@ class IssueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhook(self, request, context):
+        """Registers a webhook (admin): the workspace's events matching `events`
+        are POSTed to `url`, signed with the secret this answer shows once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """The workspace's webhooks, oldest first (their secrets never shown).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhook(self, request, context):
+        """Returns one webhook (without its secret).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWebhook(self, request, context):
+        """Changes the fields named in `update_mask` (url, events, description, active).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """Deletes a webhook with its deliveries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateWebhookSecret(self, request, context):
+        """Gives the webhook a new secret, shown in this answer only; for 24 hours
+        deliveries carry signatures by the new and the old one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PingWebhook(self, request, context):
+        """Sends one `ping` event to the webhook (not stored as a workspace event);
+        returns its delivery.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """The webhook's deliveries, newest first: the delivery log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeliverWebhookDelivery(self, request, context):
+        """Sends a delivery again now: a new attempt of the same delivery (same `webhook-id`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IssueServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -522,6 +634,51 @@ def add_IssueServiceServicer_to_server(servicer, server):
                     servicer.CreateEventsTicket,
                     request_deserializer=issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketRequest.FromString,
                     response_serializer=issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketResponse.SerializeToString,
+            ),
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=issues_dot_v1_dot_webhook__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_webhook__pb2.Webhook.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=issues_dot_v1_dot_webhook__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_webhook__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'GetWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhook,
+                    request_deserializer=issues_dot_v1_dot_webhook__pb2.GetWebhookRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_webhook__pb2.Webhook.SerializeToString,
+            ),
+            'UpdateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhook,
+                    request_deserializer=issues_dot_v1_dot_webhook__pb2.UpdateWebhookRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_webhook__pb2.Webhook.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=issues_dot_v1_dot_webhook__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=issues_dot_v1_dot_webhook__pb2.RotateWebhookSecretRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_webhook__pb2.Webhook.SerializeToString,
+            ),
+            'PingWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.PingWebhook,
+                    request_deserializer=issues_dot_v1_dot_webhook__pb2.PingWebhookRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_webhook__pb2.WebhookDelivery.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=issues_dot_v1_dot_webhook__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_webhook__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'RedeliverWebhookDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeliverWebhookDelivery,
+                    request_deserializer=issues_dot_v1_dot_webhook__pb2.RedeliverWebhookDeliveryRequest.FromString,
+                    response_serializer=issues_dot_v1_dot_webhook__pb2.WebhookDelivery.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1233,6 +1390,249 @@ class IssueService:
             '/issues.v1.IssueService/CreateEventsTicket',
             issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketRequest.SerializeToString,
             issues_dot_v1_dot_issue__service__pb2.CreateEventsTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/CreateWebhook',
+            issues_dot_v1_dot_webhook__pb2.CreateWebhookRequest.SerializeToString,
+            issues_dot_v1_dot_webhook__pb2.Webhook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/ListWebhooks',
+            issues_dot_v1_dot_webhook__pb2.ListWebhooksRequest.SerializeToString,
+            issues_dot_v1_dot_webhook__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/GetWebhook',
+            issues_dot_v1_dot_webhook__pb2.GetWebhookRequest.SerializeToString,
+            issues_dot_v1_dot_webhook__pb2.Webhook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/UpdateWebhook',
+            issues_dot_v1_dot_webhook__pb2.UpdateWebhookRequest.SerializeToString,
+            issues_dot_v1_dot_webhook__pb2.Webhook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/DeleteWebhook',
+            issues_dot_v1_dot_webhook__pb2.DeleteWebhookRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/RotateWebhookSecret',
+            issues_dot_v1_dot_webhook__pb2.RotateWebhookSecretRequest.SerializeToString,
+            issues_dot_v1_dot_webhook__pb2.Webhook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PingWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/PingWebhook',
+            issues_dot_v1_dot_webhook__pb2.PingWebhookRequest.SerializeToString,
+            issues_dot_v1_dot_webhook__pb2.WebhookDelivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/ListWebhookDeliveries',
+            issues_dot_v1_dot_webhook__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            issues_dot_v1_dot_webhook__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeliverWebhookDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/issues.v1.IssueService/RedeliverWebhookDelivery',
+            issues_dot_v1_dot_webhook__pb2.RedeliverWebhookDeliveryRequest.SerializeToString,
+            issues_dot_v1_dot_webhook__pb2.WebhookDelivery.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,179 @@
+"""The webhooks benchmark (issue 20):
+
+    .venv/bin/python -m bench.webhooks                          # the full rows
+    .venv/bin/python -m bench.webhooks --seconds 2 --events 200  # small
+
+On a fresh PostgreSQL database it starts one `serve` replica (with
+ISSUES_WEBHOOK_ALLOW_PRIVATE=1, so it may deliver on loopback) and a
+receiver in a process of its own (answers 200 at once, HTTP/1.1 keep-alive),
+and measures:
+
+1. CreateIssue writes/s (8 in flight, closed loop, gRPC) in a workspace with
+   no webhook, then in one with one active webhook: what a writer pays for a
+   webhook (its delivery row, and the deliveries going out from the same
+   process meanwhile);
+2. deliveries/s to that one receiver: `--events` issues written as fast as
+   they go, then the time from the first write to the receiver's last
+   delivery, and the lag from the last write's answer to the last delivery.
+
+Prints a Markdown table; every process it starts is stopped and the database
+dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import json
+import os
+import pathlib
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
+
+import grpc  # noqa: E402
+
+from bench import seed  # noqa: E402
+from bench.events import Replica, _writes  # noqa: E402
+from bench.run import free_port  # noqa: E402
+from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc, webhook_pb2  # noqa: E402
+
+
+def _receive(port: int, count: Any, last: Any) -> None:
+    """The receiver (a child process): counts distinct webhook-ids, notes when the last arrived."""
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            with lock:
+                seen.add(self.headers["webhook-id"])
+                count.value = len(seen)
+                last.value = time.monotonic()
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+def _create_burst(target: str, token: str, n: int, concurrency: int = 8) -> tuple[float, float]:
+    """n CreateIssue calls from `concurrency` threads; (first call's start, last answer), monotonic."""
+    left = iter(range(n))
+    lock = threading.Lock()
+    started = time.monotonic()
+    ended = [started]
+
+    def writer() -> None:
+        with grpc.insecure_channel(target) as channel:
+            create = issue_service_pb2_grpc.IssueServiceStub(channel).CreateIssue
+            while True:
+                with lock:
+                    if next(left, None) is None:
+                        return
+                create(pb.CreateIssueRequest(title=f"burst-{uuid.uuid4().hex[:8]}"),
+                       metadata=(("authorization", f"Bearer {token}"),), timeout=30)
+                with lock:
+                    ended[0] = max(ended[0], time.monotonic())
+
+    threads = [threading.Thread(target=writer) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return started, ended[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--admin-url", default=seed.ADMIN_URL)
+    p.add_argument("--seconds", type=float, default=8.0, help="length of each write phase")
+    p.add_argument("--events", type=int, default=2000, help="issues written for the deliveries/s row")
+    p.add_argument("--json", type=pathlib.Path, help="also write the results here")
+    args = p.parse_args(argv)
+
+    workdir = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / f"issues-bench-webhooks-{os.getpid()}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    name, url = seed.create_database(args.admin_url)
+    os.environ["ISSUES_WEBHOOK_ALLOW_PRIVATE"] = "1"  # the replica inherits it: the receiver is on loopback
+    mp = multiprocessing.get_context("spawn")
+    count, last = mp.Value("i", 0), mp.Value("d", 0.0)
+    receiver_port = free_port()
+    receiver = mp.Process(target=_receive, args=(receiver_port, count, last), daemon=True)
+    receiver.start()
+    replica: Replica | None = None
+    results: dict[str, Any] = {}
+    try:
+        replica = Replica(url, workdir, http=False)
+        from service.app import tokens
+        from service.storage import database
+
+        db = database.open_database(url, pool_size=1)
+        database.bind(db)
+        plain = tokens.create_token(f"bench-plain-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin")
+        hooked = tokens.create_token(f"bench-hooked-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin")
+        db.close_all()
+        with grpc.insecure_channel(replica.target) as channel:
+            issue_service_pb2_grpc.IssueServiceStub(channel).CreateWebhook(
+                webhook_pb2.CreateWebhookRequest(url=f"http://127.0.0.1:{receiver_port}/hook"),
+                metadata=(("authorization", f"Bearer {hooked}"),), timeout=30)
+
+        _writes(replica.target, plain, 1.0)  # warm up
+        results["writes_per_s_no_webhook"] = _writes(replica.target, plain, args.seconds)
+        results["writes_per_s_one_webhook"] = _writes(replica.target, hooked, args.seconds)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _still_arriving(count):
+            time.sleep(0.1)  # the write phase's deliveries drain before the burst
+
+        before = count.value
+        first, last_ack = _create_burst(replica.target, hooked, args.events)
+        deadline = time.monotonic() + 300
+        while count.value < before + args.events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        delivered = count.value - before
+        results["burst_events"] = args.events
+        results["burst_delivered"] = delivered
+        results["deliveries_per_s"] = delivered / max(1e-9, last.value - first)
+        results["last_delivery_lag_s"] = max(0.0, last.value - last_ack)
+    finally:
+        if replica is not None:
+            replica.stop()
+        receiver.kill()
+        seed.drop_database(name, args.admin_url)
+
+    ratio = results["writes_per_s_one_webhook"] / results["writes_per_s_no_webhook"]
+    print("| row | figure |\n| --- | --- |")
+    print(f"| CreateIssue writes/s, no webhook | {results['writes_per_s_no_webhook']:.0f} |")
+    print(f"| CreateIssue writes/s, one active webhook | {results['writes_per_s_one_webhook']:.0f} ({ratio:.2f}x) |")
+    print(f"| deliveries/s to one receiver ({results['burst_delivered']} of {args.events}) | "
+          f"{results['deliveries_per_s']:.0f} |")
+    print(f"| last delivery after the last write's answer | {results['last_delivery_lag_s'] * 1000:.0f} ms |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def _still_arriving(count: Any) -> bool:
+    """Whether the deliveries of the write phase are still arriving (the count moved in the last 0.5 s)."""
+    seen = count.value
+    time.sleep(0.5)
+    return count.value != seen
+
+
+if __name__ == "__main__":
+    sys.exit(main())

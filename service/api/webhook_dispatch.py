@@ -1,0 +1,216 @@
+"""The webhook dispatcher: one per `serve` process, delivering from the outbox (SPEC 8.13).
+
+It runs an asyncio loop on a thread of its own (not the gRPC server's, so
+deliveries never delay a call or a watcher) and repeats: claim the due
+deliveries it has room for (leases in the database: see
+storage/webhook_leases.py), attempt each as a task, record the outcome.
+Room is bounded in all (ISSUES_WEBHOOK_CONCURRENCY) and per webhook
+(ISSUES_WEBHOOK_CONCURRENCY_PER_WEBHOOK): a webhook at its bound is left
+out of the claims, so a slow receiver delays only its own deliveries. A
+writer only inserts rows, so it never waits for any of this.
+
+It is woken by this process's commits (events, pings, redeliveries) and
+polls (ISSUES_WEBHOOK_POLL) for other replicas' and for retries coming due.
+Every `--workers` process runs one: their claims never overlap, so more
+processes deliver more at once. Database work runs on two threads of its
+own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from common.metrics import LATENCY_BUCKETS
+
+from ..app import events, webhook_deliveries, webhooks
+from ..app.webhook_deliveries import Attempt, Claimed
+from ..domain import webhook_signing
+from ..domain.errors import Unavailable
+from ..storage.models import utcnow
+from ..webhook_config import WebhookSettings
+from .webhook_http import Sender
+from .webhook_messages import body as delivery_body
+
+log = logging.getLogger("service.webhooks")
+
+DELIVERIES = Counter("issues_webhook_deliveries", "Webhook delivery attempts, by outcome "
+                     "(succeeded; retrying: failed, tried again later; failed: given up; lost: the lease had passed).",
+                     ["outcome"])
+ATTEMPT_SECONDS = Histogram("issues_webhook_attempt_duration_seconds", "Webhook delivery attempts' latency.",
+                            buckets=LATENCY_BUCKETS)
+QUEUE_DEPTH = Gauge("issues_webhook_queue_depth", "Webhook deliveries waiting (pending), per webhook.",
+                    ["webhook"], multiprocess_mode="max")
+# How often the queue depth is sampled.
+_DEPTH_SECONDS = 5.0
+# A burst of commits wakes one claim, not one each.
+_COALESCE_SECONDS = 0.02
+
+
+class Dispatcher:
+    def __init__(self, settings: WebhookSettings) -> None:
+        self._settings = settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._db = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook-db")
+        self._inflight: dict[uuid.UUID, int] = {}  # per webhook
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._depth_labels: set[str] = set()
+
+    def start(self) -> None:
+        events.on_commit(lambda _workspace_id: self.poke())
+        webhooks.on_queued(self.poke)
+        self._thread.start()
+        self._started.wait(5)
+
+    def poke(self) -> None:
+        """Look for due deliveries now (from any thread; never blocks)."""
+        if not self._stopping:
+            self._wake_loop()
+
+    def begin_stop(self) -> None:
+        """Claim nothing more; attempts in flight go on."""
+        self._stopping = True
+        self._wake_loop()
+
+    def _wake_loop(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop has closed
+                pass
+
+    def finish_stop(self, wait: float) -> None:
+        """Give attempts in flight `wait` seconds, then cancel them (their
+        leases run out and another dispatcher, or the next start, retries)."""
+        self.begin_stop()
+        self._thread.join(max(0.1, wait))
+        self._db.shutdown(wait=False, cancel_futures=True)
+
+    # -- the loop -------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        sender = Sender(self._settings)
+        self._started.set()
+        next_depth = 0.0
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                lease_id = uuid.uuid4()
+                claimed = await self._claim(lease_id)
+                for item in claimed:
+                    self._begin(sender, item, lease_id)
+                if time.monotonic() >= next_depth:
+                    next_depth = time.monotonic() + _DEPTH_SECONDS
+                    await self._sample_depth()
+                if claimed and self._room() > 0:
+                    continue  # maybe more are due
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._settings.poll)
+                except asyncio.TimeoutError:
+                    pass
+                await asyncio.sleep(_COALESCE_SECONDS)
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=self._settings.timeout + 1)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await sender.close()
+
+    def _room(self) -> int:
+        return self._settings.concurrency - sum(self._inflight.values())
+
+    def _room_for(self, webhook_id: uuid.UUID) -> int:
+        return self._settings.concurrency_per_webhook - self._inflight.get(webhook_id, 0)
+
+    async def _in_db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    async def _claim(self, lease_id: uuid.UUID) -> list[Claimed]:
+        total = self._room()
+        if total <= 0:
+            return []
+        full = [w for w in self._inflight if self._room_for(w) <= 0]
+        snapshot = dict(self._inflight)  # read on the database thread: a copy
+        per_webhook = self._settings.concurrency_per_webhook
+
+        def room(webhook_id: uuid.UUID) -> int:
+            return per_webhook - snapshot.get(webhook_id, 0)
+
+        try:
+            return await self._in_db(webhook_deliveries.claim, lease_id, self._settings.lease, room, total, full)
+        except Unavailable as exc:  # the database is down or busy: the poll tries again
+            log.warning("could not claim webhook deliveries", extra={"error": str(exc)})
+        except Exception:
+            log.exception("could not claim webhook deliveries")
+        return []
+
+    def _begin(self, sender: Sender, claimed: Claimed, lease_id: uuid.UUID) -> None:
+        self._inflight[claimed.webhook_id] = self._inflight.get(claimed.webhook_id, 0) + 1
+        task = asyncio.get_running_loop().create_task(self._deliver(sender, claimed, lease_id))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._done(t, claimed.webhook_id))
+
+    def _done(self, task: asyncio.Task[None], webhook_id: uuid.UUID) -> None:
+        self._tasks.discard(task)
+        left = self._inflight.get(webhook_id, 1) - 1
+        if left:
+            self._inflight[webhook_id] = left
+        else:
+            self._inflight.pop(webhook_id, None)
+        if self._wake is not None:
+            self._wake.set()  # room again
+
+    async def _deliver(self, sender: Sender, claimed: Claimed, lease_id: uuid.UUID) -> None:
+        payload = delivery_body(claimed)
+        if payload is None:
+            attempt = Attempt(False, None, "its event is no longer kept", 0)
+        else:
+            now = utcnow()
+            signing = [claimed.secret]
+            if claimed.previous_secret and claimed.previous_secret_until and claimed.previous_secret_until > now:
+                signing.append(claimed.previous_secret)
+            headers = webhook_signing.headers(str(claimed.id), int(time.time()), payload, signing)
+            attempt = await sender.post(claimed.url, headers, payload)
+            ATTEMPT_SECONDS.observe(attempt.duration_ms / 1000)
+        try:
+            status = await self._in_db(webhook_deliveries.record, claimed, lease_id, attempt, self._settings)
+        except Exception as exc:  # its lease runs out, and the delivery is attempted again
+            log.warning("could not record a webhook attempt", exc_info=not isinstance(exc, Unavailable),
+                        extra={"delivery": str(claimed.id), "error": str(exc)})
+            return
+        outcome = {"succeeded": "succeeded", "pending": "retrying", "failed": "failed", None: "lost"}[status]
+        DELIVERIES.labels(outcome).inc()
+        log.info("webhook attempt", extra={
+            "delivery": str(claimed.id), "webhook": str(claimed.webhook_id), "event_type": claimed.event_type,
+            "outcome": outcome, "status_code": attempt.status_code, "error": attempt.error,
+            "duration_ms": attempt.duration_ms,
+        })
+
+    async def _sample_depth(self) -> None:
+        try:
+            depths = await self._in_db(webhook_deliveries.queue_depths)
+        except Exception:
+            return
+        labels = {str(k): v for k, v in depths.items()}
+        for gone in self._depth_labels - labels.keys():
+            QUEUE_DEPTH.labels(gone).set(0)
+        for label, depth in labels.items():
+            QUEUE_DEPTH.labels(label).set(depth)
+        self._depth_labels |= labels.keys()

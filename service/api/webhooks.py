@@ -1,0 +1,132 @@
+"""issues.v1.IssueService: webhooks and their delivery log (SPEC 8.13), admin only."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from google.protobuf import empty_pb2
+
+from common.descriptors import field_rules
+from common.enums import enum_names
+from issues.v1 import webhook_pb2 as pb
+
+from ..app import events, page_tokens, webhooks
+from ..domain import webhook_rules
+from ..domain.errors import InvalidArgument, Violations
+from ..domain.identifiers import parse_uuid, require_uuid
+from . import paging, requests
+from .pipeline import Call
+from .webhook_messages import delivery, webhook
+
+PAGE_DEFAULT = 100
+DELIVERY_STATUS_NAMES = enum_names(pb.WebhookDelivery.Status.DESCRIPTOR)
+# What UpdateWebhook may change; `events` and `description` may be cleared (null).
+UPDATABLE = ("url", "events", "description", "active")
+
+
+# The URL's shape as the contract declares it (so the OpenAPI document states it).
+URL = requests.declared(pb.CreateWebhookRequest, "url")
+
+
+def _url(v: Violations, value: str) -> str:
+    if value and len(value) <= webhook_rules.URL_MAX and not URL.match(value):
+        v.add("url", "must be an http or https URL with a host (and port), in printable ASCII, without credentials")
+    else:
+        webhook_rules.check_url(v, "url", value)
+    return value
+
+
+def _events(v: Violations, values: Any) -> list[str]:
+    """The event types asked for, each once; `events[i]` named when unknown."""
+    try:
+        return events.check_types(list(values), field="events")
+    except InvalidArgument as exc:
+        for violation in exc.violations:
+            v.add(violation.field, violation.description)
+        return []
+
+
+def _description(v: Violations, value: str) -> str:
+    if value:
+        requests.text(v, "description", value, max_len=webhook_rules.DESCRIPTION_MAX, allow_blank=True)
+    return value
+
+
+class WebhooksServicer:
+    def CreateWebhook(self, request: pb.CreateWebhookRequest, call: Call) -> pb.Webhook:
+        v = Violations()
+        _url(v, request.url)
+        types = _events(v, request.events)
+        description = _description(v, request.description)
+        v.check()
+        active = request.active if request.HasField("active") else True
+        return webhook(webhooks.create_webhook(call.principal, request.url, types, description, active))
+
+    def ListWebhooks(self, request: pb.ListWebhooksRequest, call: Call) -> pb.ListWebhooksResponse:
+        scope = page_tokens.scope("webhooks", call.principal.workspace_id)
+        limit, _, after = paging.read(request, Violations(), scope, (datetime.datetime, uuid.UUID),
+                                      default_limit=PAGE_DEFAULT)
+        views = webhooks.list_webhooks(call.principal, limit + 1, after)
+        shown = views[:limit]
+        items, token = paging.respond([webhook(w) for w in shown], [(w.row.created_at, w.row.id) for w in shown],
+                                      len(views) > limit, scope)
+        return pb.ListWebhooksResponse(items=items, next_page_token=token)
+
+    def GetWebhook(self, request: pb.GetWebhookRequest, call: Call) -> pb.Webhook:
+        return webhook(webhooks.get_webhook(call.principal, require_uuid("webhook_id", request.webhook_id)))
+
+    def UpdateWebhook(self, request: pb.UpdateWebhookRequest, call: Call) -> pb.Webhook:
+        v = Violations()
+        webhook_id = parse_uuid(v, "webhook_id", request.webhook_id)
+        paths = requests.mask_paths(v, request, UPDATABLE) or []
+        values: dict[str, Any] = {}
+        for name in paths:
+            field = request.DESCRIPTOR.fields_by_name[name]
+            if field.has_presence and not request.HasField(name) and not field_rules(field).clearable:
+                v.add(name, "cannot be cleared")
+        if "url" in paths and request.HasField("url"):
+            values["url"] = _url(v, request.url)
+        if "events" in paths:
+            values["events"] = _events(v, request.events)
+        if "description" in paths:
+            values["description"] = _description(v, request.description)
+        if "active" in paths and request.HasField("active"):
+            values["active"] = request.active
+        v.check()
+        if not paths:
+            raise InvalidArgument.field("update_mask", "names no field to update")
+        assert webhook_id is not None
+        return webhook(webhooks.update_webhook(call.principal, webhook_id, values))
+
+    def DeleteWebhook(self, request: pb.DeleteWebhookRequest, call: Call) -> empty_pb2.Empty:
+        webhooks.delete_webhook(call.principal, require_uuid("webhook_id", request.webhook_id))
+        return empty_pb2.Empty()
+
+    def RotateWebhookSecret(self, request: pb.RotateWebhookSecretRequest, call: Call) -> pb.Webhook:
+        return webhook(webhooks.rotate_secret(call.principal, require_uuid("webhook_id", request.webhook_id)))
+
+    def PingWebhook(self, request: pb.PingWebhookRequest, call: Call) -> pb.WebhookDelivery:
+        return delivery(webhooks.ping(call.principal, require_uuid("webhook_id", request.webhook_id)))
+
+    def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest, call: Call) -> pb.ListWebhookDeliveriesResponse:
+        v = Violations()
+        webhook_id = parse_uuid(v, "webhook_id", request.webhook_id)
+        statuses = requests.enum_filter(v, "status", request.status, DELIVERY_STATUS_NAMES)
+        scope = page_tokens.scope("webhook_deliveries", call.principal.workspace_id, str(webhook_id), statuses)
+        limit, _, before = paging.read(request, v, scope, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
+        assert webhook_id is not None
+        rows = webhooks.list_deliveries(call.principal, webhook_id, statuses, limit + 1, before)
+        shown = rows[:limit]
+        items, token = paging.respond([delivery(r) for r in shown], [(r.created_at, r.id) for r in shown],
+                                      len(rows) > limit, scope)
+        return pb.ListWebhookDeliveriesResponse(items=items, next_page_token=token)
+
+    def RedeliverWebhookDelivery(self, request: pb.RedeliverWebhookDeliveryRequest, call: Call) -> pb.WebhookDelivery:
+        v = Violations()
+        webhook_id = parse_uuid(v, "webhook_id", request.webhook_id)
+        delivery_id = parse_uuid(v, "delivery_id", request.delivery_id)
+        v.check()
+        assert webhook_id is not None and delivery_id is not None
+        return delivery(webhooks.redeliver(call.principal, webhook_id, delivery_id))

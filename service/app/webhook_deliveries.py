@@ -1,0 +1,131 @@
+"""Deliveries: made with the events they deliver, then claimed, attempted
+and recorded by the dispatchers (SPEC 8.13).
+
+`derive` runs in the event's own transaction, after the events got their
+sequences (derived.py): one pending delivery per (event, matching active
+webhook), committed with the event or not at all, so no crash can lose one.
+The transaction has just read the workspace's active-webhook count under
+the event counter's lock, so a workspace without webhooks pays nothing more.
+
+The dispatcher (api/webhook_dispatch.py) calls `claim` and `record`, each a
+transaction of its own; the attempt itself runs between them, outside any.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from ..domain import webhook_rules
+from ..storage import webhook_leases
+from ..storage.database import transaction
+from ..storage.events import NewEvent
+from ..storage.models import utcnow
+from ..storage.webhook_leases import Claimed
+from ..storage.webhooks import FAILED, PENDING, SUCCEEDED, WebhookRepository, move_active_count
+from ..webhook_config import WebhookSettings
+
+__all__ = ["Attempt", "Claimed", "claim", "derive", "record"]
+
+# What the log keeps of an error or an answer: enough to see why.
+ERROR_MAX = 500
+
+
+def derive(workspace_id: int, events: Sequence[NewEvent], first_sequence: int, at: datetime.datetime) -> None:
+    """Queue a delivery of each of `events` (sequences from `first_sequence`)
+    to each active webhook of the workspace that takes its type."""
+    hooks = WebhookRepository(workspace_id)
+    active = hooks.active()
+    rows = [
+        {"id": uuid.uuid4(), "webhook": webhook_id, "event_sequence": first_sequence + i, "event_type": e.type,
+         "status": PENDING, "attempts": 0, "next_attempt_at": at, "created_at": at}
+        for i, e in enumerate(events)
+        for webhook_id, types in active
+        if not types or e.type in types
+    ]
+    hooks.add_deliveries(rows)
+
+
+def claim(lease_id: uuid.UUID, lease_seconds: float, room: Callable[[uuid.UUID], int], total: int,
+          skip: Sequence[uuid.UUID] = ()) -> list[Claimed]:
+    """Lease due deliveries (see storage/webhook_leases.py) and load them."""
+    now = utcnow()
+    wanted = transaction(lambda: webhook_leases.candidates(now, room, total, skip))
+    if not wanted:  # the usual answer: no write transaction (on SQLite, no write lock) for it
+        return []
+    until = now + datetime.timedelta(seconds=lease_seconds)
+    ids = transaction(lambda: webhook_leases.lease(wanted, now, until, lease_id), write=True)
+    return transaction(lambda: webhook_leases.load(ids), snapshot=True) if ids else []
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one attempt went."""
+
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    # A Retry-After header's wait, on a 429 or 503.
+    retry_after: float | None = None
+
+
+def record(claimed: Claimed, lease_id: uuid.UUID, attempt: Attempt, settings: WebhookSettings) -> str | None:
+    """Write the attempt's outcome, schedule the next one or give up, and
+    track the webhook's failures (disabling it past the SPEC's bounds).
+    Returns the delivery's status, or None if the lease was lost meanwhile."""
+
+    def work() -> str | None:
+        now = utcnow()
+        # The webhook's row first, then the delivery's: the lock order of a
+        # webhook's deletion too. A success of a webhook that was not failing
+        # changes nothing of it, so it skips the webhook (the common case).
+        quiet = attempt.ok and not claimed.failures_in_row
+        hook = None if quiet else webhook_leases.webhook_for_update(claimed.webhook_id)
+        attempts = claimed.attempts + 1
+        common = {"attempts": attempts, "last_status_code": attempt.status_code,
+                  "last_error": attempt.error[:ERROR_MAX] if attempt.error else None,
+                  "last_duration_ms": attempt.duration_ms}
+        if attempt.ok:
+            status = SUCCEEDED
+            if not webhook_leases.finish(claimed.id, lease_id, status=status, next_attempt_at=None,
+                                         delivered_at=now, **common):
+                return None
+            if hook is not None and hook.failures_in_row:
+                WebhookRepository(hook.workspace_id).save(hook, failures_in_row=0, failing_since=None)
+            return status
+        if webhook_rules.gives_up(attempts, claimed.created_at, now, settings.retry_window, settings.min_attempts):
+            status, next_at = FAILED, None
+        else:
+            wait = webhook_rules.backoff_seconds(attempts, settings.backoff_base, settings.backoff_max)
+            if attempt.retry_after is not None:  # honoured, within the longest backoff
+                wait = max(wait, min(attempt.retry_after, settings.backoff_max))
+            status, next_at = PENDING, now + datetime.timedelta(seconds=wait)
+        if not webhook_leases.finish(claimed.id, lease_id, status=status, next_attempt_at=next_at, **common):
+            return None
+        if hook is not None:
+            _count_failure(hook, now, attempt, settings)
+        return status
+
+    return transaction(work, write=True)
+
+
+def _count_failure(hook, now: datetime.datetime, attempt: Attempt, settings: WebhookSettings) -> None:
+    failures, since = hook.failures_in_row + 1, hook.failing_since or now
+    changes: dict = {"failures_in_row": failures, "failing_since": since}
+    disabling = hook.active and webhook_rules.disables(
+        failures, since, now, settings.disable_after, settings.disable_failures)
+    if disabling:
+        last = attempt.error or f"HTTP {attempt.status_code}"
+        changes.update(active=False, updated_at=now, disabled_reason=(
+            f"every delivery attempt failed since {since.strftime('%Y-%m-%dT%H:%M:%SZ')} "
+            f"({failures} in a row); the last: {last}"[:ERROR_MAX]))
+    WebhookRepository(hook.workspace_id).save(hook, **changes)
+    if disabling:
+        move_active_count(hook.workspace_id, -1)  # the last statement: the event counter's lock
+
+
+def queue_depths() -> dict[uuid.UUID, int]:
+    return transaction(webhook_leases.pending_by_webhook)

@@ -1,0 +1,123 @@
+"""Claiming due deliveries and recording their attempts, for the dispatchers
+of every replica at once (SPEC 8.13).
+
+A dispatcher claims a delivery by leasing it: `leased_until` in the future
+and its own `lease_id`. On PostgreSQL the rows are locked with
+`FOR UPDATE SKIP LOCKED`, so two replicas claiming at once take different
+rows without waiting for each other; SQLite has one writer at a time, so
+the same conditional UPDATE is enough there. An attempt's outcome is
+written only while the lease is still the attempt's own: a replica killed
+mid-attempt leaves the row to whoever claims it after the lease ends, and a
+late answer from an attempt whose lease passed changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any, Callable, NamedTuple, Sequence
+
+import peewee
+
+from .database import is_postgres
+from .events import StoredEvent
+from .models import Event, Webhook, WebhookDelivery
+from .webhooks import PENDING
+
+
+class Claimed(NamedTuple):
+    """A leased delivery with what its attempt needs."""
+
+    id: uuid.UUID
+    workspace_id: int
+    webhook_id: uuid.UUID
+    event_type: str
+    attempts: int
+    created_at: datetime.datetime
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_secret_until: datetime.datetime | None
+    # The webhook's failed attempts in a row when claimed (a success resets them).
+    failures_in_row: int
+    # The stored event, or None for a ping (then `payload` is the body) or an event pruned since.
+    event: StoredEvent | None
+    payload: str | None
+
+
+def _due(now: datetime.datetime) -> peewee.Expression:
+    return ((WebhookDelivery.status == PENDING) & (WebhookDelivery.next_attempt_at <= now)
+            & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until <= now)))
+
+
+def candidates(now: datetime.datetime, room: Callable[[uuid.UUID], int], total: int,
+               skip: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:
+    """Up to `total` due deliveries of active webhooks, oldest due first, at
+    most `room(webhook_id)` of each webhook (a read: nothing is locked).
+    `skip`: webhooks the caller has no room for."""
+    query = (WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.webhook)
+             .join(Webhook, on=(Webhook.id == WebhookDelivery.webhook))
+             .where(_due(now) & (Webhook.active == True)))  # noqa: E712
+    if skip:
+        query = query.where(WebhookDelivery.webhook.not_in(list(skip)))
+    taken: dict[uuid.UUID, int] = {}
+    wanted: list[uuid.UUID] = []
+    for delivery_id, webhook_id in query.order_by(WebhookDelivery.next_attempt_at).limit(total * 4).tuples():
+        if len(wanted) >= total:
+            break
+        if taken.get(webhook_id, 0) < room(webhook_id):
+            taken[webhook_id] = taken.get(webhook_id, 0) + 1
+            wanted.append(delivery_id)
+    return wanted
+
+
+def lease(wanted: Sequence[uuid.UUID], now: datetime.datetime, until: datetime.datetime,
+          lease_id: uuid.UUID) -> list[uuid.UUID]:
+    """Lease those of `wanted` still due; returns their ids (the others were
+    taken meanwhile, or are locked by another replica's claim: skipped)."""
+    lockable = WebhookDelivery.select(WebhookDelivery.id).where(WebhookDelivery.id.in_(list(wanted)) & _due(now))
+    if is_postgres():
+        lockable = lockable.for_update("FOR UPDATE SKIP LOCKED")  # another replica's claims: skipped, not waited for
+    leased = (WebhookDelivery.update(leased_until=until, lease_id=lease_id)
+              .where(WebhookDelivery.id.in_(lockable)).returning(WebhookDelivery.id))
+    return [row.id for row in leased.execute()]
+
+
+def load(ids: Sequence[uuid.UUID]) -> list[Claimed]:
+    """The claimed deliveries with their webhook's URL and secrets and their event."""
+    query = (WebhookDelivery.select(
+        WebhookDelivery.id, WebhookDelivery.workspace, WebhookDelivery.webhook, WebhookDelivery.event_type,
+        WebhookDelivery.attempts, WebhookDelivery.created_at, Webhook.url, Webhook.secret, Webhook.previous_secret,
+        Webhook.previous_secret_until, Webhook.failures_in_row, Event.sequence, Event.type, Event.issue_uuid, Event.actor,
+        Event.occurred_at, Event.data, WebhookDelivery.payload)
+        .join(Webhook, on=(Webhook.id == WebhookDelivery.webhook))
+        .switch(WebhookDelivery)
+        .join(Event, peewee.JOIN.LEFT_OUTER, on=((Event.workspace == WebhookDelivery.workspace)
+                                                 & (Event.sequence == WebhookDelivery.event_sequence)))
+        .where(WebhookDelivery.id.in_(list(ids))).tuples())
+    out = []
+    for row in query:
+        event = StoredEvent(*row[11:17]) if row[11] is not None else None
+        out.append(Claimed(*row[:11], event, row[17]))
+    return out
+
+
+def finish(delivery_id: uuid.UUID, lease_id: uuid.UUID, **fields: Any) -> bool:
+    """Write an attempt's outcome and end the lease, if the lease is still
+    `lease_id`'s; False if another dispatcher has the delivery by now."""
+    return bool(WebhookDelivery.update(leased_until=None, lease_id=None, **fields)
+                .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.lease_id == lease_id)).execute())
+
+
+def webhook_for_update(webhook_id: uuid.UUID) -> Webhook | None:
+    query = Webhook.select().where(Webhook.id == webhook_id)
+    if is_postgres():
+        query = query.for_update("FOR NO KEY UPDATE")
+    return query.first()
+
+
+def pending_by_webhook() -> dict[uuid.UUID, int]:
+    """How many deliveries wait, per webhook (the queue depth metric)."""
+    rows = (WebhookDelivery.select(WebhookDelivery.webhook, peewee.fn.COUNT(WebhookDelivery.id))
+            .where(WebhookDelivery.status == PENDING).group_by(WebhookDelivery.webhook).tuples())
+    return {webhook_id: int(n) for webhook_id, n in rows}

@@ -1,0 +1,121 @@
+"""A workspace's webhooks and their delivery log (SPEC 8.13).
+
+The repository is bound to the caller's workspace: another workspace's
+webhook is simply not found. `set_active_count` moves the workspace's
+count of active webhooks on its event counter row, the row every event
+append locks; it is the last statement of a webhook change, so webhook
+changes and events are ordered by commit (see m0010).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any, Sequence
+
+import peewee
+
+from .database import database
+from .models import EventCounter, Webhook, WebhookDelivery
+
+PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+
+
+def _mark() -> str:
+    return "%s" if isinstance(database.obj, peewee.PostgresqlDatabase) else "?"
+
+
+class WebhookRepository:
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
+
+    def create(self, **fields: Any) -> Webhook:
+        return Webhook.create(workspace=self.workspace_id, **fields)
+
+    def get(self, webhook_id: uuid.UUID, *, for_update: bool = False) -> Webhook | None:
+        query = Webhook.select().where((Webhook.id == webhook_id) & (Webhook.workspace == self.workspace_id))
+        if for_update and isinstance(database.obj, peewee.PostgresqlDatabase):
+            query = query.for_update("FOR NO KEY UPDATE")
+        return query.first()
+
+    def page(self, limit: int, after: tuple[datetime.datetime, uuid.UUID] | None) -> list[Webhook]:
+        """Oldest first, after the position (created_at, id) of the previous page's last."""
+        query = Webhook.select().where(Webhook.workspace == self.workspace_id)
+        if after is not None:
+            query = query.where(peewee.Tuple(Webhook.created_at, Webhook.id)
+                                 > peewee.Tuple(after[0], Webhook.id.db_value(after[1])))
+        return list(query.order_by(Webhook.created_at, Webhook.id).limit(limit))
+
+    def save(self, row: Webhook, **fields: Any) -> None:
+        for name, value in fields.items():
+            setattr(row, name, value)
+        Webhook.update(**fields).where((Webhook.id == row.id) & (Webhook.workspace == self.workspace_id)).execute()
+
+    def delete(self, webhook_id: uuid.UUID) -> None:
+        """The webhook and its deliveries (the row first: the lock order of every webhook change)."""
+        Webhook.delete().where((Webhook.id == webhook_id) & (Webhook.workspace == self.workspace_id)).execute()
+        WebhookDelivery.delete().where(
+            (WebhookDelivery.webhook == webhook_id) & (WebhookDelivery.workspace == self.workspace_id)).execute()
+
+    def move_active_count(self, delta: int) -> None:
+        """Add `delta` to the workspace's count of active webhooks: the
+        transaction's last statement (it locks the event counter row)."""
+        if delta:
+            move_active_count(self.workspace_id, delta)
+
+    def active(self) -> list[tuple[uuid.UUID, list[str]]]:
+        """(id, event types) of each active webhook (empty types: every type)."""
+        rows = (Webhook.select(Webhook.id, Webhook.events)
+                .where((Webhook.workspace == self.workspace_id) & (Webhook.active == True))  # noqa: E712
+                .tuples())
+        return [(webhook_id, events) for webhook_id, events in rows]
+
+    # -- the delivery log
+
+    def add_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            WebhookDelivery.insert_many([{"workspace": self.workspace_id, **row} for row in rows]).execute()
+
+    def deliveries(self, webhook_id: uuid.UUID, statuses: Sequence[str], limit: int,
+                   before: tuple[datetime.datetime, uuid.UUID] | None) -> list[WebhookDelivery]:
+        """Newest first, before the position (created_at, id) of the previous page's last."""
+        query = WebhookDelivery.select().where(
+            (WebhookDelivery.workspace == self.workspace_id) & (WebhookDelivery.webhook == webhook_id))
+        if statuses:
+            query = query.where(WebhookDelivery.status.in_(list(statuses)))
+        if before is not None:
+            query = query.where(peewee.Tuple(WebhookDelivery.created_at, WebhookDelivery.id)
+                                 < peewee.Tuple(before[0], WebhookDelivery.id.db_value(before[1])))
+        return list(query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit))
+
+    def delivery(self, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+        return WebhookDelivery.select().where(
+            (WebhookDelivery.id == delivery_id) & (WebhookDelivery.webhook == webhook_id)
+            & (WebhookDelivery.workspace == self.workspace_id)).first()
+
+    def due_now(self, delivery_id: uuid.UUID, now: datetime.datetime) -> None:
+        """Make a delivery pending and due now (redeliver). A lease held on it
+        ends: an attempt in flight then records nothing, and a new one goes out."""
+        (WebhookDelivery.update(status=PENDING, next_attempt_at=now, leased_until=None, lease_id=None)
+         .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.workspace == self.workspace_id)).execute())
+
+
+def move_active_count(workspace_id: int, delta: int) -> None:
+    m = _mark()
+    database.obj.execute_sql(
+        "INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence, active_webhooks)"
+        f" VALUES ({m}, 0, 0, {m}) ON CONFLICT (workspace_id) DO UPDATE"
+        " SET active_webhooks = event_counters.active_webhooks + excluded.active_webhooks",
+        (workspace_id, delta),
+    )
+
+
+def active_count(workspace_id: int) -> int:
+    found = (EventCounter.select(EventCounter.active_webhooks)
+             .where(EventCounter.workspace == workspace_id).scalar())
+    return int(found or 0)
+
+
+def prune(before: datetime.datetime) -> int:
+    """Delete the deliveries made before `before` (kept as long as events); returns how many."""
+    return WebhookDelivery.delete().where(WebhookDelivery.created_at < before).execute()
