@@ -125,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
 
         db = database.open_database(url, pool_size=1)
         database.bind(db)
-        plain = tokens.create_token(f"bench-plain-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin")
-        hooked = tokens.create_token(f"bench-hooked-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin")
+        plain = tokens.create_token(f"bench-plain-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin",
+                                    create_workspace=True)
+        hooked = tokens.create_token(f"bench-hooked-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin",
+                                     create_workspace=True)
         db.close_all()
         with grpc.insecure_channel(replica.target) as channel:
             issue_service_pb2_grpc.IssueServiceStub(channel).CreateWebhook(

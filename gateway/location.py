@@ -4,8 +4,9 @@ Nothing here is per route. A method answering 201 creates an item of the
 collection its path names (`POST /api/v1/issues/{issue_id}/comments`); the
 item's path is the route table's template of one more variable segment under
 that collection (`/api/v1/issues/{issue_id}/comments/{comment_id}`), and its
-id is the reply's `uuid`, or the `uuid` of the one message field of the reply
-that has one (CreateAttachmentResponse's `attachment`). A create whose
+id is the reply's `uuid` (or `id`, as a webhook names it), or that of the
+one message field of the reply that has one (CreateAttachmentResponse's
+`attachment`). A create whose
 collection has no item path (an issue's files) gets no Location.
 
 The same rule gives the OpenAPI document its `Location` headers and the links
@@ -23,10 +24,10 @@ from google.protobuf.message import Message
 
 from .routing import Binding, PathTemplate, RouteTable
 
-__all__ = ["ID_FIELD", "ItemRoute", "item_route"]
+__all__ = ["ID_FIELDS", "ItemRoute", "item_route"]
 
-# The field that holds a resource's id (every resource message has it).
-ID_FIELD = "uuid"
+# The fields that may hold a resource's id (every resource message has one).
+ID_FIELDS = ("uuid", "id")
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,21 @@ class ItemRoute:
         return "/" + "/".join(segments)
 
 
-def _has_id(message: Descriptor) -> bool:
-    f = message.fields_by_name.get(ID_FIELD)
-    return f is not None and f.type == FieldDescriptor.TYPE_STRING and not f.is_repeated
+def _id_field(message: Descriptor) -> str | None:
+    for name in ID_FIELDS:
+        f = message.fields_by_name.get(name)
+        if f is not None and f.type == FieldDescriptor.TYPE_STRING and not f.is_repeated:
+            return name
+    return None
 
 
 def _id_path(reply: Descriptor) -> tuple[str, ...] | None:
-    if _has_id(reply):
-        return (ID_FIELD,)
-    holders = [f.name for f in reply.fields
-               if f.message_type is not None and not f.is_repeated and _has_id(f.message_type)]
-    return (holders[0], ID_FIELD) if len(holders) == 1 else None
+    own = _id_field(reply)
+    if own is not None:
+        return (own,)
+    holders = [(f.name, held) for f in reply.fields
+               if f.message_type is not None and not f.is_repeated and (held := _id_field(f.message_type))]
+    return holders[0] if len(holders) == 1 else None
 
 
 def item_route(binding: Binding, table: RouteTable) -> ItemRoute | None:

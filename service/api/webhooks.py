@@ -66,12 +66,11 @@ class WebhooksServicer:
 
     def ListWebhooks(self, request: pb.ListWebhooksRequest, call: Call) -> pb.ListWebhooksResponse:
         scope = page_tokens.scope("webhooks", call.principal.workspace_id)
-        limit, _, after = paging.read(request, Violations(), scope, (datetime.datetime, uuid.UUID),
-                                      default_limit=PAGE_DEFAULT)
-        views = webhooks.list_webhooks(call.principal, limit + 1, after)
-        shown = views[:limit]
+        at = paging.read(request, Violations(), scope, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
+        views = webhooks.list_webhooks(call.principal, at.limit + 1, at.after)
+        shown = views[:at.limit]
         items, token = paging.respond([webhook(w) for w in shown], [(w.row.created_at, w.row.id) for w in shown],
-                                      len(views) > limit, scope)
+                                      len(views) > at.limit, scope, at.origin)
         return pb.ListWebhooksResponse(items=items, next_page_token=token)
 
     def GetWebhook(self, request: pb.GetWebhookRequest, call: Call) -> pb.Webhook:
@@ -115,12 +114,12 @@ class WebhooksServicer:
         webhook_id = parse_uuid(v, "webhook_id", request.webhook_id)
         statuses = requests.enum_filter(v, "status", request.status, DELIVERY_STATUS_NAMES)
         scope = page_tokens.scope("webhook_deliveries", call.principal.workspace_id, str(webhook_id), statuses)
-        limit, _, before = paging.read(request, v, scope, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
+        at = paging.read(request, v, scope, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
         assert webhook_id is not None
-        rows = webhooks.list_deliveries(call.principal, webhook_id, statuses, limit + 1, before)
-        shown = rows[:limit]
+        rows = webhooks.list_deliveries(call.principal, webhook_id, statuses, at.limit + 1, at.after)
+        shown = rows[:at.limit]
         items, token = paging.respond([delivery(r) for r in shown], [(r.created_at, r.id) for r in shown],
-                                      len(rows) > limit, scope)
+                                      len(rows) > at.limit, scope, at.origin)
         return pb.ListWebhookDeliveriesResponse(items=items, next_page_token=token)
 
     def RedeliverWebhookDelivery(self, request: pb.RedeliverWebhookDeliveryRequest, call: Call) -> pb.WebhookDelivery:

@@ -118,6 +118,10 @@ def test_a_webhook_is_made_read_changed_and_deleted_with_its_secret_shown_once(a
     assert set(made) == KEYS
     assert made["secret"].startswith("whsec_") and len(made["secret"]) >= 6 + 32
     assert made["active"] is True and made["disabled_reason"] is None and made["events"] == ["issue.created"]
+    # The 201 names where it lives (its id is `id`, not `uuid`).
+    located = admin.http.post("/webhooks", json={"url": receiver.url("/ok"), "active": False})
+    assert located.headers["Location"] == f"/api/v1/webhooks/{located.json()['id']}"
+    admin.ok("DELETE", located.headers["Location"].removeprefix("/api/v1"), 204)
     shown = admin.ok("GET", f"/webhooks/{made['id']}")
     assert shown["secret"] is None and {k: v for k, v in shown.items() if k != "secret"} == {
         k: v for k, v in made.items() if k != "secret"}

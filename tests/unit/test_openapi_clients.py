@@ -24,8 +24,8 @@ def operations(doc: dict) -> dict[str, dict]:
 def test_each_create_names_its_item_and_links_to_the_operations_on_it(doc):
     ops = operations(doc)
     created = {name: op["responses"]["201"] for name, op in ops.items() if "201" in op["responses"]}
-    assert set(created) == {"CreateIssue", "CreateComment", "CreateAttachment", "AddIssueFile"}
-    for name in ("CreateIssue", "CreateComment", "CreateAttachment"):
+    assert set(created) == {"CreateIssue", "CreateComment", "CreateAttachment", "AddIssueFile", "CreateWebhook"}
+    for name in ("CreateIssue", "CreateComment", "CreateAttachment", "CreateWebhook"):
         assert created[name]["headers"]["Location"]["required"] is True
     # An issue's files have no item path: no Location, no links.
     assert "headers" not in created["AddIssueFile"] and "links" not in created["AddIssueFile"]
@@ -41,6 +41,8 @@ def test_each_create_names_its_item_and_links_to_the_operations_on_it(doc):
         "issue_id": "$request.path.issue_id", "comment_id": "$response.body#/uuid"}
     assert created["CreateAttachment"]["links"]["GetAttachment"]["parameters"] == {
         "attachment_id": "$response.body#/attachment/uuid"}
+    # A webhook names its id `id` (SPEC 8.13).
+    assert created["CreateWebhook"]["links"]["GetWebhook"]["parameters"] == {"webhook_id": "$response.body#/id"}
     for link in (*issue_links.values(), *comment_links.values()):
         assert link["operationId"] in ops
 
@@ -103,7 +105,8 @@ def walk(node, path=()):
 def test_each_enum_is_one_named_component_and_every_use_refers_to_it(doc):
     schemas = doc["components"]["schemas"]
     enums = {name for name, s in schemas.items() if "enum" in s}
-    assert enums == {"IssueStatus", "IssuePriority", "AttachmentStatus", "ChartChartType", "BulkUpdateResultOutcome"}
+    assert enums == {"IssueStatus", "IssuePriority", "AttachmentStatus", "ChartChartType", "BulkUpdateResultOutcome",
+                     "WebhookDeliveryStatus"}
     inline = [path for path, node in walk(doc)
               if "enum" in node and not (len(path) == 3 and path[:2] == ("components", "schemas"))]
     assert inline == []  # no enum is written out anywhere else
