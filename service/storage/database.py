@@ -151,10 +151,12 @@ def open_database(url: str, *, pool_size: int = POOL_SIZE) -> peewee.Database:
             timeout=10,
             check_same_thread=False,
             pragmas={
+                # First (they apply in order): switching a new file to WAL needs a
+                # lock that another process starting at the same time may hold.
+                "busy_timeout": SQLITE_BUSY_MS,  # wait for the write lock instead of failing
                 "journal_mode": "wal",  # readers never block the writer
                 "synchronous": "normal",  # durable across process crashes in WAL mode
                 "foreign_keys": 1,
-                "busy_timeout": SQLITE_BUSY_MS,  # wait for the write lock instead of failing
             },
         )
     return _PostgresPool(target, max_connections=pool_size, stale_timeout=300, timeout=10)

@@ -11,7 +11,7 @@ import pytest
 from ..cli_run import Cli, account, assert_one_error_line, cli, http_json  # noqa: F401 - fixtures
 
 COMMANDS = ("login", "list", "search", "view", "create", "edit", "close", "reopen", "comment", "react", "history",
-            "delete", "metrics", "watch", "completion")
+            "delete", "metrics", "watch", "webhook", "completion")
 
 
 def test_help_lists_every_command_and_version_prints_it(tmp_path):
