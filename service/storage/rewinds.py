@@ -111,6 +111,12 @@ def _record(conn: Any, system: str, timeline: int) -> None:
                 cursor.execute("UPDATE event_counters SET last_sequence = last_sequence + %s,"
                                " rewound_sequence = last_sequence + %s", (MARGIN, MARGIN))
                 moved = cursor.rowcount
+                # A workspace whose first events never reached this host has no
+                # counter here: it starts past the margin too, not at 1 again.
+                cursor.execute("INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence,"
+                               " rewound_sequence) SELECT id, %s, 0, %s FROM workspaces"
+                               " ON CONFLICT (workspace_id) DO NOTHING", (MARGIN, MARGIN))
+                moved += cursor.rowcount
                 cursor.execute("UPDATE event_history SET system_identifier = %s, timeline = %s WHERE id = 1",
                                (system, timeline))
                 log.warning(

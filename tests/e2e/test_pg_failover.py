@@ -208,15 +208,21 @@ def test_an_asynchronous_failover_ends_watches_and_refuses_lost_cursors(async_pa
     watch = None
     try:
         token, _ = harness.mint_token(url)
+        # A workspace whose only events are lost: the standby has no counter row for it.
+        other_token, _ = harness.mint_token(url)
         harness.close_databases()
         with grpc.insecure_channel(server.target) as channel:
             api = harness.Api(channel, token)
+            other = harness.Api(channel, other_token)
             for i in range(3):
                 api.CreateIssue(title=f"kept {i}", description=[])
             async_pair.cut_replication()  # the standby has those three events, and no more
             watch = Watch(server.target, token, after=0)
             for i in range(3):
                 api.CreateIssue(title=f"lost {i}", description=[])
+            other.CreateIssue(title="lost in a workspace with no kept event", description=[])
+            other_seen = [e.sequence for e in other.ListEvents(after_sequence=0).items]
+            assert other_seen == [1]
             wait_for(lambda: len(watch.sequences) == 6, 30, "the watcher to see six events")
             seen = list(watch.sequences)
             status, page = _http_events(server, token, after=0, limit=5)
@@ -248,6 +254,11 @@ def test_an_asynchronous_failover_ends_watches_and_refuses_lost_cursors(async_pa
             status, body = _http_events(server, token, page_token=old_token)
             assert status == 400 and body["error"]["status"] == "OUT_OF_RANGE", body
             assert api.GetIssue(issue_id=created.uuid).title == "after the failover"
+            # The workspace that had no counter row on the standby does not start at 1 again.
+            other.CreateIssue(title="after the failover", description=[])
+            assert [e.sequence for e in other.ListEvents(after_sequence=0).items][0] > max(other_seen)
+            status, body = _http_events(server, other_token, after=other_seen[0])
+            assert status == 400 and body["error"]["status"] == "OUT_OF_RANGE", body
     finally:
         if watch is not None:
             watch.close()
