@@ -54,7 +54,7 @@ def remaining() -> float | None:
 class Running:
     """One transaction in flight."""
 
-    __slots__ = ("connection", "deadline", "doomed", "doomed_at", "expired", "lock", "severed")
+    __slots__ = ("connection", "deadline", "doomed", "doomed_at", "expired", "finished", "guard", "lock", "severed")
 
     def __init__(self, connection: Any, deadline: float | None) -> None:
         self.connection = connection
@@ -65,6 +65,11 @@ class Running:
         # Doomed because its deadline passed (rather than for shutdown).
         self.expired = False
         self.severed = False
+        # Set once the transaction has ended: from then on its connection may
+        # serve another call, so nothing may interrupt or cut it on this one's
+        # behalf. `guard` makes that check and the interrupt one step.
+        self.finished = False
+        self.guard = threading.Lock()
 
     def doom(self, *, expired: bool = False) -> None:
         with self.lock:  # a commit in progress finishes first
@@ -79,7 +84,11 @@ class Running:
         # psycopg2 connections have cancel(), sqlite3 ones interrupt(); both
         # may be called from another thread while a statement runs.
         stop = getattr(self.connection, "cancel", None) or getattr(self.connection, "interrupt", None)
-        if stop is not None:
+        if stop is None:
+            return
+        with self.guard:
+            if self.finished:
+                return
             try:
                 stop()
             except Exception:  # noqa: BLE001 - the connection may be closing; the flag suffices
@@ -97,11 +106,14 @@ class Running:
         fileno = getattr(self.connection, "fileno", None)
         if fileno is None or getattr(self.connection, "cancel", None) is None:
             return  # SQLite: interrupt() always lands
-        try:
-            with socket.socket(fileno=os.dup(fileno())) as sock:
-                sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, ValueError, AttributeError):
-            pass  # already closed
+        with self.guard:
+            if self.finished:
+                return  # it ended meanwhile: the connection may be another call's now
+            try:
+                with socket.socket(fileno=os.dup(fileno())) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, ValueError, AttributeError):
+                pass  # already closed
 
 
 _running: set[Running] = set()
@@ -126,6 +138,8 @@ def running(connection: Any) -> Iterator[Running]:
     try:
         yield entry
     finally:
+        with entry.guard:  # waits for an interrupt or a cut in progress
+            entry.finished = True
         with _registry:
             _running.discard(entry)
 
