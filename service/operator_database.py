@@ -9,11 +9,10 @@ operator command only opens one that exists: run from the wrong directory,
 from __future__ import annotations
 
 import pathlib
-import urllib.parse
 
 import peewee
 
-from .storage import database, migrate
+from .storage import conninfo, database, migrate
 
 
 class MissingDatabase(LookupError):
@@ -22,21 +21,16 @@ class MissingDatabase(LookupError):
 
 def sqlite_path(url: str) -> pathlib.Path | None:
     """The absolute path of a `sqlite:///` URL's file; None for other databases."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "sqlite":
-        return None
-    return pathlib.Path(urllib.parse.unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)).absolute()
+    path = conninfo.parse(url).sqlite_path
+    return None if path is None else pathlib.Path(path).absolute()
 
 
 def shown(url: str) -> str:
-    """The database as an operator recognises it: the SQLite file's absolute path, or the URL without its password."""
+    """The database as an operator recognises it: the SQLite file's absolute
+    path, or PostgreSQL's hosts and database (never a password, whichever
+    form of connection string holds it)."""
     path = sqlite_path(url)
-    if path is not None:
-        return str(path)
-    parts = urllib.parse.urlsplit(url)
-    if parts.password:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1))
-    return urllib.parse.urlunsplit(parts)
+    return str(path) if path is not None else conninfo.parse(url).describe()
 
 
 def open_existing(url: str) -> peewee.Database:

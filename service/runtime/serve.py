@@ -28,7 +28,7 @@ from common.stop_signals import stop_event, wait_until_set
 from ..api.rate_limit import RateLimit
 from ..app import tokens
 from ..config import Settings
-from ..storage import database, migrate
+from ..storage import conninfo, database, migrate
 from ..webhook_config import WebhookSettings
 from .ports import CannotListen, check_free
 
@@ -103,14 +103,18 @@ def first_token_banner(token: str, database_url: str) -> str:
     if sys.prefix != sys.base_prefix:  # a virtual environment: the second terminal needs it too
         setup.append(f"source {shlex.quote(sys.prefix)}/bin/activate")
     exports = f"export TOKEN={token}"
-    if database_url != defaults.DATABASE_URL[1]:
-        exports += f" DATABASE_URL={shlex.quote(database_url)}"  # the operator commands there need it too
+    # The operator commands there need the database too; a password stays
+    # out of what is printed (and of the logs that keep stdout).
+    secret = database_url != defaults.DATABASE_URL[1] and "password" in conninfo.parse(database_url).params
+    if database_url != defaults.DATABASE_URL[1] and not secret:
+        exports += f" DATABASE_URL={shlex.quote(database_url)}"
     rule = "=" * 78
     return "\n".join([
         "", rule,
         "No API tokens existed, so one admin token was created for workspace 'default'.",
         "It is shown only this once; keep it:", "", f"    {token}", "",
         "In a second terminal, to use it:", f"    {' && '.join([*setup, exports])}",
+        *(["    (and export DATABASE_URL as the server's: not shown, it holds a password)"] if secret else []),
         "Lost it? Mint another there (the server may keep running):",
         "    python -m service token create --workspace default --email you@example.com --role admin",
         rule, "",
