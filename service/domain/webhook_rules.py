@@ -60,9 +60,7 @@ def address_refusal(address: str) -> str | None:
     loopback, private, link-local, unique-local, unspecified, multicast,
     reserved and the like, and the cloud metadata addresses.
     """
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = _embedded_ipv4(ipaddress.ip_address(address.split("%", 1)[0]))
     if ip in _METADATA:
         return f"{ip}, the cloud metadata address"
     for kind, flag in (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
@@ -73,6 +71,28 @@ def address_refusal(address: str) -> str | None:
     if not ip.is_global:
         return f"{ip}, not a public address"
     return None
+
+
+# IPv6 prefixes whose last 32 bits are an IPv4 address a packet may reach:
+# IPv4-compatible (::/96, deprecated), IPv4-translated (::ffff:0:0:0/96) and
+# NAT64's well-known prefix.
+_IPV4_TAIL = tuple(ipaddress.ip_network(n) for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IPv4 address an IPv6 one leads to (mapped, 6to4, Teredo,
+    IPv4-compatible, NAT64), so that it is vetted as that address."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # (server, client): the client is where packets go
+    if any(ip in net for net in _IPV4_TAIL) and int(ip) & 0xFFFFFFFF and int(ip) > 1:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip
 
 
 def destination_refusal(host: str, addresses: list[str]) -> str | None:
@@ -107,10 +127,10 @@ def retry_after_seconds(value: str | None, now: datetime.datetime) -> float | No
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is not None:
+            when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError):  # a receiver's header: any text at all
         return None
-    if when.tzinfo is not None:
-        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     return max(0.0, (when - now).total_seconds())
 
 

@@ -38,6 +38,8 @@ def test_retry_after_takes_seconds_or_an_http_date():
     assert webhook_rules.retry_after_seconds("120", T0) == 120
     assert webhook_rules.retry_after_seconds("Mon, 13 Apr 2026 10:31:00 GMT", T0) == 60
     assert webhook_rules.retry_after_seconds("soon", T0) is None and webhook_rules.retry_after_seconds(None, T0) is None
+    # A date past what a datetime holds, once moved to UTC: unreadable, not an error.
+    assert webhook_rules.retry_after_seconds("Fri, 31 Dec 9999 23:59:59 -0100", T0) is None
 
 
 @pytest.mark.parametrize("address, kind", [
@@ -45,12 +47,15 @@ def test_retry_after_takes_seconds_or_an_http_date():
     ("192.168.0.10", "private"), ("169.254.169.254", "metadata"), ("fd00:ec2::254", "metadata"),
     ("169.254.10.1", "link-local"), ("fe80::1", "link-local"), ("fc00::1", "private"), ("0.0.0.0", "unspecified"),
     ("::", "unspecified"), ("::ffff:10.0.0.1", "private"), ("224.0.0.1", "multicast"), ("100.64.0.1", "public"),
+    # IPv6 forms that lead to an IPv4 address are vetted as that address.
+    ("::7f00:1", "loopback"), ("::ffff:0:7f00:1", "loopback"), ("2002:7f00:1::1", "loopback"),
+    ("64:ff9b::a9fe:a9fe", "metadata"), ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),
 ])
 def test_addresses_that_are_not_public_are_refused(address, kind):
     assert kind in webhook_rules.address_refusal(address)
 
 
-@pytest.mark.parametrize("address", ["1.1.1.1", "93.184.215.14", "2606:4700:4700::1111"])
+@pytest.mark.parametrize("address", ["1.1.1.1", "93.184.215.14", "2606:4700:4700::1111", "64:ff9b::808:808"])
 def test_public_addresses_are_allowed(address):
     assert webhook_rules.address_refusal(address) is None
 
