@@ -41,15 +41,13 @@ from ..webhook_config import WebhookSettings
 from ..storage import inflight
 from ..storage.database import is_postgres, transaction
 from ..storage.secrets import server_secret
+from .grace import CANCEL_MARGIN_SECONDS
 from .health import DatabaseHealth
 from .open_services import DecodeGuard, reflection_handlers
 from .pool_metrics import PoolSampler
 from .wakeups import start_wakeups
 
 log = logging.getLogger("service.server")
-
-# After the grace, how long cancelled calls get to report their failure.
-CANCEL_MARGIN_SECONDS = 3.0
 
 
 class _Loop:
