@@ -14,7 +14,7 @@ import datetime
 import hashlib
 from typing import Any
 
-from . import content_disposition
+from .download_headers import content_disposition
 
 
 class S3Store:
