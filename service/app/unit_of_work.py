@@ -47,7 +47,7 @@ from ..storage.models import utcnow
 from ..storage.reactions import ReactionRepository
 from ..storage.request_ids import RequestIdRepository, Stored, Taken
 from ..storage.workspaces import WorkspaceRepository
-from . import events
+from . import event_listeners
 from .changes import Change
 from .derived import DerivedWrites, FirstResponse
 from .idempotency import Idempotency, Replayed
@@ -206,5 +206,5 @@ def run(
         # one's work rolled back with its transaction: answer as that one did.
         return transaction(lambda: UnitOfWork(principal, once=once).answer_repeat(repeat), write=True)
     if wrote_events:
-        events.committed([principal.workspace_id])  # wake the watchers
+        event_listeners.committed([principal.workspace_id])  # wake the watchers
     return result
