@@ -32,8 +32,8 @@ from .views import IssueView
 __all__ = ["BulkResult", "IssueView", "PageKey", "ViewCache", "bulk_update", "create_issue", "delete_issue",
            "find_issue", "get_issue", "issue_counts", "list_issues", "list_sub_issues", "update_issue", "views_of"]
 
-# What a Change of an issue records: what the counters (and later history and
-# events) are derived from.
+# What a Change of an issue records: what the counters, history and events
+# are derived from.
 ISSUE_FIELDS = (*VALUE_FIELDS, "created_at", "updated_at")
 
 V = TypeVar("V")
