@@ -34,7 +34,7 @@ from ..app import event_listeners, webhook_deliveries, webhooks
 from ..app.webhook_deliveries import Attempt, Claimed
 from ..domain import webhook_signing
 from ..domain.errors import Unavailable
-from ..storage.models import utcnow
+from ..domain.times import utcnow
 from ..webhook_config import WebhookSettings
 from .webhook_http import Sender
 from .webhook_messages import body as delivery_body

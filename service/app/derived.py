@@ -20,11 +20,11 @@ import uuid
 from collections import Counter
 from typing import Any, Callable, Iterable, NamedTuple
 
+from ..domain.times import utcnow
 from ..storage import counters
 from ..storage import events as outbox
 from ..storage.history import HistoryRepository, NewEntry
 from ..storage.issues import IssueRepository
-from ..storage.models import utcnow
 from ..storage.request_ids import RequestIdRepository
 from ..storage.workspaces import WorkspaceRepository
 from .changes import Change

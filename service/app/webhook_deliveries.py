@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..domain import webhook_rules
+from ..domain.times import utcnow
 from ..storage import webhook_leases
 from ..storage.database import transaction
 from ..storage.events import NewEvent
-from ..storage.models import utcnow
 from ..storage.webhook_leases import Claimed
 from ..storage.webhooks import FAILED, PENDING, SUCCEEDED, WebhookRepository, move_active_count
 from ..webhook_config import WebhookSettings
