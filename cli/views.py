@@ -15,7 +15,8 @@ _STATUS = enum_names(issue_pb2.Issue.Status.DESCRIPTOR)
 _PRIORITY = enum_names(issue_pb2.Issue.Priority.DESCRIPTOR)
 _STATUS_STYLE = {"open": "green", "in_progress": "yellow", "resolved": "blue", "rejected": "dim"}
 _PRIORITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
-# Issues gain `identifier` (ACM-42) in a later API version; until then the uuid is the ID.
+# The ID people use is `identifier` (ACM-42); stubs without the field (from before SPEC 8.1),
+# or a server that sends none, leave the uuid as the ID.
 _HAS_IDENTIFIER = "identifier" in issue_pb2.Issue.DESCRIPTOR.fields_by_name
 _BAR = "█"
 _BAR_WIDTH = 40

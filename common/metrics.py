@@ -3,7 +3,7 @@ buckets, and rendering `GET /metrics`.
 
 Metrics live in prometheus_client's default registry, so with the gateway
 in-process one scrape shows the server's and the gateway's. When
-PROMETHEUS_MULTIPROC_DIR is set (several worker processes, later), every
+PROMETHEUS_MULTIPROC_DIR is set (`serve --workers N`: several processes), every
 process writes its values to files there and a scrape adds up all the
 processes' files instead; gauges declare how they add up for that.
 """

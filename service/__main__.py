@@ -13,6 +13,7 @@ from common import logs
 from . import operator_database
 from .app import tokens
 from .config import Settings, blob_settings, duration, pool_size, seconds, setting
+from .domain.times import iso_seconds
 from .storage import conninfo, database, migrate
 
 log = logging.getLogger("service")
@@ -102,7 +103,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     def revoke() -> str:
         revoked_at = tokens.revoke_token(args.id)
-        return f"token {args.id} revoked at {revoked_at.isoformat(timespec='seconds')}Z"
+        return f"token {args.id} revoked at {iso_seconds(revoked_at)}"
 
     return _operator_command(args, revoke)
 

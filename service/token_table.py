@@ -9,13 +9,10 @@ from __future__ import annotations
 import datetime
 import json
 
+from .domain.times import iso_seconds, utcnow
 from .storage.tokens import TokenRecord
 
 COLUMNS = ("ID", "EMAIL", "ROLE", "CREATED", "LAST USED", "EXPIRES", "STATUS")
-
-
-def _iso(at: datetime.datetime | None) -> str | None:
-    return at.isoformat(timespec="seconds") + "Z" if at is not None else None
 
 
 def status(record: TokenRecord, now: datetime.datetime) -> str:
@@ -26,17 +23,13 @@ def status(record: TokenRecord, now: datetime.datetime) -> str:
     return "active"
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
 def render_json(records: list[TokenRecord]) -> str:
-    now = _now()
+    now = utcnow()
     return json.dumps([
         {
-            "id": r.id, "email": r.email, "role": r.role, "created_at": _iso(r.created_at),
-            "last_used_at": _iso(r.last_used_at), "expires_at": _iso(r.expires_at),
-            "revoked_at": _iso(r.revoked_at), "status": status(r, now),
+            "id": r.id, "email": r.email, "role": r.role, "created_at": iso_seconds(r.created_at),
+            "last_used_at": iso_seconds(r.last_used_at), "expires_at": iso_seconds(r.expires_at),
+            "revoked_at": iso_seconds(r.revoked_at), "status": status(r, now),
         }
         for r in records
     ], indent=2)
@@ -44,10 +37,10 @@ def render_json(records: list[TokenRecord]) -> str:
 
 def render_table(records: list[TokenRecord]) -> str:
     """Columns padded to their widest cell; `-` for never (used, expiring)."""
-    now = _now()
+    now = utcnow()
     rows = [COLUMNS] + [
-        (str(r.id), r.email, r.role, _iso(r.created_at) or "-", _iso(r.last_used_at) or "-",
-         _iso(r.expires_at) or "-", status(r, now))
+        (str(r.id), r.email, r.role, iso_seconds(r.created_at) or "-", iso_seconds(r.last_used_at) or "-",
+         iso_seconds(r.expires_at) or "-", status(r, now))
         for r in records
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]

@@ -1,10 +1,11 @@
 """How many IssueService calls may hold a gRPC worker thread at once.
 
-grpcio's synchronous server runs every call, health checks included, on one
-thread pool, and queues what finds no free thread. Were IssueService calls
-allowed to take every thread (all of them stuck on a database lock, say),
-`grpc.health.v1.Health/Check` would queue behind them and orchestrators
-would kill a server that is merely busy.
+The server is grpc.aio's, but every handler except WatchEvents (health and
+reflection included) is an ordinary function run on one thread pool
+(runtime/server.py), and a call that finds no free thread queues. Were
+IssueService calls allowed to take every thread (all of them stuck on a
+database lock, say), `grpc.health.v1.Health/Check` would queue behind them
+and orchestrators would kill a server that is merely busy.
 
 So the pool is larger than what IssueService may use: `running` calls run,
 up to `waiting` more wait (on a thread, which is why they are counted) at

@@ -25,7 +25,8 @@ from common.httpbody import ACCEPTED, CHUNK_BYTES, header_metadata
 from issues.v1 import issue_service_pb2 as pb
 
 from ..app import attachments
-from ..blobs import BlobStore, content_disposition
+from ..blobs import BlobStore
+from ..blobs.download_headers import content_disposition
 from ..blobs.filesystem import FilesystemStore
 from ..domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ServiceError
 from .pipeline import Call

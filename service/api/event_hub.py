@@ -25,7 +25,7 @@ from concurrent import futures
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Sequence
 
-from ..app import events
+from ..app import event_reads
 from ..domain.errors import OutOfRange, ResourceExhausted, Unavailable
 from . import messages
 from .telemetry import EVENT_STREAMS
@@ -51,7 +51,7 @@ class Prepared:
     payload: bytes  # the serialized issues.v1.Event
 
 
-def prepare(stored: events.StoredEvent) -> Prepared:
+def prepare(stored: event_reads.StoredEvent) -> Prepared:
     return Prepared(stored.sequence, stored.type, messages.event(stored).SerializeToString())
 
 
@@ -95,9 +95,9 @@ class _Feed:
 
 
 class EventHub:
-    def __init__(self, reader: Callable[[int, int, int], events.Page] = events.read, *,
+    def __init__(self, reader: Callable[[int, int, int], event_reads.Page] = event_reads.read, *,
                  poll_seconds: float = POLL_SECONDS, threads: int = 4,
-                 positions: Callable[[list[int]], dict[int, int]] | None = events.last_sequences) -> None:
+                 positions: Callable[[list[int]], dict[int, int]] | None = event_reads.last_sequences) -> None:
         self._read = reader
         self._positions = positions
         self._poll_seconds = poll_seconds
@@ -242,7 +242,7 @@ class EventHub:
             return feed
         return await asyncio.shield(starting)
 
-    async def read(self, workspace_id: int, after: int, limit: int, types: Sequence[str] = ()) -> events.Page:
+    async def read(self, workspace_id: int, after: int, limit: int, types: Sequence[str] = ()) -> event_reads.Page:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._read, workspace_id, after, limit, types)
 
     def _leave(self, workspace_id: int, watcher: Watcher) -> None:
@@ -280,14 +280,14 @@ class EventHub:
             while watcher is None:
                 page = await self.read(workspace_id, cursor, PAGE, types)
                 if first:
-                    events.check_cursor(cursor, page)
+                    event_reads.check_cursor(cursor, page)
                     first = False
                     if accepted is not None:
                         await accepted()
                 elif page.pruned > cursor:
-                    events.check_cursor(cursor, page)  # pruned while replaying: OUT_OF_RANGE
+                    event_reads.check_cursor(cursor, page)  # pruned while replaying: OUT_OF_RANGE
                 else:
-                    events.check_history(cursor, page)  # a failover took back what was replayed
+                    event_reads.check_history(cursor, page)  # a failover took back what was replayed
                 for stored in page.events:
                     cursor = stored.sequence
                     yield messages.event(stored).SerializeToString()

@@ -11,7 +11,8 @@ from typing import AsyncIterator
 
 from issues.v1 import issue_service_pb2 as pb
 
-from ..app import events, page_tokens, stream_tickets
+from ..app import event_reads, page_tokens, stream_tickets
+from ..domain import event_types
 from ..domain.errors import InvalidArgument
 from ..domain.limits import PAGE_MAX
 from .event_hub import EventHub
@@ -39,7 +40,7 @@ def parse_page_token(token: str, workspace_id: int, types: list[str]) -> tuple[i
 
 
 def _types(request: pb.ListEventsRequest | pb.WatchEventsRequest) -> list[str]:
-    return events.check_types(list(request.types))
+    return event_types.check_types(list(request.types))
 
 
 class EventsServicer:
@@ -57,8 +58,8 @@ class EventsServicer:
             page_tokens.check_origin(origin, _after(request) if request.HasField("after_sequence") else None, "after")
         else:
             after = origin = _after(request)
-        page = events.read(call.principal.workspace_id, after, limit + 1, types)
-        events.check_cursor(after, page)
+        page = event_reads.read(call.principal.workspace_id, after, limit + 1, types)
+        event_reads.check_cursor(after, page)
         items = messages.fit([messages.event(e) for e in page.events[:limit]])
         more = len(page.events) > len(items)
         return pb.ListEventsResponse(

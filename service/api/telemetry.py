@@ -20,7 +20,7 @@ GRPC_SECONDS = Histogram(
     "issues_grpc_request_duration_seconds", "IssueService call latency (a stream: until it ends), by method.",
     ["method"], buckets=LATENCY_BUCKETS,
 )
-# Streams that watch the workspace's events; none exist yet, so it stays 0.
+# WatchEvents streams, counted by the event hub while each is open.
 # "livesum": with several worker processes, the total of the live ones.
 EVENT_STREAMS = Gauge(
     "issues_event_streams_open", "Event streams (WatchEvents) open now.", multiprocess_mode="livesum"

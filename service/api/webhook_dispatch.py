@@ -30,11 +30,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from common.metrics import LATENCY_BUCKETS
 
-from ..app import events, webhook_deliveries, webhooks
+from ..app import event_listeners, webhook_deliveries, webhooks
 from ..app.webhook_deliveries import Attempt, Claimed
 from ..domain import webhook_signing
 from ..domain.errors import Unavailable
-from ..storage.models import utcnow
+from ..domain.times import utcnow
 from ..webhook_config import WebhookSettings
 from .webhook_http import Sender
 from .webhook_messages import body as delivery_body
@@ -68,7 +68,7 @@ class Dispatcher:
         self._depth_labels: set[str] = set()
 
     def start(self) -> None:
-        events.on_commit(lambda _workspace_id: self.poke())
+        event_listeners.on_commit(lambda _workspace_id: self.poke())
         webhooks.on_queued(self.poke)
         self._thread.start()
         self._started.wait(5)

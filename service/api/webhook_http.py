@@ -30,7 +30,7 @@ import httpcore
 
 from ..app.webhook_deliveries import Attempt
 from ..domain import webhook_rules
-from ..storage.models import utcnow
+from ..domain.times import utcnow
 from ..webhook_config import WebhookSettings
 
 USER_AGENT = "issues-service-webhooks/1"

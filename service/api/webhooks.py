@@ -12,8 +12,8 @@ from common.descriptors import field_rules
 from common.enums import enum_names
 from issues.v1 import webhook_pb2 as pb
 
-from ..app import events, page_tokens, webhooks
-from ..domain import webhook_rules
+from ..app import page_tokens, webhooks
+from ..domain import event_types, webhook_rules
 from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import parse_uuid, require_uuid
 from . import paging, requests
@@ -41,7 +41,7 @@ def _url(v: Violations, value: str) -> str:
 def _events(v: Violations, values: Any) -> list[str]:
     """The event types asked for, each once; `events[i]` named when unknown."""
     try:
-        return events.check_types(list(values), field="events")
+        return event_types.check_types(list(values), field="events")
     except InvalidArgument as exc:
         for violation in exc.violations:
             v.add(violation.field, violation.description)

@@ -16,9 +16,10 @@ from ..blobs import BlobStore
 from ..domain.errors import NotFound
 from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal
+from ..domain.times import utcnow
 from ..storage import attachments as attachments_store
 from ..storage.database import transaction
-from ..storage.models import Attachment, IssueFile, utcnow
+from ..storage.models import Attachment, IssueFile
 from .changes import Change, fields_of
 from .idempotency import Idempotency, Stored
 from .issues import find_issue

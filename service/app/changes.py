@@ -1,5 +1,5 @@
 """The record of what a command changed, from which the unit of work derives
-everything else (counters, sub-issue counts, history; later events)."""
+everything else (counters, sub-issue counts, history, events)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ from ..domain.roles import Principal
 from ..storage.database import savepoint, transaction
 from ..storage.inflight import remaining
 from ..storage.request_ids import Taken
-from . import events
+from . import event_listeners
 from .derived import DerivedWrites
 from .idempotency import Idempotency, Replayed
 from .unit_of_work import ClaimedInThisBatch, UnitOfWork, call_deadline
@@ -159,7 +159,7 @@ def _commit(batch: list[_Create]) -> None:
         for item in batch:
             item.error = failed
         return
-    events.committed(wrote_events)  # wake the watchers
+    event_listeners.committed(wrote_events)  # wake the watchers
     for item, (result, error) in zip(batch, outcomes):
         item.result, item.error = result, error
 

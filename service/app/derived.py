@@ -20,15 +20,15 @@ import uuid
 from collections import Counter
 from typing import Any, Callable, Iterable, NamedTuple
 
+from ..domain.times import utcnow
 from ..storage import counters
 from ..storage import events as outbox
 from ..storage.history import HistoryRepository, NewEntry
 from ..storage.issues import IssueRepository
-from ..storage.models import utcnow
 from ..storage.request_ids import RequestIdRepository
 from ..storage.workspaces import WorkspaceRepository
 from .changes import Change
-from . import events, webhook_deliveries
+from . import event_derivation, webhook_deliveries
 from .history_entries import entries_by_change
 
 
@@ -119,7 +119,7 @@ class DerivedWrites:
         made = []
         for changes, actor, per_change in self.units:
             shown = [[next(stored) for _ in entries] for entries in per_change]
-            made += events.derive(changes, shown, actor, at)
+            made += event_derivation.derive(changes, shown, actor, at)
         if not made:
             return None
         last, active_webhooks = outbox.append(self.workspace_id, made)

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from ..blobs import BlobStore
 from ..blobs.filesystem import FilesystemStore
 from ..domain.limits import REQUEST_ID_SECONDS
+from ..domain.times import utcnow
 from ..storage import attachments as attachments_store
 from ..storage import request_ids
 from ..storage import events as events_store
 from ..storage import webhooks as webhooks_store
 from ..storage.database import transaction
-from ..storage.models import Attachment, utcnow
+from ..storage.models import Attachment
 
 log = logging.getLogger("service.gc")
 

@@ -19,7 +19,6 @@ from ..domain.roles import Principal
 from ..storage import counters
 from ..storage.issues import VALUE_FIELDS, PageKey
 from ..storage.models import Issue
-from . import events
 from .changes import Change, fields_of
 from .comment_record import record_comment
 from .create_batches import batches
@@ -33,8 +32,8 @@ from .views import IssueView
 __all__ = ["BulkResult", "IssueView", "PageKey", "ViewCache", "bulk_update", "create_issue", "delete_issue",
            "find_issue", "get_issue", "issue_counts", "list_issues", "list_sub_issues", "update_issue", "views_of"]
 
-# What a Change of an issue records: what the counters (and later history and
-# events) are derived from.
+# What a Change of an issue records: what the counters, history and events
+# are derived from.
 ISSUE_FIELDS = (*VALUE_FIELDS, "created_at", "updated_at")
 
 V = TypeVar("V")
@@ -238,11 +237,19 @@ def bulk_update(
     updated = sum(r.outcome == "updated" for r in results)
     if updated:
         ids = asked if asked is not None else [str(ref) for ref in refs]
-        events.emit_bulk_updated(principal, {
+        _emit_bulk_updated(principal, {
             "ids": ids, "fields": sorted(values), "updated": updated,
             "results": [{"id": i, "outcome": r.outcome, "error": r.error_shown()} for i, r in zip(ids, results)],
         })
     return results
+
+
+def _emit_bulk_updated(principal: Principal, data: dict[str, Any]) -> None:
+    """Write one `issues.bulk_updated` event showing `data` (JSON-ready: the
+    ids and updates asked for, the results), in a unit of work of its own
+    (each issue's own changes emit their events as they commit)."""
+    bulk = Change("bulk", "updated", None, None, None, None, shown=data)
+    run(principal, lambda uow: uow.record(bulk), write=True)
 
 
 def delete_issue(principal: Principal, ref: IssueRef, *, etag: str | None = None) -> None:

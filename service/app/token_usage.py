@@ -13,16 +13,13 @@ import logging
 import threading
 
 from ..domain.errors import Unavailable
+from ..domain.times import utcnow
 from ..storage import tokens as tokens_store
 from ..storage.database import transaction
 
 log = logging.getLogger("service.tokens")
 
 FLUSH_SECONDS = 60.0
-
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 class UsageRecorder:

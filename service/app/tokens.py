@@ -17,10 +17,11 @@ from typing import NamedTuple
 from ..domain.errors import Unauthenticated
 from ..domain.identifiers import SLUG, default_prefix
 from ..domain.roles import Principal, Role
+from ..domain.times import iso_seconds, utcnow
 from ..storage import tokens as tokens_store
 from ..storage.database import transaction
 from ..storage.tokens import TokenRecord
-from .token_usage import UsageRecorder, utcnow
+from .token_usage import UsageRecorder
 from .workspaces import unknown_workspace
 
 TOKEN_PREFIX = "iss_"
@@ -103,10 +104,6 @@ def revoke_token(token_id: int) -> datetime.datetime:
     return revoked_at
 
 
-def _iso(at: datetime.datetime) -> str:
-    return at.isoformat(timespec="seconds") + "Z"
-
-
 class _Entry(NamedTuple):
     fresh_until: float  # time.monotonic()
     principal: Principal
@@ -147,7 +144,7 @@ class Authenticator:
         if entry is None or entry.fresh_until <= time.monotonic():
             entry = self._lookup(key)
         if entry.expires_at is not None and entry.expires_at <= utcnow():
-            raise Unauthenticated(f"the token expired at {_iso(entry.expires_at)}")
+            raise Unauthenticated(f"the token expired at {iso_seconds(entry.expires_at)}")
         if self._usage is not None:
             self._usage.note(entry.token_id)
         return entry.principal
@@ -157,7 +154,7 @@ class Authenticator:
         if owner is None:
             raise Unauthenticated("the token is not valid")
         if owner.revoked_at is not None:
-            raise Unauthenticated(f"the token was revoked at {_iso(owner.revoked_at)}")
+            raise Unauthenticated(f"the token was revoked at {iso_seconds(owner.revoked_at)}")
         principal = Principal(owner.workspace_id, owner.workspace_slug, owner.email, Role.parse(owner.role))
         entry = _Entry(time.monotonic() + self._ttl, principal, owner.token_id, owner.expires_at)
         with self._lock:

@@ -36,6 +36,7 @@ from typing import Any, Callable, TypeVar
 from ..domain.errors import EtagMismatch, RequestIdReused, Unavailable
 from ..domain.limits import REQUEST_ID_SECONDS
 from ..domain.roles import Principal
+from ..domain.times import utcnow
 from ..storage.attachments import AttachmentRepository
 from ..storage.comments import CommentRepository
 from ..storage.database import transaction
@@ -43,11 +44,10 @@ from ..storage.inflight import deadline as call_deadline  # noqa: F401 - for the
 from ..storage.files import FileRepository
 from ..storage.history import HistoryRepository
 from ..storage.issues import IssueRepository
-from ..storage.models import utcnow
 from ..storage.reactions import ReactionRepository
 from ..storage.request_ids import RequestIdRepository, Stored, Taken
 from ..storage.workspaces import WorkspaceRepository
-from . import events
+from . import event_listeners
 from .changes import Change
 from .derived import DerivedWrites, FirstResponse
 from .idempotency import Idempotency, Replayed
@@ -206,5 +206,5 @@ def run(
         # one's work rolled back with its transaction: answer as that one did.
         return transaction(lambda: UnitOfWork(principal, once=once).answer_repeat(repeat), write=True)
     if wrote_events:
-        events.committed([principal.workspace_id])  # wake the watchers
+        event_listeners.committed([principal.workspace_id])  # wake the watchers
     return result

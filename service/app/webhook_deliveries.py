@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..domain import webhook_rules
+from ..domain.times import iso_seconds, utcnow
 from ..storage import webhook_leases
 from ..storage.database import transaction
 from ..storage.events import NewEvent
-from ..storage.models import utcnow
 from ..storage.webhook_leases import Claimed
 from ..storage.webhooks import FAILED, PENDING, SUCCEEDED, WebhookRepository, move_active_count
 from ..webhook_config import WebhookSettings
@@ -120,7 +120,7 @@ def _count_failure(hook, now: datetime.datetime, attempt: Attempt, settings: Web
     if disabling:
         last = attempt.error or f"HTTP {attempt.status_code}"
         changes.update(active=False, updated_at=now, disabled_reason=(
-            f"every delivery attempt failed since {since.strftime('%Y-%m-%dT%H:%M:%SZ')} "
+            f"every delivery attempt failed since {iso_seconds(since)} "
             f"({failures} in a row); the last: {last}"[:ERROR_MAX]))
     WebhookRepository(hook.workspace_id).save(hook, **changes)
     if disabling:

@@ -9,19 +9,12 @@ straight to the bucket.
 from __future__ import annotations
 
 import datetime
-import urllib.parse
 from typing import TYPE_CHECKING, Callable, Protocol
 
 if TYPE_CHECKING:
     from ..config import BlobSettings
 
 SIGNING_KEY_NAME = "blob_url_signing_key"
-
-
-def content_disposition(file_name: str) -> str:
-    """A download's Content-Disposition: the name in ASCII, and exactly in UTF-8."""
-    fallback = file_name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(file_name)}"
 
 
 class BlobStore(Protocol):

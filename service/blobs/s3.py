@@ -14,7 +14,8 @@ import datetime
 import hashlib
 from typing import Any
 
-from . import content_disposition
+from ..domain.times import utcnow
+from .download_headers import content_disposition
 
 
 class S3Store:
@@ -32,7 +33,7 @@ class S3Store:
 
     @staticmethod
     def _seconds(expires_at: datetime.datetime) -> int:
-        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        now = utcnow()
         return max(1, int((expires_at - now).total_seconds()))
 
     def upload_target(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,

@@ -31,7 +31,7 @@ from ..api.admission import Admission
 from ..api.event_hub import EventHub
 from ..api.service import issue_service
 from ..api.webhook_dispatch import Dispatcher
-from ..app import events, webhooks
+from ..app import event_listeners, webhooks
 from ..app.token_usage import UsageRecorder
 from ..app.views import use_renderer
 from ..app.tokens import Authenticator
@@ -41,15 +41,13 @@ from ..webhook_config import WebhookSettings
 from ..storage import inflight
 from ..storage.database import is_postgres, transaction
 from ..storage.secrets import server_secret
+from .grace import CANCEL_MARGIN_SECONDS
 from .health import DatabaseHealth
 from .open_services import DecodeGuard, reflection_handlers
 from .pool_metrics import PoolSampler
 from .wakeups import start_wakeups
 
 log = logging.getLogger("service.server")
-
-# After the grace, how long cancelled calls get to report their failure.
-CANCEL_MARGIN_SECONDS = 3.0
 
 
 class _Loop:
@@ -119,7 +117,7 @@ class RunningServer:
         self.pool_sampler.stop()
         for wakeup in self.wakeups:
             wakeup.stop()
-        events.forget_listeners()
+        event_listeners.forget_listeners()
         webhooks.forget_listeners()
         self.loop.close()
         self._release_pool()
@@ -179,7 +177,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     # SQLite only the poll reaches another process, so it polls more often.
     hub = EventHub(poll_seconds=2.0 if is_postgres(db) else 0.5)
     hub.attach(loop.loop)
-    events.on_commit(hub.poke)  # this process's commits wake its watchers at once
+    event_listeners.on_commit(hub.poke)  # this process's commits wake its watchers at once
     # Deliveries go out from every serving process (their claims never overlap).
     dispatcher = Dispatcher(webhook_settings)
     wakeups: list[Any] = []

@@ -13,7 +13,7 @@ import logging
 from typing import Any, Callable
 
 from ..api.event_hub import EventHub
-from ..app import events
+from ..app import event_listeners
 from ..config import Settings
 from ..storage import conninfo
 from ..storage.notify import PROBE_SECONDS, Listener, Notifier
@@ -44,7 +44,7 @@ def start_wakeups(settings: Settings, hub: EventHub, also: Callable[[], None] = 
     listening = listen_target(settings)
     variable = "ISSUES_LISTEN_DATABASE_URL" if settings.listen_database_url else "DATABASE_URL"
     notifier = Notifier(target)
-    events.on_commit(notifier.notify)
+    event_listeners.on_commit(notifier.notify)
 
     def woken(workspace_id: int | None) -> None:
         hub.poke(workspace_id)

@@ -42,13 +42,17 @@ import threading
 from typing import Callable
 
 from common import logs
+from common.stop_signals import wait_until_set
 
 from ..config import Settings
+from ..storage import database
+from .bootstrap import prepare_database
+from .grace import gateway_grace_seconds
 from .supervisor import Child, Supervisor
 
 log = logging.getLogger("service")
 
-# After the workers' own drain (grace + cancel margin), how long the
+# After the gateway's drain (the longest of any process's), how long the
 # supervisor waits before it kills what is left.
 DRAIN_SLACK_SECONDS = 5.0
 
@@ -81,7 +85,7 @@ def _serve(
     from prometheus_client import Counter, multiprocess
 
     from ..api.rate_limit import SharedBuckets
-    from .serve import prepare_database
+    from . import server  # noqa: F401 - loaded once, before the fork: no worker (or restart) imports it again
 
     count = settings.worker_processes
     try:
@@ -150,8 +154,6 @@ def _serve(
             "metrics_dir": str(metrics_dir),
         })
 
-    from .server import CANCEL_MARGIN_SECONDS
-
     def on_drain() -> None:
         # Nothing is restarted from here on: let go of the ports, so that new
         # connections are refused once the processes have closed theirs too.
@@ -160,7 +162,7 @@ def _serve(
 
     supervisor = Supervisor(
         children,
-        drain_seconds=settings.shutdown_grace_seconds + CANCEL_MARGIN_SECONDS + 2 + DRAIN_SLACK_SECONDS,
+        drain_seconds=gateway_grace_seconds(settings) + DRAIN_SLACK_SECONDS,
         on_exit=on_exit, on_ready=on_ready, on_restart=on_restart, on_drain=on_drain,
     )
     code = supervisor.run()
@@ -171,8 +173,6 @@ def _serve(
 def _worker_body(settings: Settings, index: int) -> Callable[[threading.Event, Callable[[], None]], int]:
     def body(stopping: threading.Event, ready: Callable[[], None]) -> int:
         logs.tag(worker=index)
-        from .serve import run_worker
-
         return run_worker(settings, stopping, ready)
 
     return body
@@ -183,11 +183,45 @@ def _gateway_body(
 ) -> Callable[[threading.Event, Callable[[], None]], int]:
     def body(stopping: threading.Event, ready: Callable[[], None]) -> int:
         logs.tag(role="gateway")
-        from .serve import run_gateway
-
         return run_gateway(settings, sock, http_listen, target, cors_origins, stopping, ready)
 
     return body
+
+
+def run_worker(settings: Settings, stopping: threading.Event, ready: Callable[[], None]) -> int:
+    """One gRPC worker process: serve until `stopping`, then drain like `serve` does."""
+    from .server import start  # it imports prometheus_client (see serve_workers)
+
+    db = database.open_database(settings.database_url, pool_size=settings.db_pool_size)
+    database.bind(db)
+    server = start(settings, db)
+    ready()
+    wait_until_set(stopping)
+    grace = settings.shutdown_grace_seconds
+    log.info("shutting down", extra={"grace_seconds": grace})
+    server.stop(grace)
+    log.info("stopped")
+    return 0
+
+
+def run_gateway(
+    settings: Settings, sock: socket.socket, http_listen: str, grpc_target: str, cors_origins: tuple[str, ...],
+    stopping: threading.Event, ready: Callable[[], None],
+) -> int:
+    """The gateway process: serve HTTP on `sock` in front of the workers until `stopping`, then drain."""
+    from gateway.server import start_in_thread
+
+    gateway = start_in_thread(
+        http_listen, grpc_target, max_upload_bytes=settings.blobs.max_upload_bytes, cors_origins=cors_origins,
+        graceful_seconds=gateway_grace_seconds(settings), sock=sock,
+    )
+    log.info("serving http", extra={"http_listen": http_listen, "grpc_target": grpc_target})
+    ready()
+    wait_until_set(stopping)
+    log.info("shutting down")
+    gateway.stop()
+    log.info("stopped")
+    return 0
 
 
 def _hold(listen: str) -> socket.socket:

@@ -14,7 +14,8 @@ from typing import Iterable
 import peewee
 
 from .database import is_postgres
-from .models import Attachment, CommentAttachment, Issue, IssueFile, utcnow
+from ..domain.times import utcnow
+from .models import Attachment, CommentAttachment, Issue, IssueFile
 
 PENDING = "pending"
 READY = "ready"

@@ -18,7 +18,7 @@ import peewee
 
 from . import migrations
 from .database import is_postgres, require_writable
-from .models import utcnow
+from ..domain.times import utcnow
 
 # Any fixed 64-bit number; names this lock in pg_locks.
 _ADVISORY_LOCK_ID = 0x15_5E_5E_7A

@@ -7,17 +7,13 @@ Timestamps are naive UTC datetimes with microseconds.
 
 from __future__ import annotations
 
-import datetime
 import uuid
 
 import peewee
 
+from ..domain.times import utcnow
 from .database import database
 from .fields import JSONField
-
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 class BaseModel(peewee.Model):

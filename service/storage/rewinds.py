@@ -16,7 +16,7 @@ workspace's counter on by MARGIN and notes where it restarted
 (`rewound_sequence`). Sequences a client saw on the old history are at most
 MARGIN past what the new one kept, so none is given again; a cursor in
 between names an event this history lacks and is refused as OUT_OF_RANGE
-(app/events.check_cursor), which also ends open watches (api/event_hub).
+(app/event_reads.check_cursor), which also ends open watches (api/event_hub).
 A pooler such as pgbouncer keeps connections open across a failover, so
 the statement that gives out sequences also compares the timeline
 (TIMELINE_MATCHES); on a mismatch its transaction is run again after every

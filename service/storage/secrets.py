@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from .models import ServerSecret, utcnow
+from ..domain.times import utcnow
+from .models import ServerSecret
 
 
 def server_secret(name: str) -> str:

@@ -22,7 +22,7 @@ from service.domain.roles import Principal, Role
 from service.storage import attachments as attachments_store
 from service.storage import database, migrate
 from service.storage.attachments import AttachmentRepository
-from service.storage.models import utcnow
+from service.domain.times import utcnow
 
 from .. import harness
 

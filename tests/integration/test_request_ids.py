@@ -16,7 +16,8 @@ from service.app.idempotency import Idempotency, Replayed
 from service.domain.errors import InvalidArgument, RequestIdReused
 from service.domain.identifiers import IssueRef
 from service.storage import database
-from service.storage.models import Attachment, Comment, Issue, RequestRecord, utcnow
+from service.domain.times import utcnow
+from service.storage.models import Attachment, Comment, Issue, RequestRecord
 from service.storage.request_ids import RequestIdRepository, Taken
 
 from .test_unit_of_work import VALUES, blobs, db, member  # noqa: F401 - fixtures

@@ -24,7 +24,8 @@ from service.storage import counters, database, migrate, workspaces
 from service.storage.attachments import AttachmentRepository
 from service.storage.comments import CommentRepository
 from service.storage.files import FileRepository
-from service.storage.models import Issue, utcnow
+from service.domain.times import utcnow
+from service.storage.models import Issue
 
 VALUES = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
           "resolution_summary": None, "job_run_id": None, "session_ids": [], "attachment_ids": []}

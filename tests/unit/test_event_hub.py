@@ -13,7 +13,7 @@ import pytest
 
 from issues.v1 import event_pb2
 from service.api import event_hub
-from service.app.events import Page
+from service.app.event_reads import Page
 from service.domain.errors import OutOfRange, ResourceExhausted
 from service.storage.events import StoredEvent
 
@@ -136,7 +136,7 @@ def test_the_declared_type_pattern_is_exactly_the_known_types() -> None:
 
     from common.descriptors import field_rules
     from issues.v1 import issue_service_pb2 as pb
-    from service.app.events import TYPES
+    from service.domain.event_types import TYPES
 
     for request in (pb.WatchEventsRequest, pb.ListEventsRequest):
         (pattern,) = field_rules(request.DESCRIPTOR.fields_by_name["types"]).patterns

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from service import operator_database
-from service.runtime.serve import first_token_banner
+from service.runtime.bootstrap import first_token_banner
 
 
 @pytest.mark.parametrize("url", [

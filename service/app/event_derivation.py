@@ -1,0 +1,70 @@
+"""Events, derived from a unit of work's changes (SPEC 8.12): what each
+change emits, and its `data` as the HTTP contract's JSON shows it.
+
+derived.py appends them to the outbox (storage/events.py) as the
+transaction's last statements; after commit the unit of work tells whoever
+listens (event_listeners.py) that the workspace has new events; the rows
+stay the truth.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any, Sequence
+
+from ..storage.events import NewEvent
+from ..storage.models import HistoryEntry
+from .changes import Change
+from .views import renderer
+
+BULK_UPDATED = "issues.bulk_updated"
+
+_COMMENT = {"created": "comment.created", "updated": "comment.updated", "deleted": "comment.deleted"}
+_REACTION = {"created": "reaction.added", "deleted": "reaction.removed"}
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def derive(changes: Sequence[Change], history: Sequence[Sequence[HistoryEntry]], actor: str,
+           at: datetime.datetime) -> list[NewEvent]:
+    """The events of `changes`; `history[i]` holds the entries written for `changes[i]`."""
+    out: list[NewEvent] = []
+    show = renderer()
+    for change, entries in zip(changes, history):
+        made = _event(change, entries, show)
+        if made is not None:
+            out.append(NewEvent(*made, actor, at))
+    return out
+
+
+def _event(change: Change, entries: Sequence[HistoryEntry], show: Any) -> tuple[str, Any, str] | None:
+    entity, action = change.entity, change.action
+    if entity == "issue":
+        before, after = change.views
+        if action == "created" and after is not None:
+            return ("issue.created", change.id, _dumps(show.issue_json(after)))
+        if action == "updated":
+            if not entries or after is None:
+                return None  # nothing the issue shows changed (a no-op update)
+            data = show.issue_json(after)
+            data["changes"] = [show.history_json(e) for e in entries]
+            return ("issue.updated", change.id, _dumps(data))
+        if action == "deleted" and before is not None:
+            return ("issue.deleted", change.id, _dumps(show.issue_json(before)))
+        raise ValueError(f"an issue change without its views: {change.action}")  # a bug in the command
+    if entity == "comment" and change.shown is not None:
+        return (_COMMENT[action], change.issue_id, _dumps(show.comment_json(change.shown)))
+    if entity == "reaction":
+        data = show.comment_json(change.shown)
+        data["reaction"] = dict(change.after or change.before or {})
+        return (_REACTION[action], change.issue_id, _dumps(data))
+    if entity == "file" and action == "created":
+        return ("file.added", change.issue_id, _dumps(show.file_json(change.shown)))
+    if entity == "workflow":
+        return ("workflow.updated", None, _dumps(show.workflow_json(change.shown)))
+    if entity == "bulk":
+        return (BULK_UPDATED, None, _dumps(change.shown))
+    return None
