@@ -304,8 +304,13 @@ class Pipeline:
             principal = replace(self._authenticator.principal_by_key(key), role=Role.VIEWER)  # read-only
         else:
             principal = self._authenticator.principal(token)
+            key = None
         if self._limiter is not None:
-            self._limiter.admit(token)  # a known token's call counts, whatever becomes of it
+            # A known token's call counts, whatever becomes of it; a ticket's, as its token's.
+            if key is None:
+                self._limiter.admit(token)
+            else:
+                self._limiter.admit_key(key)
         return principal
 
     def _token_holds(self, context: grpc.ServicerContext) -> None:

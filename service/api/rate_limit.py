@@ -207,6 +207,11 @@ class RateLimiter:
     def admit(self, token: str) -> None:
         """Count one call of `token`; RateLimited if it is over its limit."""
         # Keyed by the hash, so that a shared store never holds a token.
-        wait = self._buckets.take(hash_token(token), self.limit, time.monotonic())
+        self.admit_key(hash_token(token))
+
+    def admit_key(self, key: str) -> None:
+        """Count one call of the token whose hash is `key` (a stream ticket's
+        token: tickets share their token's bucket)."""
+        wait = self._buckets.take(key, self.limit, time.monotonic())
         if wait > 0:
             raise RateLimited(wait, self.limit)

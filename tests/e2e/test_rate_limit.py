@@ -98,3 +98,20 @@ def test_a_malformed_rate_limit_stops_the_server_from_starting(database_url, tmp
     assert done.returncode == 2
     assert "ISSUES_RATE_LIMIT: expected RATE or RATE/BURST" in done.stderr and repr(value) in done.stderr
     assert "serving grpc" not in done.stderr
+
+
+def test_a_stream_tickets_calls_count_against_its_tokens_bucket(limited):
+    """Minting tickets does not multiply a token's rate: a ticket's calls take from its token's bucket."""
+    token, _ = harness.mint_token(limited.database_url, "viewer")
+    with grpc.insecure_channel(limited.target) as channel:
+        ticket = harness.Api(channel, token).CreateEventsTicket().ticket  # the bucket's first call
+        by_ticket = harness.Api(channel, ticket)
+        found: list[grpc.RpcError | None] = []
+        for _ in range(3):
+            try:
+                by_ticket.ListEvents(after_sequence=0)
+                found.append(None)
+            except grpc.RpcError as exc:
+                found.append(exc)
+    assert found[:2] == [None, None]
+    assert found[2] is not None and found[2].code() == grpc.StatusCode.RESOURCE_EXHAUSTED
