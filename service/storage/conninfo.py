@@ -117,11 +117,16 @@ class HostOrder:
         if len(hosts) < 2 or self._first is None:
             return kwargs
         lists = {k: kwargs[k].split(",") for k in _PER_HOST if k in kwargs and "," in kwargs[k]}
-        ports = lists.get("port") or [kwargs.get("port", "")] * len(hosts)
+        ports = [_port_or_default(p) for p in lists.get("port") or [kwargs.get("port", "")] * len(hosts)]
         start = next((i for i, hp in enumerate(zip(hosts, ports)) if hp == self._first), 0)
         return {**kwargs, **{k: ",".join(v[start:] + v[:start]) for k, v in lists.items()}}
 
     def remember(self, kwargs: dict[str, str], host: str, port: str) -> None:
         if "," in kwargs.get("host", ""):
-            self._first = (host, port)
+            self._first = (host, _port_or_default(port))
+
+
+def _port_or_default(port: str) -> str:
+    """A host's port as libpq uses it: an empty one (`h1,h2` with no ports) is PGPORT's or 5432."""
+    return port or os.environ.get("PGPORT") or "5432"
 
