@@ -6,7 +6,9 @@ stream must reach the client event by event (a compressor would hold them
 back), and raw-body downloads are streamed through as stored, so neither is
 ever touched. Starlette's GZipMiddleware decides by the media types it
 excludes, and a download may have any media type; this decides by the ones
-it includes. (No `br`: no library the gateway already has gives it.)
+it includes. (No `br`: no library the gateway already has gives it.) An
+answer that carries an ETag (one issue or comment) is sent as it is: a
+strong validator names one representation, and these are small.
 """
 
 from __future__ import annotations
@@ -26,19 +28,20 @@ LEVEL = 6
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding value admits gzip (by name or `*`, with a q above 0)."""
+    """Whether an Accept-Encoding value admits gzip: by name with a q above 0,
+    or else by `*` with a q above 0 (a `gzip;q=0` refuses it whatever `*` says)."""
+    weights: dict[str, float] = {}
     for part in accept_encoding.split(","):
         name, _, params = part.partition(";")
-        if name.strip().lower() not in ("gzip", "*"):
+        name = name.strip().lower()
+        if name not in ("gzip", "*"):
             continue
         q = params.strip().lower()
-        if not q.startswith("q="):
-            return True
         try:
-            return float(q[2:]) > 0
+            weights[name] = float(q[2:]) if q.startswith("q=") else 1.0
         except ValueError:
-            return False
-    return False
+            weights[name] = 0.0
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 class Compression:
@@ -61,7 +64,9 @@ class Compression:
             if start is not None and message["type"] == "http.response.body":
                 headers = MutableHeaders(scope=start)
                 media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
-                if media_type in COMPRESSIBLE and "content-encoding" not in headers:
+                # An answer with an ETag stays as it is: its strong validator
+                # names these bytes, and a gzip of them would need another.
+                if media_type in COMPRESSIBLE and "content-encoding" not in headers and "etag" not in headers:
                     headers.add_vary_header("Accept-Encoding")  # the answer depends on it: caches must know
                     body = message.get("body", b"")
                     if wanted and not message.get("more_body", False) and len(body) >= self.min_bytes:
