@@ -16,6 +16,7 @@ from issues.v1 import webhook_pb2
 
 from .context import client as _client, connection_options, show as _show
 from .output import Output, when
+from .pages import PAGE, all_items
 
 _DELIVERY_STATUS = enum_numbers(webhook_pb2.WebhookDelivery.Status.DESCRIPTOR)
 _STATUS_STYLE = {"pending": "yellow", "succeeded": "green", "failed": "red"}
@@ -75,15 +76,9 @@ def create(url: str, events: tuple[str, ...], description: str | None, inactive:
 @connection_options
 def list_webhooks() -> None:
     """The workspace's webhooks (never their secrets)."""
-    items: list[Any] = []
-    token = ""
     with _client() as client:
-        while True:
-            page = client.call("ListWebhooks", webhook_pb2.ListWebhooksRequest(limit=1000, page_token=token))
-            items += page.items
-            token = page.next_page_token
-            if not token:
-                break
+        items = all_items(lambda token: client.call(
+            "ListWebhooks", webhook_pb2.ListWebhooksRequest(limit=PAGE, page_token=token)))
 
     def draw(out: Output) -> None:
         rows = [[h.id, h.url, ", ".join(h.events) or "all", "yes" if h.active else "no", when(h.created_at, out.tty)]
