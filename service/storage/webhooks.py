@@ -1,7 +1,7 @@
 """A workspace's webhooks and their delivery log (SPEC 8.13).
 
 The repository is bound to the caller's workspace: another workspace's
-webhook is simply not found. `set_active_count` moves the workspace's
+webhook is simply not found. `move_active_count` moves the workspace's
 count of active webhooks on its event counter row, the row every event
 append locks; it is the last statement of a webhook change, so webhook
 changes and events are ordered by commit (see m0010).
@@ -15,14 +15,10 @@ from typing import Any, Sequence
 
 import peewee
 
-from .database import database
-from .models import EventCounter, Webhook, WebhookDelivery
+from .database import database, is_postgres
+from .models import Webhook, WebhookDelivery
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
-
-
-def _mark() -> str:
-    return "%s" if isinstance(database.obj, peewee.PostgresqlDatabase) else "?"
 
 
 class WebhookRepository:
@@ -34,7 +30,7 @@ class WebhookRepository:
 
     def get(self, webhook_id: uuid.UUID, *, for_update: bool = False) -> Webhook | None:
         query = Webhook.select().where((Webhook.id == webhook_id) & (Webhook.workspace == self.workspace_id))
-        if for_update and isinstance(database.obj, peewee.PostgresqlDatabase):
+        if for_update and is_postgres(database.obj):
             query = query.for_update("FOR NO KEY UPDATE")
         return query.first()
 
@@ -101,19 +97,13 @@ class WebhookRepository:
 
 
 def move_active_count(workspace_id: int, delta: int) -> None:
-    m = _mark()
+    m = database.obj.param
     database.obj.execute_sql(
         "INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence, active_webhooks)"
         f" VALUES ({m}, 0, 0, {m}) ON CONFLICT (workspace_id) DO UPDATE"
         " SET active_webhooks = event_counters.active_webhooks + excluded.active_webhooks",
         (workspace_id, delta),
     )
-
-
-def active_count(workspace_id: int) -> int:
-    found = (EventCounter.select(EventCounter.active_webhooks)
-             .where(EventCounter.workspace == workspace_id).scalar())
-    return int(found or 0)
 
 
 def prune(before: datetime.datetime) -> int:
