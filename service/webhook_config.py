@@ -53,7 +53,7 @@ class WebhookSettings:
     rotation_overlap: float = 86400.0
     # Attempts in flight per process, in all and per webhook.
     concurrency: int = 32
-    concurrency_per_webhook: int = 4
+    concurrency_per_webhook: int = 16
     # How often a dispatcher looks for due deliveries besides being woken by commits.
     poll: float = 1.0
     response_bytes_max: int = 64 << 10
@@ -73,7 +73,7 @@ class WebhookSettings:
             disable_failures=_count("ISSUES_WEBHOOK_DISABLE_FAILURES", 100),
             rotation_overlap=_duration("ISSUES_WEBHOOK_ROTATION_OVERLAP", "24h"),
             concurrency=_count("ISSUES_WEBHOOK_CONCURRENCY", 32),
-            concurrency_per_webhook=_count("ISSUES_WEBHOOK_CONCURRENCY_PER_WEBHOOK", 4),
+            concurrency_per_webhook=_count("ISSUES_WEBHOOK_CONCURRENCY_PER_WEBHOOK", 16),
             poll=_duration("ISSUES_WEBHOOK_POLL", "1"),
         )
         if made.lease <= made.timeout:  # else a slow attempt's delivery would be taken by another meanwhile

@@ -4,9 +4,18 @@ It runs an asyncio loop on a thread of its own (not the gRPC server's, so
 deliveries never delay a call or a watcher) and repeats: claim the due
 deliveries it has room for (leases in the database: see
 storage/webhook_leases.py), attempt each as a task, record the outcome.
-Room is bounded in all (ISSUES_WEBHOOK_CONCURRENCY) and per webhook
-(ISSUES_WEBHOOK_CONCURRENCY_PER_WEBHOOK): a webhook at its bound is left
-out of the claims, so a slow receiver delays only its own deliveries. A
+Room is bounded in all (ISSUES_WEBHOOK_CONCURRENCY: attempts in flight and
+outcomes not yet recorded) and per webhook
+(ISSUES_WEBHOOK_CONCURRENCY_PER_WEBHOOK: requests in flight to it): a
+webhook at its bound is left out of the claims, so a slow receiver delays
+only its own deliveries.
+
+Outcomes are recorded in batches: whatever attempts ended while the last
+batch was being written go together in one transaction (one commit, one
+WAL flush), which is most of what a delivery cost PostgreSQL. Until its
+outcome is committed a delivery stays leased, so no one attempts it again
+meanwhile, and a crash before the commit leaves it to the next claim after
+the lease (at least once). A
 writer only inserts rows, so it never waits for any of this.
 
 It is woken by this process's commits (events, pings, redeliveries) and
@@ -31,7 +40,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from common.metrics import LATENCY_BUCKETS
 
 from ..app import event_listeners, webhook_deliveries, webhooks
-from ..app.webhook_deliveries import Attempt, Claimed
+from ..app.webhook_deliveries import Attempt, Claimed, Outcome
 from ..domain import webhook_signing
 from ..domain.errors import Unavailable
 from ..domain.times import utcnow
@@ -52,6 +61,8 @@ QUEUE_DEPTH = Gauge("issues_webhook_queue_depth", "Webhook deliveries waiting (p
 _DEPTH_SECONDS = 5.0
 # A burst of commits wakes one claim, not one each.
 _COALESCE_SECONDS = 0.02
+# The most outcomes recorded in one transaction.
+_BATCH_MAX = 200
 
 
 class Dispatcher:
@@ -63,7 +74,9 @@ class Dispatcher:
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self._db = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook-db")
-        self._inflight: dict[uuid.UUID, int] = {}  # per webhook
+        self._inflight: dict[uuid.UUID, int] = {}  # requests in flight, per webhook
+        self._unrecorded: list[tuple[Outcome, asyncio.Future[str | None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._depth_labels: set[str] = set()
 
@@ -129,12 +142,12 @@ class Dispatcher:
             if self._tasks:
                 await asyncio.wait(set(self._tasks), timeout=self._settings.timeout + 1)
         finally:
-            for task in self._tasks:
+            for task in [*self._tasks, *([self._recorder] if self._recorder else [])]:
                 task.cancel()
             await sender.close()
 
     def _room(self) -> int:
-        return self._settings.concurrency - sum(self._inflight.values())
+        return self._settings.concurrency - len(self._tasks)  # attempting, or waiting to be recorded
 
     def _room_for(self, webhook_id: uuid.UUID) -> int:
         return self._settings.concurrency_per_webhook - self._inflight.get(webhook_id, 0)
@@ -165,32 +178,30 @@ class Dispatcher:
         self._inflight[claimed.webhook_id] = self._inflight.get(claimed.webhook_id, 0) + 1
         task = asyncio.get_running_loop().create_task(self._deliver(sender, claimed, lease_id))
         self._tasks.add(task)
-        task.add_done_callback(lambda t: self._done(t, claimed.webhook_id))
+        task.add_done_callback(self._done)
 
-    def _done(self, task: asyncio.Task[None], webhook_id: uuid.UUID) -> None:
-        self._tasks.discard(task)
+    def _answered(self, webhook_id: uuid.UUID) -> None:
+        """The webhook's request has ended: room for another to it."""
         left = self._inflight.get(webhook_id, 1) - 1
         if left:
             self._inflight[webhook_id] = left
         else:
             self._inflight.pop(webhook_id, None)
         if self._wake is not None:
+            self._wake.set()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._wake is not None:
             self._wake.set()  # room again
 
     async def _deliver(self, sender: Sender, claimed: Claimed, lease_id: uuid.UUID) -> None:
-        payload = delivery_body(claimed)
-        if payload is None:
-            attempt = Attempt(False, None, "its event is no longer kept", 0)
-        else:
-            now = utcnow()
-            signing = [claimed.secret]
-            if claimed.previous_secret and claimed.previous_secret_until and claimed.previous_secret_until > now:
-                signing.append(claimed.previous_secret)
-            headers = webhook_signing.headers(str(claimed.id), int(time.time()), payload, signing)
-            attempt = await sender.post(claimed.url, headers, payload)
-            ATTEMPT_SECONDS.observe(attempt.duration_ms / 1000)
         try:
-            status = await self._in_db(webhook_deliveries.record, claimed, lease_id, attempt, self._settings)
+            attempt = await self._attempt(sender, claimed)
+        finally:
+            self._answered(claimed.webhook_id)
+        try:
+            status = await self._record(Outcome(claimed, lease_id, attempt))
         except Exception as exc:  # its lease runs out, and the delivery is attempted again
             log.warning("could not record a webhook attempt", exc_info=not isinstance(exc, Unavailable),
                         extra={"delivery": str(claimed.id), "error": str(exc)})
@@ -202,6 +213,41 @@ class Dispatcher:
             "outcome": outcome, "status_code": attempt.status_code, "error": attempt.error,
             "duration_ms": attempt.duration_ms,
         })
+
+    async def _attempt(self, sender: Sender, claimed: Claimed) -> Attempt:
+        payload = delivery_body(claimed)
+        if payload is None:
+            return Attempt(False, None, "its event is no longer kept", 0)
+        now = utcnow()
+        signing = [claimed.secret]
+        if claimed.previous_secret and claimed.previous_secret_until and claimed.previous_secret_until > now:
+            signing.append(claimed.previous_secret)
+        headers = webhook_signing.headers(str(claimed.id), int(time.time()), payload, signing)
+        attempt = await sender.post(claimed.url, headers, payload)
+        ATTEMPT_SECONDS.observe(attempt.duration_ms / 1000)
+        return attempt
+
+    async def _record(self, outcome: Outcome) -> str | None:
+        """Record `outcome` with the others waiting (see the module's doc): the delivery's status."""
+        done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((outcome, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.get_running_loop().create_task(self._record_batches())
+        return await done
+
+    async def _record_batches(self) -> None:
+        while self._unrecorded:
+            batch, self._unrecorded = self._unrecorded[:_BATCH_MAX], self._unrecorded[_BATCH_MAX:]
+            try:
+                statuses = await self._in_db(webhook_deliveries.record, [o for o, _ in batch], self._settings)
+            except Exception as exc:  # none of them was written: their leases run out, and they are tried again
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (_, done), status in zip(batch, statuses):
+                if not done.done():
+                    done.set_result(status)
 
     async def _sample_depth(self) -> None:
         try:

@@ -8,7 +8,8 @@ The transaction has just read the workspace's active-webhook count under
 the event counter's lock, so a workspace without webhooks pays nothing more.
 
 The dispatcher (api/webhook_dispatch.py) calls `claim` and `record`, each a
-transaction of its own; the attempt itself runs between them, outside any.
+transaction of its own (`record` writes many attempts' outcomes at once);
+the attempts themselves run between them, outside any.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from ..domain import webhook_rules
 from ..domain.times import iso_seconds, utcnow
@@ -27,7 +28,7 @@ from ..storage.webhook_leases import Claimed
 from ..storage.webhooks import FAILED, PENDING, SUCCEEDED, WebhookRepository, move_active_count
 from ..webhook_config import WebhookSettings
 
-__all__ = ["Attempt", "Claimed", "claim", "derive", "record"]
+__all__ = ["Attempt", "Claimed", "Outcome", "claim", "derive", "record"]
 
 # What the log keeps of an error or an answer: enough to see why.
 ERROR_MAX = 500
@@ -56,8 +57,12 @@ def claim(lease_id: uuid.UUID, lease_seconds: float, room: Callable[[uuid.UUID],
     if not wanted:  # the usual answer: no write transaction (on SQLite, no write lock) for it
         return []
     until = now + datetime.timedelta(seconds=lease_seconds)
-    ids = transaction(lambda: webhook_leases.lease(wanted, now, until, lease_id), write=True)
-    return transaction(lambda: webhook_leases.load(ids), snapshot=True) if ids else []
+
+    def lease_and_load() -> list[Claimed]:  # one transaction: the load reads the leases it just wrote
+        ids = webhook_leases.lease(wanted, now, until, lease_id)
+        return webhook_leases.load(ids) if ids else []
+
+    return transaction(lease_and_load, write=True)
 
 
 @dataclass(frozen=True)
@@ -72,44 +77,70 @@ class Attempt:
     retry_after: float | None = None
 
 
-def record(claimed: Claimed, lease_id: uuid.UUID, attempt: Attempt, settings: WebhookSettings) -> str | None:
-    """Write the attempt's outcome, schedule the next one or give up, and
-    track the webhook's failures (disabling it past the SPEC's bounds).
-    Returns the delivery's status, or None if the lease was lost meanwhile."""
+class Outcome(NamedTuple):
+    """An attempt made under a lease, to be recorded."""
 
-    def work() -> str | None:
+    claimed: Claimed
+    lease_id: uuid.UUID
+    attempt: Attempt
+
+
+def record(outcomes: Sequence[Outcome], settings: WebhookSettings) -> list[str | None]:
+    """Write each attempt's outcome, schedule its next attempt or give up, and
+    track the webhooks' failures (disabling one past the SPEC's bounds), all in
+    one transaction: one commit (one WAL flush) for a batch instead of one per
+    attempt. Returns each delivery's status, in order, or None where the lease
+    was lost meanwhile (nothing of that attempt is written).
+
+    Either every outcome is written or none is: after a failure the leases
+    run out and the deliveries are attempted again (at least once)."""
+
+    def work() -> list[str | None]:
         now = utcnow()
-        # The webhook's row first, then the delivery's: the lock order of a
-        # webhook's deletion too. A success of a webhook that was not failing
-        # changes nothing of it, so it skips the webhook (the common case).
-        quiet = attempt.ok and not claimed.failures_in_row
-        hook = None if quiet else webhook_leases.webhook_for_update(claimed.webhook_id)
-        attempts = claimed.attempts + 1
-        common = {"attempts": attempts, "last_status_code": attempt.status_code,
-                  "last_error": attempt.error[:ERROR_MAX] if attempt.error else None,
-                  "last_duration_ms": attempt.duration_ms}
-        if attempt.ok:
-            status = SUCCEEDED
-            if not webhook_leases.finish(claimed.id, lease_id, status=status, next_attempt_at=None,
-                                         delivered_at=now, **common):
-                return None
-            if hook is not None and hook.failures_in_row:
-                WebhookRepository(hook.workspace_id).save(hook, failures_in_row=0, failing_since=None)
-            return status
-        if webhook_rules.gives_up(attempts, claimed.created_at, now, settings.retry_window, settings.min_attempts):
-            status, next_at = FAILED, None
-        else:
-            wait = webhook_rules.backoff_seconds(attempts, settings.backoff_base, settings.backoff_max)
-            if attempt.retry_after is not None:  # honoured, within the longest backoff
-                wait = max(wait, min(attempt.retry_after, settings.backoff_max))
-            status, next_at = PENDING, now + datetime.timedelta(seconds=wait)
-        if not webhook_leases.finish(claimed.id, lease_id, status=status, next_attempt_at=next_at, **common):
-            return None
-        if hook is not None:
-            _count_failure(hook, now, attempt, settings)
-        return status
+        # Webhook rows first (in id order), then the deliveries': the lock
+        # order of a webhook's deletion too, and the same in every batch. A
+        # webhook whose attempts here all succeeded and that was not failing
+        # is left alone (the common case).
+        involved = sorted({o.claimed.webhook_id for o in outcomes
+                           if not o.attempt.ok or o.claimed.failures_in_row}, key=str)
+        hooks = {w: webhook_leases.webhook_for_update(w) for w in involved}
+        active_before = {w: hook.active for w, hook in hooks.items() if hook is not None}
+        statuses = [_record_one(o, hooks.get(o.claimed.webhook_id), now, settings) for o in outcomes]
+        for webhook_id, was_active in active_before.items():
+            hook = hooks[webhook_id]
+            if was_active and not hook.active:  # disabled just now; the event counter's lock comes last
+                move_active_count(hook.workspace_id, -1)
+        return statuses
 
     return transaction(work, write=True)
+
+
+def _record_one(outcome: Outcome, hook, now: datetime.datetime, settings: WebhookSettings) -> str | None:
+    claimed, attempt = outcome.claimed, outcome.attempt
+    attempts = claimed.attempts + 1
+    common = {"attempts": attempts, "last_status_code": attempt.status_code,
+              "last_error": attempt.error[:ERROR_MAX] if attempt.error else None,
+              "last_duration_ms": attempt.duration_ms}
+    if attempt.ok:
+        status = SUCCEEDED
+        if not webhook_leases.finish(claimed.id, outcome.lease_id, status=status, next_attempt_at=None,
+                                     delivered_at=now, **common):
+            return None
+        if hook is not None and hook.failures_in_row:
+            WebhookRepository(hook.workspace_id).save(hook, failures_in_row=0, failing_since=None)
+        return status
+    if webhook_rules.gives_up(attempts, claimed.created_at, now, settings.retry_window, settings.min_attempts):
+        status, next_at = FAILED, None
+    else:
+        wait = webhook_rules.backoff_seconds(attempts, settings.backoff_base, settings.backoff_max)
+        if attempt.retry_after is not None:  # honoured, within the longest backoff
+            wait = max(wait, min(attempt.retry_after, settings.backoff_max))
+        status, next_at = PENDING, now + datetime.timedelta(seconds=wait)
+    if not webhook_leases.finish(claimed.id, outcome.lease_id, status=status, next_attempt_at=next_at, **common):
+        return None
+    if hook is not None:
+        _count_failure(hook, now, attempt, settings)
+    return status
 
 
 def _count_failure(hook, now: datetime.datetime, attempt: Attempt, settings: WebhookSettings) -> None:
@@ -123,8 +154,6 @@ def _count_failure(hook, now: datetime.datetime, attempt: Attempt, settings: Web
             f"every delivery attempt failed since {iso_seconds(since)} "
             f"({failures} in a row); the last: {last}"[:ERROR_MAX]))
     WebhookRepository(hook.workspace_id).save(hook, **changes)
-    if disabling:
-        move_active_count(hook.workspace_id, -1)  # the last statement: the event counter's lock
 
 
 def queue_depths() -> dict[uuid.UUID, int]:

@@ -1,0 +1,105 @@
+"""service/app/webhook_deliveries.py: the dispatcher records many attempts'
+outcomes in one transaction. Each is still written truthfully (its own
+status, code, error and schedule; nothing where its lease was lost), and a
+batch that is never committed (a crash between attempt and record) leaves
+its deliveries leased until the lease ends and then to the next claim, with
+no attempt counted. On both backends, through the real database."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from service.app import webhook_deliveries, webhooks
+from service.app.webhook_deliveries import Attempt, Claimed, Outcome
+from service.domain.identifiers import default_prefix
+from service.domain.roles import Principal, Role
+from service.storage import database, webhook_leases, workspaces
+from service.storage.models import Webhook, WebhookDelivery, utcnow
+from service.webhook_config import WebhookSettings
+
+from .test_unit_of_work import db  # noqa: F401 - fixture
+
+SETTINGS = WebhookSettings()
+# A public address (example.com's): no private-address exception needed.
+URL = "http://93.184.215.14/hook"
+
+
+def _admin(slug: str) -> Principal:
+    workspace_id = database.transaction(lambda: workspaces.ensure(slug, default_prefix(slug)).id, write=True)
+    return Principal(workspace_id, slug, f"a@{slug}.co", Role.ADMIN)
+
+
+def _queued(n: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """A webhook with `n` pings waiting; (its id, the deliveries' ids)."""
+    admin = _admin(f"rec-{uuid.uuid4().hex[:8]}")
+    hook = webhooks.create_webhook(admin, URL, [], "", True).row.id
+    return hook, [webhooks.ping(admin, hook).id for _ in range(n)]
+
+
+def _claim(lease_id: uuid.UUID, lease_seconds: float = 60) -> list[Claimed]:
+    return webhook_deliveries.claim(lease_id, lease_seconds, lambda _webhook: 100, 100)
+
+
+def _row(delivery_id: uuid.UUID) -> Any:
+    return database.transaction(lambda: WebhookDelivery.get_by_id(delivery_id))
+
+
+def test_a_batch_records_each_attempt_as_it_went(db):
+    hook, ids = _queued(3)
+    lease_id = uuid.uuid4()
+    claimed = {c.id: c for c in _claim(lease_id)}
+    assert set(claimed) == set(ids)
+    ok, refused, lost = (claimed[i] for i in ids)
+    statuses = webhook_deliveries.record([
+        Outcome(ok, lease_id, Attempt(True, 204, None, 12)),
+        Outcome(refused, lease_id, Attempt(False, 500, "HTTP 500: boom", 34)),
+        Outcome(lost, uuid.uuid4(), Attempt(True, 200, None, 5)),  # another lease by now: writes nothing
+    ], SETTINGS)
+    assert statuses == ["succeeded", "pending", None]
+
+    row = _row(ok.id)
+    assert (row.status, row.attempts, row.last_status_code, row.last_error, row.last_duration_ms) == (
+        "succeeded", 1, 204, None, 12)
+    assert row.delivered_at is not None and row.next_attempt_at is None and row.lease_id is None
+    row = _row(refused.id)
+    assert (row.status, row.attempts, row.last_status_code, row.last_error, row.last_duration_ms) == (
+        "pending", 1, 500, "HTTP 500: boom", 34)
+    assert row.next_attempt_at > utcnow() and row.delivered_at is None and row.lease_id is None
+    row = _row(lost.id)
+    assert (row.status, row.attempts, row.last_status_code, row.lease_id) == ("pending", 0, None, lease_id)
+    # The webhook counts the one failure (after the success in the same batch).
+    assert database.transaction(lambda: Webhook.get_by_id(hook)).failures_in_row == 1
+
+
+def test_an_unrecorded_batch_leaves_its_deliveries_to_a_claim_after_the_lease(db, monkeypatch: pytest.MonkeyPatch):
+    _, ids = _queued(2)
+    lease_id = uuid.uuid4()
+    first = _claim(lease_id, lease_seconds=1.0)
+    assert {c.id for c in first} == set(ids)
+
+    finished: list[uuid.UUID] = []
+    real_finish = webhook_leases.finish
+
+    def crash_after_one(delivery_id: uuid.UUID, *args: Any, **kwargs: Any) -> bool:
+        if finished:
+            raise RuntimeError("the process died mid-batch")
+        finished.append(delivery_id)
+        return real_finish(delivery_id, *args, **kwargs)
+
+    monkeypatch.setattr(webhook_leases, "finish", crash_after_one)
+    with pytest.raises(RuntimeError):
+        webhook_deliveries.record([Outcome(c, lease_id, Attempt(True, 200, None, 1)) for c in first], SETTINGS)
+    monkeypatch.undo()
+    assert finished  # one outcome was written, then rolled back with the rest
+    for delivery_id in ids:
+        row = _row(delivery_id)
+        assert (row.status, row.attempts, row.lease_id) == ("pending", 0, lease_id)
+
+    assert _claim(uuid.uuid4()) == []  # still leased: no one else attempts them meanwhile
+    time.sleep(1.1)
+    again = _claim(uuid.uuid4())
+    assert {c.id for c in again} == set(ids) and all(c.attempts == 0 for c in again)
