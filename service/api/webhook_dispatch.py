@@ -198,6 +198,11 @@ class Dispatcher:
     async def _deliver(self, sender: Sender, claimed: Claimed, lease_id: uuid.UUID) -> None:
         try:
             attempt = await self._attempt(sender, claimed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - unforeseen: still a failed attempt, so it backs off and counts
+            log.exception("webhook attempt failed unexpectedly", extra={"delivery": str(claimed.id)})
+            attempt = Attempt(False, None, f"the attempt failed ({type(exc).__name__})", 0)
         finally:
             self._answered(claimed.webhook_id)
         try:
