@@ -222,7 +222,7 @@ class Dispatcher:
     async def _attempt(self, sender: Sender, claimed: Claimed) -> Attempt:
         payload = delivery_body(claimed)
         if payload is None:
-            return Attempt(False, None, "its event is no longer kept", 0)
+            return Attempt(False, None, "its event is no longer kept", 0, final=True)
         now = utcnow()
         signing = [claimed.secret]
         if claimed.previous_secret and claimed.previous_secret_until and claimed.previous_secret_until > now:

@@ -75,6 +75,9 @@ class Attempt:
     duration_ms: int
     # A Retry-After header's wait, on a 429 or 503.
     retry_after: float | None = None
+    # Not the receiver's doing and no use retrying (the event was pruned):
+    # failed at once, without counting against the webhook.
+    final: bool = False
 
 
 class Outcome(NamedTuple):
@@ -98,11 +101,11 @@ def record(outcomes: Sequence[Outcome], settings: WebhookSettings) -> list[str |
     def work() -> list[str | None]:
         now = utcnow()
         # Webhook rows first (in id order), then the deliveries': the lock
-        # order of a webhook's deletion too, and the same in every batch. A
-        # webhook whose attempts here all succeeded and that was not failing
-        # is left alone (the common case).
-        involved = sorted({o.claimed.webhook_id for o in outcomes
-                           if not o.attempt.ok or o.claimed.failures_in_row}, key=str)
+        # order of a webhook's deletion too, and the same in every batch.
+        # Every webhook of the batch, read afresh: one claimed while it was
+        # not failing may be failing now (attempts run side by side), and
+        # its success must reset the count. One row a webhook, per batch.
+        involved = sorted({o.claimed.webhook_id for o in outcomes}, key=str)
         hooks = {w: webhook_leases.webhook_for_update(w) for w in involved}
         active_before = {w: hook.active for w, hook in hooks.items() if hook is not None}
         statuses = [_record_one(o, hooks.get(o.claimed.webhook_id), now, settings) for o in outcomes]
@@ -129,6 +132,9 @@ def _record_one(outcome: Outcome, hook, now: datetime.datetime, settings: Webhoo
         if hook is not None and hook.failures_in_row:
             WebhookRepository(hook.workspace_id).save(hook, failures_in_row=0, failing_since=None)
         return status
+    if attempt.final:
+        return FAILED if webhook_leases.finish(claimed.id, outcome.lease_id, status=FAILED, next_attempt_at=None,
+                                               **common) else None
     if webhook_rules.gives_up(attempts, claimed.created_at, now, settings.retry_window, settings.min_attempts):
         status, next_at = FAILED, None
     else:

@@ -103,3 +103,29 @@ def test_an_unrecorded_batch_leaves_its_deliveries_to_a_claim_after_the_lease(db
     time.sleep(1.1)
     again = _claim(uuid.uuid4())
     assert {c.id for c in again} == set(ids) and all(c.attempts == 0 for c in again)
+
+
+def test_a_success_claimed_before_a_failure_was_recorded_still_resets_the_failures(db):
+    """Attempts of one webhook run side by side: one claimed while the webhook
+    was not failing may succeed after another's failure was recorded."""
+    hook, ids = _queued(2)
+    lease_id = uuid.uuid4()
+    failing, succeeding = (c for c in sorted(_claim(lease_id), key=lambda c: ids.index(c.id)))
+    assert failing.failures_in_row == succeeding.failures_in_row == 0
+    webhook_deliveries.record([Outcome(failing, lease_id, Attempt(False, 500, "HTTP 500", 3))], SETTINGS)
+    assert database.transaction(lambda: Webhook.get_by_id(hook)).failures_in_row == 1
+    webhook_deliveries.record([Outcome(succeeding, lease_id, Attempt(True, 200, None, 3))], SETTINGS)
+    row = database.transaction(lambda: Webhook.get_by_id(hook))
+    assert (row.failures_in_row, row.failing_since) == (0, None)
+
+
+def test_a_delivery_whose_event_is_gone_fails_at_once_without_counting_against_the_webhook(db):
+    hook, (delivery_id,) = _queued(1)
+    lease_id = uuid.uuid4()
+    (claimed,) = _claim(lease_id)
+    statuses = webhook_deliveries.record(
+        [Outcome(claimed, lease_id, Attempt(False, None, "its event is no longer kept", 0, final=True))], SETTINGS)
+    assert statuses == ["failed"]
+    row = _row(delivery_id)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 1, None)
+    assert database.transaction(lambda: Webhook.get_by_id(hook)).failures_in_row == 0
