@@ -59,6 +59,8 @@ QUEUE_DEPTH = Gauge("issues_webhook_queue_depth", "Webhook deliveries waiting (p
                     ["webhook"], multiprocess_mode="max")
 # How often the queue depth is sampled.
 _DEPTH_SECONDS = 5.0
+# How long a stop waits, past its grace, for cancelled attempts to unwind.
+_STOP_MARGIN_SECONDS = 2.0
 # A burst of commits wakes one claim, not one each.
 _COALESCE_SECONDS = 0.02
 # The most outcomes recorded in one transaction.
@@ -71,6 +73,8 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        # When attempts in flight at a stop must be over (monotonic), set by finish_stop.
+        self._stop_by: float | None = None
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self._db = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook-db")
@@ -105,10 +109,12 @@ class Dispatcher:
                 pass
 
     def finish_stop(self, wait: float) -> None:
-        """Give attempts in flight `wait` seconds, then cancel them (their
-        leases run out and another dispatcher, or the next start, retries)."""
+        """Give attempts in flight `wait` seconds (recording included), then
+        cancel them (their leases run out and another dispatcher, or the next
+        start, retries); the database is still open until this returns."""
+        self._stop_by = time.monotonic() + max(0.1, wait)
         self.begin_stop()
-        self._thread.join(max(0.1, wait))
+        self._thread.join(max(0.1, wait) + _STOP_MARGIN_SECONDS)  # the cancelled ones' unwinding
         self._db.shutdown(wait=False, cancel_futures=True)
 
     # -- the loop -------------------------------------------------------------
@@ -140,7 +146,8 @@ class Dispatcher:
                     pass
                 await asyncio.sleep(_COALESCE_SECONDS)
             if self._tasks:
-                await asyncio.wait(set(self._tasks), timeout=self._settings.timeout + 1)
+                stop_by = self._stop_by or time.monotonic() + self._settings.timeout + 1
+                await asyncio.wait(set(self._tasks), timeout=max(0.0, stop_by - time.monotonic()))
         finally:
             for task in [*self._tasks, *([self._recorder] if self._recorder else [])]:
                 task.cancel()
