@@ -16,7 +16,10 @@ WAL flush), which is most of what a delivery cost PostgreSQL. Until its
 outcome is committed a delivery stays leased, so no one attempts it again
 meanwhile, and a crash before the commit leaves it to the next claim after
 the lease (at least once). A
-writer only inserts rows, so it never waits for any of this.
+writer only inserts delivery rows, so it never waits for an attempt (on
+SQLite a record still takes the one write lock for its short transaction,
+and a failure's count locks the webhook's counter row briefly when the
+webhook is disabled).
 
 It is woken by this process's commits (events, pings, redeliveries) and
 polls (ISSUES_WEBHOOK_POLL) for other replicas' and for retries coming due.

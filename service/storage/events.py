@@ -1,7 +1,8 @@
 """The outbox: each workspace's events, in sequence order (SPEC 8.12).
 
-A write transaction appends its events as its very last statements: the
-workspace's counter row (`event_counters`) is moved on by as many events,
+A write transaction appends its events last (only the deliveries of those
+events to the workspace's webhooks follow, inserts that take no other row
+lock): the workspace's counter row (`event_counters`) is moved on by as many events,
 which locks it until commit, and the events take the sequences given. So a
 transaction that got a higher sequence cannot commit before one that got a
 lower one, and a reader that has seen sequence N has seen every sequence
@@ -48,8 +49,8 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> tuple[int, int]:
     the last one, and how many webhooks are active in the workspace (read
     under the same lock: webhook changes move it there too, m0010).
 
-    The write transaction's last statements: the counter row stays locked
-    until commit.
+    The write transaction's last lock: the counter row stays locked until
+    commit (only the events' webhook deliveries are inserted after it).
     """
     db = database.obj
     postgres = isinstance(db, peewee.PostgresqlDatabase)

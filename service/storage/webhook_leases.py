@@ -6,9 +6,11 @@ and its own `lease_id`. On PostgreSQL the rows are locked with
 `FOR UPDATE SKIP LOCKED`, so two replicas claiming at once take different
 rows without waiting for each other; SQLite has one writer at a time, so
 the same conditional UPDATE is enough there. An attempt's outcome is
-written only while the lease is still the attempt's own: a replica killed
-mid-attempt leaves the row to whoever claims it after the lease ends, and a
-late answer from an attempt whose lease passed changes nothing.
+written only while the row still carries the attempt's own `lease_id`: a
+replica killed mid-attempt leaves the row to whoever claims it after the
+lease ends, and once another has claimed it a late answer from the first
+changes nothing (one that comes after the lease passed but before anyone
+claimed the row is still written: it is the truth, and no one else tried).
 """
 
 from __future__ import annotations
