@@ -10,6 +10,7 @@ rest from the `PG*` variables and the service file, as psql would.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import urllib.parse
@@ -86,11 +87,18 @@ def _sqlite_path(text: str, variable: str) -> str:
     return path
 
 
-def connect(target: Target, connection_factory: Any = None, *, order: "HostOrder | None" = None) -> "psycopg2.extensions.connection":
+def connect(target: Target, connection_factory: Any = None, *, order: "HostOrder | None" = None,
+            within: float | None = None) -> "psycopg2.extensions.connection":
     """A new psycopg2 connection to `target` (a PostgreSQL one); with `order`,
-    trying the host that answered last time first."""
+    trying the host that answered last time first; with `within` (the seconds
+    left to a call's deadline), waiting for each host no longer than that
+    (libpq's floor is 2 s)."""
     assert not target.is_sqlite
     kwargs = target.connect_kwargs()
+    if within is not None:
+        given = int(kwargs.get("connect_timeout") or os.environ.get("PGCONNECT_TIMEOUT") or 0)
+        bound = max(2, math.ceil(within))
+        kwargs["connect_timeout"] = str(min(given, bound) if given > 0 else bound)
     if order is not None:
         kwargs = order.apply(kwargs)
     conn = psycopg2.connect(connection_factory=connection_factory, **kwargs)

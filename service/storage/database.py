@@ -51,7 +51,9 @@ class _LibpqPostgres(peewee.PostgresqlDatabase):
         super().__init__(target.params.get("dbname") or "postgres", **kwargs)
 
     def _connect(self) -> Any:
-        conn = conninfo.connect(self.target, connection_factory=_Connection, order=self._hosts)
+        # A call's connect waits no longer than its deadline allows (for each host).
+        conn = conninfo.connect(self.target, connection_factory=_Connection, order=self._hosts,
+                                within=inflight.remaining())
         conn.autocommit = True
         return conn
 
