@@ -13,11 +13,17 @@ parameters it leaves out are the first request's, and one it sends must
 equal the first request's, else INVALID_ARGUMENT naming `page_token`.
 Repeated parameters compare as sets (every list's are: "any of" or "all
 of"), so `status=a&status=b` may come again as `status=b&status=a`.
+
+Parameters longer than CARRIED_MAX (dozens of long owners, tags or refs:
+never a `q` alone) would make a token too long for a URL; their token
+carries their SHA-256 instead, and its next requests must send them all
+again, as before tokens carried them.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import Any, TypeVar
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -31,6 +37,12 @@ from ..domain.errors import InvalidArgument
 M = TypeVar("M", bound=Message)
 
 _NOT_PARAMETERS = frozenset({"limit", "page_token"})
+# Bytes of parameters a token carries: a `q` of 500 four-byte characters
+# (2,003) and a few other filters; tokens of at most ~3,600 characters
+# (page_tokens.TOKEN_MAX).
+CARRIED_MAX = 2560
+# What the carried bytes start with: the parameters, or their digest.
+_IN_FULL, _DIGEST = b"p", b"#"
 
 
 @functools.cache
@@ -63,8 +75,7 @@ def _copy(source: Message, target: Message, f: FieldDescriptor) -> None:
         setattr(target, f.name, getattr(source, f.name))
 
 
-def carried(request: Message) -> bytes:
-    """The parameters of `request` as a page token carries them."""
+def _encoded(request: Message) -> bytes:
     kept = type(request)()
     for f in parameters(request.DESCRIPTOR):
         if _present(request, f):
@@ -72,13 +83,29 @@ def carried(request: Message) -> bytes:
     return kept.SerializeToString(deterministic=True)
 
 
+def carried(request: Message) -> bytes:
+    """The parameters of `request` as a page token carries them: in full, or
+    their digest when longer than CARRIED_MAX."""
+    encoded = _encoded(request)
+    if len(encoded) > CARRIED_MAX:
+        return _DIGEST + hashlib.sha256(encoded).digest()
+    return _IN_FULL + encoded
+
+
 def completed(request: M, first_parameters: bytes) -> M:
     """`request` with the parameters it leaves out taken from its walk's first
     request (`first_parameters`, as `carried` gave them); INVALID_ARGUMENT
     naming page_token if it sends one with another value."""
+    kind, encoded = first_parameters[:1], first_parameters[1:]
+    if kind == _DIGEST:
+        if hashlib.sha256(_encoded(request)).digest() != encoded:
+            raise InvalidArgument.field(
+                page_tokens.FIELD, "was made for other parameters (or for parameters too long for a token to carry"
+                                   " them: send them all again with page_token)")
+        return request
     first = type(request)()
     try:
-        first.ParseFromString(first_parameters)
+        first.ParseFromString(encoded)
     except DecodeError:  # signed by us, but by a version with other fields
         raise InvalidArgument.field(page_tokens.FIELD, "is not a page token of this list") from None
     out = type(request)()

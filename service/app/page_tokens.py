@@ -45,11 +45,10 @@ FIELD = "page_token"
 _SECRET_NAME = "page_token_key"
 _MAC_BYTES = 16  # 128 bits: forging one is out of reach, and tokens stay short
 # Longer tokens are refused before anything is decoded. A token is about 4/3
-# of its parameters' UTF-8 (plus ~130 characters): a few filters make ~200
-# characters, `q` at its longest ~800 (ASCII) to ~2,900 (4-byte characters).
-# The bound fits the largest parameters ListIssues accepts (20 owners,
-# authors and refs at their longest length in 4-byte characters, ~115,000).
-TOKEN_MAX = 128 << 10
+# of its parameters' bytes plus ~130 characters: ~200 for a few filters, ~800
+# for a `q` of 500 ASCII characters, at most ~3,600 (api/list_parameters.py
+# carries no more than 2.5 KiB of parameters).
+TOKEN_MAX = 4096
 
 
 def _key() -> bytes:

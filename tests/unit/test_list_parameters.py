@@ -78,19 +78,39 @@ def test_the_contract_bounds_every_page_token_as_the_server_does():
         assert bound in (None, page_tokens.TOKEN_MAX), request.full_name
 
 
-def test_the_largest_parameters_listissues_accepts_fit_a_token(monkeypatch):
+WIDE = "\U0001d11e"  # four bytes of UTF-8
+POSITION = page_tokens.position(3, "2026-04-13T10:30:00.123456", "8e0c7c1c-6b0b-4c47-9d3f-3f1e1a0f0a0a")
+LARGEST = pb.ListIssuesRequest(
+    status=list(range(1, 5)), priority=list(range(1, 4)), offset=2**31 - 1,
+    ref=[f"{i:064d}:" + WIDE * 256 for i in range(20)], owner=[f"{i:02d}" + WIDE * 318 for i in range(20)],
+    created_by=[f"{i:02d}" + WIDE * 318 for i in range(20)], tag=[f"{i:02d}" + WIDE * 98 for i in range(20)],
+    parent_id="ABCDEFGHIJ-2147483647", q=WIDE * 500, order_by="priority desc",
+    **{name: "2026-04-13T10:30:00.123456789+02:00" for name in ("created_after", "created_before", "updated_after")})
+
+
+@pytest.fixture
+def token_of(monkeypatch):
     monkeypatch.setattr(page_tokens, "_key", lambda: b"k" * 32)
-    wide = "\U0001d11e"  # four bytes of UTF-8
-    largest = pb.ListIssuesRequest(
-        status=list(range(1, 5)), priority=list(range(1, 4)), offset=2**31 - 1,
-        ref=[f"{i:064d}:" + wide * 256 for i in range(20)], owner=[f"{i:02d}" + wide * 318 for i in range(20)],
-        created_by=[f"{i:02d}" + wide * 318 for i in range(20)], tag=[f"{i:02d}" + wide * 98 for i in range(20)],
-        parent_id="ABCDEFGHIJ-2147483647", q=wide * 500, order_by="priority desc",
-        **{name: "2026-04-13T10:30:00.123456789+02:00" for name in ("created_after", "created_before", "updated_after")})
-    position = page_tokens.position(3, "2026-04-13T10:30:00.123456", "8e0c7c1c-6b0b-4c47-9d3f-3f1e1a0f0a0a")
-    token = page_tokens.encode("scope", position, list_parameters.carried(largest))
+    return lambda request: page_tokens.encode("scope", POSITION, list_parameters.carried(request))
+
+
+def test_a_token_is_short_for_a_few_filters_and_fits_its_bound_for_any_q(token_of):
+    assert len(token_of(pb.ListIssuesRequest(tag=["pump"], order_by="priority desc"))) < 200
+    assert len(token_of(pb.ListIssuesRequest(q="x" * 500, tag=["pump"], order_by="priority desc"))) < 900
+    longest_q = pb.ListIssuesRequest(q=WIDE * 500, tag=["pump"], order_by="priority desc", created_after=LARGEST.created_after)
+    token = token_of(longest_q)
     assert len(token) <= page_tokens.TOKEN_MAX
-    assert page_tokens.decode(token, "scope") == (position, list_parameters.carried(largest))
-    # A few filters make a short one.
-    few = list_parameters.carried(pb.ListIssuesRequest(tag=["pump"], order_by="priority desc"))
-    assert len(page_tokens.encode("scope", position, few)) < 200
+    _, carried = page_tokens.decode(token, "scope")
+    assert list_parameters.completed(pb.ListIssuesRequest(), carried).q == longest_q.q  # carried in full
+
+
+def test_parameters_too_long_to_carry_are_carried_as_their_digest_and_must_come_again(token_of):
+    token = token_of(LARGEST)
+    assert len(token) < 200
+    _, carried = page_tokens.decode(token, "scope")
+    again = pb.ListIssuesRequest()
+    again.CopyFrom(LARGEST)
+    again.tag.reverse()  # as a set, the same
+    assert list_parameters.completed(again, carried) == again
+    with pytest.raises(InvalidArgument, match="too long for a token to carry them"):
+        list_parameters.completed(pb.ListIssuesRequest(), carried)
