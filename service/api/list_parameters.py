@@ -17,7 +17,7 @@ of"), so `status=a&status=b` may come again as `status=b&status=a`.
 Parameters longer than CARRIED_MAX (dozens of long owners, tags or refs:
 never a `q` alone) would make a token too long for a URL; their token
 carries their SHA-256 instead, and its next requests must send them all
-again, as before tokens carried them.
+again (compared through the digest).
 """
 
 from __future__ import annotations
