@@ -45,14 +45,13 @@ class IssuesServicer:
         return messages.issue(issues.get_issue(call.principal, require_issue_ref("issue_id", request.issue_id)))
 
     def ListIssues(self, request: pb.ListIssuesRequest, call: Call) -> pb.ListIssuesResponse:
+        walk = paging.Walk.resume(request, page_tokens.scope("issues", call.principal.workspace_id))
         v = Violations()
-        f, order_by = list_filters.issue_filter(v, request)
-        scope = page_tokens.scope("issues", call.principal.workspace_id, order_by, *f.scope())
-        types = _ISSUE_POSITIONS[ORDERS[order_by][0]]
-        at = paging.read(request, v, scope, types, default_limit=ISSUES_PAGE_DEFAULT)
+        f, order_by = list_filters.issue_filter(v, walk.request)
+        at = walk.page(v, _ISSUE_POSITIONS[ORDERS[order_by][0]], default_limit=ISSUES_PAGE_DEFAULT)
         page = issues.list_issues(call.principal, self._messages, f, order_by, limit=at.limit, offset=at.offset,
                                   after=at.after)
-        items, token = paging.respond(page.items, page.positions, page.more, scope, at.origin)
+        items, token = walk.respond(page.items, page.positions, page.more)
         return pb.ListIssuesResponse(items=items, count=page.total, next_page_token=token)
 
     def UpdateIssue(self, request: pb.UpdateIssueRequest, call: Call) -> issue_pb2.Issue:

@@ -65,12 +65,12 @@ class WebhooksServicer:
         return webhook(webhooks.create_webhook(call.principal, request.url, types, description, active))
 
     def ListWebhooks(self, request: pb.ListWebhooksRequest, call: Call) -> pb.ListWebhooksResponse:
-        scope = page_tokens.scope("webhooks", call.principal.workspace_id)
-        at = paging.read(request, Violations(), scope, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
+        walk = paging.Walk.resume(request, page_tokens.scope("webhooks", call.principal.workspace_id))
+        at = walk.page(Violations(), (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
         views = webhooks.list_webhooks(call.principal, at.limit + 1, at.after)
         shown = views[:at.limit]
-        items, token = paging.respond([webhook(w) for w in shown], [(w.row.created_at, w.row.id) for w in shown],
-                                      len(views) > at.limit, scope, at.origin)
+        items, token = walk.respond([webhook(w) for w in shown], [(w.row.created_at, w.row.id) for w in shown],
+                                    len(views) > at.limit)
         return pb.ListWebhooksResponse(items=items, next_page_token=token)
 
     def GetWebhook(self, request: pb.GetWebhookRequest, call: Call) -> pb.Webhook:
@@ -112,14 +112,15 @@ class WebhooksServicer:
     def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest, call: Call) -> pb.ListWebhookDeliveriesResponse:
         v = Violations()
         webhook_id = parse_uuid(v, "webhook_id", request.webhook_id)
-        statuses = requests.enum_filter(v, "status", request.status, DELIVERY_STATUS_NAMES)
-        scope = page_tokens.scope("webhook_deliveries", call.principal.workspace_id, str(webhook_id), statuses)
-        at = paging.read(request, v, scope, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
+        walk = paging.Walk.resume(
+            request, page_tokens.scope("webhook_deliveries", call.principal.workspace_id, str(webhook_id)), v)
+        statuses = requests.enum_filter(v, "status", walk.request.status, DELIVERY_STATUS_NAMES)
+        at = walk.page(v, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
         assert webhook_id is not None
         rows = webhooks.list_deliveries(call.principal, webhook_id, statuses, at.limit + 1, at.after)
         shown = rows[:at.limit]
-        items, token = paging.respond([delivery(r) for r in shown], [(r.created_at, r.id) for r in shown],
-                                      len(rows) > at.limit, scope, at.origin)
+        items, token = walk.respond([delivery(r) for r in shown], [(r.created_at, r.id) for r in shown],
+                                    len(rows) > at.limit)
         return pb.ListWebhookDeliveriesResponse(items=items, next_page_token=token)
 
     def RedeliverWebhookDelivery(self, request: pb.RedeliverWebhookDeliveryRequest, call: Call) -> pb.WebhookDelivery:

@@ -1,18 +1,18 @@
 """Page tokens (AIP-158): where the next page of a list starts, opaque and tamper-evident.
 
 A token is the position of the last item a page returned (the values of the
-list's order, its unique tie-breaker last) and the walk's *origin* (where its
-first request started: its `offset`, or for events its `after`), signed with
-the server secret over those and the list's *scope*: what the list is (its
-kind, workspace, parent, filters and order). A token altered, made up, or
-used with another scope fails the signature and is INVALID_ARGUMENT naming
-`page_token`; the scope itself is not in the token, only in its signature.
-The origin is there so that a next request repeating the first one's
-parameters (AIP-158 allows it) can be told from one that changes them.
+list's order, its unique tie-breaker last) and the walk's *parameters* (its
+first request's filters, order and offset, as bytes the caller encoded:
+api/list_parameters.py), signed with the server secret over those and the
+list's *scope*: which list it is (its kind, workspace, parent). A token
+altered, made up, or used on another list fails the signature and is
+INVALID_ARGUMENT naming `page_token`; the scope itself is not in the token,
+only in its signature. The parameters are in it so that a next request may
+send the token alone (AIP-158) and still get the first request's list.
 
-    where = page_tokens.scope("events", workspace_id, *filters)
-    token = page_tokens.encode(where, page_tokens.position(created_at, event_id), origin)
-    found, origin = page_tokens.decode(request.page_token, where)
+    where = page_tokens.scope("events", workspace_id)
+    token = page_tokens.encode(where, page_tokens.position(created_at, event_id), parameters)
+    found, parameters = page_tokens.decode(request.page_token, where)
     created_at, event_id = page_tokens.values(found, datetime.datetime, uuid.UUID)
 
 `decode` raises InvalidArgument naming `page_token` for anything that is not
@@ -44,8 +44,11 @@ T = TypeVar("T")
 FIELD = "page_token"
 _SECRET_NAME = "page_token_key"
 _MAC_BYTES = 16  # 128 bits: forging one is out of reach, and tokens stay short
-# Longer tokens are refused before anything is decoded.
-TOKEN_MAX = 1024
+# Longer tokens are refused before anything is decoded. A token is about 4/3
+# of its parameters' bytes plus ~130 characters: ~200 for a few filters, ~800
+# for a `q` of 500 ASCII characters, at most ~3,600 (api/list_parameters.py
+# carries no more than 2.5 KiB of parameters).
+TOKEN_MAX = 4096
 
 
 def _key() -> bytes:
@@ -53,7 +56,7 @@ def _key() -> bytes:
 
 
 def scope(*parts: object) -> str:
-    """A list's scope from its parts (kind, workspace, filters, order), canonically spelled:
+    """A list's scope from its parts (kind, workspace, parent), canonically spelled:
     JSON of strings, numbers, lists and nulls (anything else as its str)."""
     return json.dumps(list(parts), separators=(",", ":"), sort_keys=True, default=str)
 
@@ -63,18 +66,18 @@ def _mac(scope_text: str, body: bytes) -> bytes:
     return hmac.new(_key(), message, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
-def encode(scope_text: str, position: Sequence[Scalar], origin: int) -> str:
+def encode(scope_text: str, position: Sequence[Scalar], parameters: bytes) -> str:
     """The token for the page after the item at `position` in the list
-    `scope_text`, in a walk whose first request started at `origin`."""
-    body = json.dumps([list(position), origin], separators=(",", ":")).encode()
+    `scope_text`, in a walk whose first request had `parameters`."""
+    # JSON escapes every control character: the first NUL ends the position.
+    body = json.dumps(list(position), separators=(",", ":")).encode() + b"\x00" + parameters
     return base64.urlsafe_b64encode(body + _mac(scope_text, body)).decode().rstrip("=")
 
 
-def decode(token: str, scope_text: str) -> tuple[Position, int]:
-    """The position and origin a token of the list `scope_text` carries, else
-    INVALID_ARGUMENT naming page_token."""
-    invalid = InvalidArgument.field(
-        FIELD, "is not a page token of this list: it was altered, or the filters or order changed since it was given")
+def decode(token: str, scope_text: str) -> tuple[Position, bytes]:
+    """The position and the parameters a token of the list `scope_text`
+    carries, else INVALID_ARGUMENT naming page_token."""
+    invalid = InvalidArgument.field(FIELD, "is not a page token of this list: it was altered, or made for another list")
     if len(token) > TOKEN_MAX:
         raise invalid
     try:
@@ -84,19 +87,11 @@ def decode(token: str, scope_text: str) -> tuple[Position, int]:
     body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
     if len(raw) <= _MAC_BYTES or not hmac.compare_digest(mac, _mac(scope_text, body)):
         raise invalid
-    found = json.loads(body)  # signed by us: well-formed
-    if not (isinstance(found, list) and len(found) == 2 and isinstance(found[0], list) and type(found[1]) is int):
+    position_text, separator, parameters = body.partition(b"\x00")
+    found = json.loads(position_text) if separator else None  # signed by us: well-formed
+    if not isinstance(found, list):
         raise invalid
-    return found[0], found[1]
-
-
-def check_origin(origin: int, given: int | None, parameter: str) -> None:
-    """A next request may repeat its first one's `parameter` (`given`; None when
-    absent), never change it: INVALID_ARGUMENT naming page_token otherwise."""
-    if given is not None and given != origin:
-        raise InvalidArgument.field(
-            FIELD, f"was given for {parameter}={origin}, not {given}: send the first request's parameters"
-                   " again with page_token, or page_token alone")
+    return found, parameters
 
 
 def position(*values: object) -> Position:

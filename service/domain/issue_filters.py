@@ -47,15 +47,6 @@ class IssueFilter:
         """Only status and priority filters: the counters hold the total."""
         return self == IssueFilter(statuses=self.statuses, priorities=self.priorities)
 
-    def scope(self) -> tuple[object, ...]:
-        """The filter as plain values, for binding page tokens to it."""
-        return (
-            list(self.statuses), list(self.priorities), [list(p) for p in self.refs], list(self.owners),
-            list(self.created_by), list(self.tags), str(self.parent) if self.parent else None,
-            *(t.isoformat() if t else None for t in (self.created_after, self.created_before, self.updated_after)),
-            list(self.words),
-        )
-
 
 @dataclass(frozen=True)
 class ResolvedFilter:

@@ -254,7 +254,16 @@ def test_a_type_filter_and_paging(grpc_server, account):
     assert api.ok("GET", "/api/v1/events", params={"after": 0, "limit": 2, "page_token": defaulted["next_page_token"]})
     changed = api.get("/api/v1/events", params={"after": 2, "limit": 2, "page_token": first["next_page_token"]})
     assert changed.status_code == 400
-    assert changed.json()["error"]["message"].startswith("page_token: was given for after=1, not 2"), changed.text
+    assert changed.json()["error"]["message"].startswith(
+        "page_token: was made for other parameters (after_sequence (?after=))"), changed.text
+    # The token alone goes on with the first request's types; another type with it is refused.
+    typed = api.ok("GET", "/api/v1/events", params={"type": "comment.created", "limit": 2})
+    alone = api.ok("GET", "/api/v1/events", params={"page_token": typed["next_page_token"]})
+    repeated = api.ok("GET", "/api/v1/events", params={"type": "comment.created", "page_token": typed["next_page_token"]})
+    assert [e["data"]["content"] for e in alone["items"]] == ["c2", "c3", "c4"] and alone == repeated
+    other = api.get("/api/v1/events", params={"type": "issue.created", "page_token": typed["next_page_token"]})
+    assert other.status_code == 400 and other.json()["error"]["message"].startswith(
+        "page_token: was made for other parameters (types (?type=))"), other.text
 
 
 # -- WatchEvents ---------------------------------------------------------------

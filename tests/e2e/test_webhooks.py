@@ -259,6 +259,39 @@ def test_failed_attempts_are_retried_with_the_same_webhook_id_and_the_log_says_w
         verify(made["secret"], received)
 
 
+def test_deliveries_page_by_a_token_alone_with_the_first_requests_status(admin: Admin, receiver: Receiver):
+    receiver.switch = "ok"
+    made = admin.hook(receiver.url("/switch/paged"), events=["issue.created"])
+    for i in range(3):
+        admin.issue(f"paged {i}")
+    admin.wait_deliveries(made["id"], lambda d: len(d) == 3 and all(x["status"] == "succeeded" for x in d))
+    receiver.switch = "fail"
+    try:
+        for i in range(2):
+            admin.issue(f"not delivered {i}")
+        admin.wait_deliveries(made["id"], lambda d: len(d) == 5 and all(x["attempts"] >= 1 for x in d))
+        path = f"/webhooks/{made['id']}/deliveries"
+        first = admin.ok("GET", path, params={"status": "succeeded", "limit": 2})
+        alone = admin.ok("GET", path, params={"page_token": first["next_page_token"]})
+        assert [d["status"] for d in first["items"] + alone["items"]] == ["succeeded"] * 3
+        assert alone["next_page_token"] == ""
+        other = admin.http.get(path, params={"status": "pending", "page_token": first["next_page_token"]})
+        assert other.status_code == 400
+        assert other.json()["error"]["message"].startswith("page_token: was made for other parameters (status)")
+
+        succeeded = webhook_pb2.WebhookDelivery.STATUS_SUCCEEDED
+        over_grpc = admin.grpc.ListWebhookDeliveries(webhook_id=made["id"], status=[succeeded], limit=2)
+        rest = admin.grpc.ListWebhookDeliveries(webhook_id=made["id"], page_token=over_grpc.next_page_token)
+        assert [d.id for d in list(over_grpc.items) + list(rest.items)] == [
+            d["id"] for d in first["items"] + alone["items"]]
+        with pytest.raises(grpc.RpcError) as refused:
+            admin.grpc.ListWebhookDeliveries(webhook_id=made["id"], status=[webhook_pb2.WebhookDelivery.STATUS_FAILED],
+                                             page_token=over_grpc.next_page_token)
+        assert harness.bad_request_fields(refused.value) == ["page_token"]
+    finally:
+        receiver.switch = "ok"
+
+
 @pytest.mark.parametrize("path, error", [
     ("/slow", "timed out after 1.5 s"),
     ("/close", "connection failed"),

@@ -142,7 +142,7 @@ def test_list_filters_are_repeatable_query_parameters(doc):
         assert params[name]["schema"]["format"] == "date-time"
         assert params[name]["schema"]["pattern"] == DATE_TIME_PATTERN
     assert params["order_by"]["schema"]["pattern"] == "^(created_at|updated_at|priority)( desc)?$"
-    assert params["q"]["schema"]["maxLength"] == 500 and params["page_token"]["schema"]["maxLength"] == 1024
+    assert params["q"]["schema"]["maxLength"] == 500 and params["page_token"]["schema"]["maxLength"] == 4096
     assert params["status"]["schema"] == {"type": "array", "items": {"$ref": "#/components/schemas/IssueStatus"}}
     assert doc["components"]["schemas"]["IssueStatus"] == {
         "type": "string", "enum": ["open", "in_progress", "resolved", "rejected"]}
