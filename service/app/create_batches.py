@@ -121,6 +121,7 @@ def _commit(batch: list[_Create]) -> None:
     is refused, again with a savepoint for each create."""
 
     wrote_events: set[int] = set()
+    queued_deliveries: list[bool] = [False]
 
     def work(guarded: bool) -> list[tuple[Any, BaseException | None]]:
         wrote_events.clear()
@@ -144,6 +145,7 @@ def _commit(batch: list[_Create]) -> None:
                 outcomes.append(_outcome_of(item, refused, claimed))
         if derived.write() is not None:
             wrote_events.add(derived.workspace_id)
+        queued_deliveries[:] = [derived.queued_deliveries]
         return outcomes
 
     # The batch may run as long as its most patient caller waits.
@@ -159,7 +161,7 @@ def _commit(batch: list[_Create]) -> None:
         for item in batch:
             item.error = failed
         return
-    event_listeners.committed(wrote_events)  # wake the watchers
+    event_listeners.committed(wrote_events, deliveries=any(queued_deliveries))  # wake the watchers
     for item, (result, error) in zip(batch, outcomes):
         item.result, item.error = result, error
 

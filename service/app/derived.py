@@ -55,6 +55,8 @@ class DerivedWrites:
         self.tags: list[tuple[uuid.UUID, list[str]]] = []
         # Each unit's changes, actor and history entries per change, for its events.
         self.units: list[tuple[list[Change], str, list[list[NewEntry]]]] = []
+        # Whether the events made webhook deliveries due (wake the dispatcher after commit).
+        self.queued_deliveries = False
 
     def add(self, changes: Iterable[Change], actor: str, unnumbered: Iterable[Any] = (),
             first_response: FirstResponse | None = None) -> None:
@@ -124,5 +126,5 @@ class DerivedWrites:
             return None
         last, active_webhooks = outbox.append(self.workspace_id, made)
         if active_webhooks:  # read under the counter's lock: no webhook can become active unseen
-            webhook_deliveries.derive(self.workspace_id, made, last - len(made) + 1, at)
+            self.queued_deliveries = webhook_deliveries.derive(self.workspace_id, made, last - len(made) + 1, at)
         return last

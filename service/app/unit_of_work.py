@@ -97,6 +97,7 @@ class UnitOfWork:
         self._first_response: FirstResponse | None = None
         # The last event sequence its commit will publish, if it wrote events.
         self.last_event: int | None = None
+        self.queued_deliveries = False
 
     def execute(self, work: Callable[["UnitOfWork"], T], repeat: Repeat | None = None) -> T:
         """Run `work`, after claiming the create's request_id if it has one: a
@@ -168,6 +169,7 @@ class UnitOfWork:
         derived = DerivedWrites(self.principal.workspace_id)
         self.derive_into(derived)
         self.last_event = derived.write()
+        self.queued_deliveries = derived.queued_deliveries
 
     def derive_into(self, derived: DerivedWrites) -> None:
         """Add this unit's changes to `derived`, written with those of others."""
@@ -187,16 +189,17 @@ def run(
     what `repeat` answers instead); `etag`: the caller's If-Match.
     """
 
-    wrote_events = False
+    wrote_events = queued_deliveries = False
 
     def attempt() -> T:
-        nonlocal wrote_events
+        nonlocal wrote_events, queued_deliveries
         uow = UnitOfWork(principal, once=once, etag=etag)
         result = uow.execute(work, repeat)
         if uow.changes and not write:
             raise AssertionError("a read-only unit of work recorded changes")
         uow.finish()
         wrote_events = uow.last_event is not None
+        queued_deliveries = uow.queued_deliveries
         return result
 
     try:
@@ -206,5 +209,5 @@ def run(
         # one's work rolled back with its transaction: answer as that one did.
         return transaction(lambda: UnitOfWork(principal, once=once).answer_repeat(repeat), write=True)
     if wrote_events:
-        event_listeners.committed([principal.workspace_id])  # wake the watchers
+        event_listeners.committed([principal.workspace_id], deliveries=queued_deliveries)  # wake the watchers
     return result

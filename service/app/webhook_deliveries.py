@@ -34,9 +34,9 @@ __all__ = ["Attempt", "Claimed", "Outcome", "claim", "derive", "record"]
 ERROR_MAX = 500
 
 
-def derive(workspace_id: int, events: Sequence[NewEvent], first_sequence: int, at: datetime.datetime) -> None:
+def derive(workspace_id: int, events: Sequence[NewEvent], first_sequence: int, at: datetime.datetime) -> bool:
     """Queue a delivery of each of `events` (sequences from `first_sequence`)
-    to each active webhook of the workspace that takes its type."""
+    to each active webhook of the workspace that takes its type; whether any was."""
     hooks = WebhookRepository(workspace_id)
     active = hooks.active()
     rows = [
@@ -47,6 +47,7 @@ def derive(workspace_id: int, events: Sequence[NewEvent], first_sequence: int, a
         if not types or e.type in types
     ]
     hooks.add_deliveries(rows)
+    return bool(rows)
 
 
 def claim(lease_id: uuid.UUID, lease_seconds: float, room: Callable[[uuid.UUID], int], total: int,

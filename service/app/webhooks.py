@@ -15,7 +15,7 @@ import datetime
 import json
 import socket
 import uuid
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from ..domain import webhook_rules, webhook_signing
 from ..domain.errors import InvalidArgument, NotFound, Violations
@@ -23,6 +23,7 @@ from ..domain.roles import Principal
 from ..storage.models import Webhook, WebhookDelivery
 from ..storage.webhooks import PENDING, WebhookRepository
 from ..webhook_config import settings
+from . import event_listeners
 from .unit_of_work import UnitOfWork, run
 
 PING = "ping"
@@ -107,7 +108,7 @@ def update_webhook(principal: Principal, webhook_id: uuid.UUID, values: dict[str
 
     view = run(principal, work, write=True)
     if values.get("active"):
-        queued()  # its waiting deliveries are due
+        event_listeners.deliveries_due()  # its waiting deliveries are due
     return view
 
 
@@ -155,7 +156,7 @@ def ping(principal: Principal, webhook_id: uuid.UUID) -> WebhookDelivery:
         return WebhookDelivery(workspace=principal.workspace_id, **fields)
 
     made = run(principal, work, write=True)
-    queued()
+    event_listeners.deliveries_due()
     return made
 
 
@@ -182,25 +183,5 @@ def redeliver(principal: Principal, webhook_id: uuid.UUID, delivery_id: uuid.UUI
         return found
 
     made = run(principal, work, write=True)
-    queued()
+    event_listeners.deliveries_due()
     return made
-
-
-# -- waking the dispatchers of this process -------------------------------------
-
-_listeners: list[Callable[[], None]] = []
-
-
-def on_queued(listener: Callable[[], None]) -> None:
-    """Call `listener()` after a commit that made deliveries due without an
-    event (a ping, a redelivery, a webhook made active again)."""
-    _listeners.append(listener)
-
-
-def queued() -> None:
-    for listener in list(_listeners):
-        listener()
-
-
-def forget_listeners() -> None:
-    _listeners.clear()

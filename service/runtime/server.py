@@ -31,7 +31,7 @@ from ..api.admission import Admission
 from ..api.event_hub import EventHub
 from ..api.service import issue_service
 from ..api.webhook_dispatch import Dispatcher
-from ..app import event_listeners, webhooks
+from ..app import event_listeners
 from ..app.token_usage import UsageRecorder
 from ..app.views import use_renderer
 from ..app.tokens import Authenticator
@@ -118,7 +118,6 @@ class RunningServer:
         for wakeup in self.wakeups:
             wakeup.stop()
         event_listeners.forget_listeners()
-        webhooks.forget_listeners()
         self.loop.close()
         self._release_pool()
         self.db.close_all()

@@ -129,3 +129,32 @@ def test_a_delivery_whose_event_is_gone_fails_at_once_without_counting_against_t
     row = _row(delivery_id)
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 1, None)
     assert database.transaction(lambda: Webhook.get_by_id(hook)).failures_in_row == 0
+
+
+def test_the_dispatcher_is_woken_only_by_commits_that_made_deliveries_due(db, tmp_path):
+    """A write in a workspace without webhooks wakes the event watchers, not the dispatcher."""
+    from service.api.messages import JsonRenderer
+    from service.app import event_listeners, issues
+    from service.app.views import use_renderer
+    from service.blobs.filesystem import FilesystemStore
+    from service.blobs.signing import Signer
+
+    use_renderer(JsonRenderer())
+    blobs = FilesystemStore(tmp_path / "blobs", "http://unused", Signer("k"))
+    values = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
+              "resolution_summary": None, "job_run_id": None, "session_ids": [], "attachment_ids": []}
+    woken: list[str] = []
+    event_listeners.on_commit(lambda workspace_id: woken.append("events"))
+    event_listeners.on_deliveries(lambda: woken.append("deliveries"))
+    try:
+        plain = _admin(f"plain-{uuid.uuid4().hex[:8]}")
+        issues.create_issue(plain, blobs, values)
+        assert woken == ["events"]
+
+        hooked = _admin(f"hooked-{uuid.uuid4().hex[:8]}")
+        webhooks.create_webhook(hooked, URL, ["issue.created"], "", True)
+        woken.clear()
+        issues.create_issue(hooked, blobs, values)
+        assert woken == ["events", "deliveries"]
+    finally:
+        event_listeners.forget_listeners()
