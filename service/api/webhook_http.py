@@ -61,6 +61,10 @@ async def vetted_addresses(host: str, port: int, allow_private: bool) -> list[st
     return addresses
 
 
+class _RefusedConnect(httpcore.ConnectError):
+    """A new connection's destination was refused (a Refused, through httpcore)."""
+
+
 class VettedBackend(httpcore.AsyncNetworkBackend):
     """Connects only to vetted addresses of the host asked for (see the module's doc)."""
 
@@ -73,7 +77,7 @@ class VettedBackend(httpcore.AsyncNetworkBackend):
         try:
             addresses = await vetted_addresses(host, port, self._allow_private)
         except Refused as exc:
-            raise httpcore.ConnectError(str(exc)) from None
+            raise _RefusedConnect(str(exc)) from None
         last: Exception | None = None
         for address in addresses:
             try:
@@ -115,6 +119,13 @@ class Sender:
         while idle:
             connection = idle.pop()
             if connection.is_available() and not connection.has_expired():
+                # Vetted again at each attempt: the connection may be older than
+                # the name's current address. (A new one is vetted as it connects.)
+                try:
+                    await vetted_addresses(origin.host.decode("ascii"), origin.port, self._settings.allow_private)
+                except Refused:
+                    await _close(connection)
+                    raise
                 return connection
             await _close(connection)
         return httpcore.AsyncHTTPConnection(origin, ssl_context=self._ssl, keepalive_expiry=_KEEPALIVE_SECONDS,
@@ -139,7 +150,7 @@ class Sender:
             return await asyncio.wait_for(self._post(url, headers, body, took), timeout)
         except (asyncio.TimeoutError, httpcore.TimeoutException):
             return Attempt(False, None, f"timed out after {timeout:g} s", took())
-        except Refused as exc:
+        except (Refused, _RefusedConnect) as exc:
             return Attempt(False, None, f"refused: {exc}", took())
         except httpcore.ConnectError as exc:
             return Attempt(False, None, f"could not connect: {exc or type(exc).__name__}", took())
@@ -149,9 +160,6 @@ class Sender:
     async def _post(self, url: str, headers: dict[str, str], body: bytes, took: Any) -> Attempt:
         parts = urllib.parse.urlsplit(url)
         assert parts.hostname is not None
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-        # Again at each attempt: a pooled connection may be older than the name's current address.
-        await vetted_addresses(parts.hostname, port, self._settings.allow_private)
         sent = {"host": parts.netloc.rpartition("@")[2], "content-type": "application/json",
                 "content-length": str(len(body)), "user-agent": USER_AGENT, **headers}
         limit = self._settings.response_bytes_max
