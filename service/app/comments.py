@@ -13,9 +13,10 @@ from ..domain.roles import Principal, may_change_comment
 from ..storage.models import Comment
 from .changes import Change, fields_of
 from .comment_record import COMMENT_FIELDS, record_comment
-from .idempotency import Idempotency
+from .request_ids import RequestId
 from .issues import find_issue
-from .unit_of_work import UnitOfWork, run
+from .runner import Runner
+from .unit_of_work import UnitOfWork
 from .uploads import confirm_uploads, ready_attachments
 from .views import CommentView
 
@@ -50,39 +51,39 @@ def _changeable(uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID) -> tuple[
 
 
 def list_comments(
-    principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    runner: Runner, principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
 ) -> tuple[list[CommentView], int]:
     def work(uow: UnitOfWork) -> tuple[list[CommentView], int]:
         issue_id = find_issue(uow, ref).uuid
         rows, total = uow.comments.page(issue_id, limit, offset, after)
         return views_of(uow, rows), total
 
-    return run(principal, work, snapshot=True)
+    return runner.run(principal, work, snapshot=True)
 
 
 def add_comment(
-    principal: Principal, blobs: BlobStore, ref: IssueRef, content: str, attachment_ids: list[uuid.UUID],
-    *, once: Idempotency | None = None,
+    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, content: str, attachment_ids: list[uuid.UUID],
+    *, request_id: RequestId | None = None,
 ) -> CommentView:
-    """Add a comment; `once`: its request_id (a repeat raises `Replayed`)."""
-    confirm_uploads(principal, blobs, attachment_ids)
+    """Add a comment; `request_id`: its request_id (a repeat raises `Replay`)."""
+    confirm_uploads(runner, principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> CommentView:
         issue_id = find_issue(uow, ref).uuid
         attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
         return CommentView(record_comment(uow, issue_id, content, attachments), attachments)
 
-    return run(principal, work, write=True, once=once)
+    return runner.run(principal, work, write=True, request_id=request_id)
 
 
 def edit_comment(
-    principal: Principal, blobs: BlobStore, ref: IssueRef, comment_id: uuid.UUID,
+    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, comment_id: uuid.UUID,
     content: str | None, attachment_ids: list[uuid.UUID] | None, *, etag: str | None = None,
 ) -> CommentView:
     """Change the content, the attachments, or both (None leaves one as it
     is), if the comment's etag is still `etag` (when given)."""
     if attachment_ids:
-        confirm_uploads(principal, blobs, attachment_ids)
+        confirm_uploads(runner, principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> CommentView:
         issue_id, row = _changeable(uow, ref, comment_id)
@@ -100,10 +101,12 @@ def edit_comment(
         uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=view))
         return view
 
-    return run(principal, work, write=True, etag=etag)
+    return runner.run(principal, work, write=True, etag=etag)
 
 
-def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, *, etag: str | None = None) -> None:
+def delete_comment(
+    runner: Runner, principal: Principal, ref: IssueRef, comment_id: uuid.UUID, *, etag: str | None = None,
+) -> None:
     """Delete a comment (soft), if its etag is still `etag` (when given);
     deleting one already deleted changes nothing."""
 
@@ -118,10 +121,10 @@ def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, *
         uow.comments.save(row, ["is_deleted", "updated_at"])
         uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=shown))
 
-    run(principal, work, write=True, etag=etag)
+    runner.run(principal, work, write=True, etag=etag)
 
 
-def add_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> CommentView:
+def add_reaction(runner: Runner, principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> CommentView:
     """The caller's reaction; reacting twice with one emoji changes nothing."""
 
     def work(uow: UnitOfWork) -> CommentView:
@@ -137,10 +140,10 @@ def add_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emo
                               {"emoji": emoji, "user": principal.email}, shown=view))
         return view
 
-    return run(principal, work, write=True)
+    return runner.run(principal, work, write=True)
 
 
-def remove_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> None:
+def remove_reaction(runner: Runner, principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> None:
     """Remove the caller's own reaction, if there is one."""
 
     def work(uow: UnitOfWork) -> None:
@@ -150,4 +153,4 @@ def remove_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, 
             uow.record(Change("reaction", "deleted", row.uuid, issue_id, {"emoji": emoji, "user": principal.email},
                               None, shown=views_of(uow, [row])[0]))
 
-    run(principal, work, write=True)
+    runner.run(principal, work, write=True)

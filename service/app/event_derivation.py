@@ -2,9 +2,9 @@
 change emits, and its `data` as the HTTP contract's JSON shows it.
 
 derived.py appends them to the outbox (storage/events.py) as the
-transaction's last statements; after commit the unit of work tells whoever
-listens (event_listeners.py) that the workspace has new events; the rows
-stay the truth.
+transaction's last statements; the commit returns which workspaces have new
+events (runner.Committed) and its caller wakes their watchers; the rows stay
+the truth.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from ..storage.events import NewEvent
 from ..storage.models import HistoryEntry
 from .changes import Change
-from .views import renderer
+from .views import Renderer
 
 BULK_UPDATED = "issues.bulk_updated"
 
@@ -29,10 +29,9 @@ def _dumps(data: Any) -> str:
 
 
 def derive(changes: Sequence[Change], history: Sequence[Sequence[HistoryEntry]], actor: str,
-           at: datetime.datetime) -> list[NewEvent]:
+           at: datetime.datetime, show: Renderer) -> list[NewEvent]:
     """The events of `changes`; `history[i]` holds the entries written for `changes[i]`."""
     out: list[NewEvent] = []
-    show = renderer()
     for change, entries in zip(changes, history):
         made = _event(change, entries, show)
         if made is not None:
@@ -40,7 +39,7 @@ def derive(changes: Sequence[Change], history: Sequence[Sequence[HistoryEntry]],
     return out
 
 
-def _event(change: Change, entries: Sequence[HistoryEntry], show: Any) -> tuple[str, Any, str] | None:
+def _event(change: Change, entries: Sequence[HistoryEntry], show: Renderer) -> tuple[str, Any, str] | None:
     entity, action = change.entity, change.action
     if entity == "issue":
         before, after = change.views

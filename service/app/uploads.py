@@ -11,10 +11,11 @@ from ..domain.roles import Principal
 from ..storage import attachments as attachments_store
 from ..storage.database import transaction
 from ..storage.models import Attachment
-from .unit_of_work import UnitOfWork, run
+from .runner import Runner
+from .unit_of_work import UnitOfWork
 
 
-def confirm_uploads(principal: Principal, blobs: BlobStore, ids: list[uuid.UUID]) -> bool:
+def confirm_uploads(runner: Runner, principal: Principal, blobs: BlobStore, ids: list[uuid.UUID]) -> bool:
     """Pending attachments whose bytes have arrived intact become ready; True if any did.
 
     The file store marks its uploads ready as they arrive; S3 uploads (and
@@ -24,7 +25,7 @@ def confirm_uploads(principal: Principal, blobs: BlobStore, ids: list[uuid.UUID]
     """
     if not ids:
         return False
-    rows = run(principal, lambda uow: list(uow.attachments.by_ids(ids).values()))
+    rows = runner.run(principal, lambda uow: list(uow.attachments.by_ids(ids).values()))
     confirmed = False
     for row in rows:
         if row.status != attachments_store.PENDING:
