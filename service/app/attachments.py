@@ -115,7 +115,7 @@ def add_issue_file(
         issue_id = find_issue(uow, ref).uuid
         (attachment,) = ready_attachments(uow, "attachment_id", [attachment_id], single=True)
         row = uow.files.insert(issue_id, attachment, file_type, file_name or attachment.file_name, uow.now)
-        uow.record(Change("file", "created", row.uuid, issue_id, None, fields_of(row, FILE_FIELDS), shown=row))
+        uow.record(Change("file", "created", row.uuid, issue_id, None, fields_of(row, FILE_FIELDS), view=row))
         return row
 
     return runner.run(principal, work, write=True)

@@ -26,9 +26,9 @@ __all__ = ["CommentView", "add_comment", "add_reaction", "delete_comment", "edit
 
 def views_of(uow: UnitOfWork, rows: list[Comment]) -> list[CommentView]:
     """Comments with their attachments and reactions; a deleted one shows neither."""
-    shown = [r.uuid for r in rows if not r.is_deleted]
-    attachments = uow.attachments.for_comments(shown)
-    reactions = uow.reactions.for_comments(shown)
+    live = [r.uuid for r in rows if not r.is_deleted]
+    attachments = uow.attachments.for_comments(live)
+    reactions = uow.reactions.for_comments(live)
     return [CommentView(r, attachments.get(r.uuid, []), reactions.get(r.uuid, [])) for r in rows]
 
 
@@ -98,7 +98,7 @@ def edit_comment(
         row.updated_at = uow.now
         uow.comments.save(row, ["content", "is_edited", "updated_at"])
         view = views_of(uow, [row])[0]
-        uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=view))
+        uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), view=view))
         return view
 
     return runner.run(principal, work, write=True, etag=etag)
@@ -115,11 +115,11 @@ def delete_comment(
         if row.is_deleted:  # deleting twice is not an error, and changes nothing
             return
         before = fields_of(row, COMMENT_FIELDS)
-        shown = views_of(uow, [Comment(__no_default__=True, **row.__data__)])[0]  # its event shows it as it was
+        was = views_of(uow, [Comment(__no_default__=True, **row.__data__)])[0]  # its event shows it as it was
         row.is_deleted = True
         row.updated_at = uow.now
         uow.comments.save(row, ["is_deleted", "updated_at"])
-        uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=shown))
+        uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), view=was))
 
     runner.run(principal, work, write=True, etag=etag)
 
@@ -137,7 +137,7 @@ def add_reaction(runner: Runner, principal: Principal, ref: IssueRef, comment_id
         view = views_of(uow, [row])[0]
         if added:
             uow.record(Change("reaction", "created", row.uuid, issue_id, None,
-                              {"emoji": emoji, "user": principal.email}, shown=view))
+                              {"emoji": emoji, "user": principal.email}, view=view))
         return view
 
     return runner.run(principal, work, write=True)
@@ -151,6 +151,6 @@ def remove_reaction(runner: Runner, principal: Principal, ref: IssueRef, comment
         if uow.reactions.remove(row.uuid, emoji, principal.email):
             uow.comments.save(row, [])
             uow.record(Change("reaction", "deleted", row.uuid, issue_id, {"emoji": emoji, "user": principal.email},
-                              None, shown=views_of(uow, [row])[0]))
+                              None, view=views_of(uow, [row])[0]))
 
     runner.run(principal, work, write=True)

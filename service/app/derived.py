@@ -129,8 +129,8 @@ class DerivedWrites:
             repos.request_ids.answer(answer.key, answer.resource_id, answer.encode())
         made = []
         for changes, actor, per_change in self.units:
-            shown = [[next(stored) for _ in entries] for entries in per_change]
-            made += event_derivation.derive(changes, shown, actor, at, self.renderer)
+            entries_stored = [[next(stored) for _ in entries] for entries in per_change]
+            made += event_derivation.derive(changes, entries_stored, actor, at, self.renderer)
         if not made:
             return Written(None, False)
         last, active_webhooks = repos.derived.append_events(made)

@@ -249,7 +249,7 @@ def _emit_bulk_updated(runner: Runner, principal: Principal, data: dict[str, Any
     """Write one `issues.bulk_updated` event showing `data` (JSON-ready: the
     ids and updates asked for, the results), in a unit of work of its own
     (each issue's own changes emit their events as they commit)."""
-    bulk = Change("bulk", "updated", None, None, None, None, shown=data)
+    bulk = Change("bulk", "updated", None, None, None, None, view=data)
     runner.run(principal, lambda uow: uow.record(bulk), write=True)
 
 
@@ -266,9 +266,9 @@ def delete_issue(runner: Runner, principal: Principal, ref: IssueRef, *, etag: s
             uow.issues.save(child, ["parent_uuid"], uow.now)
             uow.record(Change("issue", "updated", child.uuid, child.uuid, fields_of(before.row, ISSUE_FIELDS),
                               fields_of(child, ISSUE_FIELDS), (before, IssueView(child, []))))
-        shown = views_of(uow, [row])[0]  # its event shows the issue as it was
+        was = views_of(uow, [row])[0]  # its event shows the issue as it was
         uow.issues.delete(row.uuid)
-        uow.record(Change("issue", "deleted", row.uuid, row.uuid, fields_of(row, ISSUE_FIELDS), None, (shown, None)))
+        uow.record(Change("issue", "deleted", row.uuid, row.uuid, fields_of(row, ISSUE_FIELDS), None, (was, None)))
 
     runner.run(principal, work, write=True, etag=etag)
 

@@ -1,5 +1,9 @@
 """What the use cases return, and how it is shown.
 
+The words: a *view* is a resource as a use case returns it, with what it is
+shown with (an issue's attachments, a comment's reactions); *rendering* is
+turning a view into the contract's JSON, which only a `Renderer` does.
+
 History entries and events carry values "exactly as the issue JSON
 shows them". Only the API layer knows that JSON, so the runtime gives the
 Runner a `Renderer` at startup, which passes it to each unit of work; the

@@ -23,7 +23,7 @@ def update_workflow(runner: Runner, principal: Principal, transitions: workflow.
         uow.workspace.set_workflow(wanted)
         if before != wanted:  # replacing it with itself changes nothing, and emits nothing
             uow.record(Change("workflow", "updated", None, None, {"transitions": before}, {"transitions": wanted},
-                              shown=wanted))
+                              view=wanted))
         return wanted
 
     return runner.run(principal, work, write=True)

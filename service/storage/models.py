@@ -106,7 +106,7 @@ class Issue(BaseModel):
 Issue.READ_FIELDS = tuple(f for f in Issue._meta.sorted_fields if f.name != "search_text")
 
 
-class IssueRef(BaseModel):
+class IssueRefRow(BaseModel):
     """One reference of an issue, for the ?ref= filter's index."""
 
     issue = peewee.ForeignKeyField(Issue, on_delete="CASCADE", column_name="issue_uuid", index=False)
@@ -310,7 +310,7 @@ class ServerSecret(BaseModel):
 DATABASE_DERIVED: dict[str, set[str]] = {"issues": {"search"}}
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
-    Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
+    Workspace, WorkspacePrefix, ApiToken, Issue, IssueRefRow, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
     Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestRecord, EventCounter, Event,
 )
 

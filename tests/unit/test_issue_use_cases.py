@@ -249,7 +249,7 @@ def test_a_command_that_fails_after_recording_stores_and_announces_nothing(world
     caller = world.member()
 
     def work(uow: Any) -> None:
-        uow.record(Change("workflow", "updated", None, None, None, None, shown={"open": []}))
+        uow.record(Change("workflow", "updated", None, None, None, None, view={"open": []}))
         raise RuntimeError("fails before commit")
 
     with pytest.raises(RuntimeError):
@@ -265,7 +265,7 @@ def test_a_command_given_an_etag_it_never_checks_fails():
 
 def test_a_read_that_records_a_change_fails(world):
     caller = world.member()
-    bulk = Change("bulk", "updated", None, None, None, None, shown={})
+    bulk = Change("bulk", "updated", None, None, None, None, view={})
     with pytest.raises(AssertionError, match="read-only"):
         world.runner.run(caller, lambda uow: uow.record(bulk))
     assert world.tables.events == {}
