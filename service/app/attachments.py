@@ -77,7 +77,7 @@ def create_attachment(
     def replay_with(uow: UnitOfWork, first: StoredAnswer) -> UploadTarget | None:
         row = uow.attachments.get(first.resource_id) if first.resource_id is not None else None
         if row is None or not uow.attachments.renew_upload(row, uow.now + lease):
-            return None  # uploaded (or gone) since: the first response stands
+            return None  # uploaded (or gone) since: the stored answer stands
         return signed(row)
 
     return runner.run(principal, work, write=True, request_id=request_id, replay_with=replay_with)

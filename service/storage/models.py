@@ -246,8 +246,8 @@ class IssueDay(BaseModel):
         primary_key = peewee.CompositeKey("workspace", "day", "shard")
 
 
-class RequestRecord(BaseModel):
-    """The first response to a create that carried a request_id (m0008), kept a day."""
+class RequestIdRow(BaseModel):
+    """A create's request_id: its claim, then its stored answer (m0008), kept a day."""
 
     workspace_id = peewee.IntegerField()
     request_id = peewee.CharField(max_length=128)
@@ -311,7 +311,7 @@ DATABASE_DERIVED: dict[str, set[str]] = {"issues": {"search"}}
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Workspace, WorkspacePrefix, ApiToken, Issue, IssueRefRow, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
-    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestRecord, EventCounter, Event,
+    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestIdRow, EventCounter, Event,
 )
 
 

@@ -17,7 +17,7 @@ from service.domain.errors import InvalidArgument, RequestIdReused
 from service.domain.identifiers import IssueRef
 from service.storage import database
 from service.domain.times import utcnow
-from service.storage.models import Attachment, Comment, Issue, RequestRecord
+from service.storage.models import Attachment, Comment, Issue, RequestIdRow
 from service.storage.request_ids import ClaimTaken, RequestIdRepository
 
 from .test_unit_of_work import VALUES, blobs, committed, db, member, runner  # noqa: F401 - fixtures
@@ -109,7 +109,7 @@ def test_racing_comments_in_separate_transactions_make_one(db, blobs, monkeypatc
 
     assert len(set(answers)) == 1 and answers[0].startswith(b"CommentView ")
     assert count(Comment, Comment.issue == issue.uuid) == 1
-    assert count(RequestRecord, RequestRecord.workspace_id == caller.workspace_id) == 1
+    assert count(RequestIdRow, RequestIdRow.workspace_id == caller.workspace_id) == 1
     # On PostgreSQL both looked first, so the key decided: the loser's claim waited, failed, and rolled back.
     assert taken == (["k-2"] if database.is_postgres() else [])
 
@@ -187,7 +187,7 @@ def test_a_refused_first_request_stores_nothing_and_its_retry_runs_again(db, blo
     caller = member("refusing")
     with pytest.raises(InvalidArgument):
         issues.create_issue(runner, caller, blobs, VALUES, parent=IssueRef(prefix="REF", number=99), request_id=keyed("k-5"))
-    assert count(RequestRecord, RequestRecord.workspace_id == caller.workspace_id) == 0
+    assert count(RequestIdRow, RequestIdRow.workspace_id == caller.workspace_id) == 0
     made = issues.create_issue(runner, caller, blobs, VALUES, request_id=keyed("k-5"))  # the retry runs, and is stored
     repeated = answer(lambda: issues.create_issue(runner, caller, blobs, VALUES, request_id=keyed("k-5")))
     assert repeated == f"IssueView {made.row.uuid}".encode()
@@ -219,12 +219,12 @@ def test_records_expire_after_a_day_and_gc_removes_them(db, blobs, runner):
     caller = member("expiring")
     made = issues.create_issue(runner, caller, blobs, VALUES, request_id=keyed("k-7")).row.uuid
     day_ago = utcnow() - datetime.timedelta(hours=24, seconds=1)
-    database.transaction(lambda: RequestRecord.update(created_at=day_ago).execute(), write=True)
+    database.transaction(lambda: RequestIdRow.update(created_at=day_ago).execute(), write=True)
 
     # Expired: the key is new again (a second issue), and stored afresh.
     again = issues.create_issue(runner, caller, blobs, VALUES, request_id=keyed("k-7")).row.uuid
     assert again != made and count(Issue, Issue.workspace == caller.workspace_id) == 2
 
-    database.transaction(lambda: RequestRecord.update(created_at=day_ago).execute(), write=True)
+    database.transaction(lambda: RequestIdRow.update(created_at=day_ago).execute(), write=True)
     assert gc.collect(blobs, 86400).expired_request_ids == 1
-    assert count(RequestRecord) == 0
+    assert count(RequestIdRow) == 0
