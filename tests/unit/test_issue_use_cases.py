@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from service.api import messages
 from service.api.messages import JsonRenderer
 from service.app import issues, workflows
 from service.app.changes import Change
@@ -243,6 +244,18 @@ def test_an_update_renders_the_issue_once_before_and_once_after():
     assert renderer.issues_rendered == 1  # its event: a create records no values in history
     update(world, caller, made, title="new")
     assert renderer.issues_rendered == 1 + 2  # history and event share the before and after JSON
+
+
+def test_an_updates_answer_reuses_the_message_its_event_was_rendered_from(world, monkeypatch):
+    built: list[IssueView] = []
+    build = messages._issue
+    monkeypatch.setattr(messages, "_issue", lambda view: built.append(view) or build(view))
+    caller = world.member()
+    made = create(world, caller)
+    after = update(world, caller, made, title="new")
+    answer = messages.issue(after)
+    assert answer.title == "new" and answer.etag == issue_etag(after.row.uuid, 2, "ACM")
+    assert len(built) == 1 + 2  # the create's one; the update's before and after, the answer included
 
 
 def test_a_command_that_fails_after_recording_stores_and_announces_nothing(world):
