@@ -9,7 +9,6 @@ from ..blobs import BlobStore
 from ..domain.errors import Violations
 from ..domain.roles import Principal
 from ..storage import attachments as attachments_store
-from ..storage.database import transaction
 from ..storage.models import Attachment
 from .runner import Runner
 from .unit_of_work import UnitOfWork
@@ -37,7 +36,7 @@ def confirm_uploads(runner: Runner, principal: Principal, blobs: BlobStore, ids:
         if sha256 is None or (row.sha256 and sha256 != row.sha256):
             blobs.delete(row.object_key)
             continue
-        confirmed |= transaction(lambda: attachments_store.mark_ready(row, sha256), write=True)
+        confirmed |= runner.run(principal, lambda uow: uow.attachments.mark_ready(row, sha256), write=True)
     return confirmed
 
 

@@ -228,6 +228,13 @@ class FakeAttachments:
         stored.upload_expires_at = row.upload_expires_at = expires_at
         return True
 
+    def mark_ready(self, attachment: Attachment, sha256: str) -> bool:
+        stored = self._t.attachments[attachment.uuid]
+        if stored.status != "pending":
+            return False
+        stored.status, stored.sha256 = "ready", sha256
+        return True
+
     def by_ids(self, ids: Iterable[uuid.UUID], *, lock: bool = False) -> dict[uuid.UUID, Attachment]:
         return {i: row for i in ids if (row := self.get(i)) is not None}
 

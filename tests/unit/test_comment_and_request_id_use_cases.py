@@ -241,3 +241,33 @@ def test_a_file_on_an_issue_is_recorded_with_its_history_and_event(world):
     assert [f.file_type for f in attachments.list_issue_files(world.runner, caller, issue, "log")] == ["log"]
     assert world.history(issue.uuid)[-1] == ("file_added", None, None, str(row.uuid))
     assert world.events(caller)[-1] == ("file.added", issue.uuid)
+
+
+def test_a_pending_upload_whose_bytes_arrived_intact_is_confirmed_and_used(world):
+    caller = world.member()
+    issue = new_issue(world, caller)
+    repositories = world.storage.repositories(caller.workspace_id)
+    intact, cut_off = (repositories.attachments.insert(
+        caller.email, file_name=name, content_type="text/plain", size_bytes=2, sha256=None, expires_at=world.now)
+        for name in ("intact.txt", "cut-off.txt"))
+
+    class Uploaded:
+        removed: list[str] = []
+
+        def uploaded_size(self, key: str) -> int:
+            return 2 if key == intact.object_key else 1
+
+        def sha256(self, key: str) -> str:
+            return "ab" * 32
+
+        def delete(self, key: str) -> None:
+            self.removed.append(key)
+
+    blobs = Uploaded()
+    with pytest.raises(InvalidArgument, match=r"attachment_ids\[1\]"):
+        comments.add_comment(world.runner, caller, blobs, issue, "c", [intact.uuid, cut_off.uuid])  # type: ignore[arg-type]
+    assert blobs.removed == [cut_off.object_key]  # its bytes do not match: removed, to upload again
+    assert (world.tables.attachments[intact.uuid].status, world.tables.attachments[intact.uuid].sha256) == (
+        "ready", "ab" * 32)
+    view = comments.add_comment(world.runner, caller, blobs, issue, "c", [intact.uuid])  # type: ignore[arg-type]
+    assert [a.uuid for a in view.attachments] == [intact.uuid]
