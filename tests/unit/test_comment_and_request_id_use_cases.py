@@ -271,3 +271,28 @@ def test_a_pending_upload_whose_bytes_arrived_intact_is_confirmed_and_used(world
         "ready", "ab" * 32)
     view = comments.add_comment(world.runner, caller, blobs, issue, "c", [intact.uuid])  # type: ignore[arg-type]
     assert [a.uuid for a in view.attachments] == [intact.uuid]
+
+
+def test_repeats_within_one_batch_are_answered_as_the_first_and_announced_once(world):
+    """Creates batched into one transaction (the Runner's one commit path):
+    a repeat after the first in the batch gets its very answer, another
+    request with the key is refused alone, and the commit is announced once."""
+    from service.app.comment_record import record_comment
+    from service.app.create_batches import _commit, _Create
+
+    caller = world.member()
+    issue = new_issue(world, caller)
+
+    def work(uow: Any) -> comments.CommentView:
+        return comments.CommentView(record_comment(uow, issue.uuid, "batched", []), [])
+
+    batch = [_Create(caller, work, keyed("k-8")), _Create(caller, work, keyed("k-8")),
+             _Create(caller, work, keyed("k-8", "another request")), _Create(caller, work, None)]
+    announced = len(world.committed)
+    _commit(world.runner, batch)
+    first, repeat, other, unkeyed = batch
+    assert first.error is None and repeat.result is first.result and unkeyed.error is None
+    assert isinstance(other.error, RequestIdReused)
+    assert [c.content for c in world.tables.comments.values()] == ["batched", "batched"]
+    assert len(world.committed) == announced + 1 and world.committed[-1].event_workspaces == {caller.workspace_id}
+    assert world.tables.request_ids[(caller.workspace_id, "k-8")].resource_id == first.result.row.uuid

@@ -290,3 +290,15 @@ def test_events_in_a_workspace_with_webhooks_make_deliveries_due(world):
     create(world, caller)
     assert world.committed[-1].deliveries_due
     assert world.tables.deliveries == [(caller.workspace_id, 1, "issue.created")]
+
+
+def test_a_custom_workflow_allows_its_own_moves_and_replacing_it_with_itself_emits_nothing(world):
+    caller = world.member()
+    transitions = {**workflows.get_workflow(world.runner, caller), "open": ["rejected"], "rejected": ["open"]}
+    workflows.update_workflow(world.runner, caller, transitions)
+    workflows.update_workflow(world.runner, caller, transitions)
+    assert world.events(caller) == [("workflow.updated", None)]
+    made = create(world, caller)
+    assert update(world, caller, made, status="rejected").row.status == "rejected"
+    assert update(world, caller, made, status="open").row.resolved_at is None
+    assert [h[:2] for h in world.history(made.row.uuid)[1:]] == [("status_changed", "status")] * 2
