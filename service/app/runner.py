@@ -15,6 +15,7 @@ and the creates of a batch (create_batches.py) alike.
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterable, TypeVar
 
@@ -31,6 +32,7 @@ from .views import Renderer, RenderedOnce
 __all__ = ["Committed", "Runner", "call_deadline"]
 
 T = TypeVar("T")
+log = logging.getLogger("service.app")
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class Runner:
             max((last for _, last in events), default=None),
             due or any(w.deliveries_due for _, w in written),
         )
-        self.after_commit(committed)
+        try:
+            self.after_commit(committed)
+        except Exception:  # noqa: BLE001 - durable now: the caller hears success; watchers and the dispatcher poll too
+            log.exception("a wake-up after commit failed")
         return committed
 

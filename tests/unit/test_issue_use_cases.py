@@ -302,3 +302,14 @@ def test_a_custom_workflow_allows_its_own_moves_and_replacing_it_with_itself_emi
     assert update(world, caller, made, status="rejected").row.status == "rejected"
     assert update(world, caller, made, status="open").row.resolved_at is None
     assert [h[:2] for h in world.history(made.row.uuid)[1:]] == [("status_changed", "status")] * 2
+
+
+def test_a_commit_whose_wake_up_fails_is_still_answered_as_done(world, caplog):
+    def broken(committed: Any) -> None:
+        raise RuntimeError("the hub is gone")
+
+    world.runner.after_commit = broken
+    caller = world.member()
+    made = create(world, caller)
+    assert world.tables.issues[made.row.uuid].number == 1
+    assert "a wake-up after commit failed" in caplog.text
