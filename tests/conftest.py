@@ -20,16 +20,6 @@ from . import harness
 _skipped_postgres: list[str] = []
 
 
-@pytest.fixture(scope="session", autouse=True)
-def json_renderer() -> None:
-    """What the server does at startup, for tests that call the use cases directly:
-    history values and events' data are the contract's JSON."""
-    from service.api.messages import JsonRenderer
-    from service.app.views import use_renderer
-
-    use_renderer(JsonRenderer())
-
-
 def _postgres_required() -> bool:
     return os.environ.get("ISSUES_REQUIRE_POSTGRES") == "1"
 

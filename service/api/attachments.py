@@ -5,6 +5,7 @@ from __future__ import annotations
 from issues.v1 import issue_file_pb2, issue_service_pb2 as pb
 
 from ..app import attachments
+from ..app.runner import Runner
 from ..blobs import BlobStore
 from ..config import BlobSettings
 from ..domain.errors import InvalidArgument, Violations
@@ -16,7 +17,8 @@ _FILE_TYPE_RULE = "must be 1 to 64 lower-case letters, digits and underscores"
 
 
 class AttachmentsServicer:
-    def __init__(self, blobs: BlobStore, settings: BlobSettings) -> None:
+    def __init__(self, runner: Runner, blobs: BlobStore, settings: BlobSettings) -> None:
+        self._runner = runner
         self._blobs = blobs
         self._settings = settings
 
@@ -32,18 +34,19 @@ class AttachmentsServicer:
         sha256 = request.sha256.lower() if request.HasField("sha256") else None
         if sha256 is not None and not requests.SHA256.match(sha256):
             v.add("sha256", "must be 64 hexadecimal digits")
-        once = requests.idempotency(v, request, messages.upload_target)
+        request_id = requests.request_id(v, request, messages.upload_target)
         v.check()
         target = attachments.create_attachment(
-            call.principal, self._blobs, file_name=request.file_name, content_type=content_type,
-            size_bytes=request.size_bytes, sha256=sha256, url_seconds=self._settings.upload_url_seconds, once=once,
+            self._runner, call.principal, self._blobs, file_name=request.file_name, content_type=content_type,
+            size_bytes=request.size_bytes, sha256=sha256, url_seconds=self._settings.upload_url_seconds,
+            request_id=request_id,
         )
         return messages.upload_target(target)
 
     def GetAttachment(self, request: pb.GetAttachmentRequest, call: Call) -> pb.GetAttachmentResponse:
         attachment_id = require_uuid("attachment_id", request.attachment_id)
         download = attachments.get_attachment(
-            call.principal, self._blobs, attachment_id, self._settings.download_url_seconds
+            self._runner, call.principal, self._blobs, attachment_id, self._settings.download_url_seconds
         )
         response = pb.GetAttachmentResponse(attachment=messages.attachment(download.attachment))
         if download.url is not None and download.expires_at is not None:
@@ -63,7 +66,7 @@ class AttachmentsServicer:
         v.check()
         assert issue_id is not None and attachment_id is not None
         row = attachments.add_issue_file(
-            call.principal, self._blobs, issue_id, attachment_id, request.file_type, file_name
+            self._runner, call.principal, self._blobs, issue_id, attachment_id, request.file_type, file_name
         )
         return messages.issue_file(row)
 
@@ -71,5 +74,5 @@ class AttachmentsServicer:
         issue_id = require_issue_ref("issue_id", request.issue_id)
         if request.file_type and not requests.FILE_TYPE.match(request.file_type):
             raise InvalidArgument.field("file_type", _FILE_TYPE_RULE)
-        rows = attachments.list_issue_files(call.principal, issue_id, request.file_type)
+        rows = attachments.list_issue_files(self._runner, call.principal, issue_id, request.file_type)
         return pb.ListIssueFilesResponse(files=[messages.issue_file(r) for r in rows])

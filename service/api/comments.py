@@ -10,6 +10,7 @@ from google.protobuf import empty_pb2
 from issues.v1 import comment_pb2, issue_service_pb2 as pb
 
 from ..app import comments
+from ..app.runner import Runner
 from ..blobs import BlobStore
 from ..domain.errors import Violations
 from ..domain.identifiers import parse_issue_ref
@@ -20,7 +21,8 @@ from .pipeline import Call
 
 
 class CommentsServicer:
-    def __init__(self, blobs: BlobStore) -> None:
+    def __init__(self, runner: Runner, blobs: BlobStore) -> None:
+        self._runner = runner
         self._blobs = blobs
 
     def ListComments(self, request: pb.ListCommentsRequest, call: Call) -> pb.ListCommentsResponse:
@@ -28,7 +30,8 @@ class CommentsServicer:
         items, total, token = paging.under_issue(
             request, principal.workspace_id, "comments", (datetime.datetime, uuid.UUID),
             default_limit=COMMENTS_PAGE_DEFAULT,
-            fetch=lambda ref, limit, offset, after: comments.list_comments(principal, ref, limit, offset, after),
+            fetch=lambda ref, limit, offset, after: comments.list_comments(
+                self._runner, principal, ref, limit, offset, after),
             build=messages.comment, position=lambda view: (view.row.created_at, view.row.uuid))
         return pb.ListCommentsResponse(items=items, count=total, next_page_token=token)
 
@@ -37,10 +40,11 @@ class CommentsServicer:
         issue_id = parse_issue_ref(v, "issue_id", request.issue_id)
         content = requests.text(v, "content", request.content, max_len=COMMENT_MAX)
         attachment_ids = requests.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
-        once = requests.idempotency(v, request, messages.comment)
+        request_id = requests.request_id(v, request, messages.comment)
         v.check()
         assert issue_id is not None
-        view = comments.add_comment(call.principal, self._blobs, issue_id, content, attachment_ids, once=once)
+        view = comments.add_comment(self._runner, call.principal, self._blobs, issue_id, content, attachment_ids,
+                                    request_id=request_id)
         return messages.comment(view)
 
     def UpdateComment(self, request: pb.UpdateCommentRequest, call: Call) -> comment_pb2.Comment:
@@ -51,22 +55,22 @@ class CommentsServicer:
         attachment_ids = requests.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
         v.check()
         view = comments.edit_comment(
-            call.principal, self._blobs, issue_id, comment_id, content,
+            self._runner, call.principal, self._blobs, issue_id, comment_id, content,
             attachment_ids if "attachment_ids" in paths else None, etag=request.etag or None,
         )
         return messages.comment(view)
 
     def DeleteComment(self, request: pb.DeleteCommentRequest, call: Call) -> empty_pb2.Empty:
         issue_id, comment_id = requests.comment_ids(request)
-        comments.delete_comment(call.principal, issue_id, comment_id, etag=request.etag or None)
+        comments.delete_comment(self._runner, call.principal, issue_id, comment_id, etag=request.etag or None)
         return empty_pb2.Empty()
 
     def AddReaction(self, request: pb.AddReactionRequest, call: Call) -> comment_pb2.Comment:
         issue_id, comment_id = requests.comment_ids(request)
-        view = comments.add_reaction(call.principal, issue_id, comment_id, check_emoji(request.emoji))
+        view = comments.add_reaction(self._runner, call.principal, issue_id, comment_id, check_emoji(request.emoji))
         return messages.comment(view)
 
     def RemoveReaction(self, request: pb.RemoveReactionRequest, call: Call) -> empty_pb2.Empty:
         issue_id, comment_id = requests.comment_ids(request)
-        comments.remove_reaction(call.principal, issue_id, comment_id, check_emoji(request.emoji))
+        comments.remove_reaction(self._runner, call.principal, issue_id, comment_id, check_emoji(request.emoji))
         return empty_pb2.Empty()

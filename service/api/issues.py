@@ -10,6 +10,7 @@ from google.protobuf import empty_pb2
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
 from ..app import history, issues, page_tokens
+from ..app.runner import Runner
 from ..blobs import BlobStore
 from ..domain.errors import Violations
 from ..domain.identifiers import parse_issue_ref, require_issue_ref
@@ -27,7 +28,8 @@ _OUTCOMES = {
 
 
 class IssuesServicer:
-    def __init__(self, blobs: BlobStore) -> None:
+    def __init__(self, runner: Runner, blobs: BlobStore) -> None:
+        self._runner = runner
         self._blobs = blobs
         self._messages = messages.IssueMessages()
 
@@ -35,22 +37,24 @@ class IssuesServicer:
         v = Violations()  # the issue's fields and its first comment, refused together
         values = requests.issue_values(request, requests.ISSUE_FIELDS, creating=True, v=v)
         comment = requests.initial_comment(v, request)
-        once = requests.idempotency(v, request, messages.issue)
+        request_id = requests.request_id(v, request, messages.issue)
         v.check()
         parent = values.pop("parent_id", None)
-        view = issues.create_issue(call.principal, self._blobs, values, comment=comment, parent=parent, once=once)
+        view = issues.create_issue(self._runner, call.principal, self._blobs, values, comment=comment, parent=parent,
+                                   request_id=request_id)
         return messages.issue(view)
 
     def GetIssue(self, request: pb.GetIssueRequest, call: Call) -> issue_pb2.Issue:
-        return messages.issue(issues.get_issue(call.principal, require_issue_ref("issue_id", request.issue_id)))
+        ref = require_issue_ref("issue_id", request.issue_id)
+        return messages.issue(issues.get_issue(self._runner, call.principal, ref))
 
     def ListIssues(self, request: pb.ListIssuesRequest, call: Call) -> pb.ListIssuesResponse:
         walk = paging.Walk.resume(request, page_tokens.scope("issues", call.principal.workspace_id))
         v = Violations()
         f, order_by = list_filters.issue_filter(v, walk.request)
         at = walk.page(v, _ISSUE_POSITIONS[ORDERS[order_by][0]], default_limit=ISSUES_PAGE_DEFAULT)
-        page = issues.list_issues(call.principal, self._messages, f, order_by, limit=at.limit, offset=at.offset,
-                                  after=at.after)
+        page = issues.list_issues(self._runner, call.principal, self._messages, f, order_by, limit=at.limit,
+                                  offset=at.offset, after=at.after)
         items, token = walk.respond(page.items, page.positions, page.more)
         return pb.ListIssuesResponse(items=items, count=page.total, next_page_token=token)
 
@@ -61,17 +65,17 @@ class IssuesServicer:
         assert ref is not None
         paths = requests.update_paths(request, requests.ISSUE_FIELDS)
         values = requests.issue_values(request, paths, creating=False)
-        view = issues.update_issue(call.principal, self._blobs, ref, values, etag=request.etag or None)
+        view = issues.update_issue(self._runner, call.principal, self._blobs, ref, values, etag=request.etag or None)
         return messages.issue(view)
 
     def DeleteIssue(self, request: pb.DeleteIssueRequest, call: Call) -> empty_pb2.Empty:
         ref = require_issue_ref("issue_id", request.issue_id)
-        issues.delete_issue(call.principal, ref, etag=request.etag or None)
+        issues.delete_issue(self._runner, call.principal, ref, etag=request.etag or None)
         return empty_pb2.Empty()
 
     def BulkUpdateIssues(self, request: pb.BulkUpdateIssuesRequest, call: Call) -> pb.BulkUpdateIssuesResponse:
         refs, values = requests.bulk_update(request)
-        results = issues.bulk_update(call.principal, refs, values, asked=list(request.ids))
+        results = issues.bulk_update(self._runner, call.principal, refs, values, asked=list(request.ids))
         response = pb.BulkUpdateIssuesResponse(updated=sum(r.outcome == "updated" for r in results))
         for requested, result in zip(request.ids, results):
             item = response.results.add(id=requested, outcome=_OUTCOMES[result.outcome])
@@ -84,7 +88,8 @@ class IssuesServicer:
         principal = call.principal
         items, total, token = paging.under_issue(
             request, principal.workspace_id, "sub_issues", (datetime.datetime, uuid.UUID), default_limit=ISSUES_PAGE_DEFAULT,
-            fetch=lambda ref, limit, offset, after: issues.list_sub_issues(principal, ref, limit, offset, after),
+            fetch=lambda ref, limit, offset, after: issues.list_sub_issues(
+                self._runner, principal, ref, limit, offset, after),
             build=messages.issue, position=lambda view: (view.row.created_at, view.row.uuid))
         return pb.ListSubIssuesResponse(items=items, count=total, next_page_token=token)
 
@@ -93,7 +98,8 @@ class IssuesServicer:
         items, total, token = paging.under_issue(
             request, principal.workspace_id, "history", (datetime.datetime, int, uuid.UUID),
             default_limit=HISTORY_PAGE_DEFAULT,
-            fetch=lambda ref, limit, offset, after: history.list_history(principal, ref, limit, offset, after),
+            fetch=lambda ref, limit, offset, after: history.list_history(
+                self._runner, principal, ref, limit, offset, after),
             build=messages.history_entry, position=lambda row: (row.created_at, row.position, row.uuid))
         return pb.ListIssueHistoryResponse(items=items, count=total, next_page_token=token)
 

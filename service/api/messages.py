@@ -62,6 +62,15 @@ def timestamp(value: datetime.datetime) -> timestamp_pb2.Timestamp:
 
 
 def issue(view: IssueView) -> issue_pb2.Issue:
+    """The issue's message, built once per view: an update's history and
+    event (through JsonRenderer) and its answer share it."""
+    built = view.rendered.get("message")
+    if built is None:
+        built = view.rendered["message"] = _issue(view)
+    return built
+
+
+def _issue(view: IssueView) -> issue_pb2.Issue:
     row = view.row
     message = issue_pb2.Issue(
         uuid=str(row.uuid),

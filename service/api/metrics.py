@@ -7,6 +7,7 @@ import datetime
 from issues.v1 import issue_service_pb2 as pb, metrics_pb2
 
 from ..app import issues
+from ..app.runner import Runner
 from ..app.issues import Counts
 from ..domain import workflow
 from ..domain.errors import InvalidArgument
@@ -15,13 +16,16 @@ from .pipeline import Call
 
 
 class MetricsServicer:
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
     def GetIssueMetrics(self, request: pb.GetIssueMetricsRequest, call: Call) -> pb.GetIssueMetricsResponse:
         days = request.days if request.HasField("days") else METRICS_DAYS_DEFAULT
         if not 1 <= days <= METRICS_DAYS_MAX:
             raise InvalidArgument.field("days", f"must be between 1 and {METRICS_DAYS_MAX}, got {days}")
         today = datetime.datetime.now(datetime.timezone.utc).date()
         first_day = today - datetime.timedelta(days=days - 1)
-        counts = issues.issue_counts(call.principal, first_day)
+        counts = issues.issue_counts(self._runner, call.principal, first_day)
         return pb.GetIssueMetricsResponse(metrics=build(counts, first_day, days))
 
 

@@ -18,8 +18,8 @@
    with `google.rpc.BadRequest` details for bad input and a
    `google.rpc.ErrorInfo` for one with a reason; anything else is a bug,
    logged whole, and the caller gets a bare INTERNAL. A repeated create
-   (`Replayed`, a request_id seen before) is answered with the first
-   response, whatever the method.
+   (`Replay`, a request_id seen before) is answered with the stored
+   answer, whatever the method.
 6. Write one access line when the call, or the whole stream, ends.
 
 The server is `grpc.aio`'s: ordinary handlers run on its thread pool, as
@@ -52,9 +52,9 @@ from common import descriptors, logs
 from common.errors import bad_request_any
 
 from ..app import stream_tickets
-from ..app.idempotency import Replayed
+from ..app.request_ids import Replay
 from ..app.tokens import Authenticator
-from ..app.unit_of_work import call_deadline
+from ..app.runner import call_deadline
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
 from ..domain.roles import Principal, Role
 from .admission import Admission
@@ -68,7 +68,8 @@ log = logging.getLogger("service.rpc")
 class Call:
     """The call a handler serves."""
 
-    caller: Principal | None  # None for a `signed_url` method
+    # Who is calling, None for a `signed_url` method: read it as `principal`.
+    _principal: Principal | None
     method: str
     context: grpc.ServicerContext
     # A long stream's way to ask, now and then, whether its token still holds
@@ -78,9 +79,9 @@ class Call:
     @property
     def principal(self) -> Principal:
         """Who is calling; a `signed_url` call has no one, and using it fails closed."""
-        if self.caller is None:
+        if self._principal is None:
             raise Unauthenticated("this call carries no token")
-        return self.caller
+        return self._principal
 
 
 # The `domain` of the google.rpc.ErrorInfo details this service sends.
@@ -104,7 +105,7 @@ INTERNAL = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
 
 def encode(message: Any) -> bytes:
     """A response's bytes, with map entries (Struct keys) in a fixed order:
-    the stored first answer of a create (requests.idempotency) is encoded
+    the stored answer of a create (requests.request_id) is encoded
     here too, so a replay equals it byte for byte."""
     return message.SerializeToString(deterministic=True)
 
@@ -198,8 +199,8 @@ class Pipeline:
                 with call_deadline(context.time_remaining()):
                     try:
                         return handler(request, call)
-                    except Replayed as repeat:  # a create's request_id seen before
-                        return response_class.FromString(repeat.response)
+                    except Replay as replay:  # a create's request_id seen before
+                        return response_class.FromString(replay.response)
 
         if method.client_streaming:
             return grpc.stream_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)

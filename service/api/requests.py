@@ -19,7 +19,7 @@ from common.descriptors import field_rules
 from common.enums import enum_names
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
 
-from ..app.idempotency import Idempotency
+from ..app.request_ids import RequestId
 from ..domain import workflow
 from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import IssueRef, parse_issue_ref, parse_uuid
@@ -243,15 +243,15 @@ def mask_paths(v: Violations, request: Message, fields: tuple[str, ...]) -> list
     return inferred
 
 
-def idempotency(v: Violations, request: Message, response: Callable[[Any], Message]) -> Idempotency | None:
+def request_id(v: Violations, request: Message, response: Callable[[Any], Message]) -> RequestId | None:
     """A create's `request_id`, if it has one, with the fingerprint a repeat
     must match (a hash of the whole request but the id) and `response`, how
     the caller's answer is made from the command's result (stored for repeats)."""
-    request_id = request.request_id
-    if not request_id:
+    key = request.request_id
+    if not key:
         return None
     assert REQUEST_ID_MAX is not None
-    if len(request_id) > REQUEST_ID_MAX or not REQUEST_ID.match(request_id):
+    if len(key) > REQUEST_ID_MAX or not REQUEST_ID.match(key):
         v.add("request_id", f"must be 1 to {REQUEST_ID_MAX} printable ASCII characters without spaces, "
                             "such as a UUID (over HTTP, the Idempotency-Key header)")
         return None
@@ -260,7 +260,7 @@ def idempotency(v: Violations, request: Message, response: Callable[[Any], Messa
     rest.ClearField("request_id")
     digest = hashlib.sha256(request.DESCRIPTOR.full_name.encode() + b"\0" + rest.SerializeToString(deterministic=True))
     # Stored as the pipeline encodes the live answer: a replay is the first one byte for byte.
-    return Idempotency(request_id, digest.hexdigest(), lambda result: encode(response(result)))
+    return RequestId(key, digest.hexdigest(), lambda result: encode(response(result)))
 
 
 # What a bulk update may change (IssueUpdates' fields, by UpdateIssue's rules).

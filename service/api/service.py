@@ -15,6 +15,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from common.descriptors import SERVICE
 
+from ..app.runner import Runner
 from ..app.tokens import Authenticator
 from ..blobs import BlobStore
 from ..config import BlobSettings
@@ -43,18 +44,19 @@ def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: l
 
 
 def issue_service(
-    blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, admission: Admission,
+    runner: Runner, blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, admission: Admission,
     hub: EventHub, limiter: RateLimiter | None = None, executor: Any = None,
 ) -> grpc.GenericRpcHandler:
-    """issues.v1.IssueService, every method behind the pipeline, admitted by `admission`."""
+    """issues.v1.IssueService, every method behind the pipeline, admitted by
+    `admission`; its use cases run on `runner`."""
     servicers: list[object] = [
-        IssuesServicer(blobs),
-        CommentsServicer(blobs),
-        AttachmentsServicer(blobs, blob_settings),
+        IssuesServicer(runner, blobs),
+        CommentsServicer(runner, blobs),
+        AttachmentsServicer(runner, blobs, blob_settings),
         BlobsServicer(blobs),
-        MetricsServicer(),
-        WorkflowServicer(),
+        MetricsServicer(runner),
+        WorkflowServicer(runner),
         EventsServicer(hub),
-        WebhooksServicer(),
+        WebhooksServicer(runner),
     ]
     return generic_handler(SERVICE, Pipeline(authenticator, admission, limiter, executor), servicers)

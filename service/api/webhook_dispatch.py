@@ -42,7 +42,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from common.metrics import LATENCY_BUCKETS
 
-from ..app import event_listeners, webhook_deliveries
+from ..app import webhook_deliveries
 from ..app.webhook_deliveries import Attempt, Claimed, Outcome
 from ..domain import webhook_signing
 from ..domain.errors import Unavailable
@@ -88,7 +88,6 @@ class Dispatcher:
         self._depth_labels: set[str] = set()
 
     def start(self) -> None:
-        event_listeners.on_deliveries(self.poke)
         self._thread.start()
         self._started.wait(5)
 

@@ -13,6 +13,7 @@ from common.enums import enum_names
 from issues.v1 import webhook_pb2 as pb
 
 from ..app import page_tokens, webhooks
+from ..app.runner import Runner
 from ..domain import event_types, webhook_rules
 from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import parse_uuid, require_uuid
@@ -55,6 +56,9 @@ def _description(v: Violations, value: str) -> str:
 
 
 class WebhooksServicer:
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
     def CreateWebhook(self, request: pb.CreateWebhookRequest, call: Call) -> pb.Webhook:
         v = Violations()
         _url(v, request.url)
@@ -62,19 +66,19 @@ class WebhooksServicer:
         description = _description(v, request.description)
         v.check()
         active = request.active if request.HasField("active") else True
-        return webhook(webhooks.create_webhook(call.principal, request.url, types, description, active))
+        return webhook(webhooks.create_webhook(self._runner, call.principal, request.url, types, description, active))
 
     def ListWebhooks(self, request: pb.ListWebhooksRequest, call: Call) -> pb.ListWebhooksResponse:
         walk = paging.Walk.resume(request, page_tokens.scope("webhooks", call.principal.workspace_id))
         at = walk.page(Violations(), (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
-        views = webhooks.list_webhooks(call.principal, at.limit + 1, at.after)
+        views = webhooks.list_webhooks(self._runner, call.principal, at.limit + 1, at.after)
         shown = views[:at.limit]
         items, token = walk.respond([webhook(w) for w in shown], [(w.row.created_at, w.row.id) for w in shown],
                                     len(views) > at.limit)
         return pb.ListWebhooksResponse(items=items, next_page_token=token)
 
     def GetWebhook(self, request: pb.GetWebhookRequest, call: Call) -> pb.Webhook:
-        return webhook(webhooks.get_webhook(call.principal, require_uuid("webhook_id", request.webhook_id)))
+        return webhook(webhooks.get_webhook(self._runner, call.principal, require_uuid("webhook_id", request.webhook_id)))
 
     def UpdateWebhook(self, request: pb.UpdateWebhookRequest, call: Call) -> pb.Webhook:
         v = Violations()
@@ -97,17 +101,17 @@ class WebhooksServicer:
         if not paths:
             raise InvalidArgument.field("update_mask", "names no field to update")
         assert webhook_id is not None
-        return webhook(webhooks.update_webhook(call.principal, webhook_id, values))
+        return webhook(webhooks.update_webhook(self._runner, call.principal, webhook_id, values))
 
     def DeleteWebhook(self, request: pb.DeleteWebhookRequest, call: Call) -> empty_pb2.Empty:
-        webhooks.delete_webhook(call.principal, require_uuid("webhook_id", request.webhook_id))
+        webhooks.delete_webhook(self._runner, call.principal, require_uuid("webhook_id", request.webhook_id))
         return empty_pb2.Empty()
 
     def RotateWebhookSecret(self, request: pb.RotateWebhookSecretRequest, call: Call) -> pb.Webhook:
-        return webhook(webhooks.rotate_secret(call.principal, require_uuid("webhook_id", request.webhook_id)))
+        return webhook(webhooks.rotate_secret(self._runner, call.principal, require_uuid("webhook_id", request.webhook_id)))
 
     def PingWebhook(self, request: pb.PingWebhookRequest, call: Call) -> pb.WebhookDelivery:
-        return delivery(webhooks.ping(call.principal, require_uuid("webhook_id", request.webhook_id)))
+        return delivery(webhooks.ping(self._runner, call.principal, require_uuid("webhook_id", request.webhook_id)))
 
     def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest, call: Call) -> pb.ListWebhookDeliveriesResponse:
         v = Violations()
@@ -117,7 +121,7 @@ class WebhooksServicer:
         statuses = requests.enum_filter(v, "status", walk.request.status, DELIVERY_STATUS_NAMES)
         at = walk.page(v, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
         assert webhook_id is not None
-        rows = webhooks.list_deliveries(call.principal, webhook_id, statuses, at.limit + 1, at.after)
+        rows = webhooks.list_deliveries(self._runner, call.principal, webhook_id, statuses, at.limit + 1, at.after)
         shown = rows[:at.limit]
         items, token = walk.respond([delivery(r) for r in shown], [(r.created_at, r.id) for r in shown],
                                     len(rows) > at.limit)
@@ -129,4 +133,4 @@ class WebhooksServicer:
         delivery_id = parse_uuid(v, "delivery_id", request.delivery_id)
         v.check()
         assert webhook_id is not None and delivery_id is not None
-        return delivery(webhooks.redeliver(call.principal, webhook_id, delivery_id))
+        return delivery(webhooks.redeliver(self._runner, call.principal, webhook_id, delivery_id))

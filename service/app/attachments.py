@@ -21,9 +21,10 @@ from ..storage import attachments as attachments_store
 from ..storage.database import transaction
 from ..storage.models import Attachment, IssueFile
 from .changes import Change, fields_of
-from .idempotency import Idempotency, Stored
+from .request_ids import RequestId, StoredAnswer
 from .issues import find_issue
-from .unit_of_work import UnitOfWork, run
+from .runner import Runner
+from .unit_of_work import UnitOfWork
 from .uploads import confirm_uploads, ready_attachments
 
 # The attachment states, as the blob endpoints compare them.
@@ -50,11 +51,11 @@ class Download:
 
 
 def create_attachment(
-    principal: Principal, blobs: BlobStore, *, file_name: str, content_type: str, size_bytes: int,
-    sha256: str | None, url_seconds: int, once: Idempotency | None = None,
+    runner: Runner, principal: Principal, blobs: BlobStore, *, file_name: str, content_type: str, size_bytes: int,
+    sha256: str | None, url_seconds: int, request_id: RequestId | None = None,
 ) -> UploadTarget:
-    """Register a pending attachment and sign its upload URL; `once`: its
-    request_id. A repeat gets the first response, but while the upload is
+    """Register a pending attachment and sign its upload URL; `request_id`:
+    its request_id. A repeat gets the stored answer, but while the upload is
     still pending it gets a freshly signed URL (and the upload a new lease)."""
     lease = datetime.timedelta(seconds=url_seconds)
 
@@ -73,25 +74,27 @@ def create_attachment(
         uow.record(Change("attachment", "created", row.uuid, None, None, fields_of(row, ATTACHMENT_FIELDS)))
         return signed(row)
 
-    def repeat(uow: UnitOfWork, first: Stored) -> UploadTarget | None:
+    def replay_with(uow: UnitOfWork, first: StoredAnswer) -> UploadTarget | None:
         row = uow.attachments.get(first.resource_id) if first.resource_id is not None else None
         if row is None or not uow.attachments.renew_upload(row, uow.now + lease):
-            return None  # uploaded (or gone) since: the first response stands
+            return None  # uploaded (or gone) since: the stored answer stands
         return signed(row)
 
-    return run(principal, work, write=True, once=once, repeat=repeat)
+    return runner.run(principal, work, write=True, request_id=request_id, replay_with=replay_with)
 
 
-def get_attachment(principal: Principal, blobs: BlobStore, attachment_id: uuid.UUID, url_seconds: int) -> Download:
+def get_attachment(
+    runner: Runner, principal: Principal, blobs: BlobStore, attachment_id: uuid.UUID, url_seconds: int,
+) -> Download:
     def work(uow: UnitOfWork) -> Attachment:
         row = uow.attachments.get(attachment_id)
         if row is None:
             raise NotFound(f"attachment {attachment_id} not found")
         return row
 
-    row = run(principal, work)
-    if row.status == attachments_store.PENDING and confirm_uploads(principal, blobs, [attachment_id]):
-        row = run(principal, work)
+    row = runner.run(principal, work)
+    if row.status == attachments_store.PENDING and confirm_uploads(runner, principal, blobs, [attachment_id]):
+        row = runner.run(principal, work)
     if row.status != attachments_store.READY:
         return Download(row, None, None)
     expires_at = utcnow() + datetime.timedelta(seconds=url_seconds)
@@ -103,26 +106,26 @@ def get_attachment(principal: Principal, blobs: BlobStore, attachment_id: uuid.U
 
 
 def add_issue_file(
-    principal: Principal, blobs: BlobStore, ref: IssueRef, attachment_id: uuid.UUID,
+    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, attachment_id: uuid.UUID,
     file_type: str, file_name: str | None,
 ) -> IssueFile:
-    confirm_uploads(principal, blobs, [attachment_id])
+    confirm_uploads(runner, principal, blobs, [attachment_id])
 
     def work(uow: UnitOfWork) -> IssueFile:
         issue_id = find_issue(uow, ref).uuid
         (attachment,) = ready_attachments(uow, "attachment_id", [attachment_id], single=True)
         row = uow.files.insert(issue_id, attachment, file_type, file_name or attachment.file_name, uow.now)
-        uow.record(Change("file", "created", row.uuid, issue_id, None, fields_of(row, FILE_FIELDS), shown=row))
+        uow.record(Change("file", "created", row.uuid, issue_id, None, fields_of(row, FILE_FIELDS), view=row))
         return row
 
-    return run(principal, work, write=True)
+    return runner.run(principal, work, write=True)
 
 
-def list_issue_files(principal: Principal, ref: IssueRef, file_type: str) -> list[IssueFile]:
+def list_issue_files(runner: Runner, principal: Principal, ref: IssueRef, file_type: str) -> list[IssueFile]:
     def work(uow: UnitOfWork) -> list[IssueFile]:
         return uow.files.for_issue(find_issue(uow, ref).uuid, file_type)
 
-    return run(principal, work, snapshot=True)
+    return runner.run(principal, work, snapshot=True)
 
 
 # -- the blob store's signed URLs (the signature is the credential) -----------

@@ -21,7 +21,7 @@ class Change:
     that does not exist), so whatever is derived from a change (counters,
     history, events) reads the same record. An issue's change also carries
     the issue as shown before and after (`views`), for values in the
-    contract's JSON; other changes carry what their event shows (`shown`).
+    contract's JSON; other changes carry the view their event shows (`view`).
     """
 
     entity: Entity
@@ -33,7 +33,7 @@ class Change:
     views: tuple[IssueView | None, IssueView | None] = (None, None)
     # What an event shows of a change that is not an issue's: a CommentView,
     # an IssueFile, a workflow's transitions, a bulk update's JSON.
-    shown: Any = None
+    view: Any = None
 
     @property
     def changed_fields(self) -> list[str]:

@@ -18,5 +18,5 @@ def record_comment(uow: UnitOfWork, issue_id: uuid.UUID, content: str, attachmen
     if attachments:
         uow.attachments.set_for_comment(row.uuid, attachments)
     uow.record(Change("comment", "created", row.uuid, issue_id, None, fields_of(row, COMMENT_FIELDS),
-                      shown=CommentView(row, attachments)))
+                      view=CommentView(row, attachments)))
     return row

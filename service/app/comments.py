@@ -13,9 +13,10 @@ from ..domain.roles import Principal, may_change_comment
 from ..storage.models import Comment
 from .changes import Change, fields_of
 from .comment_record import COMMENT_FIELDS, record_comment
-from .idempotency import Idempotency
+from .request_ids import RequestId
 from .issues import find_issue
-from .unit_of_work import UnitOfWork, run
+from .runner import Runner
+from .unit_of_work import UnitOfWork
 from .uploads import confirm_uploads, ready_attachments
 from .views import CommentView
 
@@ -25,9 +26,9 @@ __all__ = ["CommentView", "add_comment", "add_reaction", "delete_comment", "edit
 
 def views_of(uow: UnitOfWork, rows: list[Comment]) -> list[CommentView]:
     """Comments with their attachments and reactions; a deleted one shows neither."""
-    shown = [r.uuid for r in rows if not r.is_deleted]
-    attachments = uow.attachments.for_comments(shown)
-    reactions = uow.reactions.for_comments(shown)
+    live = [r.uuid for r in rows if not r.is_deleted]
+    attachments = uow.attachments.for_comments(live)
+    reactions = uow.reactions.for_comments(live)
     return [CommentView(r, attachments.get(r.uuid, []), reactions.get(r.uuid, [])) for r in rows]
 
 
@@ -50,39 +51,39 @@ def _changeable(uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID) -> tuple[
 
 
 def list_comments(
-    principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    runner: Runner, principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
 ) -> tuple[list[CommentView], int]:
     def work(uow: UnitOfWork) -> tuple[list[CommentView], int]:
         issue_id = find_issue(uow, ref).uuid
         rows, total = uow.comments.page(issue_id, limit, offset, after)
         return views_of(uow, rows), total
 
-    return run(principal, work, snapshot=True)
+    return runner.run(principal, work, snapshot=True)
 
 
 def add_comment(
-    principal: Principal, blobs: BlobStore, ref: IssueRef, content: str, attachment_ids: list[uuid.UUID],
-    *, once: Idempotency | None = None,
+    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, content: str, attachment_ids: list[uuid.UUID],
+    *, request_id: RequestId | None = None,
 ) -> CommentView:
-    """Add a comment; `once`: its request_id (a repeat raises `Replayed`)."""
-    confirm_uploads(principal, blobs, attachment_ids)
+    """Add a comment; `request_id`: its request_id (a repeat raises `Replay`)."""
+    confirm_uploads(runner, principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> CommentView:
         issue_id = find_issue(uow, ref).uuid
         attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
         return CommentView(record_comment(uow, issue_id, content, attachments), attachments)
 
-    return run(principal, work, write=True, once=once)
+    return runner.run(principal, work, write=True, request_id=request_id)
 
 
 def edit_comment(
-    principal: Principal, blobs: BlobStore, ref: IssueRef, comment_id: uuid.UUID,
+    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, comment_id: uuid.UUID,
     content: str | None, attachment_ids: list[uuid.UUID] | None, *, etag: str | None = None,
 ) -> CommentView:
     """Change the content, the attachments, or both (None leaves one as it
     is), if the comment's etag is still `etag` (when given)."""
     if attachment_ids:
-        confirm_uploads(principal, blobs, attachment_ids)
+        confirm_uploads(runner, principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> CommentView:
         issue_id, row = _changeable(uow, ref, comment_id)
@@ -97,13 +98,15 @@ def edit_comment(
         row.updated_at = uow.now
         uow.comments.save(row, ["content", "is_edited", "updated_at"])
         view = views_of(uow, [row])[0]
-        uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=view))
+        uow.record(Change("comment", "updated", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), view=view))
         return view
 
-    return run(principal, work, write=True, etag=etag)
+    return runner.run(principal, work, write=True, etag=etag)
 
 
-def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, *, etag: str | None = None) -> None:
+def delete_comment(
+    runner: Runner, principal: Principal, ref: IssueRef, comment_id: uuid.UUID, *, etag: str | None = None,
+) -> None:
     """Delete a comment (soft), if its etag is still `etag` (when given);
     deleting one already deleted changes nothing."""
 
@@ -112,16 +115,16 @@ def delete_comment(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, *
         if row.is_deleted:  # deleting twice is not an error, and changes nothing
             return
         before = fields_of(row, COMMENT_FIELDS)
-        shown = views_of(uow, [Comment(__no_default__=True, **row.__data__)])[0]  # its event shows it as it was
+        was = views_of(uow, [Comment(__no_default__=True, **row.__data__)])[0]  # its event shows it as it was
         row.is_deleted = True
         row.updated_at = uow.now
         uow.comments.save(row, ["is_deleted", "updated_at"])
-        uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), shown=shown))
+        uow.record(Change("comment", "deleted", row.uuid, issue_id, before, fields_of(row, COMMENT_FIELDS), view=was))
 
-    run(principal, work, write=True, etag=etag)
+    runner.run(principal, work, write=True, etag=etag)
 
 
-def add_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> CommentView:
+def add_reaction(runner: Runner, principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> CommentView:
     """The caller's reaction; reacting twice with one emoji changes nothing."""
 
     def work(uow: UnitOfWork) -> CommentView:
@@ -134,13 +137,13 @@ def add_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emo
         view = views_of(uow, [row])[0]
         if added:
             uow.record(Change("reaction", "created", row.uuid, issue_id, None,
-                              {"emoji": emoji, "user": principal.email}, shown=view))
+                              {"emoji": emoji, "user": principal.email}, view=view))
         return view
 
-    return run(principal, work, write=True)
+    return runner.run(principal, work, write=True)
 
 
-def remove_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> None:
+def remove_reaction(runner: Runner, principal: Principal, ref: IssueRef, comment_id: uuid.UUID, emoji: str) -> None:
     """Remove the caller's own reaction, if there is one."""
 
     def work(uow: UnitOfWork) -> None:
@@ -148,6 +151,6 @@ def remove_reaction(principal: Principal, ref: IssueRef, comment_id: uuid.UUID, 
         if uow.reactions.remove(row.uuid, emoji, principal.email):
             uow.comments.save(row, [])
             uow.record(Change("reaction", "deleted", row.uuid, issue_id, {"emoji": emoji, "user": principal.email},
-                              None, shown=views_of(uow, [row])[0]))
+                              None, view=views_of(uow, [row])[0]))
 
-    run(principal, work, write=True)
+    runner.run(principal, work, write=True)

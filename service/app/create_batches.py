@@ -22,7 +22,10 @@ A create with a request_id stays safe to retry in a batch. It claims its key
 in its savepoint, so a refused create gives the key back with the rest of
 its work; a repeat of a create earlier in the same batch is answered as that
 one is; and one whose claim loses to another transaction rolls its
-savepoint back and answers with that transaction's stored response.
+savepoint back and is answered with that transaction's stored answer.
+
+A batch commits through the Runner's one commit path (runner.py), so its
+after-commit effects are announced as any command's are.
 """
 
 from __future__ import annotations
@@ -30,17 +33,18 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..domain.errors import ServiceError
 from ..domain.roles import Principal
-from ..storage.database import savepoint, transaction
+from ..storage.inflight import deadline as call_deadline
 from ..storage.inflight import remaining
-from ..storage.request_ids import Taken
-from . import event_listeners
-from .derived import DerivedWrites
-from .idempotency import Idempotency, Replayed
-from .unit_of_work import ClaimedInThisBatch, UnitOfWork, call_deadline
+from .request_ids import ClaimedInBatch, ClaimTaken, Replay, RequestId
+from .unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from .derived import Written
+    from .runner import Runner
 
 T = TypeVar("T")
 
@@ -49,12 +53,12 @@ BATCH_MAX = 64
 
 
 class _Create:
-    __slots__ = ("deadline", "error", "finished", "lead", "once", "principal", "result", "wake", "work")
+    __slots__ = ("deadline", "error", "finished", "lead", "principal", "request_id", "result", "wake", "work")
 
-    def __init__(self, principal: Principal, work: Callable[[UnitOfWork], Any], once: Idempotency | None) -> None:
+    def __init__(self, principal: Principal, work: Callable[[UnitOfWork], Any], request_id: RequestId | None) -> None:
         self.principal = principal
         self.work = work
-        self.once = once
+        self.request_id = request_id
         left = remaining()
         # When its caller gives up (monotonic), or None: never.
         self.deadline = None if left is None else time.monotonic() + left
@@ -66,15 +70,16 @@ class _Create:
 
 
 class CreateBatches:
-    def __init__(self) -> None:
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
         self._lock = threading.Lock()
         self._waiting: dict[int, list[_Create]] = {}
         self._leading: set[int] = set()
 
-    def run(self, principal: Principal, work: Callable[[UnitOfWork], T], *, once: Idempotency | None = None) -> T:
+    def run(self, principal: Principal, work: Callable[[UnitOfWork], T], *, request_id: RequestId | None = None) -> T:
         """Run `work` in a unit of work committed with the other creates of its
-        workspace; `once` as for `unit_of_work.run`."""
-        item = _Create(principal, work, once)
+        workspace; `request_id` as for `Runner.run`."""
+        item = _Create(principal, work, request_id)
         key = principal.workspace_id
         with self._lock:
             self._waiting.setdefault(key, []).append(item)
@@ -97,7 +102,7 @@ class CreateBatches:
             queue = self._waiting.get(key, [])
             batch, self._waiting[key] = queue[:BATCH_MAX], queue[BATCH_MAX:]
         try:
-            _commit(batch)
+            _commit(self._runner, batch)
         finally:
             with self._lock:
                 rest = self._waiting.get(key)
@@ -116,37 +121,31 @@ class _Refused(Exception):
     """A create of a batch run without savepoints was refused: run it with them."""
 
 
-def _commit(batch: list[_Create]) -> None:
+def _commit(runner: Runner, batch: list[_Create]) -> None:
     """One transaction for the batch: without savepoints, then, if a create
     is refused, again with a savepoint for each create."""
 
-    wrote_events: set[int] = set()
-    queued_deliveries: list[bool] = [False]
-
-    def work(guarded: bool) -> list[tuple[Any, BaseException | None]]:
-        wrote_events.clear()
+    def work(guarded: bool) -> tuple[list[tuple[Any, BaseException | None]], list[tuple[int, Written]], bool]:
         outcomes: list[tuple[Any, BaseException | None]] = []
         # One workspace per batch: the derived rows of every create that was
         # not refused go in together, numbers last (see derived.py).
-        derived = DerivedWrites(batch[0].principal.workspace_id)
+        workspace_id = batch[0].principal.workspace_id
+        derived = runner.derived(workspace_id)
         claimed: dict[str, tuple[Any, BaseException | None]] = {}  # request_id -> the outcome of its create
         for item in batch:
-            uow = UnitOfWork(item.principal, once=item.once)
+            uow = runner.unit(item.principal, request_id=item.request_id)
             try:
-                with savepoint() if guarded else contextlib.nullcontext():
+                with runner.storage.savepoint() if guarded else contextlib.nullcontext():
                     result = uow.execute(item.work)
-                uow.derive_into(derived)
+                derived.add_unit(uow)
                 outcomes.append((result, None))
-                if item.once is not None:
-                    claimed[item.once.request_id] = outcomes[-1]
-            except (ClaimedInThisBatch, ServiceError, Replayed, Taken) as refused:
+                if item.request_id is not None:
+                    claimed[item.request_id.key] = outcomes[-1]
+            except (ClaimedInBatch, ServiceError, Replay, ClaimTaken) as refused:
                 if not guarded:  # what it wrote before refusing would commit with the others
                     raise _Refused from refused
-                outcomes.append(_outcome_of(item, refused, claimed))
-        if derived.write() is not None:
-            wrote_events.add(derived.workspace_id)
-        queued_deliveries[:] = [derived.queued_deliveries]
-        return outcomes
+                outcomes.append(_outcome_of(runner, item, refused, claimed))
+        return outcomes, [(workspace_id, derived.write())], False
 
     # The batch may run as long as its most patient caller waits.
     ends = [item.deadline for item in batch]
@@ -154,36 +153,32 @@ def _commit(batch: list[_Create]) -> None:
     try:
         with call_deadline(patience):
             try:
-                outcomes = transaction(lambda: work(False), write=True)
+                outcomes = runner.commit(lambda: work(False), write=True).result
             except _Refused:  # rolled back whole: again, each create on its own
-                outcomes = transaction(lambda: work(True), write=True)
+                outcomes = runner.commit(lambda: work(True), write=True).result
     except BaseException as failed:  # noqa: BLE001 - nothing committed: every create fails alike
         for item in batch:
             item.error = failed
         return
-    event_listeners.committed(wrote_events, deliveries=any(queued_deliveries))  # wake the watchers
     for item, (result, error) in zip(batch, outcomes):
         item.result, item.error = result, error
 
 
 def _outcome_of(
-    item: _Create, refused: BaseException, claimed: dict[str, tuple[Any, BaseException | None]],
+    runner: Runner, item: _Create, refused: BaseException, claimed: dict[str, tuple[Any, BaseException | None]],
 ) -> tuple[Any, BaseException | None]:
     """How a create refused in its savepoint is answered."""
-    if isinstance(refused, ClaimedInThisBatch):  # a repeat of a create of this batch: answered alike
-        return claimed[refused.request_id]
-    if isinstance(refused, Taken):  # another transaction claimed its request_id and committed
-        return None, _answer_of(item)
-    return None, refused  # refused alone, or a repeat answered with the stored response
+    if isinstance(refused, ClaimedInBatch):  # a repeat of a create of this batch: answered alike
+        return claimed[refused.key]
+    if isinstance(refused, ClaimTaken):  # another transaction claimed its request_id and committed
+        return None, _replayed(runner, item)
+    return None, refused  # refused alone, or a repeat answered with the stored answer
 
 
-def _answer_of(item: _Create) -> BaseException:
+def _replayed(runner: Runner, item: _Create) -> BaseException:
     """How a create whose claim another transaction took is answered: as that one was."""
     try:
-        UnitOfWork(item.principal, once=item.once).answer_repeat()
-    except (ServiceError, Replayed) as answered:
+        runner.unit(item.principal, request_id=item.request_id).replay()
+    except (ServiceError, Replay) as answered:
         return answered
     raise AssertionError("a create's repeat is answered by raising")
-
-
-batches = CreateBatches()

@@ -3,7 +3,7 @@ written together just before their transaction commits.
 
 A command writes its own rows; the ?ref= and ?tag= lookup rows, the
 counters, sub-issue counts, history entries, issue numbers and events that
-follow from its changes are written here, and the first response of a
+follow from its changes are written here, and the stored answer of a
 create that claimed a request_id (after the numbers, which it shows). The
 events go last of all: their sequences come from the workspace's event
 counter row, whose lock, held to commit, orders them by commit (see
@@ -12,65 +12,76 @@ close a deadlock; an event also shows a new issue's number. Creates batched
 into one transaction (create_batches.py) add each create's changes once it
 has run without being refused, and write them all at once: one statement per
 kind of derived row, not one per create.
+
+Everything is written through the repositories it is given (Peewee's, or the
+in-memory ones of tests/unit), and what the commit must announce comes back
+as data (`Written`).
 """
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections import Counter
 from typing import Any, Callable, Iterable, NamedTuple
 
-from ..domain.times import utcnow
-from ..storage import counters
-from ..storage import events as outbox
-from ..storage.history import HistoryRepository, NewEntry
-from ..storage.issues import IssueRepository
-from ..storage.request_ids import RequestIdRepository
-from ..storage.workspaces import WorkspaceRepository
+from ..storage.counters import Deltas
+from ..storage.history import NewEntry
 from .changes import Change
-from . import event_derivation, webhook_deliveries
+from . import event_derivation
 from .history_entries import entries_by_change
+from .request_ids import AnswerToStore
+from .unit_of_work import Repositories, UnitOfWork
+from .views import Renderer
 
 
-class FirstResponse(NamedTuple):
-    """What to store for a claimed request_id: what was created, and its response."""
+class Written(NamedTuple):
+    """What the derived writes of one transaction leave to announce after commit."""
 
-    request_id: str
-    resource_id: uuid.UUID | None
-    encode: Callable[[], bytes]
+    # The last event sequence written (None: no events).
+    last_event: int | None
+    # Whether webhook deliveries became due with those events.
+    deliveries_due: bool
 
 
 class DerivedWrites:
     """The derived rows of one transaction in one workspace."""
 
-    def __init__(self, workspace_id: int) -> None:
+    def __init__(self, workspace_id: int, repositories: Repositories, renderer: Renderer,
+                 clock: Callable[[], datetime.datetime]) -> None:
         self.workspace_id = workspace_id
-        self.deltas = counters.Deltas(workspace_id)
+        self.repositories = repositories
+        self.renderer = renderer
+        self.clock = clock
+        self.deltas = Deltas(workspace_id)
         self.sub_moves: Counter[uuid.UUID] = Counter()
         self.unnumbered: list[Any] = []
-        self.first_responses: list[FirstResponse] = []
+        self.answers: list[AnswerToStore] = []
         # The ?ref= and ?tag= lookup rows: issues whose rows are replaced, new rows.
         self.relooked: list[uuid.UUID] = []
         self.refs: list[tuple[uuid.UUID, dict[str, str]]] = []
         self.tags: list[tuple[uuid.UUID, list[str]]] = []
         # Each unit's changes, actor and history entries per change, for its events.
         self.units: list[tuple[list[Change], str, list[list[NewEntry]]]] = []
-        # Whether the events made webhook deliveries due (wake the dispatcher after commit).
-        self.queued_deliveries = False
+
+    def add_unit(self, uow: UnitOfWork) -> None:
+        """A unit of work's changes, new issues and answer to store, if it has any."""
+        if uow.wrote:
+            self.add(uow.changes, uow.principal.email, uow.unnumbered, uow.answer_to_store)
 
     def add(self, changes: Iterable[Change], actor: str, unnumbered: Iterable[Any] = (),
-            first_response: FirstResponse | None = None) -> None:
+            answer: AnswerToStore | None = None) -> None:
         """One unit of work's changes, made by `actor`, its new issues awaiting
-        numbers and the response to store for its request_id."""
+        numbers and the answer to store for its request_id."""
         changes = list(changes)
         for change in changes:
             if change.entity == "issue":
                 self._count(change)
                 self._lookups(change)
-        self.units.append((changes, actor, entries_by_change(changes)))
+        self.units.append((changes, actor, entries_by_change(changes, self.renderer)))
         self.unnumbered.extend(unnumbered)
-        if first_response is not None:
-            self.first_responses.append(first_response)
+        if answer is not None:
+            self.answers.append(answer)
 
     def _lookups(self, change: Change) -> None:
         before, after = change.before or {}, change.after
@@ -95,36 +106,35 @@ class DerivedWrites:
             if new is not None:
                 self.sub_moves[new] += 1
 
-    def write(self) -> int | None:
+    def write(self) -> Written:
         """Write everything gathered; the numbers, then the events, last, since
-        they lock a row until commit. Returns the last event sequence written, if any."""
-        self.deltas.apply()  # only what moved: an equal -1 and +1 cancel out
-        issues = IssueRepository(self.workspace_id)
+        they lock a row until commit."""
+        repos = self.repositories
+        repos.derived.apply_counts(self.deltas)  # only what moved: an equal -1 and +1 cancel out
         if self.refs:
-            issues.write_lookups(self.relooked, self.refs, self.tags)
+            repos.issues.write_lookups(self.relooked, self.refs, self.tags)
         for parent, delta in sorted(self.sub_moves.items()):  # a fixed order: no deadlock between two moves
             if delta:
-                issues.add_to_sub_count(parent, delta)
+                repos.issues.add_to_sub_count(parent, delta)
         # Stamped now, after the commands' row locks were granted: for one
         # issue, history follows commit order even when updates raced.
-        at = utcnow()
+        at = self.clock()
         # One group per unit of work that has entries: all of them, in change order, and its actor.
         history = [([e for each in per_change for e in each], actor)
                    for _, actor, per_change in self.units if any(per_change)]
-        stored = iter(HistoryRepository(self.workspace_id).insert(history, at) if history else [])
+        stored = iter(repos.history.insert(history, at) if history else [])
         if self.unnumbered:
-            WorkspaceRepository(self.workspace_id).number_issues(self.unnumbered)
-        if self.first_responses:
-            request_ids = RequestIdRepository(self.workspace_id)
-            for first in self.first_responses:
-                request_ids.answer(first.request_id, first.resource_id, first.encode())
+            repos.workspace.number_issues(self.unnumbered)
+        for answer in self.answers:
+            repos.request_ids.answer(answer.key, answer.resource_id, answer.encode())
         made = []
         for changes, actor, per_change in self.units:
-            shown = [[next(stored) for _ in entries] for entries in per_change]
-            made += event_derivation.derive(changes, shown, actor, at)
+            entries_stored = [[next(stored) for _ in entries] for entries in per_change]
+            made += event_derivation.derive(changes, entries_stored, actor, at, self.renderer)
         if not made:
-            return None
-        last, active_webhooks = outbox.append(self.workspace_id, made)
+            return Written(None, False)
+        last, active_webhooks = repos.derived.append_events(made)
+        due = False
         if active_webhooks:  # read under the counter's lock: no webhook can become active unseen
-            self.queued_deliveries = webhook_deliveries.derive(self.workspace_id, made, last - len(made) + 1, at)
-        return last
+            due = repos.derived.queue_deliveries(made, last - len(made) + 1, at)
+        return Written(last, due)

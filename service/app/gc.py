@@ -3,7 +3,7 @@
 - pending attachments whose upload URL has expired (no upload can arrive);
 - ready attachments that no issue or comment has referenced for a while
   (never referenced, or left behind by a deleted issue);
-- the stored first responses of creates whose request_id has expired (a day).
+- the stored answers of creates whose request_id has expired (a day).
 - events older than the retention (ISSUES_EVENT_RETENTION), and the webhook
   deliveries made as long ago (they are kept as long as events).
 

@@ -8,13 +8,14 @@ from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal
 from ..storage.models import HistoryEntry
 from .issues import find_issue
-from .unit_of_work import UnitOfWork, run
+from .runner import Runner
+from .unit_of_work import UnitOfWork
 
 
 def list_history(
-    principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    runner: Runner, principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
 ) -> tuple[list[HistoryEntry], int]:
     def work(uow: UnitOfWork) -> tuple[list[HistoryEntry], int]:
         return uow.history.page(find_issue(uow, ref).uuid, limit, offset, after)
 
-    return run(principal, work, snapshot=True)
+    return runner.run(principal, work, snapshot=True)

@@ -1,7 +1,7 @@
 """History entries, derived from a unit of work's changes (SPEC 8.4).
 
 One entry per changed key of an issue, with the values exactly as the issue
-JSON shows that key (from the API's renderer); none for a change that
+JSON shows that key (from the renderer the unit of work is given); none for a change that
 changes nothing; the comment and file actions name the uuid concerned.
 """
 
@@ -11,7 +11,7 @@ from typing import Iterable
 
 from ..storage.history import NewEntry
 from .changes import Change
-from .views import renderer
+from .views import Renderer
 
 # The issue's JSON keys whose changes are recorded, in the order entries are written.
 TRACKED = (
@@ -27,16 +27,12 @@ def _action(key: str) -> str:
     return "parent_changed" if key == "parent_id" else f"{key}_changed"
 
 
-def history_entries(changes: Iterable[Change]) -> list[NewEntry]:
-    return [entry for entries in entries_by_change(changes) for entry in entries]
-
-
-def entries_by_change(changes: Iterable[Change]) -> list[list[NewEntry]]:
+def entries_by_change(changes: Iterable[Change], renderer: Renderer) -> list[list[NewEntry]]:
     """Each change's entries (an issue update's are its event's `changes`)."""
-    return [_entries(change) for change in changes]
+    return [_entries(change, renderer) for change in changes]
 
 
-def _entries(change: Change) -> list[NewEntry]:
+def _entries(change: Change, renderer: Renderer) -> list[NewEntry]:
     out: list[NewEntry] = []
     if change.entity == "issue" and change.action == "created":
         out.append(NewEntry(change.id, "created", None, None, None))
@@ -46,7 +42,7 @@ def _entries(change: Change) -> list[NewEntry]:
         before, after = change.views
         if before is None or after is None:
             raise ValueError("an issue update must carry its views")  # a bug in the command
-        old, new = renderer().issue_json(before), renderer().issue_json(after)
+        old, new = renderer.issue_json(before), renderer.issue_json(after)
         out += [NewEntry(change.id, _action(key), key, old[key], new[key]) for key in TRACKED if old[key] != new[key]]
     elif change.entity == "comment" and change.issue_id is not None:
         # An issue deleted with its comments records nothing: its history goes too.

@@ -21,11 +21,11 @@ from ..storage.issues import VALUE_FIELDS, PageKey
 from ..storage.models import Issue
 from .changes import Change, fields_of
 from .comment_record import record_comment
-from .create_batches import batches
-from .idempotency import Idempotency
+from .request_ids import RequestId
 from .relations import resolve_parent
 from .page_tokens import Page
-from .unit_of_work import UnitOfWork, run
+from .runner import Runner
+from .unit_of_work import UnitOfWork
 from .uploads import confirm_uploads, ready_attachments
 from .views import IssueView
 
@@ -77,15 +77,15 @@ def _copy(row: Issue) -> Issue:
 
 
 def create_issue(
-    principal: Principal, blobs: BlobStore, values: dict[str, Any], *,
-    comment: str | None = None, parent: IssueRef | None = None, once: Idempotency | None = None,
+    runner: Runner, principal: Principal, blobs: BlobStore, values: dict[str, Any], *,
+    comment: str | None = None, parent: IssueRef | None = None, request_id: RequestId | None = None,
 ) -> IssueView:
     """Create an issue from validated `values` (every create field, defaults
-    applied), with its first comment and its parent if given; `once`: its
-    request_id (a repeat raises `Replayed`)."""
+    applied), with its first comment and its parent if given; `request_id`:
+    its request_id (a repeat raises `Replay`)."""
     values = dict(values)
     attachment_ids = values.pop("attachment_ids")
-    confirm_uploads(principal, blobs, attachment_ids)
+    confirm_uploads(runner, principal, blobs, attachment_ids)
 
     def work(uow: UnitOfWork) -> IssueView:
         attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
@@ -109,15 +109,15 @@ def create_issue(
 
     # Committed with the workspace's other creates in flight: gapless numbers
     # without one WAL flush per create (create_batches.py).
-    return batches.run(principal, work, once=once)
+    return runner.creates.run(principal, work, request_id=request_id)
 
 
-def get_issue(principal: Principal, ref: IssueRef) -> IssueView:
-    return run(principal, lambda uow: views_of(uow, [find_issue(uow, ref)])[0])
+def get_issue(runner: Runner, principal: Principal, ref: IssueRef) -> IssueView:
+    return runner.run(principal, lambda uow: views_of(uow, [find_issue(uow, ref)])[0])
 
 
 def list_issues(
-    principal: Principal, cache: ViewCache[V], f: IssueFilter, order_by: str, *,
+    runner: Runner, principal: Principal, cache: ViewCache[V], f: IssueFilter, order_by: str, *,
     limit: int, offset: int, after: tuple[Any, ...] | None = None,
 ) -> Page[V]:
     """One page of issues as the cache builds them, with their positions and
@@ -150,11 +150,11 @@ def list_issues(
                 cache.put(key, built)
         return Page([found[key] for key in keys], [i.position for i in listed], total, more)  # type: ignore[misc]
 
-    return run(principal, work, snapshot=True)
+    return runner.run(principal, work, snapshot=True)
 
 
 def update_issue(
-    principal: Principal, blobs: BlobStore, ref: IssueRef, values: dict[str, Any], *, etag: str | None = None,
+    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, values: dict[str, Any], *, etag: str | None = None,
 ) -> IssueView:
     """Apply validated `values` (only the fields to change) to an issue, if
     its etag is still `etag` (when given).
@@ -163,8 +163,8 @@ def update_issue(
     """
     attachment_ids = values.get("attachment_ids")
     if attachment_ids:
-        confirm_uploads(principal, blobs, attachment_ids)
-    return run(principal, lambda uow: _update(uow, ref, values)[0], write=True, etag=etag)
+        confirm_uploads(runner, principal, blobs, attachment_ids)
+    return runner.run(principal, lambda uow: _update(uow, ref, values)[0], write=True, etag=etag)
 
 
 def _update(uow: UnitOfWork, ref: IssueRef, values: dict[str, Any]) -> tuple[IssueView, bool]:
@@ -214,7 +214,7 @@ class BulkResult:
 
 
 def bulk_update(
-    principal: Principal, refs: list[IssueRef], values: dict[str, Any], *, asked: list[str] | None = None,
+    runner: Runner, principal: Principal, refs: list[IssueRef], values: dict[str, Any], *, asked: list[str] | None = None,
 ) -> list[BulkResult]:
     """Apply the same validated `values` to each issue `refs` names, one
     result per ref in their order (`asked`: the ids as the caller wrote them).
@@ -229,7 +229,8 @@ def bulk_update(
     results: list[BulkResult] = []
     for ref in refs:
         try:
-            _, changed = run(principal, lambda uow, ref=ref: _update(uow, ref, values), write=True)  # type: ignore[misc]
+            _, changed = runner.run(
+                principal, lambda uow, ref=ref: _update(uow, ref, values), write=True)  # type: ignore[misc]
         except ServiceError as error:
             results.append(BulkResult("failed", error))
         else:
@@ -237,22 +238,22 @@ def bulk_update(
     updated = sum(r.outcome == "updated" for r in results)
     if updated:
         ids = asked if asked is not None else [str(ref) for ref in refs]
-        _emit_bulk_updated(principal, {
+        _emit_bulk_updated(runner, principal, {
             "ids": ids, "fields": sorted(values), "updated": updated,
             "results": [{"id": i, "outcome": r.outcome, "error": r.error_shown()} for i, r in zip(ids, results)],
         })
     return results
 
 
-def _emit_bulk_updated(principal: Principal, data: dict[str, Any]) -> None:
+def _emit_bulk_updated(runner: Runner, principal: Principal, data: dict[str, Any]) -> None:
     """Write one `issues.bulk_updated` event showing `data` (JSON-ready: the
     ids and updates asked for, the results), in a unit of work of its own
     (each issue's own changes emit their events as they commit)."""
-    bulk = Change("bulk", "updated", None, None, None, None, shown=data)
-    run(principal, lambda uow: uow.record(bulk), write=True)
+    bulk = Change("bulk", "updated", None, None, None, None, view=data)
+    runner.run(principal, lambda uow: uow.record(bulk), write=True)
 
 
-def delete_issue(principal: Principal, ref: IssueRef, *, etag: str | None = None) -> None:
+def delete_issue(runner: Runner, principal: Principal, ref: IssueRef, *, etag: str | None = None) -> None:
     """Delete an issue (if its etag is still `etag`, when given); its
     sub-issues are detached, each with a history entry."""
 
@@ -265,22 +266,22 @@ def delete_issue(principal: Principal, ref: IssueRef, *, etag: str | None = None
             uow.issues.save(child, ["parent_uuid"], uow.now)
             uow.record(Change("issue", "updated", child.uuid, child.uuid, fields_of(before.row, ISSUE_FIELDS),
                               fields_of(child, ISSUE_FIELDS), (before, IssueView(child, []))))
-        shown = views_of(uow, [row])[0]  # its event shows the issue as it was
+        was = views_of(uow, [row])[0]  # its event shows the issue as it was
         uow.issues.delete(row.uuid)
-        uow.record(Change("issue", "deleted", row.uuid, row.uuid, fields_of(row, ISSUE_FIELDS), None, (shown, None)))
+        uow.record(Change("issue", "deleted", row.uuid, row.uuid, fields_of(row, ISSUE_FIELDS), None, (was, None)))
 
-    run(principal, work, write=True, etag=etag)
+    runner.run(principal, work, write=True, etag=etag)
 
 
 def list_sub_issues(
-    principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    runner: Runner, principal: Principal, ref: IssueRef, limit: int, offset: int, after: tuple[Any, ...] | None = None
 ) -> tuple[list[IssueView], int]:
     def work(uow: UnitOfWork) -> tuple[list[IssueView], int]:
         parent = find_issue(uow, ref)
         rows, total = uow.issues.sub_page(parent.uuid, limit, offset, after)
         return views_of(uow, rows), total
 
-    return run(principal, work, snapshot=True)
+    return runner.run(principal, work, snapshot=True)
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ class Counts:
     resolved_per_day: dict[str, int]
 
 
-def issue_counts(principal: Principal, since: datetime.date) -> Counts:
+def issue_counts(runner: Runner, principal: Principal, since: datetime.date) -> Counts:
     """Read from the counters: a few dozen rows, however many issues there are."""
 
     def work(uow: UnitOfWork) -> Counts:
@@ -300,4 +301,4 @@ def issue_counts(principal: Principal, since: datetime.date) -> Counts:
         opened, resolved = counters.per_day(workspace_id, since)
         return Counts(counters.by_status_priority(workspace_id), opened, resolved)
 
-    return run(principal, work, snapshot=True)
+    return runner.run(principal, work, snapshot=True)

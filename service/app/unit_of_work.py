@@ -1,4 +1,5 @@
-"""One command's transaction, its repositories, and the changes it made.
+"""One command's unit of work: the repositories it is given, the changes it
+records, and the preconditions it holds.
 
     def work(uow: UnitOfWork) -> Issue:
         row = uow.issues.get(issue_id, for_update=True)
@@ -6,23 +7,26 @@
         uow.record(Change("issue", "updated", row.uuid, row.uuid, before, fields_of(row, FIELDS)))
         return row
 
-    run(principal, work, write=True)
+    runner.run(principal, work, write=True)   # runner.py: the transaction and its commit
 
 A command changes its own rows and records what it changed. Everything
 derived from those changes (counters, sub-issue counts, history, numbers,
-and the first response of a create that carried a request_id, and the
-events; see derived.py) is written in the same transaction just before it
-commits, never by the command itself. A transaction that is retried (a dead
+the stored answer of a create that claimed a request_id, and the events;
+see derived.py) is written in the same transaction just before it commits,
+never by the command itself. A transaction that is retried (a dead
 connection, a deadlock) runs the command again on a fresh unit of work, so
 nothing is recorded twice.
 
-Preconditions are held here too, not in each command:
+A unit of work builds nothing itself: its repositories, its clock reading
+and the renderer of what history and events show are given to it (by the
+Runner, from a Storage: Peewee's in production, in-memory ones in
+tests/unit). Preconditions are held here too, not in each command:
 
-- a create given a request_id (`once`) first claims the key under the
-  workspace's unique (workspace, request_id): a repeat is answered from the
-  stored first response before the command runs (`Replayed`), another
-  request with the key is refused, and a claim that loses a race with
-  another transaction (`Taken`) rolls back with the command's work;
+- a create given a request_id first claims it under the workspace's unique
+  (workspace, request_id): a repeat is answered from the stored answer
+  before the command runs (`Replay`), another request with the key is
+  refused, and a claim that loses a race with another transaction
+  (`ClaimTaken`) rolls back with the command's work;
 - a command given an `etag` must call `check_etag` with its resource's
   current one once it holds the row's lock, and one that never does fails
   rather than skipping the check.
@@ -31,119 +35,156 @@ Preconditions are held here too, not in each command:
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Protocol, TypeVar
 
 from ..domain.errors import EtagMismatch, RequestIdReused, Unavailable
 from ..domain.limits import REQUEST_ID_SECONDS
 from ..domain.roles import Principal
-from ..domain.times import utcnow
-from ..storage.attachments import AttachmentRepository
-from ..storage.comments import CommentRepository
-from ..storage.database import transaction
-from ..storage.inflight import deadline as call_deadline  # noqa: F401 - for the call pipeline
-from ..storage.files import FileRepository
-from ..storage.history import HistoryRepository
-from ..storage.issues import IssueRepository
-from ..storage.reactions import ReactionRepository
-from ..storage.request_ids import RequestIdRepository, Stored, Taken
-from ..storage.workspaces import WorkspaceRepository
-from . import event_listeners
 from .changes import Change
-from .derived import DerivedWrites, FirstResponse
-from .idempotency import Idempotency, Replayed
+from .request_ids import AnswerToStore, ClaimedInBatch, Replay, RequestId, StoredAnswer
+from .views import Renderer
+
+if TYPE_CHECKING:
+    from ..storage.attachments import AttachmentRepository
+    from ..storage.comments import CommentRepository
+    from ..storage.counters import Deltas
+    from ..storage.events import NewEvent
+    from ..storage.files import FileRepository
+    from ..storage.history import HistoryRepository
+    from ..storage.issues import IssueRepository
+    from ..storage.reactions import ReactionRepository
+    from ..storage.request_ids import RequestIdRepository
+    from ..storage.workspaces import WorkspaceRepository
 
 T = TypeVar("T")
 
-# How a command answers a repeat itself instead of with the stored response
+# How a command answers a repeat itself instead of with the stored answer
 # (a pending attachment's upload URL is signed again); None: the stored one.
-Repeat = Callable[["UnitOfWork", Stored], Any]
+ReplayWith = Callable[["UnitOfWork", StoredAnswer], Any]
 _REMEMBERED = datetime.timedelta(seconds=REQUEST_ID_SECONDS)
 
 
-class ClaimedInThisBatch(Exception):
-    """The request_id was claimed by an earlier create of the same transaction
-    (a batch): this one is a repeat of it, answered as it is."""
+class DerivedStore(Protocol):
+    """Where the rows derived at commit go that no repository of a command writes."""
 
-    def __init__(self, request_id: str) -> None:
-        super().__init__(request_id)
-        self.request_id = request_id
+    def apply_counts(self, deltas: Deltas) -> None:
+        """Add the issue counters' changes."""
+
+    def append_events(self, events: list[NewEvent]) -> tuple[int, int]:
+        """Store the events; the last sequence, and how many webhooks are active."""
+
+    def queue_deliveries(self, events: list[NewEvent], first_sequence: int, at: datetime.datetime) -> bool:
+        """Queue the events' webhook deliveries; whether any became due."""
+
+
+@dataclass(frozen=True)
+class Repositories:
+    """Everything a unit of work reads and writes, bound to one workspace."""
+
+    workspace: WorkspaceRepository
+    issues: IssueRepository
+    comments: CommentRepository
+    reactions: ReactionRepository
+    attachments: AttachmentRepository
+    files: FileRepository
+    history: HistoryRepository
+    request_ids: RequestIdRepository
+    derived: DerivedStore
+
+
+class Storage(Protocol):
+    """What units of work run on: repositories and transactions."""
+
+    def repositories(self, workspace_id: int) -> Repositories: ...
+
+    def transaction(self, body: Callable[[], T], *, write: bool, snapshot: bool) -> T:
+        """Run `body` as one transaction (retried whole on a dead connection)."""
+
+    def savepoint(self) -> ContextManager[Any]:
+        """Within a transaction: what fails inside rolls back alone."""
 
 
 class UnitOfWork:
     """Repositories bound to the caller's workspace, and the record of changes."""
 
-    def __init__(self, principal: Principal, *, once: Idempotency | None = None, etag: str | None = None) -> None:
+    def __init__(
+        self, principal: Principal, repositories: Repositories, *, now: datetime.datetime, renderer: Renderer,
+        request_id: RequestId | None = None, etag: str | None = None,
+    ) -> None:
         self.principal = principal
+        self.repositories = repositories
+        # One clock reading per command: every row it writes agrees on "now".
+        self.now = now
+        # How history entries and events show what changed (the contract's JSON).
+        self.renderer = renderer
         # The create's request_id, if it carried one.
-        self.once = once
+        self.request_id = request_id
         # The etag the caller's change is conditional on (If-Match), if any.
         self.etag = etag
         self._etag_checked = False
-        workspace_id = principal.workspace_id
-        self.workspace = WorkspaceRepository(workspace_id)
-        self.issues = IssueRepository(workspace_id)
-        self.comments = CommentRepository(workspace_id)
-        self.reactions = ReactionRepository(workspace_id)
-        self.attachments = AttachmentRepository(workspace_id)
-        self.files = FileRepository(workspace_id)
-        self.history = HistoryRepository(workspace_id)
-        self.request_ids = RequestIdRepository(workspace_id)
-        # One clock reading per command: every row it writes agrees on "now".
-        self.now: datetime.datetime = utcnow()
+        self.workspace = repositories.workspace
+        self.issues = repositories.issues
+        self.comments = repositories.comments
+        self.reactions = repositories.reactions
+        self.attachments = repositories.attachments
+        self.files = repositories.files
+        self.history = repositories.history
+        self.request_ids = repositories.request_ids
         self.changes: list[Change] = []
-        # New issues waiting for their number, given last (see finish).
-        self._unnumbered: list[Any] = []
-        # The response to store for the claimed request_id, once the command has run.
-        self._first_response: FirstResponse | None = None
-        # The last event sequence its commit will publish, if it wrote events.
-        self.last_event: int | None = None
-        self.queued_deliveries = False
+        # New issues waiting for their number, given last (see derived.py).
+        self.unnumbered: list[Any] = []
+        # The answer to store for the claimed request_id, once the command has run.
+        self.answer_to_store: AnswerToStore | None = None
+        # Set by a command that made webhook deliveries due without events
+        # (a ping, a redelivery, a webhook made active): wake the dispatcher.
+        self.deliveries_due = False
 
-    def execute(self, work: Callable[["UnitOfWork"], T], repeat: Repeat | None = None) -> T:
+    def execute(self, work: Callable[["UnitOfWork"], T], replay_with: ReplayWith | None = None) -> T:
         """Run `work`, after claiming the create's request_id if it has one: a
-        repeat is answered instead (`Replayed`, or what `repeat` answers), and
-        `Taken` means another transaction holds the key (roll back and call
-        `answer_repeat`)."""
-        once = self.once
-        if once is not None:
-            stored = self._stored(once)
+        repeat is answered instead (`Replay`, or what `replay_with` answers),
+        and `ClaimTaken` means another transaction holds the key (roll back
+        and call `replay`)."""
+        request_id = self.request_id
+        if request_id is not None:
+            stored = self._stored(request_id)
             if stored is not None:
-                return self._repeat(stored, repeat)
-            self.request_ids.claim(once.request_id, once.fingerprint, self.now)
+                return self._replay(stored, replay_with)
+            self.request_ids.claim(request_id.key, request_id.fingerprint, self.now)
         result = work(self)
-        if once is not None:
+        if request_id is not None:
             created = next((c.id for c in self.changes if c.action == "created"), None)
-            # Encoded when written, after the numbers: the response shows them.
-            self._first_response = FirstResponse(once.request_id, created, lambda: once.encode(result))
+            # Encoded when written, after the numbers: the answer shows them.
+            self.answer_to_store = AnswerToStore(request_id.key, created, lambda: request_id.encode(result))
         return result
 
-    def answer_repeat(self, repeat: Repeat | None = None) -> Any:
+    def replay(self, replay_with: ReplayWith | None = None) -> Any:
         """Answer as the first request with this request_id did, once its
-        claim was found `Taken` by a concurrent transaction that committed."""
-        assert self.once is not None
-        stored = self._stored(self.once)
+        claim was found taken by a concurrent transaction that committed."""
+        assert self.request_id is not None
+        stored = self._stored(self.request_id)
         if stored is None:  # it was stored, so only an expiry in between could hide it
             raise Unavailable("a request with this request_id was being answered; retry")
-        return self._repeat(stored, repeat)
+        return self._replay(stored, replay_with)
 
-    def _stored(self, once: Idempotency) -> Stored | None:
-        stored = self.request_ids.get(once.request_id)
+    def _stored(self, request_id: RequestId) -> StoredAnswer | None:
+        stored = self.request_ids.get(request_id.key)
         if stored is None:
             return None
         if stored.created_at <= self.now - _REMEMBERED:  # expired; gc has not removed it yet
-            self.request_ids.forget(once.request_id)
+            self.request_ids.forget(request_id.key)
             return None
-        if stored.fingerprint != once.fingerprint:
+        if stored.fingerprint != request_id.fingerprint:
             raise RequestIdReused()
         if stored.response is None:  # claimed, not answered: only this transaction sees that
-            raise ClaimedInThisBatch(once.request_id)
+            raise ClaimedInBatch(request_id.key)
         return stored
 
-    def _repeat(self, stored: Stored, repeat: Repeat | None) -> Any:
-        fresh = repeat(self, stored) if repeat is not None else None
+    def _replay(self, stored: StoredAnswer, replay_with: ReplayWith | None) -> Any:
+        fresh = replay_with(self, stored) if replay_with is not None else None
         if fresh is None:
             assert stored.response is not None
-            raise Replayed(stored.response)
+            raise Replay(stored.response)
         return fresh
 
     def check_etag(self, current: str, resource: str) -> None:
@@ -153,61 +194,19 @@ class UnitOfWork:
         if self.etag is not None and self.etag != current:
             raise EtagMismatch(resource)
 
+    def check_finished(self) -> None:
+        """Before anything is derived: the preconditions a command must have held."""
+        if self.etag is not None and not self._etag_checked:
+            raise AssertionError("a command was given an etag and never checked it")
+
     def record(self, change: Change) -> None:
         self.changes.append(change)
 
     def number_at_commit(self, row: Any) -> None:
         """Give this new issue its number as the transaction's last statement."""
-        self._unnumbered.append(row)
+        self.unnumbered.append(row)
 
-    def finish(self) -> None:
-        """Just before commit: write what follows from the recorded changes."""
-        if self.etag is not None and not self._etag_checked:
-            raise AssertionError("a command was given an etag and never checked it")
-        if not (self.changes or self._unnumbered or self._first_response):
-            return  # a read, or a command that changed nothing
-        derived = DerivedWrites(self.principal.workspace_id)
-        self.derive_into(derived)
-        self.last_event = derived.write()
-        self.queued_deliveries = derived.queued_deliveries
-
-    def derive_into(self, derived: DerivedWrites) -> None:
-        """Add this unit's changes to `derived`, written with those of others."""
-        if self.changes or self._unnumbered or self._first_response:
-            derived.add(self.changes, self.principal.email, self._unnumbered, self._first_response)
-
-
-def run(
-    principal: Principal, work: Callable[[UnitOfWork], T], *, write: bool = False, snapshot: bool = False,
-    once: Idempotency | None = None, etag: str | None = None, repeat: Repeat | None = None,
-) -> T:
-    """Run `work` in one transaction and return its result.
-
-    `write=True` for commands that change data; `snapshot=True` for reads of
-    more than one statement that must agree; neither for a one-statement read.
-    `once`: the create's request_id (a repeat raises `Replayed`, or returns
-    what `repeat` answers instead); `etag`: the caller's If-Match.
-    """
-
-    wrote_events = queued_deliveries = False
-
-    def attempt() -> T:
-        nonlocal wrote_events, queued_deliveries
-        uow = UnitOfWork(principal, once=once, etag=etag)
-        result = uow.execute(work, repeat)
-        if uow.changes and not write:
-            raise AssertionError("a read-only unit of work recorded changes")
-        uow.finish()
-        wrote_events = uow.last_event is not None
-        queued_deliveries = uow.queued_deliveries
-        return result
-
-    try:
-        result = transaction(attempt, write=write, snapshot=snapshot)
-    except Taken:
-        # A concurrent request with this request_id committed first, and this
-        # one's work rolled back with its transaction: answer as that one did.
-        return transaction(lambda: UnitOfWork(principal, once=once).answer_repeat(repeat), write=True)
-    if wrote_events:
-        event_listeners.committed([principal.workspace_id], deliveries=queued_deliveries)  # wake the watchers
-    return result
+    @property
+    def wrote(self) -> bool:
+        """Whether anything follows from this unit at commit."""
+        return bool(self.changes or self.unnumbered or self.answer_to_store)

@@ -9,12 +9,12 @@ from ..blobs import BlobStore
 from ..domain.errors import Violations
 from ..domain.roles import Principal
 from ..storage import attachments as attachments_store
-from ..storage.database import transaction
 from ..storage.models import Attachment
-from .unit_of_work import UnitOfWork, run
+from .runner import Runner
+from .unit_of_work import UnitOfWork
 
 
-def confirm_uploads(principal: Principal, blobs: BlobStore, ids: list[uuid.UUID]) -> bool:
+def confirm_uploads(runner: Runner, principal: Principal, blobs: BlobStore, ids: list[uuid.UUID]) -> bool:
     """Pending attachments whose bytes have arrived intact become ready; True if any did.
 
     The file store marks its uploads ready as they arrive; S3 uploads (and
@@ -24,7 +24,7 @@ def confirm_uploads(principal: Principal, blobs: BlobStore, ids: list[uuid.UUID]
     """
     if not ids:
         return False
-    rows = run(principal, lambda uow: list(uow.attachments.by_ids(ids).values()))
+    rows = runner.run(principal, lambda uow: list(uow.attachments.by_ids(ids).values()))
     confirmed = False
     for row in rows:
         if row.status != attachments_store.PENDING:
@@ -36,7 +36,7 @@ def confirm_uploads(principal: Principal, blobs: BlobStore, ids: list[uuid.UUID]
         if sha256 is None or (row.sha256 and sha256 != row.sha256):
             blobs.delete(row.object_key)
             continue
-        confirmed |= transaction(lambda: attachments_store.mark_ready(row, sha256), write=True)
+        confirmed |= runner.run(principal, lambda uow: uow.attachments.mark_ready(row, sha256), write=True)
     return confirmed
 
 

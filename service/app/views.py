@@ -1,8 +1,13 @@
-"""What the use cases return, and the one way they learn how it is shown.
+"""What the use cases return, and how it is shown.
+
+The words: a *view* is a resource as a use case returns it, with what it is
+shown with (an issue's attachments, a comment's reactions); *rendering* is
+turning a view into the contract's JSON, which only a `Renderer` does.
 
 History entries and events carry values "exactly as the issue JSON
-shows them". Only the API layer knows that JSON, so it hands the use cases a
-`Renderer` at startup (`use_renderer`); the use cases never import the API.
+shows them". Only the API layer knows that JSON, so the runtime gives the
+Runner a `Renderer` at startup, which passes it to each unit of work; the
+use cases never import the API.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ class IssueView:
 
     row: Issue
     attachments: list[Attachment]
+    # The issue's JSON once rendered (RenderedOnce): history and event reuse it.
+    rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -45,18 +52,27 @@ class Renderer(Protocol):
     def workflow_json(self, transitions: dict[str, list[str]]) -> dict[str, Any]: ...
 
 
-class _Unset:
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError("no Renderer: call service.app.views.use_renderer at startup")
+class RenderedOnce:
+    """A Renderer that renders each IssueView once: an update's history
+    entries and its event show the same before and after states, so each is
+    rendered once and the JSON reused (a copy each time: callers add keys)."""
 
+    def __init__(self, renderer: Renderer) -> None:
+        self._renderer = renderer
 
-_renderer: Renderer = _Unset()
+    def issue_json(self, view: IssueView) -> dict[str, Any]:
+        if "json" not in view.rendered:
+            view.rendered["json"] = self._renderer.issue_json(view)
+        return dict(view.rendered["json"])
 
+    def comment_json(self, view: CommentView) -> dict[str, Any]:
+        return self._renderer.comment_json(view)
 
-def use_renderer(renderer: Renderer) -> None:
-    global _renderer
-    _renderer = renderer
+    def history_json(self, entry: HistoryEntry) -> dict[str, Any]:
+        return self._renderer.history_json(entry)
 
+    def file_json(self, row: IssueFile) -> dict[str, Any]:
+        return self._renderer.file_json(row)
 
-def renderer() -> Renderer:
-    return _renderer
+    def workflow_json(self, transitions: dict[str, list[str]]) -> dict[str, Any]:
+        return self._renderer.workflow_json(transitions)

@@ -23,8 +23,8 @@ from ..domain.roles import Principal
 from ..storage.models import Webhook, WebhookDelivery
 from ..storage.webhooks import PENDING, WebhookRepository
 from ..webhook_config import settings
-from . import event_listeners
-from .unit_of_work import UnitOfWork, run
+from .runner import Runner
+from .unit_of_work import UnitOfWork
 
 PING = "ping"
 
@@ -66,7 +66,9 @@ def _found(uow: UnitOfWork, webhook_id: uuid.UUID, *, for_update: bool = False) 
     return row
 
 
-def create_webhook(principal: Principal, url: str, events: list[str], description: str, active: bool) -> WebhookView:
+def create_webhook(
+    runner: Runner, principal: Principal, url: str, events: list[str], description: str, active: bool,
+) -> WebhookView:
     check_destination(url)
     secret = webhook_signing.new_secret()
 
@@ -77,18 +79,21 @@ def create_webhook(principal: Principal, url: str, events: list[str], descriptio
         hooks.move_active_count(1 if active else 0)
         return WebhookView(row, secret)
 
-    return run(principal, work, write=True)
+    return runner.run(principal, work, write=True)
 
 
-def list_webhooks(principal: Principal, limit: int, after: tuple[datetime.datetime, uuid.UUID] | None) -> list[WebhookView]:
-    return [WebhookView(r) for r in run(principal, lambda uow: WebhookRepository(principal.workspace_id).page(limit, after))]
+def list_webhooks(
+    runner: Runner, principal: Principal, limit: int, after: tuple[datetime.datetime, uuid.UUID] | None,
+) -> list[WebhookView]:
+    rows = runner.run(principal, lambda uow: WebhookRepository(principal.workspace_id).page(limit, after))
+    return [WebhookView(r) for r in rows]
 
 
-def get_webhook(principal: Principal, webhook_id: uuid.UUID) -> WebhookView:
-    return WebhookView(run(principal, lambda uow: _found(uow, webhook_id)))
+def get_webhook(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -> WebhookView:
+    return WebhookView(runner.run(principal, lambda uow: _found(uow, webhook_id)))
 
 
-def update_webhook(principal: Principal, webhook_id: uuid.UUID, values: dict[str, Any]) -> WebhookView:
+def update_webhook(runner: Runner, principal: Principal, webhook_id: uuid.UUID, values: dict[str, Any]) -> WebhookView:
     """Set `values` (url, events, description, active); active again clears
     `disabled_reason` and resumes from the deliveries still kept."""
     if "url" in values:
@@ -104,25 +109,23 @@ def update_webhook(principal: Principal, webhook_id: uuid.UUID, values: dict[str
             hooks = WebhookRepository(principal.workspace_id)
             hooks.save(row, **changed, updated_at=uow.now)
             hooks.move_active_count(int(row.active) - int(was_active))
+        uow.deliveries_due = bool(values.get("active"))  # its waiting deliveries are due
         return WebhookView(row)
 
-    view = run(principal, work, write=True)
-    if values.get("active"):
-        event_listeners.deliveries_due()  # its waiting deliveries are due
-    return view
+    return runner.run(principal, work, write=True)
 
 
-def delete_webhook(principal: Principal, webhook_id: uuid.UUID) -> None:
+def delete_webhook(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -> None:
     def work(uow: UnitOfWork) -> None:
         row = _found(uow, webhook_id, for_update=True)
         hooks = WebhookRepository(principal.workspace_id)
         hooks.delete(webhook_id)
         hooks.move_active_count(-1 if row.active else 0)
 
-    run(principal, work, write=True)
+    runner.run(principal, work, write=True)
 
 
-def rotate_secret(principal: Principal, webhook_id: uuid.UUID) -> WebhookView:
+def rotate_secret(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -> WebhookView:
     """A new secret; the old one keeps signing too for the overlap (24 hours)."""
     secret = webhook_signing.new_secret()
 
@@ -133,14 +136,14 @@ def rotate_secret(principal: Principal, webhook_id: uuid.UUID) -> WebhookView:
             row, secret=secret, previous_secret=row.secret, previous_secret_until=until, updated_at=uow.now)
         return WebhookView(row, secret)
 
-    return run(principal, work, write=True)
+    return runner.run(principal, work, write=True)
 
 
 def _timestamp(at: datetime.datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # the contract's spelling (common/jsonout.py)
 
 
-def ping(principal: Principal, webhook_id: uuid.UUID) -> WebhookDelivery:
+def ping(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -> WebhookDelivery:
     """Queue one `ping` delivery, shaped like an event (sequence 0, no issue);
     it is not a workspace event, so only the delivery log keeps it."""
 
@@ -153,23 +156,22 @@ def ping(principal: Principal, webhook_id: uuid.UUID) -> WebhookDelivery:
                       payload=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=PENDING,
                       attempts=0, next_attempt_at=uow.now, created_at=uow.now)
         WebhookRepository(principal.workspace_id).add_deliveries([fields])
+        uow.deliveries_due = True
         return WebhookDelivery(workspace=principal.workspace_id, **fields)
 
-    made = run(principal, work, write=True)
-    event_listeners.deliveries_due()
-    return made
+    return runner.run(principal, work, write=True)
 
 
-def list_deliveries(principal: Principal, webhook_id: uuid.UUID, statuses: Sequence[str], limit: int,
+def list_deliveries(runner: Runner, principal: Principal, webhook_id: uuid.UUID, statuses: Sequence[str], limit: int,
                     before: tuple[datetime.datetime, uuid.UUID] | None) -> list[WebhookDelivery]:
     def work(uow: UnitOfWork) -> list[WebhookDelivery]:
         _found(uow, webhook_id)
         return WebhookRepository(principal.workspace_id).deliveries(webhook_id, statuses, limit, before)
 
-    return run(principal, work, snapshot=True)
+    return runner.run(principal, work, snapshot=True)
 
 
-def redeliver(principal: Principal, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> WebhookDelivery:
+def redeliver(runner: Runner, principal: Principal, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> WebhookDelivery:
     """Make the delivery due now: its next attempt (same id, so same `webhook-id`)."""
 
     def work(uow: UnitOfWork) -> WebhookDelivery:
@@ -180,8 +182,7 @@ def redeliver(principal: Principal, webhook_id: uuid.UUID, delivery_id: uuid.UUI
         hooks.due_now(delivery_id, uow.now)
         found = hooks.delivery(webhook_id, delivery_id)
         assert found is not None
+        uow.deliveries_due = True
         return found
 
-    made = run(principal, work, write=True)
-    event_listeners.deliveries_due()
-    return made
+    return runner.run(principal, work, write=True)

@@ -31,9 +31,9 @@ from ..api.admission import Admission
 from ..api.event_hub import EventHub
 from ..api.service import issue_service
 from ..api.webhook_dispatch import Dispatcher
-from ..app import event_listeners
+from ..app.peewee_storage import PeeweeStorage
+from ..app.runner import Runner
 from ..app.token_usage import UsageRecorder
-from ..app.views import use_renderer
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from ..config import Settings
@@ -41,6 +41,7 @@ from ..webhook_config import WebhookSettings
 from ..storage import inflight
 from ..storage.database import is_postgres, transaction
 from ..storage.secrets import server_secret
+from .after_commit import AfterCommit
 from .grace import CANCEL_MARGIN_SECONDS
 from .health import DatabaseHealth
 from .open_services import DecodeGuard, reflection_handlers
@@ -117,7 +118,6 @@ class RunningServer:
         self.pool_sampler.stop()
         for wakeup in self.wakeups:
             wakeup.stop()
-        event_listeners.forget_listeners()
         self.loop.close()
         self._release_pool()
         self.db.close_all()
@@ -176,25 +176,26 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     # SQLite only the poll reaches another process, so it polls more often.
     hub = EventHub(poll_seconds=2.0 if is_postgres(db) else 0.5)
     hub.attach(loop.loop)
-    event_listeners.on_commit(hub.poke)  # this process's commits wake its watchers at once
+    after_commit = AfterCommit(hub.poke)  # this process's commits wake its watchers at once
     # Deliveries go out from every serving process (their claims never overlap).
     dispatcher = Dispatcher(webhook_settings)
     wakeups: list[Any] = []
     if is_postgres(db):
         # Other replicas' commits: NOTIFY after commit, one LISTEN per process;
         # their events may be due for delivery here too.
-        wakeups += start_wakeups(settings, hub, also=dispatcher.poke)
+        wakeups += start_wakeups(settings, hub, after_commit, also=dispatcher.poke)
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     # History values are the issue JSON the API shows: the use cases render with it.
-    use_renderer(JsonRenderer())
+    runner = Runner(PeeweeStorage(), JsonRenderer(), after_commit=after_commit)
     usage = UsageRecorder()
     # Parsed (and refused when malformed) by `serve` before anything starts.
     limit = RateLimit.parse(settings.rate_limit)
     limiter = None
     if limit:
         limiter = RateLimiter(limit, SharedBuckets(settings.rate_limit_table) if settings.rate_limit_table else None)
-    server.add_generic_rpc_handlers((issue_service(blobs, settings.blobs, Authenticator(usage=usage), admission, hub, limiter, pool),))
+    service = issue_service(runner, blobs, settings.blobs, Authenticator(usage=usage), admission, hub, limiter, pool)
+    server.add_generic_rpc_handlers((service,))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     server.add_generic_rpc_handlers(
@@ -211,6 +212,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     pool_sampler.start()
     loop.run(server.start())
     dispatcher.start()
+    after_commit.wake_dispatcher_with(dispatcher.poke)
     host = settings.grpc_listen.rsplit(":", 1)[0]
     where = {"grpc_listen": f"{host}:{port}"}
     if settings.worker_listen:

@@ -13,8 +13,8 @@ import logging
 from typing import Any, Callable
 
 from ..api.event_hub import EventHub
-from ..app import event_listeners
 from ..config import Settings
+from .after_commit import AfterCommit
 from ..storage import conninfo
 from ..storage.notify import PROBE_SECONDS, Listener, Notifier
 
@@ -34,8 +34,10 @@ def listen_target(settings: Settings) -> conninfo.Target:
     return target
 
 
-def start_wakeups(settings: Settings, hub: EventHub, also: Callable[[], None] = lambda: None) -> list[Any]:
-    """Start the notifier and the listener, check LISTEN, and return both (to stop).
+def start_wakeups(settings: Settings, hub: EventHub, after_commit: AfterCommit,
+                  also: Callable[[], None] = lambda: None) -> list[Any]:
+    """Start the notifier (woken by `after_commit`) and the listener, check
+    LISTEN, and return both (to stop).
 
     A notification pokes the hub (for its watchers) and `also` (the webhook
     dispatcher: other replicas' events may be due for delivery here too).
@@ -44,7 +46,7 @@ def start_wakeups(settings: Settings, hub: EventHub, also: Callable[[], None] = 
     listening = listen_target(settings)
     variable = "ISSUES_LISTEN_DATABASE_URL" if settings.listen_database_url else "DATABASE_URL"
     notifier = Notifier(target)
-    event_listeners.on_commit(notifier.notify)
+    after_commit.also_wake_watchers(notifier.notify)
 
     def woken(workspace_id: int | None) -> None:
         hub.poke(workspace_id)

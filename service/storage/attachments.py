@@ -100,6 +100,12 @@ class AttachmentRepository:
             found[row.commentattachment.comment_uuid].append(row)
         return found
 
+    def mark_ready(self, attachment: Attachment, sha256: str) -> bool:
+        """pending -> ready, for an attachment of this workspace; False if another upload got there first."""
+        if attachment.workspace_id != self.workspace_id:
+            raise ValueError("an attachment of another workspace")  # a bug, never input
+        return mark_ready(attachment, sha256)
+
     def set_for_comment(self, comment_id: uuid.UUID, attachments: list[Attachment]) -> None:
         CommentAttachment.delete().where(CommentAttachment.comment == comment_id).execute()
         for position, attachment in enumerate(attachments):

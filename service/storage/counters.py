@@ -1,7 +1,7 @@
 """The issue counters, read by list counts and metrics.
 
-The unit of work (`service.app.unit_of_work`) derives each transaction's
-`Deltas` from the issue changes it recorded and applies them before commit,
+The derived writes (`service.app.derived`) make each transaction's `Deltas`
+from the issue changes its units of work recorded and apply them before commit,
 so the counters are exact whatever use case wrote.
 
 Each transaction adds its changes to one of SHARDS rows per key, picked at

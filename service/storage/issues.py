@@ -22,7 +22,7 @@ from ..domain.search import search_text
 from . import compiled, issue_lists
 from .issue_lists import ListedIssue
 from .database import is_postgres
-from .models import Issue, IssueRef as IssueRefRow, IssueTag, Workspace, WorkspacePrefix
+from .models import Issue, IssueRefRow, IssueTag, Workspace, WorkspacePrefix
 
 # The stored columns a write may set (besides the bookkeeping ones).
 VALUE_FIELDS = (

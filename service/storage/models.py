@@ -106,7 +106,7 @@ class Issue(BaseModel):
 Issue.READ_FIELDS = tuple(f for f in Issue._meta.sorted_fields if f.name != "search_text")
 
 
-class IssueRef(BaseModel):
+class IssueRefRow(BaseModel):
     """One reference of an issue, for the ?ref= filter's index."""
 
     issue = peewee.ForeignKeyField(Issue, on_delete="CASCADE", column_name="issue_uuid", index=False)
@@ -246,8 +246,8 @@ class IssueDay(BaseModel):
         primary_key = peewee.CompositeKey("workspace", "day", "shard")
 
 
-class RequestRecord(BaseModel):
-    """The first response to a create that carried a request_id (m0008), kept a day."""
+class RequestIdRow(BaseModel):
+    """A create's request_id: its claim, then its stored answer (m0008), kept a day."""
 
     workspace_id = peewee.IntegerField()
     request_id = peewee.CharField(max_length=128)
@@ -310,8 +310,8 @@ class ServerSecret(BaseModel):
 DATABASE_DERIVED: dict[str, set[str]] = {"issues": {"search"}}
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
-    Workspace, WorkspacePrefix, ApiToken, Issue, IssueRef, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
-    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestRecord, EventCounter, Event,
+    Workspace, WorkspacePrefix, ApiToken, Issue, IssueRefRow, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
+    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestIdRow, EventCounter, Event,
 )
 
 

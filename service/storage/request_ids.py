@@ -1,10 +1,10 @@
-"""The first responses of creates that carried a request_id, per workspace.
+"""The claims and stored answers of creates that carried a request_id, per workspace.
 
 A create claims its request_id before it runs (a row with no response yet,
 seen only by its own transaction) and answers it just before commit. The
 primary key (workspace, request_id) is what makes a retry safe when it races
 its first attempt: on PostgreSQL the second claim waits for the first
-transaction and then fails, which `claim` reports as `Taken`, and the caller
+transaction and then fails, which `claim` reports as `ClaimTaken`, and the caller
 answers with the stored row instead. SQLite writers are serialised, so there
 the second transaction already finds the row.
 """
@@ -17,15 +17,15 @@ from dataclasses import dataclass
 
 import peewee
 
-from .models import RequestRecord
+from .models import RequestIdRow
 
 
-class Taken(Exception):
+class ClaimTaken(Exception):
     """Another transaction stored this request_id first; this one must roll back its work."""
 
 
 @dataclass(frozen=True)
-class Stored:
+class StoredAnswer:
     fingerprint: str
     resource_id: uuid.UUID | None
     # None while the create that claimed it runs (in this same transaction).
@@ -38,38 +38,38 @@ class RequestIdRepository:
         self.workspace_id = workspace_id
 
     def _key(self, request_id: str) -> peewee.Expression:
-        return (RequestRecord.workspace_id == self.workspace_id) & (RequestRecord.request_id == request_id)
+        return (RequestIdRow.workspace_id == self.workspace_id) & (RequestIdRow.request_id == request_id)
 
-    def get(self, request_id: str) -> Stored | None:
-        row = RequestRecord.select().where(self._key(request_id)).first()
+    def get(self, request_id: str) -> StoredAnswer | None:
+        row = RequestIdRow.select().where(self._key(request_id)).first()
         if row is None:
             return None
         response = bytes(row.response) if row.response is not None else None
-        return Stored(row.fingerprint, row.resource_id, response, row.created_at)
+        return StoredAnswer(row.fingerprint, row.resource_id, response, row.created_at)
 
     def forget(self, request_id: str) -> None:
         """Remove an expired record, so the key can be stored again."""
-        RequestRecord.delete().where(self._key(request_id)).execute()
+        RequestIdRow.delete().where(self._key(request_id)).execute()
 
     def claim(self, request_id: str, fingerprint: str, now: datetime.datetime) -> None:
-        """Claim the key for a create about to run; `Taken` if another
+        """Claim the key for a create about to run; `ClaimTaken` if another
         transaction claimed it first (on PostgreSQL, once that one commits)."""
         try:
-            RequestRecord.insert(
+            RequestIdRow.insert(
                 workspace_id=self.workspace_id, request_id=request_id, fingerprint=fingerprint, created_at=now,
             ).execute()
         except peewee.IntegrityError as exc:
-            raise Taken(request_id) from exc
+            raise ClaimTaken(request_id) from exc
 
     def answer(self, request_id: str, resource_id: uuid.UUID | None, response: bytes) -> None:
-        """Store the first response for a key this transaction claimed."""
-        RequestRecord.update(resource_id=resource_id, response=response).where(self._key(request_id)).execute()
+        """Store the answer for a key this transaction claimed."""
+        RequestIdRow.update(resource_id=resource_id, response=response).where(self._key(request_id)).execute()
 
 
 def delete_expired(before: datetime.datetime, limit: int = 1000) -> int:
     """Remove up to `limit` records stored before `before`, oldest first
     (every workspace: the garbage collector); returns how many went."""
-    oldest = RequestRecord.select(RequestRecord.workspace_id, RequestRecord.request_id).where(
-        RequestRecord.created_at < before).order_by(RequestRecord.created_at).limit(limit)
-    key = peewee.Tuple(RequestRecord.workspace_id, RequestRecord.request_id)
-    return RequestRecord.delete().where(key.in_(oldest) & (RequestRecord.created_at < before)).execute()
+    oldest = RequestIdRow.select(RequestIdRow.workspace_id, RequestIdRow.request_id).where(
+        RequestIdRow.created_at < before).order_by(RequestIdRow.created_at).limit(limit)
+    key = peewee.Tuple(RequestIdRow.workspace_id, RequestIdRow.request_id)
+    return RequestIdRow.delete().where(key.in_(oldest) & (RequestIdRow.created_at < before)).execute()

@@ -15,7 +15,10 @@ import httpx
 import pytest
 
 from issues.v1 import attachment_pb2
+from service.api.messages import JsonRenderer
 from service.app import gc, issues
+from service.app.peewee_storage import PeeweeStorage
+from service.app.runner import Runner
 from service.blobs.filesystem import FilesystemStore
 from service.blobs.signing import Signer
 from service.domain.roles import Principal, Role
@@ -145,9 +148,10 @@ def test_gc_removes_expired_uploads_and_long_unreferenced_files_only(file_store)
     values = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
               "resolution_summary": None, "job_run_id": None, "session_ids": []}
     caller = Principal(ws, "gc", "a@b.c", Role.ADMIN)
-    issues.create_issue(caller, file_store, {**values, "attachment_ids": [referenced.uuid]})
-    gone = issues.create_issue(caller, file_store, {**values, "attachment_ids": [left_behind.uuid]})
-    issues.delete_issue(caller, gone.row.uuid)
+    runner = Runner(PeeweeStorage(), JsonRenderer())  # as the server builds it
+    issues.create_issue(runner, caller, file_store, {**values, "attachment_ids": [referenced.uuid]})
+    gone = issues.create_issue(runner, caller, file_store, {**values, "attachment_ids": [left_behind.uuid]})
+    issues.delete_issue(runner, caller, gone.row.uuid)
 
     soon = gc.collect(file_store, 3600)
     later = gc.collect(file_store, 3600, now=utcnow() + datetime.timedelta(hours=2))

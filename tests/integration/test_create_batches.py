@@ -11,13 +11,14 @@ import pytest
 
 from service.app import issues
 from service.app.create_batches import _Create, _commit
+from service.app.runner import Runner
 from service.domain.errors import InvalidArgument
 from service.domain.identifiers import IssueRef
 from service.domain.roles import Principal
 from service.storage import database
 from service.storage.models import Issue
 
-from .test_unit_of_work import VALUES, blobs, db, member  # noqa: F401 - fixtures
+from .test_unit_of_work import VALUES, blobs, committed, db, member, runner  # noqa: F401 - fixtures
 
 
 class Gather:
@@ -26,8 +27,8 @@ class Gather:
     def __init__(self) -> None:
         self.batch: list[_Create] = []
 
-    def run(self, principal: Principal, work: Any, *, once: Any = None) -> None:
-        self.batch.append(_Create(principal, work, once))
+    def run(self, principal: Principal, work: Any, *, request_id: Any = None) -> None:
+        self.batch.append(_Create(principal, work, request_id))
 
 
 def statements(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -35,11 +36,12 @@ def statements(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [str(r.msg[0]) if isinstance(r.msg, tuple) else str(r.msg) for r in caplog.records if r.name == "peewee"]
 
 
-def gathered(monkeypatch: pytest.MonkeyPatch, caller: Principal, blobs: Any, *parents: IssueRef | None) -> list[_Create]:
+def gathered(monkeypatch: pytest.MonkeyPatch, runner: Runner, caller: Principal, blobs: Any,
+             *parents: IssueRef | None) -> list[_Create]:
     gather = Gather()
-    monkeypatch.setattr(issues, "batches", gather)
+    monkeypatch.setattr(runner, "creates", gather)
     for i, parent in enumerate(parents):
-        issues.create_issue(caller, blobs, {**VALUES, "title": f"c{i}"}, parent=parent)
+        issues.create_issue(runner, caller, blobs, {**VALUES, "title": f"c{i}"}, parent=parent)
     monkeypatch.undo()
     return gather.batch
 
@@ -49,11 +51,11 @@ def numbers(caller: Principal) -> list[int]:
         i.number for i in Issue.select(Issue.number).where(Issue.workspace == caller.workspace_id)))
 
 
-def test_a_batch_whose_creates_all_succeed_takes_no_savepoint(db, blobs, monkeypatch, caplog):
+def test_a_batch_whose_creates_all_succeed_takes_no_savepoint(db, blobs, monkeypatch, caplog, runner):
     caller = member("fast")
-    batch = gathered(monkeypatch, caller, blobs, None, None, None)
+    batch = gathered(monkeypatch, runner, caller, blobs, None, None, None)
     with caplog.at_level(logging.DEBUG, logger="peewee"):
-        _commit(batch)
+        _commit(runner, batch)
     assert [item.error for item in batch] == [None, None, None]
     assert sorted(item.result.row.number for item in batch) == [1, 2, 3] == numbers(caller)
     ran = statements(caplog)
@@ -61,12 +63,12 @@ def test_a_batch_whose_creates_all_succeed_takes_no_savepoint(db, blobs, monkeyp
     assert not [s for s in ran if "SAVEPOINT" in s.upper()]
 
 
-def test_a_refused_create_runs_the_batch_again_with_savepoints_and_fails_alone(db, blobs, monkeypatch, caplog):
+def test_a_refused_create_runs_the_batch_again_with_savepoints_and_fails_alone(db, blobs, monkeypatch, caplog, runner):
     caller = member("guarded")
     unknown = IssueRef(prefix="GUA", number=99)
-    batch = gathered(monkeypatch, caller, blobs, None, unknown, None)
+    batch = gathered(monkeypatch, runner, caller, blobs, None, unknown, None)
     with caplog.at_level(logging.DEBUG, logger="peewee"):
-        _commit(batch)
+        _commit(runner, batch)
     first, refused, last = batch
     assert isinstance(refused.error, InvalidArgument) and refused.result is None
     assert (first.error, last.error) == (None, None)

@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from service.api.messages import JsonRenderer
 from service.app import issues
+from service.app.peewee_storage import PeeweeStorage
+from service.app.runner import Runner
 from service.domain.identifiers import default_prefix
 from service.domain.issue_filters import DEFAULT_ORDER, IssueFilter
 from service.domain.roles import Principal, Role
@@ -56,9 +59,10 @@ def test_the_search_migration_indexes_the_issues_already_stored(fresh_database_u
         assert [m.version for m in migrate.migrate(handle)] == [m.version for m in every if m.version >= 7]
 
         caller = Principal(workspace_id, "old", "a@old.co", Role.VIEWER)
+        runner = Runner(PeeweeStorage(), JsonRenderer())
 
         def found(**filters: Any) -> list[str]:
-            page = issues.list_issues(caller, Titles(), IssueFilter(**filters), DEFAULT_ORDER, limit=10, offset=0)
+            page = issues.list_issues(runner, caller, Titles(), IssueFilter(**filters), DEFAULT_ORDER, limit=10, offset=0)
             assert page.total == len(page.items)
             return sorted(page.items)
 

@@ -10,9 +10,10 @@ import pytest
 
 from service.api.messages import JsonRenderer
 from service.app import comments, issues
-from service.app.views import use_renderer
+from service.app.changes import Change
 from service.app.issues import IssueView, PageKey
-from service.app.unit_of_work import Change, run
+from service.app.peewee_storage import PeeweeStorage
+from service.app.runner import Committed, Runner
 from service.blobs.filesystem import FilesystemStore
 from service.blobs.signing import Signer
 from service.domain.errors import NotFound
@@ -33,12 +34,23 @@ VALUES = {"title": "t", "description": [], "status": "open", "priority": "low", 
 
 @pytest.fixture
 def db(fresh_database_url: str) -> Iterator[Any]:
-    use_renderer(JsonRenderer())  # as the server does at startup
     handle = database.open_database(fresh_database_url, pool_size=4)
     database.bind(handle)
     migrate.migrate(handle)
     yield handle
     handle.close_all()
+
+
+@pytest.fixture
+def committed() -> list[Committed[Any]]:
+    """What each commit of `runner` left to announce, in order."""
+    return []
+
+
+@pytest.fixture
+def runner(db: Any, committed: list[Committed[Any]]) -> Runner:
+    """As the server builds it at startup (its after-commit effects kept in `committed`)."""
+    return Runner(PeeweeStorage(), JsonRenderer(), after_commit=committed.append)
 
 
 @pytest.fixture
@@ -60,19 +72,19 @@ def recount(workspace_id: int) -> dict[tuple[str, str], int]:
     return out
 
 
-def test_counters_follow_every_recorded_change(db, blobs):
+def test_counters_follow_every_recorded_change(db, blobs, runner):
     caller = member("counting")
-    made = [issues.create_issue(caller, blobs, {**VALUES, "priority": p}) for p in ("low", "high", "high")]
-    issues.update_issue(caller, blobs, IssueRef(uuid=made[1].row.uuid), {"status": "resolved"})
-    issues.update_issue(caller, blobs, IssueRef(uuid=made[2].row.uuid), {"priority": "medium"})
-    issues.delete_issue(caller, IssueRef(uuid=made[0].row.uuid))
+    made = [issues.create_issue(runner, caller, blobs, {**VALUES, "priority": p}) for p in ("low", "high", "high")]
+    issues.update_issue(runner, caller, blobs, IssueRef(uuid=made[1].row.uuid), {"status": "resolved"})
+    issues.update_issue(runner, caller, blobs, IssueRef(uuid=made[2].row.uuid), {"priority": "medium"})
+    issues.delete_issue(runner, caller, IssueRef(uuid=made[0].row.uuid))
     stored = database.transaction(lambda: counters.by_status_priority(caller.workspace_id))
     assert stored == recount(caller.workspace_id) == {("resolved", "high"): 1, ("open", "medium"): 1}
 
 
-def test_a_command_that_fails_after_recording_writes_nothing(db, blobs):
+def test_a_command_that_fails_after_recording_writes_nothing(db, blobs, runner):
     caller = member("failing")
-    issues.create_issue(caller, blobs, VALUES)
+    issues.create_issue(runner, caller, blobs, VALUES)
 
     def work(uow):
         uow.record(Change("issue", "created", uuid.uuid4(), None, None,
@@ -80,14 +92,14 @@ def test_a_command_that_fails_after_recording_writes_nothing(db, blobs):
         raise RuntimeError("the command fails before commit")
 
     with pytest.raises(RuntimeError):
-        run(caller, work, write=True)
+        runner.run(caller, work, write=True)
     assert database.transaction(lambda: counters.by_status_priority(caller.workspace_id)) == {("open", "low"): 1}
 
 
-def test_a_change_records_before_and_after_and_names_what_changed(db, blobs):
+def test_a_change_records_before_and_after_and_names_what_changed(db, blobs, runner):
     caller = member("recording")
     seen: list[Change] = []
-    created = issues.create_issue(caller, blobs, VALUES)
+    created = issues.create_issue(runner, caller, blobs, VALUES)
 
     def work(uow):
         row = uow.issues.get(created.row.uuid, for_update=True)
@@ -99,15 +111,15 @@ def test_a_change_records_before_and_after_and_names_what_changed(db, blobs):
         seen.append(change)
         return row.version
 
-    version = run(caller, work, write=True)
+    version = runner.run(caller, work, write=True)
     assert seen[0].changed_fields == ["owner"]
     assert version == created.row.version + 1
 
 
-def test_repositories_never_reach_into_another_workspace(db, blobs):
+def test_repositories_never_reach_into_another_workspace(db, blobs, runner):
     alice, bob = member("alice"), member("bob")
-    issue = issues.create_issue(alice, blobs, VALUES).row.uuid
-    comment = comments.add_comment(alice, blobs, IssueRef(uuid=issue), "hello", []).row.uuid
+    issue = issues.create_issue(runner, alice, blobs, VALUES).row.uuid
+    comment = comments.add_comment(runner, alice, blobs, IssueRef(uuid=issue), "hello", []).row.uuid
     attachment = database.transaction(lambda: AttachmentRepository(alice.workspace_id).insert(
         alice.email, file_name="f", content_type="text/plain", size_bytes=0, sha256=None,
         expires_at=utcnow()), write=True).uuid
@@ -123,10 +135,10 @@ def test_repositories_never_reach_into_another_workspace(db, blobs):
 
     assert database.transaction(as_bob, snapshot=True) == (None, ([], 0), [], {}, None)
     with pytest.raises(NotFound):
-        comments.list_comments(bob, IssueRef(uuid=issue), 10, 0)
+        comments.list_comments(runner, bob, IssueRef(uuid=issue), 10, 0)
     with pytest.raises(NotFound):
-        issues.update_issue(bob, blobs, IssueRef(uuid=issue), {"title": "stolen"})
-    assert issues.get_issue(alice, IssueRef(uuid=issue)).row.title == "t"
+        issues.update_issue(runner, bob, blobs, IssueRef(uuid=issue), {"title": "stolen"})
+    assert issues.get_issue(runner, alice, IssueRef(uuid=issue)).row.title == "t"
 
 
 class CountingCache:
@@ -147,19 +159,19 @@ class CountingCache:
         return f"{view.row.title}@{view.row.version}"
 
 
-def test_a_listed_issue_is_built_again_only_after_it_changed(db, blobs):
+def test_a_listed_issue_is_built_again_only_after_it_changed(db, blobs, runner):
     caller = member("caching")
-    first = issues.create_issue(caller, blobs, {**VALUES, "title": "a"}).row.uuid
-    issues.create_issue(caller, blobs, {**VALUES, "title": "b"})
+    first = issues.create_issue(runner, caller, blobs, {**VALUES, "title": "a"}).row.uuid
+    issues.create_issue(runner, caller, blobs, {**VALUES, "title": "b"})
     cache = CountingCache()
 
     def listed() -> tuple[list[str], int]:
-        page = issues.list_issues(caller, cache, IssueFilter(), DEFAULT_ORDER, limit=10, offset=0)
+        page = issues.list_issues(runner, caller, cache, IssueFilter(), DEFAULT_ORDER, limit=10, offset=0)
         return page.items, page.total
 
     assert listed() == (["b@1", "a@1"], 2)
     assert listed() == (["b@1", "a@1"], 2)
     assert len(cache.built) == 2
-    issues.update_issue(caller, blobs, IssueRef(uuid=first), {"title": "a2"})
+    issues.update_issue(runner, caller, blobs, IssueRef(uuid=first), {"title": "a2"})
     assert listed() == (["b@1", "a2@2"], 2)
     assert cache.built[2:] == [PageKey(first, 2, "CAC")]

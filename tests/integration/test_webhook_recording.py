@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from service.app import webhook_deliveries, webhooks
+from service.app.runner import Runner
 from service.app.webhook_deliveries import Attempt, Claimed, Outcome
 from service.domain.identifiers import default_prefix
 from service.domain.roles import Principal, Role
@@ -21,7 +22,7 @@ from service.storage import database, webhook_leases, workspaces
 from service.storage.models import Webhook, WebhookDelivery, utcnow
 from service.webhook_config import WebhookSettings
 
-from .test_unit_of_work import db  # noqa: F401 - fixture
+from .test_unit_of_work import committed, db, runner  # noqa: F401 - fixtures
 
 SETTINGS = WebhookSettings()
 # A public address (example.com's): no private-address exception needed.
@@ -33,11 +34,11 @@ def _admin(slug: str) -> Principal:
     return Principal(workspace_id, slug, f"a@{slug}.co", Role.ADMIN)
 
 
-def _queued(n: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
+def _queued(runner: Runner, n: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """A webhook with `n` pings waiting; (its id, the deliveries' ids)."""
     admin = _admin(f"rec-{uuid.uuid4().hex[:8]}")
-    hook = webhooks.create_webhook(admin, URL, [], "", True).row.id
-    return hook, [webhooks.ping(admin, hook).id for _ in range(n)]
+    hook = webhooks.create_webhook(runner, admin, URL, [], "", True).row.id
+    return hook, [webhooks.ping(runner, admin, hook).id for _ in range(n)]
 
 
 def _claim(lease_id: uuid.UUID, lease_seconds: float = 60) -> list[Claimed]:
@@ -48,8 +49,8 @@ def _row(delivery_id: uuid.UUID) -> Any:
     return database.transaction(lambda: WebhookDelivery.get_by_id(delivery_id))
 
 
-def test_a_batch_records_each_attempt_as_it_went(db):
-    hook, ids = _queued(3)
+def test_a_batch_records_each_attempt_as_it_went(db, runner):
+    hook, ids = _queued(runner, 3)
     lease_id = uuid.uuid4()
     claimed = {c.id: c for c in _claim(lease_id)}
     assert set(claimed) == set(ids)
@@ -75,8 +76,8 @@ def test_a_batch_records_each_attempt_as_it_went(db):
     assert database.transaction(lambda: Webhook.get_by_id(hook)).failures_in_row == 1
 
 
-def test_an_unrecorded_batch_leaves_its_deliveries_to_a_claim_after_the_lease(db, monkeypatch: pytest.MonkeyPatch):
-    _, ids = _queued(2)
+def test_an_unrecorded_batch_leaves_its_deliveries_to_a_claim_after_the_lease(db, runner, monkeypatch: pytest.MonkeyPatch):
+    _, ids = _queued(runner, 2)
     lease_id = uuid.uuid4()
     first = _claim(lease_id, lease_seconds=1.0)
     assert {c.id for c in first} == set(ids)
@@ -105,10 +106,10 @@ def test_an_unrecorded_batch_leaves_its_deliveries_to_a_claim_after_the_lease(db
     assert {c.id for c in again} == set(ids) and all(c.attempts == 0 for c in again)
 
 
-def test_a_success_claimed_before_a_failure_was_recorded_still_resets_the_failures(db):
+def test_a_success_claimed_before_a_failure_was_recorded_still_resets_the_failures(db, runner):
     """Attempts of one webhook run side by side: one claimed while the webhook
     was not failing may succeed after another's failure was recorded."""
-    hook, ids = _queued(2)
+    hook, ids = _queued(runner, 2)
     lease_id = uuid.uuid4()
     failing, succeeding = (c for c in sorted(_claim(lease_id), key=lambda c: ids.index(c.id)))
     assert failing.failures_in_row == succeeding.failures_in_row == 0
@@ -119,8 +120,8 @@ def test_a_success_claimed_before_a_failure_was_recorded_still_resets_the_failur
     assert (row.failures_in_row, row.failing_since) == (0, None)
 
 
-def test_a_delivery_whose_event_is_gone_fails_at_once_without_counting_against_the_webhook(db):
-    hook, (delivery_id,) = _queued(1)
+def test_a_delivery_whose_event_is_gone_fails_at_once_without_counting_against_the_webhook(db, runner):
+    hook, (delivery_id,) = _queued(runner, 1)
     lease_id = uuid.uuid4()
     (claimed,) = _claim(lease_id)
     statuses = webhook_deliveries.record(
@@ -131,30 +132,26 @@ def test_a_delivery_whose_event_is_gone_fails_at_once_without_counting_against_t
     assert database.transaction(lambda: Webhook.get_by_id(hook)).failures_in_row == 0
 
 
-def test_the_dispatcher_is_woken_only_by_commits_that_made_deliveries_due(db, tmp_path):
-    """A write in a workspace without webhooks wakes the event watchers, not the dispatcher."""
-    from service.api.messages import JsonRenderer
-    from service.app import event_listeners, issues
-    from service.app.views import use_renderer
+def test_the_dispatcher_is_woken_only_by_commits_that_made_deliveries_due(db, tmp_path, runner, committed):
+    """A write in a workspace without webhooks has its watchers woken, not the
+    dispatcher; a ping makes deliveries due without events."""
+    from service.app import issues
     from service.blobs.filesystem import FilesystemStore
     from service.blobs.signing import Signer
 
-    use_renderer(JsonRenderer())
     blobs = FilesystemStore(tmp_path / "blobs", "http://unused", Signer("k"))
     values = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
               "resolution_summary": None, "job_run_id": None, "session_ids": [], "attachment_ids": []}
-    woken: list[str] = []
-    event_listeners.on_commit(lambda workspace_id: woken.append("events"))
-    event_listeners.on_deliveries(lambda: woken.append("deliveries"))
-    try:
-        plain = _admin(f"plain-{uuid.uuid4().hex[:8]}")
-        issues.create_issue(plain, blobs, values)
-        assert woken == ["events"]
+    plain = _admin(f"plain-{uuid.uuid4().hex[:8]}")
+    issues.create_issue(runner, plain, blobs, values)
+    assert [(c.event_workspaces, c.deliveries_due) for c in committed] == [(frozenset({plain.workspace_id}), False)]
 
-        hooked = _admin(f"hooked-{uuid.uuid4().hex[:8]}")
-        webhooks.create_webhook(hooked, URL, ["issue.created"], "", True)
-        woken.clear()
-        issues.create_issue(hooked, blobs, values)
-        assert woken == ["events", "deliveries"]
-    finally:
-        event_listeners.forget_listeners()
+    hooked = _admin(f"hooked-{uuid.uuid4().hex[:8]}")
+    hook = webhooks.create_webhook(runner, hooked, URL, ["issue.created"], "", True)
+    committed.clear()
+    issues.create_issue(runner, hooked, blobs, values)
+    assert [(c.event_workspaces, c.deliveries_due) for c in committed] == [(frozenset({hooked.workspace_id}), True)]
+
+    committed.clear()
+    webhooks.ping(runner, hooked, hook.row.id)
+    assert [(c.event_workspaces, c.deliveries_due) for c in committed] == [(frozenset(), True)]
