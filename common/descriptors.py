@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Literal
 
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
@@ -138,7 +139,7 @@ def field_rules(field: FieldDescriptor) -> Rules:
         return _NO_RULES
     r = options.Extensions[options_pb2.rules]
 
-    def get(name: str) -> int | None:
+    def get(name: Literal["min_length", "max_length", "minimum", "maximum", "min_items", "max_items"]) -> int | None:
         return getattr(r, name) if r.HasField(name) else None
 
     patterns = [r.pattern] if r.pattern else []
