@@ -20,22 +20,22 @@ from common.patterns import DATE_TIME, IDENTIFIER, UUID
 from issues.v1 import issue_service_pb2, options_pb2
 
 __all__ = [
-    "query_name",
-    "NOT_BLANK_PATTERN",
-    "SERVICE",
     "DATE_TIME_PATTERN",
     "ISSUE_ID_PATTERN",
+    "NOT_BLANK_PATTERN",
+    "SERVICE",
+    "STREAM_TICKET_PARAMETER",
     "UUID_PATTERN",
     "Rules",
     "field_rules",
     "full_method_name",
     "http_success_code",
-    "stream_ticket",
-    "STREAM_TICKET_PARAMETER",
     "is_output_only",
     "is_required",
+    "query_name",
     "required_role",
     "signed_url",
+    "stream_ticket",
     "update_mask_field",
 ]
 
