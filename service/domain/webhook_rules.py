@@ -128,7 +128,7 @@ def retry_after_seconds(value: str | None, now: datetime.datetime) -> float | No
     try:
         when = email.utils.parsedate_to_datetime(value)
         if when.tzinfo is not None:
-            when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            when = when.astimezone(datetime.UTC).replace(tzinfo=None)
     except (TypeError, ValueError, OverflowError):  # a receiver's header: any text at all
         return None
     return max(0.0, (when - now).total_seconds())
