@@ -21,8 +21,14 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from starlette.responses import Response
 
-from common.errors import BAD_REQUEST_TYPE_URL, HTTP_STATUS, STATUS_FOR_HTTP, FieldViolation, envelope
-from common.errors import bad_request_json as bad_request_detail
+from common.errors import (
+    BAD_REQUEST_TYPE_URL,
+    HTTP_STATUS,
+    STATUS_FOR_HTTP,
+    FieldViolation,
+    bad_request_json as bad_request_detail,
+    envelope,
+)
 
 from .codec import InvalidJson, to_json
 

@@ -221,9 +221,8 @@ def _binding(method: MethodDescriptor, rule: http_pb2.HttpRule, success: int) ->
         request_field(method, field_path)
     if rule.body not in ("", "*"):
         request_field(method, rule.body)
-    if rule.response_body:
-        if rule.response_body not in method.output_type.fields_by_name:
-            raise ValueError(f"{method.full_name}: response_body {rule.response_body!r} is not a response field")
+    if rule.response_body and rule.response_body not in method.output_type.fields_by_name:
+        raise ValueError(f"{method.full_name}: response_body {rule.response_body!r} is not a response field")
     if not success:
         # An Empty response has nothing to say: 204 unless the rule says otherwise.
         success = 204 if method.output_type.full_name == "google.protobuf.Empty" else 200

@@ -79,7 +79,7 @@ def _error_frame(envelope: dict[str, Any]) -> bytes:
 async def respond(
     call: grpc.aio.UnaryStreamCall[Message, Message], method: str, names: Mapping[str, str] | None = None,
     heartbeat: float = HEARTBEAT_SECONDS,
-) -> "EventStream":
+) -> EventStream:
     """The stream as Server-Sent Events, or an error response if it fails before it starts.
 
     The server sends its headers once the request is accepted (a bad cursor

@@ -25,7 +25,7 @@ from .errors import http_error
 from .limits import declared_length, too_large
 from .routing import Binding, request_field
 
-__all__ = ["is_download", "is_upload", "download", "upload"]
+__all__ = ["download", "is_download", "is_upload", "upload"]
 
 log = logging.getLogger("gateway")
 

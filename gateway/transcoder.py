@@ -37,7 +37,7 @@ from .limits import declared_length, too_large
 from .location import item_route
 from .routing import Binding, RouteTable
 
-__all__ = ["Backend", "TranscodingRoute", "DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS", "split_target"]
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS", "Backend", "TranscodingRoute", "split_target"]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 300.0

@@ -23,7 +23,6 @@ from google.protobuf.message import Message
 from common.descriptors import field_rules, is_required, query_name, update_mask_field
 from common.enums import enum_numbers
 from common.errors import FieldViolation, summary
-
 from common.jsonout import WRAPPERS, JsonValue
 
 __all__ = ["InvalidJson", "merge_object", "merge_path", "merge_query"]
