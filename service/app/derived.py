@@ -21,14 +21,13 @@ from collections import Counter
 from typing import Any, Callable, Iterable, NamedTuple
 
 from ..domain.times import utcnow
-from ..storage import counters
-from ..storage import events as outbox
+from ..storage import counters, events as outbox
 from ..storage.history import HistoryRepository, NewEntry
 from ..storage.issues import IssueRepository
 from ..storage.request_ids import RequestIdRepository
 from ..storage.workspaces import WorkspaceRepository
-from .changes import Change
 from . import event_derivation, webhook_deliveries
+from .changes import Change
 from .history_entries import entries_by_change
 
 

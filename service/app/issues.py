@@ -23,8 +23,8 @@ from .changes import Change, fields_of
 from .comment_record import record_comment
 from .create_batches import batches
 from .idempotency import Idempotency
-from .relations import resolve_parent
 from .page_tokens import Page
+from .relations import resolve_parent
 from .unit_of_work import UnitOfWork, run
 from .uploads import confirm_uploads, ready_attachments
 from .views import IssueView

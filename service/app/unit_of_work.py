@@ -40,9 +40,9 @@ from ..domain.times import utcnow
 from ..storage.attachments import AttachmentRepository
 from ..storage.comments import CommentRepository
 from ..storage.database import transaction
-from ..storage.inflight import deadline as call_deadline  # noqa: F401 - for the call pipeline
 from ..storage.files import FileRepository
 from ..storage.history import HistoryRepository
+from ..storage.inflight import deadline as call_deadline  # noqa: F401 - for the call pipeline
 from ..storage.issues import IssueRepository
 from ..storage.reactions import ReactionRepository
 from ..storage.request_ids import RequestIdRepository, Stored, Taken
@@ -99,7 +99,7 @@ class UnitOfWork:
         self.last_event: int | None = None
         self.queued_deliveries = False
 
-    def execute(self, work: Callable[["UnitOfWork"], T], repeat: Repeat | None = None) -> T:
+    def execute(self, work: Callable[[UnitOfWork], T], repeat: Repeat | None = None) -> T:
         """Run `work`, after claiming the create's request_id if it has one: a
         repeat is answered instead (`Replayed`, or what `repeat` answers), and
         `Taken` means another transaction holds the key (roll back and call

@@ -36,7 +36,7 @@ def confirm_uploads(principal: Principal, blobs: BlobStore, ids: list[uuid.UUID]
         if sha256 is None or (row.sha256 and sha256 != row.sha256):
             blobs.delete(row.object_key)
             continue
-        confirmed |= transaction(lambda: attachments_store.mark_ready(row, sha256), write=True)
+        confirmed |= transaction(lambda: attachments_store.mark_ready(row, sha256), write=True)  # noqa: B023 - called here
     return confirmed
 
 
