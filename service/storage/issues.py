@@ -20,8 +20,8 @@ from ..domain.identifiers import IssueRef
 from ..domain.issue_filters import IssueFilter
 from ..domain.search import search_text
 from . import compiled, issue_lists
-from .issue_lists import ListedIssue
 from .database import is_postgres
+from .issue_lists import ListedIssue
 from .models import Issue, IssueRef as IssueRefRow, IssueTag, Workspace, WorkspacePrefix
 
 # The stored columns a write may set (besides the bookkeeping ones).
