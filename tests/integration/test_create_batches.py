@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from service.app import issues
-from service.app.create_batches import _Create, _commit
+from service.app.create_batches import _commit, _Create
 from service.domain.errors import InvalidArgument
 from service.domain.identifiers import IssueRef
 from service.domain.roles import Principal

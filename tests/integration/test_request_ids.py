@@ -11,12 +11,12 @@ import pytest
 
 from service.app import attachments, comments, gc, issues, unit_of_work
 from service.app.comment_record import record_comment
-from service.app.create_batches import _Create, _commit
+from service.app.create_batches import _commit, _Create
 from service.app.idempotency import Idempotency, Replayed
 from service.domain.errors import InvalidArgument, RequestIdReused
 from service.domain.identifiers import IssueRef
-from service.storage import database
 from service.domain.times import utcnow
+from service.storage import database
 from service.storage.models import Attachment, Comment, Issue, RequestRecord
 from service.storage.request_ids import RequestIdRepository, Taken
 

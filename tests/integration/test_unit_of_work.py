@@ -10,21 +10,20 @@ import pytest
 
 from service.api.messages import JsonRenderer
 from service.app import comments, issues
-from service.app.views import use_renderer
 from service.app.issues import IssueView, PageKey
 from service.app.unit_of_work import Change, run
+from service.app.views import use_renderer
 from service.blobs.filesystem import FilesystemStore
 from service.blobs.signing import Signer
 from service.domain.errors import NotFound
-from service.domain.identifiers import IssueRef
+from service.domain.identifiers import IssueRef, default_prefix
 from service.domain.issue_filters import DEFAULT_ORDER, IssueFilter
 from service.domain.roles import Principal, Role
-from service.domain.identifiers import default_prefix
+from service.domain.times import utcnow
 from service.storage import counters, database, migrate, workspaces
 from service.storage.attachments import AttachmentRepository
 from service.storage.comments import CommentRepository
 from service.storage.files import FileRepository
-from service.domain.times import utcnow
 from service.storage.models import Issue
 
 VALUES = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
