@@ -29,8 +29,7 @@ import time
 
 import grpc
 
-from issues.v1 import issue_service_pb2 as pb
-from issues.v1 import issue_service_pb2_grpc
+from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc
 
 TARGET_SECONDS = 0.5
 

@@ -62,7 +62,7 @@ class Replica:
     def __init__(self, url: str, workdir: pathlib.Path, http: bool) -> None:
         self.grpc_port = free_port()
         self.http_port = free_port() if http else 0
-        self.log = open(workdir / f"replica-{self.grpc_port}.log", "wb")
+        self.log = open(workdir / f"replica-{self.grpc_port}.log", "wb")  # noqa: SIM115 - the replica's stderr while it runs
         argv = [sys.executable, "-m", "service", "serve", "--database-url", url,
                 "--grpc-listen", f"127.0.0.1:{self.grpc_port}"]
         argv += ["--http-listen", f"127.0.0.1:{self.http_port}"] if http else ["--no-http"]
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=pathlib.Path, help="also write the results here")
     args = p.parse_args(argv)
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 sockets each side
     workdir = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / f"issues-bench-events-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ async def _serve(sock: socket.socket, max_seconds: float) -> None:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await asyncio.wait_for(asyncio.shield(task), max_seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         server.should_exit = True
         await task
 

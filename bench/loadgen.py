@@ -216,7 +216,7 @@ async def _http_raw_sessions(load: HttpLoad, shape: Shape):
                     await connect()
                 conn[1].write(prebuilt[i])
                 status, body, close = await asyncio.wait_for(_read_response(conn[0]), load.timeout)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
                 if conn[1] is not None:
                     conn[1].close()
                 conn[1] = None

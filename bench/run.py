@@ -238,7 +238,7 @@ def export_source(rev: str) -> pathlib.Path:
 
 def start_proc(name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
     log_path = OUT / f"{name}.log"
-    log = open(log_path, "wb")
+    log = open(log_path, "wb")  # noqa: SIM115 - closed once Popen has handed it to the child
     pythonpath = os.pathsep.join([str(SOURCE), str(SOURCE / "gen"), str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
     popen = subprocess.Popen(
         argv,
@@ -780,7 +780,7 @@ def render(
         return by_label.get(r.label.replace(" HTTP", "")) if r.label != "HTTP floor" else None
 
     lines = [
-        f"# Benchmark: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"# Benchmark: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         "",
         (f"- service code: snapshot `{(SOURCE / '.complete').read_text().strip()[:12]}`; " if SOURCE != ROOT else
          f"- service code: work tree at commit `{_git('rev-parse', '--short', 'HEAD')}`{' (with uncommitted changes)' if _git('status', '--porcelain', '--untracked-files=no') else ''}; ")
@@ -894,7 +894,7 @@ def _check(kind: str, key: str | None, limit: float, by_label: dict[str, Row], c
         return f"{peak_rss / MiB:.0f} MiB", peak_rss / MiB < limit
     if kind == "ratio":
         r = res(key)
-        if r is None or not (ceiling == ceiling):
+        if r is None or ceiling != ceiling:  # NaN: not measured
             return "not measured", None if key not in by_label else False
         v = r.rps / ceiling
         return f"{v:.2f} ({r.rps:,.0f} / {ceiling:,.0f} RPS)", v >= limit

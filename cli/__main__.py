@@ -13,10 +13,10 @@ import sys
 # failed TLS handshake, say) to the terminal beside issuectl's one-line error.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
-import click  # noqa: E402 - after the environment grpc reads
+import click
 
-from .errors import CliError  # noqa: E402
-from .main import cli  # noqa: E402
+from .errors import CliError
+from .main import cli
 
 
 def _fail(message: str, status: int = 1) -> int:

@@ -7,8 +7,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from issues.v1 import issue_service_pb2 as pb
-from issues.v1 import issue_service_pb2_grpc
+from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc
 
 from .config import DEFAULT_SERVER, Settings
 from .errors import CliError

@@ -10,7 +10,6 @@ import click
 from issues.v1 import issue_pb2
 
 from .context import PRIORITY, PRIORITY_CHOICE, STATUS, STATUS_CHOICE, F, client, connection_options, set_filter, show
-
 from .pages import PAGE as _PAGE, all_items  # --all walks the pages at the largest size
 
 

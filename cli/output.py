@@ -11,9 +11,9 @@ import json
 import sys
 from typing import Any, Sequence
 
-from common.jsonout import to_json
 from google.protobuf.message import Message
 
+from common.jsonout import to_json
 
 _MIN_SHRUNK = 16
 
@@ -109,8 +109,8 @@ def when(ts: Message, tty: bool, now: datetime.datetime | None = None) -> str:
     iso: str = to_json(ts)
     if not tty:
         return iso
-    moment = datetime.datetime.fromtimestamp(ts.seconds, datetime.timezone.utc)  # type: ignore[attr-defined]
-    seconds = ((now or datetime.datetime.now(datetime.timezone.utc)) - moment).total_seconds()
+    moment = datetime.datetime.fromtimestamp(ts.seconds, datetime.UTC)  # type: ignore[attr-defined]
+    seconds = ((now or datetime.datetime.now(datetime.UTC)) - moment).total_seconds()
     if seconds < 60:
         return "just now"
     for unit, size in (("min", 60), ("h", 3600), ("d", 86400)):

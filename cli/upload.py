@@ -15,7 +15,7 @@ import pathlib
 import sys
 from typing import Callable, Iterator
 
-from .client import CliError, Client, pb
+from .client import Client, CliError, pb
 
 CHUNK_BYTES = 1 << 20
 # Below this an upload is over before a bar would be worth drawing.
@@ -84,9 +84,15 @@ class _progress:
     """A Rich progress bar on stderr, advanced by the bytes read."""
 
     def __init__(self, name: str, total: int) -> None:
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                                   TransferSpeedColumn)
         from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                              TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True),

@@ -7,7 +7,7 @@ JSON. `create` and `rotate-secret` are the only answers with the secret.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import click
 

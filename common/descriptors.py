@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Literal
 
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
@@ -19,22 +20,22 @@ from common.patterns import DATE_TIME, IDENTIFIER, UUID
 from issues.v1 import issue_service_pb2, options_pb2
 
 __all__ = [
-    "query_name",
-    "NOT_BLANK_PATTERN",
-    "SERVICE",
     "DATE_TIME_PATTERN",
     "ISSUE_ID_PATTERN",
+    "NOT_BLANK_PATTERN",
+    "SERVICE",
+    "STREAM_TICKET_PARAMETER",
     "UUID_PATTERN",
     "Rules",
     "field_rules",
     "full_method_name",
     "http_success_code",
-    "stream_ticket",
-    "STREAM_TICKET_PARAMETER",
     "is_output_only",
     "is_required",
+    "query_name",
     "required_role",
     "signed_url",
+    "stream_ticket",
     "update_mask_field",
 ]
 
@@ -138,7 +139,7 @@ def field_rules(field: FieldDescriptor) -> Rules:
         return _NO_RULES
     r = options.Extensions[options_pb2.rules]
 
-    def get(name: str) -> int | None:
+    def get(name: Literal["min_length", "max_length", "minimum", "maximum", "min_items", "max_items"]) -> int | None:
         return getattr(r, name) if r.HasField(name) else None
 
     patterns = [r.pattern] if r.pattern else []

@@ -34,7 +34,7 @@ from common.enums import enum_names
 __all__ = ["WRAPPERS", "JsonValue", "to_json", "wkt_json_type"]
 
 JsonValue = Any  # what json.loads returns / json.dumps takes
-_Getter = Callable[[Message], JsonValue]
+_Getter = Callable[[Any], JsonValue]  # takes a message or a field's value
 
 _MAX_SAFE_INT = 2**53
 _FLOATS = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
@@ -50,7 +50,9 @@ _plans: dict[str, list[tuple[str, _Getter]]] = {}
 
 def to_json(message: Message) -> JsonValue:
     """The message as JSON-ready Python values, in the contract's shape."""
-    return _message_writer(message.DESCRIPTOR)(message)
+    # The stubs type DESCRIPTOR as the pure-Python or the upb class; at run time
+    # either one is a Descriptor (isinstance holds for both).
+    return _message_writer(message.DESCRIPTOR)(message)  # type: ignore[arg-type]
 
 
 def _message_writer(descriptor: Descriptor) -> _Getter:

@@ -22,13 +22,13 @@ log = logging.getLogger("gateway")
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gateway", description="The HTTP/JSON gateway of issues.v1.IssueService.")
-    p.add_argument("--http-listen", help="default: $%s or %s" % defaults.HTTP_LISTEN)
-    p.add_argument("--grpc-target", help="default: $%s or %s" % defaults.GRPC_TARGET)
+    p.add_argument("--http-listen", help="default: ${} or {}".format(*defaults.HTTP_LISTEN))
+    p.add_argument("--grpc-target", help="default: ${} or {}".format(*defaults.GRPC_TARGET))
     p.add_argument("--cors-origins", help="comma-separated browser origins allowed to call, * for any "
-                   "(default: $%s; none: CORS off)" % defaults.CORS_ORIGINS[0])
+                   f"(default: ${defaults.CORS_ORIGINS[0]}; none: CORS off)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="larger JSON bodies get 413 (default 1 MiB)")
     p.add_argument("--max-upload-bytes", type=int,
-                   help="larger uploads get 413 (default: $%s or %s)" % defaults.MAX_UPLOAD_BYTES)
+                   help="larger uploads get 413 (default: ${} or {})".format(*defaults.MAX_UPLOAD_BYTES))
     p.add_argument("--log-level", default="INFO")
     return p
 

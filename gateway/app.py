@@ -56,7 +56,8 @@ CHANNEL_CLOSE_GRACE_SECONDS = 5.0
 async def _not_serving(channel: grpc.aio.Channel) -> str | None:
     """None if the server behind `channel` reports SERVING, else what it reports."""
     try:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
+        # types-grpcio-health-checking declares HealthStub without its methods.
+        reply = await health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
             health_pb2.HealthCheckRequest(service=""), timeout=READY_TIMEOUT_SECONDS
         )
     except grpc.RpcError as exc:

@@ -18,7 +18,7 @@ import gzip
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Compression", "MIN_BYTES", "accepts_gzip"]
+__all__ = ["MIN_BYTES", "Compression", "accepts_gzip"]
 
 # Smaller bodies gain less than the header and the work cost.
 MIN_BYTES = 1024

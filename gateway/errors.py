@@ -21,8 +21,14 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from starlette.responses import Response
 
-from common.errors import BAD_REQUEST_TYPE_URL, HTTP_STATUS, STATUS_FOR_HTTP, FieldViolation, envelope
-from common.errors import bad_request_json as bad_request_detail
+from common.errors import (
+    BAD_REQUEST_TYPE_URL,
+    HTTP_STATUS,
+    STATUS_FOR_HTTP,
+    FieldViolation,
+    bad_request_json as bad_request_detail,
+    envelope,
+)
 
 from .codec import InvalidJson, to_json
 
@@ -53,7 +59,7 @@ class GatewayError(Exception):
         status: str,
         message: str,
         details: Iterable[dict[str, Any]] = (),
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.http_status = http_status
@@ -69,7 +75,7 @@ class GatewayError(Exception):
 
 
 def http_error(
-    http_status: int, message: str, *, field: str | None = None, headers: dict[str, str] | None = None
+    http_status: int, message: str, *, field: str | None = None, headers: Mapping[str, str] | None = None
 ) -> GatewayError:
     """An error made without a gRPC call, in the same envelope; `field` adds a BadRequest naming it."""
     details = [bad_request_detail([FieldViolation(field, message)])] if field else []
@@ -103,7 +109,8 @@ def from_rpc_error(error: grpc.RpcError, names: Mapping[str, str] | None = None)
     message = (error.details() if callable(getattr(error, "details", None)) else None) or code.name.lower()
     details: list[dict[str, Any]] = []
     try:
-        status = rpc_status.from_call(error)
+        # Every RpcError a call raises is also its grpc.Call; the stubs keep the two apart.
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
     except ValueError:  # code or message in the trailer disagree with the call's: trust the call
         status = None
     headers: dict[str, str] = {}
@@ -152,7 +159,7 @@ def _detail(packed: any_pb2.Any, names: Mapping[str, str]) -> dict[str, Any]:
     # Any other detail type this process knows (ErrorInfo, RetryInfo, ...) in the same JSON style.
     name = packed.type_url.rsplit("/", 1)[-1]
     try:
-        descriptor = symbol_database.Default().pool.FindMessageTypeByName(name)
+        descriptor = symbol_database.Default().pool.FindMessageTypeByName(name)  # type: ignore[attr-defined]
     except KeyError:
         return {"@type": packed.type_url}
     message = message_factory.GetMessageClass(descriptor)()

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import GatewayError, error_response, http_error
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_HEADERS_BYTES", "HeaderLimits", "declared_length", "too_large"]
+__all__ = ["MAX_HEADERS_BYTES", "MAX_HEADER_BYTES", "HeaderLimits", "declared_length", "too_large"]
 
 MAX_HEADER_BYTES = 4096
 MAX_HEADERS_BYTES = 32768

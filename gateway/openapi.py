@@ -191,7 +191,7 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
         paths.setdefault(_openapi_path(b), {})[b.verb.lower()] = _operation(b, schemas, op_id)
         operations[op_id] = b
     # A create's 201 names its item (Location) and links to the operations on it.
-    for op_id, b in operations.items():
+    for b in operations.values():
         item = item_route(b, table)
         if item is not None:
             created = paths[_openapi_path(b)][b.verb.lower()]["responses"]["201"]

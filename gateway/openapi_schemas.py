@@ -79,7 +79,7 @@ class Schemas:
     def scalar(self, f: FieldDescriptor, *, output: bool, rules: Rules = _NO_RULES) -> Schema:
         t = f.type
         if t == FieldDescriptor.TYPE_ENUM:
-            return self.enum(f.enum_type)
+            return self.enum(f.enum_type)  # type: ignore[arg-type]  # an enum field has its type
         if t == FieldDescriptor.TYPE_STRING:
             return constrain({"type": "string"}, rules)
         if t == FieldDescriptor.TYPE_BOOL:
@@ -122,7 +122,7 @@ class Schemas:
             # empty one, and a `$ref` gives them one type for every use.
             self.components.setdefault("JsonObject", JSON_OBJECT)
             return {"$ref": "#/components/schemas/JsonObject"}
-        return {
+        shapes: dict[str, Schema] = {
             "timestamp": {"type": "string", "format": "date-time",
                           "examples": ["2026-04-13T10:30:00.000000Z"]},
             "duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$"},
@@ -131,7 +131,8 @@ class Schemas:
             "any": {},
             "empty": {"type": "object", "additionalProperties": False},
             "any-message": {"type": "object", "required": ["@type"], "properties": {"@type": {"type": "string"}}},
-        }[kind]
+        }
+        return shapes[kind]
 
     def field(self, f: FieldDescriptor, *, output: bool) -> Schema:
         rules = _NO_RULES if output else field_rules(f)

@@ -28,7 +28,7 @@ from typing import Iterable
 from urllib.parse import unquote
 
 from google.api import annotations_pb2, http_pb2
-from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
 from common.descriptors import http_success_code, update_mask_field
 
@@ -221,9 +221,8 @@ def _binding(method: MethodDescriptor, rule: http_pb2.HttpRule, success: int) ->
         request_field(method, field_path)
     if rule.body not in ("", "*"):
         request_field(method, rule.body)
-    if rule.response_body:
-        if rule.response_body not in method.output_type.fields_by_name:
-            raise ValueError(f"{method.full_name}: response_body {rule.response_body!r} is not a response field")
+    if rule.response_body and rule.response_body not in method.output_type.fields_by_name:
+        raise ValueError(f"{method.full_name}: response_body {rule.response_body!r} is not a response field")
     if not success:
         # An Empty response has nothing to say: 204 unless the rule says otherwise.
         success = 204 if method.output_type.full_name == "google.protobuf.Empty" else 200
@@ -232,7 +231,7 @@ def _binding(method: MethodDescriptor, rule: http_pb2.HttpRule, success: int) ->
 
 def request_field(method: MethodDescriptor, dotted: str) -> FieldDescriptor:
     """The request field a dotted path (`issue_id`, `issue.id`) names; ValueError if none."""
-    message = method.input_type
+    message: Descriptor | None = method.input_type
     found: FieldDescriptor | None = None
     for part in dotted.split("."):
         if message is None or part not in message.fields_by_name:

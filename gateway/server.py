@@ -55,7 +55,8 @@ def _config(
         log_config=None,  # leave logging to the process (JSON lines in `service serve`)
         access_log=False,  # the app logs one line per request itself
         server_header=False,
-        timeout_graceful_shutdown=graceful_seconds,
+        # Annotated int, but uvicorn hands it to asyncio.wait_for, which takes seconds as a float.
+        timeout_graceful_shutdown=graceful_seconds,  # type: ignore[arg-type]
     )
 
 

@@ -77,9 +77,9 @@ def _error_frame(envelope: dict[str, Any]) -> bytes:
 
 
 async def respond(
-    call: grpc.aio.UnaryStreamCall, method: str, names: Mapping[str, str] | None = None,
+    call: grpc.aio.UnaryStreamCall[Message, Message], method: str, names: Mapping[str, str] | None = None,
     heartbeat: float = HEARTBEAT_SECONDS,
-) -> "EventStream":
+) -> EventStream:
     """The stream as Server-Sent Events, or an error response if it fails before it starts.
 
     The server sends its headers once the request is accepted (a bad cursor
@@ -102,7 +102,7 @@ class EventStream:
 
     media_type = MEDIA_TYPE
 
-    def __init__(self, call: grpc.aio.UnaryStreamCall, method: str, heartbeat: float,
+    def __init__(self, call: grpc.aio.UnaryStreamCall[Message, Message], method: str, heartbeat: float,
                  names: Mapping[str, str]) -> None:
         self._call = call
         self._method = method
@@ -127,14 +127,15 @@ class EventStream:
                     await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
                     continue
                 try:
-                    message = read.result()
+                    # A Message or grpc.aio.EOF, which the stubs type as a bare object.
+                    message: Any = read.result()
                 except grpc.RpcError as exc:
                     if exc.code() != grpc.StatusCode.CANCELLED:
                         log.info("event stream ended", extra={"method": self._method, "code": exc.code().name})
                     body = _error_frame(from_rpc_error(exc, self._names).envelope())
                     await send({"type": "http.response.body", "body": body, "more_body": False})
                     return
-                if message is grpc.aio.EOF:
+                if message is grpc.aio.EOF:  # type: ignore[attr-defined]
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     return
                 await send({"type": "http.response.body", "body": _frame(message), "more_body": True})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import grpc
 from google.api import httpbody_pb2
@@ -25,7 +25,7 @@ from .errors import http_error
 from .limits import declared_length, too_large
 from .routing import Binding, request_field
 
-__all__ = ["is_download", "is_upload", "download", "upload"]
+__all__ = ["download", "is_download", "is_upload", "upload"]
 
 log = logging.getLogger("gateway")
 
@@ -43,7 +43,7 @@ def is_download(binding: Binding) -> bool:
     return method.server_streaming and not method.client_streaming and method.output_type.full_name == HTTP_BODY
 
 
-async def upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: str, request: Request,
+async def upload(call: grpc.aio.StreamUnaryCall[Message, Message], first: Message, body_field: str, request: Request,
                  limit: int) -> Message:
     """Send `first` (the path and query fields) with the body's bytes in `body_field`; the reply.
 
@@ -60,7 +60,7 @@ async def upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: str
         call.cancel()  # a no-op once the call has ended
 
 
-async def _upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: str, request: Request,
+async def _upload(call: grpc.aio.StreamUnaryCall[Message, Message], first: Message, body_field: str, request: Request,
                   limit: int) -> Message:
     declared_length(request, limit)
     getattr(first, body_field).content_type = request.headers.get("content-type", "")
@@ -89,7 +89,7 @@ async def _upload(call: grpc.aio.StreamUnaryCall, first: Message, body_field: st
     return await call
 
 
-async def _accepted(call: grpc.aio.StreamUnaryCall) -> bool:
+async def _accepted(call: grpc.aio.StreamUnaryCall[Message, Message]) -> bool:
     """Whether the server took the first message: it says so in its initial
     metadata, and a refusal ends the call instead (whose initial metadata is
     then empty). Writing on into a call the server has ended would lose its
@@ -97,16 +97,17 @@ async def _accepted(call: grpc.aio.StreamUnaryCall) -> bool:
     return ACCEPTED in tuple(await call.initial_metadata() or ())
 
 
-async def _send(call: grpc.aio.StreamUnaryCall, message: Message, body_field: str, data: bytes) -> None:
+async def _send(call: grpc.aio.StreamUnaryCall[Message, Message], message: Message, body_field: str, data: bytes) -> None:
     body: httpbody_pb2.HttpBody = getattr(message, body_field)
     body.data = data
     await call.write(message)
 
 
-async def download(call: grpc.aio.UnaryStreamCall, binding: Binding, head_only: bool) -> Response:
+async def download(call: grpc.aio.UnaryStreamCall[Message, httpbody_pb2.HttpBody], binding: Binding, head_only: bool) -> Response:
     """The response of a download: the first message's content type, the headers its metadata asks for."""
-    first = await call.read()  # a failure before any byte raises here, answered in the envelope
-    if first is grpc.aio.EOF:
+    # An HttpBody or grpc.aio.EOF (which the stubs type as a bare object, and do not export).
+    first: Any = await call.read()  # a failure before any byte raises here, answered in the envelope
+    if first is grpc.aio.EOF:  # type: ignore[attr-defined]
         first = httpbody_pb2.HttpBody()
     headers = headers_from_metadata(await call.initial_metadata() or ())
     media_type = first.content_type or "application/octet-stream"
@@ -117,8 +118,8 @@ async def download(call: grpc.aio.UnaryStreamCall, binding: Binding, head_only: 
     async def body() -> AsyncIterator[bytes]:
         try:
             yield first.data
-            while (message := await call.read()) is not grpc.aio.EOF:
-                yield message.data
+            while (message := await call.read()) is not grpc.aio.EOF:  # type: ignore[attr-defined]
+                yield message.data  # type: ignore[attr-defined]
         except grpc.RpcError as exc:
             # The status line is sent: all that is left is to cut the body short.
             log.warning("download failed midway", extra={"method": binding.full_method, "code": exc.code().name})

@@ -4,7 +4,10 @@
     python scripts/gen_protos.py --check  # exit 1 if gen/ is stale (CI)
 
 The only place generated code comes from. google/api/*.proto are vendored in
-third_party/googleapis so that protoc and buf see the same files.
+third_party/googleapis so that protoc and buf see the same files. The .pyi
+stubs come from mypy-protobuf's plugins (installed with the test extra): unlike
+protoc's own --pyi_out they type extensions (the method options
+common/descriptors.py reads) and the gRPC stubs, and pass mypy --strict.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ import shutil
 import sys
 import tempfile
 
-from grpc_tools import protoc
 import grpc_tools
+from grpc_tools import protoc
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 THIRD_PARTY = ROOT / "third_party" / "googleapis"
 OUT = ROOT / "gen"
 WELL_KNOWN = pathlib.Path(grpc_tools.__file__).parent / "_proto"
+# mypy-protobuf's protoc plugins, installed beside this interpreter.
+PLUGINS = pathlib.Path(sys.executable).parent
 
 
 def generate(out: pathlib.Path) -> None:
@@ -33,11 +38,12 @@ def generate(out: pathlib.Path) -> None:
     # gRPC stubs only for files that declare a service; the rest would be empty.
     services = [str(p.relative_to(PROTOS)) for p in paths if re.search(r"^service ", p.read_text(), re.M)]
     includes = [f"-I{PROTOS}", f"-I{THIRD_PARTY}", f"-I{WELL_KNOWN}"]
+    plugins = [f"--plugin=protoc-gen-{name}={PLUGINS / f'protoc-gen-{name}'}" for name in ("mypy", "mypy_grpc")]
     for outputs, files in (
-        ([f"--python_out={out}", f"--pyi_out={out}"], sources),
-        ([f"--grpc_python_out={out}"], services),
+        ([f"--python_out={out}", f"--mypy_out=quiet:{out}"], sources),
+        ([f"--grpc_python_out={out}", f"--mypy_grpc_out=quiet:{out}"], services),
     ):
-        if protoc.main(["protoc", *includes, *outputs, *files]) != 0:
+        if protoc.main(["protoc", *includes, *plugins, *outputs, *files]) != 0:
             raise SystemExit("protoc failed")
     # Make every generated directory a regular package.
     for directory in [out / "issues", *(p for p in (out / "issues").rglob("*") if p.is_dir())]:

@@ -76,7 +76,7 @@ class Settings:
     grpc_listen: str
     # None turns the in-process HTTP gateway off.
     http_listen: str | None
-    blobs: "BlobSettings"
+    blobs: BlobSettings
     # IssueService calls one process runs at once (its threads; see api/admission.py).
     workers: int = 16
     # Larger requests are refused by gRPC before they are parsed.

@@ -59,7 +59,7 @@ class WebhookSettings:
     response_bytes_max: int = 64 << 10
 
     @classmethod
-    def from_env(cls) -> "WebhookSettings":
+    def from_env(cls) -> WebhookSettings:
         """The settings the environment gives; ValueError naming a malformed variable."""
         made = cls(
             allow_private=os.environ.get("ISSUES_WEBHOOK_ALLOW_PRIVATE", "") == "1",

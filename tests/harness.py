@@ -50,7 +50,7 @@ def _free_port() -> int:
 class ThrowawayPostgres:
     """A PostgreSQL cluster in a temporary directory, for machines without one running."""
 
-    def __init__(self, *, standby_of: "ThrowawayPostgres | None" = None) -> None:
+    def __init__(self, *, standby_of: ThrowawayPostgres | None = None) -> None:
         """A new cluster, or (`standby_of`) a streaming standby of a running one
         (`pg_basebackup -R`), started on a port of its own."""
         bindir = self.find_bindir()

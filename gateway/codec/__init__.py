@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from common.enums import enum_names
 from common.errors import FieldViolation
+from common.jsonout import JsonValue, to_json, wkt_json_type
 
 from .parsing import MAX_DEPTH, parse_json
 from .reading import InvalidJson, merge_object, merge_path, merge_query
-from common.jsonout import JsonValue, to_json, wkt_json_type
 
 __all__ = [
+    "MAX_DEPTH",
     "FieldViolation",
     "InvalidJson",
     "JsonValue",
-    "MAX_DEPTH",
     "enum_names",
     "merge_object",
     "merge_path",

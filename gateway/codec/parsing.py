@@ -18,9 +18,9 @@ import re
 from typing import Any
 
 from common.errors import FieldViolation
+from common.jsonout import JsonValue
 
 from .reading import InvalidJson
-from common.jsonout import JsonValue
 
 __all__ = ["MAX_DEPTH", "parse_json"]
 

@@ -23,7 +23,6 @@ from google.protobuf.message import Message
 from common.descriptors import field_rules, is_required, query_name, update_mask_field
 from common.enums import enum_numbers
 from common.errors import FieldViolation, summary
-
 from common.jsonout import WRAPPERS, JsonValue
 
 __all__ = ["InvalidJson", "merge_object", "merge_path", "merge_query"]
@@ -63,7 +62,8 @@ class _Reader:
         self, message: Message, data: JsonValue, where: str, skip: frozenset[str] = frozenset(),
         mask_from_keys: bool = True,
     ) -> None:
-        descriptor = message.DESCRIPTOR
+        # The stubs type DESCRIPTOR as the pure-Python or the upb class; at run time one.
+        descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
         if descriptor.full_name in _WKT_READERS or descriptor.full_name in WRAPPERS:
             self.well_known(message, data, where)
             return
@@ -143,7 +143,7 @@ class _Reader:
                 return value
             return self.bad(where, "must be a boolean")
         if t == FieldDescriptor.TYPE_ENUM:
-            return self.enum(f.enum_type, value, where)
+            return self.enum(f.enum_type, value, where)  # type: ignore[arg-type]  # an enum field has its type
         if t in _INT_RANGES:
             # 64-bit integers may come as strings, as proto3 JSON allows.
             if isinstance(value, str) and t not in _INT_RANGES_32:
@@ -179,7 +179,8 @@ class _Reader:
         numbers = enum_numbers(enum)
         if isinstance(value, str) and value in numbers:
             return numbers[value]
-        return self.bad(where, f"must be one of {', '.join(numbers)}")
+        self.bad(where, f"must be one of {', '.join(numbers)}")
+        return None
 
     def text(self, f: FieldDescriptor, value: str, where: str) -> Any:
         """A scalar of `f` from its text form: query parameters, map keys, int64 strings."""
@@ -187,7 +188,7 @@ class _Reader:
         if t == FieldDescriptor.TYPE_STRING:
             return value
         if t == FieldDescriptor.TYPE_ENUM:
-            return self.enum(f.enum_type, value, where)
+            return self.enum(f.enum_type, value, where)  # type: ignore[arg-type]  # an enum field has its type
         if t == FieldDescriptor.TYPE_BOOL:
             if value in ("true", "false"):
                 return value == "true"
@@ -209,8 +210,9 @@ class _Reader:
     def well_known(self, message: Message, data: JsonValue, where: str) -> None:
         name = message.DESCRIPTOR.full_name
         if name in WRAPPERS:
-            if data is not None and (v := self.scalar(message.DESCRIPTOR.fields_by_name["value"], data, where)) is not None:
-                message.value = v
+            value_field: FieldDescriptor = message.DESCRIPTOR.fields_by_name["value"]  # type: ignore[assignment]
+            if data is not None and (v := self.scalar(value_field, data, where)) is not None:
+                message.value = v  # type: ignore[attr-defined]  # a wrapper: the checker sees only Message
             return
         problem = _WKT_READERS[name](message, data)
         if problem:
@@ -359,7 +361,7 @@ def merge_path(message: Message, params: dict[str, str]) -> None:
         target = message
         for name in parents:
             target = getattr(target, name)
-        f = target.DESCRIPTOR.fields_by_name[leaf]
+        f: FieldDescriptor = target.DESCRIPTOR.fields_by_name[leaf]  # type: ignore[assignment]  # upb at run time
         converted = reader.text(f, raw, dotted)
         if converted is not None:
             setattr(target, leaf, converted)

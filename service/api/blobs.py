@@ -93,7 +93,7 @@ class BlobsServicer:
             raise NotFound("the attachment has not been uploaded yet")
         path = store.path(attachment.object_key)
         try:
-            file = open(path, "rb")
+            file = open(path, "rb")  # noqa: SIM115 - closed by the `with` below; opened apart so that only open() means NotFound
         except FileNotFoundError:
             raise NotFound("the attachment's bytes are gone") from None
         with file:
@@ -114,7 +114,7 @@ class BlobsServicer:
         return self._blobs
 
 
-def _signed(store: FilesystemStore, verb: str, request: pb.UploadBlobRequest | pb.DownloadBlobRequest) -> "Attachment":
+def _signed(store: FilesystemStore, verb: str, request: pb.UploadBlobRequest | pb.DownloadBlobRequest) -> Attachment:
     """The attachment a signed URL names, once its signature holds for `verb`."""
     object_key = f"{request.workspace_id}/{request.attachment_id}"
     if request.expires <= 0:

@@ -14,8 +14,8 @@ from ..app.runner import Runner
 from ..blobs import BlobStore
 from ..domain.errors import Violations
 from ..domain.identifiers import parse_issue_ref
-from ..domain.reactions import check_emoji
 from ..domain.limits import COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, COMMENTS_PAGE_DEFAULT
+from ..domain.reactions import check_emoji
 from . import messages, paging, requests
 from .pipeline import Call
 

@@ -56,7 +56,7 @@ def prepare(stored: event_reads.StoredEvent) -> Prepared:
 
 
 class Watcher:
-    __slots__ = ("queue", "types", "wake", "overflowed", "closed", "failed")
+    __slots__ = ("closed", "failed", "overflowed", "queue", "types", "wake")
 
     def __init__(self, types: Sequence[str]) -> None:
         self.types = frozenset(types)
@@ -158,7 +158,8 @@ class EventHub:
                 feed.again = True
             else:
                 feed.running = True
-                asyncio.ensure_future(self._fetch(feed))
+                # Held by the loop, then by the executor future it awaits; feed.running marks it in flight.
+                asyncio.ensure_future(self._fetch(feed))  # noqa: RUF006
 
     async def _poll(self) -> None:
         """Wake the feeds that are behind the table, should a wake-up have been lost."""
@@ -307,7 +308,7 @@ class EventHub:
                 else:
                     try:
                         await asyncio.wait_for(watcher.wake.wait(), max(0.0, next_check - time.monotonic()))
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                     if time.monotonic() >= next_check:
                         await recheck()

@@ -14,8 +14,8 @@ from issues.v1 import issue_service_pb2 as pb
 from ..app import event_reads, page_tokens, stream_tickets
 from ..domain import event_types
 from ..domain.errors import InvalidArgument, Violations
-from .event_hub import EventHub
 from . import messages, paging
+from .event_hub import EventHub
 from .pipeline import Call, bearer_token
 
 EVENTS_PAGE_DEFAULT = 100

@@ -19,7 +19,6 @@ from ..domain.limits import HISTORY_PAGE_DEFAULT, ISSUES_PAGE_DEFAULT
 from . import list_filters, messages, paging, requests
 from .pipeline import Call
 
-
 _OUTCOMES = {
     "updated": pb.BulkUpdateResult.OUTCOME_UPDATED,
     "unchanged": pb.BulkUpdateResult.OUTCOME_UNCHANGED,

@@ -45,7 +45,7 @@ def timestamp(v: Violations, field: str, value: str, *, round_up: bool) -> datet
         v.add(field, f"{value!r} is not a time that exists")
         return None
     try:
-        moment = local.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        moment = local.astimezone(datetime.UTC).replace(tzinfo=None)
         moment += datetime.timedelta(microseconds=int((digits + "000000")[:6]))
         if round_up and digits[6:].strip("0"):
             moment += _MICRO

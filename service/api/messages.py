@@ -13,7 +13,16 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from common.enums import enum_numbers
 from common.jsonout import to_json
-from issues.v1 import attachment_pb2, comment_pb2, event_pb2, history_pb2, issue_file_pb2, issue_pb2, issue_service_pb2, workflow_pb2
+from issues.v1 import (
+    attachment_pb2,
+    comment_pb2,
+    event_pb2,
+    history_pb2,
+    issue_file_pb2,
+    issue_pb2,
+    issue_service_pb2,
+    workflow_pb2,
+)
 
 from ..app.attachments import UploadTarget
 from ..app.comments import CommentView
@@ -130,7 +139,7 @@ def comment(view: CommentView) -> comment_pb2.Comment:
     )
 
 
-def history_entry(row: "HistoryEntry") -> history_pb2.HistoryEntry:
+def history_entry(row: HistoryEntry) -> history_pb2.HistoryEntry:
     message = history_pb2.HistoryEntry(
         uuid=str(row.uuid), action=row.action, actor=row.actor, timestamp=timestamp(row.created_at),
     )
@@ -159,10 +168,10 @@ class JsonRenderer:
     def comment_json(self, view: CommentView) -> dict[str, Any]:
         return to_json(comment(view))
 
-    def history_json(self, entry: "HistoryEntry") -> dict[str, Any]:
+    def history_json(self, entry: HistoryEntry) -> dict[str, Any]:
         return to_json(history_entry(entry))
 
-    def file_json(self, row: "IssueFile") -> dict[str, Any]:
+    def file_json(self, row: IssueFile) -> dict[str, Any]:
         return to_json(issue_file(row))
 
     def workflow_json(self, transitions: dict[str, list[str]]) -> dict[str, Any]:
@@ -176,7 +185,7 @@ def workflow(transitions: dict[str, list[str]]) -> workflow_pb2.Workflow:
     return workflow_pb2.Workflow(transitions=moves)
 
 
-def event(stored: "StoredEvent") -> event_pb2.Event:
+def event(stored: StoredEvent) -> event_pb2.Event:
     """A stored event as the contract's message (its data parsed once)."""
     message = event_pb2.Event(
         sequence=stored.sequence, type=stored.type, actor=stored.actor, occurred_at=timestamp(stored.occurred_at),
@@ -188,7 +197,7 @@ def event(stored: "StoredEvent") -> event_pb2.Event:
     return message
 
 
-def issue_file(row: "IssueFile") -> issue_file_pb2.IssueFile:
+def issue_file(row: IssueFile) -> issue_file_pb2.IssueFile:
     return issue_file_pb2.IssueFile(
         uuid=str(row.uuid),
         file_name=row.file_name,
@@ -208,7 +217,7 @@ def upload_target(target: UploadTarget) -> issue_service_pb2.CreateAttachmentRes
 _ATTACHMENT_STATUS = {"pending": attachment_pb2.Attachment.STATUS_PENDING, "ready": attachment_pb2.Attachment.STATUS_READY}
 
 
-def attachment(row: "Attachment") -> attachment_pb2.Attachment:
+def attachment(row: Attachment) -> attachment_pb2.Attachment:
     message = attachment_pb2.Attachment(
         uuid=str(row.uuid),
         file_name=row.file_name,

@@ -23,7 +23,7 @@ class MetricsServicer:
         days = request.days if request.HasField("days") else METRICS_DAYS_DEFAULT
         if not 1 <= days <= METRICS_DAYS_MAX:
             raise InvalidArgument.field("days", f"must be between 1 and {METRICS_DAYS_MAX}, got {days}")
-        today = datetime.datetime.now(datetime.timezone.utc).date()
+        today = datetime.datetime.now(datetime.UTC).date()
         first_day = today - datetime.timedelta(days=days - 1)
         counts = issues.issue_counts(self._runner, call.principal, first_day)
         return pb.GetIssueMetricsResponse(metrics=build(counts, first_day, days))

@@ -54,7 +54,7 @@ class Walk(Generic[M]):
     position: page_tokens.Position | None
 
     @classmethod
-    def resume(cls, request: M, scope: str, named: Violations | None = None) -> "Walk[M]":
+    def resume(cls, request: M, scope: str, named: Violations | None = None) -> Walk[M]:
         """A list request of the list `scope`; INVALID_ARGUMENT naming page_token
         for a token that is not this list's or a parameter that differs from it.
 

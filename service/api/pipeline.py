@@ -42,10 +42,10 @@ from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
-from grpc._cython import cygrpc
 from google.protobuf import any_pb2, message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc._cython import cygrpc
 from grpc_status import rpc_status
 
 from common import descriptors, logs

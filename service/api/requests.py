@@ -23,14 +23,22 @@ from ..app.request_ids import RequestId
 from ..domain import workflow
 from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import IssueRef, parse_issue_ref, parse_uuid
-from ..domain.relations import REFS_MAX, check_refs, parse_ref_filter
 from ..domain.limits import (
-    BULK_IDS_MAX, COMMENT_MAX, FILE_NAME_MAX, ISSUE_ATTACHMENTS_MAX, PAGE_MAX,
-    SESSIONS_MAX, SHORT_MAX, TAG_MAX, TAGS_MAX, TEXT_MAX, TITLE_MAX,
+    BULK_IDS_MAX,
+    COMMENT_MAX,
+    FILE_NAME_MAX,
+    ISSUE_ATTACHMENTS_MAX,
+    PAGE_MAX,
+    SESSIONS_MAX,
+    SHORT_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    TEXT_MAX,
+    TITLE_MAX,
 )
+from ..domain.relations import REFS_MAX, check_refs, parse_ref_filter
 from . import content
 from .pipeline import encode
-
 
 
 def declared(message: Any, field: str) -> re.Pattern[str]:

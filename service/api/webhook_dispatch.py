@@ -143,7 +143,7 @@ class Dispatcher:
                     continue  # maybe more are due
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 await asyncio.sleep(_COALESCE_SECONDS)
             if self._tasks:

@@ -148,7 +148,7 @@ class Sender:
 
         try:
             return await asyncio.wait_for(self._post(url, headers, body, took), timeout)
-        except (asyncio.TimeoutError, httpcore.TimeoutException):
+        except (TimeoutError, httpcore.TimeoutException):
             return Attempt(False, None, f"timed out after {timeout:g} s", took())
         except (Refused, _RefusedConnect) as exc:
             return Attempt(False, None, f"refused: {exc}", took())

@@ -23,10 +23,7 @@ from ..blobs import BlobStore
 from ..blobs.filesystem import FilesystemStore
 from ..domain.limits import REQUEST_ID_SECONDS
 from ..domain.times import utcnow
-from ..storage import attachments as attachments_store
-from ..storage import request_ids
-from ..storage import events as events_store
-from ..storage import webhooks as webhooks_store
+from ..storage import attachments as attachments_store, events as events_store, request_ids, webhooks as webhooks_store
 from ..storage.database import transaction
 from ..storage.models import Attachment
 

@@ -32,12 +32,12 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Generic, Sequence, TypeVar, Union
+from typing import Any, Generic, Sequence, TypeVar
 
 from ..domain.errors import InvalidArgument
 from .signing_keys import signing_key
 
-Scalar = Union[str, int, float, None]
+Scalar = str | int | float | None
 Position = list[Scalar]
 T = TypeVar("T")
 
@@ -119,9 +119,7 @@ def values(found: Position, *types: type) -> tuple[Any, ...]:
                 out.append(datetime.datetime.fromisoformat(str(value)))
             elif kind is uuid.UUID:
                 out.append(uuid.UUID(str(value)))
-            elif kind is int and isinstance(value, int):
-                out.append(value)
-            elif kind is str and isinstance(value, str):
+            elif (kind is int and isinstance(value, int)) or (kind is str and isinstance(value, str)):
                 out.append(value)
             else:
                 raise ValueError(value)

@@ -49,7 +49,7 @@ def mint(token: str, now: float | None = None) -> tuple[str, datetime.datetime]:
     expires = int(now if now is not None else time.time()) + LIFETIME_SECONDS
     body = json.dumps([hash_token(token), expires], separators=(",", ":")).encode()
     ticket = PREFIX + base64.urlsafe_b64encode(body + _mac(body)).decode().rstrip("=")
-    return ticket, datetime.datetime.fromtimestamp(expires, datetime.timezone.utc).replace(tzinfo=None)
+    return ticket, datetime.datetime.fromtimestamp(expires, datetime.UTC).replace(tzinfo=None)
 
 
 def token_key(ticket: str, *, opening: bool, now: float | None = None) -> str:

@@ -37,7 +37,7 @@ class BlobStore(Protocol):
         """Remove the object; absent objects are not an error."""
 
 
-def open_store(settings: "BlobSettings", signing_key: Callable[[], str]) -> BlobStore:
+def open_store(settings: BlobSettings, signing_key: Callable[[], str]) -> BlobStore:
     """The store `settings.store` names.
 
     `signing_key` gives the file store's URL signing key, which every replica

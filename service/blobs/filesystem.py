@@ -36,7 +36,7 @@ class FilesystemStore:
                 "clients reach (python -m gateway), or run serve with HTTP on",
                 reason="NO_PUBLIC_URL",
             )
-        expires = int(expires_at.replace(tzinfo=datetime.timezone.utc).timestamp())
+        expires = int(expires_at.replace(tzinfo=datetime.UTC).timestamp())
         query = urllib.parse.urlencode(
             {"expires": expires, "signature": self.signer.sign(method, object_key, workspace_id, expires)}
         )
@@ -74,7 +74,7 @@ class FilesystemStore:
     def delete(self, object_key: str) -> None:
         self.path(object_key).unlink(missing_ok=True)
 
-    def new_upload(self) -> "Upload":
+    def new_upload(self) -> Upload:
         return Upload(self)
 
 

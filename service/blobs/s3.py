@@ -24,7 +24,7 @@ class S3Store:
         self.client = client
 
     @classmethod
-    def from_url(cls, url: str, endpoint_url: str | None = None) -> "S3Store":
+    def from_url(cls, url: str, endpoint_url: str | None = None) -> S3Store:
         import boto3  # only needed for this store: the `s3` extra
         from botocore.config import Config
 

@@ -58,7 +58,7 @@ class InvalidArgument(ServiceError):
         super().__init__(summary(self.violations))
 
     @classmethod
-    def field(cls, field: str, description: str) -> "InvalidArgument":
+    def field(cls, field: str, description: str) -> InvalidArgument:
         return cls([FieldViolation(field, description)])
 
 
@@ -139,7 +139,7 @@ class Violations:
     def add(self, field: str, description: str) -> None:
         self.items.append(FieldViolation(self._prefix + field, description))
 
-    def within(self, name: str) -> "Violations":
+    def within(self, name: str) -> Violations:
         """The violations of the message in field `name`: added here, named `name.field`."""
         inner = Violations()
         inner.items = self.items

@@ -25,10 +25,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.descriptors import SERVICE
 
-from ..api.messages import JsonRenderer
-from ..api.rate_limit import RateLimit, RateLimiter, SharedBuckets
 from ..api.admission import Admission
 from ..api.event_hub import EventHub
+from ..api.messages import JsonRenderer
+from ..api.rate_limit import RateLimit, RateLimiter, SharedBuckets
 from ..api.service import issue_service
 from ..api.webhook_dispatch import Dispatcher
 from ..app.peewee_storage import PeeweeStorage
@@ -37,10 +37,10 @@ from ..app.token_usage import UsageRecorder
 from ..app.tokens import Authenticator
 from ..blobs import SIGNING_KEY_NAME, BlobStore, open_store
 from ..config import Settings
-from ..webhook_config import WebhookSettings
 from ..storage import inflight
 from ..storage.database import is_postgres, transaction
 from ..storage.secrets import server_secret
+from ..webhook_config import WebhookSettings
 from .after_commit import AfterCommit
 from .grace import CANCEL_MARGIN_SECONDS
 from .health import DatabaseHealth

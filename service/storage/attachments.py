@@ -13,8 +13,8 @@ from typing import Iterable
 
 import peewee
 
-from .database import is_postgres
 from ..domain.times import utcnow
+from .database import is_postgres
 from .models import Attachment, CommentAttachment, Issue, IssueFile
 
 PENDING = "pending"

@@ -110,6 +110,9 @@ def insert_many(model: type[peewee.Model], rows: list[dict[str, Any]]) -> None:
     fields, names, step = _plan(model, tuple(rows[0]))
     for start in range(0, len(rows), step):
         chunk = rows[start:start + step]
-        text = sql((model, "insert", names, len(chunk)), lambda: model.insert_many([{f: None for f in fields}] * len(chunk)))
+        text = sql(
+            (model, "insert", names, len(chunk)),
+            lambda: model.insert_many([{f: None for f in fields}] * len(chunk)),  # noqa: B023 - called here
+        )
         params = tuple(f.db_value(row[f.name] if f.name in row else _default(f)) for row in chunk for f in fields)
         database.obj.execute_sql(text, params)

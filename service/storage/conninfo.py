@@ -87,8 +87,8 @@ def _sqlite_path(text: str, variable: str) -> str:
     return path
 
 
-def connect(target: Target, connection_factory: Any = None, *, order: "HostOrder | None" = None,
-            within: float | None = None) -> "psycopg2.extensions.connection":
+def connect(target: Target, connection_factory: Any = None, *, order: HostOrder | None = None,
+            within: float | None = None) -> psycopg2.extensions.connection:
     """A new psycopg2 connection to `target` (a PostgreSQL one); with `order`,
     trying the host that answered last time first; with `within` (the seconds
     left to a call's deadline), waiting for each host no longer than that

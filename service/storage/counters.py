@@ -25,7 +25,6 @@ from . import compiled
 from .database import database
 from .models import Issue, IssueCount, IssueDay
 
-
 SHARDS = 16
 
 

@@ -16,9 +16,9 @@ from typing import Callable
 
 import peewee
 
+from ..domain.times import utcnow
 from . import migrations
 from .database import is_postgres, require_writable
-from ..domain.times import utcnow
 
 # Any fixed 64-bit number; names this lock in pg_locks.
 _ADVISORY_LOCK_ID = 0x15_5E_5E_7A

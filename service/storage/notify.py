@@ -42,7 +42,7 @@ PROBE_SECONDS = 3.0
 RETRY_SECONDS = 1.0
 
 
-def _connect(target: Target) -> "psycopg2.extensions.connection":
+def _connect(target: Target) -> psycopg2.extensions.connection:
     conn = connect(target)
     conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
     return conn

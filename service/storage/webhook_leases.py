@@ -59,7 +59,7 @@ def candidates(now: datetime.datetime, room: Callable[[uuid.UUID], int], total: 
     `skip`: webhooks the caller has no room for."""
     query = (WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.webhook)
              .join(Webhook, on=(Webhook.id == WebhookDelivery.webhook))
-             .where(_due(now) & (Webhook.active == True)))  # noqa: E712
+             .where(_due(now) & (Webhook.active == True)))
     if skip:
         query = query.where(WebhookDelivery.webhook.not_in(list(skip)))
     taken: dict[uuid.UUID, int] = {}

@@ -62,7 +62,7 @@ class WebhookRepository:
     def active(self) -> list[tuple[uuid.UUID, list[str]]]:
         """(id, event types) of each active webhook (empty types: every type)."""
         rows = (Webhook.select(Webhook.id, Webhook.events)
-                .where((Webhook.workspace == self.workspace_id) & (Webhook.active == True))  # noqa: E712
+                .where((Webhook.workspace == self.workspace_id) & (Webhook.active == True))
                 .tuples())
         return [(webhook_id, events) for webhook_id, events in rows]
 

@@ -8,6 +8,7 @@ its own PostgreSQL connection, so GetIssue calls block in the database.
 from __future__ import annotations
 
 import time
+
 import grpc
 import psycopg2
 import pytest

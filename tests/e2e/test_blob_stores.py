@@ -22,10 +22,9 @@ from service.app.runner import Runner
 from service.blobs.filesystem import FilesystemStore
 from service.blobs.signing import Signer
 from service.domain.roles import Principal, Role
-from service.storage import attachments as attachments_store
-from service.storage import database, migrate
-from service.storage.attachments import AttachmentRepository
 from service.domain.times import utcnow
+from service.storage import attachments as attachments_store, database, migrate
+from service.storage.attachments import AttachmentRepository
 
 from .. import harness
 

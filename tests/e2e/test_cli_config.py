@@ -51,9 +51,9 @@ def test_a_relogin_keeps_the_file_private(grpc_server, account, tmp_path):
 
 
 def test_precedence_is_flag_then_environment_then_login_file(grpc_server, make_token, tmp_path):
-    file_token, file_ws = make_token("admin")
-    env_token, env_ws = make_token("admin")
-    flag_token, flag_ws = make_token("admin")
+    file_token, _ = make_token("admin")
+    env_token, _ = make_token("admin")
+    flag_token, _ = make_token("admin")
     cli = Cli(tmp_path)
     cli("login", "--server", grpc_server.target, "--token", file_token)
     for token, title in ((file_token, "in file ws"), (env_token, "in env ws"), (flag_token, "in flag ws")):

@@ -28,7 +28,7 @@ def test_watch_prints_one_event_a_line_and_json_lines_as_the_api_shows_them(cli,
     lines = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert lines == http_json(grpc_server, account, "/api/v1/events", after=0)["items"]
     plain = cli("watch", "--after", "0", "--count", "1")
-    assert plain.code == 0 and plain.stdout.startswith(f"#1  ")
+    assert plain.code == 0 and plain.stdout.startswith("#1  ")
     assert "issue.created" in plain.stdout and issue["identifier"] in plain.stdout and "watched" in plain.stdout
     only = cli("watch", "--after", "0", "--count", "1", "--type", "issue.created", "--json")
     assert json.loads(only.stdout)["sequence"] == 1

@@ -8,7 +8,6 @@ import threading
 from collections import Counter
 
 import peewee
-
 from google.protobuf import field_mask_pb2
 
 from issues.v1 import issue_pb2

@@ -19,7 +19,6 @@ from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc
 
 from .. import harness
 
-
 # -- helpers -------------------------------------------------------------------
 
 
@@ -57,7 +56,7 @@ def watch(channel: grpc.Channel, token: str, **fields: Any) -> Any:
     return stub.WatchEvents(pb.WatchEventsRequest(**fields), metadata=(("authorization", f"Bearer {token}"),))
 
 
-_open: list["Collector"] = []
+_open: list[Collector] = []
 
 
 @pytest.fixture(autouse=True)

@@ -20,14 +20,14 @@ from gateway.server import start_in_thread
 
 from .. import harness
 from ..unit.test_gateway_contract import (
+    ACTIVE_ISSUES_CHART,
     ADDITIVE_COMMENT_KEYS,
     ADDITIVE_ISSUE_KEYS,
-    ACTIVE_ISSUES_CHART,
     COMMENT_RESPONSE,
-    FILES_RESPONSE,
     COMMENT_TYPES,
     CREATE_COMMENT_REQUEST,
     CREATE_ISSUE_REQUEST,
+    FILES_RESPONSE,
     ISSUE_RESPONSE,
     ISSUE_TYPES,
     UPDATE_COMMENT_REQUEST,

@@ -10,7 +10,15 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from gateway.codec import FieldViolation, InvalidJson
-from gateway.errors import HTTP_STATUS, STATUS_FOR_HTTP, GatewayError, bad_request, error_response, from_rpc_error, http_error
+from gateway.errors import (
+    HTTP_STATUS,
+    STATUS_FOR_HTTP,
+    GatewayError,
+    bad_request,
+    error_response,
+    from_rpc_error,
+    http_error,
+)
 
 EXPECTED = {
     "OK": 200, "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 412, "OUT_OF_RANGE": 400,

@@ -27,8 +27,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import CHECKS as REGISTERED_CHECKS
-from schemathesis.checks import load_all_checks
+from schemathesis.checks import CHECKS as REGISTERED_CHECKS, load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from .test_gateway_e2e import gateway_url  # noqa: F401 - the fixture: a gateway in front of the server

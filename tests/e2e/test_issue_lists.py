@@ -226,7 +226,7 @@ def test_each_bad_parameter_is_invalid_argument_naming_it(workspace, fields, fie
     assert bad_request_fields(refused(workspace.viewer.ListIssues, **fields)) == [field]
 
 
-def test_bad_parameters_over_http_are_400_naming_each(http):  # noqa: F811
+def test_bad_parameters_over_http_are_400_naming_each(http):
     client = http.viewer
     for query, field in [
         ("owner=%20", "owner[0]"), ("created_after=yesterday", "created_after"),
@@ -243,7 +243,7 @@ def test_bad_parameters_over_http_are_400_naming_each(http):  # noqa: F811
         assert fields == [field], (query, fields)
 
 
-def test_filters_and_search_over_http(http):  # noqa: F811
+def test_filters_and_search_over_http(http):
     admin = http.admin
     made = admin.post("/api/v1/issues", json={
         "title": "Pump cavitation", "description": [{"type": "text", "text": "Impeller pitting"}],
@@ -365,7 +365,7 @@ def test_parameters_too_long_for_a_token_must_come_again_with_it(workspace):
     assert bad_request_fields(refusal) == ["page_token"] and "too long for a token to carry" in refusal.details()
 
 
-def test_a_token_alone_lists_what_its_first_request_listed_over_http(http):  # noqa: F811
+def test_a_token_alone_lists_what_its_first_request_listed_over_http(http):
     admin = http.admin
     _pumps(lambda **fields: admin.post("/api/v1/issues", json={"description": [], **fields}).raise_for_status())
     query = [(name, value) for name, values in {**FILTERED, "status": ["open"]}.items()

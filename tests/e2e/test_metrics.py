@@ -44,7 +44,7 @@ def test_active_issues_counts_open_and_in_progress_by_priority(workspace):
     assert {p.label: p.value for p in by_status.chart_data.data} == {
         "open": 2, "in_progress": 1, "resolved": 1, "rejected": 1,
     }
-    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
     assert trend.chart_data.labels[-1] == today
     opened, resolved = trend.chart_data.series
     assert (opened.label, opened.values[-1]) == ("opened", 5)

@@ -77,8 +77,8 @@ def test_a_bug_reaches_the_client_as_internal_without_a_trace(grpc_server, make_
     # A token whose role is not one the service knows is a corrupted row: the
     # lookup fails inside the server, and the client must learn nothing of it.
     token, _ = make_token("viewer")
-    from service.storage.models import ApiToken
     from service.app import tokens
+    from service.storage.models import ApiToken
 
     harness.in_database(
         grpc_server.database_url,

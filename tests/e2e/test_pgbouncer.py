@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import pathlib
-import time
 from typing import Iterator
 
 import grpc

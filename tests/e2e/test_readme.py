@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import pathlib
 import re
 import subprocess
@@ -13,7 +12,6 @@ import sys
 import pytest
 
 from .. import harness
-
 
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
@@ -32,8 +30,8 @@ def test_every_readme_grpcurl_line_succeeds(backend, grpc_server, make_token):
     env = {**os.environ, "TOKEN": token, "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("ISSUE", None)
     lines = [line.replace("localhost:50051", grpc_server.target) for line in grpcurl_lines()]
-    assert len(lines) >= 9 and lines.index(next(l for l in lines if l.startswith("ISSUE="))) < lines.index(
-        next(l for l in lines if "$ISSUE" in l and not l.startswith("ISSUE=")))
+    assert len(lines) >= 9 and lines.index(next(ln for ln in lines if ln.startswith("ISSUE="))) < lines.index(
+        next(ln for ln in lines if "$ISSUE" in ln and not ln.startswith("ISSUE=")))
     marker = "<<<end of line>>>"
     script = "set -euo pipefail\n" + "".join(f"{line}\necho '{marker}'\n" for line in lines)
 
@@ -42,22 +40,22 @@ def test_every_readme_grpcurl_line_succeeds(backend, grpc_server, make_token):
     assert result.returncode == 0, result.stderr
     outputs = result.stdout.split(marker + "\n")[:-1]
     assert len(outputs) == len(lines)
-    issue = json.loads(outputs[lines.index(next(l for l in lines if "UpdateIssue" in l))])
+    issue = json.loads(outputs[lines.index(next(ln for ln in lines if "UpdateIssue" in ln))])
     assert issue["status"] == "STATUS_IN_PROGRESS" and issue["owner"] == "engineer@example.com"
     assert issue["title"] == "C12 footprint"  # the issue the README created and kept in $ISSUE
-    comments = json.loads(outputs[lines.index(next(l for l in lines if "ListComments" in l))])
+    comments = json.loads(outputs[lines.index(next(ln for ln in lines if "ListComments" in ln))])
     assert comments["items"][0]["content"] == "Reproduced on bench."
     # Filters, search and a page by token (the lines of "Filters, search and page tokens").
-    searched = json.loads(outputs[lines.index(next(l for l in lines if '"q":"footprint"' in l))])
+    searched = json.loads(outputs[lines.index(next(ln for ln in lines if '"q":"footprint"' in ln))])
     assert [i["title"] for i in searched["items"]] == ["C12 footprint"]
     paged = json.loads(outputs[-1])
     assert paged["count"] >= 3 and len(paged["items"]) == 1 and paged["items"][0]["title"] != "x"
     # A create repeated with its request_id answers the same; the etag made the update conditional.
     retried = [outputs[i] for i, line in enumerate(lines) if '"request_id"' in line]
     assert len(retried) == 2 and retried[0] == retried[1]
-    conditional = json.loads(outputs[lines.index(next(l for l in lines if '\\"etag\\"' in l))])
+    conditional = json.loads(outputs[lines.index(next(ln for ln in lines if '\\"etag\\"' in ln))])
     assert conditional["priority"] == "PRIORITY_HIGH" and conditional["title"] == "C12 footprint"
-    bulk = json.loads(outputs[lines.index(next(l for l in lines if "BulkUpdateIssues" in l))])
+    bulk = json.loads(outputs[lines.index(next(ln for ln in lines if "BulkUpdateIssues" in ln))])
     assert bulk["updated"] == 1 and bulk["results"][0]["outcome"] == "OUTCOME_UPDATED"
 
 

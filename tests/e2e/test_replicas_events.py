@@ -171,7 +171,7 @@ def _host(name: str, index: int) -> Iterator[tuple[str, str]]:
 
 
 def _serve_in(namespace: str, address: str, database_url: str, workdir: pathlib.Path) -> subprocess.Popen[bytes]:
-    log = open(workdir / f"{namespace}.log", "wb")
+    log = open(workdir / f"{namespace}.log", "wb")  # noqa: SIM115 - the server's stderr for its lifetime
     return subprocess.Popen(
         ["ip", "netns", "exec", namespace, sys.executable, "-m", "service", "serve", "--database-url", database_url,
          "--grpc-listen", f"{address}:50051", "--no-http"],

@@ -10,7 +10,6 @@ import pytest
 from service.storage import database, migrate, models
 
 
-
 @pytest.fixture
 def fresh_db(fresh_database_url):
     db = database.open_database(fresh_database_url, pool_size=4)

@@ -179,7 +179,7 @@ def test_last_used_is_recorded_without_a_write_per_call(fresh_database_url, tmp_
         assert server.stop() == 0  # SIGTERM writes what was noted
     rows = listed(fresh_database_url, "usage")
     used = datetime.datetime.fromisoformat(rows[0]["last_used_at"].rstrip("Z"))
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     assert datetime.timedelta(0) <= now - used < datetime.timedelta(minutes=1)
     assert rows[1]["last_used_at"] is None
     assert unused  # minted, never used

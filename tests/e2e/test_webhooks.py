@@ -361,14 +361,14 @@ def test_ping_rotation_and_redelivery(admin: Admin, receiver: Receiver):
     verify(rotated["secret"], after)
     verify(made["secret"], after)
 
-    log = admin.wait_deliveries(made["id"], lambda d: len(d) == 2 and all(x["status"] == "succeeded" for x in d))
+    admin.wait_deliveries(made["id"], lambda d: len(d) == 2 and all(x["status"] == "succeeded" for x in d))
     again = admin.ok("POST", f"/webhooks/{made['id']}/deliveries/{ping['id']}:redeliver", json={})
     assert again["id"] == ping["id"] and again["status"] == "pending"
     got = receiver.wait_for(lambda seen: len([r for r in seen if r.path == "/ok/ping"]) >= 3)
     redelivered = [r for r in got if r.path == "/ok/ping"][2]
     assert redelivered.headers["webhook-id"] == ping["id"] and verify(rotated["secret"], redelivered)["type"] == "ping"
-    log = admin.wait_deliveries(made["id"], lambda d: any(x["id"] == ping["id"] and x["attempts"] == 2
-                                                           and x["status"] == "succeeded" for x in d))
+    admin.wait_deliveries(made["id"], lambda d: any(x["id"] == ping["id"] and x["attempts"] == 2
+                                                     and x["status"] == "succeeded" for x in d))
     missing = admin.http.post(f"/webhooks/{made['id']}/deliveries/{made['id']}:redeliver", json={})
     assert missing.status_code == 404
 

@@ -139,7 +139,7 @@ def test_a_refused_first_request_is_not_remembered(http):
 def test_racing_creates_with_one_key_on_two_servers_make_one_issue(grpc_server, make_token, tmp_path):
     """Two server processes on one database, each its own batches: their
     creates with one key race in separate transactions; the key decides."""
-    token, slug = make_token("member")
+    token, _ = make_token("member")
     second = harness.ServerProcess(grpc_server.database_url, tmp_path)
     try:
         channels = [grpc.insecure_channel(t) for t in (grpc_server.target, second.target)]

@@ -19,8 +19,8 @@ T1 = T0 + datetime.timedelta(hours=1)
 
 
 def test_the_domain_statuses_and_priorities_are_the_contracts():
-    assert workflow.STATUSES == tuple(enum_names(issue_pb2.Issue.Status.DESCRIPTOR).values())
-    assert workflow.PRIORITIES == tuple(enum_names(issue_pb2.Issue.Priority.DESCRIPTOR).values())
+    assert tuple(enum_names(issue_pb2.Issue.Status.DESCRIPTOR).values()) == workflow.STATUSES
+    assert tuple(enum_names(issue_pb2.Issue.Priority.DESCRIPTOR).values()) == workflow.PRIORITIES
     assert workflow.DEFAULT_STATUS in workflow.STATUSES and workflow.DEFAULT_PRIORITY in workflow.PRIORITIES
     assert set(workflow.ACTIVE) | set(workflow.RESOLVED) <= set(workflow.STATUSES)
     assert not set(workflow.ACTIVE) & set(workflow.RESOLVED)

@@ -9,7 +9,7 @@ import random
 import time
 
 import pytest
-from standardwebhooks.webhooks import Webhook as Verifier
+from standardwebhooks.webhooks import Webhook as Verifier, WebhookVerificationError
 
 from service.domain import webhook_rules, webhook_signing
 from service.domain.errors import Violations
@@ -79,7 +79,7 @@ def test_signatures_verify_with_standardwebhooks_and_both_secrets_sign_after_a_r
     assert len(headers["webhook-signature"].split(" ")) == 2
     for secret in (new, old):
         assert Verifier(secret).verify(body, headers) == {"sequence": 1, "type": "issue.created"}
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):
         Verifier(webhook_signing.new_secret()).verify(body, headers)
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):
         Verifier(new).verify(body + b" ", headers)
