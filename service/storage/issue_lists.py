@@ -1,7 +1,7 @@
 """The issue list's query: filters, orders, full-text search and keyset pages.
 
 Written as SQL text rather than through peewee: the shape varies with the
-filters given, and each filter is one indexed predicate (m0007's indexes):
+filters given, and each filter is one indexed predicate (m0007's and m0012's indexes):
 tags and refs probe their lookup tables, `q` the full-text index (a
 PostgreSQL GIN index over the workspace and a tsvector, SQLite FTS5), the
 orders, the timestamp bounds and one status with one priority the (workspace,
@@ -146,19 +146,19 @@ def counted_page(
     w = _where(workspace_id, f, parent_uuid)
     p = w.p
     later = _after(order_by, after)
-    keys = ", ".join(f"{c} AS k{n}" for n, c in enumerate(columns[:-1]))
+    keys = [f"k{n}" for n in range(len(columns) - 1)]  # the order's keys but the uuid, named
     direction = " DESC" if ORDERS[order_by][1] else ""
-    # The matches once (a CTE named twice is materialized), counted, and the
-    # page of them; the count's row comes even when the page is empty.
+    # The matches once (PostgreSQL materializes a CTE named twice), counted,
+    # and the page of them; the count's row comes even when the page is empty.
     text = (
         f"WITH matched AS (SELECT i.uuid, i.version, i.priority, i.created_at, i.updated_at FROM issues i"
         f" WHERE {' AND '.join(w.clauses)})"
-        f" SELECT c.total, listed.uuid, listed.version, ws.prefix, {', '.join(f'listed.k{n}' for n in range(len(columns) - 1))}"
+        f" SELECT c.total, listed.uuid, listed.version, ws.prefix, {', '.join('listed.' + k for k in keys)}"
         f" FROM (SELECT COUNT(*) AS total FROM matched) AS c JOIN workspaces ws ON ws.id = {p}"
-        f" LEFT JOIN (SELECT i.uuid, i.version, {keys} FROM matched i"
+        f" LEFT JOIN (SELECT i.uuid, i.version, {', '.join(f'{c} AS {k}' for c, k in zip(columns, keys))} FROM matched i"
         f" WHERE {' AND '.join(c for c, _ in later).replace('?', p) or 'TRUE'}"
         f" ORDER BY {order} LIMIT {p} OFFSET {p}) AS listed ON TRUE"
-        f" ORDER BY {', '.join(f'listed.k{n}{direction}' for n in range(len(columns) - 1))}, listed.uuid{direction}"
+        f" ORDER BY {', '.join(f'listed.{k}{direction}' for k in [*keys, 'uuid'])}"
     )
     params = (*w.params, workspace_id, *(v for _, values in later for v in values), limit, offset)
     found = database.obj.execute_sql(text, params).fetchall()
