@@ -44,7 +44,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]  # also works as `python bench/run.py`
 
-from bench import loadgen, seed  # noqa: E402
+from bench import loadgen, peers, seed  # noqa: E402
 from bench.echo_server import METHOD as ECHO_METHOD  # noqa: E402
 from bench.loadgen import GrpcLoad, HttpLoad, Shape  # noqa: E402
 
@@ -559,6 +559,13 @@ def main(argv: list[str] | None = None) -> int:
         help="benchmark the service code of this git revision (exported to bench/out/src-<sha>) "
         "instead of the work tree, e.g. HEAD while the work tree is being edited; or of a directory",
     )
+    p.add_argument(
+        "--peers", action="store_true",
+        help="also run the peers (../shared/peers/compare.sh --peer both, from a scratch copy, at this run's shape) "
+        "and add the product/peer ratios of the HTTP rows",
+    )
+    p.add_argument("--peers-dir", type=pathlib.Path, default=peers.DEFAULT_DIR, help="the peers' folder (read-only is fine)")
+    p.add_argument("--peers-minutes", type=float, default=30.0, help="time allowed to compare.sh, its install and seeding included")
     args = p.parse_args(argv)
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -741,7 +748,18 @@ def main(argv: list[str] | None = None) -> int:
             "gateway": (f"{gateway_kind}" + (f", its own peak RSS {gateway_rss.peak() / MiB:.0f} MiB" if gateway_rss else "")) if http else None,
             "workers": args.workers,
         }
+        peer_run = None
+        if args.peers:
+            # compare.sh seeds and serves on its own; the product's processes idle meanwhile.
+            signal.alarm(int(args.max_minutes * 60 - (time.monotonic() - started) + args.peers_minutes * 60))
+            peer_run = peers.run(ROOT, args.peers_dir, [
+                "--peer", "both", "--loop", "asyncio", "--rows", str(args.list_rows), "--seconds", f"{args.seconds:g}",
+                "--requests", str(args.requests), "--processes", str(args.processes), "--concurrency", str(args.concurrency),
+            ], timeout=args.peers_minutes * 60)
         report = render(rows, peak_rss, seeded, seed_seconds, T, http_note, time.monotonic() - started, setup)
+        if peer_run is not None:
+            ok = {r.label: r.result for r in rows if r.result and r.result.ok and r.op not in INVALID}
+            report += "\n" + "\n".join(peers.ratio_lines(peer_run, ok.get))
         print()
         print(report)
         (OUT / "latest.md").write_text(report)

@@ -134,10 +134,7 @@ def list_issues(
             if parent is None:  # no such issue here: it has no sub-issues to list
                 return Page([], [], 0, False)
             parent_uuid = parent.uuid
-        total = uow.issues.count(f, parent_uuid)
-        if after is None and offset >= total:
-            return Page([], [], total, False)
-        listed = uow.issues.page(f, parent_uuid, order_by, limit=limit + 1, offset=offset, after=after)
+        total, listed = uow.issues.counted_page(f, parent_uuid, order_by, limit=limit + 1, offset=offset, after=after)
         more = len(listed) > limit
         listed = listed[:limit]
         keys = [PageKey(i.uuid, i.version, i.prefix) for i in listed]

@@ -1,12 +1,13 @@
 """The issue list's query: filters, orders, full-text search and keyset pages.
 
 Written as SQL text rather than through peewee: the shape varies with the
-filters given, and each filter is one indexed predicate (m0007's indexes):
+filters given, and each filter is one indexed predicate (m0007's and m0012's indexes):
 tags and refs probe their lookup tables, `q` the full-text index (a
-PostgreSQL GIN index over a tsvector, SQLite FTS5), the orders and the
-timestamp bounds the (workspace, key, ..., uuid) indexes. A page after a
-token starts with a row-value comparison on the order's keys, so it is one
-index range scan however deep it is: no OFFSET.
+PostgreSQL GIN index over the workspace and a tsvector, SQLite FTS5), the
+orders, the timestamp bounds and one status with one priority the (workspace,
+..., key, uuid) indexes. A page after a token starts with a row-value
+comparison on the order's keys, so it is one index range scan however deep it
+is: no OFFSET. A page at an offset skips index entries, not rows.
 """
 
 from __future__ import annotations
@@ -105,28 +106,91 @@ def page(
 ) -> list[ListedIssue]:
     """Up to `limit` issues in `order_by` order: from `offset`, or after the
     position `after` (a ListedIssue's position, as a token carried it)."""
-    key, descending = ORDERS[order_by]
-    columns = _KEYS[key]
+    key, columns, order = _order(order_by)
     w = _where(workspace_id, f, parent_uuid)
-    if after is not None:
-        marks = ", ".join("?" * len(columns))
-        w.add(f"({', '.join(columns)}) {'<' if descending else '>'} ({marks})", *_db_position(key, after))
-        if key == "priority":
-            # Implied by the row comparison; stated so that SQLite, which does not
-            # range-scan a row value over an expression, starts at the rank at least.
-            w.add(f"{PRIORITY_RANK} {'<=' if descending else '>='} ?", after[0])
-    direction = " DESC" if descending else ""
+    for clause, params in _after(order_by, after):
+        w.add(clause, *params)
     p = w.p
+    where = " AND ".join(w.clauses)
+    if offset:
+        # The page's uuids first, from the order's index alone where the
+        # filters are in it, so the issues an offset skips are index entries
+        # read, not rows fetched; then the page's rows, and nothing past them.
+        rows = (f"(SELECT i.uuid FROM issues i WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}) AS listed"
+                f" JOIN issues i ON i.uuid = listed.uuid")
+        where = "TRUE"
+    else:
+        rows = "issues i"
     text = (
         f"SELECT i.uuid, i.version, ws.prefix, {', '.join(columns[:-1])}"
-        f" FROM issues i JOIN workspaces ws ON ws.id = i.workspace_id"
-        f" WHERE {' AND '.join(w.clauses)}"
-        f" ORDER BY {', '.join(c + direction for c in columns)} LIMIT {p} OFFSET {p}"
+        f" FROM {rows} JOIN workspaces ws ON ws.id = i.workspace_id WHERE {where}"
+        f" ORDER BY {order}" + ("" if offset else f" LIMIT {p}")
     )
-    cursor = database.obj.execute_sql(text, (*w.params, limit, offset))
+    params = (*w.params, limit, offset) if offset else (*w.params, limit)
+    return _listed(key, database.obj.execute_sql(text, params).fetchall())
+
+
+def counted_page(
+    workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None, order_by: str, *,
+    limit: int, offset: int, after: tuple[Any, ...] | None,
+) -> tuple[int, list[ListedIssue]]:
+    """`count` and `page` together. A search reads every row it matches (the
+    full-text index has no order and no count), so with words both are taken
+    from one read of those rows; otherwise each is read from its own index."""
+    if not f.words:
+        total = count(workspace_id, f, parent_uuid)
+        if after is None and offset >= total:
+            return total, []
+        return total, page(workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after)
+    key, columns, order = _order(order_by)
+    w = _where(workspace_id, f, parent_uuid)
+    p = w.p
+    later = _after(order_by, after)
+    keys = [f"k{n}" for n in range(len(columns) - 1)]  # the order's keys but the uuid, named
+    direction = " DESC" if ORDERS[order_by][1] else ""
+    # The matches once (PostgreSQL materializes a CTE named twice), counted,
+    # and the page of them; the count's row comes even when the page is empty.
+    text = (
+        f"WITH matched AS (SELECT i.uuid, i.version, i.priority, i.created_at, i.updated_at FROM issues i"
+        f" WHERE {' AND '.join(w.clauses)})"
+        f" SELECT c.total, listed.uuid, listed.version, ws.prefix, {', '.join('listed.' + k for k in keys)}"
+        f" FROM (SELECT COUNT(*) AS total FROM matched) AS c JOIN workspaces ws ON ws.id = {p}"
+        f" LEFT JOIN (SELECT i.uuid, i.version, {', '.join(f'{c} AS {k}' for c, k in zip(columns, keys))} FROM matched i"
+        f" WHERE {' AND '.join(c for c, _ in later).replace('?', p) or 'TRUE'}"
+        f" ORDER BY {order} LIMIT {p} OFFSET {p}) AS listed ON TRUE"
+        f" ORDER BY {', '.join(f'listed.{k}{direction}' for k in [*keys, 'uuid'])}"
+    )
+    params = (*w.params, workspace_id, *(v for _, values in later for v in values), limit, offset)
+    found = database.obj.execute_sql(text, params).fetchall()
+    return int(found[0][0]), _listed(key, [row[1:] for row in found if row[1] is not None])
+
+
+def _order(order_by: str) -> tuple[str, tuple[str, ...], str]:
+    """The order's key name, its columns (the tie-breaker last) and its ORDER BY."""
+    key, descending = ORDERS[order_by]
+    columns = _KEYS[key]
+    return key, columns, ", ".join(c + (" DESC" if descending else "") for c in columns)
+
+
+def _after(order_by: str, after: tuple[Any, ...] | None) -> list[tuple[str, tuple[Any, ...]]]:
+    """The clauses (with `?` marks) that start a page after the position `after`."""
+    if after is None:
+        return []
+    key, descending = ORDERS[order_by]
+    columns = _KEYS[key]
+    marks = ", ".join("?" * len(columns))
+    out = [(f"({', '.join(columns)}) {'<' if descending else '>'} ({marks})", _db_position(key, after))]
+    if key == "priority":
+        # Implied by the row comparison; stated so that SQLite, which does not
+        # range-scan a row value over an expression, starts at the rank at least.
+        out.append((f"{PRIORITY_RANK} {'<=' if descending else '>='} ?", (after[0],)))
+    return out
+
+
+def _listed(key: str, rows: list[tuple[Any, ...]]) -> list[ListedIssue]:
     to_uuid = Issue.uuid.python_value
     out = []
-    for issue_id, version, prefix, *keys in cursor.fetchall():
+    for issue_id, version, prefix, *keys in rows:
         found = to_uuid(issue_id)
         out.append(ListedIssue(found, version, prefix, (*_python_keys(key, keys), found)))
     return out

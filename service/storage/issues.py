@@ -168,16 +168,15 @@ class IssueRepository:
 
     # -- lists -------------------------------------------------------------------
 
-    def page(
+    def counted_page(
         self, f: IssueFilter, parent_uuid: uuid.UUID | None, order_by: str, *,
         limit: int, offset: int, after: tuple[Any, ...] | None,
-    ) -> list[ListedIssue]:
-        """One page of keys in `order_by` order (issue_lists.py). Load the rows with `by_ids`."""
-        return issue_lists.page(self.workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after)
-
-    def count(self, f: IssueFilter, parent_uuid: uuid.UUID | None) -> int:
-        """How many issues match the filters, in all pages."""
-        return issue_lists.count(self.workspace_id, f, parent_uuid)
+    ) -> tuple[int, list[ListedIssue]]:
+        """How many issues match the filters, in all pages, and one page of their keys in
+        `order_by` order (issue_lists.py; a search reads its matches once for both).
+        Load the rows with `by_ids`."""
+        return issue_lists.counted_page(self.workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset,
+                                        after=after)
 
     def by_ids(self, ids: list[uuid.UUID]) -> list[Issue]:
         if not ids:

@@ -167,6 +167,60 @@ def test_search_finds_every_word_whole_in_title_text_blocks_and_summary(workspac
     assert search("capacitor") == ["Brown-out"]
 
 
+def test_search_counts_every_match_on_every_page_and_past_the_end(workspace, make_token, channel):
+    """The count and the page of a search come from one read of its matches: the
+    count is the workspace's, whatever the page, the order or the offset."""
+    member = workspace.member
+    made = {}
+    for n, (priority, words) in enumerate([(Issue.PRIORITY_LOW, "pump valve"), (Issue.PRIORITY_HIGH, "pump"),
+                                           (Issue.PRIORITY_MEDIUM, "pump valve"), (Issue.PRIORITY_HIGH, "pump valve"),
+                                           (Issue.PRIORITY_LOW, "pump"), (Issue.PRIORITY_MEDIUM, "valve")]):
+        made[f"i{n}"] = member.CreateIssue(title=f"i{n} {words}", priority=priority).uuid
+    member.UpdateIssue(issue_id=made["i5"], status=Issue.STATUS_IN_PROGRESS)
+    # The same words elsewhere count nowhere here.
+    other = harness.Api(channel, make_token("admin")[0])
+    for _ in range(3):
+        other.CreateIssue(title="pump valve")
+
+    pumps = ["i4", "i3", "i2", "i1", "i0"]  # newest first
+    for offset in range(0, 7):
+        page = workspace.viewer.ListIssues(q="pump", limit=2, offset=offset)
+        assert page.count == 5
+        assert [t.split()[0] for t in titles(page)] == pumps[offset:offset + 2]
+    by_rank = workspace.viewer.ListIssues(q="PUMP", order_by="priority desc", limit=10)
+    assert [t.split()[0] for t in titles(by_rank)] == ["i3", "i1", "i2", "i4", "i0"]
+    walked = walk(workspace.viewer.ListIssues, q="valve pump", order_by="created_at", limit=1)
+    assert [t.split()[0] for t in (i.title for i in walked)] == ["i0", "i2", "i3"]
+    for token_page in (workspace.viewer.ListIssues(q="valve pump", limit=1),):
+        following = workspace.viewer.ListIssues(page_token=token_page.next_page_token)
+        assert token_page.count == following.count == 3  # a token's page counts the whole search
+    assert workspace.viewer.ListIssues(q="valve", status=[Issue.STATUS_OPEN]).count == 3
+    assert workspace.viewer.ListIssues(q="valve", status=[Issue.STATUS_IN_PROGRESS]).count == 1
+    assert workspace.viewer.ListIssues(q="nothing-like-it").count == 0
+
+
+def test_search_words_are_split_at_punctuation_and_folded_in_any_script(workspace):
+    member = workspace.member
+    member.CreateIssue(title="Ölpumpe—defekt (O-ring) #5", description=[block("ΣΊΣΥΦΟΣ; naïve_café")])
+    member.CreateIssue(title="o ring", resolution_summary="5")
+
+    def search(q: str) -> list[str]:
+        response = workspace.viewer.ListIssues(q=q)
+        assert response.count == len(response.items)
+        return sorted(titles(response))
+
+    pump = ["Ölpumpe—defekt (O-ring) #5"]
+    both = sorted(pump + ["o ring"])
+    assert search("ÖLPUMPE") == pump
+    assert search("defekt.") == pump  # the em dash and the full stop separate words
+    assert search("o-ring") == both  # 'o' and 'ring', each a word
+    assert search("ring #5") == both
+    assert search("σίσυφος") == pump  # Greek, final sigma folded
+    assert search("naïve café") == pump  # `_` separates words; accents are kept
+    assert search("naive") == []
+    assert search("naïve_café") == pump
+
+
 def test_orders_break_ties_and_priority_orders_by_rank(workspace):
     member = workspace.member
     low = member.CreateIssue(title="low", priority=Issue.PRIORITY_LOW)
