@@ -9,7 +9,10 @@ from typing import Any, Iterator
 
 import pytest
 
+from service.api.messages import JsonRenderer
 from service.app import issues
+from service.app.peewee_storage import PeeweeStorage
+from service.app.runner import Runner
 from service.domain.identifiers import default_prefix
 from service.domain.issue_filters import DEFAULT_ORDER, IssueFilter
 from service.domain.roles import Principal, Role
@@ -57,9 +60,10 @@ def test_the_migration_keeps_every_issue_findable_on_a_populated_database(handle
     database.transaction(counters.rebuild, write=True)  # the rows went in behind the service's back
 
     caller = Principal(ours, "ours", "a@old.co", Role.VIEWER)
+    runner = Runner(PeeweeStorage(), JsonRenderer(), after_commit=lambda committed: None)
 
     def listed(offset: int = 0, limit: int = 50, **filters: Any) -> tuple[int, list[str]]:
-        page = issues.list_issues(caller, Titles(), IssueFilter(**filters), DEFAULT_ORDER, limit=limit, offset=offset)
+        page = issues.list_issues(runner, caller, Titles(), IssueFilter(**filters), DEFAULT_ORDER, limit=limit, offset=offset)
         return page.total, page.items
 
     total, seals = listed(words=("seal", "pump"))
