@@ -301,10 +301,10 @@ def _signal(pid: int, sig: int) -> None:
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM this process when the supervisor dies, so none outlives it."""
+def die_with_parent(parent: int, sig: int = signal.SIGTERM) -> None:
+    """Linux: send this process `sig` when the supervisor dies, so none outlives it."""
     if not sys.platform.startswith("linux"):
         return
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
     if os.getppid() != parent:  # the supervisor died before the prctl took hold
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), sig)

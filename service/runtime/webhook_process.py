@@ -179,7 +179,9 @@ def main() -> int:
     stopping = stop_event()
     parent = os.environ.get(_PARENT_VARIABLE)
     if parent:
-        die_with_parent(int(parent))
+        # The replica died (killed, crashed): its dispatcher ends with it, as
+        # an in-process one would; attempts cut short are retried after their lease.
+        die_with_parent(int(parent), signal.SIGKILL)
     return run_dispatcher(DispatcherConfig.from_environment(), stopping, lambda: None)
 
 
