@@ -12,8 +12,8 @@ and measures:
    no webhook, then in one with one active webhook (the same receiver): what a
    writer pays for a webhook (its delivery row, and the deliveries going out
    meanwhile), with the CPU per write of `serve`, of its other processes (the
-   dispatcher's, on PostgreSQL) and of the whole PostgreSQL cluster (others'
-   work on a shared host counts there too);
+   dispatcher's, on PostgreSQL), of the receiver, and of the whole PostgreSQL
+   cluster (others' work on a shared host counts there too);
 2. for the phase with a webhook: how many deliveries arrived during the
    writes, then the catch-up: deliveries/s after the writes ended until the
    last one, and that last one's lag behind the end of the writes;
@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                 metadata=(("authorization", f"Bearer {hooked}"),), timeout=30)
 
         _writes(replica.target, plain, 1.0)  # warm up
-        tree = process_tree(replica.process.pid)  # serve and, on PostgreSQL, its dispatcher process
-        results["processes"] = len(tree)
+        # serve and, on PostgreSQL, its dispatcher process; the receiver last
+        tree = (*process_tree(replica.process.pid), receiver.pid)
+        results["serve_processes"] = len(tree) - 1
         results["no_webhook"] = _write_phase(replica.target, plain, args.seconds, tree, count, last, False)
         results["one_webhook"] = _write_phase(replica.target, hooked, args.seconds, tree, count, last, True)
         results["writes_per_s_no_webhook"] = results["no_webhook"]["writes_per_s"]
@@ -188,7 +189,8 @@ def _write_phase(target: str, token: str, seconds: float, tree: tuple[int, ...],
     phase: dict[str, float] = {
         "writes": writes, "writes_per_s": rate,
         "serve_cpu_us_per_write": cpu[0] / writes * 1e6,
-        "other_serve_processes_cpu_us_per_write": sum(cpu[1:]) / writes * 1e6,  # the dispatcher process
+        "other_serve_processes_cpu_us_per_write": sum(cpu[1:-1]) / writes * 1e6,  # the dispatcher process
+        "receiver_cpu_us_per_write": cpu[-1] / writes * 1e6,
         "postgres_cpu_us_per_write": pg_used / writes * 1e6,  # every backend of the cluster: other users count too
         "delivered_during_writes": during,
     }
@@ -211,6 +213,7 @@ def _print_table(results: dict[str, Any], events: int) -> None:
     print(f"| CreateIssue writes/s | {plain['writes_per_s']:.0f} | {hooked['writes_per_s']:.0f} ({ratio:.2f}x) |")
     for key, label in (("serve_cpu_us_per_write", "serve process CPU µs/write"),
                        ("other_serve_processes_cpu_us_per_write", "its other processes (dispatcher) CPU µs/write"),
+                       ("receiver_cpu_us_per_write", "the receiver's CPU µs/write"),
                        ("postgres_cpu_us_per_write", "PostgreSQL CPU µs/write (whole cluster)")):
         print(f"| {label} | {plain[key]:.0f} | {hooked[key]:.0f} |")
     print(f"| deliveries during the writes | | {hooked['delivered_during_writes']} of {hooked['writes']} |")
