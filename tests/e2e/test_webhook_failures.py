@@ -334,3 +334,25 @@ def test_the_dispatcher_process_is_niced_restarted_when_killed_and_ends_with_its
     finally:
         assert server.stop() == 0
     assert not pathlib.Path(f"/proc/{again}").exists()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], scope="session")
+def test_at_sigterm_the_dispatcher_process_records_its_attempt_in_flight_within_the_grace(
+        backend, fresh_database_url, tmp_path, receiver):
+    from service.storage.models import WebhookDelivery
+
+    server = _serve(fresh_database_url, tmp_path, {**FAST, "ISSUES_SHUTDOWN_GRACE": "5"})
+    admin = _admin(server, fresh_database_url)
+    admin.hook(receiver.url("/slow"))  # answers after 30 s: the attempt times out after 1.5 s
+    admin.issue("in flight at SIGTERM")
+    receiver.wait_for(lambda seen: len(seen) == 1)
+    (dispatcher,) = _children(server.process.pid)
+    admin.close()
+    started = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - started < 5 + 5  # the grace, and the stop's margin
+    assert not pathlib.Path(f"/proc/{dispatcher}").exists()
+    (row,) = harness.in_database(fresh_database_url, lambda: list(WebhookDelivery.select()))
+    # Recorded before the process ended: one attempt, its timeout, no lease left for a retry to wait out.
+    assert (row.status, row.attempts, row.lease_id) == ("pending", 1, None), row.last_error
+    assert "time" in (row.last_error or ""), row.last_error
