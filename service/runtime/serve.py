@@ -63,9 +63,11 @@ def serve(settings: Settings) -> int:
 
     stopping = stop_event()  # a SIGTERM while starting is kept for when serving has begun
     db = prepare_database(settings)
+    server = start(settings, db)
+    # After the server started (nothing to stop when it cannot): deliveries
+    # made due meanwhile are found by the dispatcher's first claim.
     dispatcher, metrics_dir = _start_dispatcher_process(settings)
     try:
-        server = start(settings, db)
         gateway = _start_gateway(settings, server, cors_origins) if settings.http_listen else None
         wait_until_set(stopping)
         grace = settings.shutdown_grace_seconds
