@@ -9,10 +9,15 @@ receiver in a process of its own (answers 200 at once, HTTP/1.1 keep-alive),
 and measures:
 
 1. CreateIssue writes/s (8 in flight, closed loop, gRPC) in a workspace with
-   no webhook, then in one with one active webhook: what a writer pays for a
-   webhook (its delivery row, and the deliveries going out from the same
-   process meanwhile);
-2. deliveries/s to that one receiver: `--events` issues written as fast as
+   no webhook, then in one with one active webhook (the same receiver): what a
+   writer pays for a webhook (its delivery row, and the deliveries going out
+   meanwhile), with the CPU per write of `serve`, of its other processes (the
+   dispatcher's, on PostgreSQL), of the receiver, and of the whole PostgreSQL
+   cluster (others' work on a shared host counts there too);
+2. for the phase with a webhook: how many deliveries arrived during the
+   writes, then the catch-up: deliveries/s after the writes ended until the
+   last one, and that last one's lag behind the end of the writes;
+3. deliveries/s to that one receiver: `--events` issues written as fast as
    they go, then the time from the first write to the receiver's last
    delivery, and the lag from the last write's answer to the last delivery.
 
@@ -40,7 +45,7 @@ import grpc  # noqa: E402
 
 from bench import seed  # noqa: E402
 from bench.events import Replica, _writes  # noqa: E402
-from bench.run import free_port  # noqa: E402
+from bench.run import _cpu_seconds, _postgres_cpu, _postgres_cpu_since, free_port, process_tree  # noqa: E402
 from issues.v1 import issue_service_pb2 as pb, issue_service_pb2_grpc, webhook_pb2  # noqa: E402
 
 
@@ -136,11 +141,13 @@ def main(argv: list[str] | None = None) -> int:
                 metadata=(("authorization", f"Bearer {hooked}"),), timeout=30)
 
         _writes(replica.target, plain, 1.0)  # warm up
-        results["writes_per_s_no_webhook"] = _writes(replica.target, plain, args.seconds)
-        results["writes_per_s_one_webhook"] = _writes(replica.target, hooked, args.seconds)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and _still_arriving(count):
-            time.sleep(0.1)  # the write phase's deliveries drain before the burst
+        # serve and, on PostgreSQL, its dispatcher process; the receiver last
+        tree = (*process_tree(replica.process.pid), receiver.pid)
+        results["serve_processes"] = len(tree) - 1
+        results["no_webhook"] = _write_phase(replica.target, plain, args.seconds, tree, count, last, False)
+        results["one_webhook"] = _write_phase(replica.target, hooked, args.seconds, tree, count, last, True)
+        results["writes_per_s_no_webhook"] = results["no_webhook"]["writes_per_s"]
+        results["writes_per_s_one_webhook"] = results["one_webhook"]["writes_per_s"]
 
         before = count.value
         first, last_ack = _create_burst(replica.target, hooked, args.events)
@@ -158,16 +165,64 @@ def main(argv: list[str] | None = None) -> int:
         receiver.kill()
         seed.drop_database(name, args.admin_url)
 
-    ratio = results["writes_per_s_one_webhook"] / results["writes_per_s_no_webhook"]
-    print("| row | figure |\n| --- | --- |")
-    print(f"| CreateIssue writes/s, no webhook | {results['writes_per_s_no_webhook']:.0f} |")
-    print(f"| CreateIssue writes/s, one active webhook | {results['writes_per_s_one_webhook']:.0f} ({ratio:.2f}x) |")
-    print(f"| deliveries/s to one receiver ({results['burst_delivered']} of {args.events}) | "
-          f"{results['deliveries_per_s']:.0f} |")
-    print(f"| last delivery after the last write's answer | {results['last_delivery_lag_s'] * 1000:.0f} ms |")
+    _print_table(results, args.events)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _write_phase(target: str, token: str, seconds: float, tree: tuple[int, ...], count: Any,
+                 last: Any, hooked: bool) -> dict[str, float]:
+    """Writes for `seconds`, then (for a workspace with a webhook) until the
+    receiver has every delivery: writes/s, CPU per write, deliveries during the
+    writes and after them (the catch-up), and the lag of the last delivery."""
+    acked: dict[str, float] = {}
+    delivered_before = count.value
+    cpu = [_cpu_seconds(pid) for pid in tree]
+    pg = _postgres_cpu()
+    rate = _writes(target, token, seconds, acked=acked)
+    ended = time.monotonic()
+    cpu = [_cpu_seconds(pid) - c for pid, c in zip(tree, cpu)]
+    pg_used = _postgres_cpu_since(pg)
+    during = count.value - delivered_before
+    writes = len(acked)
+    phase: dict[str, float] = {
+        "writes": writes, "writes_per_s": rate,
+        "serve_cpu_us_per_write": cpu[0] / writes * 1e6,
+        "other_serve_processes_cpu_us_per_write": sum(cpu[1:-1]) / writes * 1e6,  # the dispatcher process
+        "receiver_cpu_us_per_write": cpu[-1] / writes * 1e6,
+        "postgres_cpu_us_per_write": pg_used / writes * 1e6,  # every backend of the cluster: other users count too
+        "delivered_during_writes": during,
+    }
+    deadline = time.monotonic() + 300
+    while hooked and time.monotonic() < deadline and (count.value - delivered_before < writes
+                                                      or _still_arriving(count)):
+        time.sleep(0.05)
+    after = count.value - delivered_before - during
+    if after > 0:
+        phase["delivered_after_writes"] = after
+        phase["catch_up_deliveries_per_s"] = after / max(1e-9, last.value - ended)
+        phase["last_delivery_lag_s"] = max(0.0, last.value - ended)
+    return phase
+
+
+def _print_table(results: dict[str, Any], events: int) -> None:
+    plain, hooked = results["no_webhook"], results["one_webhook"]
+    ratio = hooked["writes_per_s"] / plain["writes_per_s"]
+    print("| row | no webhook | one active webhook |\n| --- | ---: | ---: |")
+    print(f"| CreateIssue writes/s | {plain['writes_per_s']:.0f} | {hooked['writes_per_s']:.0f} ({ratio:.2f}x) |")
+    for key, label in (("serve_cpu_us_per_write", "serve process CPU µs/write"),
+                       ("other_serve_processes_cpu_us_per_write", "its other processes (dispatcher) CPU µs/write"),
+                       ("receiver_cpu_us_per_write", "the receiver's CPU µs/write"),
+                       ("postgres_cpu_us_per_write", "PostgreSQL CPU µs/write (whole cluster)")):
+        print(f"| {label} | {plain[key]:.0f} | {hooked[key]:.0f} |")
+    print(f"| deliveries during the writes | | {hooked['delivered_during_writes']} of {hooked['writes']} |")
+    if "catch_up_deliveries_per_s" in hooked:
+        print(f"| deliveries/s after the writes (catch-up), last delivery's lag | | "
+              f"{hooked['catch_up_deliveries_per_s']:.0f}/s, {hooked['last_delivery_lag_s'] * 1000:.0f} ms |")
+    print(f"| burst of {events}: deliveries/s to one receiver ({results['burst_delivered']} of {events}) | | "
+          f"{results['deliveries_per_s']:.0f} |")
+    print(f"| burst: last delivery after the last write's answer | | {results['last_delivery_lag_s'] * 1000:.0f} ms |")
 
 
 def _still_arriving(count: Any) -> bool:

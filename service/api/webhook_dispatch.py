@@ -1,4 +1,6 @@
-"""The webhook dispatcher: one per `serve` process, delivering from the outbox (SPEC 8.13).
+"""The webhook dispatcher, delivering from the outbox (SPEC 8.13): on
+PostgreSQL one per `serve`, in a niced process of its own
+(runtime/webhook_process.py); on SQLite one in each serving process.
 
 It runs an asyncio loop on a thread of its own (not the gRPC server's, so
 deliveries never delay a call or a watcher) and repeats: claim the due
@@ -21,10 +23,11 @@ SQLite a record still takes the one write lock for its short transaction,
 and a failure's count locks the webhook's counter row briefly when the
 webhook is disabled).
 
-It is woken by this process's commits (events, pings, redeliveries) and
-polls (ISSUES_WEBHOOK_POLL) for other replicas' and for retries coming due.
-Every `--workers` process runs one: their claims never overlap, so more
-processes deliver more at once. Database work runs on two threads of its
+It is woken (`poke`) by commits that made deliveries due (events, pings,
+redeliveries): its own process's, or any process's through NOTIFY on
+PostgreSQL (runtime/wakeups.py); and it polls (ISSUES_WEBHOOK_POLL) for
+retries coming due. Several dispatchers' claims never overlap (replicas; on
+SQLite each `--workers` process). Database work runs on two threads of its
 own.
 """
 

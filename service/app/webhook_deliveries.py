@@ -105,11 +105,28 @@ def record(outcomes: Sequence[Outcome], settings: WebhookSettings) -> list[str |
         # order of a webhook's deletion too, and the same in every batch.
         # Every webhook of the batch, read afresh: one claimed while it was
         # not failing may be failing now (attempts run side by side), and
-        # its success must reset the count. One row a webhook, per batch.
-        involved = sorted({o.claimed.webhook_id for o in outcomes}, key=str)
-        hooks = {w: webhook_leases.webhook_for_update(w) for w in involved}
-        active_before = {w: hook.active for w, hook in hooks.items() if hook is not None}
-        statuses = [_record_one(o, hooks.get(o.claimed.webhook_id), now, settings) for o in outcomes]
+        # its success must reset the count.
+        hooks = webhook_leases.webhooks_for_update(sorted({o.claimed.webhook_id for o in outcomes}, key=str))
+        active_before = {w: hook.active for w, hook in hooks.items()}
+        planned = [_outcome_values(o, now, settings) for o in outcomes]
+        written = webhook_leases.finish_all([(o.claimed.id, o.lease_id, values) for o, values in zip(outcomes, planned)])
+        changes: dict[uuid.UUID, dict] = {}  # per webhook: its counters after the batch, saved once
+        statuses: list[str | None] = []
+        for outcome, values in zip(outcomes, planned):
+            if (outcome.claimed.id, outcome.lease_id) not in written:
+                statuses.append(None)
+                continue
+            statuses.append(values[0])
+            hook = hooks.get(outcome.claimed.webhook_id)
+            final = outcome.attempt.final  # not the receiver's doing: not counted against the webhook
+            changed = _track(hook, outcome.attempt, now, settings) if hook is not None and not final else {}
+            if changed:
+                for name, value in changed.items():
+                    setattr(hook, name, value)
+                changes.setdefault(hook.id, {}).update(changed)
+        for webhook_id, changed in changes.items():
+            hook = hooks[webhook_id]
+            WebhookRepository(hook.workspace_id).save(hook, **changed)
         for webhook_id, was_active in active_before.items():
             hook = hooks[webhook_id]
             if was_active and not hook.active:  # disabled just now; the event counter's lock comes last
@@ -119,38 +136,29 @@ def record(outcomes: Sequence[Outcome], settings: WebhookSettings) -> list[str |
     return transaction(work, write=True)
 
 
-def _record_one(outcome: Outcome, hook, now: datetime.datetime, settings: WebhookSettings) -> str | None:
+def _outcome_values(outcome: Outcome, now: datetime.datetime, settings: WebhookSettings) -> tuple:
+    """What the attempt's outcome writes (webhook_leases.OUTCOME_COLUMNS): its
+    status, the attempts, when the next is due, delivered_at, the answer."""
     claimed, attempt = outcome.claimed, outcome.attempt
     attempts = claimed.attempts + 1
-    common = {"attempts": attempts, "last_status_code": attempt.status_code,
-              "last_error": attempt.error[:ERROR_MAX] if attempt.error else None,
-              "last_duration_ms": attempt.duration_ms}
+    answer = (attempt.status_code, attempt.error[:ERROR_MAX] if attempt.error else None, attempt.duration_ms)
     if attempt.ok:
-        status = SUCCEEDED
-        if not webhook_leases.finish(claimed.id, outcome.lease_id, status=status, next_attempt_at=None,
-                                     delivered_at=now, **common):
-            return None
-        if hook is not None and hook.failures_in_row:
-            WebhookRepository(hook.workspace_id).save(hook, failures_in_row=0, failing_since=None)
-        return status
+        return (SUCCEEDED, attempts, None, now, *answer)
     if attempt.final:
-        return FAILED if webhook_leases.finish(claimed.id, outcome.lease_id, status=FAILED, next_attempt_at=None,
-                                               **common) else None
+        return (FAILED, attempts, None, None, *answer)
     if webhook_rules.gives_up(attempts, claimed.created_at, now, settings.retry_window, settings.min_attempts):
-        status, next_at = FAILED, None
-    else:
-        wait = webhook_rules.backoff_seconds(attempts, settings.backoff_base, settings.backoff_max)
-        if attempt.retry_after is not None:  # honoured, within the longest backoff
-            wait = max(wait, min(attempt.retry_after, settings.backoff_max))
-        status, next_at = PENDING, now + datetime.timedelta(seconds=wait)
-    if not webhook_leases.finish(claimed.id, outcome.lease_id, status=status, next_attempt_at=next_at, **common):
-        return None
-    if hook is not None:
-        _count_failure(hook, now, attempt, settings)
-    return status
+        return (FAILED, attempts, None, None, *answer)
+    wait = webhook_rules.backoff_seconds(attempts, settings.backoff_base, settings.backoff_max)
+    if attempt.retry_after is not None:  # honoured, within the longest backoff
+        wait = max(wait, min(attempt.retry_after, settings.backoff_max))
+    return (PENDING, attempts, now + datetime.timedelta(seconds=wait), None, *answer)
 
 
-def _count_failure(hook, now: datetime.datetime, attempt: Attempt, settings: WebhookSettings) -> None:
+def _track(hook, attempt: Attempt, now: datetime.datetime, settings: WebhookSettings) -> dict:
+    """The webhook's changes after a recorded attempt: a success resets its
+    failures in a row; a failure counts, and may disable it (SPEC 8.13)."""
+    if attempt.ok:
+        return {"failures_in_row": 0, "failing_since": None} if hook.failures_in_row else {}
     failures, since = hook.failures_in_row + 1, hook.failing_since or now
     changes: dict = {"failures_in_row": failures, "failing_since": since}
     disabling = hook.active and webhook_rules.disables(
@@ -160,7 +168,7 @@ def _count_failure(hook, now: datetime.datetime, attempt: Attempt, settings: Web
         changes.update(active=False, updated_at=now, disabled_reason=(
             f"every delivery attempt failed since {iso_seconds(since)} "
             f"({failures} in a row); the last: {last}"[:ERROR_MAX]))
-    WebhookRepository(hook.workspace_id).save(hook, **changes)
+    return changes
 
 
 def queue_depths() -> dict[uuid.UUID, int]:

@@ -3,7 +3,9 @@ HTTP gateway in-process, until SIGTERM or SIGINT, then drain.
 
 With `--workers N` above 1, `workers.serve_workers` runs the same pieces in
 processes of their own instead. Either way the database is first prepared
-once (bootstrap.prepare_database).
+once (bootstrap.prepare_database). On PostgreSQL the webhook dispatcher is a
+process of its own at a lower CPU priority (webhook_process.py); a single
+process `serve` spawns it and adds its metrics to its own /metrics.
 
 The server's modules (and with them prometheus_client) are imported only
 once the mode is known: several processes need PROMETHEUS_MULTIPROC_DIR set
@@ -13,7 +15,9 @@ before that import.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
+import tempfile
 
 from common.stop_signals import stop_event, wait_until_set
 
@@ -60,19 +64,48 @@ def serve(settings: Settings) -> int:
     stopping = stop_event()  # a SIGTERM while starting is kept for when serving has begun
     db = prepare_database(settings)
     server = start(settings, db)
-    gateway = _start_gateway(settings, server, cors_origins) if settings.http_listen else None
-    wait_until_set(stopping)
-    grace = settings.shutdown_grace_seconds
-    log.info("shutting down", extra={"grace_seconds": grace})
-    # Everything stops taking new work at once; then calls in flight get the grace.
-    stopped = server.begin_stop(grace)
-    if gateway is not None:
-        gateway.begin_stop()
-    server.finish_stop(grace, stopped)
-    if gateway is not None:
-        gateway.stop()
+    # After the server started (nothing to stop when it cannot): deliveries
+    # made due meanwhile are found by the dispatcher's first claim.
+    dispatcher, metrics_dir = _start_dispatcher_process(settings)
+    try:
+        gateway = _start_gateway(settings, server, cors_origins) if settings.http_listen else None
+        wait_until_set(stopping)
+        grace = settings.shutdown_grace_seconds
+        log.info("shutting down", extra={"grace_seconds": grace})
+        # Everything stops taking new work at once; then calls in flight get the grace.
+        stopped = server.begin_stop(grace)
+        if gateway is not None:
+            gateway.begin_stop()
+        if dispatcher is not None:
+            dispatcher.begin_stop()
+        server.finish_stop(grace, stopped)
+        if gateway is not None:
+            gateway.stop()
+    finally:
+        if dispatcher is not None:
+            dispatcher.begin_stop()
+            dispatcher.finish_stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     log.info("stopped")
     return 0
+
+
+def _start_dispatcher_process(settings: Settings):  # -> (DispatcherProcess | None, its metrics dir | None)
+    """On PostgreSQL: spawn the webhook dispatcher's process, its metrics
+    (files in a directory of their own) added to this process's /metrics."""
+    from .webhook_process import DispatcherConfig, DispatcherProcess, in_own_process
+
+    if not in_own_process(settings.database_url):
+        return None, None
+    from prometheus_client import REGISTRY
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    metrics_dir = tempfile.mkdtemp(prefix="issues-webhook-metrics-")
+    MultiProcessCollector(REGISTRY, path=metrics_dir)
+    dispatcher = DispatcherProcess(DispatcherConfig.of(settings), metrics_dir)
+    dispatcher.start()
+    return dispatcher, metrics_dir
 
 
 def _start_gateway(settings: Settings, server, cors_origins: tuple[str, ...]):  # -> gateway.server.GatewayHandle

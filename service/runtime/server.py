@@ -17,7 +17,7 @@ import time
 from concurrent import futures
 from concurrent.futures import thread as futures_thread
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import peewee
@@ -30,7 +30,6 @@ from ..api.event_hub import EventHub
 from ..api.messages import JsonRenderer
 from ..api.rate_limit import RateLimit, RateLimiter, SharedBuckets
 from ..api.service import issue_service
-from ..api.webhook_dispatch import Dispatcher
 from ..app.peewee_storage import PeeweeStorage
 from ..app.runner import Runner
 from ..app.token_usage import UsageRecorder
@@ -47,6 +46,9 @@ from .health import DatabaseHealth
 from .open_services import DecodeGuard, reflection_handlers
 from .pool_metrics import PoolSampler
 from .wakeups import start_wakeups
+
+if TYPE_CHECKING:
+    from ..api.webhook_dispatch import Dispatcher
 
 log = logging.getLogger("service.server")
 
@@ -148,8 +150,12 @@ class RunningServer:
         self.finish_stop(grace, self.begin_stop(grace))
 
 
-def start(settings: Settings, db: peewee.Database) -> RunningServer:
-    """Start serving on `settings.grpc_listen` (port 0 picks a free one)."""
+def start(settings: Settings, db: peewee.Database, *, dispatch: bool | None = None) -> RunningServer:
+    """Start serving on `settings.grpc_listen` (port 0 picks a free one).
+
+    `dispatch`: run a webhook dispatcher in this process; by default only on
+    SQLite (on PostgreSQL `serve` runs it in a process of its own: see
+    webhook_process.py)."""
     # IssueService gets `workers` threads at once (and waiting room, and as
     # many for streams); the pool is larger, so that health and reflection
     # always find a free thread.
@@ -177,13 +183,18 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     hub = EventHub(poll_seconds=2.0 if is_postgres(db) else 0.5)
     hub.attach(loop.loop)
     after_commit = AfterCommit(hub.poke)  # this process's commits wake its watchers at once
-    # Deliveries go out from every serving process (their claims never overlap).
-    dispatcher = Dispatcher(webhook_settings)
+    dispatcher = None
+    if dispatch is None:
+        dispatch = not is_postgres(db)
+    if dispatch:
+        from ..api.webhook_dispatch import Dispatcher  # its metrics exist only where it runs
+
+        dispatcher = Dispatcher(webhook_settings)
     wakeups: list[Any] = []
     if is_postgres(db):
-        # Other replicas' commits: NOTIFY after commit, one LISTEN per process;
-        # their events may be due for delivery here too.
-        wakeups += start_wakeups(settings, hub, after_commit, also=dispatcher.poke)
+        # Other replicas' commits: NOTIFY after commit, one LISTEN per process
+        # (and deliveries made due wake the dispatcher process).
+        wakeups += start_wakeups(settings, hub, after_commit, dispatcher.poke if dispatcher else None)
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     # History values are the issue JSON the API shows: the use cases render with it.
@@ -211,8 +222,9 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
     pool_sampler = PoolSampler()
     pool_sampler.start()
     loop.run(server.start())
-    dispatcher.start()
-    after_commit.wake_dispatcher_with(dispatcher.poke)
+    if dispatcher is not None:
+        dispatcher.start()
+        after_commit.also_wake_dispatchers(dispatcher.poke)
     host = settings.grpc_listen.rsplit(":", 1)[0]
     where = {"grpc_listen": f"{host}:{port}"}
     if settings.worker_listen:

@@ -270,7 +270,7 @@ class Supervisor:
                     os.close(fd)
                 except OSError:
                     pass
-            _die_with_parent(self._pid)
+            die_with_parent(self._pid)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
             def ready() -> None:
@@ -301,10 +301,10 @@ def _signal(pid: int, sig: int) -> None:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM this process when the supervisor dies, so none outlives it."""
+def die_with_parent(parent: int, sig: int = signal.SIGTERM) -> None:
+    """Linux: send this process `sig` when the supervisor dies, so none outlives it."""
     if not sys.platform.startswith("linux"):
         return
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
     if os.getppid() != parent:  # the supervisor died before the prctl took hold
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), sig)

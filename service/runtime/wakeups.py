@@ -1,6 +1,8 @@
-"""The wake-ups of event watchers across replicas on PostgreSQL: NOTIFY after
-this process's commits (through DATABASE_URL), LISTEN for everyone's
-(through ISSUES_LISTEN_DATABASE_URL, else DATABASE_URL).
+"""The wake-ups of event watchers and of the webhook dispatcher across
+processes on PostgreSQL: NOTIFY after this process's commits (through
+DATABASE_URL), LISTEN for everyone's (through ISSUES_LISTEN_DATABASE_URL,
+else DATABASE_URL). The dispatcher runs in a process of its own there
+(webhook_process.py) and hears only the commits that made deliveries due.
 
 At start the listener checks that it hears a NOTIFY of its own; when it does
 not (a pgbouncer in transaction mode drops LISTEN), the server says so in
@@ -10,7 +12,7 @@ one warning and its watchers poll the table more often instead.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..api.event_hub import EventHub
 from ..config import Settings
@@ -24,7 +26,12 @@ log = logging.getLogger("service.events")
 FALLBACK_POLL_SECONDS = 0.5
 
 
-def listen_target(settings: Settings) -> conninfo.Target:
+class WakeupTargets(Protocol):
+    database_url: str
+    listen_database_url: str
+
+
+def listen_target(settings: Settings | WakeupTargets) -> conninfo.Target:
     """Where the listener connects; BadConnectionString naming the variable at fault."""
     if not settings.listen_database_url:
         return conninfo.parse(settings.database_url)
@@ -35,24 +42,22 @@ def listen_target(settings: Settings) -> conninfo.Target:
 
 
 def start_wakeups(settings: Settings, hub: EventHub, after_commit: AfterCommit,
-                  also: Callable[[], None] = lambda: None) -> list[Any]:
+                  dispatcher: Callable[[], None] | None = None) -> list[Any]:
     """Start the notifier (woken by `after_commit`) and the listener, check
     LISTEN, and return both (to stop).
 
-    A notification pokes the hub (for its watchers) and `also` (the webhook
-    dispatcher: other replicas' events may be due for delivery here too).
+    A notification pokes the hub (for its watchers). Commits that made
+    webhook deliveries due also NOTIFY the dispatcher process (and
+    `dispatcher`, a dispatcher of this process's own, hears them).
     """
     target = conninfo.parse(settings.database_url)
     listening = listen_target(settings)
     variable = "ISSUES_LISTEN_DATABASE_URL" if settings.listen_database_url else "DATABASE_URL"
     notifier = Notifier(target)
     after_commit.also_wake_watchers(notifier.notify)
-
-    def woken(workspace_id: int | None) -> None:
-        hub.poke(workspace_id)
-        also()
-
-    listener = Listener(listening, target, woken)
+    after_commit.also_wake_dispatchers(notifier.notify_deliveries)  # the dispatcher process
+    # A dispatcher in this process (`dispatcher`) hears other processes' deliveries too.
+    listener = Listener(listening, target, hub.poke, on_deliveries=dispatcher)
     # Connecting may take libpq's connect timeout per host, then the check itself.
     decided = listener.checked.wait(PROBE_SECONDS + 15)
     if decided and listener.listen_works:
@@ -67,3 +72,20 @@ def start_wakeups(settings: Settings, hub: EventHub, after_commit: AfterCommit,
             extra={"listen": variable},
         )
     return [notifier, listener]
+
+
+def listen_for_deliveries(targets: WakeupTargets, poke: Callable[[], None]) -> Listener:
+    """The dispatcher process's listener: `poke` when any process's commit made
+    deliveries due, and after each (re)connection (something may have been
+    missed). When LISTEN cannot work the dispatcher's poll still finds them."""
+    target = conninfo.parse(targets.database_url)
+
+    def reconnected(workspace_id: int | None) -> None:
+        if workspace_id is None:
+            poke()
+
+    listener = Listener(listen_target(targets), target, reconnected, on_deliveries=poke)
+    if not listener.checked.wait(PROBE_SECONDS + 15) or not listener.listen_works:
+        log.warning("the webhook dispatcher's LISTEN did not hear its own NOTIFY: it finds due deliveries by "
+                    "its poll (ISSUES_WEBHOOK_POLL) instead; see ISSUES_LISTEN_DATABASE_URL")
+    return listener

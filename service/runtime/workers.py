@@ -26,6 +26,9 @@ each creates its own server or channel after the fork.
   PROMETHEUS_MULTIPROC_DIR, where every process writes its metrics and from
   which the gateway's `/metrics` adds them up. When a process dies its live
   gauges are removed (`mark_process_dead`); its counters stay in the sums.
+- **Webhooks.** On PostgreSQL one more child delivers them, at a lower CPU
+  priority (webhook_process.py): one dispatcher, however many workers. On
+  SQLite each worker runs its own, in-process (see there why).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from ..storage import database
 from .bootstrap import prepare_database
 from .grace import gateway_grace_seconds
 from .supervisor import Child, Supervisor
+from .webhook_process import DispatcherConfig, in_own_process, run_dispatcher
 
 log = logging.getLogger("service")
 
@@ -133,6 +137,8 @@ def _serve(
               close_in_child=others())
         for i, address in enumerate(own_addresses or [None] * count)
     ]
+    if in_own_process(settings.database_url):
+        children.append(Child("webhooks", _webhooks_body(DispatcherConfig.of(settings)), close_in_child=others()))
     if http_sock is not None:
         assert http_listen is not None
         target = "ipv4:" + ",".join(own_addresses)
@@ -145,7 +151,7 @@ def _serve(
         multiprocess.mark_process_dead(pid, str(metrics_dir))  # its live gauges go; its counters stay
 
     def on_restart(child: Child) -> None:
-        restarts.labels("gateway" if child.name == "gateway" else "worker").inc()
+        restarts.labels(child.name if child.name in ("gateway", "webhooks") else "worker").inc()
 
     def on_ready() -> None:
         log.info("supervisor serving", extra={
@@ -174,6 +180,13 @@ def _worker_body(settings: Settings, index: int) -> Callable[[threading.Event, C
     def body(stopping: threading.Event, ready: Callable[[], None]) -> int:
         logs.tag(worker=index)
         return run_worker(settings, stopping, ready)
+
+    return body
+
+
+def _webhooks_body(config: DispatcherConfig) -> Callable[[threading.Event, Callable[[], None]], int]:
+    def body(stopping: threading.Event, ready: Callable[[], None]) -> int:
+        return run_dispatcher(config, stopping, ready)
 
     return body
 

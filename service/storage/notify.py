@@ -6,7 +6,10 @@ would serialise every commit of the database on the notification queue's
 lock); a burst of commits to one workspace becomes one notification.
 `Listener` holds one connection per process that LISTENs, and calls back
 with the workspace id; when its connection breaks it reconnects and calls
-back with None (anything may have been missed: look everywhere). A lost
+back with None (anything may have been missed: look everywhere). The
+payload `deliveries` (`notify_deliveries`) says a commit made webhook
+deliveries due: it wakes the dispatcher process (runtime/webhook_process.py),
+which listens for nothing else, so writes without webhooks never wake it. A lost
 notification costs latency only: the events table is the truth and watchers
 also poll it.
 
@@ -36,6 +39,8 @@ from .conninfo import Target, connect
 log = logging.getLogger("service.events")
 
 CHANNEL = "issues_events"
+# The payload of a commit that made webhook deliveries due.
+DELIVERIES = "deliveries"
 # How long the start-up check waits to hear its own NOTIFY.
 PROBE_SECONDS = 3.0
 # Between reconnection attempts.
@@ -74,7 +79,7 @@ class _Outage:
 class Notifier:
     def __init__(self, target: Target) -> None:
         self._target = target
-        self._pending: set[int] = set()
+        self._pending: set[str] = set()
         self._lock = threading.Condition()
         self._stopped = False
         self._outage = _Outage(
@@ -85,8 +90,14 @@ class Notifier:
         self._thread.start()
 
     def notify(self, workspace_id: int) -> None:
+        self._send(str(workspace_id))
+
+    def notify_deliveries(self) -> None:
+        self._send(DELIVERIES)
+
+    def _send(self, payload: str) -> None:
         with self._lock:
-            self._pending.add(workspace_id)
+            self._pending.add(payload)
             self._lock.notify()
 
     def stop(self) -> None:
@@ -109,7 +120,7 @@ class Notifier:
                     conn = _connect(self._target)
                 with conn.cursor() as cursor:
                     cursor.execute("SELECT " + ", ".join(["pg_notify(%s, %s)"] * len(batch)),
-                                   [v for w in sorted(batch) for v in (CHANNEL, str(w))])
+                                   [v for payload in sorted(batch) for v in (CHANNEL, payload)])
                 self._outage.recovered()
             except psycopg2.Error as exc:
                 self._outage.failed(exc)
@@ -137,10 +148,12 @@ class Listener:
     """LISTENs through `target`; the first time it is connected it checks that a
     NOTIFY sent through `notify_target` reaches it (`listen_works` says)."""
 
-    def __init__(self, target: Target, notify_target: Target, callback: Callable[[int | None], None]) -> None:
+    def __init__(self, target: Target, notify_target: Target, callback: Callable[[int | None], None],
+                 on_deliveries: Callable[[], None] | None = None) -> None:
         self._target = target
         self._notify_target = notify_target
         self._callback = callback
+        self._on_deliveries = on_deliveries
         self._stopped = threading.Event()
         self._outage = _Outage(
             "the event listener lost the database; it reconnects every second, and watchers poll meanwhile",
@@ -180,6 +193,8 @@ class Listener:
         seen = {int(p) for p in payloads if p.isdigit()}
         for workspace_id in seen:
             self._callback(workspace_id)
+        if self._on_deliveries is not None and DELIVERIES in payloads:
+            self._on_deliveries()
 
     def _run(self) -> None:
         while not self._stopped.is_set():

@@ -5,6 +5,8 @@ mid-write. Real servers, real receivers (tests/webhook_receiver.py)."""
 
 from __future__ import annotations
 
+import os
+import pathlib
 import signal
 import threading
 import time
@@ -294,3 +296,63 @@ def test_deliveries_resume_after_a_database_outage(own_postgres, tmp_path, recei
         admin.close()
     finally:
         server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _nice(pid: int) -> int:
+    return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.parametrize("backend", ["postgres"], scope="session")
+def test_the_dispatcher_process_is_niced_restarted_when_killed_and_ends_with_its_server(
+        backend, fresh_database_url, tmp_path, receiver):
+    """On PostgreSQL a single-process serve delivers from a child process at the
+    lowest CPU priority; killed, it is started again and delivers what was
+    written meanwhile; it ends with the server."""
+    server = _serve(fresh_database_url, tmp_path, FAST)
+    try:
+        admin = _admin(server, fresh_database_url)
+        made = admin.hook(receiver.url("/ok/restart"))
+        admin.issue("before")
+        receiver.wait_for(lambda seen: len(seen) == 1)
+        (dispatcher,) = _children(server.process.pid)
+        assert _nice(dispatcher) == 19 and _nice(server.process.pid) < 19
+        os.kill(dispatcher, signal.SIGKILL)
+        admin.issue("while it was down")
+        receiver.wait_for(lambda seen: len(seen) == 2, timeout=30)
+        (again,) = _children(server.process.pid)
+        assert again != dispatcher and _nice(again) == 19
+        log = admin.wait_deliveries(made["id"], lambda d: len(d) == 2 and all(x["status"] == "succeeded" for x in d))
+        assert [d["attempts"] for d in log] == [1, 1]
+        admin.close()
+    finally:
+        assert server.stop() == 0
+    assert not pathlib.Path(f"/proc/{again}").exists()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], scope="session")
+def test_at_sigterm_the_dispatcher_process_records_its_attempt_in_flight_within_the_grace(
+        backend, fresh_database_url, tmp_path, receiver):
+    from service.storage.models import WebhookDelivery
+
+    server = _serve(fresh_database_url, tmp_path, {**FAST, "ISSUES_SHUTDOWN_GRACE": "5"})
+    admin = _admin(server, fresh_database_url)
+    admin.hook(receiver.url("/slow"))  # answers after 30 s: the attempt times out after 1.5 s
+    admin.issue("in flight at SIGTERM")
+    receiver.wait_for(lambda seen: len(seen) == 1)
+    (dispatcher,) = _children(server.process.pid)
+    admin.close()
+    started = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - started < 5 + 5  # the grace, and the stop's margin
+    assert not pathlib.Path(f"/proc/{dispatcher}").exists()
+    (row,) = harness.in_database(fresh_database_url, lambda: list(WebhookDelivery.select()))
+    # Recorded before the process ended: one attempt, its timeout, no lease left for a retry to wait out.
+    assert (row.status, row.attempts, row.lease_id) == ("pending", 1, None), row.last_error
+    assert "time" in (row.last_error or ""), row.last_error

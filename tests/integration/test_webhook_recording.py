@@ -83,19 +83,18 @@ def test_an_unrecorded_batch_leaves_its_deliveries_to_a_claim_after_the_lease(db
     assert {c.id for c in first} == set(ids)
 
     finished: list[uuid.UUID] = []
-    real_finish = webhook_leases.finish
+    real_finish_all = webhook_leases.finish_all
 
-    def crash_after_one(delivery_id: uuid.UUID, *args: Any, **kwargs: Any) -> bool:
-        if finished:
-            raise RuntimeError("the process died mid-batch")
-        finished.append(delivery_id)
-        return real_finish(delivery_id, *args, **kwargs)
+    def crash_after_writing(rows: Any) -> Any:
+        written = real_finish_all(rows)
+        finished.extend(delivery_id for delivery_id, _ in written)
+        raise RuntimeError("the process died before the batch committed")
 
-    monkeypatch.setattr(webhook_leases, "finish", crash_after_one)
+    monkeypatch.setattr(webhook_leases, "finish_all", crash_after_writing)
     with pytest.raises(RuntimeError):
         webhook_deliveries.record([Outcome(c, lease_id, Attempt(True, 200, None, 1)) for c in first], SETTINGS)
     monkeypatch.undo()
-    assert finished  # one outcome was written, then rolled back with the rest
+    assert sorted(finished, key=str) == sorted(ids, key=str)  # both written, then rolled back
     for delivery_id in ids:
         row = _row(delivery_id)
         assert (row.status, row.attempts, row.lease_id) == ("pending", 0, lease_id)
@@ -155,3 +154,34 @@ def test_the_dispatcher_is_woken_only_by_commits_that_made_deliveries_due(db, tm
     committed.clear()
     webhooks.ping(runner, hooked, hook.row.id)
     assert [(c.event_workspaces, c.deliveries_due) for c in committed] == [(frozenset(), True)]
+
+
+def test_a_batch_is_one_update_of_its_deliveries_and_a_failure_keeps_the_earlier_delivered_at(runner, caplog):
+    """On PostgreSQL the outcomes go in one UPDATE ... FROM (VALUES ...); a
+    failed attempt of a delivery redelivered after it succeeded leaves its
+    delivered_at as it was."""
+    import logging
+
+    from service.storage.webhooks import WebhookRepository
+
+    _, ids = _queued(runner, 3)
+    lease_id = uuid.uuid4()
+    claimed = _claim(lease_id)
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        statuses = webhook_deliveries.record([Outcome(c, lease_id, Attempt(True, 200, None, 1)) for c in claimed],
+                                             SETTINGS)
+    assert statuses == ["succeeded"] * 3
+    updates = [r for r in caplog.records if str(r.msg).lstrip("('\"").startswith("UPDATE")
+               and "webhook_deliveries" in str(r.msg)]
+    assert len(updates) == (1 if database.is_postgres() else 3), [str(r.msg)[:120] for r in updates]
+    delivered_at = _row(ids[0]).delivered_at
+    assert delivered_at is not None
+
+    workspace_id = claimed[0].workspace_id
+    database.transaction(lambda: WebhookRepository(workspace_id).due_now(ids[0], utcnow()), write=True)
+    again_lease = uuid.uuid4()
+    (again,) = _claim(again_lease)
+    assert webhook_deliveries.record([Outcome(again, again_lease, Attempt(False, 503, "HTTP 503", 2))],
+                                     SETTINGS) == ["pending"]
+    row = _row(ids[0])
+    assert (row.status, row.attempts, row.last_status_code, row.delivered_at) == ("pending", 2, 503, delivered_at)
