@@ -53,7 +53,7 @@ from common.errors import bad_request_any
 
 from ..app import stream_tickets
 from ..app.idempotency import Replayed
-from ..app.tokens import Authenticator
+from ..app.tokens import Authenticator, hash_token
 from ..app.unit_of_work import call_deadline
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
 from ..domain.roles import Principal, Role
@@ -303,14 +303,11 @@ class Pipeline:
             key = stream_tickets.token_key(token, opening=True)
             principal = replace(self._authenticator.principal_by_key(key), role=Role.VIEWER)  # read-only
         else:
-            principal = self._authenticator.principal(token)
-            key = None
+            key = hash_token(token)  # once: the token cache and the rate limit both key on it
+            principal = self._authenticator.principal_by_key(key)
         if self._limiter is not None:
             # A known token's call counts, whatever becomes of it; a ticket's, as its token's.
-            if key is None:
-                self._limiter.admit(token)
-            else:
-                self._limiter.admit_key(key)
+            self._limiter.admit_key(key)
         return principal
 
     def _token_holds(self, context: grpc.ServicerContext) -> None:
