@@ -50,6 +50,22 @@ def rows(model: type[peewee.Model], text: str, params: Iterable[Any], extras: tu
     return out
 
 
+def records(model: type[peewee.Model], make: Callable[[list[Any]], Any], text: str, params: Iterable[Any]) -> list[Any]:
+    """`make(values)` for each row of `text`, whose columns are the model's
+    (converted with each field's python_value), then extra ones (as read).
+
+    For reads that change nothing: a named tuple costs a fraction of a model
+    instance, whose constructor sets every field through its descriptor.
+    """
+    cursor = database.obj.execute_sql(text, tuple(params))
+    converters = _converters(model)
+    width = len(converters)
+    return [
+        make([convert(value) for (_, convert), value in zip(converters, row)] + list(row[width:]))
+        for row in cursor.fetchall()
+    ]
+
+
 _converters_by_model: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
 
 
@@ -61,6 +77,10 @@ def _converters(model: type[peewee.Model]) -> list[tuple[str, Callable[[Any], An
             for field in getattr(model, "READ_FIELDS", model._meta.sorted_fields)
         ]
     return found
+
+
+def execute(text: str, params: Iterable[Any]) -> None:
+    database.obj.execute_sql(text, tuple(params))
 
 
 def scalar(text: str, params: Iterable[Any]) -> Any:
