@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Any, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import peewee
 
@@ -53,22 +53,17 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> tuple[int, int]:
     commit (only the events' webhook deliveries are inserted after it).
     """
     db = database.obj
-    if isinstance(db, peewee.PostgresqlDatabase):
-        # One statement, one round trip: the counter moves on and the events
-        # take its sequences (a data-modifying WITH runs whatever the SELECT reads).
-        params: list[Any] = [workspace_id, len(events), workspace_id, len(events)]
-        for k, e in enumerate(events, 1):
-            params += [k, e.type, Event.issue_uuid.db_value(e.issue_id), e.actor, e.occurred_at, e.data]
-        last, active_webhooks, same_history = db.execute_sql(_append_sql(len(events)), params).fetchone()
-        if not same_history:
-            raise rewinds.HistoryChanged()  # rolls back; run again once the counters have moved on
-        return int(last), int(active_webhooks)
-    (last, active_webhooks, _) = db.execute_sql(
-        "INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence) VALUES (?, ?, 0)"
+    postgres = isinstance(db, peewee.PostgresqlDatabase)
+    mark = "%s" if postgres else "?"
+    # PostgreSQL also says whether the server is still on the timeline the counters belong to.
+    (last, active_webhooks, same_history) = db.execute_sql(
+        f"INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence) VALUES ({mark}, {mark}, 0)"
         " ON CONFLICT (workspace_id) DO UPDATE SET last_sequence = event_counters.last_sequence + excluded.last_sequence"
-        " RETURNING last_sequence, active_webhooks, 1",
+        f" RETURNING last_sequence, active_webhooks, {rewinds.TIMELINE_MATCHES if postgres else 1}",
         (workspace_id, len(events)),
     ).fetchone()
+    if not same_history:
+        raise rewinds.HistoryChanged()  # rolls back; run again once the counters have moved on
     last = int(last)
     first = last - len(events) + 1
     rows = [
@@ -78,27 +73,6 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> tuple[int, int]:
     ]
     compiled.insert_many(Event, rows)  # SQL built once per number of events, not per call
     return last, int(active_webhooks)
-
-
-_APPEND_SQL: dict[int, str] = {}
-
-
-def _append_sql(count: int) -> str:
-    """PostgreSQL's append of `count` events, built once per count."""
-    text = _APPEND_SQL.get(count)
-    if text is None:
-        values = ", ".join(["(%s, %s, %s::uuid, %s, %s::timestamp, %s)"] * count)
-        text = _APPEND_SQL[count] = (
-            "WITH counter AS (INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence)"
-            " VALUES (%s, %s, 0) ON CONFLICT (workspace_id) DO UPDATE"
-            " SET last_sequence = event_counters.last_sequence + excluded.last_sequence"
-            f" RETURNING last_sequence, active_webhooks, {rewinds.TIMELINE_MATCHES} AS same_history),"
-            " appended AS (INSERT INTO events (workspace_id, sequence, type, issue_uuid, actor, occurred_at, data)"
-            " SELECT %s, counter.last_sequence - %s + v.k, v.type, v.issue_uuid, v.actor, v.occurred_at, v.data"
-            f" FROM counter, (VALUES {values}) AS v (k, type, issue_uuid, actor, occurred_at, data))"
-            " SELECT last_sequence, active_webhooks, same_history FROM counter"
-        )
-    return text
 
 
 class Position(NamedTuple):
