@@ -53,8 +53,8 @@ from common.errors import bad_request_any
 
 from ..app import stream_tickets
 from ..app.request_ids import Replay
-from ..app.tokens import Authenticator
 from ..app.runner import call_deadline
+from ..app.tokens import Authenticator, hash_token
 from ..domain.errors import InvalidArgument, PermissionDenied, ServiceError, Unauthenticated
 from ..domain.roles import Principal, Role
 from .admission import Admission
@@ -304,14 +304,11 @@ class Pipeline:
             key = stream_tickets.token_key(token, opening=True)
             principal = replace(self._authenticator.principal_by_key(key), role=Role.VIEWER)  # read-only
         else:
-            principal = self._authenticator.principal(token)
-            key = None
+            key = hash_token(token)  # once: the token cache and the rate limit both key on it
+            principal = self._authenticator.principal_by_key(key)
         if self._limiter is not None:
             # A known token's call counts, whatever becomes of it; a ticket's, as its token's.
-            if key is None:
-                self._limiter.admit(token)
-            else:
-                self._limiter.admit_key(key)
+            self._limiter.admit_key(key)
         return principal
 
     def _token_holds(self, context: grpc.ServicerContext) -> None:

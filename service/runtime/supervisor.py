@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from common import logs
 from common.stop_signals import stop_event
 
 log = logging.getLogger("service.supervisor")
@@ -283,6 +284,7 @@ class Supervisor:
         except BaseException:  # noqa: BLE001 - whatever it was, the child ends here
             log.exception("process failed", extra={"child": child.name})
         finally:
+            logs.flush()  # os._exit skips atexit, which writes the pending access lines
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()

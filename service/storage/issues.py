@@ -10,6 +10,7 @@ showing an identifier costs no query of its own.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import uuid
 from typing import Any, NamedTuple
@@ -33,6 +34,12 @@ VALUE_FIELDS = (
 SEARCHED = frozenset({"title", "description", "resolution_summary"})
 # Longer chains than this are refused rather than walked.
 ANCESTORS_MAX = 1_000
+
+
+# An issue as reads that change nothing return it: every column they load,
+# then the workspace's prefix, as attributes of the model's names. A locked
+# read (for_update) returns the `Issue` model instead, which the write saves.
+IssueRow = collections.namedtuple("IssueRow", [f.name for f in Issue.READ_FIELDS] + ["prefix"])  # type: ignore[misc]
 
 
 class PageKey(NamedTuple):
@@ -76,21 +83,29 @@ class IssueRepository:
         issue.prefix = prefix
         return issue
 
-    def get(self, issue_id: uuid.UUID, *, for_update: bool = False) -> Issue | None:
+    def get(self, issue_id: uuid.UUID, *, for_update: bool = False) -> Issue | IssueRow | None:
+        """The issue: an `IssueRow`, or with `for_update` the `Issue` model, locked."""
         # FOR UPDATE serialises concurrent updates of one issue on PostgreSQL;
         # SQLite writers are already serialised by BEGIN IMMEDIATE.
         locking = for_update and is_postgres()
         text = compiled.sql(("issue", locking), lambda: _by_id(locking))
-        found = compiled.rows(Issue, text, (Issue.uuid.db_value(issue_id), self.workspace_id), ("prefix",))
-        return found[0] if found else None
+        return self._one(text, (Issue.uuid.db_value(issue_id), self.workspace_id), for_update)
 
-    def find(self, ref: IssueRef, *, for_update: bool = False) -> Issue | None:
-        """The issue a uuid or an identifier names: one indexed lookup either way."""
+    def find(self, ref: IssueRef, *, for_update: bool = False) -> Issue | IssueRow | None:
+        """The issue a uuid or an identifier names: one indexed lookup either way
+        (an `IssueRow`, or with `for_update` the `Issue` model, locked)."""
         if ref.uuid is not None:
             return self.get(ref.uuid, for_update=for_update)
         locking = for_update and is_postgres()
         text = compiled.sql(("issue-by-number", locking), lambda: _by_number(locking))
-        found = compiled.rows(Issue, text, (self.workspace_id, ref.number, ref.prefix), ("prefix",))
+        return self._one(text, (self.workspace_id, ref.number, ref.prefix), for_update)
+
+    @staticmethod
+    def _one(text: str, params: tuple[Any, ...], for_update: bool) -> Issue | IssueRow | None:
+        if for_update:
+            found = compiled.rows(Issue, text, params, ("prefix",))
+        else:
+            found = compiled.records(Issue, IssueRow._make, text, params)
         return found[0] if found else None
 
     def save(self, row: Issue, names: list[str], updated_at: datetime.datetime) -> None:
@@ -102,7 +117,12 @@ class IssueRepository:
             # Moves the full-text index with it, in this statement (m0007).
             row.search_text = search_text(row.title, row.description, row.resolution_summary)
             names.append("search_text")
-        row.save(only=[getattr(Issue, n) for n in names])
+        # SQL built once per set of columns (peewee's save() built it on every
+        # call); peewee writes the columns in the model's order, the parameters follow it.
+        fields = [f for f in Issue._meta.sorted_fields if f.name in names]
+        text = compiled.sql(("issue-save", tuple(f.name for f in fields)), lambda: Issue.update(
+            {f: None for f in fields}).where(Issue.uuid == uuid.UUID(int=0)))
+        compiled.execute(text, [*(f.db_value(getattr(row, f.name)) for f in fields), Issue.uuid.db_value(row.uuid)])
 
     def delete(self, issue_id: uuid.UUID) -> None:
         """Delete an issue; its comments, file records, history and refs go with it (ON DELETE CASCADE)."""
@@ -178,7 +198,10 @@ class IssueRepository:
         return issue_lists.counted_page(self.workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset,
                                         after=after)
 
-    def by_ids(self, ids: list[uuid.UUID]) -> list[Issue]:
+    def by_ids(self, ids: list[uuid.UUID]) -> list[IssueRow]:
         if not ids:
             return []
-        return list(_shown(Issue.select()).where((Issue.workspace == self.workspace_id) & Issue.uuid.in_(ids)).objects())
+        # SQL built once per number of ids (a page's worth at most).
+        text = compiled.sql(("issues-by-ids", len(ids)), lambda: _shown(Issue.select()).where(
+            (Issue.workspace == 0) & Issue.uuid.in_([uuid.UUID(int=0)] * len(ids))))
+        return compiled.records(Issue, IssueRow._make, text, (self.workspace_id, *map(Issue.uuid.db_value, ids)))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime
 from typing import Iterable, NamedTuple
 
-from . import workspaces
+from . import compiled, workspaces
+from .database import database
 from .models import ApiToken, Workspace
 
 
@@ -34,17 +35,17 @@ class TokenRecord(NamedTuple):
 
 def find(token_hash: str) -> TokenOwner | None:
     """The token's owner and state, revoked or expired ones included (the caller says which)."""
-    row = (
-        ApiToken.select(
-            ApiToken.id, Workspace.id, Workspace.slug, ApiToken.email, ApiToken.role,
-            ApiToken.expires_at, ApiToken.revoked_at,
-        )
-        .join(Workspace)
-        .where(ApiToken.token_hash == token_hash)
-        .tuples()
-        .first()
-    )
-    return TokenOwner(*row) if row else None
+    # SQL built once (a token's lookup runs on every cache miss of every token).
+    text = compiled.sql("token-owner", lambda: ApiToken.select(
+        ApiToken.id, Workspace.id, Workspace.slug, ApiToken.email, ApiToken.role,
+        ApiToken.expires_at, ApiToken.revoked_at,
+    ).join(Workspace).where(ApiToken.token_hash == "").limit(1))
+    row = database.obj.execute_sql(text, (token_hash, 1)).fetchone()
+    if row is None:
+        return None
+    token_id, workspace_id, slug, email, role, expires_at, revoked_at = row
+    convert = ApiToken.expires_at.python_value  # SQLite gives the text of a datetime
+    return TokenOwner(token_id, workspace_id, slug, email, role, convert(expires_at), convert(revoked_at))
 
 
 def insert(

@@ -20,6 +20,7 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
 
+from common import logs
 from issues.v1 import issue_pb2, issue_service_pb2, options_pb2
 from service.api.pipeline import Call, Pipeline
 from service.api.service import generic_handler
@@ -97,6 +98,7 @@ def probe(database_url: str) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield channel
     server.stop(None)
+    logs.flush()  # this test's access lines, not the next one's (a process flushes at exit)
 
 
 def stream(channel: grpc.Channel, method: str, issue_id: str, token: str | None) -> list[str]:

@@ -5,6 +5,7 @@ few seconds."""
 
 from __future__ import annotations
 
+import collections
 import pathlib
 import signal
 import sqlite3
@@ -124,3 +125,24 @@ def test_a_write_past_its_deadline_is_cancelled_and_never_commits(server):
         time.sleep(0.5)  # a late commit would land now
         assert api.GetIssue(issue_id=target).owner == "Unassigned"
         assert api.UpdateIssue(issue_id=target, owner="in time").owner == "in time"  # the server is fine
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_call_has_its_access_line_after_sigterm(fresh_database_url, tmp_path, workers):
+    """Access lines are written in batches (common/logs.py); the ones still
+    pending when SIGTERM comes are written before the process exits, in a
+    worker process (os._exit) as in a single one."""
+    server = harness.ServerProcess(fresh_database_url, tmp_path, workers=workers)
+    try:
+        token, slug = harness.mint_token(server.database_url, "member")
+        with grpc.insecure_channel(server.target) as channel:
+            api = harness.Api(channel, token)
+            issue_id = api.CreateIssue(title="logged").uuid
+            for _ in range(50):
+                api.GetIssue(issue_id=issue_id)
+        assert server.stop() == 0
+        lines = [e for e in server.log_entries() if e.get("msg") == "rpc" and e.get("workspace") == slug]
+        # Counted, not ordered: two workers' batches reach the file in either order.
+        assert collections.Counter(e["method"].rsplit("/", 1)[1] for e in lines) == {"CreateIssue": 1, "GetIssue": 50}
+    finally:
+        server.stop(signal.SIGKILL)
