@@ -12,6 +12,8 @@ import datetime
 import logging
 import threading
 
+from common.periodic import Periodic
+
 from ..domain.errors import Unavailable
 from ..domain.times import utcnow
 from ..storage import tokens as tokens_store
@@ -24,11 +26,9 @@ FLUSH_SECONDS = 60.0
 
 class UsageRecorder:
     def __init__(self, interval: float = FLUSH_SECONDS) -> None:
-        self._interval = interval
         self._pending: dict[int, datetime.datetime] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("token-usage", interval, self.flush)
 
     def note(self, token_id: int) -> None:
         # A dict store under a lock: cheap enough for every call.
@@ -54,16 +54,9 @@ class UsageRecorder:
                     self._pending.setdefault(token_id, at)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="token-usage", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush()
+        self._loop.start()
 
     def close(self) -> None:
         """Stop the thread and write what is still pending."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._loop.stop(wait=True)
         self.flush()

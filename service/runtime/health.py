@@ -7,9 +7,10 @@ overall status ("") and the IssueService's to SERVING or NOT_SERVING.
 from __future__ import annotations
 
 import logging
-import threading
 
 from grpc_health.v1 import health_pb2
+
+from common.periodic import Periodic
 
 from ..storage.database import ping
 from .open_services import Health
@@ -21,14 +22,12 @@ class DatabaseHealth:
     def __init__(self, services: list[str], interval: float = 2.0) -> None:
         self.servicer = Health(experimental_non_blocking=True)
         self._services = ["", *services]
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="db-health", daemon=True)
+        self._loop = Periodic("db-health", interval, self.check)
         self._serving: bool | None = None
 
     def start(self) -> None:
         self.check()
-        self._thread.start()
+        self._loop.start()
 
     def check(self) -> bool:
         serving = ping()
@@ -41,11 +40,7 @@ class DatabaseHealth:
             self._serving = serving
         return serving
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.check()
-
     def shutdown(self) -> None:
         """Report NOT_SERVING from now on, so balancers drain this server."""
-        self._stop.set()
+        self._loop.stop()
         self.servicer.enter_graceful_shutdown()

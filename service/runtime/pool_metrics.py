@@ -7,9 +7,9 @@ wrote (PROMETHEUS_MULTIPROC_DIR); so every worker writes its own figures.
 
 from __future__ import annotations
 
-import threading
-
 from prometheus_client import Gauge
+
+from common.periodic import Periodic
 
 from ..storage import pool
 
@@ -26,9 +26,7 @@ POOL_SIZE = Gauge(
 
 class PoolSampler:
     def __init__(self, interval: float = SAMPLE_SECONDS) -> None:
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pool-metrics", daemon=True)
+        self._loop = Periodic("pool-metrics", interval, self.sample)
 
     def sample(self) -> None:
         in_use, size = pool.usage()
@@ -37,11 +35,7 @@ class PoolSampler:
 
     def start(self) -> None:
         self.sample()
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.sample()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._loop.stop()
