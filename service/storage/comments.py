@@ -11,10 +11,9 @@ import datetime
 import uuid
 from typing import Any
 
-import peewee
-
 from . import compiled
 from .database import is_postgres
+from .issue_children import IssueChildren
 from .models import Comment, Issue
 
 
@@ -57,25 +56,7 @@ class CommentRepository:
     ) -> tuple[list[Comment], int]:
         """One page, oldest first (reading order), after the (created_at, uuid)
         position `after` or else from `offset`, and the total including deleted ones."""
-        # SQL built once per shape (from an offset, or after a position), not per call.
-        key = (Comment.issue.db_value(issue_id), self.workspace_id)
-        total = compiled.scalar(compiled.sql("comments-count", lambda: self._in_workspace(_ANY).select(peewee.fn.COUNT(Comment.uuid))), key)
-        if after is None:
-            text = compiled.sql("comments-page", lambda: _ordered(self._in_workspace(_ANY)))
-            params: tuple[Any, ...] = (*key, limit, offset)
-        else:
-            created_at, comment_id = after
-            text = compiled.sql("comments-page-after", lambda: _ordered(self._in_workspace(_ANY).where(
-                peewee.Tuple(Comment.created_at, Comment.uuid) > peewee.Tuple(_AT, _ANY))))
-            params = (*key, Comment.created_at.db_value(created_at), Comment.uuid.db_value(comment_id), limit, offset)
-        return compiled.rows(Comment, text, params), total
+        return _PAGES.page(self.workspace_id, issue_id, limit, offset, after)
 
 
-# Sample parameters for building SQL once (their values never reach a query).
-_ANY = uuid.UUID(int=0)
-_AT = datetime.datetime(2000, 1, 1)
-
-
-def _ordered(query: peewee.Query) -> peewee.Query:
-    """Oldest first; a page of 1 from offset 1 (samples: the caller passes both)."""
-    return query.order_by(Comment.created_at, Comment.uuid).limit(1).offset(1)
+_PAGES = IssueChildren("comments", Comment, (Comment.created_at, Comment.uuid))

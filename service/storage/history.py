@@ -6,10 +6,9 @@ import datetime
 import uuid
 from typing import Any, NamedTuple
 
-import peewee
-
 from . import compiled
-from .models import HistoryEntry, Issue
+from .issue_children import IssueChildren
+from .models import HistoryEntry
 
 
 class NewEntry(NamedTuple):
@@ -41,16 +40,7 @@ class HistoryRepository:
     ) -> tuple[list[HistoryEntry], int]:
         """One page of an issue's history, oldest first (after the (created_at,
         position, uuid) position `after`, else from `offset`), and how many entries it has."""
-        query = (
-            HistoryEntry.select(HistoryEntry)
-            .join(Issue)
-            .where((HistoryEntry.issue == issue_id) & (Issue.workspace == self.workspace_id))
-        )
-        total = query.count()
-        if after is not None:
-            created_at, position, entry_id = after
-            query = query.where(
-                peewee.Tuple(HistoryEntry.created_at, HistoryEntry.position, HistoryEntry.uuid) > peewee.Tuple(
-                    HistoryEntry.created_at.db_value(created_at), position, HistoryEntry.uuid.db_value(entry_id)))
-        rows = query.order_by(HistoryEntry.created_at, HistoryEntry.position, HistoryEntry.uuid).limit(limit).offset(offset)
-        return list(rows), total
+        return _PAGES.page(self.workspace_id, issue_id, limit, offset, after)
+
+
+_PAGES = IssueChildren("history", HistoryEntry, (HistoryEntry.created_at, HistoryEntry.position, HistoryEntry.uuid))

@@ -184,6 +184,31 @@ def test_history_has_one_entry_per_changed_key_and_none_for_a_no_op(workspace):
     assert [e.action for e in page.items] == ["status_changed", "owner_changed"] and page.count == 6
 
 
+
+def test_history_and_comments_walked_by_page_token_give_every_row_once_in_order(workspace):
+    """Both are read after the position a token carries (issue_children.py):
+    entries written in one transaction share a timestamp and are told apart
+    by their position, comments by their uuid."""
+    issue = workspace.member.CreateIssue(title="walked")
+    workspace.member.UpdateIssue(issue_id=issue.uuid, status=Issue.STATUS_IN_PROGRESS, owner="a", priority=Issue.PRIORITY_HIGH)
+    made = [workspace.member.CreateComment(issue_id=issue.uuid, content=f"c{i}").uuid for i in range(5)]
+
+    def walk(method, **fields):
+        seen, token = [], ""
+        while True:
+            page = method(issue_id=issue.uuid, limit=2, page_token=token, **fields)
+            seen += page.items
+            token = page.next_page_token
+            if not token:
+                return seen, page.count
+
+    entries, count = walk(workspace.viewer.ListIssueHistory)
+    whole = workspace.viewer.ListIssueHistory(issue_id=issue.uuid)
+    assert count == whole.count == 9 and [e.SerializeToString() for e in entries] == [
+        e.SerializeToString() for e in whole.items]
+    comments, count = walk(workspace.viewer.ListComments)
+    assert count == 5 and [c.uuid for c in comments] == made
+
 def test_history_matches_what_committed_when_updates_race(workspace):
     issue = workspace.member.CreateIssue(title="raced")
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
