@@ -16,7 +16,7 @@ from ..domain.errors import Violations
 from ..domain.identifiers import parse_issue_ref
 from ..domain.limits import COMMENT_ATTACHMENTS_MAX, COMMENT_MAX, COMMENTS_PAGE_DEFAULT
 from ..domain.reactions import check_emoji
-from . import messages, paging, requests
+from . import messages, paging, request_values
 from .pipeline import Call
 
 
@@ -38,9 +38,9 @@ class CommentsServicer:
     def CreateComment(self, request: pb.CreateCommentRequest, call: Call) -> comment_pb2.Comment:
         v = Violations()
         issue_id = parse_issue_ref(v, "issue_id", request.issue_id)
-        content = requests.text(v, "content", request.content, max_len=COMMENT_MAX)
-        attachment_ids = requests.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
-        request_id = requests.request_id(v, request, messages.comment)
+        content = request_values.text(v, "content", request.content, max_len=COMMENT_MAX)
+        attachment_ids = request_values.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
+        request_id = request_values.request_id(v, request, messages.comment)
         v.check()
         assert issue_id is not None
         view = comments.add_comment(self._runner, call.principal, self._blobs, issue_id, content, attachment_ids,
@@ -48,11 +48,11 @@ class CommentsServicer:
         return messages.comment(view)
 
     def UpdateComment(self, request: pb.UpdateCommentRequest, call: Call) -> comment_pb2.Comment:
-        issue_id, comment_id = requests.comment_ids(request)
-        paths = requests.update_paths(request, ("content", "attachment_ids"))
+        issue_id, comment_id = request_values.comment_ids(request)
+        paths = request_values.update_paths(request, ("content", "attachment_ids"))
         v = Violations()
-        content = requests.text(v, "content", request.content, max_len=COMMENT_MAX) if "content" in paths else None
-        attachment_ids = requests.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
+        content = request_values.text(v, "content", request.content, max_len=COMMENT_MAX) if "content" in paths else None
+        attachment_ids = request_values.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
         v.check()
         view = comments.edit_comment(
             self._runner, call.principal, self._blobs, issue_id, comment_id, content,
@@ -61,16 +61,16 @@ class CommentsServicer:
         return messages.comment(view)
 
     def DeleteComment(self, request: pb.DeleteCommentRequest, call: Call) -> empty_pb2.Empty:
-        issue_id, comment_id = requests.comment_ids(request)
+        issue_id, comment_id = request_values.comment_ids(request)
         comments.delete_comment(self._runner, call.principal, issue_id, comment_id, etag=request.etag or None)
         return empty_pb2.Empty()
 
     def AddReaction(self, request: pb.AddReactionRequest, call: Call) -> comment_pb2.Comment:
-        issue_id, comment_id = requests.comment_ids(request)
+        issue_id, comment_id = request_values.comment_ids(request)
         view = comments.add_reaction(self._runner, call.principal, issue_id, comment_id, check_emoji(request.emoji))
         return messages.comment(view)
 
     def RemoveReaction(self, request: pb.RemoveReactionRequest, call: Call) -> empty_pb2.Empty:
-        issue_id, comment_id = requests.comment_ids(request)
+        issue_id, comment_id = request_values.comment_ids(request)
         comments.remove_reaction(self._runner, call.principal, issue_id, comment_id, check_emoji(request.emoji))
         return empty_pb2.Empty()

@@ -16,7 +16,7 @@ from ..domain.errors import Violations
 from ..domain.identifiers import parse_issue_ref, require_issue_ref
 from ..domain.issue_filters import ORDERS
 from ..domain.limits import HISTORY_PAGE_DEFAULT, ISSUES_PAGE_DEFAULT
-from . import list_filters, messages, paging, requests
+from . import list_filters, messages, paging, request_values
 from .pipeline import Call
 
 _OUTCOMES = {
@@ -34,9 +34,9 @@ class IssuesServicer:
 
     def CreateIssue(self, request: pb.CreateIssueRequest, call: Call) -> issue_pb2.Issue:
         v = Violations()  # the issue's fields and its first comment, refused together
-        values = requests.issue_values(request, requests.ISSUE_FIELDS, creating=True, v=v)
-        comment = requests.initial_comment(v, request)
-        request_id = requests.request_id(v, request, messages.issue)
+        values = request_values.issue_values(request, request_values.ISSUE_FIELDS, creating=True, v=v)
+        comment = request_values.initial_comment(v, request)
+        request_id = request_values.request_id(v, request, messages.issue)
         v.check()
         parent = values.pop("parent_id", None)
         view = issues.create_issue(self._runner, call.principal, self._blobs, values, comment=comment, parent=parent,
@@ -62,8 +62,8 @@ class IssuesServicer:
         ref = parse_issue_ref(v, "issue_id", request.issue_id)
         v.check()
         assert ref is not None
-        paths = requests.update_paths(request, requests.ISSUE_FIELDS)
-        values = requests.issue_values(request, paths, creating=False)
+        paths = request_values.update_paths(request, request_values.ISSUE_FIELDS)
+        values = request_values.issue_values(request, paths, creating=False)
         view = issues.update_issue(self._runner, call.principal, self._blobs, ref, values, etag=request.etag or None)
         return messages.issue(view)
 
@@ -73,7 +73,7 @@ class IssuesServicer:
         return empty_pb2.Empty()
 
     def BulkUpdateIssues(self, request: pb.BulkUpdateIssuesRequest, call: Call) -> pb.BulkUpdateIssuesResponse:
-        refs, values = requests.bulk_update(request)
+        refs, values = request_values.bulk_update(request)
         results = issues.bulk_update(self._runner, call.principal, refs, values, asked=list(request.ids))
         response = pb.BulkUpdateIssuesResponse(updated=sum(r.outcome == "updated" for r in results))
         for requested, result in zip(request.ids, results):

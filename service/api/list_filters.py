@@ -12,10 +12,10 @@ from ..domain.identifiers import parse_issue_ref
 from ..domain.issue_filters import DEFAULT_ORDER, ORDERS, IssueFilter
 from ..domain.limits import SHORT_MAX, TAG_MAX
 from ..domain.search import query_words
-from . import requests
+from . import request_values
 
 # The pattern the contract declares on the timestamp filters (one for all three).
-TIMESTAMP = requests.declared(pb.ListIssuesRequest, "created_after")
+TIMESTAMP = request_values.declared(pb.ListIssuesRequest, "created_after")
 QUERY_MAX = 500
 # Repeated filters: the most values each.
 FILTER_VALUES_MAX = 20
@@ -61,7 +61,7 @@ def _strings(v: Violations, field: str, values: list[str], *, max_len: int) -> t
         v.add(field, f"must have at most {FILTER_VALUES_MAX} items, got {len(values)}")
         return ()
     for i, value in enumerate(values):
-        requests.text(v, f"{field}[{i}]", value, max_len=max_len)
+        request_values.text(v, f"{field}[{i}]", value, max_len=max_len)
     return tuple(sorted(set(values)))
 
 
@@ -88,9 +88,9 @@ def issue_filter(v: Violations, request: pb.ListIssuesRequest) -> tuple[IssueFil
         v.add("order_by", f"must be one of {', '.join(repr(o) for o in ORDERS)}, got {order_by[:80]!r}")
         order_by = DEFAULT_ORDER
     f = IssueFilter(
-        statuses=tuple(requests.enum_filter(v, "status", request.status, requests.STATUS_NAMES)),
-        priorities=tuple(requests.enum_filter(v, "priority", request.priority, requests.PRIORITY_NAMES)),
-        refs=tuple(requests.ref_filters(v, request.ref)),
+        statuses=tuple(request_values.enum_filter(v, "status", request.status, request_values.STATUS_NAMES)),
+        priorities=tuple(request_values.enum_filter(v, "priority", request.priority, request_values.PRIORITY_NAMES)),
+        refs=tuple(request_values.ref_filters(v, request.ref)),
         owners=_strings(v, "owner", list(request.owner), max_len=SHORT_MAX),
         created_by=_strings(v, "created_by", list(request.created_by), max_len=SHORT_MAX),
         tags=_strings(v, "tag", list(request.tag), max_len=TAG_MAX),

@@ -32,7 +32,7 @@ from ..domain.identifiers import identifier
 from ..domain.workflow import STATUSES
 
 if TYPE_CHECKING:
-    from ..storage.events import StoredEvent
+    from ..storage.outbox import StoredEvent
     from ..storage.models import Attachment, HistoryEntry, IssueFile
 
 _STATUS = enum_numbers(issue_pb2.Issue.Status.DESCRIPTOR)

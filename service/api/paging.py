@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 from ..app import page_tokens
 from ..domain.errors import Violations
 from ..domain.identifiers import IssueRef, parse_issue_ref
-from . import list_parameters, messages, requests
+from . import list_parameters, messages, request_values
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,7 +75,7 @@ class Walk(Generic[M]):
         added before) when there are any. A token's page starts after its
         position: the first request's `offset` (which may come again) is behind it.
         """
-        limit, offset = requests.page(v, self.request, default_limit=default_limit)
+        limit, offset = request_values.page(v, self.request, default_limit=default_limit)
         v.check()
         if self.position is None:
             return PageRequest(limit, offset, None)

@@ -17,7 +17,7 @@ from ..app.runner import Runner
 from ..domain import event_types, webhook_rules
 from ..domain.errors import InvalidArgument, Violations
 from ..domain.identifiers import parse_uuid, require_uuid
-from . import paging, requests
+from . import paging, request_values
 from .pipeline import Call
 from .webhook_messages import delivery, webhook
 
@@ -28,7 +28,7 @@ UPDATABLE = ("url", "events", "description", "active")
 
 
 # The URL's shape as the contract declares it (so the OpenAPI document states it).
-URL = requests.declared(pb.CreateWebhookRequest, "url")
+URL = request_values.declared(pb.CreateWebhookRequest, "url")
 
 
 def _url(v: Violations, value: str) -> str:
@@ -51,7 +51,7 @@ def _events(v: Violations, values: Any) -> list[str]:
 
 def _description(v: Violations, value: str) -> str:
     if value:
-        requests.text(v, "description", value, max_len=webhook_rules.DESCRIPTION_MAX, allow_blank=True)
+        request_values.text(v, "description", value, max_len=webhook_rules.DESCRIPTION_MAX, allow_blank=True)
     return value
 
 
@@ -83,7 +83,7 @@ class WebhooksServicer:
     def UpdateWebhook(self, request: pb.UpdateWebhookRequest, call: Call) -> pb.Webhook:
         v = Violations()
         webhook_id = parse_uuid(v, "webhook_id", request.webhook_id)
-        paths = requests.mask_paths(v, request, UPDATABLE) or []
+        paths = request_values.mask_paths(v, request, UPDATABLE) or []
         values: dict[str, Any] = {}
         for name in paths:
             field = request.DESCRIPTOR.fields_by_name[name]
@@ -118,7 +118,7 @@ class WebhooksServicer:
         webhook_id = parse_uuid(v, "webhook_id", request.webhook_id)
         walk = paging.Walk.resume(
             request, page_tokens.scope("webhook_deliveries", call.principal.workspace_id, str(webhook_id)), v)
-        statuses = requests.enum_filter(v, "status", walk.request.status, DELIVERY_STATUS_NAMES)
+        statuses = request_values.enum_filter(v, "status", walk.request.status, DELIVERY_STATUS_NAMES)
         at = walk.page(v, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
         assert webhook_id is not None
         rows = webhooks.list_deliveries(self._runner, call.principal, webhook_id, statuses, at.limit + 1, at.after)

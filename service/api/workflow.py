@@ -8,7 +8,7 @@ from ..app import workflows
 from ..app.runner import Runner
 from ..domain.errors import Violations
 from ..domain.workflow import STATUSES
-from . import requests
+from . import request_values
 from .messages import workflow as _message
 from .pipeline import Call
 
@@ -23,7 +23,7 @@ class WorkflowServicer:
     def UpdateWorkflow(self, request: pb.UpdateWorkflowRequest, call: Call) -> workflow_pb2.Workflow:
         v = Violations()
         wanted = {
-            status: requests.enum_filter(v, f"transitions.{status}", getattr(request.transitions, status), requests.STATUS_NAMES)
+            status: request_values.enum_filter(v, f"transitions.{status}", getattr(request.transitions, status), request_values.STATUS_NAMES)
             for status in STATUSES
         }
         v.check()

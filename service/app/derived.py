@@ -7,7 +7,7 @@ follow from its changes are written here, and the stored answer of a
 create that claimed a request_id (after the numbers, which it shows). The
 events go last of all: their sequences come from the workspace's event
 counter row, whose lock, held to commit, orders them by commit (see
-storage/events.py), and being the last lock any transaction takes it cannot
+storage/outbox.py), and being the last lock any transaction takes it cannot
 close a deadlock; an event also shows a new issue's number. Creates batched
 into one transaction (create_batches.py) add each create's changes once it
 has run without being refused, and write them all at once: one statement per

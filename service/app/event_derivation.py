@@ -1,7 +1,7 @@
 """Events, derived from a unit of work's changes (SPEC 8.12): what each
 change emits, and its `data` as the HTTP contract's JSON shows it.
 
-derived.py appends them to the outbox (storage/events.py) as the
+derived.py appends them to the outbox (storage/outbox.py) as the
 transaction's last statements; the commit returns which workspaces have new
 events (runner.Committed) and its caller wakes their watchers; the rows stay
 the truth.
@@ -13,7 +13,7 @@ import datetime
 import json
 from typing import Any, Sequence
 
-from ..storage.events import NewEvent
+from ..storage.outbox import NewEvent
 from ..storage.models import HistoryEntry
 from .changes import Change
 from .views import Renderer

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 from ..domain.errors import InvalidArgument, OutOfRange
-from ..storage import events as outbox
+from ..storage import outbox
 from ..storage.database import transaction
-from ..storage.events import StoredEvent
+from ..storage.outbox import StoredEvent
 
 
 class Page(NamedTuple):

@@ -23,7 +23,7 @@ from ..blobs import BlobStore
 from ..blobs.filesystem import FilesystemStore
 from ..domain.limits import REQUEST_ID_SECONDS
 from ..domain.times import utcnow
-from ..storage import attachments as attachments_store, events as events_store, request_ids, webhooks as webhooks_store
+from ..storage import attachments as attachments_store, outbox, request_ids, webhooks as webhooks_store
 from ..storage.database import transaction
 from ..storage.models import Attachment
 
@@ -46,7 +46,7 @@ def collect(store: BlobStore, unreferenced_after_seconds: int, *, now: datetime.
     report = Report()
     if event_retention_seconds is not None:
         cutoff = now - datetime.timedelta(seconds=event_retention_seconds)
-        report.events_pruned = transaction(lambda: events_store.prune(cutoff), write=True)
+        report.events_pruned = transaction(lambda: outbox.prune(cutoff), write=True)
         report.deliveries_pruned = transaction(lambda: webhooks_store.prune(cutoff), write=True)
     cutoff = now - datetime.timedelta(seconds=unreferenced_after_seconds)
     for kind, find in (

@@ -7,11 +7,11 @@ import datetime
 from typing import Any, Callable, ContextManager, TypeVar
 
 from ..storage import database
-from ..storage import events as outbox
+from ..storage import outbox
 from ..storage.attachments import AttachmentRepository
 from ..storage.comments import CommentRepository
 from ..storage.counters import Deltas
-from ..storage.events import NewEvent
+from ..storage.outbox import NewEvent
 from ..storage.files import FileRepository
 from ..storage.history import HistoryRepository
 from ..storage.issues import IssueRepository

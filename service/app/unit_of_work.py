@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ..storage.attachments import AttachmentRepository
     from ..storage.comments import CommentRepository
     from ..storage.counters import Deltas
-    from ..storage.events import NewEvent
+    from ..storage.outbox import NewEvent
     from ..storage.files import FileRepository
     from ..storage.history import HistoryRepository
     from ..storage.issues import IssueRepository

@@ -23,7 +23,7 @@ from ..domain import webhook_rules
 from ..domain.times import iso_seconds, utcnow
 from ..storage import webhook_leases
 from ..storage.database import transaction
-from ..storage.events import NewEvent
+from ..storage.outbox import NewEvent
 from ..storage.webhook_leases import Claimed
 from ..storage.webhooks import FAILED, PENDING, SUCCEEDED, WebhookRepository, move_active_count
 from ..webhook_config import WebhookSettings

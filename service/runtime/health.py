@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2
 from common.periodic import Periodic
 
 from ..storage.database import ping
-from .open_services import Health
+from .tokenless_services import Health
 
 log = logging.getLogger("service.health")
 

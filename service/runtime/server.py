@@ -43,7 +43,7 @@ from ..webhook_config import WebhookSettings
 from .after_commit import AfterCommit
 from .grace import CANCEL_MARGIN_SECONDS
 from .health import DatabaseHealth
-from .open_services import DecodeGuard, reflection_handlers
+from .tokenless_services import DecodeGuard, reflection_handlers
 from .pool_metrics import PoolSampler
 from .wakeups import start_wakeups
 

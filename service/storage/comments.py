@@ -11,7 +11,7 @@ import datetime
 import uuid
 from typing import Any
 
-from . import compiled
+from . import prebuilt_sql
 from .database import is_postgres
 from .issue_children import IssueChildren
 from .models import Comment, Issue
@@ -32,7 +32,7 @@ class CommentRepository:
         """Add a comment to an issue, which the caller has found in this workspace."""
         row = {"uuid": uuid.uuid4(), "issue": issue_id, "content": content, "created_by": created_by,
                "created_at": now, "updated_at": now}
-        compiled.insert(Comment, row)  # SQL built once; Comment.create built it per call
+        prebuilt_sql.insert(Comment, row)  # SQL built once; Comment.create built it per call
         return Comment(**row)  # the other columns take their defaults, as the INSERT gave them
 
     def get(self, issue_id: uuid.UUID, comment_id: uuid.UUID, *, for_update: bool = False) -> Comment | None:

@@ -21,7 +21,7 @@ from collections import Counter
 import peewee
 
 from ..domain.workflow import COUNTED_AS_RESOLVED
-from . import compiled
+from . import prebuilt_sql
 from .database import database
 from .models import Issue, IssueCount, IssueDay
 
@@ -49,7 +49,7 @@ class Deltas:
     def apply(self) -> None:
         for (status, priority), n in sorted(self.counts.items()):
             if n:
-                text = compiled.sql("bump-count", lambda: IssueCount.insert(
+                text = prebuilt_sql.sql("bump-count", lambda: IssueCount.insert(
                     workspace=0, status="", priority="", shard=0, n=0,
                 ).on_conflict(
                     conflict_target=[IssueCount.workspace, IssueCount.status, IssueCount.priority, IssueCount.shard],
@@ -59,7 +59,7 @@ class Deltas:
         for day in sorted(set(self.opened) | set(self.resolved)):
             opened, resolved = self.opened[day], self.resolved[day]
             if opened or resolved:
-                text = compiled.sql("bump-day", lambda: IssueDay.insert(
+                text = prebuilt_sql.sql("bump-day", lambda: IssueDay.insert(
                     workspace=0, day=datetime.date.min, shard=0, opened=0, resolved=0,
                 ).on_conflict(
                     conflict_target=[IssueDay.workspace, IssueDay.day, IssueDay.shard],
@@ -81,7 +81,7 @@ def matching(workspace_id: int, statuses: list[str], priorities: list[str]) -> i
             query = query.where(IssueCount.priority.in_(["x"] * len(priorities)))
         return query
 
-    return int(compiled.scalar(compiled.sql(("count-matching", shape), build), (workspace_id, *statuses, *priorities)))
+    return int(prebuilt_sql.scalar(prebuilt_sql.sql(("count-matching", shape), build), (workspace_id, *statuses, *priorities)))
 
 
 def by_status_priority(workspace_id: int) -> dict[tuple[str, str], int]:

@@ -6,7 +6,7 @@ import datetime
 import uuid
 from typing import Any, NamedTuple
 
-from . import compiled
+from . import prebuilt_sql
 from .issue_children import IssueChildren
 from .models import HistoryEntry
 
@@ -32,7 +32,7 @@ class HistoryRepository:
              "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
             for entries, actor in groups for i, e in enumerate(entries)
         ]
-        compiled.insert_many(HistoryEntry, rows)
+        prebuilt_sql.insert_many(HistoryEntry, rows)
         return [HistoryEntry(**row) for row in rows]
 
     def page(

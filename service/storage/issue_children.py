@@ -14,7 +14,7 @@ from typing import Any
 
 import peewee
 
-from . import compiled
+from . import prebuilt_sql
 from .models import Issue
 
 # Sample parameters for building SQL once (their values never reach a query).
@@ -53,15 +53,15 @@ class IssueChildren:
         values) or else from `offset`, and how many rows the issue has."""
         model, key = self._model, self._key
         scope = (model.issue.db_value(issue_id), workspace_id)
-        total = compiled.scalar(
-            compiled.sql((self._name, "count"), lambda: self._of_issue().select(peewee.fn.COUNT(key[-1]))), scope)
+        total = prebuilt_sql.scalar(
+            prebuilt_sql.sql((self._name, "count"), lambda: self._of_issue().select(peewee.fn.COUNT(key[-1]))), scope)
         if after is None:
-            text = compiled.sql((self._name, "page"), lambda: self._ordered(self._of_issue()))
+            text = prebuilt_sql.sql((self._name, "page"), lambda: self._ordered(self._of_issue()))
             params: tuple[Any, ...] = (*scope, limit, offset)
         else:
             samples = [_sample(f) for f in key]
-            text = compiled.sql((self._name, "page-after"), lambda: self._ordered(
+            text = prebuilt_sql.sql((self._name, "page-after"), lambda: self._ordered(
                 self._of_issue().where(peewee.Tuple(*key) > peewee.Tuple(*samples))))
             position = tuple(f.db_value(v) for f, v in zip(key, after, strict=True))
             params = (*scope, *position, limit, offset)
-        return compiled.rows(model, text, params), total
+        return prebuilt_sql.rows(model, text, params), total

@@ -20,7 +20,7 @@ import peewee
 from ..domain.identifiers import IssueRef
 from ..domain.issue_filters import IssueFilter
 from ..domain.search import search_text
-from . import compiled, issue_lists
+from . import prebuilt_sql, issue_lists
 from .issue_lists import ListedIssue
 from .database import is_postgres
 from .models import Issue, IssueRefRow, IssueTag, Workspace, WorkspacePrefix
@@ -77,7 +77,7 @@ class IssueRepository:
         """Store a new issue with every column given in `values`; returns it."""
         row = {**values, "workspace": self.workspace_id, "version": 1,
                "search_text": search_text(values["title"], values["description"], values.get("resolution_summary"))}
-        compiled.insert(Issue, row)
+        prebuilt_sql.insert(Issue, row)
         del row["search_text"]
         issue = Issue(**row)
         issue.prefix = prefix
@@ -88,7 +88,7 @@ class IssueRepository:
         # FOR UPDATE serialises concurrent updates of one issue on PostgreSQL;
         # SQLite writers are already serialised by BEGIN IMMEDIATE.
         locking = for_update and is_postgres()
-        text = compiled.sql(("issue", locking), lambda: _by_id(locking))
+        text = prebuilt_sql.sql(("issue", locking), lambda: _by_id(locking))
         return self._one(text, (Issue.uuid.db_value(issue_id), self.workspace_id), for_update)
 
     def find(self, ref: IssueRef, *, for_update: bool = False) -> Issue | IssueRow | None:
@@ -97,15 +97,15 @@ class IssueRepository:
         if ref.uuid is not None:
             return self.get(ref.uuid, for_update=for_update)
         locking = for_update and is_postgres()
-        text = compiled.sql(("issue-by-number", locking), lambda: _by_number(locking))
+        text = prebuilt_sql.sql(("issue-by-number", locking), lambda: _by_number(locking))
         return self._one(text, (self.workspace_id, ref.number, ref.prefix), for_update)
 
     @staticmethod
     def _one(text: str, params: tuple[Any, ...], for_update: bool) -> Issue | IssueRow | None:
         if for_update:
-            found = compiled.rows(Issue, text, params, ("prefix",))
+            found = prebuilt_sql.rows(Issue, text, params, ("prefix",))
         else:
-            found = compiled.records(Issue, IssueRow._make, text, params)
+            found = prebuilt_sql.records(Issue, IssueRow._make, text, params)
         return found[0] if found else None
 
     def save(self, row: Issue, names: list[str], updated_at: datetime.datetime) -> None:
@@ -120,9 +120,9 @@ class IssueRepository:
         # SQL built once per set of columns (peewee's save() built it on every
         # call); peewee writes the columns in the model's order, the parameters follow it.
         fields = [f for f in Issue._meta.sorted_fields if f.name in names]
-        text = compiled.sql(("issue-save", tuple(f.name for f in fields)), lambda: Issue.update(
+        text = prebuilt_sql.sql(("issue-save", tuple(f.name for f in fields)), lambda: Issue.update(
             {f: None for f in fields}).where(Issue.uuid == uuid.UUID(int=0)))
-        compiled.execute(text, [*(f.db_value(getattr(row, f.name)) for f in fields), Issue.uuid.db_value(row.uuid)])
+        prebuilt_sql.execute(text, [*(f.db_value(getattr(row, f.name)) for f in fields), Issue.uuid.db_value(row.uuid)])
 
     def delete(self, issue_id: uuid.UUID) -> None:
         """Delete an issue; its comments, file records, history and refs go with it (ON DELETE CASCADE)."""
@@ -136,11 +136,11 @@ class IssueRepository:
         if replaced:
             IssueRefRow.delete().where(IssueRefRow.issue.in_(replaced)).execute()
             IssueTag.delete().where(IssueTag.issue.in_(replaced)).execute()
-        compiled.insert_many(IssueRefRow, [
+        prebuilt_sql.insert_many(IssueRefRow, [
             {"issue": issue_id, "workspace_id": self.workspace_id, "ref_key": k, "ref_value": v}
             for issue_id, given in refs for k, v in given.items()
         ])
-        compiled.insert_many(IssueTag, [
+        prebuilt_sql.insert_many(IssueTag, [
             {"issue": issue_id, "workspace_id": self.workspace_id, "tag": t}
             for issue_id, given in tags for t in dict.fromkeys(given)
         ])
@@ -202,6 +202,6 @@ class IssueRepository:
         if not ids:
             return []
         # SQL built once per number of ids (a page's worth at most).
-        text = compiled.sql(("issues-by-ids", len(ids)), lambda: _shown(Issue.select()).where(
+        text = prebuilt_sql.sql(("issues-by-ids", len(ids)), lambda: _shown(Issue.select()).where(
             (Issue.workspace == 0) & Issue.uuid.in_([uuid.UUID(int=0)] * len(ids))))
-        return compiled.records(Issue, IssueRow._make, text, (self.workspace_id, *map(Issue.uuid.db_value, ids)))
+        return prebuilt_sql.records(Issue, IssueRow._make, text, (self.workspace_id, *map(Issue.uuid.db_value, ids)))

@@ -263,7 +263,7 @@ class RequestIdRow(BaseModel):
         table_name = "request_ids"
         primary_key = peewee.CompositeKey("workspace_id", "request_id")
 class EventCounter(BaseModel):
-    """A workspace's last event sequence given, the last pruned (m0009) and the last rewind's restart (m0011); see storage/events.py."""
+    """A workspace's last event sequence given, the last pruned (m0009) and the last rewind's restart (m0011); see storage/outbox.py."""
 
     workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", primary_key=True)
     last_sequence = peewee.BigIntegerField()
@@ -278,7 +278,7 @@ class EventCounter(BaseModel):
 
 
 class Event(BaseModel):
-    """One committed change of a workspace (the outbox, m0009); see storage/events.py."""
+    """One committed change of a workspace (the outbox, m0009); see storage/outbox.py."""
 
     workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
     sequence = peewee.BigIntegerField()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 from typing import Iterable, NamedTuple
 
-from . import compiled, workspaces
+from . import prebuilt_sql, workspaces
 from .database import database
 from .models import ApiToken, Workspace
 
@@ -36,7 +36,7 @@ class TokenRecord(NamedTuple):
 def find(token_hash: str) -> TokenOwner | None:
     """The token's owner and state, revoked or expired ones included (the caller says which)."""
     # SQL built once (a token's lookup runs on every cache miss of every token).
-    text = compiled.sql("token-owner", lambda: ApiToken.select(
+    text = prebuilt_sql.sql("token-owner", lambda: ApiToken.select(
         ApiToken.id, Workspace.id, Workspace.slug, ApiToken.email, ApiToken.role,
         ApiToken.expires_at, ApiToken.revoked_at,
     ).join(Workspace).where(ApiToken.token_hash == "").limit(1))

@@ -22,7 +22,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import peewee
 
 from .database import is_postgres
-from .events import StoredEvent
+from .outbox import StoredEvent
 from .models import Event, Webhook, WebhookDelivery
 from .webhooks import PENDING
 

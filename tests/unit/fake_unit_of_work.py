@@ -24,7 +24,7 @@ from service.app.unit_of_work import Repositories
 from service.domain.identifiers import IssueRef
 from service.domain.roles import Principal, Role
 from service.storage.counters import Deltas
-from service.storage.events import NewEvent
+from service.storage.outbox import NewEvent
 from service.storage.history import NewEntry
 from service.storage.models import Attachment, Comment, HistoryEntry, Issue, IssueFile
 from service.storage.request_ids import ClaimTaken, StoredAnswer

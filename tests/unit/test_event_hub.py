@@ -15,7 +15,7 @@ from issues.v1 import event_pb2
 from service.api import event_hub
 from service.app.event_reads import Page
 from service.domain.errors import OutOfRange, ResourceExhausted
-from service.storage.events import StoredEvent
+from service.storage.outbox import StoredEvent
 
 
 class Table:

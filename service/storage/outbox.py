@@ -22,7 +22,7 @@ from typing import NamedTuple, Sequence
 
 import peewee
 
-from . import compiled, rewinds
+from . import prebuilt_sql, rewinds
 from .database import database
 from .models import Event, EventCounter
 
@@ -71,7 +71,7 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> tuple[int, int]:
          "actor": e.actor, "occurred_at": e.occurred_at, "data": e.data}
         for i, e in enumerate(events)
     ]
-    compiled.insert_many(Event, rows)  # SQL built once per number of events, not per call
+    prebuilt_sql.insert_many(Event, rows)  # SQL built once per number of events, not per call
     return last, int(active_webhooks)
 
 

@@ -6,7 +6,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
-from service.api import requests as validation
+from service.api import request_values as validation
 from service.domain.errors import InvalidArgument
 
 
