@@ -97,7 +97,10 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory:
 
 @pytest.fixture(scope="session")
 def grpc_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ServerProcess]:
-    server = harness.ServerProcess(database_url, tmp_path_factory.mktemp("server"), http=True)
+    # Event streams idle for a second, not ten, before their keep-alive line
+    # (test_events waits for one).
+    server = harness.ServerProcess(database_url, tmp_path_factory.mktemp("server"), http=True,
+                                   env={"ISSUES_SSE_HEARTBEAT_SECONDS": "1"})
     yield server
     server.stop()
 
