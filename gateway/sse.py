@@ -14,7 +14,8 @@ Failures before anything is sent are ordinary error responses; once the
 headers are out, a failure is sent in-band as `event: error` with the error
 envelope as its data, and the stream ends (grpc-gateway's stream error
 handler does the same). A comment line goes out at least every
-HEARTBEAT_SECONDS, so that proxies and clients see the stream is alive.
+HEARTBEAT_SECONDS (or $ISSUES_SSE_HEARTBEAT_SECONDS), so that proxies and
+clients see the stream is alive.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from typing import Any, Mapping
 
 import grpc
@@ -38,6 +40,9 @@ log = logging.getLogger("gateway")
 
 MEDIA_TYPE = "text/event-stream"
 HEARTBEAT_SECONDS = 10.0
+# Overrides HEARTBEAT_SECONDS (the test suite's servers send one a second
+# rather than have a test wait out ten).
+HEARTBEAT_ENV = "ISSUES_SSE_HEARTBEAT_SECONDS"
 LAST_EVENT_ID_FIELD = "after_sequence"
 LAST_EVENT_ID = "Last-Event-ID"
 
@@ -78,7 +83,7 @@ def _error_frame(envelope: dict[str, Any]) -> bytes:
 
 async def respond(
     call: grpc.aio.UnaryStreamCall[Message, Message], method: str, names: Mapping[str, str] | None = None,
-    heartbeat: float = HEARTBEAT_SECONDS,
+    heartbeat: float | None = None,
 ) -> EventStream:
     """The stream as Server-Sent Events, or an error response if it fails before it starts.
 
@@ -88,7 +93,23 @@ async def respond(
     await call.initial_metadata()
     if call.done():
         await call.read()  # raises the call's error (answered as an ordinary error response)
-    return EventStream(call, method, heartbeat, names or {})
+    return EventStream(call, method, heartbeat or heartbeat_seconds(), names or {})
+
+
+def heartbeat_seconds() -> float:
+    """$ISSUES_SSE_HEARTBEAT_SECONDS when it is a number of seconds from 0.1 to
+    3600, else HEARTBEAT_SECONDS (a bad value is logged, never a failed stream)."""
+    raw = os.environ.get(HEARTBEAT_ENV)
+    if raw is None:
+        return HEARTBEAT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0.1 <= seconds <= 3600:
+        log.warning("ignoring %s=%r: not 0.1 to 3600 seconds", HEARTBEAT_ENV, raw)
+        return HEARTBEAT_SECONDS
+    return seconds
 
 
 class EventStream:

@@ -18,6 +18,9 @@ import pytest
 from . import harness
 
 _skipped_postgres: list[str] = []
+# The start of every "no PostgreSQL" skip reason: the summary collects them from
+# the test reports, which reach the main process also when xdist workers ran them.
+_NO_POSTGRES = "no throwaway PostgreSQL cluster could start"
 
 
 def _postgres_required() -> bool:
@@ -29,10 +32,9 @@ def _new_cluster() -> harness.ThrowawayPostgres:
     try:
         return harness.ThrowawayPostgres()
     except Exception as exc:  # noqa: BLE001 - any reason it cannot start
-        reason = f"no throwaway PostgreSQL cluster could start: {exc}"
+        reason = f"{_NO_POSTGRES}: {exc}"
         if _postgres_required():
             pytest.fail(reason + " (ISSUES_REQUIRE_POSTGRES=1)", pytrace=False)
-        _skipped_postgres.append(reason)
         pytest.skip(reason)
 
 
@@ -85,7 +87,10 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory:
 
 @pytest.fixture(scope="session")
 def grpc_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ServerProcess]:
-    server = harness.ServerProcess(database_url, tmp_path_factory.mktemp("server"), http=True)
+    # Event streams idle for a second, not ten, before their keep-alive line
+    # (test_events waits for one).
+    server = harness.ServerProcess(database_url, tmp_path_factory.mktemp("server"), http=True,
+                                   env={"ISSUES_SSE_HEARTBEAT_SECONDS": "1"})
     yield server
     server.stop()
 
@@ -139,6 +144,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple) and _NO_POSTGRES in report.longrepr[2]:
+        _skipped_postgres.append(report.longrepr[2].removeprefix("Skipped: "))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

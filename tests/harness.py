@@ -24,6 +24,11 @@ from service.app import tokens
 from service.storage import database
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+# How long a server or gateway subprocess may take to start: only a ceiling (a
+# start returns as soon as it logs that it serves), generous because parallel
+# test workers start several at once, and a session server that fails to start
+# fails every test of its backend on that worker.
+START_TIMEOUT = 120.0
 SERVICE = issue_service_pb2.DESCRIPTOR.services_by_name["IssueService"]
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -190,7 +195,7 @@ class ServerProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = START_TIMEOUT) -> None:
         self.port = self.http_port = 0
         self.log = self.workdir / f"server-{time.monotonic_ns()}.log"
         self.stdout = self.workdir / f"server-{time.monotonic_ns()}.out"
@@ -270,7 +275,7 @@ def peak_rss_bytes(pid: int) -> int:
 class GatewayProcess:
     """`python -m gateway` in a child process, in front of `grpc_target`, on `port`."""
 
-    def __init__(self, grpc_target: str, port: int, workdir: pathlib.Path, *, timeout: float = 30.0) -> None:
+    def __init__(self, grpc_target: str, port: int, workdir: pathlib.Path, *, timeout: float = START_TIMEOUT) -> None:
         self.port = port
         self.log = workdir / f"gateway-{time.monotonic_ns()}.log"
         with open(self.log, "wb") as err:

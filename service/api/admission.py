@@ -101,10 +101,6 @@ class Admission:
         """`workers` unary calls at once, four times as many waiting; as many streams, none waiting."""
         return cls(CallSlots(workers, WAITING_PER_SLOT * workers), CallSlots(workers, 0))
 
-    @classmethod
-    def unbounded(cls) -> Admission:
-        return cls(CallSlots(1 << 20, 0), CallSlots(1 << 20, 0))
-
     @property
     def threads(self) -> int:
         """The thread pool this needs: every slot and waiting place, plus the reserve."""

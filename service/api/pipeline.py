@@ -123,15 +123,12 @@ class _Outcome:
 
 class Pipeline:
     def __init__(
-        self, authenticator: Authenticator, admission: Admission | None = None, limiter: RateLimiter | None = None,
-        executor: Any = None,
+        self, authenticator: Authenticator, admission: Admission, limiter: RateLimiter | None, executor: Any,
     ) -> None:
-        """`executor`: the asyncio server's thread pool, when the server is grpc.aio's
-        (a test's own synchronous server passes none)."""
+        """`executor`: the grpc.aio server's thread pool (its `migration_thread_pool`)."""
         self._executor = executor
         self._authenticator = authenticator
-        # None (a test's own server): in effect unbounded.
-        self._admission = admission if admission is not None else Admission.unbounded()
+        self._admission = admission
         self._limiter = limiter
 
     def method_handler(self, method: MethodDescriptor, handler: Callable[[Any, Call], Any]) -> grpc.RpcMethodHandler:
@@ -186,10 +183,8 @@ class Pipeline:
 
             if method.client_streaming:
                 return grpc.stream_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
-            if self._executor is not None:
-                return grpc.unary_stream_rpc_method_handler(
-                    self._stepped(stream), request_deserializer=None, response_serializer=serialize)
-            return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
+            return grpc.unary_stream_rpc_method_handler(
+                self._stepped(stream), request_deserializer=None, response_serializer=serialize)
 
         def unary(raw: Any, context: grpc.ServicerContext) -> Any:
             outcome = _Outcome()
@@ -323,8 +318,10 @@ class Pipeline:
     @staticmethod
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
         """End the call with the status `exc` stands for (abort raises)."""
-        if isinstance(exc, (grpc.RpcError, asyncio.CancelledError)) and not _is_active(context):
-            # Reading a client stream the client cancelled: no one is left to answer.
+        if isinstance(exc, (grpc.RpcError, asyncio.CancelledError)):
+            # Reading a client stream the client cancelled: no one is left to
+            # answer (the thread-pool context cannot tell whether the client
+            # still waits; a failed read of its stream means it went away).
             outcome.code = "CANCELLED"
             context.abort(grpc.StatusCode.CANCELLED, "the client cancelled the call")
         if isinstance(exc, ServiceError):
@@ -362,13 +359,4 @@ def _abort_with_status(context: grpc.ServicerContext, status: status_pb2.Status)
     The asyncio server's context for thread-pool handlers has no
     `abort_with_status`; this is what that method does."""
     converted = rpc_status.to_status(status)
-    if hasattr(context, "abort_with_status"):  # the synchronous server's context (tests' own servers)
-        context.abort_with_status(converted)
     context.abort(converted.code, converted.details, converted.trailing_metadata)  # type: ignore[call-arg]
-
-
-def _is_active(context: grpc.ServicerContext) -> bool:
-    """Whether the client still waits (the asyncio server's thread-pool
-    context cannot tell: a failed read of its stream means it went away)."""
-    is_active = getattr(context, "is_active", None)
-    return bool(is_active()) if is_active is not None else False

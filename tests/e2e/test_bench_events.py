@@ -1,4 +1,8 @@
-"""The live-events benchmark runs, at a small scale (the full one is `python -m bench.events`)."""
+"""The live-events benchmark runs, at a small scale (the full one is `python -m bench.events`).
+
+Half a minute of several servers and watcher processes: outside the test run
+(marked `bench`), run with `python -m pytest -m bench` after changing bench/.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 from .. import harness
 
 
+@pytest.mark.bench
 @pytest.mark.parametrize("backend", ["postgres"], scope="session")  # the benchmark runs on PostgreSQL
 def test_the_events_benchmark_runs_small(backend, postgres_admin_url, tmp_path):
     out = tmp_path / "events.json"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -24,55 +23,87 @@ def _hold(slots: CallSlots, release: threading.Event, entered: threading.Event) 
     return thread
 
 
+class _WatchedCondition(threading.Condition):
+    """The slots' condition, telling the test when a call starts waiting on it
+    (a barrier, where a sleep would only make waiting likely)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waited.set()
+        return super().wait(timeout)
+
+
+def _watched(slots: CallSlots) -> _WatchedCondition:
+    slots._free = condition = _WatchedCondition()
+    return condition
+
+
+def _call(slots: CallSlots, outcome: list[str], time_remaining: float | None = None) -> threading.Thread:
+    """A call in a thread of its own; `outcome` gets "ran" or the refusal's message."""
+
+    def run() -> None:
+        try:
+            with slots.held(time_remaining):
+                outcome.append("ran")
+        except Unavailable as refused:
+            outcome.append(str(refused))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 def test_a_waiting_call_gets_the_slot_that_frees_up():
-    slots = CallSlots(1, 1, wait_seconds=5)
-    release, entered = threading.Event(), threading.Event()
-    holder = _hold(slots, release, entered)
-    got = threading.Event()
-
-    def wait() -> None:
-        with slots.held(None):
-            got.set()
-
-    waiter = threading.Thread(target=wait)
-    waiter.start()
-    time.sleep(0.1)
-    assert not got.is_set()
-    release.set()
-    waiter.join(5)
-    holder.join(5)
-    assert got.is_set()
-
-
-def test_past_the_waiting_places_a_call_is_refused_at_once_and_a_waiter_after_its_wait():
-    slots = CallSlots(1, 1, wait_seconds=0.3)
+    slots = CallSlots(1, 1, wait_seconds=30)
+    condition = _watched(slots)
     release, entered = threading.Event(), threading.Event()
     holder = _hold(slots, release, entered)
     outcome: list[str] = []
+    waiter = _call(slots, outcome)
+    assert condition.waited.wait(5)
+    assert outcome == []  # it waits for the slot
+    release.set()
+    waiter.join(5)
+    holder.join(5)
+    assert outcome == ["ran"]
 
-    def wait() -> None:
-        try:
-            with slots.held(None):
-                outcome.append("ran")
-        except Unavailable:
-            outcome.append("refused")
 
-    waiter = threading.Thread(target=wait)
-    waiter.start()
-    time.sleep(0.05)
-    started = time.monotonic()
-    with pytest.raises(Unavailable, match="waiting place"):
+def test_past_the_waiting_places_a_call_is_refused_at_once_and_a_waiter_after_its_wait():
+    # Waits are long here: a refusal naming the waiting places, not the wait,
+    # shows the call did not wait (no clock is read).
+    slots = CallSlots(1, 1, wait_seconds=30)
+    condition = _watched(slots)
+    release, entered = threading.Event(), threading.Event()
+    holder = _hold(slots, release, entered)
+    outcome: list[str] = []
+    waiter = _call(slots, outcome)
+    assert condition.waited.wait(5)  # the one waiting place is taken
+    with pytest.raises(Unavailable, match="every call slot and waiting place is taken"):
         with slots.held(None):
             pass
-    assert time.monotonic() - started < 0.1
+    release.set()
     waiter.join(5)
-    assert outcome == ["refused"]
-    # The call's own deadline, when sooner, bounds the wait.
-    started = time.monotonic()
-    with pytest.raises(Unavailable):
-        with slots.held(0.05):
-            pass
-    assert time.monotonic() - started < 0.2
+    holder.join(5)
+    assert outcome == ["ran"]
+    # A waiter is refused after its wait: the slots' own, or the call's
+    # deadline when sooner; the refusal names the wait it had.
+    entered.clear()
+    release.clear()
+    holder = _hold(slots, release, entered)
+    bounded: list[str] = []
+    _call(slots, bounded, time_remaining=0.2).join(10)
+    assert bounded == ["the server is busy: no call slot freed up within 0.2 s; retry later"]
+    release.set()
+    holder.join(5)
+    short = CallSlots(1, 1, wait_seconds=0.3)
+    entered.clear()
+    release.clear()
+    holder = _hold(short, release, entered)
+    _call(short, bounded).join(10)
+    assert bounded[1:] == ["the server is busy: no call slot freed up within 0.3 s; retry later"]
     release.set()
     holder.join(5)
     with slots.held(None):

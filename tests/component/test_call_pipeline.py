@@ -1,8 +1,9 @@
 """The call pipeline serves streaming methods, either way, as it serves unary ones.
 
 A test-only service (`issuestest.v1.Probe`) is declared here with the
-contract's own options, and served by a real gRPC server through the real
-pipeline: the token is checked before the first message, the role is
+contract's own options, and served through the real pipeline by the gRPC
+server production runs (grpc.aio, its handlers on a thread pool, as
+service/runtime/server.py starts it), in the test's process: the token is checked before the first message, the role is
 enforced, an error mid-stream reaches the client as its status, and one
 access line is written when the stream ends. A client stream has each
 message decoded, and a `signed_url` method takes no token but has no caller.
@@ -10,8 +11,10 @@ message decoded, and a `signed_url` method takes no token but has no caller.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 import time
 from concurrent import futures
 from typing import Any, Iterator
@@ -22,6 +25,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 
 from common import logs
 from issues.v1 import issue_pb2, issue_service_pb2, options_pb2
+from service.api.admission import Admission
 from service.api.pipeline import Call, Pipeline
 from service.api.service import generic_handler
 from service.app.tokens import Authenticator
@@ -87,18 +91,36 @@ class Probe:
         return issue_pb2.Issue(title="+".join(titles))
 
 
+def _pipeline(pool: futures.ThreadPoolExecutor) -> Pipeline:
+    return Pipeline(Authenticator(), Admission.for_workers(4), None, pool)
+
+
 @pytest.fixture
 def probe(database_url: str) -> Iterator[grpc.Channel]:
     logging.getLogger("service.rpc").setLevel(logging.INFO)  # access lines are INFO
     migrate.migrate(harness.use_database(database_url))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((generic_handler(_probe_service(), Pipeline(Authenticator()), [Probe()]),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield channel
-    server.stop(None)
-    logs.flush()  # this test's access lines, not the next one's (a process flushes at exit)
+    pool = futures.ThreadPoolExecutor(max_workers=Admission.for_workers(4).threads)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def start() -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server(migration_thread_pool=pool)
+        server.add_generic_rpc_handlers((generic_handler(_probe_service(), _pipeline(pool), [Probe()]),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        return server, port
+
+    server, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield channel
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        pool.shutdown(wait=False)
+        logs.flush()  # this test's access lines, not the next one's (a process flushes at exit)
 
 
 def stream(channel: grpc.Channel, method: str, issue_id: str, token: str | None) -> list[str]:
@@ -180,7 +202,7 @@ def test_a_method_without_a_role_is_refused_and_bytes_that_are_no_request_are_ba
 
 def test_every_method_must_have_exactly_one_servicer():
     with pytest.raises(RuntimeError, match="Unguarded is implemented by 0"):
-        generic_handler(_probe_service(), Pipeline(Authenticator()), [_Without(Probe(), "Unguarded")])
+        generic_handler(_probe_service(), _pipeline(futures.ThreadPoolExecutor(1)), [_Without(Probe(), "Unguarded")])
 
 
 class _Without:
