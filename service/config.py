@@ -77,8 +77,9 @@ class Settings:
     # None turns the in-process HTTP gateway off.
     http_listen: str | None
     blobs: BlobSettings
-    # IssueService calls one process runs at once (its threads; see api/admission.py).
-    workers: int = 16
+    # IssueService calls one process runs at once (its call slots; see
+    # api/admission.py). Processes are `worker_processes`.
+    call_slots: int = 16
     # Larger requests are refused by gRPC before they are parsed.
     max_message_bytes: int = 1 << 20
     shutdown_grace_seconds: float = 10.0

@@ -97,9 +97,9 @@ class Admission:
         self.streams = streams
 
     @classmethod
-    def for_workers(cls, workers: int) -> Admission:
-        """`workers` unary calls at once, four times as many waiting; as many streams, none waiting."""
-        return cls(CallSlots(workers, WAITING_PER_SLOT * workers), CallSlots(workers, 0))
+    def for_call_slots(cls, slots: int) -> Admission:
+        """`slots` unary calls at once, four times as many waiting; as many streams, none waiting."""
+        return cls(CallSlots(slots, WAITING_PER_SLOT * slots), CallSlots(slots, 0))
 
     @property
     def threads(self) -> int:

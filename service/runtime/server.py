@@ -159,7 +159,7 @@ def start(settings: Settings, db: peewee.Database, *, dispatch: bool | None = No
     # IssueService gets `workers` threads at once (and waiting room, and as
     # many for streams); the pool is larger, so that health and reflection
     # always find a free thread.
-    admission = Admission.for_workers(settings.workers)
+    admission = Admission.for_call_slots(settings.call_slots)
     webhook_settings = WebhookSettings.from_env()  # a malformed ISSUES_WEBHOOK_* stops the start here
     loop = _Loop()
 

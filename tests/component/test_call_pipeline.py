@@ -92,14 +92,14 @@ class Probe:
 
 
 def _pipeline(pool: futures.ThreadPoolExecutor) -> Pipeline:
-    return Pipeline(Authenticator(), Admission.for_workers(4), None, pool)
+    return Pipeline(Authenticator(), Admission.for_call_slots(4), None, pool)
 
 
 @pytest.fixture
 def probe(database_url: str) -> Iterator[grpc.Channel]:
     logging.getLogger("service.rpc").setLevel(logging.INFO)  # access lines are INFO
     migrate.migrate(harness.use_database(database_url))
-    pool = futures.ThreadPoolExecutor(max_workers=Admission.for_workers(4).threads)
+    pool = futures.ThreadPoolExecutor(max_workers=Admission.for_call_slots(4).threads)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

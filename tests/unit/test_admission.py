@@ -111,7 +111,7 @@ def test_past_the_waiting_places_a_call_is_refused_at_once_and_a_waiter_after_it
 
 
 def test_streams_have_slots_of_their_own_and_the_pool_has_room_for_all_plus_the_reserve():
-    admission = Admission.for_workers(16)
+    admission = Admission.for_call_slots(16)
     methods = SERVICE.methods_by_name
     assert admission.slots_for(methods["UploadBlob"]) is admission.streams
     assert admission.slots_for(methods["DownloadBlob"]) is admission.streams
