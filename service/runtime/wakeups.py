@@ -84,7 +84,8 @@ def listen_for_deliveries(targets: WakeupTargets, poke: Callable[[], None]) -> L
         if workspace_id is None:
             poke()
 
-    listener = Listener(listen_target(targets), target, reconnected, on_deliveries=poke)
+    listener = Listener(listen_target(targets), target, reconnected, on_deliveries=poke,
+                        name="the webhook dispatcher's listener", meanwhile="the dispatcher polls meanwhile")
     if not listener.checked.wait(PROBE_SECONDS + 15) or not listener.listen_works:
         log.warning("the webhook dispatcher's LISTEN did not hear its own NOTIFY: it finds due deliveries by "
                     "its poll (ISSUES_WEBHOOK_POLL) instead; see ISSUES_LISTEN_DATABASE_URL")

@@ -149,15 +149,17 @@ class Listener:
     NOTIFY sent through `notify_target` reaches it (`listen_works` says)."""
 
     def __init__(self, target: Target, notify_target: Target, callback: Callable[[int | None], None],
-                 on_deliveries: Callable[[], None] | None = None) -> None:
+                 on_deliveries: Callable[[], None] | None = None, *, name: str = "the event listener",
+                 meanwhile: str = "watchers poll meanwhile") -> None:
         self._target = target
         self._notify_target = notify_target
         self._callback = callback
         self._on_deliveries = on_deliveries
         self._stopped = threading.Event()
+        # `name` and `meanwhile` tell the serving process's listener from the
+        # webhook dispatcher process's in the log.
         self._outage = _Outage(
-            "the event listener lost the database; it reconnects every second, and watchers poll meanwhile",
-            "the event listener reconnected",
+            f"{name} lost the database; it reconnects every second, and {meanwhile}", f"{name} reconnected",
         )
         self._probe: str | None = "probe:" + uuid.uuid4().hex
         self._probe_deadline = 0.0

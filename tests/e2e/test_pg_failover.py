@@ -146,6 +146,8 @@ def test_a_database_restart_is_one_warning_each_and_no_traceback(own_postgres, t
         assert sorted(lost) == sorted([
             "the event listener lost the database; it reconnects every second, and watchers poll meanwhile",
             "the notifier lost the database; it reconnects with the next commit (at most once a second), and other replicas' watchers poll meanwhile",
+            # the webhook dispatcher's process (PostgreSQL runs it beside the server)
+            "the webhook dispatcher's listener lost the database; it reconnects every second, and the dispatcher polls meanwhile",
         ]), lost
     finally:
         assert server.stop() == 0
