@@ -22,6 +22,7 @@ import pytest
 from service.storage.models import Issue
 
 from .. import harness
+from .test_gateway_e2e import gateway_url  # noqa: F401 - the fixture: each transport
 from .test_shutdown import hold_write_lock
 
 GRACE = 2.0
@@ -148,3 +149,16 @@ def test_sigterm_fails_held_http_calls_uncommitted_and_takes_no_new_ones(server)
     time.sleep(0.5)
     titles = harness.in_database(server.database_url, lambda: [t for (t,) in Issue.select(Issue.title).tuples()])
     assert not [t for t in titles if t.startswith("held-") or t == "late"], titles
+
+
+def test_a_request_past_the_servers_message_limit_is_refused_alike_on_both_transports(gateway_url, grpc_server):
+    """In-process the request is never encoded, yet the server's receive limit
+    (1 MiB) holds as over gRPC: 450,000 numbers are 0.9 MB of JSON, 4.9 MB of protobuf."""
+    token, slug = harness.mint_token(grpc_server.database_url, "member")
+    body = {"title": "too big", "description": [{"type": "paragraph", "values": [0] * 450_000}]}
+    answer = httpx.post(f"{gateway_url}/api/v1/issues", json=body, headers={"Authorization": f"Bearer {token}"},
+                        timeout=60)
+    assert answer.status_code == 429 and answer.json()["error"]["status"] == "RESOURCE_EXHAUSTED", answer.text
+    assert "larger than max" in answer.json()["error"]["message"]
+    listed = httpx.get(f"{gateway_url}/api/v1/issues", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert listed.json()["count"] == 0, slug
