@@ -90,9 +90,10 @@ class InProcessEntry:
     given the request message itself instead of its bytes.
 
     kind: "unary" (returns the reply; run it on the server's pool),
-    "server_stream" (a generator; step it on the pool) or "async_stream"
-    (an async generator; run it on the server's event loop). Its items may
-    be the reply's bytes already encoded.
+    "client_stream" (the same, given an iterator of requests), "server_stream"
+    (a generator; step it on the pool) or "async_stream" (an async
+    generator; run it on the server's event loop). Its items may be the
+    reply's bytes already encoded.
     """
 
     kind: str
@@ -225,9 +226,10 @@ class Pipeline:
                     except Replayed as repeat:  # a create's request_id seen before
                         return response_class.FromString(repeat.response)
 
+        kind = "client_stream" if method.client_streaming else "unary"
+        self.entries[name] = InProcessEntry(kind, unary, request_class, response_class)
         if method.client_streaming:
             return grpc.stream_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
-        self.entries[name] = InProcessEntry("unary", unary, request_class, response_class)
         return grpc.unary_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
 
     def _stepped(self, stream: Callable[[Any, Any], Iterator[Any]]) -> Callable[[Any, Any], AsyncIterator[Any]]:

@@ -11,18 +11,18 @@ limit) and the reply comes back as a message, not bytes.
 
 Where each kind runs is where the gRPC server runs it: unary handlers and
 DownloadBlob's generator on the server's thread pool, WatchEvents (an async
-generator) on the server's event loop. `_Context` stands in for the gRPC
-servicer context: metadata in, the deadline, initial and trailing metadata
-out, abort, cancellation. A handler's abort arrives here as `CallFailed`, a
-grpc.RpcError whose code, details and trailers (the rich status) the
-gateway reads as it reads a channel's.
+generator) on the server's event loop. `Context` (inprocess_context.py)
+stands in for the gRPC servicer context. A handler's abort arrives here as
+`CallFailed`, a grpc.RpcError whose code, details and trailers (the rich
+status) the gateway reads as it reads a channel's.
 
-UploadBlob (client streaming) still goes over the loopback channel: its
-bytes arrive as a stream the gateway writes while the handler reads, which
-gRPC's flow control paces; it is rare next to the JSON calls.
+UploadBlob (client streaming) runs on the pool from the start and reads
+its requests as the gateway writes them, at most a few waiting between the
+two, as gRPC's flow control would pace them.
 
 Once the server begins to stop, new calls are refused UNAVAILABLE, as the
-gRPC server refuses them.
+gRPC server refuses them, and its drain waits for the calls in flight here
+(`wait_idle`) as for its gRPC ones.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import queue
+import threading
 import time
 from concurrent import futures
 from typing import Any, Callable, Mapping
@@ -37,103 +39,16 @@ from typing import Any, Callable, Mapping
 import grpc
 from google.protobuf.message import Message
 
-from gateway.transport import GrpcTransport, not_serving_text
+from gateway.transport import not_serving_text
 
 from ..api.pipeline import InProcessEntry
+from .inprocess_context import Aborted, AsyncContext, CallFailed, Context
 
 log = logging.getLogger("service.inprocess")
 
 _DONE = object()  # a generator's end, stepped on the pool
-
-
-class CallFailed(grpc.RpcError):
-    """A call's failure, shaped as grpc.aio's (code, details, trailing metadata)."""
-
-    def __init__(self, code: grpc.StatusCode, details: str, trailing: Any = ()) -> None:
-        super().__init__(details)
-        self._code, self._details, self._trailing = code, details, tuple(trailing or ())
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self) -> tuple:
-        return self._trailing
-
-    def initial_metadata(self) -> tuple:
-        return ()
-
-
-class _Aborted(Exception):
-    """What `abort` raises inside a handler; becomes CallFailed for the gateway."""
-
-    def __init__(self, code: grpc.StatusCode, details: str, trailing: Any) -> None:
-        super().__init__(details)
-        self.failure = CallFailed(code, details, trailing)
-
-
-class _Context:
-    """What handlers and the pipeline use of a gRPC servicer context, for one in-process call."""
-
-    def __init__(self, metadata: Any, timeout: float | None, loop: asyncio.AbstractEventLoop) -> None:
-        self._metadata = tuple(metadata or ())
-        self.deadline = None if timeout is None else time.monotonic() + timeout
-        self.cancelled = False
-        self.initial: tuple | None = None  # initial metadata, once sent
-        self.trailing: tuple = ()
-        self._loop = loop  # the gateway's, where `headers` is awaited
-        self.headers = asyncio.Event()
-        self._callbacks: list[Callable[[], None]] = []
-
-    def invocation_metadata(self) -> tuple:
-        return self._metadata
-
-    def time_remaining(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
-
-    def is_active(self) -> bool:
-        return not self.cancelled and (self.deadline is None or time.monotonic() < self.deadline)
-
-    def peer(self) -> str:
-        return "in-process"
-
-    def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
-        raise _Aborted(code, details, trailing_metadata)
-
-    def set_trailing_metadata(self, metadata: Any) -> None:
-        self.trailing = tuple(metadata)
-
-    def send_initial_metadata(self, metadata: Any) -> None:
-        # Called on a pool thread (or the server's loop): wake the gateway's loop.
-        self.initial = tuple(metadata)
-        self._loop.call_soon_threadsafe(self.headers.set)
-
-    def add_callback(self, callback: Callable[[], None]) -> bool:
-        self._callbacks.append(callback)
-        return True
-
-    def cancel(self) -> None:
-        """The caller has gone (or its deadline passed): tell the handler."""
-        if self.cancelled:
-            return
-        self.cancelled = True
-        for callback in self._callbacks:
-            try:
-                callback()
-            except Exception:  # noqa: BLE001 - one callback's failure must not skip the others
-                log.exception("cancellation callback failed")
-
-
-class _AsyncContext(_Context):
-    """The context of a handler on the server's event loop (awaits abort and headers, as grpc.aio's)."""
-
-    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:  # type: ignore[override]
-        raise _Aborted(code, details, trailing_metadata)
-
-    async def send_initial_metadata(self, metadata: Any) -> None:  # type: ignore[override]
-        super().send_initial_metadata(metadata)
+_END = object()  # an upload's last request was written
+_GONE = object()  # an upload's writer went away
 
 
 class InProcessTransport:
@@ -142,7 +57,6 @@ class InProcessTransport:
     def __init__(
         self, entries: Mapping[str, InProcessEntry], pool: futures.ThreadPoolExecutor,
         server_loop: asyncio.AbstractEventLoop, health_status: Callable[[], int], max_message_bytes: int,
-        grpc_target: str,
     ) -> None:
         self._entries = entries
         self._pool = pool
@@ -150,9 +64,30 @@ class InProcessTransport:
         self._health_status = health_status
         self._max_message_bytes = max_message_bytes
         self._refusing = False
-        # Client streams (UploadBlob) only: see the module's docstring.
-        self._channel = GrpcTransport(grpc_target)
         self._callables: dict[str, Any] = {}
+        self._idle = threading.Condition()
+        self._in_flight = 0
+
+    def enter(self) -> Callable[..., None]:
+        """Count a call in flight until the returned function is called (once counts)."""
+        with self._idle:
+            self._in_flight += 1
+        left: list[bool] = []
+
+        def leave(*_: Any) -> None:
+            with self._idle:
+                if not left:
+                    left.append(True)
+                    self._in_flight -= 1
+                    if self._in_flight == 0:
+                        self._idle.notify_all()
+
+        return leave
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no in-process call is in flight (the server's drain counts them as its own)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def refuse_new_calls(self) -> None:
         """From now on every new call is UNAVAILABLE (the server is stopping)."""
@@ -169,18 +104,22 @@ class InProcessTransport:
         return functools.partial(_StreamCall, self, entry)
 
     def client_stream(self, full_method: str, response_class: type[Message]) -> Any:
-        return self._channel.client_stream(full_method, response_class)
+        return functools.partial(_UploadCall, self, self._entries[full_method])
 
     async def not_serving(self) -> str | None:
         return not_serving_text(self._health_status())
 
     async def close(self, grace: float | None = None) -> None:
-        await self._channel.close(grace)
+        """Nothing to close: the server's own stop drains its calls."""
 
-    def admit(self, request: Message) -> None:
+    def admit(self, request: Message | None) -> None:
         """What the gRPC server checks before any handler: that it serves, and the request's size."""
         if self._refusing:
             raise CallFailed(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; retry elsewhere")
+        if request is not None:
+            self.check_size(request)
+
+    def check_size(self, request: Message) -> None:
         size = request.ByteSize()
         if size > self._max_message_bytes:
             # gRPC's own wording for a message past the server's receive limit.
@@ -193,17 +132,28 @@ class InProcessTransport:
         except RuntimeError:  # the pool is shut down: the server has stopped
             raise CallFailed(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; retry elsewhere") from None
 
+    def submit_counted(self, function: Callable[..., Any], *args: Any) -> futures.Future:
+        """`submit`, the call counted in flight until the function returns."""
+        leave = self.enter()
+        try:
+            work = self.submit(function, *args)
+        except BaseException:
+            leave()
+            raise
+        work.add_done_callback(leave)
+        return work
+
     async def _unary(self, entry: InProcessEntry, request: Message, *, metadata: Any = (),
                      timeout: float | None = None) -> Message:
         self.admit(request)
-        context = _Context(metadata, timeout, asyncio.get_running_loop())
-        work = self.submit(entry.function, request, context)
+        context = Context(metadata, timeout, asyncio.get_running_loop())
+        work = self.submit_counted(entry.function, request, context)
         try:
             # Cancelling the wait (the deadline) takes the call off the pool's
             # queue if no thread has started it; a running one is cut off by
             # its database deadline (unit_of_work.call_deadline), as over gRPC.
             return await asyncio.wait_for(asyncio.wrap_future(work), timeout)
-        except _Aborted as aborted:
+        except Aborted as aborted:
             raise aborted.failure from None
         except asyncio.TimeoutError:
             context.cancel()
@@ -234,11 +184,12 @@ class _StreamCall:
     def __init__(self, transport: InProcessTransport, entry: InProcessEntry, request: Message, *,
                  metadata: Any = (), timeout: float | None = None) -> None:
         transport.admit(request)
+        self._leave = transport.enter()  # once the generator is over: ended, failed or closed
         self._transport = transport
         self._entry = entry
         self._async = entry.kind == "async_stream"
         loop = asyncio.get_running_loop()
-        self._context = (_AsyncContext if self._async else _Context)(metadata, timeout, loop)
+        self._context = (AsyncContext if self._async else Context)(metadata, timeout, loop)
         self._steps = entry.function(request, self._context)  # a generator: nothing runs yet
         self._pending: asyncio.Future | None = None
         self._work: futures.Future | None = None  # the pending step itself (on the pool or the loop)
@@ -284,8 +235,9 @@ class _StreamCall:
         try:
             remaining = self._context.time_remaining()
             item = await (step if remaining is None else asyncio.wait_for(asyncio.shield(step), remaining))
-        except _Aborted as aborted:
+        except Aborted as aborted:
             self._ended, self._failure = True, aborted.failure
+            self._leave()
             raise aborted.failure from None
         except asyncio.TimeoutError:
             self.cancel()
@@ -294,6 +246,7 @@ class _StreamCall:
         self._pending = self._work = None
         if item is _DONE:
             self._ended = True
+            self._leave()
             return grpc.aio.EOF
         if isinstance(item, bytes):  # a message encoded once for many watchers
             return self._entry.response_class.FromString(item)
@@ -309,8 +262,10 @@ class _StreamCall:
         if self._async:
             if work is not None and not work.done():
                 work.cancel()  # cancels the step's task on the server's loop, where the handler waits
+                work.add_done_callback(self._leave)
             else:
-                asyncio.run_coroutine_threadsafe(_throw_cancelled(steps), self._transport._server_loop)
+                loop = self._transport._server_loop
+                asyncio.run_coroutine_threadsafe(_throw_cancelled(steps), loop).add_done_callback(self._leave)
         elif work is not None and not work.done():
             # A generator cannot be closed mid-step (the step may be running
             # even if its awaiting was cancelled): close it once the step ends.
@@ -321,9 +276,13 @@ class _StreamCall:
 
     def _close_on_pool(self, steps: Any) -> None:
         try:
-            self._transport.submit(steps.close)  # frees its call slot and writes its access line
+            # Frees its call slot and writes its access line.
+            self._transport.submit(steps.close).add_done_callback(self._leave)
         except CallFailed:
-            steps.close()  # no pool any more (stopped): here, then
+            try:
+                steps.close()  # no pool any more (stopped): here, then
+            finally:
+                self._leave()
 
 
 async def _next(steps: Any) -> Any:
@@ -337,7 +296,89 @@ async def _throw_cancelled(steps: Any) -> None:
     """End an async generator waiting at a yield as a cancellation would."""
     try:
         await steps.athrow(asyncio.CancelledError())
-    except (asyncio.CancelledError, StopAsyncIteration, _Aborted):
+    except (asyncio.CancelledError, StopAsyncIteration, Aborted):
         pass
     except Exception:  # noqa: BLE001 - the stream is over; nobody to tell but the log
         log.exception("event stream failed while being cancelled")
+
+
+class _UploadCall:
+    """One client-streaming call (UploadBlob) in-process, written as a grpc.aio.StreamUnaryCall is.
+
+    The handler runs on the pool from the start and takes the requests as
+    they are written; a writer waits while WINDOW of them are not taken yet
+    (as gRPC's flow control would hold it), and a write after the handler
+    has answered raises InvalidStateError, as grpc.aio's does.
+    """
+
+    WINDOW = 2
+
+    def __init__(self, transport: InProcessTransport, entry: InProcessEntry, *, metadata: Any = (),
+                 timeout: float | None = None) -> None:
+        transport.admit(None)
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        self._context = Context(metadata, timeout, self._loop)
+        self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._credit = asyncio.Semaphore(self.WINDOW)
+        self._reply = asyncio.wrap_future(transport.submit_counted(entry.function, self._taken(), self._context))
+
+    def _taken(self) -> Any:
+        """The requests, as the handler reads them (on its pool thread)."""
+        while True:
+            try:
+                item = self._requests.get(timeout=self._context.time_remaining())
+            except queue.Empty:
+                self._context.cancel()
+                raise CallFailed(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+            if item is _END:
+                return
+            if item is _GONE:
+                raise CallFailed(grpc.StatusCode.CANCELLED, "the client cancelled the call")
+            try:
+                self._loop.call_soon_threadsafe(self._credit.release)
+            except RuntimeError:  # the gateway's loop is closed: nobody writes any more
+                pass
+            yield item
+
+    async def write(self, message: Message) -> None:
+        if self._reply.done() or self._context.cancelled:
+            raise asyncio.InvalidStateError("the call has ended")
+        self._transport.check_size(message)
+        credit = asyncio.ensure_future(self._credit.acquire())
+        await asyncio.wait((credit, self._reply), return_when=asyncio.FIRST_COMPLETED)
+        if not credit.done():
+            credit.cancel()
+            raise asyncio.InvalidStateError("the call has ended")
+        self._requests.put(message)
+
+    async def done_writing(self) -> None:
+        self._requests.put(_END)
+
+    async def initial_metadata(self) -> tuple:
+        if self._context.initial is None and not self._reply.done():
+            headers = asyncio.ensure_future(self._context.headers.wait())
+            try:
+                await asyncio.wait((headers, self._reply), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                headers.cancel()
+        return self._context.initial or ()
+
+    def cancel(self) -> bool:
+        if self._reply.done() or self._context.cancelled:
+            return False
+        self._context.cancel()
+        self._requests.put(_GONE)
+        return True
+
+    def __await__(self) -> Any:
+        return self._result().__await__()
+
+    async def _result(self) -> Message:
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._reply), self._context.time_remaining())
+        except Aborted as aborted:
+            raise aborted.failure from None
+        except asyncio.TimeoutError:
+            self.cancel()
+            raise CallFailed(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None

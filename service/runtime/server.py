@@ -104,7 +104,17 @@ class RunningServer:
         # database work of those calls has been cancelled (finish_stop), so
         # their clients hear a real status first.
         done = asyncio.run_coroutine_threadsafe(self.grpc_server.stop(grace + CANCEL_MARGIN_SECONDS), self.loop.loop)
-        done.add_done_callback(lambda _: stopped.set())
+        in_process = self.in_process
+        if in_process is None:
+            done.add_done_callback(lambda _: stopped.set())
+            return stopped
+
+        def drained() -> None:  # the gRPC calls, then the in-process gateway's
+            done.result()
+            in_process.wait_idle()
+            stopped.set()
+
+        threading.Thread(target=drained, name="drain", daemon=True).start()
         return stopped
 
     def finish_stop(self, grace: float, stopped: threading.Event) -> None:
@@ -224,7 +234,7 @@ def start(settings: Settings, db: peewee.Database) -> RunningServer:
         where["worker_listen"] = settings.worker_listen
     log.info("serving grpc", extra=where)
     in_process = InProcessTransport(
-        service.entries, pool, loop.loop, lambda: _overall_status(health), settings.max_message_bytes, f"{host}:{port}")
+        service.entries, pool, loop.loop, lambda: _overall_status(health), settings.max_message_bytes)
     return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool, dispatcher,
                          in_process)
 

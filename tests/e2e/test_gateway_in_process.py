@@ -1,5 +1,6 @@
 """`serve`'s own gateway calls the service in-process (issue 18 item 4): no
-loopback gRPC connection, yet the same pipeline as a gRPC call: access lines,
+loopback gRPC connection (file uploads and downloads included), yet the
+same pipeline as a gRPC call: access lines,
 deadlines that cut the database work off, refusals once stopping, and event
 streams that end when their HTTP client goes away.
 
@@ -70,12 +71,20 @@ def test_http_calls_reach_the_service_without_a_grpc_connection(server):
         assert http.get("/api/v1/issues/not-a-uuid").status_code == 400
         with http.stream("GET", "/api/v1/events", headers={"Accept": "text/event-stream"}) as events:
             assert next(events.iter_lines()) == ": connected"
+        # A file's bytes both ways (the client- and server-streaming blob calls), in chunks.
+        data = bytes(range(256)) * 1024
+        registered = http.post("/api/v1/attachments", json={"file_name": "f.bin", "size_bytes": len(data)})
+        assert registered.status_code == 201, registered.text
+        assert httpx.put(registered.json()["upload_url"], content=data, timeout=30).json()["status"] == "ready"
+        got = http.get(f"/api/v1/attachments/{registered.json()['attachment']['uuid']}").json()
+        assert httpx.get(got["download_url"], timeout=30).content == data
     assert server.process is not None
     assert _established_on(server.process.pid, server.port) == 0
 
     # The same pipeline as over gRPC: one access line per call, with its code and workspace.
     assert [(e["code"], e["workspace"]) for e in _rpc_lines(server, "CreateIssue")] == [("OK", slug)]
     assert [e["code"] for e in _rpc_lines(server, "GetIssue")] == ["OK", "INVALID_ARGUMENT"]
+    assert [e["code"] for e in _rpc_lines(server, "UploadBlob") + _rpc_lines(server, "DownloadBlob")] == ["OK", "OK"]
 
     # The check sees a gRPC connection when there is one.
     with grpc.insecure_channel(server.target) as channel:
@@ -129,9 +138,13 @@ def test_sigterm_fails_held_http_calls_uncommitted_and_takes_no_new_ones(server)
     try:
         for thread in calls:
             thread.start()
-        time.sleep(0.7)  # every call now waits on the lock
-        assert statuses == {}
         assert server.process is not None
+        # Every call connected (and, given a moment more, waits on the lock) before the signal.
+        deadline = time.monotonic() + 15
+        while _established_on(server.process.pid, server.http_port) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert statuses == {}
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         try:
