@@ -28,6 +28,9 @@ generator (WatchEvents) runs on the event loop and holds no thread while it
 waits, so hundreds of open streams cost little. Such a handler takes no call
 slot; steps 1 to 6 are the same for it.
 
+The in-process gateway calls the same functions (`Pipeline.entries`,
+runtime/inprocess.py), so its calls go through steps 0 to 6 as well.
+
 Health and reflection are registered apart from this and need no token.
 """
 
