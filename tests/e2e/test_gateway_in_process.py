@@ -96,7 +96,9 @@ def test_an_event_stream_ends_on_the_server_when_its_http_client_goes(server):
     token, _ = harness.mint_token(server.database_url, "viewer")
     with httpx.stream("GET", f"{server.http_url}/api/v1/events", timeout=30,
                       headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}) as events:
-        assert next(events.iter_lines()) == ": connected"
+        frames = events.iter_lines()  # kept: an iterator dropped would close the response
+        assert next(frames) == ": connected"
+        time.sleep(0.3)
         assert _rpc_lines(server, "WatchEvents") == []  # open: logged when it ends
     deadline = time.monotonic() + 10
     while not (lines := _rpc_lines(server, "WatchEvents")) and time.monotonic() < deadline:
