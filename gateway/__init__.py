@@ -5,12 +5,14 @@
                 (parsing: body bytes -> JSON; reading; writing is common.jsonout)
     errors      gRPC status -> HTTP status and the error envelope
     transcoder  one Starlette route that calls the service for every binding
+    transport   how calls reach the service: a gRPC channel, or (given by
+                `serve`) the server's own handlers in-process
     openapi     the OpenAPI 3.1 document from the same descriptors
                 (openapi_rules: field rules as JSON Schema; openapi_responses: statuses)
     accesslog   one log line per request (none for probes that succeed)
     cors        CORS for an allow-list of origins, off by default
     limits      header size bounds (431)
-    app         build_app(grpc_target) -> Starlette
+    app         build_app(grpc_target, transport=None) -> Starlette
     server      start_in_thread(http_listen, grpc_target) -> GatewayHandle
 
 Per request: `Authorization` (which must be `Bearer <token>`, else 401) is

@@ -19,9 +19,7 @@ import json
 import logging
 from typing import AsyncIterator, Sequence
 
-import grpc
 from google.protobuf.descriptor import ServiceDescriptor
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -40,32 +38,17 @@ from .limits import HeaderLimits
 from .metrics import observe_request
 from .openapi import build_openapi
 from .routing import RouteTable
-from .transcoder import Backend, TranscodingRoute, split_target
+from .transcoder import TranscodingRoute
+from .transport import GrpcTransport, Transport, split_target
 
 __all__ = ["SERVICE", "build_app"]
 
 log = logging.getLogger("gateway")
 
-READY_TIMEOUT_SECONDS = 2.0
 # Polled by orchestrators every few seconds: logged only when they fail.
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # How long closing the channel waits for in-flight calls at shutdown.
 CHANNEL_CLOSE_GRACE_SECONDS = 5.0
-
-
-async def _not_serving(channel: grpc.aio.Channel) -> str | None:
-    """None if the server behind `channel` reports SERVING, else what it reports."""
-    try:
-        # types-grpcio-health-checking declares HealthStub without its methods.
-        reply = await health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
-            health_pb2.HealthCheckRequest(service=""), timeout=READY_TIMEOUT_SECONDS
-        )
-    except grpc.RpcError as exc:
-        log.warning("readiness check failed", extra={"code": exc.code().name if exc.code() else None})
-        return "the service is unreachable"
-    if reply.status != health_pb2.HealthCheckResponse.SERVING:
-        return f"the service reports {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
-    return None
 
 
 def build_app(
@@ -75,8 +58,10 @@ def build_app(
     max_upload_bytes: int = 512 << 20,
     service: ServiceDescriptor = SERVICE,
     cors_origins: Sequence[str] = (),
+    transport: Transport | None = None,
 ) -> Starlette:
-    """The gateway in front of the gRPC server at `grpc_target`, over one shared channel.
+    """The gateway in front of the gRPC server at `grpc_target`, over one shared channel,
+    or in front of `transport` when given (the server's in-process one: `serve`).
 
     `max_body_bytes` bounds JSON bodies, `max_upload_bytes` raw-body uploads.
     `service` is whose annotations make the routes: IssueService unless a test
@@ -84,7 +69,7 @@ def build_app(
     may call from (`*` for any); none turns CORS off.
     """
     table = RouteTable.for_service(service)
-    backend = Backend(grpc_target)
+    backend: Transport = transport if transport is not None else GrpcTransport(grpc_target)
     openapi_body = json.dumps(build_openapi(service, table), separators=(",", ":")).encode()
 
     async def healthz(request: Request) -> Response:
@@ -92,11 +77,11 @@ def build_app(
 
     # With several servers behind it (`ipv4:A,B`), readiness asks each one on
     # a channel of its own: the gateway is ready when every one serves.
-    targets = split_target(grpc_target)
-    health_backends = [Backend(t) for t in targets] if len(targets) > 1 else [backend]
+    targets = split_target(grpc_target) if transport is None else []
+    health_backends: list[Transport] = [GrpcTransport(t) for t in targets] if len(targets) > 1 else [backend]
 
     async def readyz(request: Request) -> Response:
-        problems = await asyncio.gather(*(_not_serving(b.channel) for b in health_backends))
+        problems = await asyncio.gather(*(b.not_serving() for b in health_backends))
         failing = [p for p in problems if p is not None]
         if len(health_backends) == 1 and failing:
             return error_response(http_error(503, failing[0]))
@@ -136,7 +121,8 @@ def build_app(
         yield
         await backend.close(CHANNEL_CLOSE_GRACE_SECONDS)
         for health_backend in health_backends:
-            await health_backend.close(0)
+            if health_backend is not backend:
+                await health_backend.close(0)
 
     app = Starlette(
         routes=[

@@ -3,6 +3,8 @@
 `start_in_thread` is how `python -m service serve` runs the gateway
 in-process: uvicorn gets its own thread and event loop, and `stop()` drains it
 (stop accepting, finish in-flight requests, close the gRPC channel).
+With a `transport` from the server itself, calls reach the service without a
+channel (service/runtime/inprocess.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Sequence
 import uvicorn
 
 from .app import build_app
+from .transport import Transport
 
 __all__ = ["GatewayHandle", "bind", "start_in_thread"]
 
@@ -46,11 +49,11 @@ def bind(listen: str) -> socket.socket:
 
 def _config(
     grpc_target: str, max_body_bytes: int, max_upload_bytes: int, cors_origins: Sequence[str] = (),
-    graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
+    graceful_seconds: float = SHUTDOWN_GRACE_SECONDS, transport: Transport | None = None,
 ) -> uvicorn.Config:
     return uvicorn.Config(
         build_app(grpc_target, max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes,
-                  cors_origins=cors_origins),
+                  cors_origins=cors_origins, transport=transport),
         lifespan="on",
         log_config=None,  # leave logging to the process (JSON lines in `service serve`)
         access_log=False,  # the app logs one line per request itself
@@ -87,17 +90,20 @@ def start_in_thread(
     cors_origins: Sequence[str] = (),
     graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
     sock: socket.socket | None = None,
+    transport: Transport | None = None,
 ) -> GatewayHandle:
     """Serve the gateway on `http_listen` in front of `grpc_target`; returns once it accepts requests.
 
     `cors_origins`: the browser origins allowed to call it (see gateway.cors); none turns CORS off.
     `sock`: a socket already bound to the address (by a parent process that
     keeps it, so that the port outlives a gateway it restarts); `http_listen`
-    is not bound again then.
+    is not bound again then. `transport`: how calls reach the service, if not
+    over a channel to `grpc_target` (the server's in-process transport).
     """
     sock = sock if sock is not None else bind(http_listen)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(grpc_target, max_body_bytes, max_upload_bytes, cors_origins, graceful_seconds))
+    server = uvicorn.Server(_config(grpc_target, max_body_bytes, max_upload_bytes, cors_origins, graceful_seconds,
+                                          transport))
     failure: list[BaseException] = []
 
     def run() -> None:

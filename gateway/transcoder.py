@@ -4,9 +4,10 @@
 matches by the table's own resolution (so a literal beats a variable and a
 known path with the wrong method is a 405), builds the request message from
 path variables, query parameters, the JSON body and the headers that stand
-for fields (headers.py: Idempotency-Key, If-Match), calls the method over the
-app's one shared channel, and writes the reply in the contract's JSON, with
-its etag as the ETag header (and a 304 for a GET whose If-None-Match names it),
+for fields (headers.py: Idempotency-Key, If-Match), calls the method through
+the app's transport (transport.py: the gRPC channel, or the server itself
+in-process), and writes the reply in the contract's JSON, with its etag as
+the ETag header (and a 304 for a GET whose If-None-Match names it),
 and a create's 201 with the new item's `Location` (location.py).
 Raw-body uploads and downloads (HttpBody streams) go through streaming.py;
 other server streams are Server-Sent Events (sse.py), picked by the client's
@@ -36,8 +37,12 @@ from .errors import GatewayError, bad_request, error_response, from_rpc_error, h
 from .limits import declared_length, too_large
 from .location import item_route
 from .routing import Binding, RouteTable
+from .transport import GrpcTransport, Transport, split_target
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS", "Backend", "TranscodingRoute", "split_target"]
+
+# The channel transport under its former name (tests and bench build it by this name).
+Backend = GrpcTransport
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 300.0
@@ -48,72 +53,6 @@ _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 
 log = logging.getLogger("gateway")
-
-
-def split_target(target: str) -> list[str]:
-    """The servers a target names: `ipv4:127.0.0.1:5001,127.0.0.1:5002` (gRPC's
-    own spelling of an address list) is two, each as a target of its own;
-    anything else is one."""
-    scheme, sep, addresses = target.partition(":")
-    if scheme in ("ipv4", "ipv6") and sep and "," in addresses:
-        return [f"{scheme}:{address}" for address in addresses.split(",") if address]
-    return [target]
-
-
-class Backend:
-    """The one gRPC channel of an app, opened on first use inside the server's event loop.
-
-    A target that lists several servers (`ipv4:A,B`: the worker processes of
-    `serve --workers N`) spreads calls over them round-robin, skipping any that
-    is down and reconnecting to it within a second or two once it is back.
-    """
-
-    def __init__(self, target: str, options: list[tuple[str, Any]] | None = None) -> None:
-        self.target = target
-        # A page of 1000 issues with rich descriptions can pass gRPC's 4 MiB
-        # default; refusing it would surface as a misleading 429.
-        self._options = options if options is not None else [("grpc.max_receive_message_length", 64 << 20)]
-        if options is None and len(split_target(target)) > 1:
-            self._options += [
-                ("grpc.lb_policy_name", "round_robin"),
-                # A restarted worker is back within about a second: look for it that often.
-                ("grpc.initial_reconnect_backoff_ms", 200),
-                ("grpc.min_reconnect_backoff_ms", 200),
-                ("grpc.max_reconnect_backoff_ms", 2000),
-            ]
-        self._channel: grpc.aio.Channel | None = None
-        self._callables: dict[tuple[str, str], Any] = {}
-
-    @property
-    def channel(self) -> grpc.aio.Channel:
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
-        return self._channel
-
-    def unary(self, full_method: str, response_class: type[Message]) -> grpc.aio.UnaryUnaryMultiCallable[Message, Any]:
-        return self._callable("unary_unary", full_method, response_class)  # type: ignore[no-any-return]
-
-    def client_stream(self, full_method: str, response_class: type[Message]) -> grpc.aio.StreamUnaryMultiCallable[Message, Any]:
-        return self._callable("stream_unary", full_method, response_class)  # type: ignore[no-any-return]
-
-    def server_stream(self, full_method: str, response_class: type[Message]) -> grpc.aio.UnaryStreamMultiCallable[Message, Any]:
-        return self._callable("unary_stream", full_method, response_class)  # type: ignore[no-any-return]
-
-    def _callable(self, kind: str, full_method: str, response_class: type[Message]) -> Any:
-        call = self._callables.get((kind, full_method))
-        if call is None:
-            call = self._callables[(kind, full_method)] = getattr(self.channel, kind)(
-                full_method,
-                request_serializer=lambda m: m.SerializeToString(),
-                response_deserializer=response_class.FromString,
-            )
-        return call
-
-    async def close(self, grace: float | None = None) -> None:
-        if self._channel is not None:
-            channel, self._channel = self._channel, None
-            self._callables.clear()
-            await channel.close(grace)
 
 
 class _Method:
@@ -156,7 +95,7 @@ class _Method:
 class TranscodingRoute(BaseRoute):
     """All annotated methods of a service, as one route."""
 
-    def __init__(self, table: RouteTable, backend: Backend, *, max_body_bytes: int = 1 << 20,
+    def __init__(self, table: RouteTable, backend: Transport, *, max_body_bytes: int = 1 << 20,
                  max_upload_bytes: int = 512 << 20) -> None:
         self.table = table
         self.backend = backend

@@ -135,12 +135,16 @@ def workspace(channel: grpc.Channel, make_token: Callable[..., tuple[str, str]])
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `backend_independent` are decided before any query (bad
-    input refused by parsing): run them on SQLite only, not once per backend."""
+    input refused by parsing): run them on SQLite only, not once per backend.
+    So does the standalone gateway's run of the HTTP contract (`gateway_url`):
+    what it adds is the gRPC transport, not a database."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgres = callspec is not None and callspec.params.get("backend") == "postgres"
-        (dropped if on_postgres and item.get_closest_marker("backend_independent") else kept).append(item)
+        independent = item.get_closest_marker("backend_independent") or (
+            callspec is not None and callspec.params.get("gateway_url") == "standalone")
+        (dropped if on_postgres and independent else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

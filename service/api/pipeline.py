@@ -28,6 +28,9 @@ generator (WatchEvents) runs on the event loop and holds no thread while it
 waits, so hundreds of open streams cost little. Such a handler takes no call
 slot; steps 1 to 6 are the same for it.
 
+The in-process gateway calls the same functions (`Pipeline.entries`,
+runtime/inprocess.py), so its calls go through steps 0 to 6 as well.
+
 Health and reflection are registered apart from this and need no token.
 """
 
@@ -84,6 +87,25 @@ class Call:
         return self._principal
 
 
+@dataclass(frozen=True)
+class InProcessEntry:
+    """One method as the in-process gateway calls it: `function(request, context)`
+    is the very function the gRPC server runs, every pipeline step included,
+    given the request message itself instead of its bytes.
+
+    kind: "unary" (returns the reply; run it on the server's pool),
+    "client_stream" (the same, given an iterator of requests), "server_stream"
+    (a generator; step it on the pool) or "async_stream" (an async
+    generator; run it on the server's event loop). Its items may be the
+    reply's bytes already encoded.
+    """
+
+    kind: str
+    function: Callable[[Any, Any], Any]
+    request_class: Any
+    response_class: Any
+
+
 # The `domain` of the google.rpc.ErrorInfo details this service sends.
 ERROR_DOMAIN = "issues.v1"
 
@@ -130,6 +152,9 @@ class Pipeline:
         self._authenticator = authenticator
         self._admission = admission
         self._limiter = limiter
+        # Each method's handler as the gRPC server runs it, before grpc wraps
+        # it: the in-process gateway calls these (runtime/inprocess.py).
+        self.entries: dict[str, InProcessEntry] = {}
 
     def method_handler(self, method: MethodDescriptor, handler: Callable[[Any, Call], Any]) -> grpc.RpcMethodHandler:
         """The gRPC handler serving `method` with `handler(request, call)`.
@@ -151,6 +176,8 @@ class Pipeline:
             return self._async_stream_handler(method, name, handler, decode_with=request_class, required=required)
 
         def decode(raw: bytes) -> Any:
+            if type(raw) is request_class:  # in-process: built by the gateway, size checked there
+                return raw
             try:
                 return request_class.FromString(raw)
             except Exception:  # DecodeError, or invalid UTF-8 in a string field
@@ -183,6 +210,7 @@ class Pipeline:
 
             if method.client_streaming:
                 return grpc.stream_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
+            self.entries[name] = InProcessEntry("server_stream", stream, request_class, response_class)
             return grpc.unary_stream_rpc_method_handler(
                 self._stepped(stream), request_deserializer=None, response_serializer=serialize)
 
@@ -197,6 +225,8 @@ class Pipeline:
                     except Replay as replay:  # a create's request_id seen before
                         return response_class.FromString(replay.response)
 
+        kind = "client_stream" if method.client_streaming else "unary"
+        self.entries[name] = InProcessEntry(kind, unary, request_class, response_class)
         if method.client_streaming:
             return grpc.stream_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
         return grpc.unary_unary_rpc_method_handler(unary, request_deserializer=None, response_serializer=serialize)
@@ -255,7 +285,7 @@ class Pipeline:
                 if principal.role < required:
                     raise PermissionDenied(f"this call needs the {required.label} role; the token has {principal.role.label}")
                 try:
-                    request = decode_with.FromString(raw)
+                    request = raw if type(raw) is decode_with else decode_with.FromString(raw)
                 except Exception:  # DecodeError, or invalid UTF-8 in a string field
                     raise InvalidArgument.field("request", f"is not a valid {method.input_type.full_name} message") from None
                 async def recheck() -> None:
@@ -279,6 +309,8 @@ class Pipeline:
                 grpc_status = rpc_status.to_status(status)
                 await context.abort(grpc_status.code, grpc_status.details, grpc_status.trailing_metadata)
 
+        self.entries[name] = InProcessEntry("async_stream", stream, decode_with,
+                                            message_factory.GetMessageClass(method.output_type))
         return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
 
     @contextlib.contextmanager

@@ -8,7 +8,7 @@ UNIMPLEMENTED later.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, NamedTuple
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -27,7 +27,7 @@ from .event_hub import EventHub
 from .events import EventsServicer
 from .issues import IssuesServicer
 from .metrics import MetricsServicer
-from .pipeline import Pipeline
+from .pipeline import InProcessEntry, Pipeline
 from .rate_limit import RateLimiter
 from .webhooks import WebhooksServicer
 from .workflow import WorkflowServicer
@@ -43,10 +43,16 @@ def generic_handler(service: ServiceDescriptor, pipeline: Pipeline, servicers: l
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
+class IssueService(NamedTuple):
+    handler: grpc.GenericRpcHandler  # for the gRPC server
+    # The same methods, pipeline and all, for the in-process gateway (runtime/inprocess.py).
+    entries: Mapping[str, InProcessEntry]
+
+
 def issue_service(
     runner: Runner, blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, admission: Admission,
     hub: EventHub, limiter: RateLimiter | None = None, executor: Any = None,
-) -> grpc.GenericRpcHandler:
+) -> IssueService:
     """issues.v1.IssueService, every method behind the pipeline, admitted by
     `admission`; its use cases run on `runner`."""
     servicers: list[object] = [
@@ -59,4 +65,5 @@ def issue_service(
         EventsServicer(hub),
         WebhooksServicer(runner),
     ]
-    return generic_handler(SERVICE, Pipeline(authenticator, admission, limiter, executor), servicers)
+    pipeline = Pipeline(authenticator, admission, limiter, executor)
+    return IssueService(generic_handler(SERVICE, pipeline, servicers), pipeline.entries)

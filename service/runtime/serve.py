@@ -118,6 +118,7 @@ def _start_gateway(settings: Settings, server, cors_origins: tuple[str, ...]):  
     gateway = start_in_thread(
         settings.http_listen, f"{host}:{server.port}", max_upload_bytes=settings.blobs.max_upload_bytes,
         cors_origins=cors_origins, graceful_seconds=gateway_grace_seconds(settings),
+        transport=server.in_process,  # no loopback gRPC hop: the server's own handlers
     )
     http_host = settings.http_listen.rsplit(":", 1)[0]
     if isinstance(server.blobs, FilesystemStore) and not server.blobs.public_url:

@@ -5,7 +5,8 @@ handler but WatchEvents is an ordinary function run on the server's thread
 pool, as on the synchronous server; WatchEvents is an async generator on the
 loop, so an open stream holds no thread (see pipeline.py). The process's
 EventHub is woken by its own commits and, on PostgreSQL, by the other
-replicas' NOTIFY.
+replicas' NOTIFY. The in-process gateway calls the same handlers without
+the gRPC hop (inprocess.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ..webhook_config import WebhookSettings
 from .after_commit import AfterCommit
 from .grace import CANCEL_MARGIN_SECONDS
 from .health import DatabaseHealth
+from .inprocess import InProcessTransport
 from .tokenless_services import DecodeGuard, reflection_handlers
 from .pool_metrics import PoolSampler
 from .wakeups import start_wakeups
@@ -84,6 +86,8 @@ class RunningServer:
     wakeups: list[Any] = field(default_factory=list)
     pool: futures.ThreadPoolExecutor | None = None
     dispatcher: Dispatcher | None = None
+    # The in-process gateway's way in (inprocess.py); `serve` hands it to the gateway.
+    in_process: InProcessTransport | None = None
     # When the grace given at begin_stop ends (monotonic).
     stop_by: float = 0.0
 
@@ -92,6 +96,8 @@ class RunningServer:
         go on (event streams end at once: their clients resume elsewhere).
         Returns the event set once the last call has ended."""
         self.health.shutdown()
+        if self.in_process is not None:
+            self.in_process.refuse_new_calls()  # as the gRPC server does from its stop on
         self.hub.close()
         if self.dispatcher is not None:
             self.dispatcher.begin_stop()
@@ -101,7 +107,17 @@ class RunningServer:
         # database work of those calls has been cancelled (finish_stop), so
         # their clients hear a real status first.
         done = asyncio.run_coroutine_threadsafe(self.grpc_server.stop(grace + CANCEL_MARGIN_SECONDS), self.loop.loop)
-        done.add_done_callback(lambda _: stopped.set())
+        in_process = self.in_process
+        if in_process is None:
+            done.add_done_callback(lambda _: stopped.set())
+            return stopped
+
+        def drained() -> None:  # the gRPC calls, then the in-process gateway's
+            done.result()
+            in_process.wait_idle()
+            stopped.set()
+
+        threading.Thread(target=drained, name="drain", daemon=True).start()
         return stopped
 
     def finish_stop(self, grace: float, stopped: threading.Event) -> None:
@@ -206,7 +222,7 @@ def start(settings: Settings, db: peewee.Database, *, dispatch: bool | None = No
     if limit:
         limiter = RateLimiter(limit, SharedBuckets(settings.rate_limit_table) if settings.rate_limit_table else None)
     service = issue_service(runner, blobs, settings.blobs, Authenticator(usage=usage), admission, hub, limiter, pool)
-    server.add_generic_rpc_handlers((service,))
+    server.add_generic_rpc_handlers((service.handler,))
     health = DatabaseHealth([SERVICE.full_name])
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     server.add_generic_rpc_handlers(
@@ -230,4 +246,12 @@ def start(settings: Settings, db: peewee.Database, *, dispatch: bool | None = No
     if settings.worker_listen:
         where["worker_listen"] = settings.worker_listen
     log.info("serving grpc", extra=where)
-    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool, dispatcher)
+    in_process = InProcessTransport(
+        service.entries, pool, loop.loop, lambda: _overall_status(health), settings.max_message_bytes)
+    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool, dispatcher,
+                         in_process)
+
+
+def _overall_status(health: DatabaseHealth) -> int:
+    """The server's health status, as a Check of service "" answers it."""
+    return health.servicer.Check(health_pb2.HealthCheckRequest(service=""), None).status

@@ -1,6 +1,7 @@
 """The HTTP/JSON contract end to end: real HTTP -> gateway (uvicorn) -> gRPC server -> database.
 
-Runs once per backend (SQLite and PostgreSQL, via conftest's `grpc_server`).
+Runs once per backend (SQLite and PostgreSQL, via conftest's `grpc_server`)
+and per transport (`gateway_url`: in-process, and the standalone gateway on SQLite).
 The golden tests replay every example of the contract document
 (seeds/002_8235afc3359864fc.txt) and hold the responses to its keys, types
 and nulls; SPEC section 4 adds the `Z` on timestamps and allows `updated_at`.
@@ -42,14 +43,22 @@ MISSING = "00000000-0000-4000-8000-000000000000"
 # -- fixtures -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def gateway_url(grpc_server: harness.ServerProcess) -> Iterator[str]:
-    """The gateway in front of this backend's gRPC server, on a free loopback port."""
-    handle = start_in_thread("127.0.0.1:0", grpc_server.target)
+@pytest.fixture(scope="session", params=["in-process", "standalone"])
+def gateway_url(request: pytest.FixtureRequest, grpc_server: harness.ServerProcess,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This backend's server over HTTP, on each transport: `serve`'s own gateway,
+    whose calls reach the service in-process, and `python -m gateway` in a
+    process of its own, over gRPC. The standalone one runs on SQLite only
+    (conftest deselects the rest): its transport does not depend on the database.
+    """
+    if request.param == "in-process":
+        yield grpc_server.http_url
+        return
+    gateway = harness.GatewayProcess(grpc_server.target, harness._free_port(), tmp_path_factory.mktemp("gateway"))
     try:
-        yield f"http://127.0.0.1:{handle.port}"
+        yield gateway.url
     finally:
-        handle.stop()
+        gateway.stop()
 
 
 @dataclass
