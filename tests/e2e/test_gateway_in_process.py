@@ -57,8 +57,15 @@ def _established_on(pid: int, port: int) -> int:
     return found
 
 
-def _rpc_lines(server: harness.ServerProcess, method: str) -> list[dict]:
-    return [e for e in server.log_entries() if e.get("msg") == "rpc" and e.get("method", "").endswith(f"/{method}")]
+def _rpc_lines(server: harness.ServerProcess, method: str, *, at_least: int = 0) -> list[dict]:
+    """The access lines of `method`, waiting (up to 10 s) until there are
+    `at_least`: the server writes them in batches within 50 ms (common/logs.py)."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [e for e in server.log_entries() if e.get("msg") == "rpc" and e.get("method", "").endswith(f"/{method}")]
+        if len(lines) >= at_least or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
 
 
 def test_http_calls_reach_the_service_without_a_grpc_connection(server):
@@ -82,6 +89,7 @@ def test_http_calls_reach_the_service_without_a_grpc_connection(server):
     assert _established_on(server.process.pid, server.port) == 0
 
     # The same pipeline as over gRPC: one access line per call, with its code and workspace.
+    _rpc_lines(server, "DownloadBlob", at_least=1)  # the last call's line: the others' are written by then
     assert [(e["code"], e["workspace"]) for e in _rpc_lines(server, "CreateIssue")] == [("OK", slug)]
     assert [e["code"] for e in _rpc_lines(server, "GetIssue")] == ["OK", "INVALID_ARGUMENT"]
     assert [e["code"] for e in _rpc_lines(server, "UploadBlob") + _rpc_lines(server, "DownloadBlob")] == ["OK", "OK"]
@@ -121,7 +129,7 @@ def test_a_write_past_its_grpc_timeout_is_504_and_never_commits(server):
     time.sleep(0.5)  # anything that would commit late has had its chance
     titles = harness.in_database(server.database_url, lambda: [t for (t,) in Issue.select(Issue.title).tuples()])
     assert "too late" not in titles
-    lines = _rpc_lines(server, "CreateIssue")
+    lines = _rpc_lines(server, "CreateIssue", at_least=1)
     assert [e["code"] for e in lines] in (["DEADLINE_EXCEEDED"], ["UNAVAILABLE"], ["CANCELLED"]), lines
 
 
