@@ -39,9 +39,20 @@ def start_server(workdir: pathlib.Path) -> tuple[subprocess.Popen[bytes], str, s
     log, out = workdir / "server.log", workdir / "server.out"
     with open(log, "wb") as err, open(out, "wb") as stdout:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--database-url", f"sqlite:///{workdir / 'issues.db'}",
-             "--grpc-listen", "127.0.0.1:0", "--no-http"],
-            cwd=workdir, stdout=stdout, stderr=err,
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                "--database-url",
+                f"sqlite:///{workdir / 'issues.db'}",
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--no-http",
+            ],
+            cwd=workdir,
+            stdout=stdout,
+            stderr=err,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -62,9 +73,13 @@ def seed(target: str, token: str, count: int) -> None:
     with grpc.insecure_channel(target) as channel:
         stub = issue_service_pb2_grpc.IssueServiceStub(channel)
         for i in range(count):
-            stub.CreateIssue(pb.CreateIssueRequest(title=f"Benchmark issue {i}: power rail undervoltage at startup",
-                                                   tags=["bench"], priority=1 + i % 3),
-                             metadata=metadata, timeout=30)
+            stub.CreateIssue(
+                pb.CreateIssueRequest(
+                    title=f"Benchmark issue {i}: power rail undervoltage at startup", tags=["bench"], priority=1 + i % 3
+                ),
+                metadata=metadata,
+                timeout=30,
+            )
 
 
 def timed(argv: list[str], env: dict[str, str], runs: int) -> list[float]:
@@ -92,8 +107,14 @@ def main() -> None:
     try:
         seed(target, token, args.issues)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ISSUES_")}
-        env.update({"ISSUES_SERVER": target, "ISSUES_TOKEN": token, "HOME": str(workdir),
-                    "XDG_CONFIG_HOME": str(workdir / ".config")})
+        env.update(
+            {
+                "ISSUES_SERVER": target,
+                "ISSUES_TOKEN": token,
+                "HOME": str(workdir),
+                "XDG_CONFIG_HOME": str(workdir / ".config"),
+            }
+        )
         load_before = os.getloadavg()
         rows = [
             ("python -c pass (floor)", timed([sys.executable, "-c", "pass"], env, args.runs)),
@@ -108,8 +129,10 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"issuectl list, first page of {args.issues} issues, {args.runs} runs each, on {os.cpu_count()} cores")
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}   "
-          f"after: {' '.join(f'{x:.2f}' for x in load_after)}")
+    print(
+        f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}   "
+        f"after: {' '.join(f'{x:.2f}' for x in load_after)}"
+    )
     print()
     print(f"| {'command':<24} | median s | min s | max s | vs floor |")
     print(f"| {'-' * 24} | -------- | ----- | ----- | -------- |")

@@ -35,7 +35,9 @@ def _echo(request: bytes, context: grpc.ServicerContext) -> bytes:
 
 
 def start(listen: str = "127.0.0.1:0", workers: int = 16, reuse_port: bool = False) -> tuple[grpc.Server, int]:
-    server = grpc.server(ThreadPoolExecutor(max_workers=workers), options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=workers), options=[("grpc.so_reuseport", 1 if reuse_port else 0)]
+    )
     # No serializers: bytes in, bytes out.
     handler = grpc.method_handlers_generic_handler(SERVICE, {"Echo": grpc.unary_unary_rpc_method_handler(_echo)})
     server.add_generic_rpc_handlers((handler,))

@@ -63,8 +63,16 @@ class Replica:
         self.grpc_port = free_port()
         self.http_port = free_port() if http else 0
         self.log = open(workdir / f"replica-{self.grpc_port}.log", "wb")  # noqa: SIM115 - the replica's stderr while it runs
-        argv = [sys.executable, "-m", "service", "serve", "--database-url", url,
-                "--grpc-listen", f"127.0.0.1:{self.grpc_port}"]
+        argv = [
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--database-url",
+            url,
+            "--grpc-listen",
+            f"127.0.0.1:{self.grpc_port}",
+        ]
         argv += ["--http-listen", f"127.0.0.1:{self.http_port}"] if http else ["--no-http"]
         self.process = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=self.log)
         with grpc.insecure_channel(self.target) as channel:
@@ -90,18 +98,29 @@ class Replica:
 # -- watchers (asyncio, in this process) ----------------------------------------
 
 
-async def _grpc_watchers(target: str, token: str, n: int, channels: int, arrived: dict[str, float] | None,
-                         opened: asyncio.Event, stop: asyncio.Event) -> int:
+async def _grpc_watchers(
+    target: str,
+    token: str,
+    n: int,
+    channels: int,
+    arrived: dict[str, float] | None,
+    opened: asyncio.Event,
+    stop: asyncio.Event,
+) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     """n WatchEvents streams over `channels` connections; counts the events they received."""
     received = 0
-    chans = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(channels)]
+    chans = [
+        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(channels)
+    ]
     metadata = (("authorization", f"Bearer {token}"),)
     ready = 0
 
     async def one(i: int) -> None:
         nonlocal received, ready
-        call = issue_service_pb2_grpc.IssueServiceStub(chans[i % channels]).WatchEvents(pb.WatchEventsRequest(), metadata=metadata)
+        call = issue_service_pb2_grpc.IssueServiceStub(chans[i % channels]).WatchEvents(
+            pb.WatchEventsRequest(), metadata=metadata
+        )
         await call.initial_metadata()
         ready += 1
         if ready == n:
@@ -134,8 +153,12 @@ async def _sse_watchers(port: int, token: str, n: int, opened: asyncio.Event, st
         nonlocal ok
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writers.append(writer)
-        writer.write((f"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                      "Accept: text/event-stream\r\n\r\n").encode())
+        writer.write(
+            (
+                f"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                "Accept: text/event-stream\r\n\r\n"
+            ).encode()
+        )
         await writer.drain()
         status = await reader.readline()
         if b" 200 " in status:
@@ -158,6 +181,7 @@ async def _sse_watchers(port: int, token: str, n: int, opened: asyncio.Event, st
 
 def _child(kind: str, args: tuple[Any, ...], opened: Any, stop: Any, results: Any) -> None:
     """The watchers of one phase, in a process of their own (no GIL shared with the writers)."""
+
     async def run() -> Any:
         opened_event, stop_event = asyncio.Event(), asyncio.Event()
         arrived: dict[str, float] | None = {} if kind == "grpc-timed" else None
@@ -191,8 +215,9 @@ class Background:
         self.process: Any = None
 
     def start(self, kind: str, *args: Any, timeout: float = 120) -> None:
-        self.process = self._mp.Process(target=_child, args=(kind, args, self.opened, self.stop_event, self.results),
-                                        daemon=True)
+        self.process = self._mp.Process(
+            target=_child, args=(kind, args, self.opened, self.stop_event, self.results), daemon=True
+        )
         self.process.start()
         if not self.opened.wait(timeout):
             self.process.kill()
@@ -208,8 +233,14 @@ class Background:
 # -- writes ---------------------------------------------------------------------
 
 
-def _writes(target: str, token: str, seconds: float, concurrency: int = 8, rate: float | None = None,
-            acked: dict[str, float] | None = None) -> float:
+def _writes(
+    target: str,
+    token: str,
+    seconds: float,
+    concurrency: int = 8,
+    rate: float | None = None,
+    acked: dict[str, float] | None = None,
+) -> float:
     """CreateIssue from `concurrency` threads for `seconds` (at most `rate`/s in all); writes per second."""
     done = 0
     lock = threading.Lock()
@@ -278,8 +309,12 @@ def main(argv: list[str] | None = None) -> int:
 
         db = database.open_database(url, pool_size=1)
         database.bind(db)
-        token = tokens.create_token(f"bench-events-{uuid.uuid4().hex[:6]}", "bench@example.com", "member", create_workspace=True)
-        idle_token = tokens.create_token(f"bench-idle-{uuid.uuid4().hex[:6]}", "bench@example.com", "viewer", create_workspace=True)
+        token = tokens.create_token(
+            f"bench-events-{uuid.uuid4().hex[:6]}", "bench@example.com", "member", create_workspace=True
+        )
+        idle_token = tokens.create_token(
+            f"bench-idle-{uuid.uuid4().hex[:6]}", "bench@example.com", "viewer", create_workspace=True
+        )
         db.close_all()
 
         _writes(a.target, token, 1.0)  # warm up both paths
@@ -341,22 +376,34 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("server RSS, no watchers", f"{results['rss_baseline_mib']:.1f} MiB", ""),
         (f"server RSS, {n} idle gRPC watchers", f"{results['rss_grpc_watchers_mib']:.1f} MiB", "< 150 MiB"),
-        (f"server RSS, {n} idle SSE watchers (in-process gateway; fresh server: {results['rss_baseline_c_mib']:.1f} MiB before)",
-         f"{results['rss_sse_watchers_mib']:.1f} MiB", "< 150 MiB"),
+        (
+            f"server RSS, {n} idle SSE watchers (in-process gateway; fresh server: {results['rss_baseline_c_mib']:.1f} MiB before)",
+            f"{results['rss_sse_watchers_mib']:.1f} MiB",
+            "< 150 MiB",
+        ),
         ("CreateIssue writes/s, no watchers", f"{alone:.0f}", ""),
         (f"CreateIssue writes/s, {n} idle gRPC watchers open", share("writes_per_s_grpc_idle", alone), ">= 90%"),
-        (f"CreateIssue writes/s, {n} idle SSE watchers open (vs {results['writes_per_s_alone_c']:.0f} on that server before)",
-         share("writes_per_s_sse_idle", results["writes_per_s_alone_c"]), ">= 90%"),
+        (
+            f"CreateIssue writes/s, {n} idle SSE watchers open (vs {results['writes_per_s_alone_c']:.0f} on that server before)",
+            share("writes_per_s_sse_idle", results["writes_per_s_alone_c"]),
+            ">= 90%",
+        ),
         ("delivery latency to the other replica, p50", f"{results['latency_p50_ms']:.1f} ms", "< 1 s"),
         ("delivery latency to the other replica, p99", f"{results['latency_p99_ms']:.1f} ms", "< 1 s"),
-        (f"CreateIssue writes/s, {args.following} watchers following that workspace", share("writes_per_s_watched", alone), ""),
+        (
+            f"CreateIssue writes/s, {args.following} watchers following that workspace",
+            share("writes_per_s_watched", alone),
+            "",
+        ),
     ]
     print("| row | value | target |\n| --- | --- | --- |")
     for row in rows:
         print(f"| {row[0]} | {row[1]} | {row[2]} |")
-    print(f"\n(latency over {results['latency_events']} events at {args.rate:.0f} writes/s; "
-          f"{results['latency_missing']} not seen; SSE watchers opened: {results['sse_opened']}/{n}; "
-          f"events received by the following watchers: {results['events_received_by_watchers']})")
+    print(
+        f"\n(latency over {results['latency_events']} events at {args.rate:.0f} writes/s; "
+        f"{results['latency_missing']} not seen; SSE watchers opened: {results['sse_opened']}/{n}; "
+        f"events received by the following watchers: {results['events_received_by_watchers']})"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -18,16 +18,18 @@ import sys
 import time
 from typing import Any, Callable
 
+from bench import seed
 from service.domain.issue_filters import DEFAULT_ORDER, IssueFilter
 from service.storage import database, issue_lists
-
-from bench import seed
 
 CASES: dict[str, Callable[[int], tuple[IssueFilter, int]]] = {
     # bench.run's `ListIssues q` row: 'seeded' is in every issue, wK in 1% of them.
     "q 'seeded wK' (1% match)": lambda k: (IssueFilter(words=("seeded", f"w{k % 100}")), 0),
     # bench.run's cold-page row: one status and one priority, offsets 0 to 8,200.
-    "one status and priority, at offsets 0-8,200": lambda k: (IssueFilter(statuses=("open",), priorities=("low",)), 100 * (k % 83)),
+    "one status and priority, at offsets 0-8,200": lambda k: (
+        IssueFilter(statuses=("open",), priorities=("low",)),
+        100 * (k % 83),
+    ),
     "the first page, no filter": lambda k: (IssueFilter(), 0),
 }
 
@@ -53,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     pid = one("SELECT pg_backend_pid()")
 
     def call(f: IssueFilter, offset: int) -> tuple[int, list[Any]]:
-        return database.transaction(lambda: issue_lists.counted_page(
-            workspace_id, f, None, DEFAULT_ORDER, limit=101, offset=offset, after=None))
+        return database.transaction(
+            lambda: issue_lists.counted_page(workspace_id, f, None, DEFAULT_ORDER, limit=101, offset=offset, after=None)
+        )
 
     print(f"load average {os.getloadavg()[0]:.1f}; {args.calls} calls a case; backend pid {pid}")
     for name, make in CASES.items():
@@ -65,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         for k in range(args.calls):
             call(*make(k))
         cpu, wall = _backend_cpu(pid) - cpu, time.perf_counter() - wall
-        print(f"{name}: count {total:,}, {len(rows)} rows; PostgreSQL backend CPU {cpu / args.calls * 1e6:,.0f} µs/call, "
-              f"wall {wall / args.calls * 1e6:,.0f} µs/call")
+        print(
+            f"{name}: count {total:,}, {len(rows)} rows; PostgreSQL backend CPU {cpu / args.calls * 1e6:,.0f} µs/call, "
+            f"wall {wall / args.calls * 1e6:,.0f} µs/call"
+        )
     db.close_all()
     return 0
 

@@ -123,7 +123,9 @@ def _check_loopback(host: str) -> None:
 Call = Callable[[int], Awaitable[str | None]]  # request index -> None or an error key
 
 
-async def _grpc_sessions(load: GrpcLoad, shape: Shape) -> tuple[Callable[[int], Awaitable[Call]], Callable[[], Awaitable[None]]]:
+async def _grpc_sessions(
+    load: GrpcLoad, shape: Shape
+) -> tuple[Callable[[int], Awaitable[Call]], Callable[[], Awaitable[None]]]:
     import grpc
 
     options = [("grpc.use_local_subchannel_pool", 1)]  # a real connection per channel
@@ -346,7 +348,10 @@ def run(load: GrpcLoad | HttpLoad, shape: Shape) -> Result:
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(shape.processes)
     out = ctx.Queue()
-    per = [shape.max_requests // shape.processes + (1 if i < shape.max_requests % shape.processes else 0) for i in range(shape.processes)]
+    per = [
+        shape.max_requests // shape.processes + (1 if i < shape.max_requests % shape.processes else 0)
+        for i in range(shape.processes)
+    ]
     procs = [
         ctx.Process(target=_worker, args=(load, shape, per[i], i, barrier, out), daemon=True, name=f"loadgen-{i}")
         for i in range(shape.processes)
@@ -417,7 +422,9 @@ def _shape_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    top = argparse.ArgumentParser(prog="python -m bench.loadgen", description="Drive one RPC or route from separate processes.")
+    top = argparse.ArgumentParser(
+        prog="python -m bench.loadgen", description="Drive one RPC or route from separate processes."
+    )
     sub = top.add_subparsers(dest="mode", required=True)
     echo = sub.add_parser("echo", help="the echo ceiling (bench.echo_server)")
     echo.add_argument("--target", required=True)

@@ -71,8 +71,14 @@ def parse(output: str) -> PeerRun:
     return run
 
 
-def run(root: pathlib.Path, peers_dir: pathlib.Path, options: list[str], *, timeout: float,
-        log: Callable[[str], None] = print) -> PeerRun:
+def run(
+    root: pathlib.Path,
+    peers_dir: pathlib.Path,
+    options: list[str],
+    *,
+    timeout: float,
+    log: Callable[[str], None] = print,
+) -> PeerRun:
     """compare.sh ROOT OPTIONS, from a scratch copy of `peers_dir`; its output goes to
     bench/out/peers.log as it comes."""
     out = root / "bench" / "out"
@@ -91,8 +97,14 @@ def run(root: pathlib.Path, peers_dir: pathlib.Path, options: list[str], *, time
         lines: list[str] = []
         with open(out / "peers.log", "w") as saved:
             try:
-                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=dict(env, TMPDIR=scratch), cwd=scratch)
+                proc = subprocess.Popen(
+                    command,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    env=dict(env, TMPDIR=scratch),
+                    cwd=scratch,
+                )
             except OSError as exc:
                 return PeerRun(command=shown, problem=f"compare.sh did not start: {exc}")
             assert proc.stdout is not None
@@ -154,7 +166,10 @@ def ratio_lines(peers: PeerRun, product: Callable[[str], Any]) -> list[str]:
             if theirs is None or theirs.rps <= 0:
                 cells += ["not measured", "—"]
                 continue
-            cells.append(f"{theirs.rps:,.0f} RPS, {theirs.p50_ms:.2f} ms" + (f", {theirs.errors} errors" if theirs.errors else ""))
+            cells.append(
+                f"{theirs.rps:,.0f} RPS, {theirs.p50_ms:.2f} ms"
+                + (f", {theirs.errors} errors" if theirs.errors else "")
+            )
             if mine is None:
                 cells.append(f"— (≥ {targets[p]:g}x)")
             else:

@@ -222,13 +222,17 @@ def export_source(rev: str) -> pathlib.Path:
         if not (path / ".complete").exists():
             (path / ".complete").write_text(f"{path.name}\n")
         return path
-    sha = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     dest = OUT / f"src-{sha[:12]}"
     if not (dest / ".complete").exists():
         tmp = OUT / f"src-{sha[:12]}.tmp"
         subprocess.run(["rm", "-rf", str(tmp)], check=True)
         tmp.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", "--format=tar", sha], cwd=ROOT, capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", sha], cwd=ROOT, capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
         (tmp / ".complete").write_text(sha + "\n")
         subprocess.run(["rm", "-rf", str(dest)], check=True)
@@ -239,7 +243,10 @@ def export_source(rev: str) -> pathlib.Path:
 def start_proc(name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
     log_path = OUT / f"{name}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed once Popen has handed it to the child
-    pythonpath = os.pathsep.join([str(SOURCE), str(SOURCE / "gen"), str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+    pythonpath = os.pathsep.join(
+        [str(SOURCE), str(SOURCE / "gen"), str(ROOT)]
+        + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    )
     popen = subprocess.Popen(
         argv,
         cwd=SOURCE,
@@ -313,7 +320,9 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def measure(row: Row, load: GrpcLoad | HttpLoad, shape: Shape, pids: tuple[int, ...], profile: pathlib.Path | None) -> Row:
+def measure(
+    row: Row, load: GrpcLoad | HttpLoad, shape: Shape, pids: tuple[int, ...], profile: pathlib.Path | None
+) -> Row:
     """Run one row; `pids` are the server-side processes whose CPU the row is charged
     (their children too: the workers of `serve --workers N`, the echo's processes)."""
     pids = tuple(p for pid in pids for p in process_tree(pid))
@@ -354,8 +363,21 @@ def _start_py_spy(pid: int, path: pathlib.Path, seconds: float) -> subprocess.Po
     if not exe.exists():
         return None
     return subprocess.Popen(
-        [str(exe), "record", "-p", str(pid), "-o", str(path), "--format", "raw", "-d", str(int(seconds)),
-         "-r", "200", "--gil"],
+        [
+            str(exe),
+            "record",
+            "-p",
+            str(pid),
+            "-o",
+            str(path),
+            "--format",
+            "raw",
+            "-d",
+            str(int(seconds)),
+            "-r",
+            "200",
+            "--gil",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=_die_with_parent,
@@ -380,7 +402,9 @@ def sanity_check(target: str, seeded: seed.Seeded) -> dict[str, str]:
             r = stub.ListIssues(pb.ListIssuesRequest(limit=100), metadata=md(seed.LIST_WORKSPACE), timeout=30)
             want = seeded.rows[seed.LIST_WORKSPACE]
             if len(r.items) != min(100, want) or r.count != want:
-                problems["ListIssues"] = f"ListIssues gave {len(r.items)} items and count {r.count}; {want:,} issues are stored"
+                problems["ListIssues"] = (
+                    f"ListIssues gave {len(r.items)} items and count {r.count}; {want:,} issues are stored"
+                )
         except grpc.RpcError as exc:
             problems["ListIssues"] = f"ListIssues failed: {exc.code().name} {exc.details()}"
         try:
@@ -389,11 +413,15 @@ def sanity_check(target: str, seeded: seed.Seeded) -> dict[str, str]:
             active = sum(p.value for p in r.metrics[0].chart_data.data) if r.metrics else -1
             # Statuses are seeded evenly over four values: half are open or in progress.
             if active != want // 2:
-                problems["GetIssueMetrics"] = f"the Active Issues chart sums to {active:,}; {want // 2:,} are open or in progress"
+                problems["GetIssueMetrics"] = (
+                    f"the Active Issues chart sums to {active:,}; {want // 2:,} are open or in progress"
+                )
         except grpc.RpcError as exc:
             problems["GetIssueMetrics"] = f"GetIssueMetrics failed: {exc.code().name} {exc.details()}"
         try:
-            r = stub.GetIssue(pb.GetIssueRequest(issue_id=seeded.issue_ids[0]), metadata=md(seed.LIST_WORKSPACE), timeout=30)
+            r = stub.GetIssue(
+                pb.GetIssueRequest(issue_id=seeded.issue_ids[0]), metadata=md(seed.LIST_WORKSPACE), timeout=30
+            )
             if r.uuid != seeded.issue_ids[0]:
                 problems["GetIssue"] = f"GetIssue returned {r.uuid!r} for {seeded.issue_ids[0]}"
         except grpc.RpcError as exc:
@@ -419,7 +447,9 @@ def deep_page_token(target: str, token: str, rows: int, limit: int = 100) -> tup
         md = (("authorization", f"Bearer {token}"),)
         next_token = ""
         for _ in range(page - 1):
-            next_token = stub.ListIssues(pb.ListIssuesRequest(limit=limit, page_token=next_token), metadata=md, timeout=30).next_page_token
+            next_token = stub.ListIssues(
+                pb.ListIssuesRequest(limit=limit, page_token=next_token), metadata=md, timeout=30
+            ).next_page_token
     return page, next_token
 
 
@@ -437,7 +467,9 @@ def check_list_rows(target: str, seeded: seed.Seeded, deep: tuple[int, str]) -> 
         r = stub.ListIssues(pb.ListIssuesRequest(limit=100, q=SEARCHES[7]), metadata=md, timeout=30)
         batch = len(range(7, want + 1, 100))  # g % 100 == 7 for g in 1..rows
         if r.count != batch or len(r.items) != min(100, batch):
-            problems["ListIssues q"] = f"q={SEARCHES[7]!r} gave {len(r.items)} items and count {r.count}; {batch:,} match"
+            problems["ListIssues q"] = (
+                f"q={SEARCHES[7]!r} gave {len(r.items)} items and count {r.count}; {batch:,} match"
+            )
         page, token = deep
         r = stub.ListIssues(pb.ListIssuesRequest(limit=100, page_token=token), metadata=md, timeout=30)
         expected = min(100, want - (page - 1) * 100)
@@ -484,12 +516,21 @@ class UpdateTargets:
             with grpc.insecure_channel(self.target) as ch:
                 stub = issue_service_pb2_grpc.IssueServiceStub(ch)
                 with concurrent.futures.ThreadPoolExecutor(16) as pool:
-                    made = pool.map(lambda n: stub.CreateIssue(pb.CreateIssueRequest(title=f"Bulk target {n}"),
-                                                               metadata=md, timeout=30).uuid, range(UPDATE_ISSUES))
+                    made = pool.map(
+                        lambda n: (
+                            stub.CreateIssue(
+                                pb.CreateIssueRequest(title=f"Bulk target {n}"), metadata=md, timeout=30
+                            ).uuid
+                        ),
+                        range(UPDATE_ISSUES),
+                    )
                     self._ids = list(made)
                 # Once, to see the rows will measure updates: every issue of a bulk changes.
-                probe = stub.BulkUpdateIssues(pb.BulkUpdateIssuesRequest(
-                    ids=self._ids[:BULK_SIZE], updates=pb.IssueUpdates(owner="bench-probe")), metadata=md, timeout=60)
+                probe = stub.BulkUpdateIssues(
+                    pb.BulkUpdateIssuesRequest(ids=self._ids[:BULK_SIZE], updates=pb.IssueUpdates(owner="bench-probe")),
+                    metadata=md,
+                    timeout=60,
+                )
                 if probe.updated != BULK_SIZE:
                     INVALID["BulkUpdateIssues"] = f"a probe bulk update changed {probe.updated} of {BULK_SIZE} issues"
         return self._ids
@@ -499,7 +540,9 @@ class UpdateTargets:
         every issue's owner to one value, then to another."""
         from issues.v1 import issue_service_pb2 as pb
 
-        return [pb.UpdateIssueRequest(issue_id=i, owner=owner) for owner in ("single-a", "single-b") for i in self.ids()]
+        return [
+            pb.UpdateIssueRequest(issue_id=i, owner=owner) for owner in ("single-a", "single-b") for i in self.ids()
+        ]
 
     def bulk(self) -> list[Any]:
         """BulkUpdateIssues requests of BULK_SIZE distinct issues each, changing
@@ -507,9 +550,12 @@ class UpdateTargets:
         from issues.v1 import issue_service_pb2 as pb
 
         ids = self.ids()
-        chunks = [ids[i:i + BULK_SIZE] for i in range(0, len(ids), BULK_SIZE)]
-        return [pb.BulkUpdateIssuesRequest(ids=chunk, updates=pb.IssueUpdates(owner=owner))
-                for owner in ("bulk-a", "bulk-b") for chunk in chunks]
+        chunks = [ids[i : i + BULK_SIZE] for i in range(0, len(ids), BULK_SIZE)]
+        return [
+            pb.BulkUpdateIssuesRequest(ids=chunk, updates=pb.IssueUpdates(owner=owner))
+            for owner in ("bulk-a", "bulk-b")
+            for chunk in chunks
+        ]
 
 
 CREATE_BODY = {
@@ -523,19 +569,24 @@ CREATE_BODY = {
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run", description="Run the benchmark (see bench/README.md).")
-    p.add_argument("--admin-url", default=seed.ADMIN_URL, help="PostgreSQL to create the scratch database in (loopback)")
+    p.add_argument(
+        "--admin-url", default=seed.ADMIN_URL, help="PostgreSQL to create the scratch database in (loopback)"
+    )
     p.add_argument("--database-url", help="reuse an already seeded benchmark database instead of creating one")
     p.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
     p.add_argument("--list-rows", type=int, default=100_000)
     p.add_argument("--metrics-rows", type=int, default=1_000_000)
     p.add_argument("--processes", type=int, default=2, help="load-generator processes for the throughput rows")
     p.add_argument(
-        "--workers", type=int, default=1,
+        "--workers",
+        type=int,
+        default=1,
         help="run `serve --workers N` (N gRPC processes on one port, the gateway in its own) against an echo "
         "ceiling of N processes on one port",
     )
     p.add_argument(
-        "--channels", type=int,
+        "--channels",
+        type=int,
         help="gRPC connections per load-generator process (default 1; with --workers N, 4 x N, so that "
         "SO_REUSEPORT spreads them over every process)",
     )
@@ -551,7 +602,9 @@ def main(argv: list[str] | None = None) -> int:
         help="inproc: the gateway inside `service serve` (the default deployment); "
         "standalone: `python -m gateway` as its own process in front of `service serve --no-http`",
     )
-    p.add_argument("--profile", action="store_true", help="py-spy record the server during each row (bench/out/profile/)")
+    p.add_argument(
+        "--profile", action="store_true", help="py-spy record the server during each row (bench/out/profile/)"
+    )
     p.add_argument("--max-minutes", type=float, default=20.0, help="hard stop for the whole run")
     p.add_argument(
         "--source",
@@ -560,12 +613,17 @@ def main(argv: list[str] | None = None) -> int:
         "instead of the work tree, e.g. HEAD while the work tree is being edited; or of a directory",
     )
     p.add_argument(
-        "--peers", action="store_true",
+        "--peers",
+        action="store_true",
         help="also run the peers (../shared/peers/compare.sh --peer both, from a scratch copy, at this run's shape) "
         "and add the product/peer ratios of the HTTP rows",
     )
-    p.add_argument("--peers-dir", type=pathlib.Path, default=peers.DEFAULT_DIR, help="the peers' folder (read-only is fine)")
-    p.add_argument("--peers-minutes", type=float, default=30.0, help="time allowed to compare.sh, its install and seeding included")
+    p.add_argument(
+        "--peers-dir", type=pathlib.Path, default=peers.DEFAULT_DIR, help="the peers' folder (read-only is fine)"
+    )
+    p.add_argument(
+        "--peers-minutes", type=float, default=30.0, help="time allowed to compare.sh, its install and seeding included"
+    )
     args = p.parse_args(argv)
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -611,13 +669,34 @@ def main(argv: list[str] | None = None) -> int:
                 http_note = f"HTTP rows skipped: {why}"
                 print(http_note)
         echo_port, grpc_port, http_port = free_port(), free_port(), free_port()
-        echo = start_proc("echo", [sys.executable, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{echo_port}",
-                                   "--processes", str(args.workers), "--max-seconds", str(int(args.max_minutes * 60))])
+        echo = start_proc(
+            "echo",
+            [
+                sys.executable,
+                "-m",
+                "bench.echo_server",
+                "--listen",
+                f"127.0.0.1:{echo_port}",
+                "--processes",
+                str(args.workers),
+                "--max-seconds",
+                str(int(args.max_minutes * 60)),
+            ],
+        )
         procs.append(echo)
         workers = args.workers > 1
         # With --workers the supervisor runs the gateway in a process of its own.
         inproc = http and (args.gateway == "inproc" or workers)
-        serve = [sys.executable, "-m", "service", "serve", "--database-url", url, "--grpc-listen", f"127.0.0.1:{grpc_port}"]
+        serve = [
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--database-url",
+            url,
+            "--grpc-listen",
+            f"127.0.0.1:{grpc_port}",
+        ]
         serve += ["--http-listen", f"127.0.0.1:{http_port}"] if inproc else ["--no-http"]
         serve += ["--workers", str(args.workers)] if workers else []
         server = start_proc("server", serve)
@@ -625,10 +704,32 @@ def main(argv: list[str] | None = None) -> int:
         gateway = floor = None
         if http:
             floor_port = free_port()
-            floor = start_proc("http_floor", [sys.executable, "-m", "bench.http_echo", "--port", str(floor_port), "--max-seconds", str(int(args.max_minutes * 60))])
+            floor = start_proc(
+                "http_floor",
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.http_echo",
+                    "--port",
+                    str(floor_port),
+                    "--max-seconds",
+                    str(int(args.max_minutes * 60)),
+                ],
+            )
             procs.append(floor)
         if http and not inproc:
-            gateway = start_proc("gateway", [sys.executable, "-m", "gateway", "--http-listen", f"127.0.0.1:{http_port}", "--grpc-target", f"127.0.0.1:{grpc_port}"])
+            gateway = start_proc(
+                "gateway",
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "--http-listen",
+                    f"127.0.0.1:{http_port}",
+                    "--grpc-target",
+                    f"127.0.0.1:{grpc_port}",
+                ],
+            )
             procs.append(gateway)
         wait_until("echo server", lambda: echo_serving(echo_port), echo)
         wait_until("gRPC server", lambda: grpc_serving(grpc_port), server)
@@ -639,7 +740,12 @@ def main(argv: list[str] | None = None) -> int:
             wait_until("HTTP floor", lambda: http_ok(floor_port, "/echo"), floor)
             try:
                 # With workers, /readyz is 200 once every worker serves.
-                wait_until("HTTP gateway", lambda: http_ok(http_port, "/readyz" if workers else "/healthz"), gateway or server, timeout=30)
+                wait_until(
+                    "HTTP gateway",
+                    lambda: http_ok(http_port, "/readyz" if workers else "/healthz"),
+                    gateway or server,
+                    timeout=30,
+                )
             except (TimeoutError, RuntimeError) as exc:
                 http, http_note = False, f"HTTP rows skipped: the gateway did not come up ({str(exc).splitlines()[0]})"
                 print(http_note)
@@ -648,9 +754,13 @@ def main(argv: list[str] | None = None) -> int:
         rss = RssSampler(server.pid)
         gateway_rss = RssSampler(gateway.pid) if gateway else None
         gateway_kind = "its own process (serve --workers)" if workers else args.gateway
-        print(f"echo pid {echo.pid} on :{echo_port}" + (f" ({args.workers} processes)" if workers else "")
-              + f"; server pid {server.pid} on :{grpc_port}" + (f" ({args.workers} workers: {process_tree(server.pid)[1:]})" if workers else "")
-              + (f"; gateway ({gateway_kind}) on :{http_port}" if http else ""))
+        print(
+            f"echo pid {echo.pid} on :{echo_port}"
+            + (f" ({args.workers} processes)" if workers else "")
+            + f"; server pid {server.pid} on :{grpc_port}"
+            + (f" ({args.workers} workers: {process_tree(server.pid)[1:]})" if workers else "")
+            + (f"; gateway ({gateway_kind}) on :{http_port}" if http else "")
+        )
         grpc_side = (server.pid,)
         http_side = (server.pid, gateway.pid) if gateway else (server.pid,)
 
@@ -664,9 +774,16 @@ def main(argv: list[str] | None = None) -> int:
         INVALID.update(check_list_rows(target, seeded, deep))
         for problem in INVALID.values():
             print(f"CHECK FAILED: {problem}")
-        t_list, t_metrics, t_write = (seeded.tokens[w] for w in (seed.LIST_WORKSPACE, seed.METRICS_WORKSPACE, seed.WRITE_WORKSPACE))
+        t_list, t_metrics, t_write = (
+            seeded.tokens[w] for w in (seed.LIST_WORKSPACE, seed.METRICS_WORKSPACE, seed.WRITE_WORKSPACE)
+        )
         ids = seeded.issue_ids
-        create_msg = pb.CreateIssueRequest(title=CREATE_BODY["title"], priority=issue_pb2.Issue.PRIORITY_MEDIUM, tags=CREATE_BODY["tags"], owner=CREATE_BODY["owner"])
+        create_msg = pb.CreateIssueRequest(
+            title=CREATE_BODY["title"],
+            priority=issue_pb2.Issue.PRIORITY_MEDIUM,
+            tags=CREATE_BODY["tags"],
+            owner=CREATE_BODY["owner"],
+        )
         create_msg.description.add().update(CREATE_BODY["description"][0])
         create_json = json.dumps(CREATE_BODY).encode()
 
@@ -678,15 +795,28 @@ def main(argv: list[str] | None = None) -> int:
         # asked for once; every load process gets its own share.
         cold_pages = [
             pb.ListIssuesRequest(status=[status], priority=[priority], limit=100, offset=100 * k)
-            for status in (issue_pb2.Issue.STATUS_OPEN, issue_pb2.Issue.STATUS_IN_PROGRESS,
-                           issue_pb2.Issue.STATUS_RESOLVED, issue_pb2.Issue.STATUS_REJECTED)
-            for priority in (issue_pb2.Issue.PRIORITY_LOW, issue_pb2.Issue.PRIORITY_MEDIUM, issue_pb2.Issue.PRIORITY_HIGH)
+            for status in (
+                issue_pb2.Issue.STATUS_OPEN,
+                issue_pb2.Issue.STATUS_IN_PROGRESS,
+                issue_pb2.Issue.STATUS_RESOLVED,
+                issue_pb2.Issue.STATUS_REJECTED,
+            )
+            for priority in (
+                issue_pb2.Issue.PRIORITY_LOW,
+                issue_pb2.Issue.PRIORITY_MEDIUM,
+                issue_pb2.Issue.PRIORITY_HIGH,
+            )
             for k in range(seeded.rows[seed.LIST_WORKSPACE] // 12 // 100)
         ]
         cold_warmup = 10
-        COLD = Shape(args.processes, args.concurrency,
-                     max(1, args.processes * (len(cold_pages) // args.processes - cold_warmup - args.concurrency)),
-                     args.seconds, warmup_requests=cold_warmup, channels=channels)
+        COLD = Shape(
+            args.processes,
+            args.concurrency,
+            max(1, args.processes * (len(cold_pages) // args.processes - cold_warmup - args.concurrency)),
+            args.seconds,
+            warmup_requests=cold_warmup,
+            channels=channels,
+        )
         LOW = Shape(1, 1, 4000, min(args.seconds, 8.0), warmup_requests=50)
         METRICS = Shape(1, 1, 40, 20.0, warmup_requests=3)
         # A bulk call is a hundred updates in a row: two in flight keep the server
@@ -695,33 +825,139 @@ def main(argv: list[str] | None = None) -> int:
         BULK = Shape(1, 2, args.requests, args.seconds, warmup_requests=2, channels=min(channels, 2))
 
         plan: list[tuple[Row, Callable[[], GrpcLoad | HttpLoad], Shape, tuple[int, ...]]] = [
-            (Row("echo", "gRPC", "echo"), lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)), T, (echo.pid,)),
-            (Row("GetIssue", "gRPC", "GetIssue"), lambda: _grpc(target, "GetIssue", [pb.GetIssueRequest(issue_id=i) for i in ids], t_list), T, grpc_side),
-            (Row("ListIssues", "gRPC", "ListIssues"), lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100)], t_list), T, grpc_side),
-            (Row("ListIssues deep page", "gRPC", "ListIssues deep page"), lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100, page_token=deep[1])], t_list), T, grpc_side),
-            (Row("ListIssues q", "gRPC", "ListIssues q"), lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100, q=q) for q in SEARCHES], t_list), T, grpc_side),
-            (Row("ListIssues (cold page)", "gRPC", "ListIssues cold"), lambda: _grpc(target, "ListIssues", cold_pages, t_list), COLD, grpc_side),
-            (Row("CreateIssue", "gRPC", "CreateIssue"), lambda: _grpc(target, "CreateIssue", [create_msg], t_write), T, grpc_side),
-            (Row("GetIssueMetrics", "gRPC", "GetIssueMetrics"), lambda: _grpc(target, "GetIssueMetrics", [pb.GetIssueMetricsRequest()], t_metrics), METRICS, grpc_side),
-            (Row("UpdateIssue", "gRPC", "UpdateIssue"), lambda: _grpc(target, "UpdateIssue", updates.single(), t_write), T, grpc_side),
-            (Row("BulkUpdateIssues", "gRPC", "BulkUpdateIssues"), lambda: _grpc(target, "BulkUpdateIssues", updates.bulk(), t_write), BULK, grpc_side),
+            (
+                Row("echo", "gRPC", "echo"),
+                lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)),
+                T,
+                (echo.pid,),
+            ),
+            (
+                Row("GetIssue", "gRPC", "GetIssue"),
+                lambda: _grpc(target, "GetIssue", [pb.GetIssueRequest(issue_id=i) for i in ids], t_list),
+                T,
+                grpc_side,
+            ),
+            (
+                Row("ListIssues", "gRPC", "ListIssues"),
+                lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100)], t_list),
+                T,
+                grpc_side,
+            ),
+            (
+                Row("ListIssues deep page", "gRPC", "ListIssues deep page"),
+                lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100, page_token=deep[1])], t_list),
+                T,
+                grpc_side,
+            ),
+            (
+                Row("ListIssues q", "gRPC", "ListIssues q"),
+                lambda: _grpc(target, "ListIssues", [pb.ListIssuesRequest(limit=100, q=q) for q in SEARCHES], t_list),
+                T,
+                grpc_side,
+            ),
+            (
+                Row("ListIssues (cold page)", "gRPC", "ListIssues cold"),
+                lambda: _grpc(target, "ListIssues", cold_pages, t_list),
+                COLD,
+                grpc_side,
+            ),
+            (
+                Row("CreateIssue", "gRPC", "CreateIssue"),
+                lambda: _grpc(target, "CreateIssue", [create_msg], t_write),
+                T,
+                grpc_side,
+            ),
+            (
+                Row("GetIssueMetrics", "gRPC", "GetIssueMetrics"),
+                lambda: _grpc(target, "GetIssueMetrics", [pb.GetIssueMetricsRequest()], t_metrics),
+                METRICS,
+                grpc_side,
+            ),
+            (
+                Row("UpdateIssue", "gRPC", "UpdateIssue"),
+                lambda: _grpc(target, "UpdateIssue", updates.single(), t_write),
+                T,
+                grpc_side,
+            ),
+            (
+                Row("BulkUpdateIssues", "gRPC", "BulkUpdateIssues"),
+                lambda: _grpc(target, "BulkUpdateIssues", updates.bulk(), t_write),
+                BULK,
+                grpc_side,
+            ),
         ]
-        plan.append((Row("echo", "gRPC", "echo (middle)"), lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)), T, (echo.pid,)))
+        plan.append(
+            (
+                Row("echo", "gRPC", "echo (middle)"),
+                lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)),
+                T,
+                (echo.pid,),
+            )
+        )
         if http:
             plan += [
-                (Row("HTTP floor", "HTTP", "HTTP floor"), lambda: _http(floor_port, [("GET", "/echo", b"")], "-", (200,)), T, (floor.pid,)),
-                (Row("GetIssue", "HTTP", "GetIssue HTTP"), lambda: _http(http_port, [("GET", f"/api/v1/issues/{i}", b"") for i in ids], t_list, (200,)), T, http_side),
-                (Row("ListIssues", "HTTP", "ListIssues HTTP"), lambda: _http(http_port, [("GET", "/api/v1/issues?limit=100", b"")], t_list, (200,)), T, http_side),
-                (Row("CreateIssue", "HTTP", "CreateIssue HTTP"), lambda: _http(http_port, [("POST", "/api/v1/issues", create_json)], t_write, (201,)), T, http_side),
-                (Row("GetIssueMetrics", "HTTP", "GetIssueMetrics HTTP"), lambda: _http(http_port, [("GET", "/api/v1/issues/metrics", b"")], t_metrics, (200,)), METRICS, http_side),
+                (
+                    Row("HTTP floor", "HTTP", "HTTP floor"),
+                    lambda: _http(floor_port, [("GET", "/echo", b"")], "-", (200,)),
+                    T,
+                    (floor.pid,),
+                ),
+                (
+                    Row("GetIssue", "HTTP", "GetIssue HTTP"),
+                    lambda: _http(http_port, [("GET", f"/api/v1/issues/{i}", b"") for i in ids], t_list, (200,)),
+                    T,
+                    http_side,
+                ),
+                (
+                    Row("ListIssues", "HTTP", "ListIssues HTTP"),
+                    lambda: _http(http_port, [("GET", "/api/v1/issues?limit=100", b"")], t_list, (200,)),
+                    T,
+                    http_side,
+                ),
+                (
+                    Row("CreateIssue", "HTTP", "CreateIssue HTTP"),
+                    lambda: _http(http_port, [("POST", "/api/v1/issues", create_json)], t_write, (201,)),
+                    T,
+                    http_side,
+                ),
+                (
+                    Row("GetIssueMetrics", "HTTP", "GetIssueMetrics HTTP"),
+                    lambda: _http(http_port, [("GET", "/api/v1/issues/metrics", b"")], t_metrics, (200,)),
+                    METRICS,
+                    http_side,
+                ),
             ]
         plan += [
-            (Row("echo", "gRPC", "echo c=1"), lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)), LOW, (echo.pid,)),
-            (Row("GetIssue", "gRPC", "GetIssue c=1"), lambda: _grpc(target, "GetIssue", [pb.GetIssueRequest(issue_id=i) for i in ids], t_list), LOW, grpc_side),
+            (
+                Row("echo", "gRPC", "echo c=1"),
+                lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)),
+                LOW,
+                (echo.pid,),
+            ),
+            (
+                Row("GetIssue", "gRPC", "GetIssue c=1"),
+                lambda: _grpc(target, "GetIssue", [pb.GetIssueRequest(issue_id=i) for i in ids], t_list),
+                LOW,
+                grpc_side,
+            ),
         ]
         if http:
-            plan.append((Row("GetIssue", "HTTP", "GetIssue HTTP c=1"), lambda: _http(http_port, [("GET", f"/api/v1/issues/{i}", b"") for i in ids], t_list, (200,)), LOW, http_side))
-        plan.append((Row("echo", "gRPC", "echo (end)"), lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)), T, (echo.pid,)))
+            plan.append(
+                (
+                    Row("GetIssue", "HTTP", "GetIssue HTTP c=1"),
+                    lambda: _http(http_port, [("GET", f"/api/v1/issues/{i}", b"") for i in ids], t_list, (200,)),
+                    LOW,
+                    http_side,
+                )
+            )
+        plan.append(
+            (
+                Row("echo", "gRPC", "echo (end)"),
+                lambda: GrpcLoad(f"127.0.0.1:{echo_port}", ECHO_METHOD, (b"x" * 64,)),
+                T,
+                (echo.pid,),
+            )
+        )
         if args.only:
             wanted = {w.strip() for w in args.only.split(",")} | set(CEILING_LABELS)
             plan = [item for item in plan if item[0].label in wanted]
@@ -734,7 +970,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("--profile: py-spy is not installed in this environment (pip install py-spy); no profiles")
                 profile = None
 
-        print(f"load: {T.processes} processes x {T.concurrency} in flight, <= {T.max_requests:,} requests or {T.max_seconds:.0f}s per row")
+        print(
+            f"load: {T.processes} processes x {T.concurrency} in flight, <= {T.max_requests:,} requests or {T.max_seconds:.0f}s per row"
+        )
         rows = []
         for row, make, shape, pids in plan:
             for proc in (server, gateway):
@@ -745,17 +983,38 @@ def main(argv: list[str] | None = None) -> int:
         if workers:  # every process of the supervisor's tree, added up
             peak_rss += sum((_status_kib(pid, "VmHWM") or 0) * 1024 for pid in process_tree(server.pid)[1:])
         setup = {
-            "gateway": (f"{gateway_kind}" + (f", its own peak RSS {gateway_rss.peak() / MiB:.0f} MiB" if gateway_rss else "")) if http else None,
+            "gateway": (
+                f"{gateway_kind}" + (f", its own peak RSS {gateway_rss.peak() / MiB:.0f} MiB" if gateway_rss else "")
+            )
+            if http
+            else None,
             "workers": args.workers,
         }
         peer_run = None
         if args.peers:
             # compare.sh seeds and serves on its own; the product's processes idle meanwhile.
             signal.alarm(int(args.max_minutes * 60 - (time.monotonic() - started) + args.peers_minutes * 60))
-            peer_run = peers.run(ROOT, args.peers_dir, [
-                "--peer", "both", "--loop", "asyncio", "--rows", str(args.list_rows), "--seconds", f"{args.seconds:g}",
-                "--requests", str(args.requests), "--processes", str(args.processes), "--concurrency", str(args.concurrency),
-            ], timeout=args.peers_minutes * 60)
+            peer_run = peers.run(
+                ROOT,
+                args.peers_dir,
+                [
+                    "--peer",
+                    "both",
+                    "--loop",
+                    "asyncio",
+                    "--rows",
+                    str(args.list_rows),
+                    "--seconds",
+                    f"{args.seconds:g}",
+                    "--requests",
+                    str(args.requests),
+                    "--processes",
+                    str(args.processes),
+                    "--concurrency",
+                    str(args.concurrency),
+                ],
+                timeout=args.peers_minutes * 60,
+            )
         report = render(rows, peak_rss, seeded, seed_seconds, T, http_note, time.monotonic() - started, setup)
         if peer_run is not None:
             ok = {r.label: r.result for r in rows if r.result and r.result.ok and r.op not in INVALID}
@@ -788,7 +1047,14 @@ def _fmt(x: float, digits: int = 2) -> str:
 
 
 def render(
-    rows: list[Row], peak_rss: int, seeded: seed.Seeded, seed_seconds: float, shape: Shape, http_note: str, total: float, setup: dict[str, Any]
+    rows: list[Row],
+    peak_rss: int,
+    seeded: seed.Seeded,
+    seed_seconds: float,
+    shape: Shape,
+    http_note: str,
+    total: float,
+    setup: dict[str, Any],
 ) -> str:
     by_label = {r.label: r for r in rows}
     echoes = [r.result.rps for r in rows if r.label in CEILING_LABELS and r.result and r.result.ok]
@@ -800,10 +1066,12 @@ def render(
     lines = [
         f"# Benchmark: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        (f"- service code: snapshot `{(SOURCE / '.complete').read_text().strip()[:12]}`; " if SOURCE != ROOT else
-         f"- service code: work tree at commit `{_git('rev-parse', '--short', 'HEAD')}`{' (with uncommitted changes)' if _git('status', '--porcelain', '--untracked-files=no') else ''}; ")
-        +
-        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), 1-minute load average {LOAD_BEFORE[0] if LOAD_BEFORE else math.nan:.1f} "
+        (
+            f"- service code: snapshot `{(SOURCE / '.complete').read_text().strip()[:12]}`; "
+            if SOURCE != ROOT
+            else f"- service code: work tree at commit `{_git('rev-parse', '--short', 'HEAD')}`{' (with uncommitted changes)' if _git('status', '--porcelain', '--untracked-files=no') else ''}; "
+        )
+        + f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), 1-minute load average {LOAD_BEFORE[0] if LOAD_BEFORE else math.nan:.1f} "
         f"before the run and {os.getloadavg()[0]:.1f} after{' (other work was using the machine)' if max(LOAD_BEFORE + [0]) > 1.5 else ''}; "
         f"Python {platform.python_version()}",
         f"- PostgreSQL, fresh database seeded with {seeded.rows[seed.LIST_WORKSPACE]:,} issues (list workspace) and "
@@ -815,9 +1083,11 @@ def render(
         + (f"; {setup['workers']} echo processes on one port, like the service" if setup.get("workers", 1) > 1 else ""),
         f"- server: `serve --workers {setup['workers']}` ({setup['workers']} gRPC processes on one port, SO_REUSEPORT; "
         f"{shape.channels} connections per load process so that they spread over the processes)"
-        if setup.get("workers", 1) > 1 else "- server: one process (`serve`)",
+        if setup.get("workers", 1) > 1
+        else "- server: one process (`serve`)",
         f"- HTTP: gateway {setup['gateway']}; `HTTP floor` = Starlette on uvicorn returning a small JSON (bench/http_echo.py), no gRPC behind it"
-        if setup.get("gateway") else "- HTTP: not measured",
+        if setup.get("gateway")
+        else "- HTTP: not measured",
         "",
         "| operation | via | load | RPS | p50 ms | p99 ms | RPS / echo | HTTP / gRPC RPS | HTTP adds p50 ms | server CPU µs/req | PostgreSQL CPU µs/req | loadgen CPU µs/req |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -838,7 +1108,9 @@ def render(
             if twin and twin.result and twin.result.ok:
                 http_ratio = res.rps / twin.result.rps
                 added = (res.p50 - twin.result.p50) * 1e3
-        name = r.op + (" (ceiling" + r.label[4:].replace(" (", ", ").replace(")", "") + ")" if r.label in CEILING_LABELS else "")
+        name = r.op + (
+            " (ceiling" + r.label[4:].replace(" (", ", ").replace(")", "") + ")" if r.label in CEILING_LABELS else ""
+        )
         lines.append(
             f"| {name} | {r.via} | {load} | {res.rps:,.0f} | {_fmt(res.p50 * 1e3)} | {_fmt(res.p99 * 1e3)} | "
             f"{_fmt(ratio)} | {_fmt(http_ratio)} | {_fmt(added)} | "
@@ -846,8 +1118,11 @@ def render(
         )
         if r.note:
             notes.append(f"{r.label}: {r.note}")
-    rss_of = ("every process of `serve --workers`: supervisor, workers and gateway, added up" if setup.get("workers", 1) > 1
-              else "`python -m service serve`, gateway included when on")
+    rss_of = (
+        "every process of `serve --workers`: supervisor, workers and gateway, added up"
+        if setup.get("workers", 1) > 1
+        else "`python -m service serve`, gateway included when on"
+    )
     lines += ["", f"Server peak RSS (VmHWM of {rss_of}): **{peak_rss / MiB:.0f} MiB**", ""]
     lines += _bulk_lines(by_label)
 
@@ -884,7 +1159,8 @@ def _bulk_lines(by_label: dict[str, Row]) -> list[str]:
     per_single_db = single.db_cpu / one.ok * 1e6
     per_bulk_db = bulk.db_cpu / (many.ok * BULK_SIZE) * 1e6
     return [
-        "## Bulk update: per issue", "",
+        "## Bulk update: per issue",
+        "",
         "| | issues/s | server CPU µs/issue | PostgreSQL CPU µs/issue |",
         "| --- | ---: | ---: | ---: |",
         f"| UpdateIssue (one issue per call) | {one.rps:,.0f} | {per_single_cpu:,.0f} | {per_single_db:,.0f} |",
@@ -896,7 +1172,9 @@ def _bulk_lines(by_label: dict[str, Row]) -> list[str]:
     ]
 
 
-def _check(kind: str, key: str | None, limit: float, by_label: dict[str, Row], ceiling: float, peak_rss: int) -> tuple[str, bool | None]:
+def _check(
+    kind: str, key: str | None, limit: float, by_label: dict[str, Row], ceiling: float, peak_rss: int
+) -> tuple[str, bool | None]:
     def res(label: str) -> loadgen.Result | None:
         r = by_label.get(label)
         if r is not None and r.op in INVALID:

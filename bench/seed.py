@@ -163,9 +163,12 @@ def seed(url: str, list_rows: int = 100_000, metrics_rows: int = 1_000_000, log=
             for slug, rows in ((LIST_WORKSPACE, list_rows), (METRICS_WORKSPACE, metrics_rows)) if fill else ():
                 t = time.perf_counter()
                 cur.execute(_INSERT, {"workspace_id": ids[slug], "email": EMAIL, "rows": rows, "now": now})
-                cur.execute("INSERT INTO issue_tags (issue_uuid, workspace_id, tag)"
-                            " SELECT uuid, workspace_id, t FROM issues, unnest(ARRAY['bench', 'seeded']) AS t"
-                            " WHERE workspace_id = %s", (ids[slug],))
+                cur.execute(
+                    "INSERT INTO issue_tags (issue_uuid, workspace_id, tag)"
+                    " SELECT uuid, workspace_id, t FROM issues, unnest(ARRAY['bench', 'seeded']) AS t"
+                    " WHERE workspace_id = %s",
+                    (ids[slug],),
+                )
                 # The numbers the rows took, so that creates continue after them.
                 cur.execute("UPDATE workspaces SET issue_seq = %s WHERE id = %s", (rows, ids[slug]))
                 timings[f"insert {slug}"] = time.perf_counter() - t

@@ -89,8 +89,11 @@ def _create_burst(target: str, token: str, n: int, concurrency: int = 8) -> tupl
                 with lock:
                     if next(left, None) is None:
                         return
-                create(pb.CreateIssueRequest(title=f"burst-{uuid.uuid4().hex[:8]}"),
-                       metadata=(("authorization", f"Bearer {token}"),), timeout=30)
+                create(
+                    pb.CreateIssueRequest(title=f"burst-{uuid.uuid4().hex[:8]}"),
+                    metadata=(("authorization", f"Bearer {token}"),),
+                    timeout=30,
+                )
                 with lock:
                     ended[0] = max(ended[0], time.monotonic())
 
@@ -130,15 +133,19 @@ def main(argv: list[str] | None = None) -> int:
 
         db = database.open_database(url, pool_size=1)
         database.bind(db)
-        plain = tokens.create_token(f"bench-plain-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin",
-                                    create_workspace=True)
-        hooked = tokens.create_token(f"bench-hooked-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin",
-                                     create_workspace=True)
+        plain = tokens.create_token(
+            f"bench-plain-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin", create_workspace=True
+        )
+        hooked = tokens.create_token(
+            f"bench-hooked-{uuid.uuid4().hex[:6]}", "bench@example.com", "admin", create_workspace=True
+        )
         db.close_all()
         with grpc.insecure_channel(replica.target) as channel:
             issue_service_pb2_grpc.IssueServiceStub(channel).CreateWebhook(
                 webhook_pb2.CreateWebhookRequest(url=f"http://127.0.0.1:{receiver_port}/hook"),
-                metadata=(("authorization", f"Bearer {hooked}"),), timeout=30)
+                metadata=(("authorization", f"Bearer {hooked}"),),
+                timeout=30,
+            )
 
         _writes(replica.target, plain, 1.0)  # warm up
         # serve and, on PostgreSQL, its dispatcher process; the receiver last
@@ -171,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _write_phase(target: str, token: str, seconds: float, tree: tuple[int, ...], count: Any,
-                 last: Any, hooked: bool) -> dict[str, float]:
+def _write_phase(
+    target: str, token: str, seconds: float, tree: tuple[int, ...], count: Any, last: Any, hooked: bool
+) -> dict[str, float]:
     """Writes for `seconds`, then (for a workspace with a webhook) until the
     receiver has every delivery: writes/s, CPU per write, deliveries during the
     writes and after them (the catch-up), and the lag of the last delivery."""
@@ -187,7 +195,8 @@ def _write_phase(target: str, token: str, seconds: float, tree: tuple[int, ...],
     during = count.value - delivered_before
     writes = len(acked)
     phase: dict[str, float] = {
-        "writes": writes, "writes_per_s": rate,
+        "writes": writes,
+        "writes_per_s": rate,
         "serve_cpu_us_per_write": cpu[0] / writes * 1e6,
         "other_serve_processes_cpu_us_per_write": sum(cpu[1:-1]) / writes * 1e6,  # the dispatcher process
         "receiver_cpu_us_per_write": cpu[-1] / writes * 1e6,
@@ -195,8 +204,9 @@ def _write_phase(target: str, token: str, seconds: float, tree: tuple[int, ...],
         "delivered_during_writes": during,
     }
     deadline = time.monotonic() + 300
-    while hooked and time.monotonic() < deadline and (count.value - delivered_before < writes
-                                                      or _still_arriving(count)):
+    while (
+        hooked and time.monotonic() < deadline and (count.value - delivered_before < writes or _still_arriving(count))
+    ):
         time.sleep(0.05)
     after = count.value - delivered_before - during
     if after > 0:
@@ -211,17 +221,23 @@ def _print_table(results: dict[str, Any], events: int) -> None:
     ratio = hooked["writes_per_s"] / plain["writes_per_s"]
     print("| row | no webhook | one active webhook |\n| --- | ---: | ---: |")
     print(f"| CreateIssue writes/s | {plain['writes_per_s']:.0f} | {hooked['writes_per_s']:.0f} ({ratio:.2f}x) |")
-    for key, label in (("serve_cpu_us_per_write", "serve process CPU µs/write"),
-                       ("other_serve_processes_cpu_us_per_write", "its other processes (dispatcher) CPU µs/write"),
-                       ("receiver_cpu_us_per_write", "the receiver's CPU µs/write"),
-                       ("postgres_cpu_us_per_write", "PostgreSQL CPU µs/write (whole cluster)")):
+    for key, label in (
+        ("serve_cpu_us_per_write", "serve process CPU µs/write"),
+        ("other_serve_processes_cpu_us_per_write", "its other processes (dispatcher) CPU µs/write"),
+        ("receiver_cpu_us_per_write", "the receiver's CPU µs/write"),
+        ("postgres_cpu_us_per_write", "PostgreSQL CPU µs/write (whole cluster)"),
+    ):
         print(f"| {label} | {plain[key]:.0f} | {hooked[key]:.0f} |")
     print(f"| deliveries during the writes | | {hooked['delivered_during_writes']} of {hooked['writes']} |")
     if "catch_up_deliveries_per_s" in hooked:
-        print(f"| deliveries/s after the writes (catch-up), last delivery's lag | | "
-              f"{hooked['catch_up_deliveries_per_s']:.0f}/s, {hooked['last_delivery_lag_s'] * 1000:.0f} ms |")
-    print(f"| burst of {events}: deliveries/s to one receiver ({results['burst_delivered']} of {events}) | | "
-          f"{results['deliveries_per_s']:.0f} |")
+        print(
+            f"| deliveries/s after the writes (catch-up), last delivery's lag | | "
+            f"{hooked['catch_up_deliveries_per_s']:.0f}/s, {hooked['last_delivery_lag_s'] * 1000:.0f} ms |"
+        )
+    print(
+        f"| burst of {events}: deliveries/s to one receiver ({results['burst_delivered']} of {events}) | | "
+        f"{results['deliveries_per_s']:.0f} |"
+    )
     print(f"| burst: last delivery after the last write's answer | | {results['last_delivery_lag_s'] * 1000:.0f} ms |")
 
 

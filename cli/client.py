@@ -77,11 +77,15 @@ def _unreachable(message: str, settings: Settings) -> str:
     """Why a connection failed, in the user's terms: TLS refused, an HTTP port, or the socket's own reason."""
     where = f"cannot reach the server at {settings.server}"
     if "handshake failed" in message.lower():
-        return (f"{where}: the TLS handshake failed (the server speaks plaintext there, or its certificate is "
-                "not trusted); for a plaintext server drop https:// and --tls")
+        return (
+            f"{where}: the TLS handshake failed (the server speaks plaintext there, or its certificate is "
+            "not trusted); for a plaintext server drop https:// and --tls"
+        )
     if "http1.x server" in message or "Expected SETTINGS frame" in message:
-        return (f"{where}: that is an HTTP/1 port (the HTTP gateway's?), not gRPC; point --server at the "
-                f"gRPC port (default {DEFAULT_SERVER})")
+        return (
+            f"{where}: that is an HTTP/1 port (the HTTP gateway's?), not gRPC; point --server at the "
+            f"gRPC port (default {DEFAULT_SERVER})"
+        )
     return f"{where} ({_first_line(message)}); check --server or ISSUES_SERVER"
 
 

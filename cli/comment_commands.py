@@ -49,12 +49,18 @@ def comment() -> None:
 @comment.command("add")
 @click.argument("issue_id", metavar="ID")
 @text_options
-@click.option("--attach", "files", multiple=True, metavar="FILE",
-              type=click.Path(exists=True, dir_okay=False, readable=True, path_type=pathlib.Path),
-              help="Upload FILE and attach it (repeatable, at most 10).")
+@click.option(
+    "--attach",
+    "files",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=pathlib.Path),
+    help="Upload FILE and attach it (repeatable, at most 10).",
+)
 @connection_options
-def add(issue_id: str, text: str | None, body: str | None, body_file: str | None,
-        files: tuple[pathlib.Path, ...]) -> None:
+def add(
+    issue_id: str, text: str | None, body: str | None, body_file: str | None, files: tuple[pathlib.Path, ...]
+) -> None:
     """Comment on an issue, with files attached; prints the comment's uuid."""
     from .client import pb
     from .upload import upload
@@ -63,8 +69,10 @@ def add(issue_id: str, text: str | None, body: str | None, body_file: str | None
     with client() as connection:
         issue = connection.call("GetIssue", pb.GetIssueRequest(issue_id=issue_id))  # before any upload
         attachment_ids = [upload(connection, path) for path in files]
-        created = connection.call("CreateComment", pb.CreateCommentRequest(
-            issue_id=issue.uuid, content=content, attachment_ids=attachment_ids))
+        created = connection.call(
+            "CreateComment",
+            pb.CreateCommentRequest(issue_id=issue.uuid, content=content, attachment_ids=attachment_ids),
+        )
     show(created, lambda out: out.line(created.uuid), comment_pb2.Comment)
 
 
@@ -92,8 +100,11 @@ def edit_comment(issue_id: str, comment_id: str, text: str | None, body: str | N
     from .client import pb
 
     with client() as connection:
-        current = find_comment(connection, issue_id, comment_id) if text is None and body is None and \
-            body_file is None else None
+        current = (
+            find_comment(connection, issue_id, comment_id)
+            if text is None and body is None and body_file is None
+            else None
+        )
         content = _text(text, body, body_file, current.content if current is not None else "")
         request = pb.UpdateCommentRequest(issue_id=issue_id, comment_id=comment_id, content=content)
         request.update_mask.paths.append("content")
@@ -131,12 +142,14 @@ def react(issue_id: str, comment_id: str, emoji: str, remove: bool) -> None:
 
     with client() as connection:
         if remove:
-            connection.call("RemoveReaction", pb.RemoveReactionRequest(
-                issue_id=issue_id, comment_id=comment_id, emoji=emoji))
+            connection.call(
+                "RemoveReaction", pb.RemoveReactionRequest(issue_id=issue_id, comment_id=comment_id, emoji=emoji)
+            )
             reacted = find_comment(connection, issue_id, comment_id)
         else:
-            reacted = connection.call("AddReaction", pb.AddReactionRequest(
-                issue_id=issue_id, comment_id=comment_id, emoji=emoji))
+            reacted = connection.call(
+                "AddReaction", pb.AddReactionRequest(issue_id=issue_id, comment_id=comment_id, emoji=emoji)
+            )
     show(reacted, lambda out: out.line(views.reactions_line(reacted) or "no reactions"), comment_pb2.Comment)
 
 

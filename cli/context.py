@@ -36,14 +36,30 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
 def connection_options(f: F) -> F:
     """--server, --token, --tls and --json, on the group and on every command."""
     options = [
-        click.option("--server", metavar="HOST:PORT", expose_value=False, callback=_remember,
-                     help=f"gRPC server: host:port, or https://host:port for TLS [env {config.SERVER_ENV}; "
-                          f"default {config.DEFAULT_SERVER}]"),
-        click.option("--token", metavar="TOKEN", expose_value=False, callback=_remember,
-                     help=f"API token [env {config.TOKEN_ENV}; else the one `login` saved]"),
+        click.option(
+            "--server",
+            metavar="HOST:PORT",
+            expose_value=False,
+            callback=_remember,
+            help=f"gRPC server: host:port, or https://host:port for TLS [env {config.SERVER_ENV}; "
+            f"default {config.DEFAULT_SERVER}]",
+        ),
+        click.option(
+            "--token",
+            metavar="TOKEN",
+            expose_value=False,
+            callback=_remember,
+            help=f"API token [env {config.TOKEN_ENV}; else the one `login` saved]",
+        ),
         click.option("--tls", is_flag=True, expose_value=False, callback=_remember, help="Connect with TLS."),
-        click.option("--json", "as_json", is_flag=True, expose_value=False, callback=_remember,
-                     help="Print the HTTP API's JSON instead; `--json FIELDS` (e.g. identifier,title) keeps those."),
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            expose_value=False,
+            callback=_remember,
+            help="Print the HTTP API's JSON instead; `--json FIELDS` (e.g. identifier,title) keeps those.",
+        ),
         click.option("--json-fields", "json_fields", hidden=True, expose_value=False, callback=_remember),
     ]
     for option in reversed(options):

@@ -28,8 +28,11 @@ def ref_pairs(refs: tuple[str, ...]) -> dict[str, str]:
 def history_of(connection: Any, issue_uuid: str) -> list[Any]:
     from .client import pb
 
-    return all_items(lambda token: connection.call("ListIssueHistory", pb.ListIssueHistoryRequest(
-        issue_id=issue_uuid, limit=PAGE, page_token=token)))
+    return all_items(
+        lambda token: connection.call(
+            "ListIssueHistory", pb.ListIssueHistoryRequest(issue_id=issue_uuid, limit=PAGE, page_token=token)
+        )
+    )
 
 
 @click.command()
@@ -43,12 +46,25 @@ def view(issue_id: str, with_history: bool) -> None:
 
     with client() as connection:
         issue = connection.call("GetIssue", pb.GetIssueRequest(issue_id=issue_id))
-        comments = all_items(lambda token: connection.call("ListComments", pb.ListCommentsRequest(
-            issue_id=issue.uuid, limit=PAGE, page_token=token)))
-        subs = all_items(lambda token: connection.call("ListSubIssues", pb.ListSubIssuesRequest(
-            issue_id=issue.uuid, limit=PAGE, page_token=token))) if issue.sub_issues_count else []
-        parent = connection.call("GetIssue", pb.GetIssueRequest(issue_id=issue.parent_id)) \
-            if issue.HasField("parent_id") else None
+        comments = all_items(
+            lambda token: connection.call(
+                "ListComments", pb.ListCommentsRequest(issue_id=issue.uuid, limit=PAGE, page_token=token)
+            )
+        )
+        subs = (
+            all_items(
+                lambda token: connection.call(
+                    "ListSubIssues", pb.ListSubIssuesRequest(issue_id=issue.uuid, limit=PAGE, page_token=token)
+                )
+            )
+            if issue.sub_issues_count
+            else []
+        )
+        parent = (
+            connection.call("GetIssue", pb.GetIssueRequest(issue_id=issue.parent_id))
+            if issue.HasField("parent_id")
+            else None
+        )
         history = history_of(connection, issue.uuid) if with_history else None
     from common.jsonout import to_json
 
@@ -56,8 +72,11 @@ def view(issue_id: str, with_history: bool) -> None:
     whole = {"issue": to_json(issue), "comments": as_list(comments), "sub_issues": as_list(subs)}
     if history is not None:
         whole["history"] = as_list(history)
-    show(issue if opt("json_fields") else whole,
-         lambda out: views.issue_detail(out, issue, comments, parent, subs, history), issue_pb2.Issue)
+    show(
+        issue if opt("json_fields") else whole,
+        lambda out: views.issue_detail(out, issue, comments, parent, subs, history),
+        issue_pb2.Issue,
+    )
 
 
 @click.command()
@@ -70,8 +89,16 @@ def view(issue_id: str, with_history: bool) -> None:
 @click.option("--ref", multiple=True, metavar="KEY=VALUE", help="A reference to another system (repeatable).")
 @click.option("--comment", metavar="TEXT", help="The issue's first comment.")
 @connection_options
-def create(title: str, body: str | None, priority: str | None, tag: tuple[str, ...], owner: str | None,
-           parent: str | None, ref: tuple[str, ...], comment: str | None) -> None:
+def create(
+    title: str,
+    body: str | None,
+    priority: str | None,
+    tag: tuple[str, ...],
+    owner: str | None,
+    parent: str | None,
+    ref: tuple[str, ...],
+    comment: str | None,
+) -> None:
     """Open a new issue; prints its ID."""
     from google.protobuf import struct_pb2
 

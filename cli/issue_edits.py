@@ -21,8 +21,9 @@ from .issue_commands import ref_pairs
 @click.option("--remove-owner", is_flag=True, help="Unassign it (the owner becomes Unassigned).")
 @click.option("-l", "--tag", "--label", "tag", multiple=True, help="The tags (repeatable; replaces them all).")
 @click.option("--add-tag", "--add-label", "add_tag", multiple=True, metavar="TAG", help="Add a tag (repeatable).")
-@click.option("--remove-tag", "--remove-label", "remove_tag", multiple=True, metavar="TAG",
-              help="Remove a tag (repeatable).")
+@click.option(
+    "--remove-tag", "--remove-label", "remove_tag", multiple=True, metavar="TAG", help="Remove a tag (repeatable)."
+)
 @click.option("--resolution", metavar="TEXT", help="The resolution summary.")
 @click.option("--remove-resolution", is_flag=True, help="Clear the resolution summary.")
 @click.option("--parent", metavar="ID", help="Make it a sub-issue of this issue.")
@@ -38,8 +39,10 @@ def edit(issue_id: str, **given: Any) -> None:
     if given["tag"] and (given["add_tag"] or given["remove_tag"]):
         raise click.UsageError("--tag replaces every tag; use it alone, or --add-tag and --remove-tag")
     if all(v is None or v is False or v == () for v in given.values()):  # "" is a value: the server names it
-        raise click.UsageError("nothing to change: give a field to set (--title, --status, --owner, --tag, ...) "
-                               "or to clear (--remove-owner, --remove-tag, ...)")
+        raise click.UsageError(
+            "nothing to change: give a field to set (--title, --status, --owner, --tag, ...) "
+            "or to clear (--remove-owner, --remove-tag, ...)"
+        )
     with client() as connection:
         issue = update(connection, issue_id, given)
     done(issue, "updated")
@@ -102,8 +105,14 @@ def update(connection: Any, issue_id: str, given: dict[str, Any]) -> Any:
 
 @click.command()
 @click.argument("issue_id", metavar="ID")
-@click.option("-r", "--reason", type=click.Choice(["resolved", "rejected"]), default="resolved", show_default=True,
-              help="resolved (done) or rejected (won't do).")
+@click.option(
+    "-r",
+    "--reason",
+    type=click.Choice(["resolved", "rejected"]),
+    default="resolved",
+    show_default=True,
+    help="resolved (done) or rejected (won't do).",
+)
 @click.option("-c", "--comment", metavar="TEXT", help="Leave a comment as well.")
 @click.option("--resolution", metavar="TEXT", help="The resolution summary.")
 @connection_options

@@ -17,13 +17,19 @@ def list_filters(f: F) -> F:
     """The filters `list` and `search` share; gh's short flags and names where they mean the same."""
     options = [
         click.option("-s", "--status", multiple=True, type=STATUS_CHOICE, help="Only these statuses (repeatable)."),
-        click.option("-p", "--priority", multiple=True, type=PRIORITY_CHOICE, help="Only these priorities (repeatable)."),
+        click.option(
+            "-p", "--priority", multiple=True, type=PRIORITY_CHOICE, help="Only these priorities (repeatable)."
+        ),
         click.option("-a", "--owner", "--assignee", "owner", metavar="EMAIL", help="Only issues this person owns."),
-        click.option("-l", "--tag", "--label", "tag", multiple=True, help="Only issues with all these tags (repeatable)."),
+        click.option(
+            "-l", "--tag", "--label", "tag", multiple=True, help="Only issues with all these tags (repeatable)."
+        ),
         click.option("-A", "--author", metavar="EMAIL", multiple=True, help="Only issues these people created."),
         click.option("--parent", metavar="ID", help="Only the sub-issues of this issue."),
         click.option("--ref", metavar="KEY:VALUE", multiple=True, help="Only issues with this reference (repeatable)."),
-        click.option("-L", "--limit", type=click.IntRange(1, _PAGE), help="At most N issues a page (the server's default: 100)."),
+        click.option(
+            "-L", "--limit", type=click.IntRange(1, _PAGE), help="At most N issues a page (the server's default: 100)."
+        ),
         click.option("--page-token", metavar="TOKEN", help="The page after the one that printed this token."),
         click.option("--all", "every_page", is_flag=True, help="Every page, not just the first."),
     ]
@@ -56,8 +62,9 @@ def _list(query: str | None, filters: dict[str, Any]) -> None:
 
     if filters["every_page"] and filters["page_token"]:
         raise click.UsageError("--all starts at the first page; drop --page-token")
-    request = pb.ListIssuesRequest(status=[STATUS[s] for s in filters["status"]],
-                                   priority=[PRIORITY[p] for p in filters["priority"]])
+    request = pb.ListIssuesRequest(
+        status=[STATUS[s] for s in filters["status"]], priority=[PRIORITY[p] for p in filters["priority"]]
+    )
     if filters["every_page"] or filters["limit"]:
         request.limit = _PAGE if filters["every_page"] else filters["limit"]
     if filters["page_token"]:
@@ -92,8 +99,10 @@ def _draw(out: Any, response: Any, views: Any) -> None:
         return
     views.issue_table(out, response.items)
     if response.next_page_token:  # the last page has nothing more to say
-        more = (f"showing {len(response.items)} of {response.count}; "
-                f"the next page: --page-token {response.next_page_token} (or --all)")
+        more = (
+            f"showing {len(response.items)} of {response.count}; "
+            f"the next page: --page-token {response.next_page_token} (or --all)"
+        )
         note(out.styled(more, "dim") if out.tty else more)
 
 

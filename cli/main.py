@@ -57,8 +57,10 @@ def login() -> None:
     with Client(config.Settings(server=server, token=token, tls=given.tls)) as connection:
         connection.call("ListIssues", pb.ListIssuesRequest(limit=1))  # refuses a bad token now, not later
     path = config.write_login(server, token)
-    show({"server": server, "login_file": str(path)},
-         lambda out: out.line(out.styled(f"logged in to {server}; saved in {path}", None)))
+    show(
+        {"server": server, "login_file": str(path)},
+        lambda out: out.line(out.styled(f"logged in to {server}; saved in {path}", None)),
+    )
 
 
 @cli.command()

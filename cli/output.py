@@ -57,9 +57,14 @@ class Output:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
-    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
-              styles: Sequence[Sequence[str | None]] | None = None, shrink: int = 1,
-              droppable: Sequence[int] = ()) -> None:
+    def table(
+        self,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        styles: Sequence[Sequence[str | None]] | None = None,
+        shrink: int = 1,
+        droppable: Sequence[int] = (),
+    ) -> None:
         """Columns that fit the terminal, plain and whole when piped.
 
         On a terminal, column `shrink` is truncated to fit; when it would be
@@ -72,8 +77,12 @@ class Output:
                     break
                 keep.remove(drop)
             pick = lambda cells: [cells[i] for i in keep]  # noqa: E731
-            self._rich_table(pick(headers), [pick(r) for r in rows], [pick(s) for s in styles] if styles else None,
-                             keep.index(shrink))
+            self._rich_table(
+                pick(headers),
+                [pick(r) for r in rows],
+                [pick(s) for s in styles] if styles else None,
+                keep.index(shrink),
+            )
             return
         widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
         for cells in (headers, *rows):
@@ -84,8 +93,13 @@ class Output:
         natural = {i: max([len(headers[i]), *(len(r[i]) for r in rows)]) for i in keep if i != shrink}
         return int(self.console.width) - sum(natural.values()) - 2 * (len(keep) - 1)
 
-    def _rich_table(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
-                    styles: Sequence[Sequence[str | None]] | None, shrink: int) -> None:
+    def _rich_table(
+        self,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        styles: Sequence[Sequence[str | None]] | None,
+        shrink: int,
+    ) -> None:
         from rich.table import Table
         from rich.text import Text
 

@@ -38,9 +38,15 @@ def upload(client: Client, path: pathlib.Path) -> str:
     except OSError as exc:
         raise CliError(f"{path}: {exc.strerror or exc}") from None
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    created = client.call("CreateAttachment", pb.CreateAttachmentRequest(
-        file_name=path.name, content_type=content_type, size_bytes=size, sha256=sha256,
-    ))
+    created = client.call(
+        "CreateAttachment",
+        pb.CreateAttachmentRequest(
+            file_name=path.name,
+            content_type=content_type,
+            size_bytes=size,
+            sha256=sha256,
+        ),
+    )
     headers = {"Content-Length": str(size), "Content-Type": content_type, **dict(created.upload_headers)}
     _put(created.upload_url, path, size, headers)
     return str(created.attachment.uuid)
@@ -94,9 +100,15 @@ class _progress:
             TransferSpeedColumn,
         )
 
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                             TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
-                             transient=True)
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         self._task = self._bar.add_task(name, total=total)
 
     def __enter__(self) -> Callable[[int], None]:

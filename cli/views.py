@@ -46,8 +46,14 @@ def issue_table(out: Output, issues: Sequence[issue_pb2.Issue]) -> None:
     out.table(["ID", "TITLE", "STATUS", "PRIORITY", "OWNER", "CREATED"], rows, styles, shrink=1, droppable=(5, 4, 3))
 
 
-def issue_detail(out: Output, issue: issue_pb2.Issue, comments: Sequence[Any], parent: Any = None,
-                 sub_issues: Sequence[issue_pb2.Issue] = (), history: Sequence[Any] | None = None) -> None:
+def issue_detail(
+    out: Output,
+    issue: issue_pb2.Issue,
+    comments: Sequence[Any],
+    parent: Any = None,
+    sub_issues: Sequence[issue_pb2.Issue] = (),
+    history: Sequence[Any] | None = None,
+) -> None:
     """The issue's fields, its description's text, attachments, sub-issues, every comment, and its history if given."""
     out.line(out.styled(f"{issue_id(issue)}  {issue.title}", "bold"))
     status, priority = status_name(issue), priority_name(issue)
@@ -77,18 +83,24 @@ def issue_detail(out: Output, issue: issue_pb2.Issue, comments: Sequence[Any], p
         for line in text.splitlines():
             out.line("  " + out.styled(line, None))
     for attachment in issue.attachments:
-        out.line(f"{out.styled('attached'.ljust(10), 'dim')}  {out.styled(attachment.file_name, None)} ({attachment.uuid})")
+        out.line(
+            f"{out.styled('attached'.ljust(10), 'dim')}  {out.styled(attachment.file_name, None)} ({attachment.uuid})"
+        )
     if sub_issues:
         out.line()
         out.line(out.styled(f"{len(sub_issues)} sub-issue{'s' if len(sub_issues) != 1 else ''}", "bold"))
         for sub in sub_issues:
             status = status_name(sub)
-            out.line(f"  {out.styled(issue_id(sub), 'cyan')}  {out.styled(status, _STATUS_STYLE.get(status))}  "
-                     f"{out.styled(sub.title, None)}")
+            out.line(
+                f"  {out.styled(issue_id(sub), 'cyan')}  {out.styled(status, _STATUS_STYLE.get(status))}  "
+                f"{out.styled(sub.title, None)}"
+            )
     out.line()
     out.line(out.styled(f"{len(comments)} comment{'s' if len(comments) != 1 else ''}", "bold"))
     for comment in comments:
-        header = f"{comment.created_by}, {when(comment.created_at, out.tty)}" + (" (edited)" if comment.is_edited else "")
+        header = f"{comment.created_by}, {when(comment.created_at, out.tty)}" + (
+            " (edited)" if comment.is_edited else ""
+        )
         out.line(out.styled(header, "cyan") + out.styled(f"  {comment.uuid}", "dim"))
         if comment.is_deleted:
             out.line("  " + out.styled("(deleted)", "dim"))

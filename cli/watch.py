@@ -39,9 +39,15 @@ class IssueNames:
 
 
 @click.command()
-@click.option("--after", type=click.IntRange(0), metavar="SEQUENCE",
-              help="Replay the events after this sequence first (0: everything kept); default: from now on.")
-@click.option("--type", "types", multiple=True, metavar="TYPE", help="Only events of this type (repeatable), e.g. issue.created.")
+@click.option(
+    "--after",
+    type=click.IntRange(0),
+    metavar="SEQUENCE",
+    help="Replay the events after this sequence first (0: everything kept); default: from now on.",
+)
+@click.option(
+    "--type", "types", multiple=True, metavar="TYPE", help="Only events of this type (repeatable), e.g. issue.created."
+)
 @click.option("--count", type=click.IntRange(1), help="Stop after this many events.")
 @connection_options
 def watch(after: int | None, types: tuple[str, ...], count: int | None) -> None:
@@ -76,7 +82,9 @@ def watch(after: int | None, types: tuple[str, ...], count: int | None) -> None:
                 if error.code().name not in _RESUMABLE:
                     raise CliError(describe(error, connection.settings)) from None
                 # Nothing seen yet (no --after): it resumes from now on, the cursor it never had.
-                sys.stderr.write(f"issuectl: {describe(error, connection.settings)}; resuming"
-                                 f"{f' after {after}' if after is not None else ''} in {delay:.1f} s\n")
+                sys.stderr.write(
+                    f"issuectl: {describe(error, connection.settings)}; resuming"
+                    f"{f' after {after}' if after is not None else ''} in {delay:.1f} s\n"
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)

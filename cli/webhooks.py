@@ -34,9 +34,14 @@ def webhook() -> None:
 
 def _fields(out: Output, hook: webhook_pb2.Webhook) -> None:
     active = "yes" if hook.active else "no" + (f" ({hook.disabled_reason})" if hook.HasField("disabled_reason") else "")
-    fields = [("id", out.styled(hook.id, "cyan")), ("url", hook.url), ("events", ", ".join(hook.events) or "all"),
-              ("description", hook.description or "-"), ("active", active),
-              ("created", when(hook.created_at, out.tty))]
+    fields = [
+        ("id", out.styled(hook.id, "cyan")),
+        ("url", hook.url),
+        ("events", ", ".join(hook.events) or "all"),
+        ("description", hook.description or "-"),
+        ("active", active),
+        ("created", when(hook.created_at, out.tty)),
+    ]
     if hook.HasField("secret"):
         fields.append(("secret", out.styled(hook.secret, "bold") + out.styled("  (shown only now: keep it)", "dim")))
     for name, value in fields:
@@ -48,25 +53,37 @@ def _delivery_rows(out: Output, deliveries: Sequence[webhook_pb2.WebhookDelivery
     rows, styles = [], []
     for d in deliveries:
         status = names.get(d.status, "-")
-        rows.append([d.id, d.event_type, str(d.event_sequence) if d.HasField("event_sequence") else "-", status,
-                     str(d.attempts), str(d.last_status_code) if d.HasField("last_status_code") else "-",
-                     d.last_error if d.HasField("last_error") else "-",
-                     when(d.next_attempt_at, out.tty) if d.HasField("next_attempt_at") else "-"])
+        rows.append(
+            [
+                d.id,
+                d.event_type,
+                str(d.event_sequence) if d.HasField("event_sequence") else "-",
+                status,
+                str(d.attempts),
+                str(d.last_status_code) if d.HasField("last_status_code") else "-",
+                d.last_error if d.HasField("last_error") else "-",
+                when(d.next_attempt_at, out.tty) if d.HasField("next_attempt_at") else "-",
+            ]
+        )
         styles.append(["cyan", None, None, _STATUS_STYLE.get(status), None, None, "dim", "dim"])
-    out.table(["ID", "EVENT", "SEQ", "STATUS", "ATTEMPTS", "CODE", "ERROR", "NEXT"], rows, styles, shrink=6,
-              droppable=(7, 2))
+    out.table(
+        ["ID", "EVENT", "SEQ", "STATUS", "ATTEMPTS", "CODE", "ERROR", "NEXT"], rows, styles, shrink=6, droppable=(7, 2)
+    )
 
 
 @webhook.command()
 @click.option("--url", required=True, help="Where to POST: an http or https URL.")
-@click.option("--event", "events", multiple=True, metavar="TYPE", help="Only this event type (repeatable); default: all.")
+@click.option(
+    "--event", "events", multiple=True, metavar="TYPE", help="Only this event type (repeatable); default: all."
+)
 @click.option("--description", help="What it is for.")
 @click.option("--inactive", is_flag=True, help="Create it inactive (nothing is sent until it is made active).")
 @connection_options
 def create(url: str, events: tuple[str, ...], description: str | None, inactive: bool) -> None:
     """Register a webhook; prints it with its secret, shown this once."""
-    request = webhook_pb2.CreateWebhookRequest(url=url, events=list(events), description=description or "",
-                                               active=not inactive)
+    request = webhook_pb2.CreateWebhookRequest(
+        url=url, events=list(events), description=description or "", active=not inactive
+    )
     with _client() as client:
         made = client.call("CreateWebhook", request)
     _show(made, lambda out: _fields(out, made))
@@ -77,12 +94,15 @@ def create(url: str, events: tuple[str, ...], description: str | None, inactive:
 def list_webhooks() -> None:
     """The workspace's webhooks (never their secrets)."""
     with _client() as client:
-        items = all_items(lambda token: client.call(
-            "ListWebhooks", webhook_pb2.ListWebhooksRequest(limit=PAGE, page_token=token)))
+        items = all_items(
+            lambda token: client.call("ListWebhooks", webhook_pb2.ListWebhooksRequest(limit=PAGE, page_token=token))
+        )
 
     def draw(out: Output) -> None:
-        rows = [[h.id, h.url, ", ".join(h.events) or "all", "yes" if h.active else "no", when(h.created_at, out.tty)]
-                for h in items]
+        rows = [
+            [h.id, h.url, ", ".join(h.events) or "all", "yes" if h.active else "no", when(h.created_at, out.tty)]
+            for h in items
+        ]
         out.table(["ID", "URL", "EVENTS", "ACTIVE", "CREATED"], rows, shrink=1, droppable=(4, 2))
 
     from common.jsonout import to_json
@@ -97,8 +117,9 @@ def view(webhook_id: str) -> None:
     """A webhook and its ten latest deliveries."""
     with _client() as client:
         hook = client.call("GetWebhook", webhook_pb2.GetWebhookRequest(webhook_id=webhook_id))
-        recent = client.call("ListWebhookDeliveries",
-                             webhook_pb2.ListWebhookDeliveriesRequest(webhook_id=webhook_id, limit=10))
+        recent = client.call(
+            "ListWebhookDeliveries", webhook_pb2.ListWebhookDeliveriesRequest(webhook_id=webhook_id, limit=10)
+        )
     from common.jsonout import to_json
 
     def draw(out: Output) -> None:
@@ -117,8 +138,14 @@ def view(webhook_id: str) -> None:
 @click.option("--description", help="A new description.")
 @click.option("--active/--inactive", default=None, help="Resume (clearing why it was disabled) or pause it.")
 @connection_options
-def edit(webhook_id: str, url: str | None, events: tuple[str, ...], all_events: bool, description: str | None,
-         active: bool | None) -> None:
+def edit(
+    webhook_id: str,
+    url: str | None,
+    events: tuple[str, ...],
+    all_events: bool,
+    description: str | None,
+    active: bool | None,
+) -> None:
     """Change a webhook: only what is given."""
     if events and all_events:
         raise click.UsageError("--event and --all-events: give one of them")
@@ -170,14 +197,20 @@ def ping(webhook_id: str) -> None:
 
 @webhook.command()
 @click.argument("webhook_id", metavar="ID")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(list(_DELIVERY_STATUS)),
-              help="Only these states (repeatable).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(list(_DELIVERY_STATUS)),
+    help="Only these states (repeatable).",
+)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="At most N deliveries.")
 @connection_options
 def deliveries(webhook_id: str, statuses: tuple[str, ...], limit: int) -> None:
     """The delivery log, newest first: each attempt's outcome and the next one."""
     request = webhook_pb2.ListWebhookDeliveriesRequest(
-        webhook_id=webhook_id, status=[_DELIVERY_STATUS[s] for s in statuses], limit=limit)
+        webhook_id=webhook_id, status=[_DELIVERY_STATUS[s] for s in statuses], limit=limit
+    )
     with _client() as client:
         page = client.call("ListWebhookDeliveries", request)
     _show(page, lambda out: _delivery_rows(out, page.items))
@@ -190,6 +223,8 @@ def deliveries(webhook_id: str, statuses: tuple[str, ...], limit: int) -> None:
 def redeliver(webhook_id: str, delivery_id: str) -> None:
     """Send a delivery again now (the same webhook-id)."""
     with _client() as client:
-        again = client.call("RedeliverWebhookDelivery", webhook_pb2.RedeliverWebhookDeliveryRequest(
-            webhook_id=webhook_id, delivery_id=delivery_id))
+        again = client.call(
+            "RedeliverWebhookDelivery",
+            webhook_pb2.RedeliverWebhookDeliveryRequest(webhook_id=webhook_id, delivery_id=delivery_id),
+        )
     _show(again, lambda out: out.line(out.styled(f"redelivering {again.id}", None)))

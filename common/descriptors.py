@@ -152,9 +152,16 @@ def field_rules(field: FieldDescriptor) -> Rules:
     elif r.format == "date-time":
         patterns.append(DATE_TIME_PATTERN)
     return Rules(
-        min_length=get("min_length"), max_length=get("max_length"), patterns=tuple(patterns),
-        minimum=get("minimum"), maximum=get("maximum"), min_items=get("min_items"), max_items=get("max_items"),
-        format=r.format or None, not_blank=r.not_blank, clearable=r.clearable,
+        min_length=get("min_length"),
+        max_length=get("max_length"),
+        patterns=tuple(patterns),
+        minimum=get("minimum"),
+        maximum=get("maximum"),
+        min_items=get("min_items"),
+        max_items=get("max_items"),
+        format=r.format or None,
+        not_blank=r.not_blank,
+        clearable=r.clearable,
         key_pattern=r.key_pattern or None,
     )
 

@@ -31,7 +31,7 @@ def enum_names(enum: EnumDescriptor) -> dict[int, str]:
         for value in enum.values:
             if value.number == 0 or value.number in names:
                 continue
-            name = value.name[len(prefix):] if value.name.startswith(prefix) else value.name
+            name = value.name[len(prefix) :] if value.name.startswith(prefix) else value.name
             names[value.number] = name.lower()
         _names[enum.full_name] = names
     return names

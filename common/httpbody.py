@@ -38,7 +38,7 @@ def header_metadata(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 def headers_from_metadata(metadata: Iterable[tuple[str, str | bytes]]) -> dict[str, str]:
     """The HTTP headers that initial metadata asks for."""
     return {
-        key[len(HEADER_PREFIX):]: value
+        key[len(HEADER_PREFIX) :]: value
         for key, value in metadata
         if key.startswith(HEADER_PREFIX) and isinstance(value, str)
     }

@@ -41,8 +41,17 @@ _FLOATS = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
 # Wrapper types are written as their bare value.
 WRAPPERS = frozenset(
     f"google.protobuf.{n}"
-    for n in ("DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value",
-              "UInt32Value", "BoolValue", "StringValue", "BytesValue")
+    for n in (
+        "DoubleValue",
+        "FloatValue",
+        "Int64Value",
+        "UInt64Value",
+        "Int32Value",
+        "UInt32Value",
+        "BoolValue",
+        "StringValue",
+        "BytesValue",
+    )
 )
 
 _plans: dict[str, list[tuple[str, _Getter]]] = {}

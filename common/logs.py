@@ -137,7 +137,7 @@ def _write_all(data: bytes) -> None:
     try:
         fd = sys.stderr.fileno()
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
     except (OSError, ValueError):  # stderr closed or gone: nothing left to tell
         pass
 

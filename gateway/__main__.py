@@ -21,14 +21,22 @@ log = logging.getLogger("gateway")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gateway", description="The HTTP/JSON gateway of issues.v1.IssueService.")
+    p = argparse.ArgumentParser(
+        prog="python -m gateway", description="The HTTP/JSON gateway of issues.v1.IssueService."
+    )
     p.add_argument("--http-listen", help="default: ${} or {}".format(*defaults.HTTP_LISTEN))
     p.add_argument("--grpc-target", help="default: ${} or {}".format(*defaults.GRPC_TARGET))
-    p.add_argument("--cors-origins", help="comma-separated browser origins allowed to call, * for any "
-                   f"(default: ${defaults.CORS_ORIGINS[0]}; none: CORS off)")
+    p.add_argument(
+        "--cors-origins",
+        help="comma-separated browser origins allowed to call, * for any "
+        f"(default: ${defaults.CORS_ORIGINS[0]}; none: CORS off)",
+    )
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="larger JSON bodies get 413 (default 1 MiB)")
-    p.add_argument("--max-upload-bytes", type=int,
-                   help="larger uploads get 413 (default: ${} or {})".format(*defaults.MAX_UPLOAD_BYTES))
+    p.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        help="larger uploads get 413 (default: ${} or {})".format(*defaults.MAX_UPLOAD_BYTES),
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -42,10 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     stopping = stop_event()
     try:
         cors_origins = parse_origins(defaults.resolve(defaults.CORS_ORIGINS, args.cors_origins))
-        max_upload = int(defaults.resolve(defaults.MAX_UPLOAD_BYTES, None if args.max_upload_bytes is None
-                                          else str(args.max_upload_bytes)))
-        handle = start_in_thread(http_listen, grpc_target, max_body_bytes=args.max_body_bytes,
-                                 max_upload_bytes=max_upload, cors_origins=cors_origins)
+        max_upload = int(
+            defaults.resolve(
+                defaults.MAX_UPLOAD_BYTES, None if args.max_upload_bytes is None else str(args.max_upload_bytes)
+            )
+        )
+        handle = start_in_thread(
+            http_listen,
+            grpc_target,
+            max_body_bytes=args.max_body_bytes,
+            max_upload_bytes=max_upload,
+            cors_origins=cors_origins,
+        )
     except (OSError, ValueError, RuntimeError) as exc:
         log.error("cannot start", extra={"error": str(exc)})
         return 1

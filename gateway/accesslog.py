@@ -29,7 +29,10 @@ log = logging.getLogger("gateway.access")
 
 class AccessLog:
     def __init__(
-        self, app: ASGIApp, logger: logging.Logger = log, quiet_paths: Iterable[str] = (),
+        self,
+        app: ASGIApp,
+        logger: logging.Logger = log,
+        quiet_paths: Iterable[str] = (),
         observers: Sequence[Observer] = (),
     ) -> None:
         self.app = app

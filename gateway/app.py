@@ -86,9 +86,12 @@ def build_app(
         if len(health_backends) == 1 and failing:
             return error_response(http_error(503, failing[0]))
         if failing:
-            return error_response(http_error(
-                503, f"{len(failing)} of {len(health_backends)} servers are not serving: {'; '.join(sorted(set(failing)))}"
-            ))
+            return error_response(
+                http_error(
+                    503,
+                    f"{len(failing)} of {len(health_backends)} servers are not serving: {'; '.join(sorted(set(failing)))}",
+                )
+            )
         if len(health_backends) > 1:
             return JSONResponse({"status": "serving", "servers": len(health_backends)})
         return JSONResponse({"status": "serving"})

@@ -46,6 +46,7 @@ __all__ = [
 
 log = logging.getLogger("gateway.errors")
 
+
 class GatewayError(Exception):
     """An HTTP error response waiting to be sent.
 
@@ -85,8 +86,9 @@ def http_error(
 def invalid_field(field: str, description: str) -> GatewayError:
     """400 naming `field`, shaped as the server's are: the message `field: description`,
     the violation the field and the description."""
-    return GatewayError(400, "INVALID_ARGUMENT", f"{field}: {description}",
-                        [bad_request_detail([FieldViolation(field, description)])])
+    return GatewayError(
+        400, "INVALID_ARGUMENT", f"{field}: {description}", [bad_request_detail([FieldViolation(field, description)])]
+    )
 
 
 def error_response(error: GatewayError) -> Response:
@@ -154,8 +156,11 @@ def _detail(packed: any_pb2.Any, names: Mapping[str, str]) -> dict[str, Any]:
         bad = error_details_pb2.BadRequest()
         packed.Unpack(bad)
         return bad_request_detail(
-            FieldViolation(_renamed(v.field, names), _renamed(v.description, names, whole=False)) if names
-            else FieldViolation(v.field, v.description) for v in bad.field_violations)
+            FieldViolation(_renamed(v.field, names), _renamed(v.description, names, whole=False))
+            if names
+            else FieldViolation(v.field, v.description)
+            for v in bad.field_violations
+        )
     # Any other detail type this process knows (ErrorInfo, RetryInfo, ...) in the same JSON style.
     name = packed.type_url.rsplit("/", 1)[-1]
     try:

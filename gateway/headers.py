@@ -24,7 +24,17 @@ from starlette.datastructures import Headers
 
 from .errors import http_error, invalid_field
 
-__all__ = ["ALSO_IN_BODY", "ETAG", "IF_MATCH_PATTERN", "REQUEST_HEADERS", "has_etag", "none_match", "quoted", "read", "request_headers"]
+__all__ = [
+    "ALSO_IN_BODY",
+    "ETAG",
+    "IF_MATCH_PATTERN",
+    "REQUEST_HEADERS",
+    "has_etag",
+    "none_match",
+    "quoted",
+    "read",
+    "request_headers",
+]
 
 # Request field -> the header that sets it.
 REQUEST_HEADERS = {"request_id": "Idempotency-Key", "etag": "If-Match"}
@@ -62,7 +72,9 @@ def read(message: Message, headers: Headers, fields: dict[str, str]) -> None:
             continue
         value = _if_match(value) if header == "If-Match" else value
         if getattr(message, name) not in ("", value):
-            raise invalid_field(name, f"the {header} header says otherwise; send one of them, or the same value in both")
+            raise invalid_field(
+                name, f"the {header} header says otherwise; send one of them, or the same value in both"
+            )
         setattr(message, name, value)
 
 

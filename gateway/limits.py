@@ -30,12 +30,14 @@ class HeaderLimits:
                 total += len(name) + len(value)
                 if len(value) > MAX_HEADER_BYTES:
                     shown = "-".join(p.capitalize() for p in name.decode("latin-1").split("-"))
-                    await self._refuse(scope, receive, send, shown,
-                                       f"the {shown} header is larger than {MAX_HEADER_BYTES} bytes")
+                    await self._refuse(
+                        scope, receive, send, shown, f"the {shown} header is larger than {MAX_HEADER_BYTES} bytes"
+                    )
                     return
             if total > MAX_HEADERS_BYTES:
-                await self._refuse(scope, receive, send, "headers",
-                                   f"the request headers total more than {MAX_HEADERS_BYTES} bytes")
+                await self._refuse(
+                    scope, receive, send, "headers", f"the request headers total more than {MAX_HEADERS_BYTES} bytes"
+                )
                 return
         await self.app(scope, receive, send)
 

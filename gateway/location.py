@@ -49,8 +49,9 @@ class ItemRoute:
             return None
         values = {**path_params, self.id_variable: str(value)}
         names = dict(self.template.variables)
-        segments = [quote(values[names[i]], safe="") if lit is None else lit
-                    for i, lit in enumerate(self.template.literals)]
+        segments = [
+            quote(values[names[i]], safe="") if lit is None else lit for i, lit in enumerate(self.template.literals)
+        ]
         return "/" + "/".join(segments)
 
 
@@ -66,8 +67,11 @@ def _id_path(reply: Descriptor) -> tuple[str, ...] | None:
     own = _id_field(reply)
     if own is not None:
         return (own,)
-    holders = [(f.name, held) for f in reply.fields
-               if f.message_type is not None and not f.is_repeated and (held := _id_field(f.message_type))]
+    holders = [
+        (f.name, held)
+        for f in reply.fields
+        if f.message_type is not None and not f.is_repeated and (held := _id_field(f.message_type))
+    ]
     return holders[0] if len(holders) == 1 else None
 
 
@@ -80,7 +84,10 @@ def item_route(binding: Binding, table: RouteTable) -> ItemRoute | None:
         return None
     wanted = (*binding.template.literals, None)
     for template in table.templates():
-        if (template.literals == wanted and template.verb is None
-                and template.variables[:-1] == binding.template.variables):
+        if (
+            template.literals == wanted
+            and template.verb is None
+            and template.variables[:-1] == binding.template.variables
+        ):
             return ItemRoute(template, id_path, template.variables[-1][1])
     return None

@@ -17,12 +17,12 @@ from common.metrics import LATENCY_BUCKETS
 
 __all__ = ["HTTP_REQUESTS", "HTTP_SECONDS", "observe_request"]
 
-HTTP_REQUESTS = Counter(
-    "issues_http_requests", "HTTP requests answered by the gateway.", ["method", "route", "code"]
-)
+HTTP_REQUESTS = Counter("issues_http_requests", "HTTP requests answered by the gateway.", ["method", "route", "code"])
 HTTP_SECONDS = Histogram(
-    "issues_http_request_duration_seconds", "Time from an HTTP request's arrival to its answer.",
-    ["method", "route"], buckets=LATENCY_BUCKETS,
+    "issues_http_request_duration_seconds",
+    "Time from an HTTP request's arrival to its answer.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
 )
 
 

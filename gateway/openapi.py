@@ -47,17 +47,19 @@ _BINARY: Schema = {"type": "string", "format": "binary"}
 
 def _openapi_path(b: Binding) -> str:
     names = dict(b.template.variables)
-    return "/" + "/".join(
-        f"{{{names[i]}}}" if lit is None else lit for i, lit in enumerate(b.template.literals)
-    ) + (f":{b.template.verb}" if b.template.verb else "")
+    return (
+        "/"
+        + "/".join(f"{{{names[i]}}}" if lit is None else lit for i, lit in enumerate(b.template.literals))
+        + (f":{b.template.verb}" if b.template.verb else "")
+    )
 
 
 _HEADER_DESCRIPTIONS = {
     "Idempotency-Key": "Makes the request safe to retry: for 24 hours a repeat with the same key gets the "
-                       "first response and creates nothing; the same key with another request is a 409. "
-                       "The body's `request_id` does the same; if both are sent, they must be equal.",
+    "first response and creates nothing; the same key with another request is a 409. "
+    "The body's `request_id` does the same; if both are sent, they must be equal.",
     "If-Match": "The resource's etag as last read (its `ETag`): if it has changed since, the request is "
-                "refused with 412 and changes nothing.",
+    "refused with 412 and changes nothing.",
 }
 _LOCATION_HEADER: Schema = {
     "required": True,
@@ -90,30 +92,60 @@ def _operation(b: Binding, schemas: Schemas, operation_id: str) -> Schema:
     parameters: list[Schema] = []
     for _, path in b.template.variables:
         f = request_field(method, path)
-        parameters.append({"name": path, "in": "path", "required": True,
-                           "schema": schemas.scalar(f, output=False, rules=field_rules(f))})
+        parameters.append(
+            {
+                "name": path,
+                "in": "path",
+                "required": True,
+                "schema": schemas.scalar(f, output=False, rules=field_rules(f)),
+            }
+        )
     for f in b.query_fields:
         if f.message_type is not None:
             continue  # the transcoder reads only scalar query parameters
         if f.is_repeated:
-            parameters.append({
-                "name": query_name(f), "in": "query", "required": False,
-                "schema": schemas.field(f, output=False), "style": "form", "explode": True,
-            })
+            parameters.append(
+                {
+                    "name": query_name(f),
+                    "in": "query",
+                    "required": False,
+                    "schema": schemas.field(f, output=False),
+                    "style": "form",
+                    "explode": True,
+                }
+            )
         else:
-            parameters.append({"name": query_name(f), "in": "query", "required": False, "schema": schemas.field(f, output=False)})
+            parameters.append(
+                {"name": query_name(f), "in": "query", "required": False, "schema": schemas.field(f, output=False)}
+            )
     for name, header in header_fields.items():
         f = request.fields_by_name[name]
         # If-Match is read by the gateway (headers.py); the others' rules are their fields'.
-        schema = ({"type": "string", "pattern": headers.IF_MATCH_PATTERN} if header == "If-Match"
-                  else schemas.scalar(f, output=False, rules=field_rules(f)))
-        parameters.append({"name": header, "in": "header", "required": False,
-                           "description": _HEADER_DESCRIPTIONS[header], "schema": schema})
+        schema = (
+            {"type": "string", "pattern": headers.IF_MATCH_PATTERN}
+            if header == "If-Match"
+            else schemas.scalar(f, output=False, rules=field_rules(f))
+        )
+        parameters.append(
+            {
+                "name": header,
+                "in": "header",
+                "required": False,
+                "description": _HEADER_DESCRIPTIONS[header],
+                "schema": schema,
+            }
+        )
     if etag_reply and b.verb == "GET":
-        parameters.append({"name": "If-None-Match", "in": "header", "required": False,
-                           "description": "An etag (or `*`): when it is the resource's current one, "
-                                          "the answer is 304 with no body.",
-                           "schema": {"type": "string"}})
+        parameters.append(
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "An etag (or `*`): when it is the resource's current one, "
+                "the answer is 304 with no body.",
+                "schema": {"type": "string"},
+            }
+        )
 
     op: Schema = {
         "operationId": operation_id,
@@ -148,8 +180,9 @@ def _operation(b: Binding, schemas: Schemas, operation_id: str) -> Schema:
     if is_download(b):
         success = {
             "description": "The raw bytes, as the media type they were stored with.",
-            "headers": {"Content-Disposition": {"description": "The file name to save as.",
-                                                "schema": {"type": "string"}}},
+            "headers": {
+                "Content-Disposition": {"description": "The file name to save as.", "schema": {"type": "string"}}
+            },
             # Any media type; octet-stream named first, for generators that want a named one.
             "content": {"application/octet-stream": {"schema": _BINARY}, "*/*": {"schema": _BINARY}},
         }
@@ -165,13 +198,17 @@ def _operation(b: Binding, schemas: Schemas, operation_id: str) -> Schema:
     if etag_reply:
         success["headers"] = {"ETag": _ETAG_HEADER}
         if b.verb == "GET":
-            responses["304"] = {"description": "Not modified: `If-None-Match` names the current etag.",
-                                "headers": {"ETag": _ETAG_HEADER}}
+            responses["304"] = {
+                "description": "Not modified: `If-None-Match` names the current etag.",
+                "headers": {"ETag": _ETAG_HEADER},
+            }
     op["responses"] = {**responses, **operation_errors(b)}
     return op
 
 
-def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *, version: str = "v1") -> dict[str, Any]:
+def build_openapi(
+    service: ServiceDescriptor, table: RouteTable | None = None, *, version: str = "v1"
+) -> dict[str, Any]:
     """The OpenAPI 3.1 document for `service`'s HTTP bindings (and the probes beside them)."""
     table = table or RouteTable.for_service(service)
     package = service.file.package
@@ -183,8 +220,9 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
     for b in table.bindings:
         if b.verb.lower() not in _OPENAPI_VERBS:
             continue  # a custom verb (HttpRule.custom) has no place in an OpenAPI path item
-        if b.event_stream and any(o.template.text == b.template.text and o.verb == b.verb and not o.event_stream
-                                  for o in table.bindings):
+        if b.event_stream and any(
+            o.template.text == b.template.text and o.verb == b.verb and not o.event_stream for o in table.bindings
+        ):
             continue  # described as the other content of its unary twin, below
         seen_ids[b.method.name] = seen_ids.get(b.method.name, 0) + 1
         op_id = b.method.name if seen_ids[b.method.name] == 1 else f"{b.method.name}{seen_ids[b.method.name]}"
@@ -203,46 +241,61 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
         if op is None:
             continue
         success = op["responses"].setdefault("200", {"description": "Success."})
-        success.setdefault("content", {})["text/event-stream"] = {"schema": {
-            "type": "string",
-            "description": (
-                f"With `Accept: text/event-stream`: `{b.method.full_name}` as Server-Sent Events, one per "
-                f"`{b.method.output_type.full_name}` (`id:` its sequence, `event:` its type, `data:` it as JSON), "
-                "a comment line at least every 15 s, and an `event: error` with the error envelope if the "
-                "stream fails once it has begun. Resume with the header `Last-Event-ID` (which wins) or the query."
-            ),
-        }}
+        success.setdefault("content", {})["text/event-stream"] = {
+            "schema": {
+                "type": "string",
+                "description": (
+                    f"With `Accept: text/event-stream`: `{b.method.full_name}` as Server-Sent Events, one per "
+                    f"`{b.method.output_type.full_name}` (`id:` its sequence, `event:` its type, `data:` it as JSON), "
+                    "a comment line at least every 15 s, and an `event: error` with the error envelope if the "
+                    "stream fails once it has begun. Resume with the header `Last-Event-ID` (which wins) or the query."
+                ),
+            }
+        }
     status_schema = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
-    paths["/healthz"] = {"get": {
-        "operationId": "Healthz", "summary": "The gateway process is up", "tags": ["probes"], "security": [],
-        "description": "Liveness: 200 while the gateway process runs, whatever is behind it.",
-        "responses": {
-            "200": {"description": "Up.", "content": {"application/json": {"schema": status_schema}}},
-            "431": {"$ref": "#/components/responses/HeaderTooLarge"},
-        },
-    }}
-    paths["/readyz"] = {"get": {
-        "operationId": "Readyz", "summary": "The service behind the gateway is serving", "tags": ["probes"],
-        "description": "Readiness: 200 while every server behind the gateway reports SERVING, else 503.",
-        "security": [],
-        "responses": {
-            "200": {"description": "Serving.", "content": {"application/json": {"schema": status_schema}}},
-            "431": {"$ref": "#/components/responses/HeaderTooLarge"},
-            "503": {"$ref": "#/components/responses/Unavailable"},
-        },
-    }}
-    paths["/metrics"] = {"get": {
-        "operationId": "Metrics", "summary": "Prometheus metrics of this process", "tags": ["probes"],
-        "description": "Request counts and latencies, pool and stream gauges, in Prometheus text.",
-        "security": [],
-        "responses": {
-            "200": {
-                "description": "The Prometheus text exposition format (0.0.4).",
-                "content": {"text/plain": {"schema": {"type": "string"}}},
+    paths["/healthz"] = {
+        "get": {
+            "operationId": "Healthz",
+            "summary": "The gateway process is up",
+            "tags": ["probes"],
+            "security": [],
+            "description": "Liveness: 200 while the gateway process runs, whatever is behind it.",
+            "responses": {
+                "200": {"description": "Up.", "content": {"application/json": {"schema": status_schema}}},
+                "431": {"$ref": "#/components/responses/HeaderTooLarge"},
             },
-            "431": {"$ref": "#/components/responses/HeaderTooLarge"},
-        },
-    }}
+        }
+    }
+    paths["/readyz"] = {
+        "get": {
+            "operationId": "Readyz",
+            "summary": "The service behind the gateway is serving",
+            "tags": ["probes"],
+            "description": "Readiness: 200 while every server behind the gateway reports SERVING, else 503.",
+            "security": [],
+            "responses": {
+                "200": {"description": "Serving.", "content": {"application/json": {"schema": status_schema}}},
+                "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+                "503": {"$ref": "#/components/responses/Unavailable"},
+            },
+        }
+    }
+    paths["/metrics"] = {
+        "get": {
+            "operationId": "Metrics",
+            "summary": "Prometheus metrics of this process",
+            "tags": ["probes"],
+            "description": "Request counts and latencies, pool and stream gauges, in Prometheus text.",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "The Prometheus text exposition format (0.0.4).",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+            },
+        }
+    }
 
     error_schemas, error_responses = error_components()
     return {
@@ -251,7 +304,7 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
             "title": service.full_name,
             "version": version,
             "description": f"HTTP/JSON gateway for the gRPC service `{service.full_name}`, "
-                           "generated from its google.api.http annotations.",
+            "generated from its google.api.http annotations.",
         },
         # Relative: the document is served by the gateway it describes, wherever that is reached.
         "servers": [{"url": "/", "description": "The gateway serving this document."}],
@@ -264,9 +317,11 @@ def build_openapi(service: ServiceDescriptor, table: RouteTable | None = None, *
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer"},
                 "streamTicket": {
-                    "type": "apiKey", "in": "query", "name": STREAM_TICKET_PARAMETER,
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": STREAM_TICKET_PARAMETER,
                     "description": "A stream ticket from `POST /api/v1/events:ticket`, for a browser's "
-                                   "EventSource (which cannot send headers): 60 seconds to open a stream, read-only.",
+                    "EventSource (which cannot send headers): 60 seconds to open a stream, read-only.",
                 },
             },
             "schemas": {

@@ -71,15 +71,24 @@ _RESPONSES: dict[int, tuple[str, str]] = {
     401: ("Unauthorized", "No `Authorization: Bearer <token>` header, or not a valid token (UNAUTHENTICATED)."),
     403: ("Forbidden", "The token's role may not do this, or a signed URL is not valid (PERMISSION_DENIED)."),
     404: ("NotFound", "No such resource in the token's workspace (NOT_FOUND)."),
-    409: ("Conflict", "It exists already, such as an attachment's uploaded bytes, or the Idempotency-Key "
-                      "was used with another request (ALREADY_EXISTS)."),
-    412: ("PreconditionFailed", "The resource is not in a state that allows this, or `If-Match` names an etag "
-                                "it no longer has (FAILED_PRECONDITION; a google.rpc.ErrorInfo with reason "
-                                "ETAG_MISMATCH tells the latter)."),
+    409: (
+        "Conflict",
+        "It exists already, such as an attachment's uploaded bytes, or the Idempotency-Key "
+        "was used with another request (ALREADY_EXISTS).",
+    ),
+    412: (
+        "PreconditionFailed",
+        "The resource is not in a state that allows this, or `If-Match` names an etag "
+        "it no longer has (FAILED_PRECONDITION; a google.rpc.ErrorInfo with reason "
+        "ETAG_MISMATCH tells the latter).",
+    ),
     413: ("PayloadTooLarge", "The body is larger than the gateway accepts (RESOURCE_EXHAUSTED)."),
     415: ("UnsupportedMediaType", "The body is not application/json (UNIMPLEMENTED)."),
-    429: ("TooManyRequests", "Over the token's rate limit (`Retry-After` says when to retry), or another "
-                             "limit was reached, such as a page too large to pass (RESOURCE_EXHAUSTED)."),
+    429: (
+        "TooManyRequests",
+        "Over the token's rate limit (`Retry-After` says when to retry), or another "
+        "limit was reached, such as a page too large to pass (RESOURCE_EXHAUSTED).",
+    ),
     431: ("HeaderTooLarge", "A request header is too large; the details name it (INVALID_ARGUMENT)."),
     500: ("InternalError", "A server fault; the message says nothing more (INTERNAL)."),
     503: ("Unavailable", "The service or its database is unavailable; retry later (UNAVAILABLE)."),
@@ -118,13 +127,19 @@ def error_components() -> tuple[dict[str, Schema], dict[str, Schema]]:
     for status, (name, description) in sorted(_RESPONSES.items()):
         response: Schema = {"description": description, "content": content}
         if status == 401:
-            response["headers"] = {"WWW-Authenticate": {
-                "required": True, "description": "`Bearer`.", "schema": {"type": "string"},
-            }}
+            response["headers"] = {
+                "WWW-Authenticate": {
+                    "required": True,
+                    "description": "`Bearer`.",
+                    "schema": {"type": "string"},
+                }
+            }
         if status == 429:
-            response["headers"] = {"Retry-After": {
-                "description": "Seconds until the token's rate limit admits a call again (when that was the limit).",
-                "schema": {"type": "integer", "minimum": 1},
-            }}
+            response["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds until the token's rate limit admits a call again (when that was the limit).",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
         responses[name] = response
     return {"Error": _ERROR_SCHEMA, "ErrorDetail": _ERROR_DETAIL}, responses

@@ -38,8 +38,8 @@ JSON_OBJECT: Schema = {
     "type": "object",
     "additionalProperties": {},
     "description": "Any JSON object. A description block is one, such as "
-                   '`{"type": "text", "text": "..."}`: search reads every string under a `text` key, at any depth; '
-                   "blocks nest at most 16 levels of objects and arrays and hold finite numbers only.",
+    '`{"type": "text", "text": "..."}`: search reads every string under a `text` key, at any depth; '
+    "blocks nest at most 16 levels of objects and arrays and hold finite numbers only.",
     "examples": [{"type": "text", "text": "Seen on board 3"}],
 }
 
@@ -71,7 +71,7 @@ class Schemas:
 
     def _name(self, d: Descriptor | EnumDescriptor, suffix: str) -> str:
         full = d.full_name
-        short = full[len(self.package) + 1:] if full.startswith(self.package + ".") else full
+        short = full[len(self.package) + 1 :] if full.startswith(self.package + ".") else full
         return short + suffix
 
     # -- values of one field ---------------------------------------------------
@@ -123,8 +123,7 @@ class Schemas:
             self.components.setdefault("JsonObject", JSON_OBJECT)
             return {"$ref": "#/components/schemas/JsonObject"}
         shapes: dict[str, Schema] = {
-            "timestamp": {"type": "string", "format": "date-time",
-                          "examples": ["2026-04-13T10:30:00.000000Z"]},
+            "timestamp": {"type": "string", "format": "date-time", "examples": ["2026-04-13T10:30:00.000000Z"]},
             "duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$"},
             "fieldmask": {"type": "string"},
             "array": {"type": "array", "items": {}},

@@ -48,12 +48,21 @@ def bind(listen: str) -> socket.socket:
 
 
 def _config(
-    grpc_target: str, max_body_bytes: int, max_upload_bytes: int, cors_origins: Sequence[str] = (),
-    graceful_seconds: float = SHUTDOWN_GRACE_SECONDS, transport: Transport | None = None,
+    grpc_target: str,
+    max_body_bytes: int,
+    max_upload_bytes: int,
+    cors_origins: Sequence[str] = (),
+    graceful_seconds: float = SHUTDOWN_GRACE_SECONDS,
+    transport: Transport | None = None,
 ) -> uvicorn.Config:
     return uvicorn.Config(
-        build_app(grpc_target, max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes,
-                  cors_origins=cors_origins, transport=transport),
+        build_app(
+            grpc_target,
+            max_body_bytes=max_body_bytes,
+            max_upload_bytes=max_upload_bytes,
+            cors_origins=cors_origins,
+            transport=transport,
+        ),
         lifespan="on",
         log_config=None,  # leave logging to the process (JSON lines in `service serve`)
         access_log=False,  # the app logs one line per request itself
@@ -102,8 +111,9 @@ def start_in_thread(
     """
     sock = sock if sock is not None else bind(http_listen)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(grpc_target, max_body_bytes, max_upload_bytes, cors_origins, graceful_seconds,
-                                          transport))
+    server = uvicorn.Server(
+        _config(grpc_target, max_body_bytes, max_upload_bytes, cors_origins, graceful_seconds, transport)
+    )
     failure: list[BaseException] = []
 
     def run() -> None:

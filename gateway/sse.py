@@ -34,7 +34,15 @@ from common.jsonout import to_json
 
 from .errors import from_rpc_error, http_error
 
-__all__ = ["HEARTBEAT_SECONDS", "LAST_EVENT_ID", "LAST_EVENT_ID_FIELD", "MEDIA_TYPE", "accepts_events", "apply_last_event_id", "respond"]
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "LAST_EVENT_ID",
+    "LAST_EVENT_ID_FIELD",
+    "MEDIA_TYPE",
+    "accepts_events",
+    "apply_last_event_id",
+    "respond",
+]
 
 log = logging.getLogger("gateway")
 
@@ -82,7 +90,9 @@ def _error_frame(envelope: dict[str, Any]) -> bytes:
 
 
 async def respond(
-    call: grpc.aio.UnaryStreamCall[Message, Message], method: str, names: Mapping[str, str] | None = None,
+    call: grpc.aio.UnaryStreamCall[Message, Message],
+    method: str,
+    names: Mapping[str, str] | None = None,
     heartbeat: float | None = None,
 ) -> EventStream:
     """The stream as Server-Sent Events, or an error response if it fails before it starts.
@@ -123,8 +133,9 @@ class EventStream:
 
     media_type = MEDIA_TYPE
 
-    def __init__(self, call: grpc.aio.UnaryStreamCall[Message, Message], method: str, heartbeat: float,
-                 names: Mapping[str, str]) -> None:
+    def __init__(
+        self, call: grpc.aio.UnaryStreamCall[Message, Message], method: str, heartbeat: float, names: Mapping[str, str]
+    ) -> None:
         self._call = call
         self._method = method
         self._names = names  # query parameters named apart from their fields (errors name the parameter)
@@ -134,8 +145,13 @@ class EventStream:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         call = self._call
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(k.encode(), v.encode()) for k, v in self.headers.items()]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(k.encode(), v.encode()) for k, v in self.headers.items()],
+            }
+        )
         read = asyncio.ensure_future(call.read())
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
@@ -156,7 +172,7 @@ class EventStream:
                     body = _error_frame(from_rpc_error(exc, self._names).envelope())
                     await send({"type": "http.response.body", "body": body, "more_body": False})
                     return
-                if message is grpc.aio.EOF:  # type: ignore[attr-defined]
+                if message is grpc.aio.EOF:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     return
                 await send({"type": "http.response.body", "body": _frame(message), "more_body": True})

@@ -43,8 +43,9 @@ def is_download(binding: Binding) -> bool:
     return method.server_streaming and not method.client_streaming and method.output_type.full_name == HTTP_BODY
 
 
-async def upload(call: grpc.aio.StreamUnaryCall[Message, Message], first: Message, body_field: str, request: Request,
-                 limit: int) -> Message:
+async def upload(
+    call: grpc.aio.StreamUnaryCall[Message, Message], first: Message, body_field: str, request: Request, limit: int
+) -> Message:
     """Send `first` (the path and query fields) with the body's bytes in `body_field`; the reply.
 
     More than `limit` bytes is a 413; a call the server ends early (a bad
@@ -60,8 +61,9 @@ async def upload(call: grpc.aio.StreamUnaryCall[Message, Message], first: Messag
         call.cancel()  # a no-op once the call has ended
 
 
-async def _upload(call: grpc.aio.StreamUnaryCall[Message, Message], first: Message, body_field: str, request: Request,
-                  limit: int) -> Message:
+async def _upload(
+    call: grpc.aio.StreamUnaryCall[Message, Message], first: Message, body_field: str, request: Request, limit: int
+) -> Message:
     declared_length(request, limit)
     getattr(first, body_field).content_type = request.headers.get("content-type", "")
     pending = bytearray()
@@ -97,17 +99,21 @@ async def _accepted(call: grpc.aio.StreamUnaryCall[Message, Message]) -> bool:
     return ACCEPTED in tuple(await call.initial_metadata() or ())
 
 
-async def _send(call: grpc.aio.StreamUnaryCall[Message, Message], message: Message, body_field: str, data: bytes) -> None:
+async def _send(
+    call: grpc.aio.StreamUnaryCall[Message, Message], message: Message, body_field: str, data: bytes
+) -> None:
     body: httpbody_pb2.HttpBody = getattr(message, body_field)
     body.data = data
     await call.write(message)
 
 
-async def download(call: grpc.aio.UnaryStreamCall[Message, httpbody_pb2.HttpBody], binding: Binding, head_only: bool) -> Response:
+async def download(
+    call: grpc.aio.UnaryStreamCall[Message, httpbody_pb2.HttpBody], binding: Binding, head_only: bool
+) -> Response:
     """The response of a download: the first message's content type, the headers its metadata asks for."""
     # An HttpBody or grpc.aio.EOF (which the stubs type as a bare object, and do not export).
     first: Any = await call.read()  # a failure before any byte raises here, answered in the envelope
-    if first is grpc.aio.EOF:  # type: ignore[attr-defined]
+    if first is grpc.aio.EOF:
         first = httpbody_pb2.HttpBody()
     headers = headers_from_metadata(await call.initial_metadata() or ())
     media_type = first.content_type or "application/octet-stream"
@@ -118,7 +124,7 @@ async def download(call: grpc.aio.UnaryStreamCall[Message, httpbody_pb2.HttpBody
     async def body() -> AsyncIterator[bytes]:
         try:
             yield first.data
-            while (message := await call.read()) is not grpc.aio.EOF:  # type: ignore[attr-defined]
+            while (message := await call.read()) is not grpc.aio.EOF:
                 yield message.data  # type: ignore[attr-defined]
         except grpc.RpcError as exc:
             # The status line is sent: all that is left is to cut the body short.

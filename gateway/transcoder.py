@@ -23,7 +23,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import message_factory
-from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
@@ -75,10 +74,11 @@ class _Method:
         self.body_skip = binding.body_skip
         # The reply's etag goes out as the ETag header too (not for a reply cut down to one field).
         self.etag = headers.has_etag(binding.method.output_type) and not binding.response_body
-        self.required = tuple(
-            f.name for f in binding.method.input_type.fields
-            if is_required(f) and f.name not in path_fields
-        ) if binding.body == "*" else ()
+        self.required = (
+            tuple(f.name for f in binding.method.input_type.fields if is_required(f) and f.name not in path_fields)
+            if binding.body == "*"
+            else ()
+        )
         self.empty_response = binding.method.output_type.full_name == "google.protobuf.Empty"
         self.upload = streaming.is_upload(binding)
         self.download = streaming.is_download(binding)
@@ -95,8 +95,9 @@ class _Method:
 class TranscodingRoute(BaseRoute):
     """All annotated methods of a service, as one route."""
 
-    def __init__(self, table: RouteTable, backend: Transport, *, max_body_bytes: int = 1 << 20,
-                 max_upload_bytes: int = 512 << 20) -> None:
+    def __init__(
+        self, table: RouteTable, backend: Transport, *, max_body_bytes: int = 1 << 20, max_upload_bytes: int = 512 << 20
+    ) -> None:
         self.table = table
         self.backend = backend
         self.max_body_bytes = max_body_bytes  # JSON bodies
@@ -121,12 +122,15 @@ class TranscodingRoute(BaseRoute):
         resolution = scope["gateway.resolution"]
         try:
             if resolution.binding is None and scope["method"] == "OPTIONS":
-                response: Response | sse.EventStream = Response(status_code=204, headers={"Allow": ", ".join(resolution.allowed)})
+                response: Response | sse.EventStream = Response(
+                    status_code=204, headers={"Allow": ", ".join(resolution.allowed)}
+                )
                 await response(scope, receive, send)
                 return
             if resolution.binding is None:
                 raise http_error(
-                    405, f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
+                    405,
+                    f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
                     headers={"Allow": ", ".join(resolution.allowed)},
                 )
             request = Request(scope, receive)
@@ -156,8 +160,13 @@ class TranscodingRoute(BaseRoute):
             data = await self._read_json(request)
             if binding.body == "*":
                 # AIP-134 over JSON: a PATCH body's keys are the fields to change.
-                merge_object(message, data, skip=method.body_skip, required=method.required,
-                             mask_from_keys=method.mask_field is not None)
+                merge_object(
+                    message,
+                    data,
+                    skip=method.body_skip,
+                    required=method.required,
+                    mask_from_keys=method.mask_field is not None,
+                )
             else:
                 wrapper = {binding.body: data}
                 merge_object(message, wrapper)
@@ -180,12 +189,16 @@ class TranscodingRoute(BaseRoute):
         if method.upload:
             sender = self.backend.client_stream(binding.full_method, method.response_class)
             # No request iterator: streaming.upload writes the messages (the stubs require one).
-            sending = sender(metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS))  # type: ignore[call-arg]
+            sending = sender(
+                metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS)
+            )
             # The method's response message, whose fields are read by name below.
             reply: Any = await streaming.upload(sending, message, binding.body, request, self.max_upload_bytes)
         elif method.download:
             stream = self.backend.server_stream(binding.full_method, method.response_class)
-            call = stream(message, metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS))
+            call = stream(
+                message, metadata=metadata, timeout=_timeout(request, STREAM_TIMEOUT_SECONDS, STREAM_TIMEOUT_SECONDS)
+            )
             return await streaming.download(call, binding, head_only=request.method == "HEAD")
         else:
             unary = self.backend.unary(binding.full_method, method.response_class)
@@ -247,7 +260,9 @@ def _metadata(request: Request, ticket_ok: bool = False) -> tuple[tuple[str, str
     tickets = request.query_params.getlist(STREAM_TICKET_PARAMETER) if ticket_ok else []
     if tickets:
         if authorization is not None or len(tickets) > 1:
-            raise invalid_field(STREAM_TICKET_PARAMETER, "send one stream ticket, or the Authorization header, not both")
+            raise invalid_field(
+                STREAM_TICKET_PARAMETER, "send one stream ticket, or the Authorization header, not both"
+            )
         authorization = f"Bearer {tickets[0]}"
     if authorization is None:
         raise http_error(401, "missing credentials: send the header `Authorization: Bearer <token>`")
@@ -265,5 +280,7 @@ def _timeout(request: Request, default: float = DEFAULT_TIMEOUT_SECONDS, longest
         return default
     m = _GRPC_TIMEOUT.match(header)
     if m is None:
-        raise http_error(400, "grpc-timeout must be digits and a unit (H, M, S, m, u, n), e.g. 5S", field="grpc-timeout")
+        raise http_error(
+            400, "grpc-timeout must be digits and a unit (H, M, S, m, u, n), e.g. 5S", field="grpc-timeout"
+        )
     return min(int(m.group(1)) * _TIMEOUT_UNITS[m.group(2)], longest)

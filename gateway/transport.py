@@ -92,14 +92,18 @@ class GrpcTransport:
             self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
         return self._channel
 
-    def unary(self, full_method: str, response_class: type[Message]) -> grpc.aio.UnaryUnaryMultiCallable:
-        return self._callable("unary_unary", full_method, response_class)
+    def unary(self, full_method: str, response_class: type[Message]) -> grpc.aio.UnaryUnaryMultiCallable[Message, Any]:
+        return self._callable("unary_unary", full_method, response_class)  # type: ignore[no-any-return]
 
-    def client_stream(self, full_method: str, response_class: type[Message]) -> grpc.aio.StreamUnaryMultiCallable:
-        return self._callable("stream_unary", full_method, response_class)
+    def client_stream(
+        self, full_method: str, response_class: type[Message]
+    ) -> grpc.aio.StreamUnaryMultiCallable[Message, Any]:
+        return self._callable("stream_unary", full_method, response_class)  # type: ignore[no-any-return]
 
-    def server_stream(self, full_method: str, response_class: type[Message]) -> grpc.aio.UnaryStreamMultiCallable:
-        return self._callable("unary_stream", full_method, response_class)
+    def server_stream(
+        self, full_method: str, response_class: type[Message]
+    ) -> grpc.aio.UnaryStreamMultiCallable[Message, Any]:
+        return self._callable("unary_stream", full_method, response_class)  # type: ignore[no-any-return]
 
     def _callable(self, kind: str, full_method: str, response_class: type[Message]) -> Any:
         call = self._callables.get((kind, full_method))
@@ -114,7 +118,8 @@ class GrpcTransport:
     async def not_serving(self) -> str | None:
         """None if the server behind the channel reports SERVING, else what it reports."""
         try:
-            reply = await health_pb2_grpc.HealthStub(self.channel).Check(
+            # types-grpcio-health-checking declares HealthStub without its methods.
+            reply = await health_pb2_grpc.HealthStub(self.channel).Check(  # type: ignore[attr-defined]
                 health_pb2.HealthCheckRequest(service=""), timeout=READY_TIMEOUT_SECONDS
             )
         except grpc.RpcError as exc:

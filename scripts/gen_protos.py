@@ -71,7 +71,11 @@ def main() -> int:
         fresh = pathlib.Path(tmp)
         generate(fresh)
         if options.check:
-            stale = differences(fresh / "issues", OUT / "issues") if (OUT / "issues").exists() else ["gen/issues is missing"]
+            stale = (
+                differences(fresh / "issues", OUT / "issues")
+                if (OUT / "issues").exists()
+                else ["gen/issues is missing"]
+            )
             for line in stale:
                 print(line, file=sys.stderr)
             if stale:

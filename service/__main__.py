@@ -111,7 +111,9 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def _days(text: str) -> int:
     """argparse type: a positive whole number of days (else a usage error, exit 2)."""
     if not text.isdigit() or not 0 < int(text) <= tokens.MAX_EXPIRY_DAYS:
-        raise argparse.ArgumentTypeError(f"expected a whole number of days from 1 to {tokens.MAX_EXPIRY_DAYS}, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of days from 1 to {tokens.MAX_EXPIRY_DAYS}, got {text!r}"
+        )
     return int(text)
 
 
@@ -153,18 +155,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return serve(Settings(
-        database_url=database_url,
-        grpc_listen=setting("grpc_listen", args.grpc_listen),
-        http_listen=http_listen,
-        blobs=blob_settings(database_url, http_listen),
-        shutdown_grace_seconds=grace,
-        cors_origins=setting("cors_origins", args.cors_origins),
-        rate_limit=setting("rate_limit"),
-        worker_processes=workers,
-        db_pool_size=pool,
-        listen_database_url=setting("listen_database_url"),
-    ))
+    return serve(
+        Settings(
+            database_url=database_url,
+            grpc_listen=setting("grpc_listen", args.grpc_listen),
+            http_listen=http_listen,
+            blobs=blob_settings(database_url, http_listen),
+            shutdown_grace_seconds=grace,
+            cors_origins=setting("cors_origins", args.cors_origins),
+            rate_limit=setting("rate_limit"),
+            worker_processes=workers,
+            db_pool_size=pool,
+            listen_database_url=setting("listen_database_url"),
+        )
+    )
 
 
 MAX_WORKERS = 64
@@ -190,17 +194,20 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-listen", help="default: $ISSUES_HTTP_LISTEN or 127.0.0.1:8080")
     serve.add_argument("--no-http", action="store_true", help="do not run the HTTP gateway")
     serve.add_argument(
-        "--cors-origins", metavar="ORIGINS",
+        "--cors-origins",
+        metavar="ORIGINS",
         help="comma-separated browser origins the HTTP gateway answers CORS for, * for any "
         "(default: $ISSUES_CORS_ORIGINS, or none: CORS off)",
     )
     serve.add_argument(
-        "--shutdown-grace", metavar="SECONDS",
+        "--shutdown-grace",
+        metavar="SECONDS",
         help="at SIGTERM, how long calls in flight may finish before their work is cancelled "
         "(default: $ISSUES_SHUTDOWN_GRACE or 10)",
     )
     serve.add_argument(
-        "--workers", metavar="N",
+        "--workers",
+        metavar="N",
         help="gRPC server processes on the one port (SO_REUSEPORT), with the HTTP gateway in a process of "
         "its own, under a supervisor that restarts any that dies (default: $ISSUES_WORKERS or 1: one "
         "process, the gateway in it)",
@@ -209,15 +216,24 @@ def parser() -> argparse.ArgumentParser:
 
     with_db(commands.add_parser("migrate", help="apply pending migrations and exit")).set_defaults(run=cmd_migrate)
 
-    gc = with_db(commands.add_parser("gc", help="remove expired uploads, long-unreferenced attachments and events older than ISSUES_EVENT_RETENTION"))
+    gc = with_db(
+        commands.add_parser(
+            "gc",
+            help="remove expired uploads, long-unreferenced attachments and events older than ISSUES_EVENT_RETENTION",
+        )
+    )
     gc.set_defaults(run=cmd_gc)
 
     workspace = commands.add_parser("workspace", help="manage workspaces and their identifier prefixes")
     workspace_commands = workspace.add_subparsers(dest="workspace_command", required=True)
     ws_create = with_db(workspace_commands.add_parser("create", help="create a workspace"))
     ws_create.add_argument("--slug", required=True)
-    ws_create.add_argument("--prefix", help="2 to 10 upper-case letters or digits (default: from the slug, e.g. acme -> ACM)")
-    ws_update = with_db(workspace_commands.add_parser("update", help="change a workspace's prefix; old identifiers still resolve"))
+    ws_create.add_argument(
+        "--prefix", help="2 to 10 upper-case letters or digits (default: from the slug, e.g. acme -> ACM)"
+    )
+    ws_update = with_db(
+        workspace_commands.add_parser("update", help="change a workspace's prefix; old identifiers still resolve")
+    )
     ws_update.add_argument("--slug", required=True)
     ws_update.add_argument("--prefix", required=True)
     ws_list = with_db(workspace_commands.add_parser("list", help="list the workspaces"))
@@ -228,10 +244,14 @@ def parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = with_db(token_commands.add_parser("create", help="mint a token and print it alone on stdout"))
-    create.add_argument("--workspace", required=True, help="an existing workspace's slug (`workspace create` makes one)")
+    create.add_argument(
+        "--workspace", required=True, help="an existing workspace's slug (`workspace create` makes one)"
+    )
     create.add_argument("--email", required=True)
     create.add_argument("--role", required=True, choices=["viewer", "member", "admin"])
-    create.add_argument("--expires-in", metavar="DAYS", type=_days, help="refuse the token after DAYS days (default: never)")
+    create.add_argument(
+        "--expires-in", metavar="DAYS", type=_days, help="refuse the token after DAYS days (default: never)"
+    )
     create.set_defaults(run=cmd_token_create)
     listing = with_db(token_commands.add_parser("list", help="the workspace's tokens (never the tokens themselves)"))
     listing.add_argument("--workspace", required=True, help="workspace slug")

@@ -41,7 +41,9 @@ def duration(name: str, flag_value: str | None = None) -> int:
     text = setting(name, flag_value).strip()
     number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
     if not number.isdigit() or int(number) <= 0:
-        raise ValueError(f"{DEFAULTS[name][0]}: expected seconds, or a number with s, m, h or d (e.g. 7d), got {text!r}")
+        raise ValueError(
+            f"{DEFAULTS[name][0]}: expected seconds, or a number with s, m, h or d (e.g. 7d), got {text!r}"
+        )
     return int(number) * _UNITS[unit]
 
 
@@ -49,7 +51,9 @@ def pool_size(flag_value: str | None = None) -> int:
     """ISSUES_DB_POOL_SIZE: a whole number from 1 to MAX_POOL_SIZE; ValueError naming it otherwise."""
     text = setting("db_pool_size", flag_value).strip()
     if not text.isdigit() or not 1 <= int(text) <= MAX_POOL_SIZE:
-        raise ValueError(f"ISSUES_DB_POOL_SIZE: expected a whole number of connections from 1 to {MAX_POOL_SIZE}, got {text!r}")
+        raise ValueError(
+            f"ISSUES_DB_POOL_SIZE: expected a whole number of connections from 1 to {MAX_POOL_SIZE}, got {text!r}"
+        )
     return int(text)
 
 
@@ -127,7 +131,9 @@ def blob_settings(database_url: str, http_listen: str | None) -> BlobSettings:
     `blobs/` beside the SQLite file (or the working directory)."""
     env = os.environ
     parts = urllib.parse.urlsplit(database_url)
-    beside = pathlib.Path(urllib.parse.unquote(parts.path[1:])).parent if parts.scheme == "sqlite" else pathlib.Path(".")
+    beside = (
+        pathlib.Path(urllib.parse.unquote(parts.path[1:])).parent if parts.scheme == "sqlite" else pathlib.Path(".")
+    )
     return BlobSettings(
         store=env.get("ISSUES_BLOB_STORE") or "file",
         directory=pathlib.Path(env.get("ISSUES_BLOB_DIR") or beside / "blobs"),

@@ -39,7 +39,8 @@ def open_existing(url: str) -> peewee.Database:
     if path is not None and not path.exists():
         raise MissingDatabase(
             f"no database at {path}: set DATABASE_URL or --database-url to the server's "
-            "(`serve` and `migrate` create one)")
+            "(`serve` and `migrate` create one)"
+        )
     db = database.open_database(url)
     database.bind(db)
     migrate.migrate(db)

@@ -25,22 +25,37 @@ def status(record: TokenRecord, now: datetime.datetime) -> str:
 
 def render_json(records: list[TokenRecord]) -> str:
     now = utcnow()
-    return json.dumps([
-        {
-            "id": r.id, "email": r.email, "role": r.role, "created_at": iso_seconds(r.created_at),
-            "last_used_at": iso_seconds(r.last_used_at), "expires_at": iso_seconds(r.expires_at),
-            "revoked_at": iso_seconds(r.revoked_at), "status": status(r, now),
-        }
-        for r in records
-    ], indent=2)
+    return json.dumps(
+        [
+            {
+                "id": r.id,
+                "email": r.email,
+                "role": r.role,
+                "created_at": iso_seconds(r.created_at),
+                "last_used_at": iso_seconds(r.last_used_at),
+                "expires_at": iso_seconds(r.expires_at),
+                "revoked_at": iso_seconds(r.revoked_at),
+                "status": status(r, now),
+            }
+            for r in records
+        ],
+        indent=2,
+    )
 
 
 def render_table(records: list[TokenRecord]) -> str:
     """Columns padded to their widest cell; `-` for never (used, expiring)."""
     now = utcnow()
     rows = [COLUMNS] + [
-        (str(r.id), r.email, r.role, iso_seconds(r.created_at) or "-", iso_seconds(r.last_used_at) or "-",
-         iso_seconds(r.expires_at) or "-", status(r, now))
+        (
+            str(r.id),
+            r.email,
+            r.role,
+            iso_seconds(r.created_at) or "-",
+            iso_seconds(r.last_used_at) or "-",
+            iso_seconds(r.expires_at) or "-",
+            status(r, now),
+        )
         for r in records
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]

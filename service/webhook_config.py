@@ -77,8 +77,10 @@ class WebhookSettings:
             poll=_duration("ISSUES_WEBHOOK_POLL", "1"),
         )
         if made.lease <= made.timeout:  # else a slow attempt's delivery would be taken by another meanwhile
-            raise ValueError(f"ISSUES_WEBHOOK_LEASE ({made.lease:g} s) must be longer than "
-                             f"ISSUES_WEBHOOK_TIMEOUT ({made.timeout:g} s)")
+            raise ValueError(
+                f"ISSUES_WEBHOOK_LEASE ({made.lease:g} s) must be longer than "
+                f"ISSUES_WEBHOOK_TIMEOUT ({made.timeout:g} s)"
+            )
         return made
 
 

@@ -52,8 +52,15 @@ class Cli:
             self.env["ISSUES_TOKEN"] = token
 
     def __call__(self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
-        done = subprocess.run([*command(), *args], input=stdin, capture_output=True, text=True, timeout=60,
-                              env={**self.env, **(env or {})}, stdin=None if stdin is not None else subprocess.DEVNULL)
+        done = subprocess.run(
+            [*command(), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**self.env, **(env or {})},
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
         return Result(done.returncode, done.stdout, done.stderr)
 
     @property

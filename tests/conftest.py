@@ -81,7 +81,9 @@ def _new_database(backend: str, request: pytest.FixtureRequest, directory: pathl
 
 
 @pytest.fixture(scope="session")
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     yield from _new_database(backend, request, tmp_path_factory.mktemp("db"))
 
 
@@ -89,8 +91,9 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory:
 def grpc_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ServerProcess]:
     # Event streams idle for a second, not ten, before their keep-alive line
     # (test_events waits for one).
-    server = harness.ServerProcess(database_url, tmp_path_factory.mktemp("server"), http=True,
-                                   env={"ISSUES_SSE_HEARTBEAT_SECONDS": "1"})
+    server = harness.ServerProcess(
+        database_url, tmp_path_factory.mktemp("server"), http=True, env={"ISSUES_SSE_HEARTBEAT_SECONDS": "1"}
+    )
     yield server
     server.stop()
 
@@ -143,7 +146,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         on_postgres = callspec is not None and callspec.params.get("backend") == "postgres"
         independent = item.get_closest_marker("backend_independent") or (
-            callspec is not None and callspec.params.get("gateway_url") == "standalone")
+            callspec is not None and callspec.params.get("gateway_url") == "standalone"
+        )
         (dropped if on_postgres and independent else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -72,8 +72,21 @@ class ThrowawayPostgres:
             if standby_of is None:
                 self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
             else:
-                self._run("pg_basebackup", "-D", str(self.dir / "data"), "-h", "127.0.0.1", "-p", str(standby_of.port),
-                          "-U", "postgres", "-R", "-X", "stream", "--checkpoint=fast")
+                self._run(
+                    "pg_basebackup",
+                    "-D",
+                    str(self.dir / "data"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(standby_of.port),
+                    "-U",
+                    "postgres",
+                    "-R",
+                    "-X",
+                    "stream",
+                    "--checkpoint=fast",
+                )
             self.start_server()
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)  # nothing runs from it yet
@@ -94,8 +107,15 @@ class ThrowawayPostgres:
 
     def start_server(self) -> None:
         self._run(
-            "pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "start",
-            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "pg_ctl",
+            "-D",
+            str(self.dir / "data"),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
         )
 
     def run_tool(self, tool: str, *args: str) -> None:
@@ -152,7 +172,9 @@ def in_database(url: str, fn: Any, *, write: bool = False) -> Any:
     return database.transaction(fn, write=write)
 
 
-def mint_token(url: str, role: str = "admin", workspace: str | None = None, email: str | None = None) -> tuple[str, str]:
+def mint_token(
+    url: str, role: str = "admin", workspace: str | None = None, email: str | None = None
+) -> tuple[str, str]:
     slug = workspace or f"ws-{uuid.uuid4().hex[:10]}"
     email = email or f"{role}-{uuid.uuid4().hex[:6]}@example.com"
     use_database(url)
@@ -176,8 +198,16 @@ class ServerProcess:
     ("worker-1", ..., "gateway") and `worker_targets` each worker's own port.
     """
 
-    def __init__(self, database_url: str, workdir: pathlib.Path, *, http: bool = False,
-                 env: dict[str, str] | None = None, workers: int = 1, grpc_port: int = 0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        workdir: pathlib.Path,
+        *,
+        http: bool = False,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+        grpc_port: int = 0,
+    ) -> None:
         self.database_url = database_url
         self.grpc_port = grpc_port  # 0: a free one, picked anew at each start
         self.workdir = workdir
@@ -200,14 +230,18 @@ class ServerProcess:
         self.log = self.workdir / f"server-{time.monotonic_ns()}.log"
         self.stdout = self.workdir / f"server-{time.monotonic_ns()}.out"
         listen = [
-            "--grpc-listen", f"127.0.0.1:{self.grpc_port}",
+            "--grpc-listen",
+            f"127.0.0.1:{self.grpc_port}",
             *(["--http-listen", "127.0.0.1:0"] if self.http else ["--no-http"]),
             *(["--workers", str(self.workers)] if self.workers > 1 else []),
         ]
         with open(self.log, "wb") as err, open(self.stdout, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve", "--database-url", self.database_url, *listen],
-                cwd=self.workdir, stdout=out, stderr=err, env=self.env,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=err,
+                env=self.env,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -281,7 +315,9 @@ class GatewayProcess:
         with open(self.log, "wb") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "--http-listen", f"127.0.0.1:{port}", "--grpc-target", grpc_target],
-                cwd=REPO, stdout=subprocess.DEVNULL, stderr=err,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
             )
         deadline = time.monotonic() + timeout
         while '"serving http"' not in self.log.read_text():

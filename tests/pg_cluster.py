@@ -64,29 +64,43 @@ class Pair:
             if synchronous:
                 sql(self.primary.port, "ALTER SYSTEM SET synchronous_standby_names = '*'")
                 sql(self.primary.port, "SELECT pg_reload_conf()")
-                wait_for(lambda: sql(self.primary.port, "SELECT sync_state FROM pg_stat_replication")[0][0] == "sync",
-                         30, "the standby to become synchronous")
+                wait_for(
+                    lambda: sql(self.primary.port, "SELECT sync_state FROM pg_stat_replication")[0][0] == "sync",
+                    30,
+                    "the standby to become synchronous",
+                )
             else:
-                wait_for(lambda: sql(self.primary.port, "SELECT count(*) FROM pg_stat_replication")[0][0] == 1,
-                         30, "the standby to stream")
+                wait_for(
+                    lambda: sql(self.primary.port, "SELECT count(*) FROM pg_stat_replication")[0][0] == 1,
+                    30,
+                    "the standby to stream",
+                )
         except BaseException:
             self.primary.stop()
             raise
 
     def url(self, dbname: str) -> str:
         """The multi-host string the docs recommend: both hosts, read-write only."""
-        return (f"postgresql://postgres@127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}/{dbname}"
-                "?target_session_attrs=read-write&connect_timeout=2")
+        return (
+            f"postgresql://postgres@127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}/{dbname}"
+            "?target_session_attrs=read-write&connect_timeout=2"
+        )
 
     def cut_replication(self) -> None:
         """Once the standby has everything committed so far, stop it receiving more: from here on it lags."""
         lsn = sql(self.primary.port, "SELECT pg_current_wal_lsn()::text")[0][0]
-        wait_for(lambda: sql(self.standby.port, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0],
-                 30, "the standby to catch up")
+        wait_for(
+            lambda: sql(self.standby.port, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0],
+            30,
+            "the standby to catch up",
+        )
         sql(self.standby.port, "ALTER SYSTEM SET primary_conninfo = ''")
         sql(self.standby.port, "SELECT pg_reload_conf()")
-        wait_for(lambda: sql(self.standby.port, "SELECT count(*) FROM pg_stat_wal_receiver")[0][0] == 0, 30,
-                 "replication to stop")
+        wait_for(
+            lambda: sql(self.standby.port, "SELECT count(*) FROM pg_stat_wal_receiver")[0][0] == 0,
+            30,
+            "replication to stop",
+        )
 
     def promote_standby(self) -> None:
         self.standby.run_tool("pg_ctl", "-D", str(self.standby.dir / "data"), "-w", "promote")
@@ -115,8 +129,9 @@ class Pgbouncer:
         if run_as:
             shutil.chown(self.dir, "postgres")
             shutil.chown(self.dir / "pgbouncer.ini", "postgres")
-        self.process = subprocess.Popen([*run_as, binary, str(self.dir / "pgbouncer.ini")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [*run_as, binary, str(self.dir / "pgbouncer.ini")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             wait_for(lambda: self.show("pools") is not None, 15, "pgbouncer to accept connections", step=0.1)
         except AssertionError:
@@ -143,7 +158,9 @@ class Pgbouncer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def _admin(self, command: str) -> None:
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="pgbouncer", connect_timeout=2)
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="pgbouncer", connect_timeout=2
+        )
         try:
             conn.autocommit = True
             conn.cursor().execute(command)
@@ -152,7 +169,9 @@ class Pgbouncer:
 
     def show(self, what: str) -> list[dict[str, Any]]:
         """`SHOW what` on pgbouncer's admin console, as dicts."""
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="pgbouncer", connect_timeout=2)
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="pgbouncer", connect_timeout=2
+        )
         try:
             conn.autocommit = True
             with conn.cursor() as cursor:

@@ -53,8 +53,9 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 path = self.path.split("?", 1)[0]
                 with receiver._lock:
-                    receiver.received.append(Received(path, {k.lower(): v for k, v in self.headers.items()}, body,
-                                                      self.client_address[1]))
+                    receiver.received.append(
+                        Received(path, {k.lower(): v for k, v in self.headers.items()}, body, self.client_address[1])
+                    )
                 receiver._answer(self, path)
 
         class Server(http.server.ThreadingHTTPServer):
@@ -99,8 +100,11 @@ class Receiver:
                 pass
             return
         status, headers = {
-            "ok": (200, {}), "fail": (500, {}), "throttle": (429, {"Retry-After": "1"}),
-            "redirect": (302, {"Location": self.url("/ok")}), "slow": (200, {}),
+            "ok": (200, {}),
+            "fail": (500, {}),
+            "throttle": (429, {"Retry-After": "1"}),
+            "redirect": (302, {"Location": self.url("/ok")}),
+            "slow": (200, {}),
         }.get(kind, (404, {}))
         payload = b"no" if status >= 400 else b""
         h.send_response(status)

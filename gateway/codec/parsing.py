@@ -44,14 +44,16 @@ def parse_json(body: bytes) -> JsonValue:
         key = exc.key if _is_text(exc.key) else None
         if key is None:
             raise _refuse("body", "has a key that " + _NOT_UNICODE) from None
-        raise InvalidJson([FieldViolation(key, "is given more than once")],
-                          f"the body gives the key {key!r} more than once") from None
+        raise InvalidJson(
+            [FieldViolation(key, "is given more than once")], f"the body gives the key {key!r} more than once"
+        ) from None
     except RecursionError:
         raise _too_deep() from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the hooks' refusals
         problem = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
-        raise InvalidJson([FieldViolation("body", f"is not valid JSON: {problem}")],
-                          f"the body is not valid JSON: {problem}") from None
+        raise InvalidJson(
+            [FieldViolation("body", f"is not valid JSON: {problem}")], f"the body is not valid JSON: {problem}"
+        ) from None
     # Both checks walk the whole value; the cheap scans skip them for almost every body.
     if body.count(b"{") + body.count(b"[") > MAX_DEPTH or _SURROGATE_ESCAPE.search(body):
         _check(value)
@@ -106,8 +108,10 @@ def _refuse(field: str, description: str) -> InvalidJson:
 
 
 def _too_deep() -> InvalidJson:
-    return InvalidJson([FieldViolation("body", f"is nested more than {MAX_DEPTH} levels deep")],
-                       f"the body is nested more than {MAX_DEPTH} levels deep")
+    return InvalidJson(
+        [FieldViolation("body", f"is nested more than {MAX_DEPTH} levels deep")],
+        f"the body is nested more than {MAX_DEPTH} levels deep",
+    )
 
 
 def _no_constant(name: str) -> Any:

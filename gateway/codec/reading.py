@@ -50,7 +50,6 @@ class InvalidJson(Exception):
         super().__init__(message or summary(violations))
 
 
-
 class _Reader:
     def __init__(self) -> None:
         self.violations: list[FieldViolation] = []
@@ -59,7 +58,11 @@ class _Reader:
         self.violations.append(FieldViolation(where, description))
 
     def merge(
-        self, message: Message, data: JsonValue, where: str, skip: frozenset[str] = frozenset(),
+        self,
+        message: Message,
+        data: JsonValue,
+        where: str,
+        skip: frozenset[str] = frozenset(),
         mask_from_keys: bool = True,
     ) -> None:
         # The stubs type DESCRIPTOR as the pure-Python or the upb class; at run time one.
@@ -76,8 +79,14 @@ class _Reader:
             path = f"{where}.{key}" if where else key
             f = fields.get(key)
             if f is None or key in skip or f is mask:
-                self.bad(path, "is not a known field" if f is None else
-                         "cannot be set in the body" if key in skip else "is made from the keys present; leave it out")
+                self.bad(
+                    path,
+                    "is not a known field"
+                    if f is None
+                    else "cannot be set in the body"
+                    if key in skip
+                    else "is made from the keys present; leave it out",
+                )
                 continue
             self.field(message, f, value, path)
         if mask is not None:
@@ -220,8 +229,11 @@ class _Reader:
 
 
 _INT_RANGES_32 = {
-    FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32,
-    FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32,
+    FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_SINT32,
+    FieldDescriptor.TYPE_SFIXED32,
+    FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_FIXED32,
 }
 
 _TOO_LARGE = "holds a number too large for a double"

@@ -81,9 +81,7 @@ class CallSlots:
                     if left <= 0 or not self._free.wait(left):
                         if self._busy < self.running:
                             break
-                        raise Unavailable(
-                            f"the server is busy: no call slot freed up within {wait:.1f} s; retry later"
-                        )
+                        raise Unavailable(f"the server is busy: no call slot freed up within {wait:.1f} s; retry later")
                 self._busy += 1
             finally:
                 self._waiters -= 1

@@ -37,8 +37,14 @@ class AttachmentsServicer:
         request_id = request_values.request_id(v, request, messages.upload_target)
         v.check()
         target = attachments.create_attachment(
-            self._runner, call.principal, self._blobs, file_name=request.file_name, content_type=content_type,
-            size_bytes=request.size_bytes, sha256=sha256, url_seconds=self._settings.upload_url_seconds,
+            self._runner,
+            call.principal,
+            self._blobs,
+            file_name=request.file_name,
+            content_type=content_type,
+            size_bytes=request.size_bytes,
+            sha256=sha256,
+            url_seconds=self._settings.upload_url_seconds,
             request_id=request_id,
         )
         return messages.upload_target(target)

@@ -69,7 +69,9 @@ class BlobsServicer:
                     digest.update(chunk)
                     upload.write(chunk)
             if received > declared:
-                raise InvalidArgument.field("size_bytes", f"received {received} bytes, more than the declared {declared}")
+                raise InvalidArgument.field(
+                    "size_bytes", f"received {received} bytes, more than the declared {declared}"
+                )
             if received != declared:
                 raise InvalidArgument.field("size_bytes", f"received {received} bytes, not the declared {declared}")
             sha256 = digest.hexdigest()
@@ -98,10 +100,14 @@ class BlobsServicer:
             raise NotFound("the attachment's bytes are gone") from None
         with file:
             size = path.stat().st_size
-            call.context.send_initial_metadata(header_metadata({
-                "Content-Disposition": content_disposition(attachment.file_name),
-                "Content-Length": str(size),
-            }))
+            call.context.send_initial_metadata(
+                header_metadata(
+                    {
+                        "Content-Disposition": content_disposition(attachment.file_name),
+                        "Content-Length": str(size),
+                    }
+                )
+            )
             chunk = file.read(CHUNK_BYTES)
             yield httpbody_pb2.HttpBody(content_type=attachment.content_type, data=chunk)
             while chunk := file.read(CHUNK_BYTES):
@@ -110,7 +116,8 @@ class BlobsServicer:
     def _file_store(self) -> FilesystemStore:
         if not isinstance(self._blobs, FilesystemStore):
             raise FailedPrecondition(
-                "this server keeps attachments in S3: use the URLs CreateAttachment returns", reason="NOT_FILE_STORE")
+                "this server keeps attachments in S3: use the URLs CreateAttachment returns", reason="NOT_FILE_STORE"
+            )
         return self._blobs
 
 

@@ -28,35 +28,54 @@ class CommentsServicer:
     def ListComments(self, request: pb.ListCommentsRequest, call: Call) -> pb.ListCommentsResponse:
         principal = call.principal
         items, total, token = paging.under_issue(
-            request, principal.workspace_id, "comments", (datetime.datetime, uuid.UUID),
+            request,
+            principal.workspace_id,
+            "comments",
+            (datetime.datetime, uuid.UUID),
             default_limit=COMMENTS_PAGE_DEFAULT,
             fetch=lambda ref, limit, offset, after: comments.list_comments(
-                self._runner, principal, ref, limit, offset, after),
-            build=messages.comment, position=lambda view: (view.row.created_at, view.row.uuid))
+                self._runner, principal, ref, limit, offset, after
+            ),
+            build=messages.comment,
+            position=lambda view: (view.row.created_at, view.row.uuid),
+        )
         return pb.ListCommentsResponse(items=items, count=total, next_page_token=token)
 
     def CreateComment(self, request: pb.CreateCommentRequest, call: Call) -> comment_pb2.Comment:
         v = Violations()
         issue_id = parse_issue_ref(v, "issue_id", request.issue_id)
         content = request_values.text(v, "content", request.content, max_len=COMMENT_MAX)
-        attachment_ids = request_values.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
+        attachment_ids = request_values.uuid_list(
+            v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX
+        )
         request_id = request_values.request_id(v, request, messages.comment)
         v.check()
         assert issue_id is not None
-        view = comments.add_comment(self._runner, call.principal, self._blobs, issue_id, content, attachment_ids,
-                                    request_id=request_id)
+        view = comments.add_comment(
+            self._runner, call.principal, self._blobs, issue_id, content, attachment_ids, request_id=request_id
+        )
         return messages.comment(view)
 
     def UpdateComment(self, request: pb.UpdateCommentRequest, call: Call) -> comment_pb2.Comment:
         issue_id, comment_id = request_values.comment_ids(request)
         paths = request_values.update_paths(request, ("content", "attachment_ids"))
         v = Violations()
-        content = request_values.text(v, "content", request.content, max_len=COMMENT_MAX) if "content" in paths else None
-        attachment_ids = request_values.uuid_list(v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX)
+        content = (
+            request_values.text(v, "content", request.content, max_len=COMMENT_MAX) if "content" in paths else None
+        )
+        attachment_ids = request_values.uuid_list(
+            v, "attachment_ids", request.attachment_ids, max_items=COMMENT_ATTACHMENTS_MAX
+        )
         v.check()
         view = comments.edit_comment(
-            self._runner, call.principal, self._blobs, issue_id, comment_id, content,
-            attachment_ids if "attachment_ids" in paths else None, etag=request.etag or None,
+            self._runner,
+            call.principal,
+            self._blobs,
+            issue_id,
+            comment_id,
+            content,
+            attachment_ids if "attachment_ids" in paths else None,
+            etag=request.etag or None,
         )
         return messages.comment(view)
 

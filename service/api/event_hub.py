@@ -95,9 +95,14 @@ class _Feed:
 
 
 class EventHub:
-    def __init__(self, reader: Callable[[int, int, int], event_reads.Page] = event_reads.read, *,
-                 poll_seconds: float = POLL_SECONDS, threads: int = 4,
-                 positions: Callable[[list[int]], dict[int, int]] | None = event_reads.last_sequences) -> None:
+    def __init__(
+        self,
+        reader: Callable[[int, int, int], event_reads.Page] = event_reads.read,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        threads: int = 4,
+        positions: Callable[[list[int]], dict[int, int]] | None = event_reads.last_sequences,
+    ) -> None:
         self._read = reader
         self._positions = positions
         self._poll_seconds = poll_seconds
@@ -203,7 +208,10 @@ class EventHub:
                 if len(page.events) < PAGE and not feed.again:
                     return
         except Unavailable as exc:  # a database restart is expected: the next wake (or poll) reads again
-            log.warning("reading events failed; the next wake reads again", extra={"workspace": feed.workspace_id, "error": str(exc)})
+            log.warning(
+                "reading events failed; the next wake reads again",
+                extra={"workspace": feed.workspace_id, "error": str(exc)},
+            )
         except Exception:  # noqa: BLE001 - whatever it was, the next wake tries again
             log.warning("reading events failed", exc_info=True, extra={"workspace": feed.workspace_id})
         finally:
@@ -212,15 +220,19 @@ class EventHub:
     def _rewound(self, feed: _Feed) -> None:
         """The database no longer has events this feed delivered (a failover
         to a lagging standby): every watcher's stream ends OUT_OF_RANGE."""
-        log.warning("events were taken back by the database; ending the watchers' streams",
-                    extra={"workspace": feed.workspace_id, "delivered_through": feed.cursor})
+        log.warning(
+            "events were taken back by the database; ending the watchers' streams",
+            extra={"workspace": feed.workspace_id, "delivered_through": feed.cursor},
+        )
         if self._feeds.get(feed.workspace_id) is feed:
             del self._feeds[feed.workspace_id]
         for watcher in list(feed.watchers):
-            watcher.fail(OutOfRange(
-                f"events up to sequence {feed.cursor} were delivered, and the database no longer has some of them "
-                "(its history went back, as after a failover to a standby that lagged): resync, then watch again"
-            ))
+            watcher.fail(
+                OutOfRange(
+                    f"events up to sequence {feed.cursor} were delivered, and the database no longer has some of them "
+                    "(its history went back, as after a failover to a standby that lagged): resync, then watch again"
+                )
+            )
         feed.watchers.clear()
 
     async def _feed(self, workspace_id: int) -> _Feed:
@@ -244,7 +256,9 @@ class EventHub:
         return await asyncio.shield(starting)
 
     async def read(self, workspace_id: int, after: int, limit: int, types: Sequence[str] = ()) -> event_reads.Page:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read, workspace_id, after, limit, types)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._read, workspace_id, after, limit, types
+        )
 
     def _leave(self, workspace_id: int, watcher: Watcher) -> None:
         feed = self._feeds.get(workspace_id)
@@ -254,7 +268,10 @@ class EventHub:
                 del self._feeds[workspace_id]  # a later watcher starts a fresh feed
 
     async def watch(
-        self, workspace_id: int, after: int | None, types: Sequence[str],
+        self,
+        workspace_id: int,
+        after: int | None,
+        types: Sequence[str],
         accepted: Callable[[], Awaitable[None]] | None = None,
         recheck: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncIterator[bytes]:

@@ -37,9 +37,10 @@ class EventsServicer:
         after = at.after[0] if at.after else _after(walk.request)
         page = event_reads.read(call.principal.workspace_id, after, at.limit + 1, types)
         event_reads.check_cursor(after, page)
-        shown = page.events[:at.limit]
-        items, token = walk.respond([messages.event(e) for e in shown], [(e.sequence,) for e in shown],
-                                    len(page.events) > at.limit)
+        shown = page.events[: at.limit]
+        items, token = walk.respond(
+            [messages.event(e) for e in shown], [(e.sequence,) for e in shown], len(page.events) > at.limit
+        )
         return pb.ListEventsResponse(items=items, next_page_token=token)
 
     def CreateEventsTicket(self, request: pb.CreateEventsTicketRequest, call: Call) -> pb.CreateEventsTicketResponse:
@@ -51,6 +52,7 @@ class EventsServicer:
         """Each event as a serialized issues.v1.Event (encoded once for all of its watchers)."""
         types = _types(request)
         after = _after(request) if request.HasField("after_sequence") else None
+
         async def accepted() -> None:
             await call.context.send_initial_metadata(())
 

@@ -39,8 +39,9 @@ class IssuesServicer:
         request_id = request_values.request_id(v, request, messages.issue)
         v.check()
         parent = values.pop("parent_id", None)
-        view = issues.create_issue(self._runner, call.principal, self._blobs, values, comment=comment, parent=parent,
-                                   request_id=request_id)
+        view = issues.create_issue(
+            self._runner, call.principal, self._blobs, values, comment=comment, parent=parent, request_id=request_id
+        )
         return messages.issue(view)
 
     def GetIssue(self, request: pb.GetIssueRequest, call: Call) -> issue_pb2.Issue:
@@ -52,8 +53,9 @@ class IssuesServicer:
         v = Violations()
         f, order_by = list_filters.issue_filter(v, walk.request)
         at = walk.page(v, _ISSUE_POSITIONS[ORDERS[order_by][0]], default_limit=ISSUES_PAGE_DEFAULT)
-        page = issues.list_issues(self._runner, call.principal, self._messages, f, order_by, limit=at.limit,
-                                  offset=at.offset, after=at.after)
+        page = issues.list_issues(
+            self._runner, call.principal, self._messages, f, order_by, limit=at.limit, offset=at.offset, after=at.after
+        )
         items, token = walk.respond(page.items, page.positions, page.more)
         return pb.ListIssuesResponse(items=items, count=page.total, next_page_token=token)
 
@@ -86,20 +88,33 @@ class IssuesServicer:
     def ListSubIssues(self, request: pb.ListSubIssuesRequest, call: Call) -> pb.ListSubIssuesResponse:
         principal = call.principal
         items, total, token = paging.under_issue(
-            request, principal.workspace_id, "sub_issues", (datetime.datetime, uuid.UUID), default_limit=ISSUES_PAGE_DEFAULT,
+            request,
+            principal.workspace_id,
+            "sub_issues",
+            (datetime.datetime, uuid.UUID),
+            default_limit=ISSUES_PAGE_DEFAULT,
             fetch=lambda ref, limit, offset, after: issues.list_sub_issues(
-                self._runner, principal, ref, limit, offset, after),
-            build=messages.issue, position=lambda view: (view.row.created_at, view.row.uuid))
+                self._runner, principal, ref, limit, offset, after
+            ),
+            build=messages.issue,
+            position=lambda view: (view.row.created_at, view.row.uuid),
+        )
         return pb.ListSubIssuesResponse(items=items, count=total, next_page_token=token)
 
     def ListIssueHistory(self, request: pb.ListIssueHistoryRequest, call: Call) -> pb.ListIssueHistoryResponse:
         principal = call.principal
         items, total, token = paging.under_issue(
-            request, principal.workspace_id, "history", (datetime.datetime, int, uuid.UUID),
+            request,
+            principal.workspace_id,
+            "history",
+            (datetime.datetime, int, uuid.UUID),
             default_limit=HISTORY_PAGE_DEFAULT,
             fetch=lambda ref, limit, offset, after: history.list_history(
-                self._runner, principal, ref, limit, offset, after),
-            build=messages.history_entry, position=lambda row: (row.created_at, row.position, row.uuid))
+                self._runner, principal, ref, limit, offset, after
+            ),
+            build=messages.history_entry,
+            position=lambda row: (row.created_at, row.position, row.uuid),
+        )
         return pb.ListIssueHistoryResponse(items=items, count=total, next_page_token=token)
 
 

@@ -31,14 +31,17 @@ def timestamp(v: Violations, field: str, value: str, *, round_up: bool) -> datet
     """
     match = TIMESTAMP.fullmatch(value)
     if match is None:
-        v.add(field, "must be an RFC 3339 timestamp like 2026-04-13T10:30:00Z (an offset such as +02:00 instead of Z,"
-                     " up to 9 decimals)")
+        v.add(
+            field,
+            "must be an RFC 3339 timestamp like 2026-04-13T10:30:00Z (an offset such as +02:00 instead of Z,"
+            " up to 9 decimals)",
+        )
         return None
     date, _, rest = value.partition("T")
     clock = rest[:8]
     fraction = re.match(r"\.([0-9]+)", rest[8:])
     digits = fraction.group(1) if fraction else ""
-    zone = rest[8 + (len(digits) + 1 if digits else 0):]
+    zone = rest[8 + (len(digits) + 1 if digits else 0) :]
     try:
         local = datetime.datetime.fromisoformat(f"{date}T{clock}{'+00:00' if zone == 'Z' else zone}")
     except ValueError:

@@ -48,8 +48,7 @@ _IN_FULL, _DIGEST = b"p", b"#"
 @functools.cache
 def parameters(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
     """The parameters of a list request type, in field order."""
-    found = tuple(f for f in descriptor.fields
-                  if (f.is_repeated or f.has_presence) and f.name not in _NOT_PARAMETERS)
+    found = tuple(f for f in descriptor.fields if (f.is_repeated or f.has_presence) and f.name not in _NOT_PARAMETERS)
     # Repeated parameters compare as sorted sets: only scalars sort.
     assert not any(f.is_repeated and f.message_type is not None for f in found), descriptor.full_name
     return found
@@ -100,8 +99,10 @@ def completed(request: M, first_parameters: bytes) -> M:
     if kind == _DIGEST:
         if hashlib.sha256(_encoded(request)).digest() != encoded:
             raise InvalidArgument.field(
-                page_tokens.FIELD, "was made for other parameters (or for parameters too long for a token to carry"
-                                   " them: send them all again with page_token)")
+                page_tokens.FIELD,
+                "was made for other parameters (or for parameters too long for a token to carry"
+                " them: send them all again with page_token)",
+            )
         return request
     first = type(request)()
     try:
@@ -119,6 +120,8 @@ def completed(request: M, first_parameters: bytes) -> M:
             differing.append(f.name if query_name(f) == f.name else f"{f.name} (?{query_name(f)}=)")
     if differing:
         raise InvalidArgument.field(
-            page_tokens.FIELD, f"was made for other parameters ({', '.join(differing)}): send the first request's"
-                               " parameters as they were with page_token, or page_token alone")
+            page_tokens.FIELD,
+            f"was made for other parameters ({', '.join(differing)}): send the first request's"
+            " parameters as they were with page_token, or page_token alone",
+        )
     return out

@@ -32,8 +32,8 @@ from ..domain.identifiers import identifier
 from ..domain.workflow import STATUSES
 
 if TYPE_CHECKING:
-    from ..storage.outbox import StoredEvent
     from ..storage.models import Attachment, HistoryEntry, IssueFile
+    from ..storage.outbox import StoredEvent
 
 _STATUS = enum_numbers(issue_pb2.Issue.Status.DESCRIPTOR)
 _PRIORITY = enum_numbers(issue_pb2.Issue.Priority.DESCRIPTOR)
@@ -141,7 +141,10 @@ def comment(view: CommentView) -> comment_pb2.Comment:
 
 def history_entry(row: HistoryEntry) -> history_pb2.HistoryEntry:
     message = history_pb2.HistoryEntry(
-        uuid=str(row.uuid), action=row.action, actor=row.actor, timestamp=timestamp(row.created_at),
+        uuid=str(row.uuid),
+        action=row.action,
+        actor=row.actor,
+        timestamp=timestamp(row.created_at),
     )
     if row.field is not None:
         message.field = row.field
@@ -188,7 +191,10 @@ def workflow(transitions: dict[str, list[str]]) -> workflow_pb2.Workflow:
 def event(stored: StoredEvent) -> event_pb2.Event:
     """A stored event as the contract's message (its data parsed once)."""
     message = event_pb2.Event(
-        sequence=stored.sequence, type=stored.type, actor=stored.actor, occurred_at=timestamp(stored.occurred_at),
+        sequence=stored.sequence,
+        type=stored.type,
+        actor=stored.actor,
+        occurred_at=timestamp(stored.occurred_at),
     )
     if stored.issue_id is not None:
         message.issue_id = str(stored.issue_id)
@@ -209,12 +215,17 @@ def issue_file(row: IssueFile) -> issue_file_pb2.IssueFile:
 
 def upload_target(target: UploadTarget) -> issue_service_pb2.CreateAttachmentResponse:
     return issue_service_pb2.CreateAttachmentResponse(
-        attachment=attachment(target.attachment), upload_url=target.url,
-        expires_at=timestamp(target.expires_at), upload_headers=target.headers,
+        attachment=attachment(target.attachment),
+        upload_url=target.url,
+        expires_at=timestamp(target.expires_at),
+        upload_headers=target.headers,
     )
 
 
-_ATTACHMENT_STATUS = {"pending": attachment_pb2.Attachment.STATUS_PENDING, "ready": attachment_pb2.Attachment.STATUS_READY}
+_ATTACHMENT_STATUS = {
+    "pending": attachment_pb2.Attachment.STATUS_PENDING,
+    "ready": attachment_pb2.Attachment.STATUS_READY,
+}
 
 
 def attachment(row: Attachment) -> attachment_pb2.Attachment:

@@ -7,8 +7,8 @@ import datetime
 from issues.v1 import issue_service_pb2 as pb, metrics_pb2
 
 from ..app import issues
-from ..app.runner import Runner
 from ..app.issues import Counts
+from ..app.runner import Runner
 from ..domain import workflow
 from ..domain.errors import InvalidArgument
 from ..domain.limits import METRICS_DAYS_DEFAULT, METRICS_DAYS_MAX
@@ -30,7 +30,7 @@ class MetricsServicer:
 
 
 def build(counts: Counts, first_day: datetime.date, days: int) -> list[metrics_pb2.Chart]:
-    """"Active Issues" by priority, issues by status, then opened vs resolved per day."""
+    """ "Active Issues" by priority, issues by status, then opened vs resolved per day."""
     # The contract orders the "Active Issues" slices high, medium, low.
     by_priority = {p: 0 for p in reversed(workflow.PRIORITIES)}
     by_status = {s: 0 for s in workflow.STATUSES}
@@ -55,8 +55,12 @@ def build(counts: Counts, first_day: datetime.date, days: int) -> list[metrics_p
             title="Opened vs Resolved",
             labels=labels,
             series=[
-                metrics_pb2.ChartSeries(label="opened", type="bar", values=[counts.opened_per_day.get(d, 0) for d in labels]),
-                metrics_pb2.ChartSeries(label="resolved", type="line", values=[counts.resolved_per_day.get(d, 0) for d in labels]),
+                metrics_pb2.ChartSeries(
+                    label="opened", type="bar", values=[counts.opened_per_day.get(d, 0) for d in labels]
+                ),
+                metrics_pb2.ChartSeries(
+                    label="resolved", type="line", values=[counts.resolved_per_day.get(d, 0) for d in labels]
+                ),
             ],
         ),
     )

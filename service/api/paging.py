@@ -92,9 +92,15 @@ class Walk(Generic[M]):
 
 
 def under_issue(
-    request: Message, workspace_id: int, kind: str, types: tuple[type, ...], *, default_limit: int,
+    request: Message,
+    workspace_id: int,
+    kind: str,
+    types: tuple[type, ...],
+    *,
+    default_limit: int,
     fetch: Callable[[IssueRef, int, int, tuple[Any, ...] | None], tuple[list[R], int]],
-    build: Callable[[R], T], position: Callable[[R], Sequence[Any]],
+    build: Callable[[R], T],
+    position: Callable[[R], Sequence[Any]],
 ) -> tuple[list[T], int, str]:
     """A list under one issue (comments, history, sub-issues): (items, count, next_page_token).
 
@@ -108,6 +114,6 @@ def under_issue(
     at = walk.page(v, types, default_limit=default_limit)
     assert ref is not None
     rows, total = fetch(ref, at.limit + 1, at.offset, at.after)
-    shown = rows[:at.limit]
+    shown = rows[: at.limit]
     items, token = walk.respond([build(r) for r in shown], [position(r) for r in shown], len(rows) > at.limit)
     return items, total, token

@@ -145,7 +145,11 @@ class _Outcome:
 
 class Pipeline:
     def __init__(
-        self, authenticator: Authenticator, admission: Admission, limiter: RateLimiter | None, executor: Any,
+        self,
+        authenticator: Authenticator,
+        admission: Admission,
+        limiter: RateLimiter | None,
+        executor: Any,
     ) -> None:
         """`executor`: the grpc.aio server's thread pool (its `migration_thread_pool`)."""
         self._executor = executor
@@ -209,10 +213,13 @@ class Pipeline:
                     yield from handler(request, call)
 
             if method.client_streaming:
-                return grpc.stream_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
+                return grpc.stream_stream_rpc_method_handler(
+                    stream, request_deserializer=None, response_serializer=serialize
+                )
             self.entries[name] = InProcessEntry("server_stream", stream, request_class, response_class)
             return grpc.unary_stream_rpc_method_handler(
-                self._stepped(stream), request_deserializer=None, response_serializer=serialize)
+                self._stepped(stream), request_deserializer=None, response_serializer=serialize
+            )
 
         def unary(raw: Any, context: grpc.ServicerContext) -> Any:
             outcome = _Outcome()
@@ -262,8 +269,13 @@ class Pipeline:
         return stepped
 
     def _async_stream_handler(
-        self, method: MethodDescriptor, name: str, handler: Callable[[Any, Call], AsyncIterator[Any]], *,
-        decode_with: Any, required: Role | None,
+        self,
+        method: MethodDescriptor,
+        name: str,
+        handler: Callable[[Any, Call], AsyncIterator[Any]],
+        *,
+        decode_with: Any,
+        required: Role | None,
     ) -> grpc.RpcMethodHandler:
         """A server-streaming method served on the event loop: authenticated,
         authorized, decoded, mapped and logged as every other call."""
@@ -281,13 +293,19 @@ class Pipeline:
                 loop = asyncio.get_running_loop()
                 # A token lookup may query the database: not on the event loop.
                 principal = outcome.principal = await loop.run_in_executor(
-                    None, self._authenticate, context, descriptors.stream_ticket(method))
+                    None, self._authenticate, context, descriptors.stream_ticket(method)
+                )
                 if principal.role < required:
-                    raise PermissionDenied(f"this call needs the {required.label} role; the token has {principal.role.label}")
+                    raise PermissionDenied(
+                        f"this call needs the {required.label} role; the token has {principal.role.label}"
+                    )
                 try:
                     request = raw if type(raw) is decode_with else decode_with.FromString(raw)
                 except Exception:  # DecodeError, or invalid UTF-8 in a string field
-                    raise InvalidArgument.field("request", f"is not a valid {method.input_type.full_name} message") from None
+                    raise InvalidArgument.field(
+                        "request", f"is not a valid {method.input_type.full_name} message"
+                    ) from None
+
                 async def recheck() -> None:
                     await loop.run_in_executor(None, self._token_holds, context)
 
@@ -309,8 +327,9 @@ class Pipeline:
                 grpc_status = rpc_status.to_status(status)
                 await context.abort(grpc_status.code, grpc_status.details, grpc_status.trailing_metadata)
 
-        self.entries[name] = InProcessEntry("async_stream", stream, decode_with,
-                                            message_factory.GetMessageClass(method.output_type))
+        self.entries[name] = InProcessEntry(
+            "async_stream", stream, decode_with, message_factory.GetMessageClass(method.output_type)
+        )
         return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=None, response_serializer=serialize)
 
     @contextlib.contextmanager
@@ -369,7 +388,10 @@ class Pipeline:
         elapsed = time.perf_counter() - outcome.started
         observe_call(method, outcome.code, elapsed)
         logs.access_line(
-            log, "rpc", method=method, code=outcome.code,
+            log,
+            "rpc",
+            method=method,
+            code=outcome.code,
             duration_ms=round(elapsed * 1000, 3),
             workspace=principal.workspace_slug if principal else None,
         )

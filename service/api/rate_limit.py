@@ -167,7 +167,7 @@ class SharedBuckets:
         view = self._map
         for probe in range(self.PROBES):
             offset = base + ((home + probe) % self._slots) * slot_size
-            stored = view[offset:offset + 16]
+            stored = view[offset : offset + 16]
             if stored == digest or stored == self._EMPTY:
                 return offset
             _, _, at = self._SLOT.unpack_from(view, offset)

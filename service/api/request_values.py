@@ -78,9 +78,7 @@ STATUS_NAMES = enum_names(issue_pb2.Issue.Status.DESCRIPTOR)
 PRIORITY_NAMES = enum_names(issue_pb2.Issue.Priority.DESCRIPTOR)
 
 
-def page(
-    v: Violations, request: Message, *, default_limit: int, max_limit: int = PAGE_MAX
-) -> tuple[int, int]:
+def page(v: Violations, request: Message, *, default_limit: int, max_limit: int = PAGE_MAX) -> tuple[int, int]:
     """(limit, offset) from optional `limit` and `offset` fields (a request
     without `offset`, paged by token alone, has offset 0)."""
     limit = request.limit if request.HasField("limit") else default_limit
@@ -103,9 +101,7 @@ def enum_value(v: Violations, field: str, value: int, names: dict[int, str]) -> 
     return None
 
 
-def text(
-    v: Violations, field: str, value: str, *, max_len: int, allow_blank: bool = False
-) -> str:
+def text(v: Violations, field: str, value: str, *, max_len: int, allow_blank: bool = False) -> str:
     if not allow_blank and not value.strip():
         v.add(field, "must not be blank")
     elif len(value) > max_len:
@@ -150,6 +146,7 @@ def issue_values(
     checking = v is None
     v = v if v is not None else Violations()
     out: dict[str, Any] = {}
+
     def present(name: str) -> bool:
         # Create requests carry `title` without presence; update requests with it.
         if request.DESCRIPTOR.fields_by_name[name].has_presence:
@@ -260,8 +257,11 @@ def request_id(v: Violations, request: Message, response: Callable[[Any], Messag
         return None
     assert REQUEST_ID_MAX is not None
     if len(key) > REQUEST_ID_MAX or not REQUEST_ID.match(key):
-        v.add("request_id", f"must be 1 to {REQUEST_ID_MAX} printable ASCII characters without spaces, "
-                            "such as a UUID (over HTTP, the Idempotency-Key header)")
+        v.add(
+            "request_id",
+            f"must be 1 to {REQUEST_ID_MAX} printable ASCII characters without spaces, "
+            "such as a UUID (over HTTP, the Idempotency-Key header)",
+        )
         return None
     rest = type(request)()
     rest.CopyFrom(request)
@@ -281,7 +281,7 @@ def bulk_update(request: pb.BulkUpdateIssuesRequest) -> tuple[list[IssueRef], di
     ids = list(request.ids)
     if not 1 <= len(ids) <= BULK_IDS_MAX:
         v.add("ids", f"must have 1 to {BULK_IDS_MAX} items, got {len(ids)}")
-    refs = [parse_issue_ref(v, f"ids[{i}]", value) for i, value in enumerate(ids[:BULK_IDS_MAX + 1])]
+    refs = [parse_issue_ref(v, f"ids[{i}]", value) for i, value in enumerate(ids[: BULK_IDS_MAX + 1])]
     values: dict[str, Any] = {}
     if not request.HasField("updates"):
         v.add("updates", "is required")

@@ -50,8 +50,14 @@ class IssueService(NamedTuple):
 
 
 def issue_service(
-    runner: Runner, blobs: BlobStore, blob_settings: BlobSettings, authenticator: Authenticator, admission: Admission,
-    hub: EventHub, limiter: RateLimiter | None = None, executor: Any = None,
+    runner: Runner,
+    blobs: BlobStore,
+    blob_settings: BlobSettings,
+    authenticator: Authenticator,
+    admission: Admission,
+    hub: EventHub,
+    limiter: RateLimiter | None = None,
+    executor: Any = None,
 ) -> IssueService:
     """issues.v1.IssueService, every method behind the pipeline, admitted by
     `admission`; its use cases run on `runner`."""

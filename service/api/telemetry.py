@@ -17,14 +17,14 @@ __all__ = ["EVENT_STREAMS", "GRPC_REQUESTS", "GRPC_SECONDS", "observe_call"]
 
 GRPC_REQUESTS = Counter("issues_grpc_requests", "IssueService calls, by method and status code.", ["method", "code"])
 GRPC_SECONDS = Histogram(
-    "issues_grpc_request_duration_seconds", "IssueService call latency (a stream: until it ends), by method.",
-    ["method"], buckets=LATENCY_BUCKETS,
+    "issues_grpc_request_duration_seconds",
+    "IssueService call latency (a stream: until it ends), by method.",
+    ["method"],
+    buckets=LATENCY_BUCKETS,
 )
 # WatchEvents streams, counted by the event hub while each is open.
 # "livesum": with several worker processes, the total of the live ones.
-EVENT_STREAMS = Gauge(
-    "issues_event_streams_open", "Event streams (WatchEvents) open now.", multiprocess_mode="livesum"
-)
+EVENT_STREAMS = Gauge("issues_event_streams_open", "Event streams (WatchEvents) open now.", multiprocess_mode="livesum")
 
 # (full method, code) -> the labelled children: labels() costs a lock and a
 # tuple per call, this a dict lookup.

@@ -56,13 +56,21 @@ from .webhook_messages import body as delivery_body
 
 log = logging.getLogger("service.webhooks")
 
-DELIVERIES = Counter("issues_webhook_deliveries", "Webhook delivery attempts, by outcome "
-                     "(succeeded; retrying: failed, tried again later; failed: given up; lost: the lease had passed).",
-                     ["outcome"])
-ATTEMPT_SECONDS = Histogram("issues_webhook_attempt_duration_seconds", "Webhook delivery attempts' latency.",
-                            buckets=LATENCY_BUCKETS)
-QUEUE_DEPTH = Gauge("issues_webhook_queue_depth", "Webhook deliveries waiting (pending), per webhook.",
-                    ["webhook"], multiprocess_mode="max")
+DELIVERIES = Counter(
+    "issues_webhook_deliveries",
+    "Webhook delivery attempts, by outcome "
+    "(succeeded; retrying: failed, tried again later; failed: given up; lost: the lease had passed).",
+    ["outcome"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "issues_webhook_attempt_duration_seconds", "Webhook delivery attempts' latency.", buckets=LATENCY_BUCKETS
+)
+QUEUE_DEPTH = Gauge(
+    "issues_webhook_queue_depth",
+    "Webhook deliveries waiting (pending), per webhook.",
+    ["webhook"],
+    multiprocess_mode="max",
+)
 # How often the queue depth is sampled.
 _DEPTH_SECONDS = 5.0
 # How long a stop waits, past its grace, for cancelled attempts to unwind.
@@ -219,16 +227,26 @@ class Dispatcher:
         try:
             status = await self._record(Outcome(claimed, lease_id, attempt))
         except Exception as exc:  # its lease runs out, and the delivery is attempted again
-            log.warning("could not record a webhook attempt", exc_info=not isinstance(exc, Unavailable),
-                        extra={"delivery": str(claimed.id), "error": str(exc)})
+            log.warning(
+                "could not record a webhook attempt",
+                exc_info=not isinstance(exc, Unavailable),
+                extra={"delivery": str(claimed.id), "error": str(exc)},
+            )
             return
         outcome = {"succeeded": "succeeded", "pending": "retrying", "failed": "failed", None: "lost"}[status]
         DELIVERIES.labels(outcome).inc()
-        log.info("webhook attempt", extra={
-            "delivery": str(claimed.id), "webhook": str(claimed.webhook_id), "event_type": claimed.event_type,
-            "outcome": outcome, "status_code": attempt.status_code, "error": attempt.error,
-            "duration_ms": attempt.duration_ms,
-        })
+        log.info(
+            "webhook attempt",
+            extra={
+                "delivery": str(claimed.id),
+                "webhook": str(claimed.webhook_id),
+                "event_type": claimed.event_type,
+                "outcome": outcome,
+                "status_code": attempt.status_code,
+                "error": attempt.error,
+                "duration_ms": attempt.duration_ms,
+            },
+        )
 
     async def _attempt(self, sender: Sender, claimed: Claimed) -> Attempt:
         payload = delivery_body(claimed)

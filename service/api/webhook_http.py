@@ -72,8 +72,14 @@ class VettedBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
         self._allow_private = allow_private
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
             addresses = await vetted_addresses(host, port, self._allow_private)
         except Refused as exc:
@@ -87,8 +93,9 @@ class VettedBackend(httpcore.AsyncNetworkBackend):
         assert last is not None
         raise last
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("deliveries go over TCP only")
 
     async def sleep(self, seconds: float) -> None:
@@ -128,8 +135,9 @@ class Sender:
                     raise
                 return connection
             await _close(connection)
-        return httpcore.AsyncHTTPConnection(origin, ssl_context=self._ssl, keepalive_expiry=_KEEPALIVE_SECONDS,
-                                            network_backend=self._backend)
+        return httpcore.AsyncHTTPConnection(
+            origin, ssl_context=self._ssl, keepalive_expiry=_KEEPALIVE_SECONDS, network_backend=self._backend
+        )
 
     def _keep(self, origin: httpcore.Origin, connection: httpcore.AsyncHTTPConnection) -> bool:
         idle = self._idle.setdefault((origin.scheme, origin.host, origin.port), [])
@@ -160,8 +168,13 @@ class Sender:
     async def _post(self, url: str, headers: dict[str, str], body: bytes, took: Any) -> Attempt:
         parts = urllib.parse.urlsplit(url)
         assert parts.hostname is not None
-        sent = {"host": parts.netloc.rpartition("@")[2], "content-type": "application/json",
-                "content-length": str(len(body)), "user-agent": USER_AGENT, **headers}
+        sent = {
+            "host": parts.netloc.rpartition("@")[2],
+            "content-type": "application/json",
+            "content-length": str(len(body)),
+            "user-agent": USER_AGENT,
+            **headers,
+        }
         limit = self._settings.response_bytes_max
         timeout = self._settings.timeout
         extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
@@ -169,8 +182,9 @@ class Sender:
         connection = await self._connection(target.origin)
         kept = False
         try:
-            response = await connection.handle_async_request(httpcore.Request(
-                "POST", target, headers=list(sent.items()), content=body, extensions=extensions))
+            response = await connection.handle_async_request(
+                httpcore.Request("POST", target, headers=list(sent.items()), content=body, extensions=extensions)
+            )
             try:
                 answer = bytearray()
                 async for chunk in response.aiter_stream():  # at most `limit` bytes of it

@@ -20,8 +20,13 @@ DELIVERY_STATUS = enum_numbers(webhook_pb2.WebhookDelivery.Status.DESCRIPTOR)
 def webhook(view: WebhookView) -> webhook_pb2.Webhook:
     row = view.row
     message = webhook_pb2.Webhook(
-        id=str(row.id), url=row.url, events=row.events, description=row.description, active=row.active,
-        created_at=timestamp(row.created_at), updated_at=timestamp(row.updated_at),
+        id=str(row.id),
+        url=row.url,
+        events=row.events,
+        description=row.description,
+        active=row.active,
+        created_at=timestamp(row.created_at),
+        updated_at=timestamp(row.updated_at),
     )
     if row.disabled_reason is not None:
         message.disabled_reason = row.disabled_reason
@@ -32,8 +37,12 @@ def webhook(view: WebhookView) -> webhook_pb2.Webhook:
 
 def delivery(row: WebhookDelivery) -> webhook_pb2.WebhookDelivery:
     message = webhook_pb2.WebhookDelivery(
-        id=str(row.id), webhook_id=str(row.webhook), event_type=row.event_type,
-        status=DELIVERY_STATUS[row.status], attempts=row.attempts, created_at=timestamp(row.created_at),
+        id=str(row.id),
+        webhook_id=str(row.webhook),
+        event_type=row.event_type,
+        status=DELIVERY_STATUS[row.status],
+        attempts=row.attempts,
+        created_at=timestamp(row.created_at),
     )
     for name in ("event_sequence", "last_status_code", "last_error", "last_duration_ms"):
         value = getattr(row, name)

@@ -72,13 +72,16 @@ class WebhooksServicer:
         walk = paging.Walk.resume(request, page_tokens.scope("webhooks", call.principal.workspace_id))
         at = walk.page(Violations(), (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
         views = webhooks.list_webhooks(self._runner, call.principal, at.limit + 1, at.after)
-        shown = views[:at.limit]
-        items, token = walk.respond([webhook(w) for w in shown], [(w.row.created_at, w.row.id) for w in shown],
-                                    len(views) > at.limit)
+        shown = views[: at.limit]
+        items, token = walk.respond(
+            [webhook(w) for w in shown], [(w.row.created_at, w.row.id) for w in shown], len(views) > at.limit
+        )
         return pb.ListWebhooksResponse(items=items, next_page_token=token)
 
     def GetWebhook(self, request: pb.GetWebhookRequest, call: Call) -> pb.Webhook:
-        return webhook(webhooks.get_webhook(self._runner, call.principal, require_uuid("webhook_id", request.webhook_id)))
+        return webhook(
+            webhooks.get_webhook(self._runner, call.principal, require_uuid("webhook_id", request.webhook_id))
+        )
 
     def UpdateWebhook(self, request: pb.UpdateWebhookRequest, call: Call) -> pb.Webhook:
         v = Violations()
@@ -108,23 +111,29 @@ class WebhooksServicer:
         return empty_pb2.Empty()
 
     def RotateWebhookSecret(self, request: pb.RotateWebhookSecretRequest, call: Call) -> pb.Webhook:
-        return webhook(webhooks.rotate_secret(self._runner, call.principal, require_uuid("webhook_id", request.webhook_id)))
+        return webhook(
+            webhooks.rotate_secret(self._runner, call.principal, require_uuid("webhook_id", request.webhook_id))
+        )
 
     def PingWebhook(self, request: pb.PingWebhookRequest, call: Call) -> pb.WebhookDelivery:
         return delivery(webhooks.ping(self._runner, call.principal, require_uuid("webhook_id", request.webhook_id)))
 
-    def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest, call: Call) -> pb.ListWebhookDeliveriesResponse:
+    def ListWebhookDeliveries(
+        self, request: pb.ListWebhookDeliveriesRequest, call: Call
+    ) -> pb.ListWebhookDeliveriesResponse:
         v = Violations()
         webhook_id = parse_uuid(v, "webhook_id", request.webhook_id)
         walk = paging.Walk.resume(
-            request, page_tokens.scope("webhook_deliveries", call.principal.workspace_id, str(webhook_id)), v)
+            request, page_tokens.scope("webhook_deliveries", call.principal.workspace_id, str(webhook_id)), v
+        )
         statuses = request_values.enum_filter(v, "status", walk.request.status, DELIVERY_STATUS_NAMES)
         at = walk.page(v, (datetime.datetime, uuid.UUID), default_limit=PAGE_DEFAULT)
         assert webhook_id is not None
         rows = webhooks.list_deliveries(self._runner, call.principal, webhook_id, statuses, at.limit + 1, at.after)
-        shown = rows[:at.limit]
-        items, token = walk.respond([delivery(r) for r in shown], [(r.created_at, r.id) for r in shown],
-                                    len(rows) > at.limit)
+        shown = rows[: at.limit]
+        items, token = walk.respond(
+            [delivery(r) for r in shown], [(r.created_at, r.id) for r in shown], len(rows) > at.limit
+        )
         return pb.ListWebhookDeliveriesResponse(items=items, next_page_token=token)
 
     def RedeliverWebhookDelivery(self, request: pb.RedeliverWebhookDeliveryRequest, call: Call) -> pb.WebhookDelivery:

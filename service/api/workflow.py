@@ -23,7 +23,9 @@ class WorkflowServicer:
     def UpdateWorkflow(self, request: pb.UpdateWorkflowRequest, call: Call) -> workflow_pb2.Workflow:
         v = Violations()
         wanted = {
-            status: request_values.enum_filter(v, f"transitions.{status}", getattr(request.transitions, status), request_values.STATUS_NAMES)
+            status: request_values.enum_filter(
+                v, f"transitions.{status}", getattr(request.transitions, status), request_values.STATUS_NAMES
+            )
             for status in STATUSES
         }
         v.check()

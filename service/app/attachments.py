@@ -21,8 +21,8 @@ from ..storage import attachments as attachments_store
 from ..storage.database import transaction
 from ..storage.models import Attachment, IssueFile
 from .changes import Change, fields_of
-from .request_ids import RequestId, StoredAnswer
 from .issues import find_issue
+from .request_ids import RequestId, StoredAnswer
 from .runner import Runner
 from .unit_of_work import UnitOfWork
 from .uploads import confirm_uploads, ready_attachments
@@ -51,8 +51,16 @@ class Download:
 
 
 def create_attachment(
-    runner: Runner, principal: Principal, blobs: BlobStore, *, file_name: str, content_type: str, size_bytes: int,
-    sha256: str | None, url_seconds: int, request_id: RequestId | None = None,
+    runner: Runner,
+    principal: Principal,
+    blobs: BlobStore,
+    *,
+    file_name: str,
+    content_type: str,
+    size_bytes: int,
+    sha256: str | None,
+    url_seconds: int,
+    request_id: RequestId | None = None,
 ) -> UploadTarget:
     """Register a pending attachment and sign its upload URL; `request_id`:
     its request_id. A repeat gets the stored answer, but while the upload is
@@ -61,15 +69,23 @@ def create_attachment(
 
     def signed(row: Attachment) -> UploadTarget:
         url, headers = blobs.upload_target(
-            row.object_key, workspace_id=principal.workspace_id, size_bytes=row.size_bytes,
-            content_type=row.content_type, sha256=row.sha256, expires_at=row.upload_expires_at,
+            row.object_key,
+            workspace_id=principal.workspace_id,
+            size_bytes=row.size_bytes,
+            content_type=row.content_type,
+            sha256=row.sha256,
+            expires_at=row.upload_expires_at,
         )
         return UploadTarget(row, url, headers, row.upload_expires_at)
 
     def work(uow: UnitOfWork) -> UploadTarget:
         row = uow.attachments.insert(
-            principal.email, file_name=file_name, content_type=content_type, size_bytes=size_bytes,
-            sha256=sha256, expires_at=uow.now + lease,
+            principal.email,
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            sha256=sha256,
+            expires_at=uow.now + lease,
         )
         uow.record(Change("attachment", "created", row.uuid, None, None, fields_of(row, ATTACHMENT_FIELDS)))
         return signed(row)
@@ -84,7 +100,11 @@ def create_attachment(
 
 
 def get_attachment(
-    runner: Runner, principal: Principal, blobs: BlobStore, attachment_id: uuid.UUID, url_seconds: int,
+    runner: Runner,
+    principal: Principal,
+    blobs: BlobStore,
+    attachment_id: uuid.UUID,
+    url_seconds: int,
 ) -> Download:
     def work(uow: UnitOfWork) -> Attachment:
         row = uow.attachments.get(attachment_id)
@@ -99,15 +119,23 @@ def get_attachment(
         return Download(row, None, None)
     expires_at = utcnow() + datetime.timedelta(seconds=url_seconds)
     url = blobs.download_url(
-        row.object_key, workspace_id=principal.workspace_id, file_name=row.file_name,
-        content_type=row.content_type, expires_at=expires_at,
+        row.object_key,
+        workspace_id=principal.workspace_id,
+        file_name=row.file_name,
+        content_type=row.content_type,
+        expires_at=expires_at,
     )
     return Download(row, url, expires_at)
 
 
 def add_issue_file(
-    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, attachment_id: uuid.UUID,
-    file_type: str, file_name: str | None,
+    runner: Runner,
+    principal: Principal,
+    blobs: BlobStore,
+    ref: IssueRef,
+    attachment_id: uuid.UUID,
+    file_type: str,
+    file_name: str | None,
 ) -> IssueFile:
     confirm_uploads(runner, principal, blobs, [attachment_id])
 

@@ -17,6 +17,15 @@ def record_comment(uow: UnitOfWork, issue_id: uuid.UUID, content: str, attachmen
     row = uow.comments.insert(issue_id, uow.principal.email, content, uow.now)
     if attachments:
         uow.attachments.set_for_comment(row.uuid, attachments)
-    uow.record(Change("comment", "created", row.uuid, issue_id, None, fields_of(row, COMMENT_FIELDS),
-                      view=CommentView(row, attachments)))
+    uow.record(
+        Change(
+            "comment",
+            "created",
+            row.uuid,
+            issue_id,
+            None,
+            fields_of(row, COMMENT_FIELDS),
+            view=CommentView(row, attachments),
+        )
+    )
     return row

@@ -13,15 +13,22 @@ from ..domain.roles import Principal, may_change_comment
 from ..storage.models import Comment
 from .changes import Change, fields_of
 from .comment_record import COMMENT_FIELDS, record_comment
-from .request_ids import RequestId
 from .issues import find_issue
+from .request_ids import RequestId
 from .runner import Runner
 from .unit_of_work import UnitOfWork
 from .uploads import confirm_uploads, ready_attachments
 from .views import CommentView
 
-__all__ = ["CommentView", "add_comment", "add_reaction", "delete_comment", "edit_comment", "list_comments",
-           "remove_reaction"]
+__all__ = [
+    "CommentView",
+    "add_comment",
+    "add_reaction",
+    "delete_comment",
+    "edit_comment",
+    "list_comments",
+    "remove_reaction",
+]
 
 
 def views_of(uow: UnitOfWork, rows: list[Comment]) -> list[CommentView]:
@@ -32,7 +39,9 @@ def views_of(uow: UnitOfWork, rows: list[Comment]) -> list[CommentView]:
     return [CommentView(r, attachments.get(r.uuid, []), reactions.get(r.uuid, [])) for r in rows]
 
 
-def _comment(uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID, *, for_update: bool = False) -> tuple[uuid.UUID, Comment]:
+def _comment(
+    uow: UnitOfWork, ref: IssueRef, comment_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[uuid.UUID, Comment]:
     issue_id = find_issue(uow, ref).uuid
     row = uow.comments.get(issue_id, comment_id, for_update=for_update)
     if row is None:
@@ -62,8 +71,14 @@ def list_comments(
 
 
 def add_comment(
-    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, content: str, attachment_ids: list[uuid.UUID],
-    *, request_id: RequestId | None = None,
+    runner: Runner,
+    principal: Principal,
+    blobs: BlobStore,
+    ref: IssueRef,
+    content: str,
+    attachment_ids: list[uuid.UUID],
+    *,
+    request_id: RequestId | None = None,
 ) -> CommentView:
     """Add a comment; `request_id`: its request_id (a repeat raises `Replay`)."""
     confirm_uploads(runner, principal, blobs, attachment_ids)
@@ -77,8 +92,15 @@ def add_comment(
 
 
 def edit_comment(
-    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, comment_id: uuid.UUID,
-    content: str | None, attachment_ids: list[uuid.UUID] | None, *, etag: str | None = None,
+    runner: Runner,
+    principal: Principal,
+    blobs: BlobStore,
+    ref: IssueRef,
+    comment_id: uuid.UUID,
+    content: str | None,
+    attachment_ids: list[uuid.UUID] | None,
+    *,
+    etag: str | None = None,
 ) -> CommentView:
     """Change the content, the attachments, or both (None leaves one as it
     is), if the comment's etag is still `etag` (when given)."""
@@ -105,7 +127,12 @@ def edit_comment(
 
 
 def delete_comment(
-    runner: Runner, principal: Principal, ref: IssueRef, comment_id: uuid.UUID, *, etag: str | None = None,
+    runner: Runner,
+    principal: Principal,
+    ref: IssueRef,
+    comment_id: uuid.UUID,
+    *,
+    etag: str | None = None,
 ) -> None:
     """Delete a comment (soft), if its etag is still `etag` (when given);
     deleting one already deleted changes nothing."""
@@ -130,14 +157,25 @@ def add_reaction(runner: Runner, principal: Principal, ref: IssueRef, comment_id
     def work(uow: UnitOfWork) -> CommentView:
         issue_id, row = _comment(uow, ref, comment_id, for_update=True)
         if row.is_deleted:
-            raise FailedPrecondition(f"comment {comment_id} is deleted and takes no reactions", reason="COMMENT_DELETED")
+            raise FailedPrecondition(
+                f"comment {comment_id} is deleted and takes no reactions", reason="COMMENT_DELETED"
+            )
         added = uow.reactions.add(row.uuid, emoji, principal.email, uow.now)
         if added:
             uow.comments.save(row, [])  # the comment shows its reactions: a new version, a new etag
         view = views_of(uow, [row])[0]
         if added:
-            uow.record(Change("reaction", "created", row.uuid, issue_id, None,
-                              {"emoji": emoji, "user": principal.email}, view=view))
+            uow.record(
+                Change(
+                    "reaction",
+                    "created",
+                    row.uuid,
+                    issue_id,
+                    None,
+                    {"emoji": emoji, "user": principal.email},
+                    view=view,
+                )
+            )
         return view
 
     return runner.run(principal, work, write=True)
@@ -150,7 +188,16 @@ def remove_reaction(runner: Runner, principal: Principal, ref: IssueRef, comment
         issue_id, row = _comment(uow, ref, comment_id, for_update=True)
         if uow.reactions.remove(row.uuid, emoji, principal.email):
             uow.comments.save(row, [])
-            uow.record(Change("reaction", "deleted", row.uuid, issue_id, {"emoji": emoji, "user": principal.email},
-                              None, view=views_of(uow, [row])[0]))
+            uow.record(
+                Change(
+                    "reaction",
+                    "deleted",
+                    row.uuid,
+                    issue_id,
+                    {"emoji": emoji, "user": principal.email},
+                    None,
+                    view=views_of(uow, [row])[0],
+                )
+            )
 
     runner.run(principal, work, write=True)

@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..domain.errors import ServiceError
 from ..domain.roles import Principal
-from ..storage.inflight import deadline as call_deadline
-from ..storage.inflight import remaining
+from ..storage.inflight import deadline as call_deadline, remaining
 from .request_ids import ClaimedInBatch, ClaimTaken, Replay, RequestId
 from .unit_of_work import UnitOfWork
 
@@ -165,7 +164,10 @@ def _commit(runner: Runner, batch: list[_Create]) -> None:
 
 
 def _outcome_of(
-    runner: Runner, item: _Create, refused: BaseException, claimed: dict[str, tuple[Any, BaseException | None]],
+    runner: Runner,
+    item: _Create,
+    refused: BaseException,
+    claimed: dict[str, tuple[Any, BaseException | None]],
 ) -> tuple[Any, BaseException | None]:
     """How a create refused in its savepoint is answered."""
     if isinstance(refused, ClaimedInBatch):  # a repeat of a create of this batch: answered alike

@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 from ..storage.counters import Deltas
 from ..storage.history import NewEntry
-from .changes import Change
 from . import event_derivation
+from .changes import Change
 from .history_entries import entries_by_change
 from .request_ids import AnswerToStore
 from .unit_of_work import Repositories, UnitOfWork
@@ -47,8 +47,9 @@ class Written(NamedTuple):
 class DerivedWrites:
     """The derived rows of one transaction in one workspace."""
 
-    def __init__(self, workspace_id: int, repositories: Repositories, renderer: Renderer,
-                 clock: Callable[[], datetime.datetime]) -> None:
+    def __init__(
+        self, workspace_id: int, repositories: Repositories, renderer: Renderer, clock: Callable[[], datetime.datetime]
+    ) -> None:
         self.workspace_id = workspace_id
         self.repositories = repositories
         self.renderer = renderer
@@ -69,8 +70,9 @@ class DerivedWrites:
         if uow.wrote:
             self.add(uow.changes, uow.principal.email, uow.unnumbered, uow.answer_to_store)
 
-    def add(self, changes: Iterable[Change], actor: str, unnumbered: Iterable[Any] = (),
-            answer: AnswerToStore | None = None) -> None:
+    def add(
+        self, changes: Iterable[Change], actor: str, unnumbered: Iterable[Any] = (), answer: AnswerToStore | None = None
+    ) -> None:
         """One unit of work's changes, made by `actor`, its new issues awaiting
         numbers and the answer to store for its request_id."""
         changes = list(changes)
@@ -120,8 +122,9 @@ class DerivedWrites:
         # issue, history follows commit order even when updates raced.
         at = self.clock()
         # One group per unit of work that has entries: all of them, in change order, and its actor.
-        history = [([e for each in per_change for e in each], actor)
-                   for _, actor, per_change in self.units if any(per_change)]
+        history = [
+            ([e for each in per_change for e in each], actor) for _, actor, per_change in self.units if any(per_change)
+        ]
         stored = iter(repos.history.insert(history, at) if history else [])
         if self.unnumbered:
             repos.workspace.number_issues(self.unnumbered)

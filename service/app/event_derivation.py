@@ -13,8 +13,8 @@ import datetime
 import json
 from typing import Any, Sequence
 
-from ..storage.outbox import NewEvent
 from ..storage.models import HistoryEntry
+from ..storage.outbox import NewEvent
 from .changes import Change
 from .views import Renderer
 
@@ -28,8 +28,13 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def derive(changes: Sequence[Change], history: Sequence[Sequence[HistoryEntry]], actor: str,
-           at: datetime.datetime, renderer: Renderer) -> list[NewEvent]:
+def derive(
+    changes: Sequence[Change],
+    history: Sequence[Sequence[HistoryEntry]],
+    actor: str,
+    at: datetime.datetime,
+    renderer: Renderer,
+) -> list[NewEvent]:
     """The events of `changes`; `history[i]` holds the entries written for `changes[i]`."""
     out: list[NewEvent] = []
     for change, entries in zip(changes, history):

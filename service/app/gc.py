@@ -40,8 +40,13 @@ class Report:
     deliveries_pruned: int = 0
 
 
-def collect(store: BlobStore, unreferenced_after_seconds: int, *, now: datetime.datetime | None = None,
-            event_retention_seconds: int | None = None) -> Report:
+def collect(
+    store: BlobStore,
+    unreferenced_after_seconds: int,
+    *,
+    now: datetime.datetime | None = None,
+    event_retention_seconds: int | None = None,
+) -> Report:
     now = now or utcnow()
     report = Report()
     if event_retention_seconds is not None:
@@ -72,7 +77,9 @@ def _remove(store: BlobStore, attachment: Attachment, kind: str) -> bool:
     if not transaction(lambda: attachments_store.delete_if_unchanged(attachment), write=True):
         return False
     store.delete(attachment.object_key)
-    log.info("removed attachment", extra={"attachment": str(attachment.uuid), "reason": kind, "bytes": attachment.size_bytes})
+    log.info(
+        "removed attachment", extra={"attachment": str(attachment.uuid), "reason": kind, "bytes": attachment.size_bytes}
+    )
     return True
 
 

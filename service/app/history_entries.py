@@ -15,8 +15,18 @@ from .views import Renderer
 
 # The JSON keys whose changes are recorded, in the order entries are written.
 TRACKED = (
-    "title", "description", "status", "priority", "tags", "owner", "resolution_summary", "job_run_id",
-    "attachments", "sessions", "parent_id", "refs",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "tags",
+    "owner",
+    "resolution_summary",
+    "job_run_id",
+    "attachments",
+    "sessions",
+    "parent_id",
+    "refs",
 )
 # Stored fields every update moves, which no tracked JSON key shows.
 _BOOKKEEPING = {"updated_at"}

@@ -21,16 +21,30 @@ from ..storage.issues import VALUE_FIELDS, PageKey
 from ..storage.models import Issue
 from .changes import Change, fields_of
 from .comment_record import record_comment
-from .request_ids import RequestId
-from .relations import resolve_parent
 from .page_tokens import Page
+from .relations import resolve_parent
+from .request_ids import RequestId
 from .runner import Runner
 from .unit_of_work import UnitOfWork
 from .uploads import confirm_uploads, ready_attachments
 from .views import IssueView
 
-__all__ = ["BulkResult", "IssueView", "PageKey", "ViewCache", "bulk_update", "create_issue", "delete_issue",
-           "find_issue", "get_issue", "issue_counts", "list_issues", "list_sub_issues", "update_issue", "views_of"]
+__all__ = [
+    "BulkResult",
+    "IssueView",
+    "PageKey",
+    "ViewCache",
+    "bulk_update",
+    "create_issue",
+    "delete_issue",
+    "find_issue",
+    "get_issue",
+    "issue_counts",
+    "list_issues",
+    "list_sub_issues",
+    "update_issue",
+    "views_of",
+]
 
 # What a Change of an issue records: what the counters, history and events
 # are derived from.
@@ -77,8 +91,14 @@ def _copy(row: Issue) -> Issue:
 
 
 def create_issue(
-    runner: Runner, principal: Principal, blobs: BlobStore, values: dict[str, Any], *,
-    comment: str | None = None, parent: IssueRef | None = None, request_id: RequestId | None = None,
+    runner: Runner,
+    principal: Principal,
+    blobs: BlobStore,
+    values: dict[str, Any],
+    *,
+    comment: str | None = None,
+    parent: IssueRef | None = None,
+    request_id: RequestId | None = None,
 ) -> IssueView:
     """Create an issue from validated `values` (every create field, defaults
     applied), with its first comment and its parent if given; `request_id`:
@@ -91,13 +111,20 @@ def create_issue(
         attachments = ready_attachments(uow, "attachment_ids", attachment_ids)
         parent_id = resolve_parent(uow, parent, None) if parent is not None else None
         now = uow.now
-        row = uow.issues.insert({
-            "uuid": uuid.uuid4(), "created_by": principal.email, "created_at": now, "updated_at": now,
-            "resolved_at": workflow.resolved_at(values["status"], None, now),
-            **values,
-            "attachment_ids": [str(a.uuid) for a in attachments],
-            "number": None, "parent_uuid": parent_id,
-        }, "")
+        row = uow.issues.insert(
+            {
+                "uuid": uuid.uuid4(),
+                "created_by": principal.email,
+                "created_at": now,
+                "updated_at": now,
+                "resolved_at": workflow.resolved_at(values["status"], None, now),
+                **values,
+                "attachment_ids": [str(a.uuid) for a in attachments],
+                "number": None,
+                "parent_uuid": parent_id,
+            },
+            "",
+        )
         uow.number_at_commit(row)  # number and prefix: the transaction's last statement
         if attachments:  # a new issue has none to replace
             uow.attachments.set_for_issue(row, attachments)
@@ -117,8 +144,15 @@ def get_issue(runner: Runner, principal: Principal, ref: IssueRef) -> IssueView:
 
 
 def list_issues(
-    runner: Runner, principal: Principal, cache: ViewCache[V], f: IssueFilter, order_by: str, *,
-    limit: int, offset: int, after: tuple[Any, ...] | None = None,
+    runner: Runner,
+    principal: Principal,
+    cache: ViewCache[V],
+    f: IssueFilter,
+    order_by: str,
+    *,
+    limit: int,
+    offset: int,
+    after: tuple[Any, ...] | None = None,
 ) -> Page[V]:
     """One page of issues as the cache builds them, with their positions and
     the total matching: from `offset`, or after the position `after`.
@@ -151,7 +185,13 @@ def list_issues(
 
 
 def update_issue(
-    runner: Runner, principal: Principal, blobs: BlobStore, ref: IssueRef, values: dict[str, Any], *, etag: str | None = None,
+    runner: Runner,
+    principal: Principal,
+    blobs: BlobStore,
+    ref: IssueRef,
+    values: dict[str, Any],
+    *,
+    etag: str | None = None,
 ) -> IssueView:
     """Apply validated `values` (only the fields to change) to an issue, if
     its etag is still `etag` (when given).
@@ -191,8 +231,17 @@ def _update(uow: UnitOfWork, ref: IssueRef, values: dict[str, Any]) -> tuple[Iss
         uow.attachments.set_for_issue(row, attachments)
     uow.issues.save(row, changed, uow.now)
     after = IssueView(row, attachments)
-    uow.record(Change("issue", "updated", row.uuid, row.uuid, fields_of(before.row, ISSUE_FIELDS),
-                      fields_of(row, ISSUE_FIELDS), (before, after)))
+    uow.record(
+        Change(
+            "issue",
+            "updated",
+            row.uuid,
+            row.uuid,
+            fields_of(before.row, ISSUE_FIELDS),
+            fields_of(row, ISSUE_FIELDS),
+            (before, after),
+        )
+    )
     return after, True
 
 
@@ -211,7 +260,12 @@ class BulkResult:
 
 
 def bulk_update(
-    runner: Runner, principal: Principal, refs: list[IssueRef], values: dict[str, Any], *, asked: list[str] | None = None,
+    runner: Runner,
+    principal: Principal,
+    refs: list[IssueRef],
+    values: dict[str, Any],
+    *,
+    asked: list[str] | None = None,
 ) -> list[BulkResult]:
     """Apply the same validated `values` to each issue `refs` names, one
     result per ref in their order (`asked`: the ids as the caller wrote them).
@@ -226,8 +280,7 @@ def bulk_update(
     results: list[BulkResult] = []
     for ref in refs:
         try:
-            _, changed = runner.run(
-                principal, lambda uow, ref=ref: _update(uow, ref, values), write=True)  # type: ignore[misc]
+            _, changed = runner.run(principal, lambda uow, ref=ref: _update(uow, ref, values), write=True)  # type: ignore[misc]
         except ServiceError as error:
             results.append(BulkResult("failed", error))
         else:
@@ -235,10 +288,16 @@ def bulk_update(
     updated = sum(r.outcome == "updated" for r in results)
     if updated:
         ids = asked if asked is not None else [str(ref) for ref in refs]
-        _emit_bulk_updated(runner, principal, {
-            "ids": ids, "fields": sorted(values), "updated": updated,
-            "results": [{"id": i, "outcome": r.outcome, "error": r.error_shown()} for i, r in zip(ids, results)],
-        })
+        _emit_bulk_updated(
+            runner,
+            principal,
+            {
+                "ids": ids,
+                "fields": sorted(values),
+                "updated": updated,
+                "results": [{"id": i, "outcome": r.outcome, "error": r.error_shown()} for i, r in zip(ids, results)],
+            },
+        )
     return results
 
 
@@ -261,8 +320,17 @@ def delete_issue(runner: Runner, principal: Principal, ref: IssueRef, *, etag: s
             before = IssueView(_copy(child), [])
             child.parent_uuid = None
             uow.issues.save(child, ["parent_uuid"], uow.now)
-            uow.record(Change("issue", "updated", child.uuid, child.uuid, fields_of(before.row, ISSUE_FIELDS),
-                              fields_of(child, ISSUE_FIELDS), (before, IssueView(child, []))))
+            uow.record(
+                Change(
+                    "issue",
+                    "updated",
+                    child.uuid,
+                    child.uuid,
+                    fields_of(before.row, ISSUE_FIELDS),
+                    fields_of(child, ISSUE_FIELDS),
+                    (before, IssueView(child, [])),
+                )
+            )
         was = views_of(uow, [row])[0]  # its event shows the issue as it was
         uow.issues.delete(row.uuid)
         uow.record(Change("issue", "deleted", row.uuid, row.uuid, fields_of(row, ISSUE_FIELDS), None, (was, None)))

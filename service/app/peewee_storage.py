@@ -6,15 +6,14 @@ from __future__ import annotations
 import datetime
 from typing import Any, Callable, ContextManager, TypeVar
 
-from ..storage import database
-from ..storage import outbox
+from ..storage import database, outbox
 from ..storage.attachments import AttachmentRepository
 from ..storage.comments import CommentRepository
 from ..storage.counters import Deltas
-from ..storage.outbox import NewEvent
 from ..storage.files import FileRepository
 from ..storage.history import HistoryRepository
 from ..storage.issues import IssueRepository
+from ..storage.outbox import NewEvent
 from ..storage.reactions import ReactionRepository
 from ..storage.request_ids import RequestIdRepository
 from ..storage.workspaces import WorkspaceRepository

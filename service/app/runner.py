@@ -26,7 +26,7 @@ from .create_batches import CreateBatches
 from .derived import DerivedWrites, Written
 from .request_ids import ClaimTaken, RequestId
 from .unit_of_work import ReplayWith, Storage, UnitOfWork
-from .views import Renderer, RenderedOnce
+from .views import RenderedOnce, Renderer
 
 # call_deadline: for the call pipeline, which bounds a call's database work by its deadline.
 __all__ = ["Committed", "Runner", "call_deadline"]
@@ -56,7 +56,11 @@ class Runner:
     """Units of work on `storage`, committed one way, their effects handed to `after_commit`."""
 
     def __init__(
-        self, storage: Storage, renderer: Renderer, *, clock: Callable[[], datetime.datetime] = utcnow,
+        self,
+        storage: Storage,
+        renderer: Renderer,
+        *,
+        clock: Callable[[], datetime.datetime] = utcnow,
         after_commit: Callable[[Committed[Any]], None] = _ignore,
     ) -> None:
         self.storage = storage
@@ -66,20 +70,26 @@ class Runner:
         # Creates of one workspace that arrive together commit together.
         self.creates = CreateBatches(self)
 
-    def unit(self, principal: Principal, *, request_id: RequestId | None = None,
-             etag: str | None = None) -> UnitOfWork:
+    def unit(self, principal: Principal, *, request_id: RequestId | None = None, etag: str | None = None) -> UnitOfWork:
         """A fresh unit of work for `principal`'s workspace."""
         repositories = self.storage.repositories(principal.workspace_id)
-        return UnitOfWork(principal, repositories, now=self.clock(), renderer=self.renderer,
-                          request_id=request_id, etag=etag)
+        return UnitOfWork(
+            principal, repositories, now=self.clock(), renderer=self.renderer, request_id=request_id, etag=etag
+        )
 
     def derived(self, workspace_id: int) -> DerivedWrites:
         """What the units of one transaction in `workspace_id` imply, to write before commit."""
         return DerivedWrites(workspace_id, self.storage.repositories(workspace_id), self.renderer, self.clock)
 
     def run(
-        self, principal: Principal, work: Callable[[UnitOfWork], T], *, write: bool = False,
-        snapshot: bool = False, request_id: RequestId | None = None, etag: str | None = None,
+        self,
+        principal: Principal,
+        work: Callable[[UnitOfWork], T],
+        *,
+        write: bool = False,
+        snapshot: bool = False,
+        request_id: RequestId | None = None,
+        etag: str | None = None,
         replay_with: ReplayWith | None = None,
     ) -> T:
         """Run `work` in one transaction and return its result.
@@ -110,14 +120,17 @@ class Runner:
             # one's work rolled back with its transaction: answer as that one did.
             return self.replay(principal, request_id, replay_with)
 
-    def replay(self, principal: Principal, request_id: RequestId | None,
-               replay_with: ReplayWith | None = None) -> Any:
+    def replay(self, principal: Principal, request_id: RequestId | None, replay_with: ReplayWith | None = None) -> Any:
         """Answer a create whose claim another transaction took, as that one was."""
         return self.storage.transaction(
-            lambda: self.unit(principal, request_id=request_id).replay(replay_with), write=True, snapshot=False)
+            lambda: self.unit(principal, request_id=request_id).replay(replay_with), write=True, snapshot=False
+        )
 
     def commit(
-        self, attempt: Callable[[], tuple[T, Iterable[tuple[int, Written]], bool]], *, write: bool,
+        self,
+        attempt: Callable[[], tuple[T, Iterable[tuple[int, Written]], bool]],
+        *,
+        write: bool,
         snapshot: bool = False,
     ) -> Committed[T]:
         """The one commit path: run `attempt` (the work and its derived writes,
@@ -136,4 +149,3 @@ class Runner:
         except Exception:  # noqa: BLE001 - durable now: the caller hears success; watchers and the dispatcher poll too
             log.exception("a wake-up after commit failed")
         return committed
-

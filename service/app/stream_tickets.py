@@ -56,7 +56,7 @@ def token_key(ticket: str, *, opening: bool, now: float | None = None) -> str:
     """The hash of the token a ticket stands for; Unauthenticated if it is no
     ticket of ours, or (`opening` a stream) if it has expired."""
     invalid = Unauthenticated("the stream ticket is not valid")
-    raw_text = ticket[len(PREFIX):]
+    raw_text = ticket[len(PREFIX) :]
     if not is_ticket(ticket) or len(ticket) > _MAX_LENGTH:
         raise invalid
     try:

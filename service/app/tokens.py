@@ -34,8 +34,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(workspace_slug: str, email: str, role: str, expires_in_days: int | None = None, *,
-                 create_workspace: bool = False) -> str:
+def create_token(
+    workspace_slug: str, email: str, role: str, expires_in_days: int | None = None, *, create_workspace: bool = False
+) -> str:
     """Mint a token and return it.
 
     `expires_in_days`: a positive number of days it stays valid; None: until revoked.
@@ -73,7 +74,9 @@ def bootstrap_admin_token() -> str | None:
         if tokens_store.any_exist():
             return None
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        tokens_store.insert("default", "admin@localhost", Role.ADMIN.label, hash_token(token), default_prefix("default"))
+        tokens_store.insert(
+            "default", "admin@localhost", Role.ADMIN.label, hash_token(token), default_prefix("default")
+        )
         return token
 
     return transaction(work, write=True)

@@ -49,10 +49,10 @@ if TYPE_CHECKING:
     from ..storage.attachments import AttachmentRepository
     from ..storage.comments import CommentRepository
     from ..storage.counters import Deltas
-    from ..storage.outbox import NewEvent
     from ..storage.files import FileRepository
     from ..storage.history import HistoryRepository
     from ..storage.issues import IssueRepository
+    from ..storage.outbox import NewEvent
     from ..storage.reactions import ReactionRepository
     from ..storage.request_ids import RequestIdRepository
     from ..storage.workspaces import WorkspaceRepository
@@ -109,8 +109,14 @@ class UnitOfWork:
     """Repositories bound to the caller's workspace, and the record of changes."""
 
     def __init__(
-        self, principal: Principal, repositories: Repositories, *, now: datetime.datetime, renderer: Renderer,
-        request_id: RequestId | None = None, etag: str | None = None,
+        self,
+        principal: Principal,
+        repositories: Repositories,
+        *,
+        now: datetime.datetime,
+        renderer: Renderer,
+        request_id: RequestId | None = None,
+        etag: str | None = None,
     ) -> None:
         self.principal = principal
         self.repositories = repositories
@@ -140,7 +146,7 @@ class UnitOfWork:
         # (a ping, a redelivery, a webhook made active): wake the dispatcher.
         self.deliveries_due = False
 
-    def execute(self, work: Callable[["UnitOfWork"], T], replay_with: ReplayWith | None = None) -> T:
+    def execute(self, work: Callable[[UnitOfWork], T], replay_with: ReplayWith | None = None) -> T:
         """Run `work`, after claiming the create's request_id if it has one: a
         repeat is answered instead (`Replay`, or what `replay_with` answers),
         and `ClaimTaken` means another transaction holds the key (roll back

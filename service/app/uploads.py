@@ -36,7 +36,7 @@ def confirm_uploads(runner: Runner, principal: Principal, blobs: BlobStore, ids:
         if sha256 is None or (row.sha256 and sha256 != row.sha256):
             blobs.delete(row.object_key)
             continue
-        confirmed |= runner.run(principal, lambda uow: uow.attachments.mark_ready(row, sha256), write=True)
+        confirmed |= runner.run(principal, lambda uow: uow.attachments.mark_ready(row, sha256), write=True)  # noqa: B023 - called here
     return confirmed
 
 

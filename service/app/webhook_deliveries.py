@@ -40,8 +40,16 @@ def derive(workspace_id: int, events: Sequence[NewEvent], first_sequence: int, a
     hooks = WebhookRepository(workspace_id)
     active = hooks.active()
     rows = [
-        {"id": uuid.uuid4(), "webhook": webhook_id, "event_sequence": first_sequence + i, "event_type": e.type,
-         "status": PENDING, "attempts": 0, "next_attempt_at": at, "created_at": at}
+        {
+            "id": uuid.uuid4(),
+            "webhook": webhook_id,
+            "event_sequence": first_sequence + i,
+            "event_type": e.type,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        }
         for i, e in enumerate(events)
         for webhook_id, types in active
         if not types or e.type in types
@@ -50,8 +58,13 @@ def derive(workspace_id: int, events: Sequence[NewEvent], first_sequence: int, a
     return bool(rows)
 
 
-def claim(lease_id: uuid.UUID, lease_seconds: float, room: Callable[[uuid.UUID], int], total: int,
-          skip: Sequence[uuid.UUID] = ()) -> list[Claimed]:
+def claim(
+    lease_id: uuid.UUID,
+    lease_seconds: float,
+    room: Callable[[uuid.UUID], int],
+    total: int,
+    skip: Sequence[uuid.UUID] = (),
+) -> list[Claimed]:
     """Lease due deliveries (see storage/webhook_leases.py) and load them."""
     now = utcnow()
     wanted = transaction(lambda: webhook_leases.candidates(now, room, total, skip))
@@ -109,7 +122,9 @@ def record(outcomes: Sequence[Outcome], settings: WebhookSettings) -> list[str |
         hooks = webhook_leases.webhooks_for_update(sorted({o.claimed.webhook_id for o in outcomes}, key=str))
         active_before = {w: hook.active for w, hook in hooks.items()}
         planned = [_outcome_values(o, now, settings) for o in outcomes]
-        written = webhook_leases.finish_all([(o.claimed.id, o.lease_id, values) for o, values in zip(outcomes, planned)])
+        written = webhook_leases.finish_all(
+            [(o.claimed.id, o.lease_id, values) for o, values in zip(outcomes, planned)]
+        )
         changes: dict[uuid.UUID, dict] = {}  # per webhook: its counters after the batch, saved once
         statuses: list[str | None] = []
         for outcome, values in zip(outcomes, planned):
@@ -162,12 +177,19 @@ def _track(hook, attempt: Attempt, now: datetime.datetime, settings: WebhookSett
     failures, since = hook.failures_in_row + 1, hook.failing_since or now
     changes: dict = {"failures_in_row": failures, "failing_since": since}
     disabling = hook.active and webhook_rules.disables(
-        failures, since, now, settings.disable_after, settings.disable_failures)
+        failures, since, now, settings.disable_after, settings.disable_failures
+    )
     if disabling:
         last = attempt.error or f"HTTP {attempt.status_code}"
-        changes.update(active=False, updated_at=now, disabled_reason=(
-            f"every delivery attempt failed since {iso_seconds(since)} "
-            f"({failures} in a row); the last: {last}"[:ERROR_MAX]))
+        changes.update(
+            active=False,
+            updated_at=now,
+            disabled_reason=(
+                f"every delivery attempt failed since {iso_seconds(since)} ({failures} in a row); the last: {last}"[
+                    :ERROR_MAX
+                ]
+            ),
+        )
     return changes
 
 

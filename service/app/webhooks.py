@@ -67,15 +67,28 @@ def _found(uow: UnitOfWork, webhook_id: uuid.UUID, *, for_update: bool = False) 
 
 
 def create_webhook(
-    runner: Runner, principal: Principal, url: str, events: list[str], description: str, active: bool,
+    runner: Runner,
+    principal: Principal,
+    url: str,
+    events: list[str],
+    description: str,
+    active: bool,
 ) -> WebhookView:
     check_destination(url)
     secret = webhook_signing.new_secret()
 
     def work(uow: UnitOfWork) -> WebhookView:
         hooks = WebhookRepository(principal.workspace_id)
-        row = hooks.create(id=uuid.uuid4(), url=url, events=events, description=description, active=active,
-                           secret=secret, created_at=uow.now, updated_at=uow.now)
+        row = hooks.create(
+            id=uuid.uuid4(),
+            url=url,
+            events=events,
+            description=description,
+            active=active,
+            secret=secret,
+            created_at=uow.now,
+            updated_at=uow.now,
+        )
         hooks.move_active_count(1 if active else 0)
         return WebhookView(row, secret)
 
@@ -83,7 +96,10 @@ def create_webhook(
 
 
 def list_webhooks(
-    runner: Runner, principal: Principal, limit: int, after: tuple[datetime.datetime, uuid.UUID] | None,
+    runner: Runner,
+    principal: Principal,
+    limit: int,
+    after: tuple[datetime.datetime, uuid.UUID] | None,
 ) -> list[WebhookView]:
     rows = runner.run(principal, lambda uow: WebhookRepository(principal.workspace_id).page(limit, after))
     return [WebhookView(r) for r in rows]
@@ -133,7 +149,8 @@ def rotate_secret(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -
         row = _found(uow, webhook_id, for_update=True)
         until = uow.now + datetime.timedelta(seconds=settings().rotation_overlap)
         WebhookRepository(principal.workspace_id).save(
-            row, secret=secret, previous_secret=row.secret, previous_secret_until=until, updated_at=uow.now)
+            row, secret=secret, previous_secret=row.secret, previous_secret_until=until, updated_at=uow.now
+        )
         return WebhookView(row, secret)
 
     return runner.run(principal, work, write=True)
@@ -150,11 +167,25 @@ def ping(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -> Webhook
     def work(uow: UnitOfWork) -> WebhookDelivery:
         row = _found(uow, webhook_id)
         delivery_id = uuid.uuid4()
-        body = {"sequence": 0, "type": PING, "issue_id": None, "actor": principal.email,
-                "occurred_at": _timestamp(uow.now), "data": {"webhook_id": str(row.id), "url": row.url}}
-        fields = dict(id=delivery_id, webhook=row.id, event_sequence=None, event_type=PING,
-                      payload=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=PENDING,
-                      attempts=0, next_attempt_at=uow.now, created_at=uow.now)
+        body = {
+            "sequence": 0,
+            "type": PING,
+            "issue_id": None,
+            "actor": principal.email,
+            "occurred_at": _timestamp(uow.now),
+            "data": {"webhook_id": str(row.id), "url": row.url},
+        }
+        fields = dict(
+            id=delivery_id,
+            webhook=row.id,
+            event_sequence=None,
+            event_type=PING,
+            payload=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=uow.now,
+            created_at=uow.now,
+        )
         WebhookRepository(principal.workspace_id).add_deliveries([fields])
         uow.deliveries_due = True
         return WebhookDelivery(workspace=principal.workspace_id, **fields)
@@ -162,8 +193,14 @@ def ping(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -> Webhook
     return runner.run(principal, work, write=True)
 
 
-def list_deliveries(runner: Runner, principal: Principal, webhook_id: uuid.UUID, statuses: Sequence[str], limit: int,
-                    before: tuple[datetime.datetime, uuid.UUID] | None) -> list[WebhookDelivery]:
+def list_deliveries(
+    runner: Runner,
+    principal: Principal,
+    webhook_id: uuid.UUID,
+    statuses: Sequence[str],
+    limit: int,
+    before: tuple[datetime.datetime, uuid.UUID] | None,
+) -> list[WebhookDelivery]:
     def work(uow: UnitOfWork) -> list[WebhookDelivery]:
         _found(uow, webhook_id)
         return WebhookRepository(principal.workspace_id).deliveries(webhook_id, statuses, limit, before)

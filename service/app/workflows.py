@@ -22,8 +22,9 @@ def update_workflow(runner: Runner, principal: Principal, transitions: workflow.
         before = workflow.normalized(stored) if stored is not None else workflow.default_transitions()
         uow.workspace.set_workflow(wanted)
         if before != wanted:  # replacing it with itself changes nothing, and emits nothing
-            uow.record(Change("workflow", "updated", None, None, {"transitions": before}, {"transitions": wanted},
-                              view=wanted))
+            uow.record(
+                Change("workflow", "updated", None, None, {"transitions": before}, {"transitions": wanted}, view=wanted)
+            )
         return wanted
 
     return runner.run(principal, work, write=True)

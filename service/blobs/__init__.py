@@ -18,13 +18,22 @@ SIGNING_KEY_NAME = "blob_url_signing_key"
 
 
 class BlobStore(Protocol):
-    def upload_target(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,
-                      sha256: str | None, expires_at: datetime.datetime) -> tuple[str, dict[str, str]]:
+    def upload_target(
+        self,
+        object_key: str,
+        *,
+        workspace_id: int,
+        size_bytes: int,
+        content_type: str,
+        sha256: str | None,
+        expires_at: datetime.datetime,
+    ) -> tuple[str, dict[str, str]]:
         """A URL that accepts one PUT of the object's bytes until `expires_at`,
         and the headers that PUT must carry."""
 
-    def download_url(self, object_key: str, *, workspace_id: int, file_name: str, content_type: str,
-                     expires_at: datetime.datetime) -> str:
+    def download_url(
+        self, object_key: str, *, workspace_id: int, file_name: str, content_type: str, expires_at: datetime.datetime
+    ) -> str:
         """A URL that serves the bytes until `expires_at`."""
 
     def uploaded_size(self, object_key: str) -> int | None:

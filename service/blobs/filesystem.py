@@ -42,12 +42,21 @@ class FilesystemStore:
         )
         return f"{self.public_url}/blobs/{object_key}?{query}"
 
-    def upload_target(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,
-                      sha256: str | None, expires_at: datetime.datetime) -> tuple[str, dict[str, str]]:
+    def upload_target(
+        self,
+        object_key: str,
+        *,
+        workspace_id: int,
+        size_bytes: int,
+        content_type: str,
+        sha256: str | None,
+        expires_at: datetime.datetime,
+    ) -> tuple[str, dict[str, str]]:
         return self._url("PUT", object_key, workspace_id, expires_at), {}
 
-    def download_url(self, object_key: str, *, workspace_id: int, file_name: str, content_type: str,
-                     expires_at: datetime.datetime) -> str:
+    def download_url(
+        self, object_key: str, *, workspace_id: int, file_name: str, content_type: str, expires_at: datetime.datetime
+    ) -> str:
         return self._url("GET", object_key, workspace_id, expires_at)
 
     # -- bytes ---------------------------------------------------------------

@@ -29,27 +29,42 @@ class S3Store:
         from botocore.config import Config
 
         bucket = url.removeprefix("s3://").strip("/")
-        return cls(bucket, boto3.client("s3", endpoint_url=endpoint_url or None, config=Config(signature_version="s3v4")))
+        return cls(
+            bucket, boto3.client("s3", endpoint_url=endpoint_url or None, config=Config(signature_version="s3v4"))
+        )
 
     @staticmethod
     def _seconds(expires_at: datetime.datetime) -> int:
         now = utcnow()
         return max(1, int((expires_at - now).total_seconds()))
 
-    def upload_target(self, object_key: str, *, workspace_id: int, size_bytes: int, content_type: str,
-                      sha256: str | None, expires_at: datetime.datetime) -> tuple[str, dict[str, str]]:
+    def upload_target(
+        self,
+        object_key: str,
+        *,
+        workspace_id: int,
+        size_bytes: int,
+        content_type: str,
+        sha256: str | None,
+        expires_at: datetime.datetime,
+    ) -> tuple[str, dict[str, str]]:
         params = {
-            "Bucket": self.bucket, "Key": object_key, "ContentLength": size_bytes,
-            "ContentType": content_type, "IfNoneMatch": "*",
+            "Bucket": self.bucket,
+            "Key": object_key,
+            "ContentLength": size_bytes,
+            "ContentType": content_type,
+            "IfNoneMatch": "*",
         }
         url = self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=self._seconds(expires_at))
         return url, {"Content-Type": content_type, "If-None-Match": "*"}
 
-    def download_url(self, object_key: str, *, workspace_id: int, file_name: str, content_type: str,
-                     expires_at: datetime.datetime) -> str:
+    def download_url(
+        self, object_key: str, *, workspace_id: int, file_name: str, content_type: str, expires_at: datetime.datetime
+    ) -> str:
 
         params = {
-            "Bucket": self.bucket, "Key": object_key,
+            "Bucket": self.bucket,
+            "Key": object_key,
             "ResponseContentType": content_type,
             "ResponseContentDisposition": content_disposition(file_name),
         }

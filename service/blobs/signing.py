@@ -22,8 +22,9 @@ class Signer:
         digest = hmac.new(self._key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
-    def verify(self, method: str, object_key: str, workspace_id: int, expires: int, signature: str,
-               *, now: float | None = None) -> str | None:
+    def verify(
+        self, method: str, object_key: str, workspace_id: int, expires: int, signature: str, *, now: float | None = None
+    ) -> str | None:
         """None when valid, else why not ("expired" or "invalid signature")."""
         expected = self.sign(method, object_key, workspace_id, expires)
         # compare_digest takes only ASCII strings; no signature is anything else.

@@ -125,7 +125,9 @@ class DeadlineExceeded(ServiceError):
 
     code = "DEADLINE_EXCEEDED"
 
-    def __init__(self, message: str = "the call's deadline passed before its work could finish; nothing was changed") -> None:
+    def __init__(
+        self, message: str = "the call's deadline passed before its work could finish; nothing was changed"
+    ) -> None:
         super().__init__(message)
 
 

@@ -9,10 +9,17 @@ from .errors import Violations
 
 # Every type an event can have, in the SPEC's order.
 TYPES = (
-    "issue.created", "issue.updated", "issue.deleted",
-    "comment.created", "comment.updated", "comment.deleted",
-    "reaction.added", "reaction.removed", "file.added",
-    "workflow.updated", "issues.bulk_updated",
+    "issue.created",
+    "issue.updated",
+    "issue.deleted",
+    "comment.created",
+    "comment.updated",
+    "comment.deleted",
+    "reaction.added",
+    "reaction.removed",
+    "file.added",
+    "workflow.updated",
+    "issues.bulk_updated",
 )
 
 

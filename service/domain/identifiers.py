@@ -65,7 +65,6 @@ def require_issue_ref(field: str, value: str) -> IssueRef:
     return parsed
 
 
-
 def shorten(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[:limit] + "..."
 

@@ -40,6 +40,8 @@ def parse_ref_filter(v: Violations, field: str, pair: str) -> tuple[str, str] | 
     """`order:8001` -> ("order", "8001"), split at the first colon."""
     key, sep, value = pair.partition(":")
     if not sep or not REF_KEY.match(key) or not 1 <= len(value) <= REF_VALUE_MAX or "\x00" in value:
-        v.add(field, f"{pair[:80]!r} is not key:value (key 1 to 64 of a-z 0-9 _, value 1 to {REF_VALUE_MAX} characters)")
+        v.add(
+            field, f"{pair[:80]!r} is not key:value (key 1 to 64 of a-z 0-9 _, value 1 to {REF_VALUE_MAX} characters)"
+        )
         return None
     return key, value

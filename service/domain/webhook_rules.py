@@ -63,9 +63,13 @@ def address_refusal(address: str) -> str | None:
     ip = _embedded_ipv4(ipaddress.ip_address(address.split("%", 1)[0]))
     if ip in _METADATA:
         return f"{ip}, the cloud metadata address"
-    for kind, flag in (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
-                       ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                       ("private", ip.is_private)):
+    for kind, flag in (
+        ("loopback", ip.is_loopback),
+        ("unspecified", ip.is_unspecified),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
+    ):
         if flag:
             return f"{ip}, a {kind} address"
     if not ip.is_global:
@@ -134,15 +138,17 @@ def retry_after_seconds(value: str | None, now: datetime.datetime) -> float | No
     return max(0.0, (when - now).total_seconds())
 
 
-def gives_up(attempts: int, created_at: datetime.datetime, now: datetime.datetime,
-             window: float, min_attempts: int) -> bool:
+def gives_up(
+    attempts: int, created_at: datetime.datetime, now: datetime.datetime, window: float, min_attempts: int
+) -> bool:
     """A failed delivery is failed for good once it has been tried for the
     whole retry window and at least `min_attempts` times."""
     return attempts >= min_attempts and (now - created_at).total_seconds() >= window
 
 
-def disables(failures_in_row: int, failing_since: datetime.datetime, now: datetime.datetime,
-             after: float, min_failures: int) -> bool:
+def disables(
+    failures_in_row: int, failing_since: datetime.datetime, now: datetime.datetime, after: float, min_failures: int
+) -> bool:
     """A webhook whose attempts have all failed for `after` seconds and at
     least `min_failures` times in a row (whichever comes later) is disabled."""
     return failures_in_row >= min_failures and (now - failing_since).total_seconds() >= after

@@ -49,13 +49,21 @@ def first_token_banner(token: str, database_url: str) -> str:
     if database_url != defaults.DATABASE_URL[1] and not secret:
         exports += f" DATABASE_URL={shlex.quote(database_url)}"
     rule = "=" * 78
-    return "\n".join([
-        "", rule,
-        "No API tokens existed, so one admin token was created for workspace 'default'.",
-        "It is shown only this once; keep it:", "", f"    {token}", "",
-        "In a second terminal, to use it:", f"    {' && '.join([*setup, exports])}",
-        *(["    (and export DATABASE_URL as the server's: not shown, it holds a password)"] if secret else []),
-        "Lost it? Mint another there (the server may keep running):",
-        "    python -m service token create --workspace default --email you@example.com --role admin",
-        rule, "",
-    ])
+    return "\n".join(
+        [
+            "",
+            rule,
+            "No API tokens existed, so one admin token was created for workspace 'default'.",
+            "It is shown only this once; keep it:",
+            "",
+            f"    {token}",
+            "",
+            "In a second terminal, to use it:",
+            f"    {' && '.join([*setup, exports])}",
+            *(["    (and export DATABASE_URL as the server's: not shown, it holds a password)"] if secret else []),
+            "Lost it? Mint another there (the server may keep running):",
+            "    python -m service token create --workspace default --email you@example.com --role admin",
+            rule,
+            "",
+        ]
+    )

@@ -32,7 +32,6 @@ import functools
 import logging
 import queue
 import threading
-import time
 from concurrent import futures
 from typing import Any, Callable, Mapping
 
@@ -55,8 +54,12 @@ class InProcessTransport:
     """The gateway's transport into this server (gateway/transport.py's protocol)."""
 
     def __init__(
-        self, entries: Mapping[str, InProcessEntry], pool: futures.ThreadPoolExecutor,
-        server_loop: asyncio.AbstractEventLoop, health_status: Callable[[], int], max_message_bytes: int,
+        self,
+        entries: Mapping[str, InProcessEntry],
+        pool: futures.ThreadPoolExecutor,
+        server_loop: asyncio.AbstractEventLoop,
+        health_status: Callable[[], int],
+        max_message_bytes: int,
     ) -> None:
         self._entries = entries
         self._pool = pool
@@ -123,8 +126,10 @@ class InProcessTransport:
         size = request.ByteSize()
         if size > self._max_message_bytes:
             # gRPC's own wording for a message past the server's receive limit.
-            raise CallFailed(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                             f"Received message larger than max ({size} vs. {self._max_message_bytes})")
+            raise CallFailed(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"Received message larger than max ({size} vs. {self._max_message_bytes})",
+            )
 
     def submit(self, function: Callable[..., Any], *args: Any) -> futures.Future:
         try:
@@ -143,8 +148,9 @@ class InProcessTransport:
         work.add_done_callback(leave)
         return work
 
-    async def _unary(self, entry: InProcessEntry, request: Message, *, metadata: Any = (),
-                     timeout: float | None = None) -> Message:
+    async def _unary(
+        self, entry: InProcessEntry, request: Message, *, metadata: Any = (), timeout: float | None = None
+    ) -> Message:
         self.admit(request)
         context = Context(metadata, timeout, asyncio.get_running_loop())
         work = self.submit_counted(entry.function, request, context)
@@ -155,7 +161,7 @@ class InProcessTransport:
             return await asyncio.wait_for(asyncio.wrap_future(work), timeout)
         except Aborted as aborted:
             raise aborted.failure from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             context.cancel()
             raise CallFailed(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
         except asyncio.CancelledError:
@@ -181,8 +187,15 @@ class _StreamCall:
     closed on the pool once its step ends.
     """
 
-    def __init__(self, transport: InProcessTransport, entry: InProcessEntry, request: Message, *,
-                 metadata: Any = (), timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        transport: InProcessTransport,
+        entry: InProcessEntry,
+        request: Message,
+        *,
+        metadata: Any = (),
+        timeout: float | None = None,
+    ) -> None:
         transport.admit(request)
         self._leave = transport.enter()  # once the generator is over: ended, failed or closed
         self._transport = transport
@@ -239,7 +252,7 @@ class _StreamCall:
             self._ended, self._failure = True, aborted.failure
             self._leave()
             raise aborted.failure from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.cancel()
             self._failure = CallFailed(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
             raise self._failure from None
@@ -313,8 +326,9 @@ class _UploadCall:
 
     WINDOW = 2
 
-    def __init__(self, transport: InProcessTransport, entry: InProcessEntry, *, metadata: Any = (),
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, transport: InProcessTransport, entry: InProcessEntry, *, metadata: Any = (), timeout: float | None = None
+    ) -> None:
         transport.admit(None)
         self._transport = transport
         self._loop = asyncio.get_running_loop()
@@ -379,6 +393,6 @@ class _UploadCall:
             return await asyncio.wait_for(asyncio.shield(self._reply), self._context.time_remaining())
         except Aborted as aborted:
             raise aborted.failure from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.cancel()
             raise CallFailed(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None

@@ -16,11 +16,14 @@ from ..storage import pool
 SAMPLE_SECONDS = 1.0
 
 POOL_IN_USE = Gauge(
-    "issues_db_pool_connections_in_use", "Database connections checked out of the pool now.",
+    "issues_db_pool_connections_in_use",
+    "Database connections checked out of the pool now.",
     multiprocess_mode="livesum",
 )
 POOL_SIZE = Gauge(
-    "issues_db_pool_connections_max", "The most connections the database pool opens.", multiprocess_mode="livesum",
+    "issues_db_pool_connections_max",
+    "The most connections the database pool opens.",
+    multiprocess_mode="livesum",
 )
 
 

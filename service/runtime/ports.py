@@ -20,8 +20,9 @@ class CannotListen(Exception):
 def refusal(listen: str, protocol: str, exc: OSError | ValueError) -> CannotListen:
     flag, env = _FLAGS[protocol]
     reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return CannotListen(f"cannot serve {protocol} on {listen}: {reason}; "
-                        f"choose another address with {flag} HOST:PORT (or {env})")
+    return CannotListen(
+        f"cannot serve {protocol} on {listen}: {reason}; choose another address with {flag} HOST:PORT (or {env})"
+    )
 
 
 def check_free(listen: str, protocol: str) -> None:
@@ -35,7 +36,8 @@ def check_free(listen: str, protocol: str) -> None:
         if not sep or not port.isdigit():
             raise ValueError(f"listen address {listen!r} must be HOST:PORT")
         family, kind, proto, _, address = socket.getaddrinfo(
-            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)

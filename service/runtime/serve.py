@@ -116,8 +116,11 @@ def _start_gateway(settings: Settings, server, cors_origins: tuple[str, ...]):  
     assert settings.http_listen is not None
     host = settings.grpc_listen.rsplit(":", 1)[0]
     gateway = start_in_thread(
-        settings.http_listen, f"{host}:{server.port}", max_upload_bytes=settings.blobs.max_upload_bytes,
-        cors_origins=cors_origins, graceful_seconds=gateway_grace_seconds(settings),
+        settings.http_listen,
+        f"{host}:{server.port}",
+        max_upload_bytes=settings.blobs.max_upload_bytes,
+        cors_origins=cors_origins,
+        graceful_seconds=gateway_grace_seconds(settings),
         transport=server.in_process,  # no loopback gRPC hop: the server's own handlers
     )
     http_host = settings.http_listen.rsplit(":", 1)[0]
@@ -126,4 +129,3 @@ def _start_gateway(settings: Settings, server, cors_origins: tuple[str, ...]):  
         server.blobs.public_url = f"http://{http_host}:{gateway.port}"
     log.info("serving http", extra={"http_listen": f"{http_host}:{gateway.port}"})
     return gateway
-

@@ -45,8 +45,8 @@ from .after_commit import AfterCommit
 from .grace import CANCEL_MARGIN_SECONDS
 from .health import DatabaseHealth
 from .inprocess import InProcessTransport
-from .tokenless_services import DecodeGuard, reflection_handlers
 from .pool_metrics import PoolSampler
+from .tokenless_services import DecodeGuard, reflection_handlers
 from .wakeups import start_wakeups
 
 if TYPE_CHECKING:
@@ -247,9 +247,11 @@ def start(settings: Settings, db: peewee.Database, *, dispatch: bool | None = No
         where["worker_listen"] = settings.worker_listen
     log.info("serving grpc", extra=where)
     in_process = InProcessTransport(
-        service.entries, pool, loop.loop, lambda: _overall_status(health), settings.max_message_bytes)
-    return RunningServer(server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool, dispatcher,
-                         in_process)
+        service.entries, pool, loop.loop, lambda: _overall_status(health), settings.max_message_bytes
+    )
+    return RunningServer(
+        server, port, health, db, blobs, usage, pool_sampler, hub, loop, wakeups, pool, dispatcher, in_process
+    )
 
 
 def _overall_status(health: DatabaseHealth) -> int:

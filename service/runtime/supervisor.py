@@ -72,9 +72,14 @@ class Child:
 
 class Supervisor:
     def __init__(
-        self, children: list[Child], *, drain_seconds: float,
-        on_exit: Callable[[Child, int], None] | None = None, on_ready: Callable[[], None] | None = None,
-        on_restart: Callable[[Child], None] | None = None, on_drain: Callable[[], None] | None = None,
+        self,
+        children: list[Child],
+        *,
+        drain_seconds: float,
+        on_exit: Callable[[Child, int], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
+        on_restart: Callable[[Child], None] | None = None,
+        on_drain: Callable[[], None] | None = None,
     ) -> None:
         self.children = children
         self.drain_seconds = drain_seconds
@@ -118,8 +123,10 @@ class Supervisor:
             self._wait(self._next_timeout(deadline if starting else None))
             failed = self._reap(starting)
             if failed is not None:
-                log.error("a process failed to start; stopping the others", extra={
-                    "child": failed.name, "exit_code": failed.exit_code})
+                log.error(
+                    "a process failed to start; stopping the others",
+                    extra={"child": failed.name, "exit_code": failed.exit_code},
+                )
                 self._drain()
                 return 1
             if starting and all(c.ready for c in self.children):
@@ -127,8 +134,10 @@ class Supervisor:
                 if self._on_ready is not None:
                     self._on_ready()
             elif starting and time.monotonic() > deadline:
-                log.error("processes did not start in time", extra={
-                    "children": [c.name for c in self.children if not c.ready]})
+                log.error(
+                    "processes did not start in time",
+                    extra={"children": [c.name for c in self.children if not c.ready]},
+                )
                 self._drain()
                 return 1
             now = time.monotonic()
@@ -199,11 +208,17 @@ class Supervisor:
             child.failures = 0 if lived >= STABLE_SECONDS else child.failures + 1
             child.ready = False
             child.restart_at = time.monotonic() + child.backoff()
-            log.warning("process exited; restarting it", extra={
-                "child": child.name, "pid": pid, "exit_code": code,
-                "signal": signal.Signals(-code).name if code < 0 else None,
-                "ran_seconds": round(lived, 1), "restart_in_seconds": child.backoff(),
-            })
+            log.warning(
+                "process exited; restarting it",
+                extra={
+                    "child": child.name,
+                    "pid": pid,
+                    "exit_code": code,
+                    "signal": signal.Signals(-code).name if code < 0 else None,
+                    "ran_seconds": round(lived, 1),
+                    "restart_in_seconds": child.backoff(),
+                },
+            )
 
     # -- draining ----------------------------------------------------------------
 
@@ -265,8 +280,13 @@ class Supervisor:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             stopping = stop_event()  # the body waits with wait_until_set
-            for fd in (self._wakeup_r, self._wakeup_w, self._selector.fileno(), *child.close_in_child,
-                       *(c._ready_fd for c in self.children if c._ready_fd >= 0)):
+            for fd in (
+                self._wakeup_r,
+                self._wakeup_w,
+                self._selector.fileno(),
+                *child.close_in_child,
+                *(c._ready_fd for c in self.children if c._ready_fd >= 0),
+            ):
                 try:
                     os.close(fd)
                 except OSError:

@@ -39,7 +39,9 @@ class Health(health.HealthServicer):
 
     POLL_SECONDS = 0.1
 
-    async def Watch(self, request: health_pb2.HealthCheckRequest, context: Any) -> AsyncIterator[health_pb2.HealthCheckResponse]:  # type: ignore[override]
+    async def Watch(
+        self, request: health_pb2.HealthCheckRequest, context: Any
+    ) -> AsyncIterator[health_pb2.HealthCheckResponse]:  # type: ignore[override]
         last = None
         while True:
             with self._lock:
@@ -52,7 +54,9 @@ class Health(health.HealthServicer):
                 return
             await asyncio.sleep(self.POLL_SECONDS)
 
-    def List(self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext) -> health_pb2.HealthListResponse:
+    def List(
+        self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthListResponse:
         with self._lock:
             statuses = dict(self._server_status)
         return health_pb2.HealthListResponse(
@@ -82,7 +86,7 @@ def _describe_reflection_v1() -> None:
     for message in proto.message_type:
         for field in message.field:
             if field.type_name.startswith(old):
-                field.type_name = new + field.type_name[len(old):]
+                field.type_name = new + field.type_name[len(old) :]
     for service in proto.service:
         for method in service.method:
             method.input_type = method.input_type.replace(old, new, 1)
@@ -141,7 +145,8 @@ def _guard(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     if handler.unary_unary:
         behavior = handler.unary_unary
         return grpc.unary_unary_rpc_method_handler(
-            lambda raw, context: behavior(_decoded(decode, raw, context), context), response_serializer=serialize)
+            lambda raw, context: behavior(_decoded(decode, raw, context), context), response_serializer=serialize
+        )
     # Generator functions, not lambdas returning generators: the asyncio
     # server tells a streaming handler by its kind, and an abort raised before
     # a plain function returned its iterator would leave the call hanging.
@@ -152,7 +157,9 @@ def _guard(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
             try:
                 request = decode(raw)
             except Exception:  # DecodeError, or invalid UTF-8 in a string field
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message of this method")
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message of this method"
+                )
             async for response in on_loop(request, context):
                 yield response
 

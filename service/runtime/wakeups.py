@@ -16,9 +16,9 @@ from typing import Any, Callable, Protocol
 
 from ..api.event_hub import EventHub
 from ..config import Settings
-from .after_commit import AfterCommit
 from ..storage import conninfo
 from ..storage.notify import PROBE_SECONDS, Listener, Notifier
+from .after_commit import AfterCommit
 
 log = logging.getLogger("service.events")
 
@@ -37,12 +37,15 @@ def listen_target(settings: Settings | WakeupTargets) -> conninfo.Target:
         return conninfo.parse(settings.database_url)
     target = conninfo.parse(settings.listen_database_url, "ISSUES_LISTEN_DATABASE_URL")
     if target.is_sqlite:
-        raise conninfo.BadConnectionString("ISSUES_LISTEN_DATABASE_URL: must be a PostgreSQL connection string, not sqlite")
+        raise conninfo.BadConnectionString(
+            "ISSUES_LISTEN_DATABASE_URL: must be a PostgreSQL connection string, not sqlite"
+        )
     return target
 
 
-def start_wakeups(settings: Settings, hub: EventHub, after_commit: AfterCommit,
-                  dispatcher: Callable[[], None] | None = None) -> list[Any]:
+def start_wakeups(
+    settings: Settings, hub: EventHub, after_commit: AfterCommit, dispatcher: Callable[[], None] | None = None
+) -> list[Any]:
     """Start the notifier (woken by `after_commit`) and the listener, check
     LISTEN, and return both (to stop).
 
@@ -84,9 +87,17 @@ def listen_for_deliveries(targets: WakeupTargets, poke: Callable[[], None]) -> L
         if workspace_id is None:
             poke()
 
-    listener = Listener(listen_target(targets), target, reconnected, on_deliveries=poke,
-                        name="the webhook dispatcher's listener", meanwhile="the dispatcher polls meanwhile")
+    listener = Listener(
+        listen_target(targets),
+        target,
+        reconnected,
+        on_deliveries=poke,
+        name="the webhook dispatcher's listener",
+        meanwhile="the dispatcher polls meanwhile",
+    )
     if not listener.checked.wait(PROBE_SECONDS + 15) or not listener.listen_works:
-        log.warning("the webhook dispatcher's LISTEN did not hear its own NOTIFY: it finds due deliveries by "
-                    "its poll (ISSUES_WEBHOOK_POLL) instead; see ISSUES_LISTEN_DATABASE_URL")
+        log.warning(
+            "the webhook dispatcher's LISTEN did not hear its own NOTIFY: it finds due deliveries by "
+            "its poll (ISSUES_WEBHOOK_POLL) instead; see ISSUES_LISTEN_DATABASE_URL"
+        )
     return listener

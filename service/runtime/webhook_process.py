@@ -65,18 +65,24 @@ class DispatcherConfig:
     shutdown_grace_seconds: float
 
     @classmethod
-    def of(cls, settings: Settings) -> "DispatcherConfig":
+    def of(cls, settings: Settings) -> DispatcherConfig:
         return cls(settings.database_url, settings.listen_database_url, settings.shutdown_grace_seconds)
 
     def environment(self) -> dict[str, str]:
         """The variables that give a spawned process this configuration."""
-        return {"DATABASE_URL": self.database_url, "ISSUES_LISTEN_DATABASE_URL": self.listen_database_url,
-                "ISSUES_SHUTDOWN_GRACE": repr(self.shutdown_grace_seconds)}
+        return {
+            "DATABASE_URL": self.database_url,
+            "ISSUES_LISTEN_DATABASE_URL": self.listen_database_url,
+            "ISSUES_SHUTDOWN_GRACE": repr(self.shutdown_grace_seconds),
+        }
 
     @classmethod
-    def from_environment(cls) -> "DispatcherConfig":
-        return cls(os.environ["DATABASE_URL"], os.environ.get("ISSUES_LISTEN_DATABASE_URL", ""),
-                   float(os.environ.get("ISSUES_SHUTDOWN_GRACE", "10")))
+    def from_environment(cls) -> DispatcherConfig:
+        return cls(
+            os.environ["DATABASE_URL"],
+            os.environ.get("ISSUES_LISTEN_DATABASE_URL", ""),
+            float(os.environ.get("ISSUES_SHUTDOWN_GRACE", "10")),
+        )
 
 
 def in_own_process(database_url: str) -> bool:
@@ -127,8 +133,12 @@ class DispatcherProcess:
         self._watcher.start()
 
     def _spawn(self) -> None:
-        env = {**os.environ, **self._config.environment(), "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
-               _PARENT_VARIABLE: str(os.getpid())}
+        env = {
+            **os.environ,
+            **self._config.environment(),
+            "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
+            _PARENT_VARIABLE: str(os.getpid()),
+        }
         with self._lock:
             if self._stopping.is_set():
                 return
@@ -146,8 +156,10 @@ class DispatcherProcess:
                 return
             failures = 0 if time.monotonic() - started >= STABLE_SECONDS else failures + 1
             backoff = 0.0 if not failures else min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (failures - 1))
-            log.warning("the webhook dispatcher exited; restarting it", extra={
-                "pid": process.pid, "exit_code": code, "restart_in_seconds": backoff})
+            log.warning(
+                "the webhook dispatcher exited; restarting it",
+                extra={"pid": process.pid, "exit_code": code, "restart_in_seconds": backoff},
+            )
             if self._stopping.wait(backoff):
                 return
             self._spawn()

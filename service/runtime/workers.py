@@ -82,7 +82,10 @@ def serve_workers(settings: Settings, cors_origins: tuple[str, ...]) -> int:
 
 
 def _serve(
-    settings: Settings, cors_origins: tuple[str, ...], run_dir: pathlib.Path, metrics_dir: pathlib.Path,
+    settings: Settings,
+    cors_origins: tuple[str, ...],
+    run_dir: pathlib.Path,
+    metrics_dir: pathlib.Path,
     held: list[socket.socket],
 ) -> int:
     # Only now, with PROMETHEUS_MULTIPROC_DIR set: these import prometheus_client.
@@ -125,7 +128,10 @@ def _serve(
         table = run_dir / "rate-limits"
         SharedBuckets.create(table)
     base = dataclasses.replace(
-        settings, grpc_listen=grpc_listen, reuse_port=True, blobs=blobs,
+        settings,
+        grpc_listen=grpc_listen,
+        reuse_port=True,
+        blobs=blobs,
         rate_limit_table=str(table) if table else None,
     )
 
@@ -133,8 +139,11 @@ def _serve(
         return tuple(s.fileno() for s in held if s not in keep)
 
     children = [
-        Child(f"worker-{i + 1}", _worker_body(dataclasses.replace(base, worker_listen=address), i + 1),
-              close_in_child=others())
+        Child(
+            f"worker-{i + 1}",
+            _worker_body(dataclasses.replace(base, worker_listen=address), i + 1),
+            close_in_child=others(),
+        )
         for i, address in enumerate(own_addresses or [None] * count)
     ]
     if in_own_process(settings.database_url):
@@ -142,8 +151,13 @@ def _serve(
     if http_sock is not None:
         assert http_listen is not None
         target = "ipv4:" + ",".join(own_addresses)
-        children.append(Child("gateway", _gateway_body(settings, http_sock, http_listen, target, cors_origins),
-                              close_in_child=others(http_sock)))
+        children.append(
+            Child(
+                "gateway",
+                _gateway_body(settings, http_sock, http_listen, target, cors_origins),
+                close_in_child=others(http_sock),
+            )
+        )
 
     restarts = Counter("issues_process_restarts", "Worker and gateway processes the supervisor restarted.", ["process"])
 
@@ -154,11 +168,18 @@ def _serve(
         restarts.labels(child.name if child.name in ("gateway", "webhooks") else "worker").inc()
 
     def on_ready() -> None:
-        log.info("supervisor serving", extra={
-            "workers": count, "grpc_listen": grpc_listen, "worker_listen": own_addresses,
-            "http_listen": http_listen, "pids": {c.name: c.pid for c in children}, "run_dir": str(run_dir),
-            "metrics_dir": str(metrics_dir),
-        })
+        log.info(
+            "supervisor serving",
+            extra={
+                "workers": count,
+                "grpc_listen": grpc_listen,
+                "worker_listen": own_addresses,
+                "http_listen": http_listen,
+                "pids": {c.name: c.pid for c in children},
+                "run_dir": str(run_dir),
+                "metrics_dir": str(metrics_dir),
+            },
+        )
 
     def on_drain() -> None:
         # Nothing is restarted from here on: let go of the ports, so that new
@@ -169,7 +190,10 @@ def _serve(
     supervisor = Supervisor(
         children,
         drain_seconds=gateway_grace_seconds(settings) + DRAIN_SLACK_SECONDS,
-        on_exit=on_exit, on_ready=on_ready, on_restart=on_restart, on_drain=on_drain,
+        on_exit=on_exit,
+        on_ready=on_ready,
+        on_restart=on_restart,
+        on_drain=on_drain,
     )
     code = supervisor.run()
     log.info("stopped", extra={"exit_code": code})
@@ -218,15 +242,24 @@ def run_worker(settings: Settings, stopping: threading.Event, ready: Callable[[]
 
 
 def run_gateway(
-    settings: Settings, sock: socket.socket, http_listen: str, grpc_target: str, cors_origins: tuple[str, ...],
-    stopping: threading.Event, ready: Callable[[], None],
+    settings: Settings,
+    sock: socket.socket,
+    http_listen: str,
+    grpc_target: str,
+    cors_origins: tuple[str, ...],
+    stopping: threading.Event,
+    ready: Callable[[], None],
 ) -> int:
     """The gateway process: serve HTTP on `sock` in front of the workers until `stopping`, then drain."""
     from gateway.server import start_in_thread
 
     gateway = start_in_thread(
-        http_listen, grpc_target, max_upload_bytes=settings.blobs.max_upload_bytes, cors_origins=cors_origins,
-        graceful_seconds=gateway_grace_seconds(settings), sock=sock,
+        http_listen,
+        grpc_target,
+        max_upload_bytes=settings.blobs.max_upload_bytes,
+        cors_origins=cors_origins,
+        graceful_seconds=gateway_grace_seconds(settings),
+        sock=sock,
     )
     log.info("serving http", extra={"http_listen": http_listen, "grpc_target": grpc_target})
     ready()
@@ -245,8 +278,9 @@ def _hold(listen: str) -> socket.socket:
     if not sep or not port.isdigit():
         raise ValueError(f"listen address {listen!r} must be HOST:PORT")
     host = host.strip("[]")
-    family, kind, proto, _, address = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM,
-                                                       flags=socket.AI_PASSIVE)[0]
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     if int(port):
         # SO_REUSEPORT would let this bind join another server of the same
         # user already listening there; a bind without it fails on any listener.

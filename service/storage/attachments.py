@@ -27,14 +27,29 @@ class AttachmentRepository:
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
 
-    def insert(self, created_by: str, *, file_name: str, content_type: str, size_bytes: int,
-               sha256: str | None, expires_at: datetime.datetime) -> Attachment:
+    def insert(
+        self,
+        created_by: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        sha256: str | None,
+        expires_at: datetime.datetime,
+    ) -> Attachment:
         attachment_id = uuid.uuid4()
         return Attachment.create(
-            uuid=attachment_id, workspace=self.workspace_id, file_name=file_name, content_type=content_type,
-            size_bytes=size_bytes, sha256=sha256, status=PENDING,
-            object_key=f"{self.workspace_id}/{attachment_id}", created_by=created_by,
-            created_at=utcnow(), upload_expires_at=expires_at,
+            uuid=attachment_id,
+            workspace=self.workspace_id,
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            sha256=sha256,
+            status=PENDING,
+            object_key=f"{self.workspace_id}/{attachment_id}",
+            created_by=created_by,
+            created_at=utcnow(),
+            upload_expires_at=expires_at,
         )
 
     def get(self, attachment_id: uuid.UUID) -> Attachment | None:
@@ -43,9 +58,15 @@ class AttachmentRepository:
     def renew_upload(self, row: Attachment, expires_at: datetime.datetime) -> bool:
         """Give a pending upload until `expires_at` (and `row` that expiry); False
         if it is no longer pending (uploaded, or removed as expired)."""
-        renewed = Attachment.update(upload_expires_at=expires_at).where(
-            (Attachment.uuid == row.uuid) & (Attachment.workspace == self.workspace_id)
-            & (Attachment.status == PENDING)).execute()
+        renewed = (
+            Attachment.update(upload_expires_at=expires_at)
+            .where(
+                (Attachment.uuid == row.uuid)
+                & (Attachment.workspace == self.workspace_id)
+                & (Attachment.status == PENDING)
+            )
+            .execute()
+        )
         if renewed:
             row.upload_expires_at = expires_at
         return renewed == 1
@@ -73,7 +94,9 @@ class AttachmentRepository:
         wanted = {a.uuid: a for a in attachments}
         existing = {
             f.attachment_id: f
-            for f in IssueFile.select().where((IssueFile.issue == issue_id) & (IssueFile.file_type == ATTACHMENT_FILE_TYPE))
+            for f in IssueFile.select().where(
+                (IssueFile.issue == issue_id) & (IssueFile.file_type == ATTACHMENT_FILE_TYPE)
+            )
         }
         gone = [f.uuid for a, f in existing.items() if a not in wanted]
         if gone:
@@ -81,8 +104,11 @@ class AttachmentRepository:
         now = utcnow()
         for offset, attachment in enumerate(a for a in attachments if a.uuid not in existing):
             IssueFile.create(
-                uuid=uuid.uuid4(), issue=issue_id, file_name=attachment.file_name,
-                file_type=ATTACHMENT_FILE_TYPE, attachment_id=attachment.uuid,
+                uuid=uuid.uuid4(),
+                issue=issue_id,
+                file_name=attachment.file_name,
+                file_type=ATTACHMENT_FILE_TYPE,
+                attachment_id=attachment.uuid,
                 created_at=now + datetime.timedelta(microseconds=offset),
             )
 
@@ -136,9 +162,7 @@ def mark_ready(attachment: Attachment, sha256: str) -> bool:
 def expired_pending(now: datetime.datetime, limit: int = 500) -> list[Attachment]:
     """Pending attachments whose upload URL has expired (nobody can upload them now)."""
     return list(
-        Attachment.select()
-        .where((Attachment.status == PENDING) & (Attachment.upload_expires_at < now))
-        .limit(limit)
+        Attachment.select().where((Attachment.status == PENDING) & (Attachment.upload_expires_at < now)).limit(limit)
     )
 
 

@@ -30,8 +30,14 @@ class CommentRepository:
 
     def insert(self, issue_id: uuid.UUID, created_by: str, content: str, now: datetime.datetime) -> Comment:
         """Add a comment to an issue, which the caller has found in this workspace."""
-        row = {"uuid": uuid.uuid4(), "issue": issue_id, "content": content, "created_by": created_by,
-               "created_at": now, "updated_at": now}
+        row = {
+            "uuid": uuid.uuid4(),
+            "issue": issue_id,
+            "content": content,
+            "created_by": created_by,
+            "created_at": now,
+            "updated_at": now,
+        }
         prebuilt_sql.insert(Comment, row)  # SQL built once; Comment.create built it per call
         return Comment(**row)  # the other columns take their defaults, as the INSERT gave them
 

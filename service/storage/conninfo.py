@@ -87,8 +87,9 @@ def _sqlite_path(text: str, variable: str) -> str:
     return path
 
 
-def connect(target: Target, connection_factory: Any = None, *, order: HostOrder | None = None,
-            within: float | None = None) -> psycopg2.extensions.connection:
+def connect(
+    target: Target, connection_factory: Any = None, *, order: HostOrder | None = None, within: float | None = None
+) -> psycopg2.extensions.connection:
     """A new psycopg2 connection to `target` (a PostgreSQL one); with `order`,
     trying the host that answered last time first; with `within` (the seconds
     left to a call's deadline), waiting for each host no longer than that
@@ -137,4 +138,3 @@ class HostOrder:
 def _port_or_default(port: str) -> str:
     """A host's port as libpq uses it: an empty one (`h1,h2` with no ports) is PGPORT's or 5432."""
     return port or os.environ.get("PGPORT") or "5432"
-

@@ -38,8 +38,14 @@ class Deltas:
         self.opened: Counter[datetime.date] = Counter()
         self.resolved: Counter[datetime.date] = Counter()
 
-    def issue(self, status: str, priority: str, created_at: datetime.datetime,
-              resolved_at: datetime.datetime | None, sign: int) -> None:
+    def issue(
+        self,
+        status: str,
+        priority: str,
+        created_at: datetime.datetime,
+        resolved_at: datetime.datetime | None,
+        sign: int,
+    ) -> None:
         """Count an issue in (sign=1) or out (sign=-1)."""
         self.counts[(status, priority)] += sign
         self.opened[created_at.date()] += sign
@@ -49,24 +55,47 @@ class Deltas:
     def apply(self) -> None:
         for (status, priority), n in sorted(self.counts.items()):
             if n:
-                text = prebuilt_sql.sql("bump-count", lambda: IssueCount.insert(
-                    workspace=0, status="", priority="", shard=0, n=0,
-                ).on_conflict(
-                    conflict_target=[IssueCount.workspace, IssueCount.status, IssueCount.priority, IssueCount.shard],
-                    update={IssueCount.n: IssueCount.n + peewee.EXCLUDED.n},
-                ))
+                text = prebuilt_sql.sql(
+                    "bump-count",
+                    lambda: IssueCount.insert(
+                        workspace=0,
+                        status="",
+                        priority="",
+                        shard=0,
+                        n=0,
+                    ).on_conflict(
+                        conflict_target=[
+                            IssueCount.workspace,
+                            IssueCount.status,
+                            IssueCount.priority,
+                            IssueCount.shard,
+                        ],
+                        update={IssueCount.n: IssueCount.n + peewee.EXCLUDED.n},
+                    ),
+                )
                 database.obj.execute_sql(text, (self.workspace_id, status, priority, self.shard, n))
         for day in sorted(set(self.opened) | set(self.resolved)):
             opened, resolved = self.opened[day], self.resolved[day]
             if opened or resolved:
-                text = prebuilt_sql.sql("bump-day", lambda: IssueDay.insert(
-                    workspace=0, day=datetime.date.min, shard=0, opened=0, resolved=0,
-                ).on_conflict(
-                    conflict_target=[IssueDay.workspace, IssueDay.day, IssueDay.shard],
-                    update={IssueDay.opened: IssueDay.opened + peewee.EXCLUDED.opened,
-                            IssueDay.resolved: IssueDay.resolved + peewee.EXCLUDED.resolved},
-                ))
-                database.obj.execute_sql(text, (self.workspace_id, IssueDay.day.db_value(day), self.shard, opened, resolved))
+                text = prebuilt_sql.sql(
+                    "bump-day",
+                    lambda: IssueDay.insert(
+                        workspace=0,
+                        day=datetime.date.min,
+                        shard=0,
+                        opened=0,
+                        resolved=0,
+                    ).on_conflict(
+                        conflict_target=[IssueDay.workspace, IssueDay.day, IssueDay.shard],
+                        update={
+                            IssueDay.opened: IssueDay.opened + peewee.EXCLUDED.opened,
+                            IssueDay.resolved: IssueDay.resolved + peewee.EXCLUDED.resolved,
+                        },
+                    ),
+                )
+                database.obj.execute_sql(
+                    text, (self.workspace_id, IssueDay.day.db_value(day), self.shard, opened, resolved)
+                )
 
 
 def matching(workspace_id: int, statuses: list[str], priorities: list[str]) -> int:
@@ -74,14 +103,18 @@ def matching(workspace_id: int, statuses: list[str], priorities: list[str]) -> i
     shape = (len(statuses), len(priorities))
 
     def build() -> peewee.Query:
-        query = IssueCount.select(peewee.fn.COALESCE(peewee.fn.SUM(IssueCount.n), peewee.SQL("0"))).where(IssueCount.workspace == 0)
+        query = IssueCount.select(peewee.fn.COALESCE(peewee.fn.SUM(IssueCount.n), peewee.SQL("0"))).where(
+            IssueCount.workspace == 0
+        )
         if statuses:
             query = query.where(IssueCount.status.in_(["x"] * len(statuses)))
         if priorities:
             query = query.where(IssueCount.priority.in_(["x"] * len(priorities)))
         return query
 
-    return int(prebuilt_sql.scalar(prebuilt_sql.sql(("count-matching", shape), build), (workspace_id, *statuses, *priorities)))
+    return int(
+        prebuilt_sql.scalar(prebuilt_sql.sql(("count-matching", shape), build), (workspace_id, *statuses, *priorities))
+    )
 
 
 def by_status_priority(workspace_id: int) -> dict[tuple[str, str], int]:
@@ -114,23 +147,29 @@ def rebuild() -> None:
     once on the day it was resolved. Call inside a write transaction."""
     IssueCount.delete().execute()
     IssueDay.delete().execute()
-    by_key = Issue.select(Issue.workspace, Issue.status, Issue.priority, peewee.SQL("0"), peewee.fn.COUNT(peewee.SQL("*")))
+    by_key = Issue.select(
+        Issue.workspace, Issue.status, Issue.priority, peewee.SQL("0"), peewee.fn.COUNT(peewee.SQL("*"))
+    )
     IssueCount.insert_from(
         by_key.group_by(Issue.workspace, Issue.status, Issue.priority),
         [IssueCount.workspace, IssueCount.status, IssueCount.priority, IssueCount.shard, IssueCount.n],
     ).execute()
     opened = Issue.select(
-        Issue.workspace.alias("w"), peewee.fn.DATE(Issue.created_at).alias("d"),
-        peewee.Value(1).alias("o"), peewee.Value(0).alias("r"),
+        Issue.workspace.alias("w"),
+        peewee.fn.DATE(Issue.created_at).alias("d"),
+        peewee.Value(1).alias("o"),
+        peewee.Value(0).alias("r"),
     )
     resolved = Issue.select(
-        Issue.workspace, peewee.fn.DATE(Issue.resolved_at), peewee.Value(0), peewee.Value(1),
+        Issue.workspace,
+        peewee.fn.DATE(Issue.resolved_at),
+        peewee.Value(0),
+        peewee.Value(1),
     ).where(Issue.resolved_at.is_null(False) & (Issue.status == COUNTED_AS_RESOLVED))
     events = (opened + resolved).alias("events")  # UNION ALL
-    per_day = (
-        peewee.Select([events], [events.c.w, events.c.d, peewee.Value(0), peewee.fn.SUM(events.c.o), peewee.fn.SUM(events.c.r)])
-        .group_by(events.c.w, events.c.d)
-    )
+    per_day = peewee.Select(
+        [events], [events.c.w, events.c.d, peewee.Value(0), peewee.fn.SUM(events.c.o), peewee.fn.SUM(events.c.r)]
+    ).group_by(events.c.w, events.c.d)
     IssueDay.insert_from(
         per_day, [IssueDay.workspace, IssueDay.day, IssueDay.shard, IssueDay.opened, IssueDay.resolved]
     ).execute()

@@ -52,8 +52,9 @@ class _LibpqPostgres(peewee.PostgresqlDatabase):
 
     def _connect(self) -> Any:
         # A call's connect waits no longer than its deadline allows (for each host).
-        conn = conninfo.connect(self.target, connection_factory=_Connection, order=self._hosts,
-                                within=inflight.remaining())
+        conn = conninfo.connect(
+            self.target, connection_factory=_Connection, order=self._hosts, within=inflight.remaining()
+        )
         conn.autocommit = True
         return conn
 
@@ -180,7 +181,8 @@ def require_writable(db: peewee.Database) -> None:
     try:
         with db.connection_context():
             recovering, read_only = db.execute_sql(
-                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").fetchone()
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+            ).fetchone()
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "cannot connect"
         if _REFUSED_OPTION.match(reason):  # libpq refused a value of the string itself: the operator's to fix
@@ -308,7 +310,9 @@ def _sqlite_write(db: peewee.Database, entry: inflight.Running) -> Iterator[None
                     if entry.doomed:
                         raise _doomed(entry) from exc
                     if time.monotonic() >= give_up:
-                        raise (DeadlineExceeded() if left is not None and left * 1000 < SQLITE_BUSY_MS else DatabaseBusy()) from exc
+                        raise (
+                            DeadlineExceeded() if left is not None and left * 1000 < SQLITE_BUSY_MS else DatabaseBusy()
+                        ) from exc
         finally:
             db.execute_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
         yield
@@ -365,7 +369,9 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
             # primary for the fresh one.
             db.close_idle()
             if committing or attempt >= 2:
-                raise DatabaseUnavailable(str(exc).strip().splitlines()[0] if str(exc) else "database unavailable") from exc
+                raise DatabaseUnavailable(
+                    str(exc).strip().splitlines()[0] if str(exc) else "database unavailable"
+                ) from exc
     raise AssertionError("unreachable")
 
 

@@ -22,12 +22,17 @@ class FileRepository:
             query = query.where(IssueFile.file_type == file_type)
         return list(query.order_by(IssueFile.created_at, IssueFile.uuid))
 
-    def insert(self, issue_id: uuid.UUID, attachment: Attachment, file_type: str, file_name: str,
-               now: datetime.datetime) -> IssueFile:
+    def insert(
+        self, issue_id: uuid.UUID, attachment: Attachment, file_type: str, file_name: str, now: datetime.datetime
+    ) -> IssueFile:
         """Record a file on an issue; the caller has found both in this workspace."""
         if attachment.workspace_id != self.workspace_id:
             raise ValueError("an attachment of another workspace")  # a bug, never input
         return IssueFile.create(
-            uuid=uuid.uuid4(), issue=issue_id, file_name=file_name, file_type=file_type,
-            attachment_id=attachment.uuid, created_at=now,
+            uuid=uuid.uuid4(),
+            issue=issue_id,
+            file_name=file_name,
+            file_type=file_type,
+            attachment_id=attachment.uuid,
+            created_at=now,
         )

@@ -28,9 +28,19 @@ class HistoryRepository:
         for all, each group's entries kept in the order given. One statement.
         Returns the entries as stored, in the order given (events show them)."""
         rows = [
-            {"uuid": uuid.uuid4(), "issue": e.issue_id, "position": i, "action": e.action, "field": e.field,
-             "old_value": e.old_value, "new_value": e.new_value, "actor": actor, "created_at": at}
-            for entries, actor in groups for i, e in enumerate(entries)
+            {
+                "uuid": uuid.uuid4(),
+                "issue": e.issue_id,
+                "position": i,
+                "action": e.action,
+                "field": e.field,
+                "old_value": e.old_value,
+                "new_value": e.new_value,
+                "actor": actor,
+                "created_at": at,
+            }
+            for entries, actor in groups
+            for i, e in enumerate(entries)
         ]
         prebuilt_sql.insert_many(HistoryEntry, rows)
         return [HistoryEntry(**row) for row in rows]

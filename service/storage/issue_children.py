@@ -47,21 +47,29 @@ class IssueChildren:
         return query.order_by(*self._key).limit(1).offset(1)
 
     def page(
-        self, workspace_id: int, issue_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None,
+        self,
+        workspace_id: int,
+        issue_id: uuid.UUID,
+        limit: int,
+        offset: int,
+        after: tuple[Any, ...] | None,
     ) -> tuple[list[Any], int]:
         """One page (model instances) after the position `after` (the key's
         values) or else from `offset`, and how many rows the issue has."""
         model, key = self._model, self._key
         scope = (model.issue.db_value(issue_id), workspace_id)
         total = prebuilt_sql.scalar(
-            prebuilt_sql.sql((self._name, "count"), lambda: self._of_issue().select(peewee.fn.COUNT(key[-1]))), scope)
+            prebuilt_sql.sql((self._name, "count"), lambda: self._of_issue().select(peewee.fn.COUNT(key[-1]))), scope
+        )
         if after is None:
             text = prebuilt_sql.sql((self._name, "page"), lambda: self._ordered(self._of_issue()))
             params: tuple[Any, ...] = (*scope, limit, offset)
         else:
             samples = [_sample(f) for f in key]
-            text = prebuilt_sql.sql((self._name, "page-after"), lambda: self._ordered(
-                self._of_issue().where(peewee.Tuple(*key) > peewee.Tuple(*samples))))
+            text = prebuilt_sql.sql(
+                (self._name, "page-after"),
+                lambda: self._ordered(self._of_issue().where(peewee.Tuple(*key) > peewee.Tuple(*samples))),
+            )
             position = tuple(f.db_value(v) for f, v in zip(key, after, strict=True))
             params = (*scope, *position, limit, offset)
         return prebuilt_sql.rows(model, text, params), total

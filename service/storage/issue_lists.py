@@ -75,18 +75,28 @@ def _where(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> 
         w.add("i.updated_at > ?", _dt(f.updated_after))
     # Each tag and ref is one probe of its (workspace, key, ...) index.
     for tag in f.tags:
-        w.add("i.uuid IN (SELECT t.issue_uuid FROM issue_tags t WHERE t.workspace_id = ? AND t.tag = ?)",
-              workspace_id, tag)
+        w.add(
+            "i.uuid IN (SELECT t.issue_uuid FROM issue_tags t WHERE t.workspace_id = ? AND t.tag = ?)",
+            workspace_id,
+            tag,
+        )
     for key, value in f.refs:
-        w.add("i.uuid IN (SELECT r.issue_uuid FROM issue_refs r WHERE r.workspace_id = ?"
-              " AND r.ref_key = ? AND r.ref_value = ?)", workspace_id, key, value)
+        w.add(
+            "i.uuid IN (SELECT r.issue_uuid FROM issue_refs r WHERE r.workspace_id = ?"
+            " AND r.ref_key = ? AND r.ref_value = ?)",
+            workspace_id,
+            key,
+            value,
+        )
     if f.words:
         if is_postgres():
             w.add("i.search @@ plainto_tsquery('simple', ?)", " ".join(f.words))
         else:
             # Words are letters and digits only (domain/search.py): quoting is all FTS5 needs.
-            w.add("i.rowid IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ?)",
-                  " ".join(f'"{word}"' for word in f.words))
+            w.add(
+                "i.rowid IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ?)",
+                " ".join(f'"{word}"' for word in f.words),
+            )
     return w
 
 
@@ -101,8 +111,14 @@ def count(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> i
 
 
 def page(
-    workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None, order_by: str, *,
-    limit: int, offset: int, after: tuple[Any, ...] | None,
+    workspace_id: int,
+    f: IssueFilter,
+    parent_uuid: uuid.UUID | None,
+    order_by: str,
+    *,
+    limit: int,
+    offset: int,
+    after: tuple[Any, ...] | None,
 ) -> list[ListedIssue]:
     """Up to `limit` issues in `order_by` order: from `offset`, or after the
     position `after` (a ListedIssue's position, as a token carried it)."""
@@ -116,8 +132,10 @@ def page(
         # The page's uuids first, from the order's index alone where the
         # filters are in it, so the issues an offset skips are index entries
         # read, not rows fetched; then the page's rows, and nothing past them.
-        rows = (f"(SELECT i.uuid FROM issues i WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}) AS listed"
-                f" JOIN issues i ON i.uuid = listed.uuid")
+        rows = (
+            f"(SELECT i.uuid FROM issues i WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}) AS listed"
+            f" JOIN issues i ON i.uuid = listed.uuid"
+        )
         where = "TRUE"
     else:
         rows = "issues i"
@@ -131,8 +149,14 @@ def page(
 
 
 def counted_page(
-    workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None, order_by: str, *,
-    limit: int, offset: int, after: tuple[Any, ...] | None,
+    workspace_id: int,
+    f: IssueFilter,
+    parent_uuid: uuid.UUID | None,
+    order_by: str,
+    *,
+    limit: int,
+    offset: int,
+    after: tuple[Any, ...] | None,
 ) -> tuple[int, list[ListedIssue]]:
     """`count` and `page` together. A search reads every row it matches (the
     full-text index has no order and no count), so with words both are taken

@@ -20,15 +20,26 @@ import peewee
 from ..domain.identifiers import IssueRef
 from ..domain.issue_filters import IssueFilter
 from ..domain.search import search_text
-from . import prebuilt_sql, issue_lists
-from .issue_lists import ListedIssue
+from . import issue_lists, prebuilt_sql
 from .database import is_postgres
+from .issue_lists import ListedIssue
 from .models import Issue, IssueRefRow, IssueTag, Workspace, WorkspacePrefix
 
 # The stored columns a write may set (besides the bookkeeping ones).
 VALUE_FIELDS = (
-    "title", "description", "status", "priority", "tags", "owner", "resolution_summary",
-    "job_run_id", "session_ids", "attachment_ids", "resolved_at", "parent_uuid", "refs",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "tags",
+    "owner",
+    "resolution_summary",
+    "job_run_id",
+    "session_ids",
+    "attachment_ids",
+    "resolved_at",
+    "parent_uuid",
+    "refs",
 )
 # The columns the search words come from.
 SEARCHED = frozenset({"title", "description", "resolution_summary"})
@@ -62,7 +73,8 @@ def _by_id(for_update: bool) -> peewee.Query:
 
 def _by_number(for_update: bool) -> peewee.Query:
     owns = WorkspacePrefix.select(peewee.SQL("1")).where(
-        (WorkspacePrefix.workspace == Issue.workspace) & (WorkspacePrefix.prefix == "X"))
+        (WorkspacePrefix.workspace == Issue.workspace) & (WorkspacePrefix.prefix == "X")
+    )
     query = _shown(Issue.select()).where((Issue.workspace == 0) & (Issue.number == 0) & peewee.fn.EXISTS(owns))
     return query.for_update(of=Issue) if for_update else query
 
@@ -75,8 +87,12 @@ class IssueRepository:
 
     def insert(self, values: dict[str, Any], prefix: str) -> Issue:
         """Store a new issue with every column given in `values`; returns it."""
-        row = {**values, "workspace": self.workspace_id, "version": 1,
-               "search_text": search_text(values["title"], values["description"], values.get("resolution_summary"))}
+        row = {
+            **values,
+            "workspace": self.workspace_id,
+            "version": 1,
+            "search_text": search_text(values["title"], values["description"], values.get("resolution_summary")),
+        }
         prebuilt_sql.insert(Issue, row)
         del row["search_text"]
         issue = Issue(**row)
@@ -120,30 +136,44 @@ class IssueRepository:
         # SQL built once per set of columns (peewee's save() built it on every
         # call); peewee writes the columns in the model's order, the parameters follow it.
         fields = [f for f in Issue._meta.sorted_fields if f.name in names]
-        text = prebuilt_sql.sql(("issue-save", tuple(f.name for f in fields)), lambda: Issue.update(
-            {f: None for f in fields}).where(Issue.uuid == uuid.UUID(int=0)))
+        text = prebuilt_sql.sql(
+            ("issue-save", tuple(f.name for f in fields)),
+            lambda: Issue.update({f: None for f in fields}).where(Issue.uuid == uuid.UUID(int=0)),
+        )
         prebuilt_sql.execute(text, [*(f.db_value(getattr(row, f.name)) for f in fields), Issue.uuid.db_value(row.uuid)])
 
     def delete(self, issue_id: uuid.UUID) -> None:
         """Delete an issue; its comments, file records, history and refs go with it (ON DELETE CASCADE)."""
         Issue.delete().where((Issue.uuid == issue_id) & (Issue.workspace == self.workspace_id)).execute()
 
-    def write_lookups(self, replaced: list[uuid.UUID], refs: list[tuple[uuid.UUID, dict[str, str]]],
-                      tags: list[tuple[uuid.UUID, list[str]]]) -> None:
+    def write_lookups(
+        self,
+        replaced: list[uuid.UUID],
+        refs: list[tuple[uuid.UUID, dict[str, str]]],
+        tags: list[tuple[uuid.UUID, list[str]]],
+    ) -> None:
         """The ?ref= and ?tag= lookup rows of the issues given: those of the
         `replaced` issues are deleted first. One statement each, for any number
         of issues (the unit of work writes them with its derived rows)."""
         if replaced:
             IssueRefRow.delete().where(IssueRefRow.issue.in_(replaced)).execute()
             IssueTag.delete().where(IssueTag.issue.in_(replaced)).execute()
-        prebuilt_sql.insert_many(IssueRefRow, [
-            {"issue": issue_id, "workspace_id": self.workspace_id, "ref_key": k, "ref_value": v}
-            for issue_id, given in refs for k, v in given.items()
-        ])
-        prebuilt_sql.insert_many(IssueTag, [
-            {"issue": issue_id, "workspace_id": self.workspace_id, "tag": t}
-            for issue_id, given in tags for t in dict.fromkeys(given)
-        ])
+        prebuilt_sql.insert_many(
+            IssueRefRow,
+            [
+                {"issue": issue_id, "workspace_id": self.workspace_id, "ref_key": k, "ref_value": v}
+                for issue_id, given in refs
+                for k, v in given.items()
+            ],
+        )
+        prebuilt_sql.insert_many(
+            IssueTag,
+            [
+                {"issue": issue_id, "workspace_id": self.workspace_id, "tag": t}
+                for issue_id, given in tags
+                for t in dict.fromkeys(given)
+            ],
+        )
 
     # -- parents and children ----------------------------------------------------------
 
@@ -153,7 +183,9 @@ class IssueRepository:
         chain: list[uuid.UUID] = []
         current: uuid.UUID | None = issue_id
         while current is not None and len(chain) < ANCESTORS_MAX:
-            query = Issue.select(Issue.parent_uuid).where((Issue.uuid == current) & (Issue.workspace == self.workspace_id))
+            query = Issue.select(Issue.parent_uuid).where(
+                (Issue.uuid == current) & (Issue.workspace == self.workspace_id)
+            )
             if lock and is_postgres():
                 query = query.for_update()
             current = query.scalar()
@@ -176,32 +208,46 @@ class IssueRepository:
         total = query.count()
         if after is not None:
             created_at, issue_id = after
-            query = query.where(peewee.Tuple(Issue.created_at, Issue.uuid) > peewee.Tuple(
-                Issue.created_at.db_value(created_at), Issue.uuid.db_value(issue_id)))
+            query = query.where(
+                peewee.Tuple(Issue.created_at, Issue.uuid)
+                > peewee.Tuple(Issue.created_at.db_value(created_at), Issue.uuid.db_value(issue_id))
+            )
         query = _shown(query).order_by(Issue.created_at, Issue.uuid).limit(limit).offset(offset)
         return list(query.objects()), total
 
     def add_to_sub_count(self, parent_id: uuid.UUID, delta: int) -> None:
         """A parent's child count moves; so does its version, as it shows the count."""
         Issue.update(sub_issues_count=Issue.sub_issues_count + delta, version=Issue.version + 1).where(
-            (Issue.uuid == parent_id) & (Issue.workspace == self.workspace_id)).execute()
+            (Issue.uuid == parent_id) & (Issue.workspace == self.workspace_id)
+        ).execute()
 
     # -- lists -------------------------------------------------------------------
 
     def counted_page(
-        self, f: IssueFilter, parent_uuid: uuid.UUID | None, order_by: str, *,
-        limit: int, offset: int, after: tuple[Any, ...] | None,
+        self,
+        f: IssueFilter,
+        parent_uuid: uuid.UUID | None,
+        order_by: str,
+        *,
+        limit: int,
+        offset: int,
+        after: tuple[Any, ...] | None,
     ) -> tuple[int, list[ListedIssue]]:
         """How many issues match the filters, in all pages, and one page of their keys in
         `order_by` order (issue_lists.py; a search reads its matches once for both).
         Load the rows with `by_ids`."""
-        return issue_lists.counted_page(self.workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset,
-                                        after=after)
+        return issue_lists.counted_page(
+            self.workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after
+        )
 
     def by_ids(self, ids: list[uuid.UUID]) -> list[IssueRow]:
         if not ids:
             return []
         # SQL built once per number of ids (a page's worth at most).
-        text = prebuilt_sql.sql(("issues-by-ids", len(ids)), lambda: _shown(Issue.select()).where(
-            (Issue.workspace == 0) & Issue.uuid.in_([uuid.UUID(int=0)] * len(ids))))
+        text = prebuilt_sql.sql(
+            ("issues-by-ids", len(ids)),
+            lambda: _shown(Issue.select()).where(
+                (Issue.workspace == 0) & Issue.uuid.in_([uuid.UUID(int=0)] * len(ids))
+            ),
+        )
         return prebuilt_sql.records(Issue, IssueRow._make, text, (self.workspace_id, *map(Issue.uuid.db_value, ids)))

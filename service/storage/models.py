@@ -65,9 +65,7 @@ class ApiToken(BaseModel):
 
 class Issue(BaseModel):
     uuid = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
-    workspace = peewee.ForeignKeyField(
-        Workspace, on_delete="CASCADE", column_name="workspace_id", index=False
-    )
+    workspace = peewee.ForeignKeyField(Workspace, on_delete="CASCADE", column_name="workspace_id", index=False)
     title = peewee.CharField(max_length=500)
     description = JSONField(default=list)
     status = peewee.CharField(max_length=16)
@@ -262,6 +260,8 @@ class RequestIdRow(BaseModel):
     class Meta:
         table_name = "request_ids"
         primary_key = peewee.CompositeKey("workspace_id", "request_id")
+
+
 class EventCounter(BaseModel):
     """A workspace's last event sequence given, the last pruned (m0009) and the last rewind's restart (m0011); see storage/outbox.py."""
 
@@ -310,8 +310,24 @@ class ServerSecret(BaseModel):
 DATABASE_DERIVED: dict[str, set[str]] = {"issues": {"search"}}
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
-    Workspace, WorkspacePrefix, ApiToken, Issue, IssueRefRow, IssueTag, HistoryEntry, Comment, Reaction, IssueFile,
-    Attachment, CommentAttachment, ServerSecret, IssueCount, IssueDay, RequestIdRow, EventCounter, Event,
+    Workspace,
+    WorkspacePrefix,
+    ApiToken,
+    Issue,
+    IssueRefRow,
+    IssueTag,
+    HistoryEntry,
+    Comment,
+    Reaction,
+    IssueFile,
+    Attachment,
+    CommentAttachment,
+    ServerSecret,
+    IssueCount,
+    IssueDay,
+    RequestIdRow,
+    EventCounter,
+    Event,
 )
 
 

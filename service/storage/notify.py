@@ -119,8 +119,10 @@ class Notifier:
                 if conn is None or conn.closed:
                     conn = _connect(self._target)
                 with conn.cursor() as cursor:
-                    cursor.execute("SELECT " + ", ".join(["pg_notify(%s, %s)"] * len(batch)),
-                                   [v for payload in sorted(batch) for v in (CHANNEL, payload)])
+                    cursor.execute(
+                        "SELECT " + ", ".join(["pg_notify(%s, %s)"] * len(batch)),
+                        [v for payload in sorted(batch) for v in (CHANNEL, payload)],
+                    )
                 self._outage.recovered()
             except psycopg2.Error as exc:
                 self._outage.failed(exc)
@@ -148,9 +150,16 @@ class Listener:
     """LISTENs through `target`; the first time it is connected it checks that a
     NOTIFY sent through `notify_target` reaches it (`listen_works` says)."""
 
-    def __init__(self, target: Target, notify_target: Target, callback: Callable[[int | None], None],
-                 on_deliveries: Callable[[], None] | None = None, *, name: str = "the event listener",
-                 meanwhile: str = "watchers poll meanwhile") -> None:
+    def __init__(
+        self,
+        target: Target,
+        notify_target: Target,
+        callback: Callable[[int | None], None],
+        on_deliveries: Callable[[], None] | None = None,
+        *,
+        name: str = "the event listener",
+        meanwhile: str = "watchers poll meanwhile",
+    ) -> None:
         self._target = target
         self._notify_target = notify_target
         self._callback = callback
@@ -159,7 +168,8 @@ class Listener:
         # `name` and `meanwhile` tell the serving process's listener from the
         # webhook dispatcher process's in the log.
         self._outage = _Outage(
-            f"{name} lost the database; it reconnects every second, and {meanwhile}", f"{name} reconnected",
+            f"{name} lost the database; it reconnects every second, and {meanwhile}",
+            f"{name} reconnected",
         )
         self._probe: str | None = "probe:" + uuid.uuid4().hex
         self._probe_deadline = 0.0

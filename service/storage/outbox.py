@@ -67,8 +67,15 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> tuple[int, int]:
     last = int(last)
     first = last - len(events) + 1
     rows = [
-        {"workspace": workspace_id, "sequence": first + i, "type": e.type, "issue_uuid": e.issue_id,
-         "actor": e.actor, "occurred_at": e.occurred_at, "data": e.data}
+        {
+            "workspace": workspace_id,
+            "sequence": first + i,
+            "type": e.type,
+            "issue_uuid": e.issue_id,
+            "actor": e.actor,
+            "occurred_at": e.occurred_at,
+            "data": e.data,
+        }
         for i, e in enumerate(events)
     ]
     prebuilt_sql.insert_many(Event, rows)  # SQL built once per number of events, not per call
@@ -89,10 +96,16 @@ def position(workspace_id: int, cursor: int = 0) -> Position:
     """Where the workspace's events stand, and whether `cursor` is a point of this history."""
     found = (
         EventCounter.select(
-            EventCounter.last_sequence, EventCounter.pruned_sequence, EventCounter.rewound_sequence,
-            peewee.fn.EXISTS(Event.select(Event.sequence).where((Event.workspace == workspace_id) & (Event.sequence == cursor))),
+            EventCounter.last_sequence,
+            EventCounter.pruned_sequence,
+            EventCounter.rewound_sequence,
+            peewee.fn.EXISTS(
+                Event.select(Event.sequence).where((Event.workspace == workspace_id) & (Event.sequence == cursor))
+            ),
         )
-        .where(EventCounter.workspace == workspace_id).tuples().first()
+        .where(EventCounter.workspace == workspace_id)
+        .tuples()
+        .first()
     )
     if not found:
         return Position(0, 0, cursor == 0)
@@ -104,7 +117,8 @@ def last_sequences(workspace_ids: Sequence[int]) -> dict[int, int]:
     """The last committed sequence of each workspace named."""
     rows = (
         EventCounter.select(EventCounter.workspace, EventCounter.last_sequence)
-        .where(EventCounter.workspace.in_(list(workspace_ids))).tuples()
+        .where(EventCounter.workspace.in_(list(workspace_ids)))
+        .tuples()
     )
     return {int(w): int(s) for w, s in rows}
 
@@ -112,7 +126,12 @@ def last_sequences(workspace_ids: Sequence[int]) -> dict[int, int]:
 def after(workspace_id: int, sequence: int, limit: int, types: Sequence[str] = ()) -> list[StoredEvent]:
     """Up to `limit` committed events after `sequence`, in sequence order."""
     query = Event.select(
-        Event.sequence, Event.type, Event.issue_uuid, Event.actor, Event.occurred_at, Event.data,
+        Event.sequence,
+        Event.type,
+        Event.issue_uuid,
+        Event.actor,
+        Event.occurred_at,
+        Event.data,
     ).where((Event.workspace == workspace_id) & (Event.sequence > sequence))
     if types:
         query = query.where(Event.type.in_(list(types)))
@@ -130,11 +149,16 @@ def prune(before: datetime.datetime) -> int:
     removed = 0
     old = (
         Event.select(Event.workspace, peewee.fn.MAX(Event.sequence))
-        .where(Event.occurred_at < before).group_by(Event.workspace).tuples()
+        .where(Event.occurred_at < before)
+        .group_by(Event.workspace)
+        .tuples()
     )
     for workspace_id, through in list(old):
         # Locks the counter row, as appends do: taken first here, and nothing else after it but the delete.
-        (EventCounter.update(pruned_sequence=through)
-         .where((EventCounter.workspace == workspace_id) & (EventCounter.pruned_sequence < through)).execute())
+        (
+            EventCounter.update(pruned_sequence=through)
+            .where((EventCounter.workspace == workspace_id) & (EventCounter.pruned_sequence < through))
+            .execute()
+        )
         removed += Event.delete().where((Event.workspace == workspace_id) & (Event.sequence <= through)).execute()
     return removed

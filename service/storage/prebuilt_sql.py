@@ -147,7 +147,7 @@ def insert_many(model: type[peewee.Model], rows: list[dict[str, Any]]) -> None:
         return
     fields, names, step = _plan(model, tuple(rows[0]))
     for start in range(0, len(rows), step):
-        chunk = rows[start:start + step]
+        chunk = rows[start : start + step]
         text = sql(
             (model, "insert", names, len(chunk)),
             lambda: model.insert_many([{f: None for f in fields}] * len(chunk)),  # noqa: B023 - called here

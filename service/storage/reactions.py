@@ -33,7 +33,8 @@ class ReactionRepository:
         if comment_ids:
             rows = (
                 Reaction.select(Reaction.comment, Reaction.emoji, Reaction.user_email)
-                .join(Comment).join(Issue)
+                .join(Comment)
+                .join(Issue)
                 .where(Reaction.comment.in_(comment_ids) & (Issue.workspace == self.workspace_id))
                 .order_by(Reaction.created_at, Reaction.emoji, Reaction.user_email)
                 .tuples()

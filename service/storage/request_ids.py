@@ -56,7 +56,10 @@ class RequestIdRepository:
         transaction claimed it first (on PostgreSQL, once that one commits)."""
         try:
             RequestIdRow.insert(
-                workspace_id=self.workspace_id, request_id=request_id, fingerprint=fingerprint, created_at=now,
+                workspace_id=self.workspace_id,
+                request_id=request_id,
+                fingerprint=fingerprint,
+                created_at=now,
             ).execute()
         except peewee.IntegrityError as exc:
             raise ClaimTaken(request_id) from exc
@@ -69,7 +72,11 @@ class RequestIdRepository:
 def delete_expired(before: datetime.datetime, limit: int = 1000) -> int:
     """Remove up to `limit` records stored before `before`, oldest first
     (every workspace: the garbage collector); returns how many went."""
-    oldest = RequestIdRow.select(RequestIdRow.workspace_id, RequestIdRow.request_id).where(
-        RequestIdRow.created_at < before).order_by(RequestIdRow.created_at).limit(limit)
+    oldest = (
+        RequestIdRow.select(RequestIdRow.workspace_id, RequestIdRow.request_id)
+        .where(RequestIdRow.created_at < before)
+        .order_by(RequestIdRow.created_at)
+        .limit(limit)
+    )
     key = peewee.Tuple(RequestIdRow.workspace_id, RequestIdRow.request_id)
     return RequestIdRow.delete().where(key.in_(oldest) & (RequestIdRow.created_at < before)).execute()

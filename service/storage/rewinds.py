@@ -104,26 +104,40 @@ def _record(conn: Any, system: str, timeline: int) -> None:
             cursor.execute("SELECT system_identifier, timeline FROM event_history WHERE id = 1 FOR UPDATE")
             found = cursor.fetchone()
             if found is None:
-                cursor.execute("INSERT INTO event_history (id, system_identifier, timeline) VALUES (1, %s, %s)"
-                               " ON CONFLICT (id) DO NOTHING", (system, timeline))
+                cursor.execute(
+                    "INSERT INTO event_history (id, system_identifier, timeline) VALUES (1, %s, %s)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (system, timeline),
+                )
             elif (found[0], int(found[1])) != (system, timeline):
                 # Both sides read the old last_sequence: the restart point is recorded exactly.
-                cursor.execute("UPDATE event_counters SET last_sequence = last_sequence + %s,"
-                               " rewound_sequence = last_sequence + %s", (MARGIN, MARGIN))
+                cursor.execute(
+                    "UPDATE event_counters SET last_sequence = last_sequence + %s,"
+                    " rewound_sequence = last_sequence + %s",
+                    (MARGIN, MARGIN),
+                )
                 moved = cursor.rowcount
                 # A workspace whose first events never reached this host has no
                 # counter here: it starts past the margin too, not at 1 again.
-                cursor.execute("INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence,"
-                               " rewound_sequence) SELECT id, %s, 0, %s FROM workspaces"
-                               " ON CONFLICT (workspace_id) DO NOTHING", (MARGIN, MARGIN))
+                cursor.execute(
+                    "INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence,"
+                    " rewound_sequence) SELECT id, %s, 0, %s FROM workspaces"
+                    " ON CONFLICT (workspace_id) DO NOTHING",
+                    (MARGIN, MARGIN),
+                )
                 moved += cursor.rowcount
-                cursor.execute("UPDATE event_history SET system_identifier = %s, timeline = %s WHERE id = 1",
-                               (system, timeline))
+                cursor.execute(
+                    "UPDATE event_history SET system_identifier = %s, timeline = %s WHERE id = 1", (system, timeline)
+                )
                 log.warning(
                     "the database's history changed (a failover or a restored backup): event sequences moved on, "
                     "and cursors naming events this history lacks are OUT_OF_RANGE (clients resync)",
-                    extra={"was": f"{found[0]}/{found[1]}", "now": f"{system}/{timeline}",
-                           "workspaces": moved, "margin": MARGIN},
+                    extra={
+                        "was": f"{found[0]}/{found[1]}",
+                        "now": f"{system}/{timeline}",
+                        "workspaces": moved,
+                        "margin": MARGIN,
+                    },
                 )
             cursor.execute("COMMIT")
         except BaseException:

@@ -36,10 +36,23 @@ class TokenRecord(NamedTuple):
 def find(token_hash: str) -> TokenOwner | None:
     """The token's owner and state, revoked or expired ones included (the caller says which)."""
     # SQL built once (a token's lookup runs on every cache miss of every token).
-    text = prebuilt_sql.sql("token-owner", lambda: ApiToken.select(
-        ApiToken.id, Workspace.id, Workspace.slug, ApiToken.email, ApiToken.role,
-        ApiToken.expires_at, ApiToken.revoked_at,
-    ).join(Workspace).where(ApiToken.token_hash == "").limit(1))
+    text = prebuilt_sql.sql(
+        "token-owner",
+        lambda: (
+            ApiToken.select(
+                ApiToken.id,
+                Workspace.id,
+                Workspace.slug,
+                ApiToken.email,
+                ApiToken.role,
+                ApiToken.expires_at,
+                ApiToken.revoked_at,
+            )
+            .join(Workspace)
+            .where(ApiToken.token_hash == "")
+            .limit(1)
+        ),
+    )
     row = database.obj.execute_sql(text, (token_hash, 1)).fetchone()
     if row is None:
         return None
@@ -49,14 +62,16 @@ def find(token_hash: str) -> TokenOwner | None:
 
 
 def insert(
-    workspace_slug: str, email: str, role: str, token_hash: str, default_prefix: str,
+    workspace_slug: str,
+    email: str,
+    role: str,
+    token_hash: str,
+    default_prefix: str,
     expires_at: datetime.datetime | None = None,
 ) -> int:
     """Store a token's hash, creating its workspace (with `default_prefix`) if it is new; returns the token's id."""
     workspace = workspaces.ensure(workspace_slug, default_prefix)
-    return ApiToken.create(
-        workspace=workspace, email=email, role=role, token_hash=token_hash, expires_at=expires_at
-    ).id
+    return ApiToken.create(workspace=workspace, email=email, role=role, token_hash=token_hash, expires_at=expires_at).id
 
 
 def any_exist() -> bool:
@@ -71,8 +86,13 @@ def in_workspace(slug: str) -> list[TokenRecord]:
     """Every token of the workspace, oldest first."""
     rows = (
         ApiToken.select(
-            ApiToken.id, ApiToken.email, ApiToken.role, ApiToken.created_at,
-            ApiToken.last_used_at, ApiToken.expires_at, ApiToken.revoked_at,
+            ApiToken.id,
+            ApiToken.email,
+            ApiToken.role,
+            ApiToken.created_at,
+            ApiToken.last_used_at,
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
         )
         .join(Workspace)
         .where(Workspace.slug == slug)
@@ -97,4 +117,3 @@ def record_use(used: Iterable[tuple[int, datetime.datetime]]) -> None:
         ApiToken.update(last_used_at=at).where(
             (ApiToken.id == token_id) & (ApiToken.last_used_at.is_null() | (ApiToken.last_used_at < at))
         ).execute()
-

@@ -22,8 +22,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 import peewee
 
 from .database import is_postgres
-from .outbox import StoredEvent
 from .models import Event, Webhook, WebhookDelivery
+from .outbox import StoredEvent
 from .webhooks import PENDING
 
 
@@ -48,18 +48,24 @@ class Claimed(NamedTuple):
 
 
 def _due(now: datetime.datetime) -> peewee.Expression:
-    return ((WebhookDelivery.status == PENDING) & (WebhookDelivery.next_attempt_at <= now)
-            & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until <= now)))
+    return (
+        (WebhookDelivery.status == PENDING)
+        & (WebhookDelivery.next_attempt_at <= now)
+        & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until <= now))
+    )
 
 
-def candidates(now: datetime.datetime, room: Callable[[uuid.UUID], int], total: int,
-               skip: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:
+def candidates(
+    now: datetime.datetime, room: Callable[[uuid.UUID], int], total: int, skip: Sequence[uuid.UUID] = ()
+) -> list[uuid.UUID]:
     """Up to `total` due deliveries of active webhooks, oldest due first, at
     most `room(webhook_id)` of each webhook (a read: nothing is locked).
     `skip`: webhooks the caller has no room for."""
-    query = (WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.webhook)
-             .join(Webhook, on=(Webhook.id == WebhookDelivery.webhook))
-             .where(_due(now) & (Webhook.active == True)))
+    query = (
+        WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.webhook)
+        .join(Webhook, on=(Webhook.id == WebhookDelivery.webhook))
+        .where(_due(now) & (Webhook.active == True))
+    )
     if skip:
         query = query.where(WebhookDelivery.webhook.not_in(list(skip)))
     taken: dict[uuid.UUID, int] = {}
@@ -73,30 +79,55 @@ def candidates(now: datetime.datetime, room: Callable[[uuid.UUID], int], total: 
     return wanted
 
 
-def lease(wanted: Sequence[uuid.UUID], now: datetime.datetime, until: datetime.datetime,
-          lease_id: uuid.UUID) -> list[uuid.UUID]:
+def lease(
+    wanted: Sequence[uuid.UUID], now: datetime.datetime, until: datetime.datetime, lease_id: uuid.UUID
+) -> list[uuid.UUID]:
     """Lease those of `wanted` still due; returns their ids (the others were
     taken meanwhile, or are locked by another replica's claim: skipped)."""
     lockable = WebhookDelivery.select(WebhookDelivery.id).where(WebhookDelivery.id.in_(list(wanted)) & _due(now))
     if is_postgres():
         lockable = lockable.for_update("FOR UPDATE SKIP LOCKED")  # another replica's claims: skipped, not waited for
-    leased = (WebhookDelivery.update(leased_until=until, lease_id=lease_id)
-              .where(WebhookDelivery.id.in_(lockable)).returning(WebhookDelivery.id))
+    leased = (
+        WebhookDelivery.update(leased_until=until, lease_id=lease_id)
+        .where(WebhookDelivery.id.in_(lockable))
+        .returning(WebhookDelivery.id)
+    )
     return [row.id for row in leased.execute()]
 
 
 def load(ids: Sequence[uuid.UUID]) -> list[Claimed]:
     """The claimed deliveries with their webhook's URL and secrets and their event."""
-    query = (WebhookDelivery.select(
-        WebhookDelivery.id, WebhookDelivery.workspace, WebhookDelivery.webhook, WebhookDelivery.event_type,
-        WebhookDelivery.attempts, WebhookDelivery.created_at, Webhook.url, Webhook.secret, Webhook.previous_secret,
-        Webhook.previous_secret_until, Webhook.failures_in_row, Event.sequence, Event.type, Event.issue_uuid, Event.actor,
-        Event.occurred_at, Event.data, WebhookDelivery.payload)
+    query = (
+        WebhookDelivery.select(
+            WebhookDelivery.id,
+            WebhookDelivery.workspace,
+            WebhookDelivery.webhook,
+            WebhookDelivery.event_type,
+            WebhookDelivery.attempts,
+            WebhookDelivery.created_at,
+            Webhook.url,
+            Webhook.secret,
+            Webhook.previous_secret,
+            Webhook.previous_secret_until,
+            Webhook.failures_in_row,
+            Event.sequence,
+            Event.type,
+            Event.issue_uuid,
+            Event.actor,
+            Event.occurred_at,
+            Event.data,
+            WebhookDelivery.payload,
+        )
         .join(Webhook, on=(Webhook.id == WebhookDelivery.webhook))
         .switch(WebhookDelivery)
-        .join(Event, peewee.JOIN.LEFT_OUTER, on=((Event.workspace == WebhookDelivery.workspace)
-                                                 & (Event.sequence == WebhookDelivery.event_sequence)))
-        .where(WebhookDelivery.id.in_(list(ids))).tuples())
+        .join(
+            Event,
+            peewee.JOIN.LEFT_OUTER,
+            on=((Event.workspace == WebhookDelivery.workspace) & (Event.sequence == WebhookDelivery.event_sequence)),
+        )
+        .where(WebhookDelivery.id.in_(list(ids)))
+        .tuples()
+    )
     out = []
     for row in query:
         event = StoredEvent(*row[11:17]) if row[11] is not None else None
@@ -106,16 +137,25 @@ def load(ids: Sequence[uuid.UUID]) -> list[Claimed]:
 
 # What an attempt's outcome writes, in the order of `finish_all`'s values,
 # with their PostgreSQL types (a VALUES list's columns are typed by casts).
-OUTCOME_COLUMNS = (("status", "text"), ("attempts", "integer"), ("next_attempt_at", "timestamp"),
-                   ("delivered_at", "timestamp"), ("last_status_code", "integer"), ("last_error", "text"),
-                   ("last_duration_ms", "integer"))
+OUTCOME_COLUMNS = (
+    ("status", "text"),
+    ("attempts", "integer"),
+    ("next_attempt_at", "timestamp"),
+    ("delivered_at", "timestamp"),
+    ("last_status_code", "integer"),
+    ("last_error", "text"),
+    ("last_duration_ms", "integer"),
+)
 
 
 def finish(delivery_id: uuid.UUID, lease_id: uuid.UUID, **fields: Any) -> bool:
     """Write an attempt's outcome and end the lease, if the lease is still
     `lease_id`'s; False if another dispatcher has the delivery by now."""
-    return bool(WebhookDelivery.update(leased_until=None, lease_id=None, **fields)
-                .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.lease_id == lease_id)).execute())
+    return bool(
+        WebhookDelivery.update(leased_until=None, lease_id=None, **fields)
+        .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.lease_id == lease_id))
+        .execute()
+    )
 
 
 def finish_all(rows: Sequence[tuple[uuid.UUID, uuid.UUID, tuple[Any, ...]]]) -> set[tuple[uuid.UUID, uuid.UUID]]:
@@ -137,9 +177,11 @@ def finish_all(rows: Sequence[tuple[uuid.UUID, uuid.UUID, tuple[Any, ...]]]) -> 
     row = "(%s::uuid, %s::uuid, " + ", ".join(f"%s::{kind}" for _, kind in OUTCOME_COLUMNS) + ")"
     names = [name for name, _ in OUTCOME_COLUMNS]
     sets = ", ".join(f"{n} = v.{n}" if n != "delivered_at" else f"{n} = COALESCE(v.{n}, d.{n})" for n in names)
-    sql = (f"UPDATE webhook_deliveries AS d SET leased_until = NULL, lease_id = NULL, {sets}"
-           f" FROM (VALUES {', '.join([row] * len(rows))}) AS v(id, lease_id, {', '.join(names)})"
-           " WHERE d.id = v.id AND d.lease_id = v.lease_id RETURNING v.id, v.lease_id")
+    sql = (
+        f"UPDATE webhook_deliveries AS d SET leased_until = NULL, lease_id = NULL, {sets}"
+        f" FROM (VALUES {', '.join([row] * len(rows))}) AS v(id, lease_id, {', '.join(names)})"
+        " WHERE d.id = v.id AND d.lease_id = v.lease_id RETURNING v.id, v.lease_id"
+    )
     params = [p for delivery_id, lease_id, values in rows for p in (str(delivery_id), str(lease_id), *values)]
     cursor = WebhookDelivery._meta.database.execute_sql(sql, params)
     return {(uuid.UUID(str(d)), uuid.UUID(str(lease))) for d, lease in cursor.fetchall()}
@@ -155,6 +197,10 @@ def webhooks_for_update(webhook_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Web
 
 def pending_by_webhook() -> dict[uuid.UUID, int]:
     """How many deliveries wait, per webhook (the queue depth metric)."""
-    rows = (WebhookDelivery.select(WebhookDelivery.webhook, peewee.fn.COUNT(WebhookDelivery.id))
-            .where(WebhookDelivery.status == PENDING).group_by(WebhookDelivery.webhook).tuples())
+    rows = (
+        WebhookDelivery.select(WebhookDelivery.webhook, peewee.fn.COUNT(WebhookDelivery.id))
+        .where(WebhookDelivery.status == PENDING)
+        .group_by(WebhookDelivery.webhook)
+        .tuples()
+    )
     return {webhook_id: int(n) for webhook_id, n in rows}

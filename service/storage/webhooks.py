@@ -38,8 +38,9 @@ class WebhookRepository:
         """Oldest first, after the position (created_at, id) of the previous page's last."""
         query = Webhook.select().where(Webhook.workspace == self.workspace_id)
         if after is not None:
-            query = query.where(peewee.Tuple(Webhook.created_at, Webhook.id)
-                                 > peewee.Tuple(after[0], Webhook.id.db_value(after[1])))
+            query = query.where(
+                peewee.Tuple(Webhook.created_at, Webhook.id) > peewee.Tuple(after[0], Webhook.id.db_value(after[1]))
+            )
         return list(query.order_by(Webhook.created_at, Webhook.id).limit(limit))
 
     def save(self, row: Webhook, **fields: Any) -> None:
@@ -51,7 +52,8 @@ class WebhookRepository:
         """The webhook and its deliveries (the row first: the lock order of every webhook change)."""
         Webhook.delete().where((Webhook.id == webhook_id) & (Webhook.workspace == self.workspace_id)).execute()
         WebhookDelivery.delete().where(
-            (WebhookDelivery.webhook == webhook_id) & (WebhookDelivery.workspace == self.workspace_id)).execute()
+            (WebhookDelivery.webhook == webhook_id) & (WebhookDelivery.workspace == self.workspace_id)
+        ).execute()
 
     def move_active_count(self, delta: int) -> None:
         """Add `delta` to the workspace's count of active webhooks: the
@@ -61,9 +63,11 @@ class WebhookRepository:
 
     def active(self) -> list[tuple[uuid.UUID, list[str]]]:
         """(id, event types) of each active webhook (empty types: every type)."""
-        rows = (Webhook.select(Webhook.id, Webhook.events)
-                .where((Webhook.workspace == self.workspace_id) & (Webhook.active == True))
-                .tuples())
+        rows = (
+            Webhook.select(Webhook.id, Webhook.events)
+            .where((Webhook.workspace == self.workspace_id) & (Webhook.active == True))
+            .tuples()
+        )
         return [(webhook_id, events) for webhook_id, events in rows]
 
     # -- the delivery log
@@ -72,28 +76,45 @@ class WebhookRepository:
         if rows:
             WebhookDelivery.insert_many([{"workspace": self.workspace_id, **row} for row in rows]).execute()
 
-    def deliveries(self, webhook_id: uuid.UUID, statuses: Sequence[str], limit: int,
-                   before: tuple[datetime.datetime, uuid.UUID] | None) -> list[WebhookDelivery]:
+    def deliveries(
+        self,
+        webhook_id: uuid.UUID,
+        statuses: Sequence[str],
+        limit: int,
+        before: tuple[datetime.datetime, uuid.UUID] | None,
+    ) -> list[WebhookDelivery]:
         """Newest first, before the position (created_at, id) of the previous page's last."""
         query = WebhookDelivery.select().where(
-            (WebhookDelivery.workspace == self.workspace_id) & (WebhookDelivery.webhook == webhook_id))
+            (WebhookDelivery.workspace == self.workspace_id) & (WebhookDelivery.webhook == webhook_id)
+        )
         if statuses:
             query = query.where(WebhookDelivery.status.in_(list(statuses)))
         if before is not None:
-            query = query.where(peewee.Tuple(WebhookDelivery.created_at, WebhookDelivery.id)
-                                 < peewee.Tuple(before[0], WebhookDelivery.id.db_value(before[1])))
+            query = query.where(
+                peewee.Tuple(WebhookDelivery.created_at, WebhookDelivery.id)
+                < peewee.Tuple(before[0], WebhookDelivery.id.db_value(before[1]))
+            )
         return list(query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit))
 
     def delivery(self, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> WebhookDelivery | None:
-        return WebhookDelivery.select().where(
-            (WebhookDelivery.id == delivery_id) & (WebhookDelivery.webhook == webhook_id)
-            & (WebhookDelivery.workspace == self.workspace_id)).first()
+        return (
+            WebhookDelivery.select()
+            .where(
+                (WebhookDelivery.id == delivery_id)
+                & (WebhookDelivery.webhook == webhook_id)
+                & (WebhookDelivery.workspace == self.workspace_id)
+            )
+            .first()
+        )
 
     def due_now(self, delivery_id: uuid.UUID, now: datetime.datetime) -> None:
         """Make a delivery pending and due now (redeliver). A lease held on it
         ends: an attempt in flight then records nothing, and a new one goes out."""
-        (WebhookDelivery.update(status=PENDING, next_attempt_at=now, leased_until=None, lease_id=None)
-         .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.workspace == self.workspace_id)).execute())
+        (
+            WebhookDelivery.update(status=PENDING, next_attempt_at=now, leased_until=None, lease_id=None)
+            .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.workspace == self.workspace_id))
+            .execute()
+        )
 
 
 def move_active_count(workspace_id: int, delta: int) -> None:

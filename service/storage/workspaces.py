@@ -71,7 +71,8 @@ class WorkspaceRepository:
             ).fetchone()
             first = last - len(rows) + 1
             db.cursor().executemany(
-                "UPDATE issues SET number = ? WHERE uuid = ?", [(first + i, u) for i, u in enumerate(stored)])
+                "UPDATE issues SET number = ? WHERE uuid = ?", [(first + i, u) for i, u in enumerate(stored)]
+            )
         for i, row in enumerate(rows):
             row.number, row.prefix = int(first) + i, prefix
 

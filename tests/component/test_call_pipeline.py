@@ -42,18 +42,28 @@ def _probe_service() -> Any:
     except KeyError:
         pass
     proto = descriptor_pb2.FileDescriptorProto(
-        name="issuestest/v1/probe.proto", package="issuestest.v1", syntax="proto3",
+        name="issuestest/v1/probe.proto",
+        package="issuestest.v1",
+        syntax="proto3",
         dependency=["issues/v1/options.proto", "issues/v1/issue_service.proto", "issues/v1/issue.proto"],
     )
     service = proto.service.add(name="Probe")
     # (name, role, server streaming, client streaming, signed_url)
     for name, role, streaming, client, signed in (
-        ("Count", options_pb2.ROLE_VIEWER, True, False, False), ("Purge", options_pb2.ROLE_ADMIN, True, False, False),
-        ("Echo", options_pb2.ROLE_VIEWER, False, False, False), ("Unguarded", 0, False, False, False),
-        ("Join", options_pb2.ROLE_VIEWER, False, True, False), ("Signed", 0, False, True, True),
+        ("Count", options_pb2.ROLE_VIEWER, True, False, False),
+        ("Purge", options_pb2.ROLE_ADMIN, True, False, False),
+        ("Echo", options_pb2.ROLE_VIEWER, False, False, False),
+        ("Unguarded", 0, False, False, False),
+        ("Join", options_pb2.ROLE_VIEWER, False, True, False),
+        ("Signed", 0, False, True, True),
     ):
-        method = service.method.add(name=name, input_type=".issues.v1.GetIssueRequest", output_type=".issues.v1.Issue",
-                                    server_streaming=streaming, client_streaming=client)
+        method = service.method.add(
+            name=name,
+            input_type=".issues.v1.GetIssueRequest",
+            output_type=".issues.v1.Issue",
+            server_streaming=streaming,
+            client_streaming=client,
+        )
         if role:
             method.options.Extensions[options_pb2.required_role] = role
         if signed:
@@ -177,8 +187,11 @@ def test_an_error_mid_stream_ends_it_with_that_status(probe, make_token, capfd):
     )
     received = []
     with pytest.raises(grpc.RpcError) as error:
-        for message in call(issue_service_pb2.GetIssueRequest(issue_id="fail"),
-                            metadata=(("authorization", f"Bearer {token}"),), timeout=10):
+        for message in call(
+            issue_service_pb2.GetIssueRequest(issue_id="fail"),
+            metadata=(("authorization", f"Bearer {token}"),),
+            timeout=10,
+        ):
             received.append(message.title)
     assert received == ["1", "2"]
     assert (error.value.code(), error.value.details()) == (grpc.StatusCode.NOT_FOUND, "gone mid-stream")

@@ -19,12 +19,17 @@ def test_idempotency_key_sets_request_id_on_every_create(fake):
     fake.handlers["CreateComment"] = lambda request, context: comment_pb2.Comment(uuid=COMMENT_ID)
     fake.handlers["CreateAttachment"] = lambda request, context: pb.CreateAttachmentResponse()
 
-    for url, body in (("/api/v1/issues", {"title": "t", "description": []}),
-                      (f"/api/v1/issues/{ISSUE_ID}/comments", {"content": "c"}),
-                      ("/api/v1/attachments", {"file_name": "a", "size_bytes": 1})):
+    for url, body in (
+        ("/api/v1/issues", {"title": "t", "description": []}),
+        (f"/api/v1/issues/{ISSUE_ID}/comments", {"content": "c"}),
+        ("/api/v1/attachments", {"file_name": "a", "size_bytes": 1}),
+    ):
         assert call(fake.target, "POST", url, json=body, headers={"Idempotency-Key": "k-1"}).status_code == 201
     assert [(name, request.request_id) for name, request, _, _ in fake.calls] == [
-        ("CreateIssue", "k-1"), ("CreateComment", "k-1"), ("CreateAttachment", "k-1")]
+        ("CreateIssue", "k-1"),
+        ("CreateComment", "k-1"),
+        ("CreateAttachment", "k-1"),
+    ]
 
 
 def test_if_match_sets_etag_unquoted_on_updates_and_deletes(fake):
@@ -70,8 +75,9 @@ def test_header_only_fields_come_only_from_their_headers(fake):
 
 
 def test_a_list_in_if_match_is_refused(fake):
-    response = call(fake.target, "PATCH", f"/api/v1/issues/{ISSUE_ID}", json={"title": "t"},
-                    headers={"If-Match": '"a", "b"'})
+    response = call(
+        fake.target, "PATCH", f"/api/v1/issues/{ISSUE_ID}", json={"title": "t"}, headers={"If-Match": '"a", "b"'}
+    )
     assert response.status_code == 400
     assert error_of(response)["details"][0]["field_violations"][0]["field"] == "If-Match"
     assert fake.calls == []
@@ -89,8 +95,9 @@ def test_a_replys_etag_is_the_etag_header_and_if_none_match_gives_304(fake):
     other = call(fake.target, "GET", f"/api/v1/issues/{ISSUE_ID}", headers={"If-None-Match": '"zzz"'})
     assert other.status_code == 200 and other.json()["uuid"] == ISSUE_ID
     # Only a GET is answered 304; a PATCH's reply carries its new etag.
-    patched = call(fake.target, "PATCH", f"/api/v1/issues/{ISSUE_ID}", json={"title": "x"},
-                   headers={"If-None-Match": '"abd"'})
+    patched = call(
+        fake.target, "PATCH", f"/api/v1/issues/{ISSUE_ID}", json={"title": "x"}, headers={"If-None-Match": '"abd"'}
+    )
     assert patched.status_code == 200 and patched.headers["ETag"] == '"abd"'
 
 
@@ -103,8 +110,12 @@ def test_replies_without_an_etag_send_no_etag_header(fake):
 def test_bulk_update_reaches_the_service_with_its_nested_mask(fake):
     fake.handlers["BulkUpdateIssues"] = lambda request, context: pb.BulkUpdateIssuesResponse(updated=0)
 
-    response = call(fake.target, "POST", "/api/v1/issues:bulkUpdate",
-                    json={"ids": ["ACM-1", ISSUE_ID], "updates": {"status": "resolved", "parent_id": None}})
+    response = call(
+        fake.target,
+        "POST",
+        "/api/v1/issues:bulkUpdate",
+        json={"ids": ["ACM-1", ISSUE_ID], "updates": {"status": "resolved", "parent_id": None}},
+    )
 
     assert response.status_code == 200 and response.json() == {"updated": 0, "results": []}
     [(name, request, _, _)] = fake.calls

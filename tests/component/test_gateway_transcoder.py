@@ -44,12 +44,12 @@ class Upstream:
                 return self.handlers[name](request, context)
 
             return grpc.unary_unary_rpc_method_handler(
-                behave, request_deserializer=request_class.FromString, response_serializer=lambda m: m.SerializeToString()
+                behave,
+                request_deserializer=request_class.FromString,
+                response_serializer=lambda m: m.SerializeToString(),
             )
 
-        handlers = {
-            m.name: make(m.name, message_factory.GetMessageClass(m.input_type)) for m in service.methods
-        }
+        handlers = {m.name: make(m.name, message_factory.GetMessageClass(m.input_type)) for m in service.methods}
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(service.full_name, handlers)])
         self.port = self.server.add_insecure_port("127.0.0.1:0")
@@ -82,8 +82,9 @@ def http(target: str, requests: Callable[[httpx.AsyncClient], Any], **app_option
         transport = httpx.ASGITransport(app=app)
         try:
             # A token of the right form; the fake service takes any.
-            async with httpx.AsyncClient(transport=transport, base_url="http://gateway",
-                                         headers={"Authorization": "Bearer t"}) as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://gateway", headers={"Authorization": "Bearer t"}
+            ) as client:
                 return await requests(client)
         finally:
             await app.state.backend.close()
@@ -167,7 +168,8 @@ def test_patch_body_may_not_carry_the_mask_or_path_fields(fake, body, field):
     response = call(fake.target, "PATCH", f"/api/v1/issues/{ISSUE_ID}", json=body)
     assert response.status_code == 400
     assert error_of(response)["details"][0]["field_violations"] == [
-        {"field": field, "description": "cannot be set in the body"}]
+        {"field": field, "description": "cannot be set in the body"}
+    ]
     assert fake.calls == []
 
 
@@ -175,7 +177,8 @@ def test_create_needs_the_required_keys_present(fake):
     response = call(fake.target, "POST", "/api/v1/issues", json={"title": "x"})
     assert response.status_code == 400
     assert error_of(response)["details"][0]["field_violations"] == [
-        {"field": "description", "description": "is required"}]
+        {"field": "description", "description": "is required"}
+    ]
     assert fake.calls == []
 
 
@@ -184,7 +187,9 @@ def test_an_empty_body_reads_as_an_empty_object(fake):
     assert response.status_code == 400  # not 415 or malformed JSON: `{}`, which lacks content
     assert error_of(response)["details"][0]["field_violations"] == [{"field": "content", "description": "is required"}]
 
-    fake.handlers["UpdateComment"] = lambda req, ctx: ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "update_mask: names no field")
+    fake.handlers["UpdateComment"] = lambda req, ctx: ctx.abort(
+        grpc.StatusCode.INVALID_ARGUMENT, "update_mask: names no field"
+    )
     response = call(fake.target, "PATCH", f"/api/v1/issues/{ISSUE_ID}/comments/{ISSUE_ID}")
     assert response.status_code == 400
     [(_, request, _, _)] = fake.calls
@@ -203,11 +208,13 @@ def test_repeated_query_parameters_reach_the_request(fake):
 
 def test_response_body_answers_a_bare_array(fake):
     fake.handlers["ListIssueFiles"] = lambda req, ctx: pb.ListIssueFilesResponse(
-        files=[issue_file_pb2.IssueFile(uuid="f", file_type=req.file_type)])
+        files=[issue_file_pb2.IssueFile(uuid="f", file_type=req.file_type)]
+    )
     response = call(fake.target, "GET", f"/api/v1/issues/{ISSUE_ID}/files?file_type=troubleshooting_plan")
     assert response.status_code == 200
-    assert response.json() == [{"uuid": "f", "file_name": "", "file_type": "troubleshooting_plan",
-                                "attachment_id": "", "created_at": None}]
+    assert response.json() == [
+        {"uuid": "f", "file_name": "", "file_type": "troubleshooting_plan", "attachment_id": "", "created_at": None}
+    ]
 
 
 def test_delete_is_204_with_an_empty_body(fake):
@@ -218,8 +225,11 @@ def test_delete_is_204_with_an_empty_body(fake):
 
 def test_rich_status_details_reach_the_envelope(fake):
     def invalid(req, ctx):
-        bad = error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field="title", description="must not be blank")])
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field="title", description="must not be blank")
+            ]
+        )
         status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message="title: must not be blank")
         status.details.add().Pack(bad)
         ctx.abort_with_status(rpc_status.to_status(status))
@@ -228,9 +238,15 @@ def test_rich_status_details_reach_the_envelope(fake):
     response = call(fake.target, "POST", "/api/v1/issues", json={"title": " ", "description": []})
     assert response.status_code == 400
     assert error_of(response) == {
-        "code": 400, "status": "INVALID_ARGUMENT", "message": "title: must not be blank",
-        "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
-                     "field_violations": [{"field": "title", "description": "must not be blank"}]}],
+        "code": 400,
+        "status": "INVALID_ARGUMENT",
+        "message": "title: must not be blank",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "field_violations": [{"field": "title", "description": "must not be blank"}],
+            }
+        ],
     }
 
 
@@ -253,7 +269,9 @@ def test_unauthenticated_is_401_with_www_authenticate(fake):
 
 
 def test_an_authorization_header_grpc_cannot_carry_is_401(fake):
-    response = call(fake.target, "GET", "/api/v1/issues", headers={"Authorization": "Bearer caf\u00e9".encode("latin-1")})
+    response = call(
+        fake.target, "GET", "/api/v1/issues", headers={"Authorization": "Bearer caf\u00e9".encode("latin-1")}
+    )
     assert response.status_code == 401 and fake.calls == []
 
 
@@ -305,9 +323,13 @@ def test_bad_query_parameters_are_400_before_any_call(nowhere):
     assert {v["field"] for v in error_of(response)["details"][0]["field_violations"]} == {"status", "limit"}
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
 def test_a_body_that_is_not_json_is_415(nowhere, content_type):
-    response = call(nowhere, "POST", "/api/v1/issues", content=b'{"title": "x"}', headers={"content-type": content_type})
+    response = call(
+        nowhere, "POST", "/api/v1/issues", content=b'{"title": "x"}', headers={"content-type": content_type}
+    )
     assert response.status_code == 415
     assert error_of(response)["code"] == 415
 
@@ -319,14 +341,25 @@ def test_a_body_without_a_content_type_is_415(nowhere):
 
 def test_json_with_a_charset_or_a_json_suffix_is_accepted(nowhere):
     for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
-        response = call(nowhere, "POST", "/api/v1/issues", content=b'{"title": 1, "description": []}',
-                        headers={"content-type": content_type})
+        response = call(
+            nowhere,
+            "POST",
+            "/api/v1/issues",
+            content=b'{"title": 1, "description": []}',
+            headers={"content-type": content_type},
+        )
         assert response.status_code == 400  # read and judged, not refused as 415
 
 
 def test_a_body_over_the_limit_by_content_length_is_413(nowhere):
-    response = call(nowhere, "POST", "/api/v1/issues", content=b"x" * 2049,
-                    headers={"content-type": "application/json"}, max_body_bytes=2048)
+    response = call(
+        nowhere,
+        "POST",
+        "/api/v1/issues",
+        content=b"x" * 2049,
+        headers={"content-type": "application/json"},
+        max_body_bytes=2048,
+    )
     assert response.status_code == 413
     assert error_of(response)["message"] == "the request body is larger than 2048 bytes"
 
@@ -339,8 +372,14 @@ def test_a_streamed_body_over_the_limit_is_413_without_reading_it_all(nowhere):
             sent.append(1)
             yield b" " * 1024
 
-    response = call(nowhere, "POST", "/api/v1/issues", content=chunks(),
-                    headers={"content-type": "application/json"}, max_body_bytes=4096)
+    response = call(
+        nowhere,
+        "POST",
+        "/api/v1/issues",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+        max_body_bytes=4096,
+    )
     assert response.status_code == 413
     assert len(sent) < 1000  # refused part way, not after the whole upload
 
@@ -421,15 +460,20 @@ def _gadget_service():
     gadget.field.add(name="gadget_id", number=1, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL)
     gadget.field.add(name="name", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     gadget.field.add(name="kind", number=3, type=F.TYPE_ENUM, type_name=".gwe2e.v1.GadgetKind", label=F.LABEL_OPTIONAL)
-    gadget.field.add(name="note", number=4, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, proto3_optional=True,
-                     oneof_index=0)
+    gadget.field.add(
+        name="note", number=4, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, proto3_optional=True, oneof_index=0
+    )
     gadget.oneof_decl.add(name="_note")
     service = f.service.add(name="Gadgets")
-    method = service.method.add(name="RenameGadget", input_type=".gwe2e.v1.RenameGadgetRequest",
-                                output_type=".gwe2e.v1.Gadget")
+    method = service.method.add(
+        name="RenameGadget", input_type=".gwe2e.v1.RenameGadgetRequest", output_type=".gwe2e.v1.Gadget"
+    )
     method.options.Extensions[annotations_pb2.http].CopyFrom(
-        http_pb2.HttpRule(custom=http_pb2.CustomHttpPattern(kind="RENAME", path="/v9/gadgets/{gadget_id}"), body="*"))
-    get = service.method.add(name="GetGadget", input_type=".gwe2e.v1.RenameGadgetRequest", output_type=".gwe2e.v1.Gadget")
+        http_pb2.HttpRule(custom=http_pb2.CustomHttpPattern(kind="RENAME", path="/v9/gadgets/{gadget_id}"), body="*")
+    )
+    get = service.method.add(
+        name="GetGadget", input_type=".gwe2e.v1.RenameGadgetRequest", output_type=".gwe2e.v1.Gadget"
+    )
     get.options.Extensions[annotations_pb2.http].CopyFrom(http_pb2.HttpRule(get="/v9/gadgets/{gadget_id}"))
     return descriptor_pool.Default().AddSerializedFile(f.SerializeToString()).services_by_name["Gadgets"]
 
@@ -449,12 +493,15 @@ def test_a_new_annotated_rpc_is_served_with_no_gateway_change():
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     handler = grpc.unary_unary_rpc_method_handler(
-        rename, request_deserializer=request_class.FromString, response_serializer=lambda m: m.SerializeToString())
+        rename, request_deserializer=request_class.FromString, response_serializer=lambda m: m.SerializeToString()
+    )
     server.add_generic_rpc_handlers(
-        [grpc.method_handlers_generic_handler(service.full_name, {"RenameGadget": handler, "GetGadget": handler})])
+        [grpc.method_handlers_generic_handler(service.full_name, {"RenameGadget": handler, "GetGadget": handler})]
+    )
     target = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
     server.start()
     try:
+
         async def go(client: httpx.AsyncClient) -> tuple[httpx.Response, ...]:
             ok = await client.request("RENAME", "/v9/gadgets/42", json={"name": "big wheel", "kind": "flywheel"})
             bad = await client.request("RENAME", "/v9/gadgets/forty-two", json={"name": "x"})
@@ -469,7 +516,8 @@ def test_a_new_annotated_rpc_is_served_with_no_gateway_change():
     assert ok.json() == {"gadget_id": 42, "name": "big wheel", "kind": "flywheel", "note": None}
     assert seen[0].gadget_id == 42 and seen[0].kind == 2
     assert bad.status_code == 400 and error_of(bad)["details"][0]["field_violations"] == [
-        {"field": "gadget_id", "description": "must be an integer"}]
+        {"field": "gadget_id", "description": "must be an integer"}
+    ]
     assert got.json() == {"gadget_id": 7, "name": "", "kind": "sprocket", "note": None}
     # Documented too; a custom verb cannot be described in OpenAPI, so only GET is.
     validate(doc.json())

@@ -23,8 +23,9 @@ RUNNING, WAITING, BEYOND = 16, 64, 4
 
 def _waiting_on_locks(url: str) -> int:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock'")
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
         return cur.fetchone()[0]
 
 
@@ -55,8 +56,7 @@ def test_health_answers_promptly_while_every_slot_is_blocked(backend, fresh_data
 
             request = issue_service_pb2.GetIssueRequest(issue_id=issue.uuid)
             calls = [
-                stub.GetIssue.future(request, timeout=60, metadata=metadata)
-                for _ in range(RUNNING + WAITING + BEYOND)
+                stub.GetIssue.future(request, timeout=60, metadata=metadata) for _ in range(RUNNING + WAITING + BEYOND)
             ]
             # Exactly the running slots reach the database and block there ...
             assert _until(lambda: _waiting_on_locks(fresh_database_url) >= RUNNING, 20)
@@ -80,7 +80,8 @@ def test_health_answers_promptly_while_every_slot_is_blocked(backend, fresh_data
 
             lock.rollback()  # the blocked calls now finish, and well
             assert {_code(c) for c in calls if c not in refused and c.exception(timeout=30) is None} == {
-                grpc.StatusCode.OK}
+                grpc.StatusCode.OK
+            }
             assert sum(_code(c) == grpc.StatusCode.OK for c in calls) == RUNNING
     finally:
         lock.close()

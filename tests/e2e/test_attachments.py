@@ -58,7 +58,9 @@ def test_an_attachment_on_an_issue_shows_in_attachments_and_files(workspace):
     attachment = uploaded(workspace.member, b"# Plan\n", "troubleshooting.md")
 
     issue = workspace.member.CreateIssue(title="t", attachment_ids=[attachment.uuid])
-    plan = workspace.member.AddIssueFile(issue_id=issue.uuid, attachment_id=attachment.uuid, file_type="troubleshooting_plan")
+    plan = workspace.member.AddIssueFile(
+        issue_id=issue.uuid, attachment_id=attachment.uuid, file_type="troubleshooting_plan"
+    )
 
     assert [a.uuid for a in issue.attachments] == [attachment.uuid]
     assert [a.uuid for a in workspace.viewer.GetIssue(issue_id=issue.uuid).attachments] == [attachment.uuid]
@@ -74,20 +76,28 @@ def test_updating_attachment_ids_replaces_the_attachment_files(workspace):
     issue = workspace.member.CreateIssue(title="t", attachment_ids=[first.uuid])
 
     updated = workspace.member.UpdateIssue(
-        issue_id=issue.uuid, update_mask=field_mask_pb2.FieldMask(paths=["attachment_ids"]), attachment_ids=[second.uuid]
+        issue_id=issue.uuid,
+        update_mask=field_mask_pb2.FieldMask(paths=["attachment_ids"]),
+        attachment_ids=[second.uuid],
     )
 
     assert [a.uuid for a in updated.attachments] == [second.uuid]
-    assert [f.attachment_id for f in workspace.viewer.ListIssueFiles(issue_id=issue.uuid, file_type="attachment").files] == [second.uuid]
+    assert [
+        f.attachment_id for f in workspace.viewer.ListIssueFiles(issue_id=issue.uuid, file_type="attachment").files
+    ] == [second.uuid]
 
 
 def test_a_comment_keeps_its_attachments_until_deleted(workspace):
     attachment = uploaded(workspace.member, b"see layout")
     issue = workspace.member.CreateIssue(title="t")
 
-    comment = workspace.member.CreateComment(issue_id=issue.uuid, content="See updated layout", attachment_ids=[attachment.uuid])
+    comment = workspace.member.CreateComment(
+        issue_id=issue.uuid, content="See updated layout", attachment_ids=[attachment.uuid]
+    )
     assert [a.uuid for a in comment.attachments] == [attachment.uuid]
-    assert [a.uuid for a in workspace.viewer.ListComments(issue_id=issue.uuid).items[0].attachments] == [attachment.uuid]
+    assert [a.uuid for a in workspace.viewer.ListComments(issue_id=issue.uuid).items[0].attachments] == [
+        attachment.uuid
+    ]
 
     workspace.member.DeleteComment(issue_id=issue.uuid, comment_id=comment.uuid)
     assert list(workspace.viewer.ListComments(issue_id=issue.uuid).items[0].attachments) == []

@@ -13,7 +13,10 @@ from .. import harness
 GOOD_UUID = "0f6d6f74-7d92-4d20-bf6c-2e37d2c1d9c8"
 
 
-@pytest.mark.parametrize("metadata", [(), (("authorization", "Bearer"),), (("authorization", "Basic abc"),), (("authorization", "Bearer iss_wrong"),)])
+@pytest.mark.parametrize(
+    "metadata",
+    [(), (("authorization", "Bearer"),), (("authorization", "Basic abc"),), (("authorization", "Bearer iss_wrong"),)],
+)
 def test_calls_without_a_valid_token_are_unauthenticated(channel, metadata):
     stub = harness.Api(channel, None)
     stub.metadata = metadata

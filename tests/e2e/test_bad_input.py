@@ -58,7 +58,9 @@ def test_an_unknown_attachment_id_is_refused(workspace):
 @pytest.mark.backend_independent
 def test_create_names_every_bad_field_at_once(workspace):
     assert refused(workspace.member.CreateIssue, title="", status=9, session_ids=["x"]) == [
-        "title", "status", "session_ids[0]",
+        "title",
+        "status",
+        "session_ids[0]",
     ]
 
 

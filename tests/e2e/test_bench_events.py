@@ -20,9 +20,27 @@ from .. import harness
 def test_the_events_benchmark_runs_small(backend, postgres_admin_url, tmp_path):
     out = tmp_path / "events.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.events", "--admin-url", postgres_admin_url, "--watchers", "10",
-         "--channels", "2", "--seconds", "1", "--rate", "40", "--json", str(out)],
-        cwd=harness.REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "bench.events",
+            "--admin-url",
+            postgres_admin_url,
+            "--watchers",
+            "10",
+            "--channels",
+            "2",
+            "--seconds",
+            "1",
+            "--rate",
+            "40",
+            "--json",
+            str(out),
+        ],
+        cwd=harness.REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| server RSS, 10 idle gRPC watchers |" in done.stdout

@@ -44,7 +44,8 @@ def s3_endpoint() -> str:
         port = s.getsockname()[1]
     process = subprocess.Popen(
         [str(pathlib.Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -57,8 +58,9 @@ def s3_endpoint() -> str:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                     aws_secret_access_key="test").create_bucket(Bucket=BUCKET)
+        boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+        ).create_bucket(Bucket=BUCKET)
         yield endpoint
     finally:
         process.terminate()
@@ -78,8 +80,12 @@ def s3_server(fresh_database_url, tmp_path, s3_endpoint):
 def test_s3_presigned_upload_reference_and_download(s3_server):
     api = s3_server
     data = b"layout rev 4\n" * 500
-    created = api.CreateAttachment(file_name="layout rev4.txt", content_type="text/plain", size_bytes=len(data),
-                                   sha256=hashlib.sha256(data).hexdigest())
+    created = api.CreateAttachment(
+        file_name="layout rev4.txt",
+        content_type="text/plain",
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
     assert created.upload_url.startswith("http://127.0.0.1") and "X-Amz-Signature" in created.upload_url
 
     put = httpx.put(created.upload_url, content=data, headers=dict(created.upload_headers))
@@ -98,8 +104,9 @@ def test_s3_presigned_upload_reference_and_download(s3_server):
 def test_s3_bytes_that_do_not_match_the_checksum_are_discarded(s3_server):
     api = s3_server
     good = b"0123456789"
-    created = api.CreateAttachment(file_name="n.txt", content_type="text/plain", size_bytes=10,
-                                   sha256=hashlib.sha256(good).hexdigest())
+    created = api.CreateAttachment(
+        file_name="n.txt", content_type="text/plain", size_bytes=10, sha256=hashlib.sha256(good).hexdigest()
+    )
     headers = dict(created.upload_headers)
 
     assert httpx.put(created.upload_url, content=b"9876543210", headers=headers).status_code == 200
@@ -122,10 +129,17 @@ def file_store(fresh_database_url, tmp_path):
 
 
 def stored(store: FilesystemStore, workspace_id: int, data: bytes | None, *, expires_in: float = 3600):
-    row = database.transaction(lambda: AttachmentRepository(workspace_id).insert(
-        "a@b.c", file_name="f", content_type="text/plain", size_bytes=len(data or b""), sha256=None,
-        expires_at=utcnow() + datetime.timedelta(seconds=expires_in),
-    ), write=True)
+    row = database.transaction(
+        lambda: AttachmentRepository(workspace_id).insert(
+            "a@b.c",
+            file_name="f",
+            content_type="text/plain",
+            size_bytes=len(data or b""),
+            sha256=None,
+            expires_at=utcnow() + datetime.timedelta(seconds=expires_in),
+        ),
+        write=True,
+    )
     if data is not None:
         upload = store.new_upload()
         upload.write(data)
@@ -144,8 +158,17 @@ def test_gc_removes_expired_uploads_and_long_unreferenced_files_only(file_store)
     orphan = stored(file_store, ws, b"orphan")
     left_behind = stored(file_store, ws, b"from a deleted issue")
 
-    values = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
-              "resolution_summary": None, "job_run_id": None, "session_ids": []}
+    values = {
+        "title": "t",
+        "description": [],
+        "status": "open",
+        "priority": "low",
+        "tags": [],
+        "owner": "o",
+        "resolution_summary": None,
+        "job_run_id": None,
+        "session_ids": [],
+    }
     caller = Principal(ws, "gc", "a@b.c", Role.ADMIN)
     runner = Runner(PeeweeStorage(), JsonRenderer())  # as the server builds it
     issues.create_issue(runner, caller, file_store, {**values, "attachment_ids": [referenced.uuid]})
@@ -157,8 +180,13 @@ def test_gc_removes_expired_uploads_and_long_unreferenced_files_only(file_store)
 
     assert (soon.expired_pending, soon.unreferenced) == (1, 0)
     assert (later.expired_pending, later.unreferenced) == (0, 2)
-    remaining = database.transaction(lambda: set(AttachmentRepository(ws).by_ids([
-        expired.uuid, waiting.uuid, referenced.uuid, orphan.uuid, left_behind.uuid])))
+    remaining = database.transaction(
+        lambda: set(
+            AttachmentRepository(ws).by_ids(
+                [expired.uuid, waiting.uuid, referenced.uuid, orphan.uuid, left_behind.uuid]
+            )
+        )
+    )
     assert remaining == {waiting.uuid, referenced.uuid}
     assert file_store.uploaded_size(referenced.object_key) == 4
     assert file_store.uploaded_size(orphan.object_key) is None
@@ -166,8 +194,13 @@ def test_gc_removes_expired_uploads_and_long_unreferenced_files_only(file_store)
 
 
 def test_gc_command_runs_against_a_live_database(database_url, grpc_server):
-    result = subprocess.run([sys.executable, "-m", "service", "gc", "--database-url", database_url],
-                            capture_output=True, text=True, timeout=120, cwd=grpc_server.workdir)
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "gc", "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=grpc_server.workdir,
+    )
     assert result.returncode == 0, result.stderr
     assert '"msg": "gc done"' in result.stderr
 

@@ -22,7 +22,18 @@ def run(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
 
 def test_token_create_prints_only_the_token_and_it_works(database_url, grpc_server):
     run("workspace", "create", "--slug", "acme", "--database-url", database_url)  # refused once it exists
-    result = run("token", "create", "--workspace", "acme", "--email", "ops@acme.test", "--role", "member", "--database-url", database_url)
+    result = run(
+        "token",
+        "create",
+        "--workspace",
+        "acme",
+        "--email",
+        "ops@acme.test",
+        "--role",
+        "member",
+        "--database-url",
+        database_url,
+    )
 
     assert result.returncode == 0, result.stderr
     assert TOKEN.match(result.stdout.strip()) and result.stdout.count("\n") == 1
@@ -32,8 +43,33 @@ def test_token_create_prints_only_the_token_and_it_works(database_url, grpc_serv
 
 
 def test_token_create_refuses_a_bad_role_or_workspace(database_url):
-    assert run("token", "create", "--workspace", "acme", "--email", "a@b.c", "--role", "owner", "--database-url", database_url).returncode == 2
-    bad = run("token", "create", "--workspace", "Not A Slug", "--email", "a@b.c", "--role", "admin", "--database-url", database_url)
+    assert (
+        run(
+            "token",
+            "create",
+            "--workspace",
+            "acme",
+            "--email",
+            "a@b.c",
+            "--role",
+            "owner",
+            "--database-url",
+            database_url,
+        ).returncode
+        == 2
+    )
+    bad = run(
+        "token",
+        "create",
+        "--workspace",
+        "Not A Slug",
+        "--email",
+        "a@b.c",
+        "--role",
+        "admin",
+        "--database-url",
+        database_url,
+    )
     assert bad.returncode == 2 and "workspace" in bad.stderr and bad.stdout == ""
 
 
@@ -48,8 +84,12 @@ def test_migrate_applies_once_and_then_finds_nothing(fresh_database_url):
 def test_database_url_comes_from_the_environment_when_no_flag(tmp_path):
     env_db = tmp_path / "from-env.db"
     result = subprocess.run(
-        [sys.executable, "-m", "service", "migrate"], capture_output=True, text=True, timeout=60,
-        cwd=tmp_path, env={**os.environ, "DATABASE_URL": f"sqlite:///{env_db}"},
+        [sys.executable, "-m", "service", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{env_db}"},
     )
     assert result.returncode == 0, result.stderr
     assert env_db.exists() and not (tmp_path / "issues.db").exists()

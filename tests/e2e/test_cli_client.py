@@ -10,8 +10,24 @@ import pytest
 
 from ..cli_run import Cli, account, assert_one_error_line, cli, http_json  # noqa: F401 - fixtures
 
-COMMANDS = ("login", "list", "search", "view", "create", "edit", "close", "reopen", "comment", "react", "history",
-            "delete", "metrics", "watch", "webhook", "completion")
+COMMANDS = (
+    "login",
+    "list",
+    "search",
+    "view",
+    "create",
+    "edit",
+    "close",
+    "reopen",
+    "comment",
+    "react",
+    "history",
+    "delete",
+    "metrics",
+    "watch",
+    "webhook",
+    "completion",
+)
 
 
 def test_help_lists_every_command_and_version_prints_it(tmp_path):
@@ -34,8 +50,9 @@ def test_completion_prints_a_script_the_shell_accepts(shell, tmp_path):
 
     assert script.code == 0 and "_ISSUECTL_COMPLETE" in script.stdout
     if shell == "bash":  # the one shell certainly here: the script must at least parse and define its function
-        checked = subprocess.run(["bash", "-c", script.stdout + "\ncomplete -p issuectl"], capture_output=True,
-                                 text=True, timeout=30)
+        checked = subprocess.run(
+            ["bash", "-c", script.stdout + "\ncomplete -p issuectl"], capture_output=True, text=True, timeout=30
+        )
         assert checked.returncode == 0 and "issuectl" in checked.stdout, checked.stderr
 
 
@@ -43,8 +60,7 @@ def test_completion_completes_commands_and_their_options(tmp_path):
     bare = Cli(tmp_path)
 
     words = bare(env={"_ISSUECTL_COMPLETE": "bash_complete", "COMP_WORDS": "issuectl cl", "COMP_CWORD": "1"})
-    flags = bare(env={"_ISSUECTL_COMPLETE": "bash_complete", "COMP_WORDS": "issuectl close X --rea",
-                      "COMP_CWORD": "3"})
+    flags = bare(env={"_ISSUECTL_COMPLETE": "bash_complete", "COMP_WORDS": "issuectl close X --rea", "COMP_CWORD": "3"})
 
     assert words.code == 0 and "plain,close" in words.stdout.splitlines()
     assert "plain,--reason" in flags.stdout.splitlines()
@@ -53,8 +69,9 @@ def test_completion_completes_commands_and_their_options(tmp_path):
 def test_tls_against_a_plaintext_port_says_so_in_one_line(grpc_server, account, tmp_path):
     result = Cli(tmp_path, f"https://{grpc_server.target}", account)("list")
 
-    assert_one_error_line(result, f"cannot reach the server at https://{grpc_server.target}",
-                          "TLS handshake failed", "drop https://")
+    assert_one_error_line(
+        result, f"cannot reach the server at https://{grpc_server.target}", "TLS handshake failed", "drop https://"
+    )
 
 
 def test_the_http_port_given_for_the_grpc_one_says_so_in_one_line(grpc_server, account, tmp_path):

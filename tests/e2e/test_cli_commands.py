@@ -21,8 +21,19 @@ IDENTIFIER = re.compile(r"^[A-Z][A-Z0-9]{1,9}-[1-9][0-9]*$")
 
 
 def test_create_prints_the_id_and_json_is_the_issue_as_the_api_returns_it(cli, grpc_server, account):
-    created = cli("create", "--title", "Power rail undervoltage", "--description", "Seen on board 3",
-                  "--priority", "high", "--tag", "power", "--tag", "startup")
+    created = cli(
+        "create",
+        "--title",
+        "Power rail undervoltage",
+        "--description",
+        "Seen on board 3",
+        "--priority",
+        "high",
+        "--tag",
+        "power",
+        "--tag",
+        "startup",
+    )
 
     assert created.code == 0 and created.stderr == ""
     issue_id = created.stdout.strip()
@@ -109,7 +120,9 @@ def test_edit_updates_only_the_fields_given(cli, grpc_server, account):
     assert edited["status"] == "in_progress" and edited["owner"] == "engineer@example.com"
     assert edited["title"] == "Before" and edited["priority"] == "medium" and edited["tags"] == ["a"]
     retagged = cli("edit", issue_id, "--tag", "x", "--tag", "y", "--title", "After", "--json").json()
-    assert retagged["tags"] == ["x", "y"] and retagged["title"] == "After" and retagged["owner"] == "engineer@example.com"
+    assert (
+        retagged["tags"] == ["x", "y"] and retagged["title"] == "After" and retagged["owner"] == "engineer@example.com"
+    )
 
 
 def test_edit_with_nothing_to_change_is_a_usage_error(cli):
@@ -188,8 +201,13 @@ def test_on_a_terminal_the_table_has_colour_relative_times_and_fits(cli, grpc_se
     """Run under a pseudo-terminal 100 columns wide: titles truncated, nothing wider than the terminal."""
     cli("create", "--title", "A title long enough that a hundred column terminal has to cut it short somewhere")
     primary, secondary = pty.openpty()
-    process = subprocess.Popen([*command(), "list"], stdin=subprocess.DEVNULL, stdout=secondary,
-                               stderr=subprocess.PIPE, env={**cli.env, "COLUMNS": "100", "TERM": "xterm-256color"})
+    process = subprocess.Popen(
+        [*command(), "list"],
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        env={**cli.env, "COLUMNS": "100", "TERM": "xterm-256color"},
+    )
     os.close(secondary)
     chunks = []
     while True:

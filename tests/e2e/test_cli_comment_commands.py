@@ -33,7 +33,12 @@ def test_text_comes_from_the_argument_stdin_or_a_file(cli, grpc_server, account,
     cli("comment", "add", issue_id, "-F", "-", stdin="Through add and -F -")
 
     assert contents(grpc_server, account, issue_id) == [
-        "As an argument", "From standard input", "From a file\nwith two lines", "With -b", "Through add and -F -"]
+        "As an argument",
+        "From standard input",
+        "From a file\nwith two lines",
+        "With -b",
+        "Through add and -F -",
+    ]
 
 
 def test_no_text_without_a_terminal_is_a_usage_error_and_empty_text_sends_nothing(cli, grpc_server, account):
@@ -60,8 +65,9 @@ def test_on_a_terminal_without_text_the_editor_writes_the_comment(cli, grpc_serv
     assert contents(grpc_server, account, issue_id) == ["Written in the editor"]  # the '#' hint dropped
 
 
-def test_comment_edit_starts_the_editor_from_the_current_text_and_delete_removes_it(cli, grpc_server, account,
-                                                                                   tmp_path):
+def test_comment_edit_starts_the_editor_from_the_current_text_and_delete_removes_it(
+    cli, grpc_server, account, tmp_path
+):
     issue_id = cli("create", "-t", "Typo").stdout.strip()
     comment_id = cli("comment", issue_id, "Voltage sag at C21").stdout.strip()
     cli.env["EDITOR"] = editor(tmp_path, "fix", "sed -i 's/C21/C12/' \"$1\"")
@@ -93,5 +99,7 @@ def test_react_adds_and_removes_a_reaction(cli, grpc_server, account):
     assert [r["emoji"] for r in as_json["reactions"]] == ["👍", "🎉"]
     assert removed.code == 0 and removed.stdout.startswith("🎉 1 (") and "👍" not in removed.stdout
     assert cli("react", issue_id, comment_id, "🎉", "--json", "content,is_edited").json() == {
-        "content": "Good catch", "is_edited": False}
+        "content": "Good catch",
+        "is_edited": False,
+    }
     assert_one_error_line(cli("react", issue_id, comment_id, "not-an-emoji"), "emoji")

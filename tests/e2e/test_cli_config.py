@@ -111,15 +111,18 @@ def test_no_token_anywhere_says_where_to_put_one(grpc_server, tmp_path):
     assert_one_error_line(result, "no token", "ISSUES_TOKEN", "issuectl login")
 
 
-@pytest.mark.parametrize("args", [
-    ["list", "--no-such-flag"],
-    ["create"],  # --title is required
-    ["list", "--status", "done"],
-    ["list", "--limit", "0"],
-    ["no-such-command"],
-    ["view"],
-    ["comment", "some-id", "text", "--attach", "/no/such/file"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--no-such-flag"],
+        ["create"],  # --title is required
+        ["list", "--status", "done"],
+        ["list", "--limit", "0"],
+        ["no-such-command"],
+        ["view"],
+        ["comment", "some-id", "text", "--attach", "/no/such/file"],
+    ],
+)
 def test_usage_errors_exit_2_without_calling_anything(args, tmp_path):
     result = Cli(tmp_path, "127.0.0.1:1", "iss_x")(*args)
 

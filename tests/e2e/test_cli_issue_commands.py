@@ -15,8 +15,9 @@ from ..cli_run import Cli, account, assert_one_error_line, cli, command, http_js
 def on_terminal(cli: Cli, *args: str, answer: str = "") -> tuple[int, str]:
     """Run issuectl with a pseudo-terminal for stdin, stdout and stderr; type `answer` at it."""
     primary, secondary = pty.openpty()
-    process = subprocess.Popen([*command(), *args], stdin=secondary, stdout=secondary, stderr=secondary,
-                               env={**cli.env, "TERM": "dumb"})
+    process = subprocess.Popen(
+        [*command(), *args], stdin=secondary, stdout=secondary, stderr=secondary, env={**cli.env, "TERM": "dumb"}
+    )
     os.close(secondary)
     if answer:
         time.sleep(0.2)  # typed ahead is fine too: the terminal buffers it until the prompt reads
@@ -96,16 +97,35 @@ def test_json_fields_selects_like_gh(cli):
     assert viewed == {"title": "Selected", "status": "open"}
     assert before["issue"]["identifier"] == issue_id
     unknown = cli("list", "--json=identifier,colour")
-    assert unknown.code == 2 and "unknown field 'colour'" in unknown.stderr and "uuid, title, description" in unknown.stderr
+    assert (
+        unknown.code == 2
+        and "unknown field 'colour'" in unknown.stderr
+        and "uuid, title, description" in unknown.stderr
+    )
 
 
 def test_edit_sets_and_clears_owner_tags_resolution_parent_and_refs(cli, grpc_server, account):
     parent = cli("create", "-t", "Parent").stdout.strip()
-    issue_id = cli("create", "-t", "Child", "-a", "ann@example.com", "-l", "a", "-l", "b", "--ref", "order=1",
-                   "--parent", parent).stdout.strip()
+    issue_id = cli(
+        "create", "-t", "Child", "-a", "ann@example.com", "-l", "a", "-l", "b", "--ref", "order=1", "--parent", parent
+    ).stdout.strip()
 
-    cli("edit", issue_id, "--remove-owner", "--add-tag", "c", "--remove-tag", "a", "--resolution", "Done",
-        "--remove-parent", "--ref", "ticket=9", "--remove-ref", "order")
+    cli(
+        "edit",
+        issue_id,
+        "--remove-owner",
+        "--add-tag",
+        "c",
+        "--remove-tag",
+        "a",
+        "--resolution",
+        "Done",
+        "--remove-parent",
+        "--ref",
+        "ticket=9",
+        "--remove-ref",
+        "order",
+    )
     cleared = http_json(grpc_server, account, f"/api/v1/issues/{issue_id}")
     cli("edit", issue_id, "--remove-resolution", "--parent", parent)
     again = http_json(grpc_server, account, f"/api/v1/issues/{issue_id}")
@@ -113,8 +133,10 @@ def test_edit_sets_and_clears_owner_tags_resolution_parent_and_refs(cli, grpc_se
     assert cleared["owner"] == "Unassigned" and cleared["tags"] == ["b", "c"]
     assert cleared["resolution_summary"] == "Done" and cleared["parent_id"] is None
     assert cleared["refs"] == {"ticket": "9"}
-    assert again["resolution_summary"] is None and again["parent_id"] == http_json(
-        grpc_server, account, f"/api/v1/issues/{parent}")["uuid"]
+    assert (
+        again["resolution_summary"] is None
+        and again["parent_id"] == http_json(grpc_server, account, f"/api/v1/issues/{parent}")["uuid"]
+    )
     contradiction = cli("edit", issue_id, "--owner", "x@example.com", "--remove-owner")
     assert contradiction.code == 2 and "contradict" in contradiction.stderr
     assert_one_error_line(cli("edit", issue_id, "--owner", ""), "owner: ")
@@ -132,8 +154,15 @@ def test_view_shows_everything_and_history_lists_every_change(cli, grpc_server, 
     as_json = cli("view", parent, "--history", "--json").json()
     history = cli("history", parent)
 
-    for expected in ("resolved  ", "resolution  Belt re-tensioned.", "ref         order: 8001", "1 sub-issue",
-                     f"{child}  open  Replace the belt", comment, "🎉 1 ("):
+    for expected in (
+        "resolved  ",
+        "resolution  Belt re-tensioned.",
+        "ref         order: 8001",
+        "1 sub-issue",
+        f"{child}  open  Replace the belt",
+        comment,
+        "🎉 1 (",
+    ):
         assert expected in text, expected
     assert any("status_changed" in line and line.endswith("open -> resolved") for line in text.splitlines())
     assert f"parent      {parent}  Conveyor jam" in child_text
@@ -141,7 +170,8 @@ def test_view_shows_everything_and_history_lists_every_change(cli, grpc_server, 
     assert as_json["history"] == http_json(grpc_server, account, f"/api/v1/issues/{parent}/history")
     assert history.code == 0 and history.stdout.splitlines()[0].split() == ["WHEN", "ACTOR", "ACTION", "CHANGE"]
     assert [line.split()[2] for line in history.stdout.splitlines()[1:]] == [
-        e["action"] for e in as_json["history"]["items"]]
+        e["action"] for e in as_json["history"]["items"]
+    ]
 
 
 def test_delete_asks_on_a_terminal_and_needs_yes_without_one(cli, grpc_server, account):

@@ -32,8 +32,9 @@ def test_attached_files_are_uploaded_and_downloadable(cli, grpc_server, account,
     scope.write_bytes(os.urandom(5 * 1024 * 1024 + 123))  # several chunks, past the progress bar's size
     issue_id = cli("create", "--title", "Brown-out").stdout.strip()
 
-    result = cli("comment", issue_id, "See the plan and the capture", "--attach", str(plan), "--attach", str(scope),
-                 "--json")
+    result = cli(
+        "comment", issue_id, "See the plan and the capture", "--attach", str(plan), "--attach", str(scope), "--json"
+    )
 
     comment = result.json()
     assert result.stderr == ""  # no progress bar when stderr is not a terminal

@@ -14,8 +14,11 @@ from ..cli_run import Cli, account, assert_one_error_line, cli, command, http_js
 def _create(server: harness.ServerProcess, token: str, title: str) -> dict:
     import httpx
 
-    response = httpx.post(f"{server.http_url}/api/v1/issues", json={"title": title, "description": []},
-                          headers={"Authorization": f"Bearer {token}"})
+    response = httpx.post(
+        f"{server.http_url}/api/v1/issues",
+        json={"title": title, "description": []},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -47,8 +50,13 @@ def test_watch_resumes_after_the_server_goes_away(fresh_database_url, make_token
     try:
         token, _ = harness.mint_token(fresh_database_url, "admin")
         cli = Cli(tmp_path, server.target, token)
-        watching = subprocess.Popen([*command(), "watch", "--after", "0", "--count", "4", "--json"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli.env, text=True)
+        watching = subprocess.Popen(
+            [*command(), "watch", "--after", "0", "--count", "4", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli.env,
+            text=True,
+        )
         _create(server, token, "before 1")
         _create(server, token, "before 2")
         first = [watching.stdout.readline(), watching.stdout.readline()]

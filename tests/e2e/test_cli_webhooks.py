@@ -37,8 +37,17 @@ def _log(cli: Cli, hook_id: str, condition: Any) -> list[dict[str, Any]]:
 
 def test_every_webhook_command_mirrors_the_api(cli: Cli, server, admin_token: str, receiver):
     path = f"/ok/cli-{uuid.uuid4().hex}"  # the receiver serves both backends' runs
-    made = cli("webhook", "create", "--url", receiver.url(path), "--event", "issue.created",
-               "--description", "from the CLI", "--json").json()
+    made = cli(
+        "webhook",
+        "create",
+        "--url",
+        receiver.url(path),
+        "--event",
+        "issue.created",
+        "--description",
+        "from the CLI",
+        "--json",
+    ).json()
     assert ID.match(made["id"]) and made["secret"].startswith("whsec_")
     api = http_json(server, admin_token, f"/api/v1/webhooks/{made['id']}")
     assert made == {**api, "secret": made["secret"]} and api["secret"] is None
@@ -74,7 +83,9 @@ def test_every_webhook_command_mirrors_the_api(cli: Cli, server, admin_token: st
     rotated = cli("webhook", "rotate-secret", made["id"], "--json").json()
     assert rotated["secret"] != made["secret"]
     viewed = cli("webhook", "view", made["id"])
-    assert viewed.code == 0 and made["id"] in viewed.stdout and "whsec_" not in viewed.stdout and "ping" in viewed.stdout
+    assert (
+        viewed.code == 0 and made["id"] in viewed.stdout and "whsec_" not in viewed.stdout and "ping" in viewed.stdout
+    )
 
     assert cli("webhook", "delete", made["id"]).code == 0
     assert_one_error_line(cli("webhook", "view", made["id"]), "not found")

@@ -74,7 +74,10 @@ def test_members_change_only_their_own_comments_and_admins_any(workspace, issue)
         assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert workspace.viewer.ListComments(issue_id=issue.uuid).items[0].content == "mine"
 
-    assert workspace.admin.UpdateComment(issue_id=issue.uuid, comment_id=comment.uuid, content="moderated").content == "moderated"
+    assert (
+        workspace.admin.UpdateComment(issue_id=issue.uuid, comment_id=comment.uuid, content="moderated").content
+        == "moderated"
+    )
     workspace.admin.DeleteComment(issue_id=issue.uuid, comment_id=comment.uuid)
     assert workspace.viewer.ListComments(issue_id=issue.uuid).items[0].is_deleted
 

@@ -38,18 +38,29 @@ def _forms(host: str, port: int, name: str, dead: int, tmp: pathlib.Path) -> dic
     service_file.write_text(f"[issues]\nhost={host}\nport={port}\nuser=postgres\ndbname={name}\n")
     return {
         "multi-host URL, first host down": (
-            f"postgresql://postgres@{host}:{dead},{host}:{port}/{name}?target_session_attrs=read-write&connect_timeout=2", {}),
+            f"postgresql://postgres@{host}:{dead},{host}:{port}/{name}?target_session_attrs=read-write&connect_timeout=2",
+            {},
+        ),
         "key=value, several hosts": (
-            f"host={host},{host} port={dead},{port} user=postgres dbname={name} sslmode=prefer target_session_attrs=read-write", {}),
+            f"host={host},{host} port={dead},{port} user=postgres dbname={name} sslmode=prefer target_session_attrs=read-write",
+            {},
+        ),
         "URL with host and port as parameters": (f"postgresql:///{name}?host={host}&port={port}&user=postgres", {}),
         "PG* variables fill in what the string leaves out": (
-            f"postgres:///{name}", {"PGHOST": host, "PGPORT": str(port), "PGUSER": "postgres"}),
+            f"postgres:///{name}",
+            {"PGHOST": host, "PGPORT": str(port), "PGUSER": "postgres"},
+        ),
         "a service name": ("service=issues", {"PGSERVICEFILE": str(service_file)}),
     }
 
 
-FORMS = ["multi-host URL, first host down", "key=value, several hosts", "URL with host and port as parameters",
-         "PG* variables fill in what the string leaves out", "a service name"]
+FORMS = [
+    "multi-host URL, first host down",
+    "key=value, several hosts",
+    "URL with host and port as parameters",
+    "PG* variables fill in what the string leaves out",
+    "a service name",
+]
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -74,8 +85,14 @@ def test_every_form_of_connection_string_serves(form: str, target_db, tmp_path: 
 
 
 def _run(args: list[str], env: dict[str, str], cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "service", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **env}, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        cwd=cwd,
+    )
 
 
 BAD_SETTINGS = [
@@ -84,14 +101,23 @@ BAD_SETTINGS = [
     ({"DATABASE_URL": "host='unterminated"}, "DATABASE_URL", "unterminated quoted string"),
     ({"DATABASE_URL": "postgresql://h/db?sslmod=require"}, "DATABASE_URL", 'invalid URI query parameter: "sslmod"'),
     ({"DATABASE_URL": "postgresql://u@127.0.0.1:notaport/db"}, "DATABASE_URL", 'invalid integer value "notaport"'),
-    ({"DATABASE_URL": "host=127.0.0.1 dbname=db sslmode=sometimes"}, "DATABASE_URL", 'invalid sslmode value: "sometimes"'),
+    (
+        {"DATABASE_URL": "host=127.0.0.1 dbname=db sslmode=sometimes"},
+        "DATABASE_URL",
+        'invalid sslmode value: "sometimes"',
+    ),
     ({"DATABASE_URL": "sqlite:///x.db", "ISSUES_DB_POOL_SIZE": "0"}, "ISSUES_DB_POOL_SIZE", "from 1 to"),
     ({"DATABASE_URL": "sqlite:///x.db", "ISSUES_DB_POOL_SIZE": "lots"}, "ISSUES_DB_POOL_SIZE", "'lots'"),
-    ({"DATABASE_URL": "sqlite:///x.db", "ISSUES_LISTEN_DATABASE_URL": "port=5432 nonsense"},
-     "ISSUES_LISTEN_DATABASE_URL", 'missing "=" after "nonsense"'),
+    (
+        {"DATABASE_URL": "sqlite:///x.db", "ISSUES_LISTEN_DATABASE_URL": "port=5432 nonsense"},
+        "ISSUES_LISTEN_DATABASE_URL",
+        'missing "=" after "nonsense"',
+    ),
 ]
 # `migrate` reads only DATABASE_URL.
-CASES = [("serve", *case) for case in BAD_SETTINGS] + [("migrate", *case) for case in BAD_SETTINGS if case[1] == "DATABASE_URL"]
+CASES = [("serve", *case) for case in BAD_SETTINGS] + [
+    ("migrate", *case) for case in BAD_SETTINGS if case[1] == "DATABASE_URL"
+]
 
 
 @pytest.mark.parametrize("command, env, variable, says", CASES)
@@ -127,8 +153,10 @@ def test_a_hung_first_host_costs_one_connect_timeout_not_one_per_connection(targ
     with socket.socket() as hung:
         hung.bind(("127.0.0.1", 0))
         hung.listen(64)  # the kernel completes handshakes; nothing ever answers
-        url = (f"postgresql://postgres@127.0.0.1:{hung.getsockname()[1]},{host}:{port}/{name}"
-               "?target_session_attrs=read-write&connect_timeout=2")
+        url = (
+            f"postgresql://postgres@127.0.0.1:{hung.getsockname()[1]},{host}:{port}/{name}"
+            "?target_session_attrs=read-write&connect_timeout=2"
+        )
         server = harness.ServerProcess(url, tmp_path, env={"ISSUES_DB_POOL_SIZE": "8"})
         blocker = None
         try:

@@ -46,7 +46,9 @@ def test_non_finite_numbers_are_refused_naming_the_block(workspace, number):
     block = struct_pb2.Struct()
     block.update({"type": "chart", "points": [1, {"y": number}]})
     before = workspace.viewer.ListIssues().count
-    assert refused_fields(workspace.member.CreateIssue, title="t", description=[struct_pb2.Struct(), block]) == ["description[1]"]
+    assert refused_fields(workspace.member.CreateIssue, title="t", description=[struct_pb2.Struct(), block]) == [
+        "description[1]"
+    ]
     assert workspace.viewer.ListIssues().count == before
 
 
@@ -63,7 +65,9 @@ def test_deeper_blocks_are_refused_on_create_and_update(workspace, block):
     issue = workspace.member.CreateIssue(title="flat")
     assert refused_fields(workspace.member.CreateIssue, title="t", description=[block]) == ["description[0]"]
     mask = field_mask_pb2.FieldMask(paths=["description"])
-    assert refused_fields(workspace.member.UpdateIssue, issue_id=issue.uuid, update_mask=mask, description=[block]) == ["description[0]"]
+    assert refused_fields(workspace.member.UpdateIssue, issue_id=issue.uuid, update_mask=mask, description=[block]) == [
+        "description[0]"
+    ]
     assert workspace.viewer.GetIssue(issue_id=issue.uuid).description == []
 
 

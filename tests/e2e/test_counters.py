@@ -26,11 +26,15 @@ def recount(workspace_id: int):
     counts = {
         (s, p): int(n)
         for s, p, n in IssueRow.select(IssueRow.status, IssueRow.priority, peewee.fn.COUNT(peewee.SQL("*")))
-        .where(IssueRow.workspace == workspace_id).group_by(IssueRow.status, IssueRow.priority).tuples()
+        .where(IssueRow.workspace == workspace_id)
+        .group_by(IssueRow.status, IssueRow.priority)
+        .tuples()
     }
     opened: Counter[str] = Counter()
     resolved: Counter[str] = Counter()
-    rows = IssueRow.select(IssueRow.created_at, IssueRow.resolved_at, IssueRow.status).where(IssueRow.workspace == workspace_id)
+    rows = IssueRow.select(IssueRow.created_at, IssueRow.resolved_at, IssueRow.status).where(
+        IssueRow.workspace == workspace_id
+    )
     for created, done, status in rows.tuples():
         opened[created.date().isoformat()] += 1
         if done is not None and status == "resolved":  # rejected ones carry resolved_at too, uncounted
@@ -56,8 +60,12 @@ def test_counters_match_a_recount_after_mixed_writes(workspace, database_url):
     for i in range(40):
         issues.append(api.CreateIssue(title=f"i{i}", status=rng.choice(STATUSES), priority=rng.choice(PRIORITIES)).uuid)
     for uuid in rng.sample(issues, 25):
-        api.UpdateIssue(issue_id=uuid, update_mask=field_mask_pb2.FieldMask(paths=["status", "priority"]),
-                        status=rng.choice(STATUSES), priority=rng.choice(PRIORITIES))
+        api.UpdateIssue(
+            issue_id=uuid,
+            update_mask=field_mask_pb2.FieldMask(paths=["status", "priority"]),
+            status=rng.choice(STATUSES),
+            priority=rng.choice(PRIORITIES),
+        )
     for uuid in rng.sample(issues, 10):
         api.DeleteIssue(issue_id=uuid)
 
@@ -76,8 +84,11 @@ def test_concurrent_opposite_status_flips_neither_deadlock_nor_drift(workspace, 
     def flip(uuid: str, first: int, second: int) -> None:
         try:
             for n in range(15):
-                api.UpdateIssue(issue_id=uuid, update_mask=field_mask_pb2.FieldMask(paths=["status"]),
-                                status=first if n % 2 == 0 else second)
+                api.UpdateIssue(
+                    issue_id=uuid,
+                    update_mask=field_mask_pb2.FieldMask(paths=["status"]),
+                    status=first if n % 2 == 0 else second,
+                )
         except Exception as exc:  # noqa: BLE001 - asserted below
             errors.append(exc)
 

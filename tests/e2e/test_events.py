@@ -95,7 +95,9 @@ class Collector:
         except BaseException as exc:  # noqa: BLE001 - kept for the test to look at
             self.error = exc
 
-    def wait_for(self, condition: Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0) -> list[dict[str, Any]]:
+    def wait_for(
+        self, condition: Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while not condition(list(self.events)):
             if time.monotonic() > deadline:
@@ -104,12 +106,26 @@ class Collector:
         return list(self.events)
 
 
-def sse_events(url: str, token: str, *, headers: dict[str, str] | None = None, params: Any = None,
-               stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+def sse_events(
+    url: str,
+    token: str,
+    *,
+    headers: dict[str, str] | None = None,
+    params: Any = None,
+    stop: threading.Event | None = None,
+) -> Iterator[dict[str, Any]]:
     """Parse a Server-Sent Events stream into {"id", "event", "data"} dicts (comments as {"comment"})."""
-    with httpx.stream("GET", url, params=params, timeout=httpx.Timeout(30, read=None), headers={
-        "Authorization": f"Bearer {token}", "Accept": "text/event-stream", **(headers or {}),
-    }) as response:
+    with httpx.stream(
+        "GET",
+        url,
+        params=params,
+        timeout=httpx.Timeout(30, read=None),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "text/event-stream",
+            **(headers or {}),
+        },
+    ) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         frame: dict[str, Any] = {}
@@ -147,19 +163,28 @@ def test_every_mutation_emits_its_type_with_the_contracts_json(grpc_server, acco
     assert start == []  # a fresh workspace has none
 
     parent = api.ok("POST", "/api/v1/issues", json={"title": "parent", "description": []})
-    issue = api.ok("POST", "/api/v1/issues", json={"title": "t", "description": [], "comment": "first",
-                                                   "parent_id": parent["uuid"]})
+    issue = api.ok(
+        "POST",
+        "/api/v1/issues",
+        json={"title": "t", "description": [], "comment": "first", "parent_id": parent["uuid"]},
+    )
     updated = api.ok("PATCH", f"/api/v1/issues/{issue['uuid']}", json={"status": "in_progress", "owner": "ann"})
     api.ok("PATCH", f"/api/v1/issues/{issue['uuid']}", json={"owner": "ann"})  # a no-op: no event
     comment = api.ok("POST", f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "hello"})
     edited = api.ok("PATCH", f"/api/v1/issues/{issue['uuid']}/comments/{comment['uuid']}", json={"content": "hi"})
-    reacted = api.ok("POST", f"/api/v1/issues/{issue['uuid']}/comments/{comment['uuid']}/reactions", json={"emoji": "👍"})
-    api.ok("POST", f"/api/v1/issues/{issue['uuid']}/comments/{comment['uuid']}/reactions", json={"emoji": "👍"})  # no-op
+    reacted = api.ok(
+        "POST", f"/api/v1/issues/{issue['uuid']}/comments/{comment['uuid']}/reactions", json={"emoji": "👍"}
+    )
+    api.ok(
+        "POST", f"/api/v1/issues/{issue['uuid']}/comments/{comment['uuid']}/reactions", json={"emoji": "👍"}
+    )  # no-op
     api.ok("DELETE", f"/api/v1/issues/{issue['uuid']}/comments/{comment['uuid']}/reactions/%F0%9F%91%8D")
     api.ok("DELETE", f"/api/v1/issues/{issue['uuid']}/comments/{comment['uuid']}/reactions/%F0%9F%91%8D")  # no-op
     before_delete = api.ok("GET", f"/api/v1/issues/{issue['uuid']}/comments")["items"]
     api.ok("DELETE", f"/api/v1/issues/{issue['uuid']}/comments/{comment['uuid']}")
-    file = api.ok("POST", f"/api/v1/issues/{issue['uuid']}/files", json={"attachment_id": upload(api), "file_type": "plan"})
+    file = api.ok(
+        "POST", f"/api/v1/issues/{issue['uuid']}/files", json={"attachment_id": upload(api), "file_type": "plan"}
+    )
     moves = {"open": ["in_progress"], "in_progress": ["resolved", "open"], "resolved": ["open"], "rejected": ["open"]}
     workflow = api.ok("PUT", "/api/v1/workflow", json={"transitions": moves})
     api.ok("PUT", "/api/v1/workflow", json={"transitions": moves})  # the same again: no event
@@ -170,9 +195,19 @@ def test_every_mutation_emits_its_type_with_the_contracts_json(grpc_server, acco
 
     got = api.events()
     assert [e["type"] for e in got] == [
-        "issue.created", "issue.created", "comment.created", "issue.updated", "comment.created", "comment.updated",
-        "reaction.added", "reaction.removed", "comment.deleted", "file.added", "workflow.updated",
-        "issue.updated", "issue.deleted",
+        "issue.created",
+        "issue.created",
+        "comment.created",
+        "issue.updated",
+        "comment.created",
+        "comment.updated",
+        "reaction.added",
+        "reaction.removed",
+        "comment.deleted",
+        "file.added",
+        "workflow.updated",
+        "issue.updated",
+        "issue.deleted",
     ]
     assert [e["sequence"] for e in got] == list(range(1, len(got) + 1))
     by_type = {}
@@ -183,7 +218,8 @@ def test_every_mutation_emits_its_type_with_the_contracts_json(grpc_server, acco
     created = by_type["issue.created"]
     assert created[0]["data"]["uuid"] == parent["uuid"] and created[0]["issue_id"] == parent["uuid"]
     assert {k: v for k, v in created[1]["data"].items() if k != "sub_issues_count"} == {
-        k: v for k, v in issue.items() if k != "sub_issues_count"}
+        k: v for k, v in issue.items() if k != "sub_issues_count"
+    }
     assert by_type["comment.created"][0]["data"]["content"] == "first"
     change = by_type["issue.updated"][0]
     assert {k: v for k, v in change["data"].items() if k != "changes"} == updated
@@ -192,7 +228,10 @@ def test_every_mutation_emits_its_type_with_the_contracts_json(grpc_server, acco
     assert [h["action"] for h in change["data"]["changes"]] == ["status_changed", "owner_changed"]
     assert by_type["comment.created"][1]["data"] == comment
     assert by_type["comment.updated"][0]["data"] == edited
-    assert by_type["reaction.added"][0]["data"] == {**reacted, "reaction": {"emoji": "👍", "user": reacted["reactions"][0]["users"][0]}}
+    assert by_type["reaction.added"][0]["data"] == {
+        **reacted,
+        "reaction": {"emoji": "👍", "user": reacted["reactions"][0]["users"][0]},
+    }
     assert by_type["reaction.removed"][0]["data"]["reactions"] == []
     assert by_type["reaction.removed"][0]["data"]["reaction"]["emoji"] == "👍"
     # A delete shows the resource as it was.
@@ -215,7 +254,9 @@ def test_a_bulk_update_emits_each_issues_update_then_one_bulk_event(grpc_server,
     ids = [a["uuid"], b["identifier"].lower(), "NOPE-9"]
     answer = api.ok("POST", "/api/v1/issues:bulkUpdate", json={"ids": ids, "updates": {"priority": "high"}})
     assert [r["outcome"] for r in answer["results"]] == ["updated", "unchanged", "failed"]
-    api.ok("POST", "/api/v1/issues:bulkUpdate", json={"ids": ["NOPE-9"], "updates": {"priority": "low"}})  # none updated: no event
+    api.ok(
+        "POST", "/api/v1/issues:bulkUpdate", json={"ids": ["NOPE-9"], "updates": {"priority": "low"}}
+    )  # none updated: no event
 
     got = api.events()
     assert [e["type"] for e in got] == ["issue.created", "issue.created", "issue.updated", "issues.bulk_updated"]
@@ -223,10 +264,14 @@ def test_a_bulk_update_emits_each_issues_update_then_one_bulk_event(grpc_server,
     bulk = got[3]
     assert bulk["issue_id"] is None
     assert bulk["data"] == {
-        "ids": ids, "fields": ["priority"], "updated": 1,
-        "results": [{"id": ids[0], "outcome": "updated", "error": None},
-                    {"id": ids[1], "outcome": "unchanged", "error": None},
-                    {"id": "NOPE-9", "outcome": "failed", "error": answer["results"][2]["error"]}],
+        "ids": ids,
+        "fields": ["priority"],
+        "updated": 1,
+        "results": [
+            {"id": ids[0], "outcome": "updated", "error": None},
+            {"id": ids[1], "outcome": "unchanged", "error": None},
+            {"id": "NOPE-9", "outcome": "failed", "error": answer["results"][2]["error"]},
+        ],
     }
     assert answer["results"][2]["error"]["status"] == "NOT_FOUND" and answer["results"][2]["error"]["code"] == 404
 
@@ -255,15 +300,19 @@ def test_a_type_filter_and_paging(grpc_server, account):
     changed = api.get("/api/v1/events", params={"after": 2, "limit": 2, "page_token": first["next_page_token"]})
     assert changed.status_code == 400
     assert changed.json()["error"]["message"].startswith(
-        "page_token: was made for other parameters (after_sequence (?after=))"), changed.text
+        "page_token: was made for other parameters (after_sequence (?after=))"
+    ), changed.text
     # The token alone goes on with the first request's types; another type with it is refused.
     typed = api.ok("GET", "/api/v1/events", params={"type": "comment.created", "limit": 2})
     alone = api.ok("GET", "/api/v1/events", params={"page_token": typed["next_page_token"]})
-    repeated = api.ok("GET", "/api/v1/events", params={"type": "comment.created", "page_token": typed["next_page_token"]})
+    repeated = api.ok(
+        "GET", "/api/v1/events", params={"type": "comment.created", "page_token": typed["next_page_token"]}
+    )
     assert [e["data"]["content"] for e in alone["items"]] == ["c2", "c3", "c4"] and alone == repeated
     other = api.get("/api/v1/events", params={"type": "issue.created", "page_token": typed["next_page_token"]})
     assert other.status_code == 400 and other.json()["error"]["message"].startswith(
-        "page_token: was made for other parameters (types (?type=))"), other.text
+        "page_token: was made for other parameters (types (?type=))"
+    ), other.text
 
 
 # -- WatchEvents ---------------------------------------------------------------
@@ -302,16 +351,27 @@ def test_bad_cursors_and_filters_are_refused(grpc_server, channel, account):
     token, _ = account
     api = Http(grpc_server, token)
     api.ok("POST", "/api/v1/issues", json={"title": "one", "description": []})
-    for fields, named in (({"after_sequence": -1}, "after_sequence"), ({"after_sequence": 99}, "after_sequence"),
-                          ({"types": ["issue.exploded"]}, "types[0]"), ({"types": ["nonsense"]}, "types[0]")):
+    for fields, named in (
+        ({"after_sequence": -1}, "after_sequence"),
+        ({"after_sequence": 99}, "after_sequence"),
+        ({"types": ["issue.exploded"]}, "types[0]"),
+        ({"types": ["nonsense"]}, "types[0]"),
+    ):
         with pytest.raises(grpc.RpcError) as refused:
             next(iter(watch(channel, token, **fields)))
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert named in harness.bad_request_fields(refused.value)
     # Over HTTP each violation names the query parameter, as the client wrote it.
-    for params, named in (({"after": "-1"}, "after"), ({"after": "x"}, "after"), ({"type": "nope.nope"}, "type[0]"),
-                          ({"after": 1, "page_token": "abc"}, "page_token"), ({"page_token": "abc"}, "page_token"),
-                          ({"limit": 1001}, "limit"), ({"limit": 0}, "limit"), ({"after": 5000}, "after")):
+    for params, named in (
+        ({"after": "-1"}, "after"),
+        ({"after": "x"}, "after"),
+        ({"type": "nope.nope"}, "type[0]"),
+        ({"after": 1, "page_token": "abc"}, "page_token"),
+        ({"page_token": "abc"}, "page_token"),
+        ({"limit": 1001}, "limit"),
+        ({"limit": 0}, "limit"),
+        ({"after": 5000}, "after"),
+    ):
         response = api.get("/api/v1/events", params=params)
         assert response.status_code == 400, (params, response.text)
         fields = [v["field"] for d in response.json()["error"]["details"] for v in d.get("field_violations", [])]
@@ -325,7 +385,9 @@ def test_bad_cursors_and_filters_are_refused(grpc_server, channel, account):
     assert response.status_code == 400 and "limit" in response.text
     response = api.get("/api/v1/events", headers={"Accept": "text/event-stream", "Last-Event-ID": "x"})
     assert response.status_code == 400
-    assert httpx.get(f"{grpc_server.http_url}/api/v1/events", headers={"Accept": "text/event-stream"}).status_code == 401
+    assert (
+        httpx.get(f"{grpc_server.http_url}/api/v1/events", headers={"Accept": "text/event-stream"}).status_code == 401
+    )
 
 
 # -- exactly once, in order, under concurrent writers ---------------------------
@@ -345,7 +407,9 @@ def _write_concurrently(grpc_server: harness.ServerProcess, token: str, parent: 
             api = harness.Api(ch, token)
             for i in range(WRITES_EACH):
                 try:
-                    issue = api.CreateIssue(title=f"w{n}-{i}", description=[], **({"parent_id": parent} if i % 4 == 2 else {}))
+                    issue = api.CreateIssue(
+                        title=f"w{n}-{i}", description=[], **({"parent_id": parent} if i % 4 == 2 else {})
+                    )
                     with lock:
                         acknowledged.add(("issue.created", issue.title))
                     if i % 3 == 0:  # moves the counters too: more locks taken before the events' one
@@ -381,8 +445,9 @@ def test_every_acknowledged_write_reaches_grpc_and_sse_watchers_once_in_order(gr
     seed = Http(grpc_server, token).ok("POST", "/api/v1/issues", json={"title": "seed", "description": []})
     over_grpc = Collector(watch(channel, token, after_sequence=1))
     stop = threading.Event()
-    over_sse = Collector(sse_events(f"{grpc_server.http_url}/api/v1/events", token, params={"after": 1}, stop=stop),
-                         convert=sse_json)
+    over_sse = Collector(
+        sse_events(f"{grpc_server.http_url}/api/v1/events", token, params={"after": 1}, stop=stop), convert=sse_json
+    )
     time.sleep(0.3)
     acknowledged = _write_concurrently(grpc_server, token, seed["uuid"])
     assert len(acknowledged) >= WRITERS * WRITES_EACH  # nothing was refused on this quiet machine
@@ -413,8 +478,9 @@ def test_resuming_after_a_dropped_connection_loses_nothing(grpc_server, channel,
     seen += again.wait_for(lambda s: len(s) == 4)
     assert [e["data"]["title"] for e in seen] == ["a0", "a1", "a2", "b0", "b1", "b2"]
     # Over SSE: Last-Event-ID wins over the query (a browser sends both when it reconnects).
-    frames = sse_events(f"{grpc_server.http_url}/api/v1/events", token, params={"after": 0},
-                        headers={"Last-Event-ID": "4"})
+    frames = sse_events(
+        f"{grpc_server.http_url}/api/v1/events", token, params={"after": 0}, headers={"Last-Event-ID": "4"}
+    )
     titles = []
     for frame in frames:
         if "data" in frame:
@@ -446,8 +512,9 @@ def test_gc_prunes_old_events_and_an_older_cursor_is_out_of_range(grpc_server, c
         api.ok("POST", "/api/v1/issues", json={"title": f"old{i}", "description": []})
     time.sleep(1.2)
     env = {"DATABASE_URL": grpc_server.database_url, "ISSUES_EVENT_RETENTION": "1s", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "service", "gc"], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "gc"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     api.ok("POST", "/api/v1/issues", json={"title": "new", "description": []})
     assert [e["data"]["title"] for e in api.events()] == ["new"]  # after=0: everything kept
@@ -478,7 +545,9 @@ def test_the_readme_event_lines_follow_live_as_written(backend, grpc_server, mak
     api = Http(grpc_server, token)
     api.ok("POST", "/api/v1/issues", json={"title": "already there", "description": []})
     for line in lines:
-        line = line.replace("localhost:50051", grpc_server.target).replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
+        line = line.replace("localhost:50051", grpc_server.target).replace(
+            "localhost:8080", f"127.0.0.1:{grpc_server.http_port}"
+        )
         process = subprocess.Popen(["bash", "-c", line], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         try:
             if "WatchEvents" not in line and not line.startswith("curl -N"):
@@ -493,7 +562,11 @@ def test_the_readme_event_lines_follow_live_as_written(backend, grpc_server, mak
             deadline = time.monotonic() + 20
             written = False
             while title.encode() not in output:
-                assert time.monotonic() < deadline, (line, output[-500:], process.stderr.read1() if process.poll() is not None else b"")
+                assert time.monotonic() < deadline, (
+                    line,
+                    output[-500:],
+                    process.stderr.read1() if process.poll() is not None else b"",
+                )
                 if selector.select(timeout=0.2):
                     output += process.stdout.read1()
                 if not written and b"already there" in output:  # it replayed: now a change live

@@ -56,24 +56,34 @@ URL_BASE = "https://1.1.1.1/"
 
 # pattern -> (values that match it, values that do not); both must hold on the server.
 PATTERN_SAMPLES: dict[str, tuple[list[str], list[str]]] = {
-    r"^[a-z0-9_]{1,64}:[^\x00]{1,256}$": (["order:8001", "a_1:x:y"], ["Order:1", "order", "order:", "or-der:1", "o:a\x00"]),
+    r"^[a-z0-9_]{1,64}:[^\x00]{1,256}$": (
+        ["order:8001", "a_1:x:y"],
+        ["Order:1", "order", "order:", "or-der:1", "o:a\x00"],
+    ),
     r"^[^\x00]*$": (["8001", "x y"], ["a\x00b"]),
     r"^[^/\\]*$": (["plan v2.md", "a.b-c_d"], ["dir/plan.md", r"dir\plan.md"]),
     "^[a-z0-9_]{1,64}$": (["troubleshooting_plan", "a", "x" * 64], ["Plan", "plan-b", "x" * 65]),
     "^[a-z0-9_]{0,64}$": (["", "troubleshooting_plan"], ["Plan", "plan b"]),
     r"^(?:[\w.+-]+/[\w.+-]+(?:\s*;[^\x00\n]*)?)?$": (
-        ["", "text/markdown", "text/plain; charset=utf-8"], ["markdown", "text/", "text/plain; x=\x00"]),
+        ["", "text/markdown", "text/plain; charset=utf-8"],
+        ["markdown", "text/", "text/plain; x=\x00"],
+    ),
     "^[0-9a-fA-F]{64}$": (["ab" * 32, "AB" * 32], ["ab" * 31, "g" * 64]),
     r"^(issue\.(created|updated|deleted)|comment\.(created|updated|deleted)|reaction\.(added|removed)|file\.added"
     r"|workflow\.updated|issues\.bulk_updated)$": (
-        ["issue.created", "issues.bulk_updated", "reaction.removed"], ["Issue.created", "issue", "issue.exploded", "issuexcreated"]),
+        ["issue.created", "issues.bulk_updated", "reaction.removed"],
+        ["Issue.created", "issue", "issue.exploded", "issuexcreated"],
+    ),
     "^(created_at|updated_at|priority)( desc)?$": (
-        ["created_at", "updated_at desc", "priority desc"], ["title", "created_at DESC", "priority asc", " created_at"]),
+        ["created_at", "updated_at desc", "priority desc"],
+        ["title", "created_at DESC", "priority asc", " created_at"],
+    ),
     "^[!-~]*$": (["4a1e-retry:1~", "x"], ["has space", "two  spaces"]),
     r"^[hH][tT][tT][pP][sS]?://([A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(:(6553[0-5]|655[0-2][0-9]"
     r"|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][!-~]*)?$": (
         ["https://1.1.1.1/hook", "HTTP://1.1.1.1:65535/a?b=c#d", "http://[2606:4700::1111]/x"],
-        ["ftp://1.1.1.1/", "https://u:p@1.1.1.1/", "http://1.1.1.1:65536/", "http://1.1.1.1/a b", "http://[zz]/"]),
+        ["ftp://1.1.1.1/", "https://u:p@1.1.1.1/", "http://1.1.1.1:65536/", "http://1.1.1.1/a b", "http://[zz]/"],
+    ),
 }
 # A page token is signed by the server, so no string of the right length is
 # one: only the refusals past the rules are checked here (tokens that work:
@@ -137,13 +147,30 @@ def _string_edges(rules: Rules, field: str) -> Iterator[tuple[str, Any, bool]]:
         yield "issue_id", "not-an-issue", False
     if rules.format == "date-time":
         # RFC 3339 as the pattern spells it (years 0001 to 9999), of a date that exists.
-        yield from (("date-time", v, True) for v in (
-            "2026-04-13T10:30:00Z", "2026-04-13T10:30:00.123456789+02:00", "1999-12-31T23:59:59-11:30",
-            "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59.999999999-01:00"))
-        yield from (("date-time", v, False) for v in (
-            "2026-04-13", "2026-04-13T10:30:00", "2026-04-13 10:30:00Z", "2026-13-01T00:00:00Z",
-            "2026-04-13T10:30:00.1234567890Z", "2026-04-13t10:30:00z", "2026-04-13T24:00:00Z",
-            "0000-01-01T00:00:00Z", "2026-02-30T00:00:00Z"))
+        yield from (
+            ("date-time", v, True)
+            for v in (
+                "2026-04-13T10:30:00Z",
+                "2026-04-13T10:30:00.123456789+02:00",
+                "1999-12-31T23:59:59-11:30",
+                "0001-01-01T00:00:00+01:00",
+                "9999-12-31T23:59:59.999999999-01:00",
+            )
+        )
+        yield from (
+            ("date-time", v, False)
+            for v in (
+                "2026-04-13",
+                "2026-04-13T10:30:00",
+                "2026-04-13 10:30:00Z",
+                "2026-13-01T00:00:00Z",
+                "2026-04-13T10:30:00.1234567890Z",
+                "2026-04-13t10:30:00z",
+                "2026-04-13T24:00:00Z",
+                "0000-01-01T00:00:00Z",
+                "2026-02-30T00:00:00Z",
+            )
+        )
     if rules.format == "emoji":
         yield "emoji", "👍🏽", True
         yield "emoji", "x", False
@@ -205,7 +232,9 @@ def _cases() -> list[Edge]:
             if mask is not None and f is mask:
                 continue
             cases += [e for e in _edges(b, f) if not (e.accepted and e.field in SIGNED)]
-            if mask is not None and f.name not in b.template.variable_fields | set(request_headers(b.method.input_type)):
+            if mask is not None and f.name not in b.template.variable_fields | set(
+                request_headers(b.method.input_type)
+            ):
                 # In an update, null clears the field: allowed exactly where `clearable` says so.
                 cases.append(Edge(b.method.name, f.name, "null", None, field_rules(f).clearable, f.name))
     return cases
@@ -293,10 +322,17 @@ def test_a_declared_rule_holds_on_the_server(request, caller, ready_attachment, 
     comment = caller.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "c"}).json()
     hook = caller.post("/api/v1/webhooks", json=BASE_BODIES["CreateWebhook"]).json()
     delivery = caller.post(f"/api/v1/webhooks/{hook['id']}:ping", json={}).json()
-    ids = {"issue_id": issue["uuid"], "comment_id": comment["uuid"], "attachment_id": ready_attachment,
-           "issue_id_identifier": issue["identifier"], "parent": parent["uuid"],
-           "parent_identifier": parent["identifier"], "emoji": "👍", "webhook_id": hook["id"],
-           "delivery_id": delivery["id"]}
+    ids = {
+        "issue_id": issue["uuid"],
+        "comment_id": comment["uuid"],
+        "attachment_id": ready_attachment,
+        "issue_id_identifier": issue["identifier"],
+        "parent": parent["uuid"],
+        "parent_identifier": parent["identifier"],
+        "emoji": "👍",
+        "webhook_id": hook["id"],
+        "delivery_id": delivery["id"],
+    }
 
     response = _request(caller, edge, ids)
 
@@ -314,7 +350,7 @@ def _over_http(edge: Edge) -> str:
     field = SERVICE.methods_by_name[edge.method].input_type.fields_by_name.get(edge.field)
     if field is None or query_name(field) == field.name or not edge.named.startswith(field.name):
         return edge.named
-    return query_name(field) + edge.named[len(field.name):]
+    return query_name(field) + edge.named[len(field.name) :]
 
 
 def test_only_the_canonical_uuid_spelling_is_accepted(caller, ready_attachment):
@@ -323,8 +359,12 @@ def test_only_the_canonical_uuid_spelling_is_accepted(caller, ready_attachment):
     bare = issue["uuid"].replace("-", "")
     for response, field in (
         (caller.get(f"/api/v1/issues/{bare}"), "issue_id"),
-        (caller.post("/api/v1/issues", json={"title": "t", "description": [],
-                                             "attachment_ids": [f"{{{ready_attachment}}}"]}), "attachment_ids[0]"),
+        (
+            caller.post(
+                "/api/v1/issues", json={"title": "t", "description": [], "attachment_ids": [f"{{{ready_attachment}}}"]}
+            ),
+            "attachment_ids[0]",
+        ),
     ):
         assert response.status_code == 400, response.text
         assert field in [v["field"] for d in response.json()["error"]["details"] for v in d["field_violations"]]

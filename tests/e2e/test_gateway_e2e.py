@@ -44,8 +44,9 @@ MISSING = "00000000-0000-4000-8000-000000000000"
 
 
 @pytest.fixture(scope="session", params=["in-process", "standalone"])
-def gateway_url(request: pytest.FixtureRequest, grpc_server: harness.ServerProcess,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def gateway_url(
+    request: pytest.FixtureRequest, grpc_server: harness.ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """This backend's server over HTTP, on each transport: `serve`'s own gateway,
     whose calls reach the service in-process, and `python -m gateway` in a
     process of its own, over gRPC. The standalone one runs on SQLite only
@@ -113,8 +114,12 @@ def error(response: httpx.Response, status: int, code: str) -> dict:
 
 
 def violated_fields(err: dict) -> list[str]:
-    return [v["field"] for d in err["details"] if d["@type"].endswith("google.rpc.BadRequest")
-            for v in d["field_violations"]]
+    return [
+        v["field"]
+        for d in err["details"]
+        if d["@type"].endswith("google.rpc.BadRequest")
+        for v in d["field_violations"]
+    ]
 
 
 def assert_issue_shape(issue: dict) -> None:
@@ -146,7 +151,8 @@ def test_golden_create_issue(http):
     assert_issue_shape(issue)
     generated = {"uuid", "created_at", "updated_at", "number", "identifier", "etag"}
     assert {k: v for k, v in issue.items() if k not in generated} == {
-        k: v for k, v in ISSUE_RESPONSE.items() if k not in generated}
+        k: v for k, v in ISSUE_RESPONSE.items() if k not in generated
+    }
 
 
 def test_golden_list_issues(http):
@@ -213,7 +219,8 @@ def test_golden_comments(http):
     assert_comment_shape(comment)
     generated = {"uuid", "created_at", "updated_at", "etag"}
     assert {k: v for k, v in comment.items() if k not in generated} == {
-        k: v for k, v in COMMENT_RESPONSE.items() if k not in generated}
+        k: v for k, v in COMMENT_RESPONSE.items() if k not in generated
+    }
     assert comment["created_at"] == comment["updated_at"]
 
     listed = ok(http.viewer.get(base))
@@ -241,19 +248,37 @@ def test_golden_files(http):
 
 
 def test_patch_changes_only_the_keys_present(http):
-    issue = create(http.member, title="before", priority="medium", tags=["a"], owner="o@example.com",
-                   resolution_summary="rs", job_run_id="run-1", description=[{"type": "text"}])
+    issue = create(
+        http.member,
+        title="before",
+        priority="medium",
+        tags=["a"],
+        owner="o@example.com",
+        resolution_summary="rs",
+        job_run_id="run-1",
+        description=[{"type": "text"}],
+    )
     updated = ok(http.member.patch(f"/api/v1/issues/{issue['uuid']}", json={"title": "after"}))
     assert updated["title"] == "after"
-    for key in ("description", "status", "priority", "tags", "owner", "resolution_summary", "job_run_id",
-                "created_at", "created_by"):
+    for key in (
+        "description",
+        "status",
+        "priority",
+        "tags",
+        "owner",
+        "resolution_summary",
+        "job_run_id",
+        "created_at",
+        "created_by",
+    ):
         assert updated[key] == issue[key], key
 
 
 def test_patch_null_clears_nullable_fields(http):
     issue = create(http.member, resolution_summary="fixed by reboot", job_run_id="run-9", owner="o@example.com")
-    updated = ok(http.member.patch(f"/api/v1/issues/{issue['uuid']}",
-                                   json={"resolution_summary": None, "job_run_id": None}))
+    updated = ok(
+        http.member.patch(f"/api/v1/issues/{issue['uuid']}", json={"resolution_summary": None, "job_run_id": None})
+    )
     assert updated["resolution_summary"] is None and updated["job_run_id"] is None
     assert updated["owner"] == "o@example.com"
     again = ok(http.viewer.get(f"/api/v1/issues/{issue['uuid']}"))
@@ -273,10 +298,17 @@ def test_patch_tags_replace(http):
 
 def test_patch_sets_nullable_fields_and_description(http):
     issue = create(http.member)
-    updated = ok(http.member.patch(f"/api/v1/issues/{issue['uuid']}", json={
-        "resolution_summary": "done", "job_run_id": "run-2", "status": "resolved",
-        "description": [{"type": "text", "text": "new", "n": 1.5}],
-    }))
+    updated = ok(
+        http.member.patch(
+            f"/api/v1/issues/{issue['uuid']}",
+            json={
+                "resolution_summary": "done",
+                "job_run_id": "run-2",
+                "status": "resolved",
+                "description": [{"type": "text", "text": "new", "n": 1.5}],
+            },
+        )
+    )
     assert (updated["resolution_summary"], updated["job_run_id"], updated["status"]) == ("done", "run-2", "resolved")
     assert updated["description"] == [{"type": "text", "text": "new", "n": 1.5}]
 
@@ -368,8 +400,15 @@ def test_default_page_size_is_100(http):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("limit=1001", "limit"), ("offset=-1", "offset"), ("limit=ten", "limit"),
-     ("status=opened", "status"), ("priority=HIGH", "priority"), ("sort=title", "sort")],
+    [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("offset=-1", "offset"),
+        ("limit=ten", "limit"),
+        ("status=opened", "status"),
+        ("priority=HIGH", "priority"),
+        ("sort=title", "sort"),
+    ],
 )
 def test_bad_list_parameters_are_400_naming_them(http, query, field):
     err = error(http.viewer.get(f"/api/v1/issues?{query}"), 400, "INVALID_ARGUMENT")
@@ -393,8 +432,11 @@ def test_comment_paging(http):
 def test_unauthenticated_is_401_with_www_authenticate(gateway_url, http):
     issue = create(http.member)
     for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic dXNlcjpwYXNz"}):
-        for method, path in (("GET", "/api/v1/issues"), ("GET", f"/api/v1/issues/{issue['uuid']}"),
-                             ("DELETE", f"/api/v1/issues/{issue['uuid']}")):
+        for method, path in (
+            ("GET", "/api/v1/issues"),
+            ("GET", f"/api/v1/issues/{issue['uuid']}"),
+            ("DELETE", f"/api/v1/issues/{issue['uuid']}"),
+        ):
             response = httpx.request(method, gateway_url + path, headers=headers)
             error(response, 401, "UNAUTHENTICATED")
             assert response.headers["www-authenticate"] == "Bearer"
@@ -405,27 +447,43 @@ def test_bad_input_from_the_service_is_400_with_field_violations(http):
     err = error(http.member.post("/api/v1/issues", json={"title": "   ", "description": []}), 400, "INVALID_ARGUMENT")
     assert violated_fields(err) == ["title"]
     assert err["details"][0]["@type"] == "type.googleapis.com/google.rpc.BadRequest"
-    err = error(http.member.post("/api/v1/issues", json={"title": "x" * 501, "description": []}), 400, "INVALID_ARGUMENT")
+    err = error(
+        http.member.post("/api/v1/issues", json={"title": "x" * 501, "description": []}), 400, "INVALID_ARGUMENT"
+    )
     assert violated_fields(err) == ["title"]
     err = error(http.viewer.get("/api/v1/issues/not-a-uuid"), 400, "INVALID_ARGUMENT")
     assert violated_fields(err) == ["issue_id"]
     issue = create(http.member)
-    err = error(http.member.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "x" * 10_001}),
-                400, "INVALID_ARGUMENT")
+    err = error(
+        http.member.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "x" * 10_001}),
+        400,
+        "INVALID_ARGUMENT",
+    )
     assert violated_fields(err) == ["content"]
-    err = error(http.member.post(f"/api/v1/issues/{issue['uuid']}/comments",
-                                 json={"content": "x", "attachment_ids": [str(uuid.uuid4()) for _ in range(11)]}),
-                400, "INVALID_ARGUMENT")
+    err = error(
+        http.member.post(
+            f"/api/v1/issues/{issue['uuid']}/comments",
+            json={"content": "x", "attachment_ids": [str(uuid.uuid4()) for _ in range(11)]},
+        ),
+        400,
+        "INVALID_ARGUMENT",
+    )
     assert violated_fields(err) == ["attachment_ids"]
 
 
 def test_bad_json_is_400_and_creates_nothing(http):
-    for body, field in ((b'{"title": "x"', None), (b'{"title": 5, "description": []}', "title"),
-                        (b'{"title": "x", "description": [], "created_by": "me"}', "created_by"),
-                        (b'{"title": "x", "description": "text"}', "description"),
-                        (b'{"title": "x", "description": [], "status": "closed"}', "status")):
-        err = error(http.member.post("/api/v1/issues", content=body, headers={"content-type": "application/json"}),
-                    400, "INVALID_ARGUMENT")
+    for body, field in (
+        (b'{"title": "x"', None),
+        (b'{"title": 5, "description": []}', "title"),
+        (b'{"title": "x", "description": [], "created_by": "me"}', "created_by"),
+        (b'{"title": "x", "description": "text"}', "description"),
+        (b'{"title": "x", "description": [], "status": "closed"}', "status"),
+    ):
+        err = error(
+            http.member.post("/api/v1/issues", content=body, headers={"content-type": "application/json"}),
+            400,
+            "INVALID_ARGUMENT",
+        )
         if field:
             assert violated_fields(err) == [field]
     assert ok(http.viewer.get("/api/v1/issues"))["count"] == 0
@@ -464,7 +522,9 @@ def test_not_found(http):
     error(http.member.patch(f"/api/v1/issues/{MISSING}", json={"title": "x"}), 404, "NOT_FOUND")
     error(http.admin.delete(f"/api/v1/issues/{MISSING}"), 404, "NOT_FOUND")
     issue = create(http.member)
-    error(http.admin.patch(f"/api/v1/issues/{issue['uuid']}/comments/{MISSING}", json={"content": "x"}), 404, "NOT_FOUND")
+    error(
+        http.admin.patch(f"/api/v1/issues/{issue['uuid']}/comments/{MISSING}", json={"content": "x"}), 404, "NOT_FOUND"
+    )
     error(http.admin.delete(f"/api/v1/issues/{issue['uuid']}/comments/{MISSING}"), 404, "NOT_FOUND")
     error(http.viewer.get("/api/v1/nothing"), 404, "NOT_FOUND")
     error(http.viewer.get("/api/v1/issues/"), 404, "NOT_FOUND")
@@ -489,10 +549,18 @@ def test_editing_a_deleted_comment_is_412(http):
 
 def test_too_large_and_not_json(http):
     big = b'{"title": "' + b"x" * (1 << 20) + b'", "description": []}'
-    error(http.member.post("/api/v1/issues", content=big, headers={"content-type": "application/json"}),
-          413, "RESOURCE_EXHAUSTED")
-    error(http.member.post("/api/v1/issues", content=b"title=x", headers={"content-type": "application/x-www-form-urlencoded"}),
-          415, "UNIMPLEMENTED")
+    error(
+        http.member.post("/api/v1/issues", content=big, headers={"content-type": "application/json"}),
+        413,
+        "RESOURCE_EXHAUSTED",
+    )
+    error(
+        http.member.post(
+            "/api/v1/issues", content=b"title=x", headers={"content-type": "application/x-www-form-urlencoded"}
+        ),
+        415,
+        "UNIMPLEMENTED",
+    )
     assert ok(http.viewer.get("/api/v1/issues"))["count"] == 0
 
 
@@ -508,8 +576,13 @@ def test_readyz_is_503_when_the_service_is_down():
     handle = start_in_thread("127.0.0.1:0", dead)
     try:
         error(httpx.get(f"http://127.0.0.1:{handle.port}/readyz", timeout=10), 503, "UNAVAILABLE")
-        error(httpx.get(f"http://127.0.0.1:{handle.port}/api/v1/issues", timeout=10,
-                        headers={"Authorization": "Bearer iss_any"}), 503, "UNAVAILABLE")
+        error(
+            httpx.get(
+                f"http://127.0.0.1:{handle.port}/api/v1/issues", timeout=10, headers={"Authorization": "Bearer iss_any"}
+            ),
+            503,
+            "UNAVAILABLE",
+        )
         ok(httpx.get(f"http://127.0.0.1:{handle.port}/healthz"))
     finally:
         handle.stop()
@@ -526,8 +599,9 @@ def test_service_serve_runs_the_gateway_in_process(fresh_database_url, tmp_path)
 
     try:
         token, _ = harness.mint_token(fresh_database_url, "admin", email="engineer@example.com")
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}",
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{server.http_port}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as c:
             issue = log(c.post("/api/v1/issues", json=CREATE_ISSUE_REQUEST), 201)
             assert_issue_shape(issue)
             assert log(c.get("/api/v1/issues"), 200)["count"] == 1
@@ -536,18 +610,34 @@ def test_service_serve_runs_the_gateway_in_process(fresh_database_url, tmp_path)
 
             # The contract's file record, through the attachment flow.
             plan = b"# Troubleshooting plan\n1. Probe C12\n"
-            created = log(c.post("/api/v1/attachments", json={
-                "file_name": "troubleshooting_plan.md", "content_type": "text/markdown", "size_bytes": len(plan)}), 201)
+            created = log(
+                c.post(
+                    "/api/v1/attachments",
+                    json={
+                        "file_name": "troubleshooting_plan.md",
+                        "content_type": "text/markdown",
+                        "size_bytes": len(plan),
+                    },
+                ),
+                201,
+            )
             upload = httpx.put(created["upload_url"], content=plan, timeout=30)
             sent.append(("PUT", upload.status_code))
             assert upload.status_code < 300, upload.text
             files = f"/api/v1/issues/{issue['uuid']}/files"
-            record = log(c.post(files, json={"attachment_id": created["attachment"]["uuid"],
-                                             "file_type": "troubleshooting_plan"}), 201)
+            record = log(
+                c.post(
+                    files, json={"attachment_id": created["attachment"]["uuid"], "file_type": "troubleshooting_plan"}
+                ),
+                201,
+            )
             assert set(record) == set(FILES_RESPONSE[0])
             assert all(isinstance(v, str) for v in record.values()) and TIMESTAMP.match(record["created_at"])
             assert (record["file_name"], record["file_type"], record["attachment_id"]) == (
-                "troubleshooting_plan.md", "troubleshooting_plan", created["attachment"]["uuid"])
+                "troubleshooting_plan.md",
+                "troubleshooting_plan",
+                created["attachment"]["uuid"],
+            )
             assert log(c.get(f"{files}?file_type=troubleshooting_plan"), 200) == [record]
             assert log(c.get(f"{files}?file_type=other"), 200) == []
 

@@ -21,10 +21,23 @@ from gateway.errors import (
 )
 
 EXPECTED = {
-    "OK": 200, "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 412, "OUT_OF_RANGE": 400,
-    "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "ALREADY_EXISTS": 409,
-    "ABORTED": 409, "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499, "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504, "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNKNOWN": 500, "DATA_LOSS": 500,
+    "OK": 200,
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 412,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "DATA_LOSS": 500,
 }
 
 
@@ -65,25 +78,32 @@ def test_every_failed_call_maps_through_the_table(code):
 
 
 def test_bad_request_details_are_decoded_from_the_rich_status():
-    bad = error_details_pb2.BadRequest(field_violations=[
-        error_details_pb2.BadRequest.FieldViolation(field="title", description="is required"),
-        error_details_pb2.BadRequest.FieldViolation(field="tags[2]", description="must not be blank"),
-    ])
-    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message="title: is required (and 1 more)",
-                               details=[packed(bad)])
+    bad = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field="title", description="is required"),
+            error_details_pb2.BadRequest.FieldViolation(field="tags[2]", description="must not be blank"),
+        ]
+    )
+    status = status_pb2.Status(
+        code=code_pb2.INVALID_ARGUMENT, message="title: is required (and 1 more)", details=[packed(bad)]
+    )
     error = from_rpc_error(FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, status.message, status))
-    assert error.envelope() == {"error": {
-        "code": 400,
-        "status": "INVALID_ARGUMENT",
-        "message": "title: is required (and 1 more)",
-        "details": [{
-            "@type": "type.googleapis.com/google.rpc.BadRequest",
-            "field_violations": [
-                {"field": "title", "description": "is required"},
-                {"field": "tags[2]", "description": "must not be blank"},
+    assert error.envelope() == {
+        "error": {
+            "code": 400,
+            "status": "INVALID_ARGUMENT",
+            "message": "title: is required (and 1 more)",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "field_violations": [
+                        {"field": "title", "description": "is required"},
+                        {"field": "tags[2]", "description": "must not be blank"},
+                    ],
+                }
             ],
-        }],
-    }}
+        }
+    }
 
 
 def test_other_known_detail_types_are_rendered_in_the_same_style():
@@ -91,9 +111,14 @@ def test_other_known_detail_types_are_rendered_in_the_same_style():
     status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message="slow down", details=[packed(info)])
     error = from_rpc_error(FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down", status))
     assert error.http_status == 429
-    assert error.details == [{
-        "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "QUOTA", "domain": "issues", "metadata": {"k": "v"},
-    }]
+    assert error.details == [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "QUOTA",
+            "domain": "issues",
+            "metadata": {"k": "v"},
+        }
+    ]
 
 
 def test_unknown_detail_types_keep_only_their_type():
@@ -127,9 +152,15 @@ def test_401_carries_www_authenticate():
 def test_gateway_made_bad_requests_use_the_same_detail_shape():
     error = bad_request(InvalidJson([FieldViolation("colour", "is not a known field")]))
     assert error.envelope()["error"] == {
-        "code": 400, "status": "INVALID_ARGUMENT", "message": "colour: is not a known field",
-        "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
-                     "field_violations": [{"field": "colour", "description": "is not a known field"}]}],
+        "code": 400,
+        "status": "INVALID_ARGUMENT",
+        "message": "colour: is not a known field",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "field_violations": [{"field": "colour", "description": "is not a known field"}],
+            }
+        ],
     }
 
 
@@ -141,7 +172,11 @@ def test_custom_headers_survive():
 
 def test_errors_made_over_http_take_the_nearest_canonical_code():
     assert http_error(413, "too big").envelope()["error"] == {
-        "code": 413, "status": "RESOURCE_EXHAUSTED", "message": "too big", "details": []}
+        "code": 413,
+        "status": "RESOURCE_EXHAUSTED",
+        "message": "too big",
+        "details": [],
+    }
     assert http_error(405, "no", headers={"Allow": "GET"}).headers == {"Allow": "GET"}
     assert http_error(401, "who").headers == {"WWW-Authenticate": "Bearer"}
     # Every gRPC-derived status has a name for its way back, so no envelope says UNKNOWN.
@@ -150,5 +185,9 @@ def test_errors_made_over_http_take_the_nearest_canonical_code():
 
 def test_http_errors_can_name_a_field():
     error = http_error(400, "must match the declared size", field="size_bytes")
-    assert error.details == [{"@type": "type.googleapis.com/google.rpc.BadRequest",
-                              "field_violations": [{"field": "size_bytes", "description": "must match the declared size"}]}]
+    assert error.details == [
+        {
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "field_violations": [{"field": "size_bytes", "description": "must match the declared size"}],
+        }
+    ]

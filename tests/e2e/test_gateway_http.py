@@ -39,9 +39,11 @@ def test_head_answers_like_get_without_a_body(gateway_url, http):
 
 
 def test_options_lists_the_allowed_methods(gateway_url):
-    for path, allow in (("/api/v1/issues", "GET, HEAD, OPTIONS, POST"),
-                        ("/api/v1/issues/abc", "DELETE, GET, HEAD, OPTIONS, PATCH"),
-                        ("/healthz", "GET, HEAD, OPTIONS")):
+    for path, allow in (
+        ("/api/v1/issues", "GET, HEAD, OPTIONS, POST"),
+        ("/api/v1/issues/abc", "DELETE, GET, HEAD, OPTIONS, PATCH"),
+        ("/healthz", "GET, HEAD, OPTIONS"),
+    ):
         response = httpx.options(gateway_url + path)  # no token needed to ask
         assert (response.status_code, response.headers["allow"], response.content) == (204, allow, b""), path
         assert "access-control-allow-origin" not in response.headers  # CORS is off by default
@@ -65,9 +67,14 @@ def cors_url(grpc_server: harness.ServerProcess) -> Iterator[str]:
 
 def test_cors_preflight_and_requests_from_an_allowed_origin(cors_url, make_token):
     token, _ = make_token("member")
-    preflight = httpx.options(f"{cors_url}/api/v1/issues", headers={
-        "Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    preflight = httpx.options(
+        f"{cors_url}/api/v1/issues",
+        headers={
+            "Origin": ALLOWED_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
     assert preflight.headers["access-control-allow-methods"] == "GET, HEAD, OPTIONS, POST"
@@ -75,8 +82,11 @@ def test_cors_preflight_and_requests_from_an_allowed_origin(cors_url, make_token
     assert {"authorization", "content-type"} <= allowed_headers
     assert "Origin" in preflight.headers["vary"]
 
-    created = httpx.post(f"{cors_url}/api/v1/issues", json={"title": "from a browser", "description": []},
-                         headers={"Origin": ALLOWED_ORIGIN, "Authorization": f"Bearer {token}"})
+    created = httpx.post(
+        f"{cors_url}/api/v1/issues",
+        json={"title": "from a browser", "description": []},
+        headers={"Origin": ALLOWED_ORIGIN, "Authorization": f"Bearer {token}"},
+    )
     assert created.status_code == 201
     assert created.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
     assert "WWW-Authenticate" in created.headers["access-control-expose-headers"]
@@ -87,28 +97,37 @@ def test_cors_preflight_and_requests_from_an_allowed_origin(cors_url, make_token
 
 def test_cors_says_nothing_to_other_origins(cors_url):
     for origin in ("https://evil.example", "https://tracker.example.evil", "null"):
-        preflight = httpx.options(f"{cors_url}/api/v1/issues", headers={
-            "Origin": origin, "Access-Control-Request-Method": "POST"})
+        preflight = httpx.options(
+            f"{cors_url}/api/v1/issues", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+        )
         assert not [h for h in preflight.headers if h.startswith("access-control-")], origin
         assert "Origin" in preflight.headers["vary"]
 
 
 def test_a_missing_or_malformed_authorization_header_is_401_in_http_terms(gateway_url):
-    for headers, phrase in (({}, "missing credentials"), ({"Authorization": "Basic dXNlcjpwYXNz"}, "must be"),
-                            ({"Authorization": "Bearer"}, "must be"), ({"Authorization": "Token abc"}, "must be")):
+    for headers, phrase in (
+        ({}, "missing credentials"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "must be"),
+        ({"Authorization": "Bearer"}, "must be"),
+        ({"Authorization": "Token abc"}, "must be"),
+    ):
         response = httpx.get(f"{gateway_url}/api/v1/issues", headers=headers)
         err = error(response, 401, "UNAUTHENTICATED")
         assert response.headers["www-authenticate"] == "Bearer"
         assert phrase in err["message"] and "Authorization: Bearer <token>" in err["message"]
         assert "metadata" not in err["message"]
-    err = error(httpx.get(f"{gateway_url}/api/v1/issues", headers={"Authorization": "Bearer iss_nope"}),
-                401, "UNAUTHENTICATED")
+    err = error(
+        httpx.get(f"{gateway_url}/api/v1/issues", headers={"Authorization": "Bearer iss_nope"}), 401, "UNAUTHENTICATED"
+    )
     assert "metadata" not in err["message"]
 
 
 def test_a_body_that_is_not_json_is_415_unimplemented(http):
-    err = error(http.member.post("/api/v1/issues", content=b"<issue/>", headers={"content-type": "application/xml"}),
-                415, "UNIMPLEMENTED")
+    err = error(
+        http.member.post("/api/v1/issues", content=b"<issue/>", headers={"content-type": "application/xml"}),
+        415,
+        "UNIMPLEMENTED",
+    )
     assert "application/json" in err["message"]
 
 
@@ -128,11 +147,14 @@ def test_many_headers_together_are_431(http):
     assert violated_fields(err) == ["headers"]
 
 
-@pytest.mark.parametrize("query, field, message", [
-    ("limit=2147483648", "limit", "must be between 1 and 1000"),
-    ("limit=-99999999999", "limit", "must be between 1 and 1000"),
-    ("offset=2147483648", "offset", "must be between 0 and 2147483647"),
-])
+@pytest.mark.parametrize(
+    "query, field, message",
+    [
+        ("limit=2147483648", "limit", "must be between 1 and 1000"),
+        ("limit=-99999999999", "limit", "must be between 1 and 1000"),
+        ("offset=2147483648", "offset", "must be between 0 and 2147483647"),
+    ],
+)
 def test_a_number_past_its_type_names_the_declared_range(http, query, field, message):
     err = error(http.viewer.get(f"/api/v1/issues?{query}"), 400, "INVALID_ARGUMENT")
     assert violated_fields(err) == [field] and message in err["message"]
@@ -146,14 +168,18 @@ def test_days_past_int32_names_its_range(http):
 
 def test_service_serve_passes_cors_origins_to_its_gateway(tmp_path):
     origin = "https://app.example"
-    server = harness.ServerProcess(f"sqlite:///{tmp_path / 'cors.db'}", tmp_path, http=True,
-                                   env={"ISSUES_CORS_ORIGINS": origin})
+    server = harness.ServerProcess(
+        f"sqlite:///{tmp_path / 'cors.db'}", tmp_path, http=True, env={"ISSUES_CORS_ORIGINS": origin}
+    )
     try:
-        preflight = httpx.options(f"{server.http_url}/api/v1/issues", headers={
-            "Origin": origin, "Access-Control-Request-Method": "GET"})
+        preflight = httpx.options(
+            f"{server.http_url}/api/v1/issues", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+        )
         assert preflight.headers["access-control-allow-origin"] == origin
-        other = httpx.options(f"{server.http_url}/api/v1/issues", headers={
-            "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+        other = httpx.options(
+            f"{server.http_url}/api/v1/issues",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        )
         assert "access-control-allow-origin" not in other.headers
     finally:
         server.stop()

@@ -31,8 +31,7 @@ GRACE = 2.0
 
 @pytest.fixture
 def server(fresh_database_url: str, tmp_path: pathlib.Path) -> Iterator[harness.ServerProcess]:
-    process = harness.ServerProcess(fresh_database_url, tmp_path, http=True,
-                                    env={"ISSUES_SHUTDOWN_GRACE": str(GRACE)})
+    process = harness.ServerProcess(fresh_database_url, tmp_path, http=True, env={"ISSUES_SHUTDOWN_GRACE": str(GRACE)})
     yield process
     process.stop(signal.SIGKILL)
 
@@ -62,7 +61,9 @@ def _rpc_lines(server: harness.ServerProcess, method: str, *, at_least: int = 0)
     `at_least`: the server writes them in batches within 50 ms (common/logs.py)."""
     deadline = time.monotonic() + 10
     while True:
-        lines = [e for e in server.log_entries() if e.get("msg") == "rpc" and e.get("method", "").endswith(f"/{method}")]
+        lines = [
+            e for e in server.log_entries() if e.get("msg") == "rpc" and e.get("method", "").endswith(f"/{method}")
+        ]
         if len(lines) >= at_least or time.monotonic() > deadline:
             return lines
         time.sleep(0.02)
@@ -102,8 +103,12 @@ def test_http_calls_reach_the_service_without_a_grpc_connection(server):
 
 def test_an_event_stream_ends_on_the_server_when_its_http_client_goes(server):
     token, _ = harness.mint_token(server.database_url, "viewer")
-    with httpx.stream("GET", f"{server.http_url}/api/v1/events", timeout=30,
-                      headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}) as events:
+    with httpx.stream(
+        "GET",
+        f"{server.http_url}/api/v1/events",
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+    ) as events:
         frames = events.iter_lines()  # kept: an iterator dropped would close the response
         assert next(frames) == ": connected"
         time.sleep(0.3)
@@ -119,8 +124,12 @@ def test_a_write_past_its_grpc_timeout_is_504_and_never_commits(server):
     release = hold_write_lock(server.database_url)
     try:
         started = time.monotonic()
-        answer = httpx.post(f"{server.http_url}/api/v1/issues", json={"title": "too late", "description": []},
-                            headers={"Authorization": f"Bearer {token}", "grpc-timeout": "700m"}, timeout=30)
+        answer = httpx.post(
+            f"{server.http_url}/api/v1/issues",
+            json={"title": "too late", "description": []},
+            headers={"Authorization": f"Bearer {token}", "grpc-timeout": "700m"},
+            timeout=30,
+        )
         elapsed = time.monotonic() - started
     finally:
         release()
@@ -140,8 +149,9 @@ def test_sigterm_fails_held_http_calls_uncommitted_and_takes_no_new_ones(server)
     statuses: dict[str, int] = {}
 
     def create(title: str) -> None:
-        answer = httpx.post(f"{server.http_url}/api/v1/issues", json={"title": title, "description": []},
-                            headers=headers, timeout=30)
+        answer = httpx.post(
+            f"{server.http_url}/api/v1/issues", json={"title": title, "description": []}, headers=headers, timeout=30
+        )
         statuses[title] = answer.status_code
 
     calls = [threading.Thread(target=create, args=(f"held-{i}",)) for i in range(4)]
@@ -158,8 +168,12 @@ def test_sigterm_fails_held_http_calls_uncommitted_and_takes_no_new_ones(server)
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         try:
-            late = httpx.post(f"{server.http_url}/api/v1/issues", json={"title": "late", "description": []},
-                              headers=headers, timeout=10).status_code
+            late = httpx.post(
+                f"{server.http_url}/api/v1/issues",
+                json={"title": "late", "description": []},
+                headers=headers,
+                timeout=10,
+            ).status_code
         except httpx.TransportError:
             late = 0  # the listener is closed already: refused as well
         server.process.wait(timeout=GRACE + 15)
@@ -179,8 +193,9 @@ def test_a_request_past_the_servers_message_limit_is_refused_alike_on_both_trans
     (1 MiB) holds as over gRPC: 450,000 numbers are 0.9 MB of JSON, 4.9 MB of protobuf."""
     token, slug = harness.mint_token(grpc_server.database_url, "member")
     body = {"title": "too big", "description": [{"type": "paragraph", "values": [0] * 450_000}]}
-    answer = httpx.post(f"{gateway_url}/api/v1/issues", json=body, headers={"Authorization": f"Bearer {token}"},
-                        timeout=60)
+    answer = httpx.post(
+        f"{gateway_url}/api/v1/issues", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
     assert answer.status_code == 429 and answer.json()["error"]["status"] == "RESOURCE_EXHAUSTED", answer.text
     assert "larger than max" in answer.json()["error"]["message"]
     listed = httpx.get(f"{gateway_url}/api/v1/issues", headers={"Authorization": f"Bearer {token}"}, timeout=30)

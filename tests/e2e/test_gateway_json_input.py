@@ -21,15 +21,18 @@ def post_raw(client: httpx.Client, path: str, body: str) -> httpx.Response:
     return client.post(path, content=body.encode("ascii"), headers=JSON)
 
 
-@pytest.mark.parametrize("body, field", [
-    (r'{"title": "\ud800", "description": []}', "title"),
-    (r'{"title": "ok \udfff", "description": []}', "title"),
-    (r'{"title": "t", "description": [], "tags": ["a", "\ud800"]}', "tags[1]"),
-    (r'{"title": "t", "description": [{"type": "text", "text": "\udc00"}]}', "description[0].text"),
-    (r'{"title": "t", "description": [], "owner": "\ud83d"}', "owner"),
-    (r'{"\ud800": 1, "title": "t", "description": []}', "body"),
-    (r'{"title": "t", "description": [{"\udc00x": 1}]}', "body"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (r'{"title": "\ud800", "description": []}', "title"),
+        (r'{"title": "ok \udfff", "description": []}', "title"),
+        (r'{"title": "t", "description": [], "tags": ["a", "\ud800"]}', "tags[1]"),
+        (r'{"title": "t", "description": [{"type": "text", "text": "\udc00"}]}', "description[0].text"),
+        (r'{"title": "t", "description": [], "owner": "\ud83d"}', "owner"),
+        (r'{"\ud800": 1, "title": "t", "description": []}', "body"),
+        (r'{"title": "t", "description": [{"\udc00x": 1}]}', "body"),
+    ],
+)
 def test_a_lone_surrogate_is_400_naming_the_field(http, body, field):
     err = error(post_raw(http.member, "/api/v1/issues", body), 400, "INVALID_ARGUMENT")
     assert violated_fields(err) == [field]
@@ -39,24 +42,35 @@ def test_a_lone_surrogate_is_400_naming_the_field(http, body, field):
 
 def test_a_surrogate_pair_is_one_character_and_accepted(http):
     issue = ok(post_raw(http.member, "/api/v1/issues", r'{"title": "ok \ud83d\ude00", "description": []}'), 201)
-    assert issue["title"] == "ok \U0001F600"
+    assert issue["title"] == "ok \U0001f600"
 
 
 def test_surrogates_in_comment_and_patch_bodies(http):
     issue = create(http.member)
-    err = error(post_raw(http.member, f"/api/v1/issues/{issue['uuid']}/comments", r'{"content": "\ud800"}'),
-                400, "INVALID_ARGUMENT")
+    err = error(
+        post_raw(http.member, f"/api/v1/issues/{issue['uuid']}/comments", r'{"content": "\ud800"}'),
+        400,
+        "INVALID_ARGUMENT",
+    )
     assert violated_fields(err) == ["content"]
-    err = error(http.member.patch(f"/api/v1/issues/{issue['uuid']}", content=rb'{"resolution_summary": "\udbff"}',
-                                  headers=JSON), 400, "INVALID_ARGUMENT")
+    err = error(
+        http.member.patch(
+            f"/api/v1/issues/{issue['uuid']}", content=rb'{"resolution_summary": "\udbff"}', headers=JSON
+        ),
+        400,
+        "INVALID_ARGUMENT",
+    )
     assert violated_fields(err) == ["resolution_summary"]
     assert ok(http.viewer.get(f"/api/v1/issues/{issue['uuid']}")) == issue
 
 
-@pytest.mark.parametrize("body, key", [
-    ('{"title": "a", "title": "b", "description": []}', "title"),
-    ('{"title": "a", "description": [{"text": "x", "text": "y"}]}', "text"),
-])
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        ('{"title": "a", "title": "b", "description": []}', "title"),
+        ('{"title": "a", "description": [{"text": "x", "text": "y"}]}', "text"),
+    ],
+)
 def test_a_repeated_key_is_400_naming_it(http, body, key):
     err = error(post_raw(http.member, "/api/v1/issues", body), 400, "INVALID_ARGUMENT")
     assert violated_fields(err) == [key]

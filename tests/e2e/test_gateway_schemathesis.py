@@ -45,14 +45,19 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"], scope="session")
 
 
 def _not_in_a_schema(violation: dict[str, str]) -> bool:
-    return any(violation["field"].startswith(field) and pattern.match(violation["description"])
-               for field, pattern in _NOT_IN_A_SCHEMA)
+    return any(
+        violation["field"].startswith(field) and pattern.match(violation["description"])
+        for field, pattern in _NOT_IN_A_SCHEMA
+    )
 
 
 def _failed_precondition(response: Any) -> bool:
     details = response.json()["error"]["details"]
-    return any((response.status_code, d.get("reason")) in _PRECONDITIONS
-               for d in details if d["@type"].endswith("google.rpc.ErrorInfo"))
+    return any(
+        (response.status_code, d.get("reason")) in _PRECONDITIONS
+        for d in details
+        if d["@type"].endswith("google.rpc.ErrorInfo")
+    )
 
 
 def positive_data_acceptance_but_unknown_references(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -143,8 +148,9 @@ def test_fuzz_every_operation_from_the_served_document(gateway_url: str, seeded:
             # Generated ids are mostly not UUIDs; real ones reach the database.
             _fuzz(operation, GenerationMode.POSITIVE, call, headers=headers, path_parameters=real)
         try:
-            _fuzz(operation, GenerationMode.NEGATIVE, call,
-                  headers=headers, **({"path_parameters": real} if real else {}))
+            _fuzz(
+                operation, GenerationMode.NEGATIVE, call, headers=headers, **({"path_parameters": real} if real else {})
+            )
         except Unsatisfiable:
             pass  # nothing left to break: every input of the operation is fixed or free-form text
     assert exercised == {f"{op.method.upper()} {op.path}" for op in operations}

@@ -38,12 +38,14 @@ class SlowUpstream:
             return issue_pb2.Issue(uuid=request.issue_id)
 
         handler = grpc.unary_unary_rpc_method_handler(
-            get_issue, request_deserializer=pb.GetIssueRequest.FromString,
+            get_issue,
+            request_deserializer=pb.GetIssueRequest.FromString,
             response_serializer=issue_pb2.Issue.SerializeToString,
         )
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self.server.add_generic_rpc_handlers(
-            [grpc.method_handlers_generic_handler("issues.v1.IssueService", {"GetIssue": handler})])
+            [grpc.method_handlers_generic_handler("issues.v1.IssueService", {"GetIssue": handler})]
+        )
         self.target = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
         self.server.start()
 
@@ -72,8 +74,9 @@ def test_stop_lets_an_in_flight_request_finish(upstream):
     result: dict[str, httpx.Response] = {}
 
     def request() -> None:
-        result["r"] = httpx.get(f"http://127.0.0.1:{handle.port}/api/v1/issues/abc", timeout=20,
-                                headers={"Authorization": "Bearer t"})
+        result["r"] = httpx.get(
+            f"http://127.0.0.1:{handle.port}/api/v1/issues/abc", timeout=20, headers={"Authorization": "Bearer t"}
+        )
 
     client = threading.Thread(target=request)
     client.start()
@@ -111,7 +114,9 @@ def test_one_access_log_line_per_request_but_none_for_probes_that_succeed(upstre
     entries = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
     lines = [e for e in entries if e.get("logger") == "gateway.access"]
     assert [(e["msg"], e["method"], e["path"], e["status"]) for e in lines] == [
-        ("http", "GET", "/no/such/thing", 404), ("http", "GET", "/readyz", 503)]
+        ("http", "GET", "/no/such/thing", 404),
+        ("http", "GET", "/readyz", 503),
+    ]
     assert all(isinstance(e["duration_ms"], float) and e["duration_ms"] >= 0 for e in lines)
 
 
@@ -142,8 +147,12 @@ def test_ipv6_listen_address():
 
 def _run_gateway(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, list[dict]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", *args], cwd=REPO, env={**os.environ, **env},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "gateway", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     entries: list[dict] = []
     assert process.stderr is not None
@@ -165,8 +174,9 @@ def test_python_m_gateway_serves_until_sigterm_then_drains(upstream):
         assert entries[-1]["msg"] == "serving http", entries
         assert entries[-1]["http_listen"] == f"127.0.0.1:{port}" and entries[-1]["grpc_target"] == upstream.target
         upstream.release.set()
-        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/issues/xyz", timeout=10,
-                             headers={"Authorization": "Bearer t"})
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/issues/xyz", timeout=10, headers={"Authorization": "Bearer t"}
+        )
         assert response.json()["uuid"] == "xyz"  # reached the flag's target, not the env's
     finally:
         process.send_signal(signal.SIGTERM)
@@ -180,7 +190,9 @@ def test_python_m_gateway_serves_until_sigterm_then_drains(upstream):
 
 def test_python_m_gateway_reads_the_environment(upstream):
     port = free_port()
-    process, entries = _run_gateway([], {"ISSUES_HTTP_LISTEN": f"127.0.0.1:{port}", "ISSUES_GRPC_TARGET": upstream.target})
+    process, entries = _run_gateway(
+        [], {"ISSUES_HTTP_LISTEN": f"127.0.0.1:{port}", "ISSUES_GRPC_TARGET": upstream.target}
+    )
     try:
         assert entries[-1]["msg"] == "serving http", entries
         assert entries[-1]["http_listen"] == f"127.0.0.1:{port}"
@@ -200,8 +212,10 @@ def test_python_m_gateway_takes_cors_origins_from_the_environment(upstream):
     try:
         assert entries[-1]["msg"] == "serving http", entries
         for origin, allowed in (("http://localhost:3000", True), ("https://b.example", False)):
-            response = httpx.options(f"http://127.0.0.1:{port}/api/v1/issues", headers={
-                "Origin": origin, "Access-Control-Request-Method": "GET"})
+            response = httpx.options(
+                f"http://127.0.0.1:{port}/api/v1/issues",
+                headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+            )
             assert response.status_code == 204
             assert response.headers.get("access-control-allow-origin") == (origin if allowed else None)
     finally:
@@ -210,7 +224,8 @@ def test_python_m_gateway_takes_cors_origins_from_the_environment(upstream):
 
 
 def test_python_m_gateway_refuses_a_malformed_cors_origin(upstream):
-    process, entries = _run_gateway(["--http-listen", "127.0.0.1:0", "--grpc-target", upstream.target,
-                                     "--cors-origins", "a.example/path"], {})
+    process, entries = _run_gateway(
+        ["--http-listen", "127.0.0.1:0", "--grpc-target", upstream.target, "--cors-origins", "a.example/path"], {}
+    )
     assert entries[-1]["msg"] == "cannot start" and "a.example/path" in entries[-1]["error"]
     assert process.wait(timeout=30) == 1

@@ -52,9 +52,11 @@ def test_a_201_names_the_new_items_url_in_location(http):
 def test_a_last_event_id_past_the_last_event_is_refused_naming_the_header(http):
     ok(http.member.post("/api/v1/issues", json={"title": "t", "description": []}), 201)
     stream = {"Accept": "text/event-stream"}
-    for headers, params, named in (({"Last-Event-ID": "5000"}, {}, "Last-Event-ID"),
-                                   ({"Last-Event-ID": "5000"}, {"after": 0}, "Last-Event-ID"),  # the header wins
-                                   ({}, {"after": 5000}, "after")):
+    for headers, params, named in (
+        ({"Last-Event-ID": "5000"}, {}, "Last-Event-ID"),
+        ({"Last-Event-ID": "5000"}, {"after": 0}, "Last-Event-ID"),  # the header wins
+        ({}, {"after": 5000}, "after"),
+    ):
         response = http.viewer.get("/api/v1/events", headers={**stream, **headers}, params=params)
         assert response.status_code == 400, response.text
         error = response.json()["error"]
@@ -104,8 +106,9 @@ def test_a_stream_ticket_opens_the_event_streams_and_nothing_else(gateway_url, h
     assert ticket.startswith("evt_") and minted["expires_at"].endswith("Z")
 
     # What an EventSource does: a URL, no headers but Accept (and Last-Event-ID when it resumes).
-    [event] = first_events(f"{gateway_url}/api/v1/events?after=0&ticket={ticket}", 1,
-                           headers={"Accept": "text/event-stream"})
+    [event] = first_events(
+        f"{gateway_url}/api/v1/events?after=0&ticket={ticket}", 1, headers={"Accept": "text/event-stream"}
+    )
     assert event["type"] == "issue.created" and event["data"]["title"] == "seen"
     listed = httpx.get(f"{gateway_url}/api/v1/events", params={"after": 0, "ticket": ticket})
     assert [e["sequence"] for e in ok(listed)["items"]] == [event["sequence"]]
@@ -130,7 +133,9 @@ def test_a_stream_ticket_expires_and_dies_with_its_token(grpc_server, gateway_ur
         other, _ = make_token("admin")  # another workspace: its events are not this ticket's
         harness.Api(grpc_channel, other).CreateIssue(title="elsewhere")
         assert httpx.get(f"{gateway_url}/api/v1/events", params={"after": 0, "ticket": minted.ticket}).json() == {
-            "items": [], "next_page_token": ""}
+            "items": [],
+            "next_page_token": "",
+        }
     # An expired ticket opens nothing (signed with the server's secret, from its database, 61 s ago).
     harness.use_database(grpc_server.database_url)
     stale, _ = stream_tickets.mint(token, now=time.time() - 61)
@@ -147,9 +152,14 @@ def test_a_stream_ticket_expires_and_dies_with_its_token(grpc_server, gateway_ur
 
 
 def test_a_browser_may_resume_an_event_stream_cross_origin(cors_url):
-    preflight = httpx.options(f"{cors_url}/api/v1/events", headers={
-        "Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "last-event-id"})
+    preflight = httpx.options(
+        f"{cors_url}/api/v1/events",
+        headers={
+            "Origin": ALLOWED_ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "last-event-id",
+        },
+    )
     assert preflight.status_code == 204
     allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
     assert "last-event-id" in allowed
@@ -160,8 +170,13 @@ def test_a_stream_a_ticket_opened_outlives_the_ticket(grpc_server, gateway_url, 
     harness.use_database(grpc_server.database_url)
     ticket, _ = stream_tickets.mint(token, now=time.time() - 55)  # 5 s left to open a stream
     seen: list[dict] = []
-    with httpx.stream("GET", f"{gateway_url}/api/v1/events", params={"ticket": ticket},
-                      headers={"Accept": "text/event-stream"}, timeout=30) as stream:
+    with httpx.stream(
+        "GET",
+        f"{gateway_url}/api/v1/events",
+        params={"ticket": ticket},
+        headers={"Accept": "text/event-stream"},
+        timeout=30,
+    ) as stream:
         assert stream.status_code == 200
         time.sleep(8)  # the ticket expires, and the stream's token check (every 5 s) runs
         with grpc.insecure_channel(grpc_server.target) as channel:
@@ -179,8 +194,11 @@ def test_json_openapi_and_metrics_are_gzipped_when_accepted_and_event_streams_ne
     for i in range(8):
         ok(http.member.post("/api/v1/issues", json={"title": f"issue {i} " + "x" * 100, "description": []}), 201)
     accept = {"Accept-Encoding": "gzip"}
-    for url, client in ((f"{gateway_url}/api/v1/issues", http.viewer), (f"{gateway_url}/openapi.json", httpx),
-                        (f"{gateway_url}/metrics", httpx)):
+    for url, client in (
+        (f"{gateway_url}/api/v1/issues", http.viewer),
+        (f"{gateway_url}/openapi.json", httpx),
+        (f"{gateway_url}/metrics", httpx),
+    ):
         with client.stream("GET", url, headers=accept) as response:
             raw = b"".join(response.iter_raw())
         assert response.status_code == 200 and response.headers["content-encoding"] == "gzip", url
@@ -197,11 +215,17 @@ def test_json_openapi_and_metrics_are_gzipped_when_accepted_and_event_streams_ne
         refused = http.viewer.get("/api/v1/issues", headers={"Accept-Encoding": refusal})
         assert "content-encoding" not in refused.headers, refusal
     # One issue's answer carries a strong ETag naming its identity bytes: sent as it is.
-    big = ok(http.member.post("/api/v1/issues", json={"title": "big", "description": [{"type": "text", "text": "y" * 2000}]}), 201)
+    big = ok(
+        http.member.post(
+            "/api/v1/issues", json={"title": "big", "description": [{"type": "text", "text": "y" * 2000}]}
+        ),
+        201,
+    )
     one = http.viewer.get(f"/api/v1/issues/{big['uuid']}", headers=accept)
     assert one.headers["etag"] and "content-encoding" not in one.headers
-    with http.viewer.stream("GET", "/api/v1/events", params={"after": 0},
-                            headers={**accept, "Accept": "text/event-stream"}) as stream:
+    with http.viewer.stream(
+        "GET", "/api/v1/events", params={"after": 0}, headers={**accept, "Accept": "text/event-stream"}
+    ) as stream:
         assert stream.status_code == 200 and "content-encoding" not in stream.headers
         for line in stream.iter_lines():
             if line.startswith("data: "):

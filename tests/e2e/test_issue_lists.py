@@ -58,7 +58,9 @@ def walk(list_call, **fields) -> list:
 def test_every_filter_narrows_the_list_and_count(workspace):
     member, admin = workspace.member, workspace.admin
     other = workspace.api("member", "other@example.com")
-    a = member.CreateIssue(title="alpha", tags=["power", "startup"], owner="ann@example.com", priority=Issue.PRIORITY_HIGH)
+    a = member.CreateIssue(
+        title="alpha", tags=["power", "startup"], owner="ann@example.com", priority=Issue.PRIORITY_HIGH
+    )
     b = other.CreateIssue(title="beta", tags=["power"], parent_id=a.uuid)
     c = member.CreateIssue(title="gamma", tags=["startup", "power", "x"], parent_id=a.uuid, refs={"order": "7"})
 
@@ -127,8 +129,11 @@ def test_timestamp_bounds_are_strict_and_take_offsets_and_nanoseconds(workspace)
 def test_search_finds_every_word_whole_in_title_text_blocks_and_summary(workspace, make_token, channel):
     member = workspace.member
     member.CreateIssue(title="Conveyor jam at station 4", description=[block("Belt SLIPS under load")])
-    member.CreateIssue(title="Brown-out", description=[block("voltage sag", kind="heading"), block("nothing here")],
-                       resolution_summary="Replaced capacitor C12")
+    member.CreateIssue(
+        title="Brown-out",
+        description=[block("voltage sag", kind="heading"), block("nothing here")],
+        resolution_summary="Replaced capacitor C12",
+    )
     nested = struct_pb2.Struct()
     nested.update({"type": "paragraph", "children": [{"type": "text", "text": "Ünïcode Straße gear"}], "url": "belt"})
     member.CreateIssue(title="Nested", description=[nested])
@@ -159,8 +164,11 @@ def test_search_finds_every_word_whole_in_title_text_blocks_and_summary(workspac
     member.UpdateIssue(issue_id=first.uuid, description=[block("roller worn")])
     assert search("slips") == []
     assert search("roller") == ["Conveyor jam at station 4"]
-    member.UpdateIssue(issue_id=first.uuid, update_mask=field_mask_pb2.FieldMask(paths=["resolution_summary"]),
-                       resolution_summary="tensioned")
+    member.UpdateIssue(
+        issue_id=first.uuid,
+        update_mask=field_mask_pb2.FieldMask(paths=["resolution_summary"]),
+        resolution_summary="tensioned",
+    )
     assert search("tensioned roller") == ["Conveyor jam at station 4"]
     workspace.admin.DeleteIssue(issue_id=first.uuid)
     assert search("roller") == []
@@ -172,9 +180,16 @@ def test_search_counts_every_match_on_every_page_and_past_the_end(workspace, mak
     count is the workspace's, whatever the page, the order or the offset."""
     member = workspace.member
     made = {}
-    for n, (priority, words) in enumerate([(Issue.PRIORITY_LOW, "pump valve"), (Issue.PRIORITY_HIGH, "pump"),
-                                           (Issue.PRIORITY_MEDIUM, "pump valve"), (Issue.PRIORITY_HIGH, "pump valve"),
-                                           (Issue.PRIORITY_LOW, "pump"), (Issue.PRIORITY_MEDIUM, "valve")]):
+    for n, (priority, words) in enumerate(
+        [
+            (Issue.PRIORITY_LOW, "pump valve"),
+            (Issue.PRIORITY_HIGH, "pump"),
+            (Issue.PRIORITY_MEDIUM, "pump valve"),
+            (Issue.PRIORITY_HIGH, "pump valve"),
+            (Issue.PRIORITY_LOW, "pump"),
+            (Issue.PRIORITY_MEDIUM, "valve"),
+        ]
+    ):
         made[f"i{n}"] = member.CreateIssue(title=f"i{n} {words}", priority=priority).uuid
     member.UpdateIssue(issue_id=made["i5"], status=Issue.STATUS_IN_PROGRESS)
     # The same words elsewhere count nowhere here.
@@ -186,7 +201,7 @@ def test_search_counts_every_match_on_every_page_and_past_the_end(workspace, mak
     for offset in range(0, 7):
         page = workspace.viewer.ListIssues(q="pump", limit=2, offset=offset)
         assert page.count == 5
-        assert [t.split()[0] for t in titles(page)] == pumps[offset:offset + 2]
+        assert [t.split()[0] for t in titles(page)] == pumps[offset : offset + 2]
     by_rank = workspace.viewer.ListIssues(q="PUMP", order_by="priority desc", limit=10)
     assert [t.split()[0] for t in titles(by_rank)] == ["i3", "i1", "i2", "i4", "i0"]
     walked = walk(workspace.viewer.ListIssues, q="valve pump", order_by="created_at", limit=1)
@@ -283,11 +298,18 @@ def test_each_bad_parameter_is_invalid_argument_naming_it(workspace, fields, fie
 def test_bad_parameters_over_http_are_400_naming_each(http):
     client = http.viewer
     for query, field in [
-        ("owner=%20", "owner[0]"), ("created_after=yesterday", "created_after"),
-        ("created_before=2026-02-30T10:30:00Z", "created_before"), ("updated_after=2026-04-13T10:30:00", "updated_after"),
-        ("order_by=title", "order_by"), ("order_by=created_at%20DESC", "order_by"), ("q=", "q"),
-        ("tags=power", "tags"), ("sort=created_at", "sort"), ("page_token=zzz", "page_token"),
-        ("page_token=zzz&offset=0", "page_token"), ("parent_id=x", "parent_id"),
+        ("owner=%20", "owner[0]"),
+        ("created_after=yesterday", "created_after"),
+        ("created_before=2026-02-30T10:30:00Z", "created_before"),
+        ("updated_after=2026-04-13T10:30:00", "updated_after"),
+        ("order_by=title", "order_by"),
+        ("order_by=created_at%20DESC", "order_by"),
+        ("q=", "q"),
+        ("tags=power", "tags"),
+        ("sort=created_at", "sort"),
+        ("page_token=zzz", "page_token"),
+        ("page_token=zzz&offset=0", "page_token"),
+        ("parent_id=x", "parent_id"),
     ]:
         response = client.get(f"/api/v1/issues?{query}")
         assert response.status_code == 400, query
@@ -299,9 +321,15 @@ def test_bad_parameters_over_http_are_400_naming_each(http):
 
 def test_filters_and_search_over_http(http):
     admin = http.admin
-    made = admin.post("/api/v1/issues", json={
-        "title": "Pump cavitation", "description": [{"type": "text", "text": "Impeller pitting"}],
-        "tags": ["pump", "hydraulics"], "owner": "ops@example.com"}).json()
+    made = admin.post(
+        "/api/v1/issues",
+        json={
+            "title": "Pump cavitation",
+            "description": [{"type": "text", "text": "Impeller pitting"}],
+            "tags": ["pump", "hydraulics"],
+            "owner": "ops@example.com",
+        },
+    ).json()
     admin.post("/api/v1/issues", json={"title": "Pump seal", "description": [], "tags": ["pump"]})
     body = admin.get("/api/v1/issues", params=[("tag", "pump"), ("tag", "hydraulics"), ("q", "pitting")]).json()
     assert [i["uuid"] for i in body["items"]] == [made["uuid"]] and body["count"] == 1
@@ -313,11 +341,15 @@ def test_filters_and_search_over_http(http):
     assert body["count"] == 2
     first = admin.get("/api/v1/issues", params={"q": "pump", "limit": 1, "order_by": "created_at"}).json()
     assert first["count"] == 2 and first["items"][0]["title"] == "Pump cavitation" and first["next_page_token"]
-    second = admin.get("/api/v1/issues", params={"q": "pump", "limit": 1, "order_by": "created_at",
-                                                 "page_token": first["next_page_token"]}).json()
+    second = admin.get(
+        "/api/v1/issues",
+        params={"q": "pump", "limit": 1, "order_by": "created_at", "page_token": first["next_page_token"]},
+    ).json()
     assert [i["title"] for i in second["items"]] == ["Pump seal"] and second["next_page_token"] == ""
-    other_order = admin.get("/api/v1/issues", params={"q": "pump", "limit": 1, "order_by": "created_at desc",
-                                                      "page_token": first["next_page_token"]})
+    other_order = admin.get(
+        "/api/v1/issues",
+        params={"q": "pump", "limit": 1, "order_by": "created_at desc", "page_token": first["next_page_token"]},
+    )
     assert other_order.status_code == 400 and "page_token" in other_order.text
 
 
@@ -331,8 +363,13 @@ def test_tokens_are_bound_to_their_filters_order_and_list_and_refuse_tampering(w
     token = viewer.ListIssues(limit=2, tag=["a"]).next_page_token
     assert token and len(viewer.ListIssues(limit=2, tag=["a"], page_token=token).items) == 2
 
-    for fields in ({"tag": ["b"]}, {"tag": ["a", "b"]}, {"order_by": "created_at"}, {"tag": ["a"], "q": "t1"},
-                   {"status": [Issue.STATUS_OPEN]}):
+    for fields in (
+        {"tag": ["b"]},
+        {"tag": ["a", "b"]},
+        {"order_by": "created_at"},
+        {"tag": ["a"], "q": "t1"},
+        {"status": [Issue.STATUS_OPEN]},
+    ):
         assert bad_request_fields(refused(viewer.ListIssues, page_token=token, limit=2, **fields)) == ["page_token"]
     # Another workspace's list, and another kind of list, refuse it too.
     stranger = harness.Api(channel, make_token("admin")[0])
@@ -348,9 +385,9 @@ def test_tokens_are_bound_to_their_filters_order_and_list_and_refuse_tampering(w
         assert bad_request_fields(refused(viewer.ListIssues, page_token=forged, tag=["a"])) == ["page_token"]
     # A position of our own choosing, even with the right shape, has no valid signature.
     body = raw[:-16]
-    assert bad_request_fields(refused(
-        viewer.ListIssues, tag=["a"],
-        page_token=base64.urlsafe_b64encode(bytes(body) + b"\0" * 16).decode())) == ["page_token"]
+    assert bad_request_fields(
+        refused(viewer.ListIssues, tag=["a"], page_token=base64.urlsafe_b64encode(bytes(body) + b"\0" * 16).decode())
+    ) == ["page_token"]
     assert bad_request_fields(refused(viewer.ListIssues, page_token="x" * 4097)) == ["page_token"]
     # AIP-158: the first request's parameters may come again with the token; a changed one may not.
     assert len(viewer.ListIssues(page_token=token, limit=2, offset=0, tag=["a"]).items) == 2
@@ -360,15 +397,22 @@ def test_tokens_are_bound_to_their_filters_order_and_list_and_refuse_tampering(w
     alone = viewer.ListIssues(limit=2, tag=["a"], order_by="created_at", page_token=shifted.next_page_token)
     assert titles(shifted) == ["t1", "t2"] and titles(again) == titles(alone) == ["t3", "t4"]
     assert again.next_page_token == alone.next_page_token == ""
-    refusal = refused(viewer.ListIssues, limit=2, offset=0, tag=["a"], order_by="created_at",
-                      page_token=shifted.next_page_token)
+    refusal = refused(
+        viewer.ListIssues, limit=2, offset=0, tag=["a"], order_by="created_at", page_token=shifted.next_page_token
+    )
     assert bad_request_fields(refusal) == ["page_token"]
     assert "page_token: was made for other parameters (offset)" in refusal.details()
 
 
 # The first request of each walk below: every kind of ListIssues parameter.
-FILTERED = {"tag": ["pump"], "q": "pump", "order_by": "priority desc", "status": [Issue.STATUS_OPEN],
-            "created_after": "2000-01-01T00:00:00Z", "owner": ["ops@example.com", "Unassigned"]}
+FILTERED = {
+    "tag": ["pump"],
+    "q": "pump",
+    "order_by": "priority desc",
+    "status": [Issue.STATUS_OPEN],
+    "created_after": "2000-01-01T00:00:00Z",
+    "owner": ["ops@example.com", "Unassigned"],
+}
 
 
 def _pumps(create) -> None:
@@ -382,8 +426,11 @@ def _pumps(create) -> None:
 
 def test_a_token_alone_lists_what_its_first_request_listed(workspace):
     viewer = workspace.viewer
-    _pumps(lambda priority, **fields: workspace.member.CreateIssue(
-        priority=getattr(Issue, f"PRIORITY_{priority.upper()}"), **fields))
+    _pumps(
+        lambda priority, **fields: workspace.member.CreateIssue(
+            priority=getattr(Issue, f"PRIORITY_{priority.upper()}"), **fields
+        )
+    )
     repeating = walk(viewer.ListIssues, limit=2, **FILTERED)
     assert len(repeating) == 7
 
@@ -399,8 +446,11 @@ def test_a_token_alone_lists_what_its_first_request_listed(workspace):
     partly = viewer.ListIssues(limit=2, tag=["pump"], order_by="priority desc", page_token=first.next_page_token)
     assert [i.uuid for i in partly.items] == [i.uuid for i in repeating[2:4]]
     # A parameter of another value is refused, named in the message.
-    for changed, named in (({"tag": ["valve"]}, "tag"), ({"order_by": "priority"}, "order_by"),
-                           ({"status": [Issue.STATUS_OPEN, Issue.STATUS_RESOLVED], "q": "valve"}, "status, q")):
+    for changed, named in (
+        ({"tag": ["valve"]}, "tag"),
+        ({"order_by": "priority"}, "order_by"),
+        ({"status": [Issue.STATUS_OPEN, Issue.STATUS_RESOLVED], "q": "valve"}, "status, q"),
+    ):
         refusal = refused(viewer.ListIssues, page_token=first.next_page_token, **changed)
         assert bad_request_fields(refusal) == ["page_token"]
         assert f"was made for other parameters ({named})" in refusal.details()
@@ -412,8 +462,9 @@ def test_parameters_too_long_for_a_token_must_come_again_with_it(workspace):
     owners = ["Unassigned"] + [f"{i:02d}" + "o" * 300 for i in range(19)]
     first = workspace.viewer.ListIssues(limit=1, owner=owners, order_by="created_at")
     assert first.count == 3 and len(first.next_page_token) < 200  # their digest, not them
-    again = workspace.viewer.ListIssues(limit=1, owner=list(reversed(owners)), order_by="created_at",
-                                        page_token=first.next_page_token)
+    again = workspace.viewer.ListIssues(
+        limit=1, owner=list(reversed(owners)), order_by="created_at", page_token=first.next_page_token
+    )
     assert titles(again) == ["t1"] and again.count == 3
     refusal = refused(workspace.viewer.ListIssues, limit=1, page_token=first.next_page_token)
     assert bad_request_fields(refusal) == ["page_token"] and "too long for a token to carry" in refusal.details()
@@ -422,8 +473,11 @@ def test_parameters_too_long_for_a_token_must_come_again_with_it(workspace):
 def test_a_token_alone_lists_what_its_first_request_listed_over_http(http):
     admin = http.admin
     _pumps(lambda **fields: admin.post("/api/v1/issues", json={"description": [], **fields}).raise_for_status())
-    query = [(name, value) for name, values in {**FILTERED, "status": ["open"]}.items()
-             for value in (values if isinstance(values, list) else [values])]
+    query = [
+        (name, value)
+        for name, values in {**FILTERED, "status": ["open"]}.items()
+        for value in (values if isinstance(values, list) else [values])
+    ]
     first = admin.get("/api/v1/issues", params=query + [("limit", 3)]).json()
     pages = [first]
     while pages[-1]["next_page_token"]:
@@ -457,9 +511,13 @@ def test_every_list_under_an_issue_pages_by_token(workspace):
         assert [i.uuid for i in walked] == [i.uuid for i in everything.items], method
         first = call(issue_id=parent.uuid, limit=2)
         assert first.count == everything.count and first.next_page_token
-        assert bad_request_fields(refused(call, issue_id=parent.uuid, page_token=first.next_page_token, offset=1)) == ["page_token"]
+        assert bad_request_fields(refused(call, issue_id=parent.uuid, page_token=first.next_page_token, offset=1)) == [
+            "page_token"
+        ]
         # Bound to its issue: the same token on another issue's list is refused.
-        assert bad_request_fields(refused(call, issue_id=parent.identifier, page_token=first.next_page_token)) == ["page_token"]
+        assert bad_request_fields(refused(call, issue_id=parent.identifier, page_token=first.next_page_token)) == [
+            "page_token"
+        ]
 
 
 def test_a_token_walk_sees_every_issue_that_existed_throughout_exactly_once(workspace):
@@ -492,6 +550,7 @@ def test_a_token_walk_sees_every_issue_that_existed_throughout_exactly_once(work
     threads = [threading.Thread(target=churn, args=(seed,)) for seed in range(3)]
     for thread in threads:
         thread.start()
+
     def slow_list(**fields):
         time.sleep(0.02)  # the others get to write between pages
         return workspace.viewer.ListIssues(**fields)

@@ -42,7 +42,10 @@ def test_active_issues_counts_open_and_in_progress_by_priority(workspace):
 
     assert [(p.label, p.value) for p in active.chart_data.data] == [("high", 2), ("medium", 0), ("low", 1)]
     assert {p.label: p.value for p in by_status.chart_data.data} == {
-        "open": 2, "in_progress": 1, "resolved": 1, "rejected": 1,
+        "open": 2,
+        "in_progress": 1,
+        "resolved": 1,
+        "rejected": 1,
     }
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     assert trend.chart_data.labels[-1] == today

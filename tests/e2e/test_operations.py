@@ -26,7 +26,9 @@ GRPCURL = shutil.which("grpcurl", path=str(pathlib.Path(sys.executable).parent))
 
 def health_status(target: str, service: str = "") -> int:
     with grpc.insecure_channel(target) as channel:
-        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        return (
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        )
 
 
 def test_health_needs_no_token_overall_and_per_service(grpc_server):
@@ -43,8 +45,12 @@ def test_grpcurl_works_from_reflection_alone(grpc_server, make_token):
     token, _ = make_token("member")
     listed = grpcurl(grpc_server.target, "list")
     created = grpcurl(
-        "-H", f"authorization: Bearer {token}", "-d", '{"title":"x","description":[]}',
-        grpc_server.target, "issues.v1.IssueService/CreateIssue",
+        "-H",
+        f"authorization: Bearer {token}",
+        "-d",
+        '{"title":"x","description":[]}',
+        grpc_server.target,
+        "issues.v1.IssueService/CreateIssue",
     )
 
     assert {"issues.v1.IssueService", "grpc.health.v1.Health"} <= set(listed.stdout.split())
@@ -68,7 +74,14 @@ def test_grpcurl_describes_every_service_it_lists(grpc_server):
 
 def test_grpcurl_shows_field_violations(grpc_server, make_token):
     token, _ = make_token("member")
-    result = grpcurl("-H", f"authorization: Bearer {token}", "-d", '{"title":""}', grpc_server.target, "issues.v1.IssueService/CreateIssue")
+    result = grpcurl(
+        "-H",
+        f"authorization: Bearer {token}",
+        "-d",
+        '{"title":""}',
+        grpc_server.target,
+        "issues.v1.IssueService/CreateIssue",
+    )
     assert result.returncode != 0
     assert "InvalidArgument" in result.stderr and '"field":"title"' in result.stderr.replace(" ", "")
 

@@ -79,8 +79,12 @@ def test_a_synchronous_failover_loses_no_acknowledged_write(sync_pair: Pair, tmp
             time.sleep(1.0)
             promoted = time.monotonic()  # from the moment the promotion is asked for
             sync_pair.promote_standby()
-            first = wait_for(lambda: [t for t, _ in writers.acknowledged if t > promoted], 30, "a write after the promotion")[0]
-            wait_for(lambda: len([t for t, _ in writers.acknowledged if t > promoted]) >= 50, 60, "writes after the failover")
+            first = wait_for(
+                lambda: [t for t, _ in writers.acknowledged if t > promoted], 30, "a write after the promotion"
+            )[0]
+            wait_for(
+                lambda: len([t for t, _ in writers.acknowledged if t > promoted]) >= 50, 60, "writes after the failover"
+            )
         finally:
             writers.stop()
         back_within = first - promoted
@@ -104,8 +108,13 @@ def test_a_synchronous_failover_loses_no_acknowledged_write(sync_pair: Pair, tmp
 def test_serve_and_migrate_refuse_a_standby_with_one_line(sync_pair: Pair, tmp_path: pathlib.Path) -> None:
     standby = f"postgresql://postgres@127.0.0.1:{sync_pair.standby.port}/postgres"
     for command in (["serve", "--no-http"], ["migrate"]):
-        done = subprocess.run([sys.executable, "-m", "service", *command, "--database-url", standby],
-                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        done = subprocess.run(
+            [sys.executable, "-m", "service", *command, "--database-url", standby],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "DATABASE_URL" in lines[0] and "standby" in lines[0], done.stderr
@@ -125,10 +134,21 @@ def test_a_database_restart_is_one_warning_each_and_no_traceback(own_postgres, t
             time.sleep(3.0)  # several reconnection attempts fail meanwhile
             own_postgres.start_server()
             restarted = time.monotonic()
-            wait_for(lambda: len([t for t, _ in writers.acknowledged if t > restarted]) >= 20, 60, "writes after the restart")
+            wait_for(
+                lambda: len([t for t, _ in writers.acknowledged if t > restarted]) >= 20, 60, "writes after the restart"
+            )
             # The listener and the notifier have found the database again.
-            wait_for(lambda: sum(e.get("msg") in ("the event listener reconnected", "the notifier reconnected")
-                                 for e in server.log_entries()) == 2, 30, "both to reconnect")
+            wait_for(
+                lambda: (
+                    sum(
+                        e.get("msg") in ("the event listener reconnected", "the notifier reconnected")
+                        for e in server.log_entries()
+                    )
+                    == 2
+                ),
+                30,
+                "both to reconnect",
+            )
         finally:
             writers.stop()
         try:
@@ -143,12 +163,14 @@ def test_a_database_restart_is_one_warning_each_and_no_traceback(own_postgres, t
         entries = server.log_entries()
         assert not [e for e in entries if "exc" in e or "Traceback" in str(e)], "tracebacks in the log"
         lost = [e["msg"] for e in entries if e.get("level") == "warning" and "lost the database" in e.get("msg", "")]
-        assert sorted(lost) == sorted([
-            "the event listener lost the database; it reconnects every second, and watchers poll meanwhile",
-            "the notifier lost the database; it reconnects with the next commit (at most once a second), and other replicas' watchers poll meanwhile",
-            # the webhook dispatcher's process (PostgreSQL runs it beside the server)
-            "the webhook dispatcher's listener lost the database; it reconnects every second, and the dispatcher polls meanwhile",
-        ]), lost
+        assert sorted(lost) == sorted(
+            [
+                "the event listener lost the database; it reconnects every second, and watchers poll meanwhile",
+                "the notifier lost the database; it reconnects with the next commit (at most once a second), and other replicas' watchers poll meanwhile",
+                # the webhook dispatcher's process (PostgreSQL runs it beside the server)
+                "the webhook dispatcher's listener lost the database; it reconnects every second, and the dispatcher polls meanwhile",
+            ]
+        ), lost
     finally:
         assert server.stop() == 0
 
@@ -171,8 +193,10 @@ class Watch:
         self.message = ""
         self._channel = grpc.insecure_channel(target)
         stub = harness.issue_service_pb2_grpc.IssueServiceStub(self._channel)
-        self._stream = stub.WatchEvents(harness.issue_service_pb2.WatchEventsRequest(after_sequence=after),
-                                        metadata=(("authorization", f"Bearer {token}"),))
+        self._stream = stub.WatchEvents(
+            harness.issue_service_pb2.WatchEventsRequest(after_sequence=after),
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
@@ -193,8 +217,10 @@ def _http_events(server: harness.ServerProcess, token: str, **params: object) ->
     import urllib.parse
     import urllib.request
 
-    request = urllib.request.Request(f"{server.http_url}/api/v1/events?{urllib.parse.urlencode(params)}",
-                                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    request = urllib.request.Request(
+        f"{server.http_url}/api/v1/events?{urllib.parse.urlencode(params)}",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -202,7 +228,9 @@ def _http_events(server: harness.ServerProcess, token: str, **params: object) ->
         return exc.code, json.loads(exc.read())
 
 
-def test_an_asynchronous_failover_ends_watches_and_refuses_lost_cursors(async_pair: Pair, tmp_path: pathlib.Path) -> None:
+def test_an_asynchronous_failover_ends_watches_and_refuses_lost_cursors(
+    async_pair: Pair, tmp_path: pathlib.Path
+) -> None:
     primary = async_pair.primary
     sql(primary.port, "CREATE DATABASE issues")
     url = async_pair.url("issues")
@@ -238,7 +266,10 @@ def test_an_asynchronous_failover_ends_watches_and_refuses_lost_cursors(async_pa
             # The open watch ends OUT_OF_RANGE, saying to resync: no silent gap.
             wait_for(lambda: watch.ended is not None, 30, "the watch to end")
             print({"watch ended after the promotion (s)": round(time.monotonic() - promoted, 2)})
-            assert watch.ended == grpc.StatusCode.OUT_OF_RANGE and "resync" in watch.message, (watch.ended, watch.message)
+            assert watch.ended == grpc.StatusCode.OUT_OF_RANGE and "resync" in watch.message, (
+                watch.ended,
+                watch.message,
+            )
             assert watch.sequences == seen
             # New writes never reuse a sequence a client saw.
             created = api.CreateIssue(title="after the failover", description=[])
@@ -285,8 +316,12 @@ def test_writes_leave_a_host_that_went_read_only(async_pair: Pair, tmp_path: pat
             time.sleep(1.0)  # writes meet the read-only host, and fail UNAVAILABLE
             promoted = time.monotonic()
             async_pair.promote_standby()
-            first = wait_for(lambda: [t for t, _ in writers.acknowledged if t > promoted], 30, "a write after the promotion")[0]
-            wait_for(lambda: len([t for t, _ in writers.acknowledged if t > promoted]) >= 20, 60, "writes after the switch")
+            first = wait_for(
+                lambda: [t for t, _ in writers.acknowledged if t > promoted], 30, "a write after the promotion"
+            )[0]
+            wait_for(
+                lambda: len([t for t, _ in writers.acknowledged if t > promoted]) >= 20, 60, "writes after the switch"
+            )
         finally:
             writers.stop()
         assert first - promoted <= 5.0, f"writes came back {first - promoted:.2f} s after the promotion"

@@ -35,7 +35,9 @@ def fresh_db(postgres_admin_url: str) -> Iterator[tuple[str, str, int]]:
 
 
 @pytest.mark.parametrize("mode", ["transaction", "session"])
-def test_listen_through_pgbouncer_and_events_across_two_replicas_within_a_second(mode: str, fresh_db, tmp_path: pathlib.Path) -> None:
+def test_listen_through_pgbouncer_and_events_across_two_replicas_within_a_second(
+    mode: str, fresh_db, tmp_path: pathlib.Path
+) -> None:
     """Transaction mode: the server says at start that LISTEN cannot work and
     watchers poll; ISSUES_LISTEN_DATABASE_URL (direct) brings events back within
     a second. Session mode works as is."""
@@ -77,8 +79,9 @@ def test_a_call_queued_in_pgbouncer_is_released_at_its_deadline(fresh_db, tmp_pa
     server = None
     blocker = None
     try:
-        server = harness.ServerProcess(bouncer.url(name), tmp_path, env={"ISSUES_LISTEN_DATABASE_URL": direct,
-                                                                         "ISSUES_DB_POOL_SIZE": "8"})
+        server = harness.ServerProcess(
+            bouncer.url(name), tmp_path, env={"ISSUES_LISTEN_DATABASE_URL": direct, "ISSUES_DB_POOL_SIZE": "8"}
+        )
         token, _ = harness.mint_token(direct)
         harness.close_databases()
         with grpc.insecure_channel(server.target) as channel:
@@ -93,7 +96,9 @@ def test_a_call_queued_in_pgbouncer_is_released_at_its_deadline(fresh_db, tmp_pa
 
             def call(_: int) -> grpc.StatusCode:
                 try:
-                    stub_call(harness.issue_service_pb2.ListIssuesRequest(limit=5), metadata=api.metadata, timeout=deadline)
+                    stub_call(
+                        harness.issue_service_pb2.ListIssuesRequest(limit=5), metadata=api.metadata, timeout=deadline
+                    )
                     return grpc.StatusCode.OK
                 except grpc.RpcError as exc:
                     return exc.code()
@@ -101,9 +106,14 @@ def test_a_call_queued_in_pgbouncer_is_released_at_its_deadline(fresh_db, tmp_pa
             with concurrent.futures.ThreadPoolExecutor(6) as pool:
                 codes = list(pool.map(call, range(6)))
             assert set(codes) == {grpc.StatusCode.DEADLINE_EXCEEDED}, codes
+
             # Each call's thread let go of it within its deadline plus a second.
             def finished() -> list[float]:
-                lines = [e for e in server.log_entries() if e.get("msg") == "rpc" and e.get("method", "").endswith("/ListIssues")]
+                lines = [
+                    e
+                    for e in server.log_entries()
+                    if e.get("msg") == "rpc" and e.get("method", "").endswith("/ListIssues")
+                ]
                 return [e["duration_ms"] for e in lines] if len(lines) == 6 else []
 
             durations = wait_for(finished, 10, "every ListIssues call to end")

@@ -49,7 +49,11 @@ def test_grpc_calls_move_the_counters_and_histograms(grpc_server, make_token):
     after = scrape(grpc_server.http_url)
 
     not_found = dict(method="GetIssue", code="NOT_FOUND")
-    assert value(after, "issues_grpc_requests_total", **not_found) - value(before, "issues_grpc_requests_total", **not_found) == 3
+    assert (
+        value(after, "issues_grpc_requests_total", **not_found)
+        - value(before, "issues_grpc_requests_total", **not_found)
+        == 3
+    )
     count = "issues_grpc_request_duration_seconds_count"
     assert value(after, count, method="GetIssue") - value(before, count, method="GetIssue") == 3
     # Three fast calls land in a bucket well below the gateway's deadline.
@@ -65,9 +69,15 @@ def test_http_requests_count_once_on_each_side_and_probes_stay_out_of_the_log(gr
 
     assert answer.status_code == 200
     http_ok = dict(method="GET", route="ListIssues", code="200")
-    assert value(after, "issues_http_requests_total", **http_ok) - value(before, "issues_http_requests_total", **http_ok) == 1
+    assert (
+        value(after, "issues_http_requests_total", **http_ok) - value(before, "issues_http_requests_total", **http_ok)
+        == 1
+    )
     grpc_ok = dict(method="ListIssues", code="OK")
-    assert value(after, "issues_grpc_requests_total", **grpc_ok) - value(before, "issues_grpc_requests_total", **grpc_ok) == 1
+    assert (
+        value(after, "issues_grpc_requests_total", **grpc_ok) - value(before, "issues_grpc_requests_total", **grpc_ok)
+        == 1
+    )
     scrapes = dict(method="GET", route="metrics", code="200")
     assert value(after, "issues_http_requests_total", **scrapes) >= 1
     assert not [e for e in grpc_server.log_entries() if e.get("path") == "/metrics"]
@@ -87,7 +97,9 @@ def test_the_standalone_gateway_shows_its_own_metrics(grpc_server, make_token):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "--http-listen", f"127.0.0.1:{port}", "--grpc-target", grpc_server.target],
-        env=os.environ.copy(), stderr=subprocess.PIPE, text=True,
+        env=os.environ.copy(),
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stderr is not None
@@ -95,7 +107,10 @@ def test_the_standalone_gateway_shows_its_own_metrics(grpc_server, make_token):
             if json.loads(line).get("msg") in ("serving http", "cannot start"):
                 break
         base = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{base}/api/v1/issues/{uuid.uuid4()}", headers={"Authorization": f"Bearer {token}"}).status_code == 404
+        assert (
+            httpx.get(f"{base}/api/v1/issues/{uuid.uuid4()}", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 404
+        )
         samples = scrape(base)
     finally:
         process.send_signal(signal.SIGTERM)

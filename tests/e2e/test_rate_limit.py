@@ -91,9 +91,22 @@ def test_http_calls_past_the_burst_are_429_with_retry_after_and_count_once(limit
 @pytest.mark.parametrize("value", ["fast", "0", "-1", "2/0", "1/2/3", "2/1.5"])
 def test_a_malformed_rate_limit_stops_the_server_from_starting(database_url, tmp_path, value):
     done = subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--database-url", database_url,
-         "--grpc-listen", "127.0.0.1:0", "--no-http"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, "ISSUES_RATE_LIMIT": value},
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--database-url",
+            database_url,
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--no-http",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "ISSUES_RATE_LIMIT": value},
     )
     assert done.returncode == 2
     assert "ISSUES_RATE_LIMIT: expected RATE or RATE/BURST" in done.stderr and repr(value) in done.stderr

@@ -19,8 +19,11 @@ README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 def grpcurl_lines() -> list[str]:
     lines = README.read_text().splitlines()
     # WatchEvents follows until stopped: test_events.py runs those lines.
-    return [line for line in lines if (line.startswith("grpcurl -") or re.match(r"[A-Z]+=\$\(grpcurl ", line))
-            and "WatchEvents" not in line]
+    return [
+        line
+        for line in lines
+        if (line.startswith("grpcurl -") or re.match(r"[A-Z]+=\$\(grpcurl ", line)) and "WatchEvents" not in line
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], scope="session")
@@ -31,7 +34,8 @@ def test_every_readme_grpcurl_line_succeeds(backend, grpc_server, make_token):
     env.pop("ISSUE", None)
     lines = [line.replace("localhost:50051", grpc_server.target) for line in grpcurl_lines()]
     assert len(lines) >= 9 and lines.index(next(ln for ln in lines if ln.startswith("ISSUE="))) < lines.index(
-        next(ln for ln in lines if "$ISSUE" in ln and not ln.startswith("ISSUE=")))
+        next(ln for ln in lines if "$ISSUE" in ln and not ln.startswith("ISSUE="))
+    )
     marker = "<<<end of line>>>"
     script = "set -euo pipefail\n" + "".join(f"{line}\necho '{marker}'\n" for line in lines)
 
@@ -75,8 +79,14 @@ def test_the_readme_curl_walkthrough_runs_as_written(backend, grpc_server, make_
     script = "set -euo pipefail\n" + block_after("curl-walkthrough") + block_after("curl-attachments")
     script = script.replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
 
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TOKEN": token}, cwd=tmp_path)
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TOKEN": token},
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -90,10 +100,18 @@ def test_the_readme_curl_walkthrough_runs_as_written(backend, grpc_server, make_
 @pytest.mark.parametrize("backend", ["sqlite"], scope="session")
 def test_the_readme_list_examples_run_as_written(backend, grpc_server, make_token, tmp_path):
     token, _ = make_token("admin")
-    script = "set -euo pipefail\n" + block_after("curl-lists").replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
+    script = "set -euo pipefail\n" + block_after("curl-lists").replace(
+        "localhost:8080", f"127.0.0.1:{grpc_server.http_port}"
+    )
 
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TOKEN": token}, cwd=tmp_path)
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TOKEN": token},
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     replies, text, at = [], result.stdout, 0
@@ -117,8 +135,14 @@ def test_the_readme_retries_etags_and_bulk_walkthrough_runs_as_written(backend, 
     script = "set -euo pipefail\n" + block_after("curl-writes")
     script = script.replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
 
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TOKEN": token}, cwd=tmp_path)
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TOKEN": token},
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -132,8 +156,11 @@ def test_the_readme_retries_etags_and_bulk_walkthrough_runs_as_written(backend, 
     assert "}304\n{" in out and updated["status"] == "in_progress"  # curl adds no newline after a body
     assert stale["error"]["code"] == 412 and stale["error"]["details"][0]["reason"] == "ETAG_MISMATCH"
     assert bulk["updated"] == 1 and [r["outcome"] for r in bulk["results"]] == ["updated", "failed"]
-    assert bulk["results"][1] == {"id": "NOPE-1", "outcome": "failed",
-                                  "error": {"code": 404, "status": "NOT_FOUND", "message": "issue NOPE-1 not found"}}
+    assert bulk["results"][1] == {
+        "id": "NOPE-1",
+        "outcome": "failed",
+        "error": {"code": 404, "status": "NOT_FOUND", "message": "issue NOPE-1 not found"},
+    }
 
 
 def test_the_readme_tracker_walkthrough_runs_as_written(tmp_path):
@@ -148,8 +175,11 @@ def test_the_readme_tracker_walkthrough_runs_as_written(tmp_path):
 def _run_tracker_walkthrough(grpc_server: harness.ServerProcess, tmp_path: pathlib.Path) -> None:
     script = "set -euo pipefail\n" + block_after("curl-tracker")
     script = script.replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
-    env = {**os.environ, "DATABASE_URL": grpc_server.database_url,
-           "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": grpc_server.database_url,
+        "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
 
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
 
@@ -159,12 +189,20 @@ def _run_tracker_walkthrough(grpc_server: harness.ServerProcess, tmp_path: pathl
         reply, at = decoder.raw_decode(result.stdout, at)
         replies.append(reply)
     created, fetched, workflow, refused, _, resolved, history, reacted, child_a, child_b, subs, by_ref = replies
-    assert created["identifier"] == "ACM-1" and fetched["uuid"] == created["uuid"] and created["refs"] == {"order": "8001"}
+    assert (
+        created["identifier"] == "ACM-1" and fetched["uuid"] == created["uuid"] and created["refs"] == {"order": "8001"}
+    )
     assert workflow["transitions"]["open"] == ["in_progress"]
     assert refused["error"]["code"] == 400 and "from open to resolved" in refused["error"]["message"]
     assert resolved["status"] == "resolved" and resolved["resolved_at"] is not None
     assert [e["action"] for e in history["items"]] == [
-        "created", "comment_added", "status_changed", "owner_changed", "status_changed", "resolution_summary_changed"]
+        "created",
+        "comment_added",
+        "status_changed",
+        "owner_changed",
+        "status_changed",
+        "resolution_summary_changed",
+    ]
     assert reacted["reactions"] == [{"emoji": "👍", "count": 1, "users": ["lead@acme.co"]}]
     assert child_a["parent_id"] == child_b["parent_id"] == created["uuid"] and child_b["identifier"] == "ACM-3"
     assert subs["count"] == 2 and [i["identifier"] for i in by_ref["items"]] == ["ACM-1"]
@@ -176,8 +214,14 @@ def test_the_readme_stream_ticket_example_runs_as_written(backend, grpc_server, 
     script = "set -euo pipefail\n" + block_after("events-ticket")
     script = script.replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
 
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "TOKEN": token}, cwd=tmp_path)
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TOKEN": token},
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"items": [], "next_page_token": ""}  # a fresh workspace

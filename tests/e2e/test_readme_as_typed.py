@@ -30,19 +30,36 @@ MARK = "<<<readme block {}>>>"
 
 # What each block promises in the README's words (a reply it shows, a status it names).
 PROMISES = {
-    "cli-walkthrough": ["logged in to", "Power rail undervoltage at startup", "Plan attached", "[plan.md]",
-                        "sub-issue", "Active Issues", "issue.created", "deleted "],
+    "cli-walkthrough": [
+        "logged in to",
+        "Power rail undervoltage at startup",
+        "Plan attached",
+        "[plan.md]",
+        "sub-issue",
+        "Active Issues",
+        "issue.created",
+        "deleted ",
+    ],
     "grpcurl": ["issues.v1.IssueService", '"status": "SERVING"', '"PRIORITY_HIGH"'],
     "grpcurl-issue": ['"STATUS_IN_PROGRESS"', '"content": "Reproduced on bench."'],
     "grpcurl-writes": ['"OUTCOME_UPDATED"'],
     "curl-walkthrough": ['"content":"Confirmed C12 is root cause."', '"chart_type":"pie_chart"'],
     "curl-delete": ["204"],
-    "curl-tracker": ['"identifier":"ACM-1"', "does not allow moving from open to resolved", '"emoji":"👍"',
-                     '"resolution_summary":"Belt re-tensioned."'],
+    "curl-tracker": [
+        '"identifier":"ACM-1"',
+        "does not allow moving from open to resolved",
+        '"emoji":"👍"',
+        '"resolution_summary":"Belt re-tensioned."',
+    ],
     "curl-lists": ['"title":"Pump cavitation"', '"field":"page_token"', '"field":"sort"', '"field":"created_before"'],
     "grpcurl-lists": ['"items"'],
-    "curl-writes": ["the retry got the first answer", "REQUEST_ID_REUSED", "}304\n", "ETAG_MISMATCH",
-                    '"outcome":"failed"'],
+    "curl-writes": [
+        "the retry got the first answer",
+        "REQUEST_ID_REUSED",
+        "}304\n",
+        "ETAG_MISMATCH",
+        '"outcome":"failed"',
+    ],
     "curl-attachments": ['"file_type":"troubleshooting_plan"', "1. Probe C12"],
 }
 
@@ -53,22 +70,30 @@ def runnable_blocks() -> list[tuple[str, str]]:
 
 def block_after(marker: str) -> str:
     text = README.read_text()
-    return text[text.index(f"<!-- {marker} -->"):].split("```sh\n", 1)[1].split("```", 1)[0]
+    return text[text.index(f"<!-- {marker} -->") :].split("```sh\n", 1)[1].split("```", 1)[0]
 
 
 def newcomer_environment(home: pathlib.Path) -> dict[str, str]:
     """A fresh shell's: no virtual environment on PATH, no settings of ours, a home of its own."""
     ours = str(pathlib.Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != ours)
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("ISSUES_", "VIRTUAL_ENV", "PYTHON")) and k not in ("DATABASE_URL", "TOKEN")}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ISSUES_", "VIRTUAL_ENV", "PYTHON")) and k not in ("DATABASE_URL", "TOKEN")
+    }
     return {**keep, "PATH": path, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
 
 
 def copy_checkout(target: pathlib.Path) -> None:
     """The working tree's files as git sees them (tracked, and new ones not ignored), nothing built."""
-    listed = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                            check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = REPO / name
         if source.is_file() and not name.startswith(".venv/"):
@@ -85,12 +110,21 @@ class Newcomer:
         self.home.mkdir()
         copy_checkout(self.checkout)
         self.grpc_port, self.http_port = harness._free_port(), harness._free_port()
-        env = {**newcomer_environment(self.home), "ISSUES_GRPC_LISTEN": f"127.0.0.1:{self.grpc_port}",
-               "ISSUES_HTTP_LISTEN": f"127.0.0.1:{self.http_port}"}
+        env = {
+            **newcomer_environment(self.home),
+            "ISSUES_GRPC_LISTEN": f"127.0.0.1:{self.grpc_port}",
+            "ISSUES_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+        }
         self.out, self.err = root / "run.out", root / "run.err"
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.process = subprocess.Popen(["bash", "-c", block_after("run-command")], cwd=self.checkout,
-                                            stdout=out, stderr=err, env=env, start_new_session=True)
+            self.process = subprocess.Popen(
+                ["bash", "-c", block_after("run-command")],
+                cwd=self.checkout,
+                stdout=out,
+                stderr=err,
+                env=env,
+                start_new_session=True,
+            )
         self.files_before = self.listing()
 
     def wait_until_serving(self, timeout: float = 240.0) -> None:
@@ -102,9 +136,15 @@ class Newcomer:
 
     def listing(self) -> set[str]:
         skip = (".venv", "blobs", "build")
-        return {str(p.relative_to(self.checkout)) for p in self.checkout.rglob("*")
-                if p.is_file() and p.relative_to(self.checkout).parts[0] not in skip
-                and not p.name.startswith("issues.db") and "egg-info" not in str(p) and "__pycache__" not in str(p)}
+        return {
+            str(p.relative_to(self.checkout))
+            for p in self.checkout.rglob("*")
+            if p.is_file()
+            and p.relative_to(self.checkout).parts[0] not in skip
+            and not p.name.startswith("issues.db")
+            and "egg-info" not in str(p)
+            and "__pycache__" not in str(p)
+        }
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -150,11 +190,19 @@ def test_every_runnable_block_works_as_typed_in_a_second_terminal(newcomer):
     script = script.replace("localhost:50051", f"127.0.0.1:{newcomer.grpc_port}")
     script = script.replace("localhost:8080", f"127.0.0.1:{newcomer.http_port}")
 
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=240, cwd=newcomer.home,
-                          env=newcomer_environment(newcomer.home))
+    done = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=newcomer.home,
+        env=newcomer_environment(newcomer.home),
+    )
 
     reached = re.findall(r"<<<readme block ([\w-]+)>>>", done.stdout)
-    assert done.returncode == 0, f"block {reached[-1] if reached else '(the second terminal line)'} failed:\n{done.stderr}"
+    assert done.returncode == 0, (
+        f"block {reached[-1] if reached else '(the second terminal line)'} failed:\n{done.stderr}"
+    )
     assert reached == [name for name, _ in blocks]
     outputs = dict(zip(reached, re.split(r"<<<readme block [\w-]+>>>\n", done.stdout)[1:]))
     for name, promised in PROMISES.items():

@@ -17,8 +17,14 @@ from .test_readme import block_after
 
 def _run(marker: str, grpc_server, token: str, tmp_path) -> subprocess.CompletedProcess[str]:
     script = "set -euo pipefail\n" + block_after(marker).replace("localhost:8080", f"127.0.0.1:{grpc_server.http_port}")
-    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TOKEN": token}, cwd=tmp_path)
+    return subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TOKEN": token},
+        cwd=tmp_path,
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], scope="session")

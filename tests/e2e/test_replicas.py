@@ -35,8 +35,11 @@ def test_what_one_replica_writes_the_other_serves(replicas):
     on_b = httpx.get(f"{b.http_url}/api/v1/issues/{created.identifier}", headers=auth)
     assert on_b.status_code == 200 and on_b.json()["uuid"] == created.uuid
 
-    patched = httpx.patch(f"{b.http_url}/api/v1/issues/{created.uuid}", headers=auth,
-                          json={"status": "in_progress", "owner": "ops@example.com"})
+    patched = httpx.patch(
+        f"{b.http_url}/api/v1/issues/{created.uuid}",
+        headers=auth,
+        json={"status": "in_progress", "owner": "ops@example.com"},
+    )
     assert patched.status_code == 200, patched.text
     with grpc.insecure_channel(a.target) as channel:
         api = harness.Api(channel, token)

@@ -30,7 +30,8 @@ def _watch(target: str, token: str) -> tuple[grpc.Channel, list[tuple[float, dic
     """A watcher on `target` from now on: (its channel, [(arrival time, event JSON)])."""
     channel = grpc.insecure_channel(target)
     stream = issue_service_pb2_grpc.IssueServiceStub(channel).WatchEvents(
-        pb.WatchEventsRequest(), metadata=(("authorization", f"Bearer {token}"),))
+        pb.WatchEventsRequest(), metadata=(("authorization", f"Bearer {token}"),)
+    )
     seen: list[tuple[float, dict[str, Any]]] = []
 
     def run() -> None:
@@ -54,7 +55,10 @@ def _check_two_replicas(a: str, b: str, token: str) -> list[float]:
             watchers[name] = seen
         time.sleep(0.5)  # both have joined
         for writer, reader in (("a", "b"), ("b", "a")):
-            with grpc.insecure_channel(a if writer == "a" else b) as w, grpc.insecure_channel(a if reader == "a" else b) as r:
+            with (
+                grpc.insecure_channel(a if writer == "a" else b) as w,
+                grpc.insecure_channel(a if reader == "a" else b) as r,
+            ):
                 for i in range(5):
                     title = f"from-{writer}-{i}-{uuid.uuid4().hex[:6]}"
                     created = harness.Api(w, token).CreateIssue(title=title, description=[])
@@ -173,9 +177,25 @@ def _host(name: str, index: int) -> Iterator[tuple[str, str]]:
 def _serve_in(namespace: str, address: str, database_url: str, workdir: pathlib.Path) -> subprocess.Popen[bytes]:
     log = open(workdir / f"{namespace}.log", "wb")  # noqa: SIM115 - the server's stderr for its lifetime
     return subprocess.Popen(
-        ["ip", "netns", "exec", namespace, sys.executable, "-m", "service", "serve", "--database-url", database_url,
-         "--grpc-listen", f"{address}:50051", "--no-http"],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy(),
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--database-url",
+            database_url,
+            "--grpc-listen",
+            f"{address}:50051",
+            "--no-http",
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env=os.environ.copy(),
     )
 
 
@@ -195,7 +215,10 @@ def test_two_replicas_each_in_its_own_network_namespace(postgres_url, make_token
     relays: list[_Relay] = []
     with _host(f"issues-a-{suffix}", 1) as (host_a, ns_a), _host(f"issues-b-{suffix}", 2) as (host_b, ns_b):
         try:
-            for namespace, host_ip, ns_ip in ((f"issues-a-{suffix}", host_a, ns_a), (f"issues-b-{suffix}", host_b, ns_b)):
+            for namespace, host_ip, ns_ip in (
+                (f"issues-a-{suffix}", host_a, ns_a),
+                (f"issues-b-{suffix}", host_b, ns_b),
+            ):
                 relay = _Relay((host_ip, 0), db_host)
                 relays.append(relay)
                 url = harness.replace_host_port(postgres_url, host_ip, relay.port)

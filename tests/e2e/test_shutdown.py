@@ -69,10 +69,16 @@ def test_sigterm_is_bounded_and_nothing_reported_failed_commits_later(server):
         except grpc.RpcError as error:
             outcomes[key] = error.code()
 
-    calls = [threading.Thread(target=attempt, args=(f"create-{i}", lambda i=i: api.CreateIssue(title=f"create-{i}")))
-             for i in range(4)]
-    calls += [threading.Thread(target=attempt, args=(f"owner-{i}", lambda i=i: api.UpdateIssue(
-        issue_id=target, owner=f"owner-{i}"))) for i in range(4)]
+    calls = [
+        threading.Thread(target=attempt, args=(f"create-{i}", lambda i=i: api.CreateIssue(title=f"create-{i}")))
+        for i in range(4)
+    ]
+    calls += [
+        threading.Thread(
+            target=attempt, args=(f"owner-{i}", lambda i=i: api.UpdateIssue(issue_id=target, owner=f"owner-{i}"))
+        )
+        for i in range(4)
+    ]
     try:
         for thread in calls:
             thread.start()
@@ -115,7 +121,8 @@ def test_a_write_past_its_deadline_is_cancelled_and_never_commits(server):
         release = hold_write_lock(server.database_url)
         try:
             update = channel.unary_unary(
-                "/issues.v1.IssueService/UpdateIssue", request_serializer=pb.UpdateIssueRequest.SerializeToString)
+                "/issues.v1.IssueService/UpdateIssue", request_serializer=pb.UpdateIssueRequest.SerializeToString
+            )
             with pytest.raises(grpc.RpcError) as error:
                 update(pb.UpdateIssueRequest(issue_id=target, owner="too late"), metadata=api.metadata, timeout=1.0)
             assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

@@ -24,7 +24,9 @@ class Split:
     def __init__(self, database_url: str, workdir: pathlib.Path) -> None:
         port = harness._free_port()
         # The file store's URLs must name the gateway, which the server cannot know.
-        self.server = harness.ServerProcess(database_url, workdir, env={"ISSUES_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+        self.server = harness.ServerProcess(
+            database_url, workdir, env={"ISSUES_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+        )
         try:
             self.gateway = harness.GatewayProcess(self.server.target, port, workdir)
         except Exception:
@@ -34,8 +36,10 @@ class Split:
         self.api = httpx.Client(base_url=self.gateway.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
     def register(self, size: int, **extra: object) -> dict:
-        created = self.api.post("/api/v1/attachments", json={
-            "file_name": "plan rev 4.md", "content_type": "text/markdown", "size_bytes": size, **extra})
+        created = self.api.post(
+            "/api/v1/attachments",
+            json={"file_name": "plan rev 4.md", "content_type": "text/markdown", "size_bytes": size, **extra},
+        )
         assert created.status_code == 201, created.text
         return created.json()
 
@@ -64,8 +68,12 @@ def test_upload_and_download_through_the_standalone_gateway(split):
     put = httpx.put(created["upload_url"], content=CONTENT, headers={"Content-Type": "text/markdown"}, timeout=60)
 
     assert put.status_code == 200, put.text
-    assert put.json() == {"uuid": created["attachment"]["uuid"], "status": "ready", "size_bytes": len(CONTENT),
-                          "sha256": hashlib.sha256(CONTENT).hexdigest()}
+    assert put.json() == {
+        "uuid": created["attachment"]["uuid"],
+        "status": "ready",
+        "size_bytes": len(CONTENT),
+        "sha256": hashlib.sha256(CONTENT).hexdigest(),
+    }
     url = split.download_url(created["attachment"]["uuid"])
     download = httpx.get(url, timeout=60)
     assert download.status_code == 200 and download.content == CONTENT
@@ -74,7 +82,8 @@ def test_upload_and_download_through_the_standalone_gateway(split):
     assert download.headers["content-type"].startswith("text/markdown")
     assert download.headers["content-length"] == str(len(CONTENT))
     assert download.headers["content-disposition"] == (
-        "attachment; filename=\"plan rev 4.md\"; filename*=UTF-8''plan%20rev%204.md")
+        "attachment; filename=\"plan rev 4.md\"; filename*=UTF-8''plan%20rev%204.md"
+    )
     # A second upload is a conflict, in the gateway's envelope.
     again = httpx.put(created["upload_url"], content=CONTENT, timeout=60)
     assert again.status_code == 409 and again.json()["error"]["status"] == "ALREADY_EXISTS"
@@ -103,14 +112,17 @@ def test_a_client_that_goes_away_mid_upload_frees_the_server(split):
     created = split.register(size)
     url = urllib.parse.urlsplit(created["upload_url"])
     with socket.create_connection((url.hostname, url.port)) as sock:
-        sock.sendall(f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
-                     f"Content-Length: {size}\r\n\r\n".encode() + b"x" * (200 << 10))
+        sock.sendall(
+            f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: {size}\r\n\r\n".encode()
+            + b"x" * (200 << 10)
+        )
         time.sleep(0.5)
     # The gateway cancels the call: the server stops waiting for the rest at once.
     # (grpcio may show the cancelled stream as ended early: then it is short.)
     deadline = time.monotonic() + 5
-    while not (ended := [e for e in split.server.log_entries()
-                         if e.get("method") == "/issues.v1.IssueService/UploadBlob"]):
+    while not (
+        ended := [e for e in split.server.log_entries() if e.get("method") == "/issues.v1.IssueService/UploadBlob"]
+    ):
         assert time.monotonic() < deadline, split.server.log.read_text()[-3000:]
         time.sleep(0.05)
     assert [e["code"] for e in ended] in (["CANCELLED"], ["INVALID_ARGUMENT"])
@@ -149,8 +161,9 @@ def test_a_64_mib_upload_and_download_keep_gateway_and_server_memory_flat(backen
     before = split.gateway.peak_rss_bytes(), split.server.peak_rss_bytes()
 
     created = split.register(size, sha256=expected)
-    put = httpx.put(created["upload_url"], content=(block for _ in range(64)),
-                    headers={"Content-Length": str(size)}, timeout=300)
+    put = httpx.put(
+        created["upload_url"], content=(block for _ in range(64)), headers={"Content-Length": str(size)}, timeout=300
+    )
     assert put.status_code == 200, put.text
     digest = hashlib.sha256()
     with httpx.stream("GET", split.download_url(created["attachment"]["uuid"]), timeout=300) as download:

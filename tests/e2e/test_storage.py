@@ -41,7 +41,15 @@ def test_servers_starting_together_migrate_once(fresh_database_url):
         "db = database.open_database(sys.argv[1]); database.bind(db);"
         "print(len(migrate.migrate(db)))"
     )
-    runs = [subprocess.Popen([sys.executable, "-c", script, fresh_database_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, fresh_database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [(p.wait(timeout=60), *p.communicate()) for p in runs]
 
     assert [code for code, _, _ in results] == [0, 0, 0, 0], [err for _, _, err in results]

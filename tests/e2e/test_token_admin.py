@@ -22,7 +22,10 @@ from .. import harness
 
 def service_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service", *args], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "service", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "DATABASE_URL": database_url},
     )
 
@@ -32,7 +35,9 @@ def create(database_url: str, workspace: str, *extra: str, email: str = "ops@exa
     if workspace not in service_cli(database_url, "workspace", "list").stdout.split():
         made = service_cli(database_url, "workspace", "create", "--slug", workspace)
         assert made.returncode == 0, made.stderr
-    done = service_cli(database_url, "token", "create", "--workspace", workspace, "--email", email, "--role", "member", *extra)
+    done = service_cli(
+        database_url, "token", "create", "--workspace", workspace, "--email", email, "--role", "member", *extra
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -70,7 +75,16 @@ def test_list_shows_every_token_of_the_workspace_but_never_a_token(grpc_server):
     created = datetime.datetime.fromisoformat(rows[1]["created_at"].rstrip("Z"))
     assert abs((expires - created) - datetime.timedelta(days=30)) < datetime.timedelta(seconds=5)
     assert table.returncode == 0
-    assert table.stdout.split("\n")[0].split() == ["ID", "EMAIL", "ROLE", "CREATED", "LAST", "USED", "EXPIRES", "STATUS"]
+    assert table.stdout.split("\n")[0].split() == [
+        "ID",
+        "EMAIL",
+        "ROLE",
+        "CREATED",
+        "LAST",
+        "USED",
+        "EXPIRES",
+        "STATUS",
+    ]
     assert "two@example.com" in table.stdout and "elsewhere@example.com" not in table.stdout
     for secret in (first, second, tokens.hash_token(first), tokens.hash_token(second)):
         assert secret not in table.stdout and secret not in json.dumps(rows)
@@ -84,8 +98,17 @@ def test_list_of_an_unknown_workspace_is_an_error(grpc_server):
 @pytest.mark.parametrize("days", ["0", "-3", "1.5", "soon"])
 def test_expires_in_must_be_a_positive_whole_number_of_days(grpc_server, days):
     done = service_cli(
-        grpc_server.database_url, "token", "create", "--workspace", "admin-bad", "--email", "a@example.com",
-        "--role", "viewer", "--expires-in", days,
+        grpc_server.database_url,
+        "token",
+        "create",
+        "--workspace",
+        "admin-bad",
+        "--email",
+        "a@example.com",
+        "--role",
+        "viewer",
+        "--expires-in",
+        days,
     )
     assert done.returncode == 2 and "--expires-in" in done.stderr and done.stdout == ""
 
@@ -101,7 +124,8 @@ def test_an_expired_token_is_refused_with_a_clear_message(grpc_server):
     assert refusal(grpc_server.target, token) is None
     past = datetime.datetime(2020, 1, 2, 3, 4, 5)
     harness.in_database(
-        url, lambda: ApiToken.update(expires_at=past).where(ApiToken.token_hash == tokens.hash_token(token)).execute(),
+        url,
+        lambda: ApiToken.update(expires_at=past).where(ApiToken.token_hash == tokens.hash_token(token)).execute(),
         write=True,
     )
     time.sleep(0.6)  # past the server's cache of the token

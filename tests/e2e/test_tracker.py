@@ -95,13 +95,26 @@ def test_a_new_prefix_shows_and_the_old_identifiers_still_resolve(grpc_server, c
     token, slug = make_token("admin")
     api = harness.Api(channel, token)
     issue = api.CreateIssue(title="renamed")
-    command = [sys.executable, "-m", "service", "workspace", "update", "--slug", slug, "--prefix", "QX7",
-               "--database-url", grpc_server.database_url]
+    command = [
+        sys.executable,
+        "-m",
+        "service",
+        "workspace",
+        "update",
+        "--slug",
+        slug,
+        "--prefix",
+        "QX7",
+        "--database-url",
+        grpc_server.database_url,
+    ]
     assert subprocess.run(command, capture_output=True, text=True, timeout=60).returncode == 0
     assert api.GetIssue(issue_id=issue.identifier).identifier == "QX7-1"
     assert api.GetIssue(issue_id="qx7-1").uuid == issue.uuid
     assert api.ListIssues().items[0].identifier == "QX7-1"
-    bad = subprocess.run([*command[:-4], "--slug", slug, "--prefix", "7X", *command[-2:]], capture_output=True, text=True)
+    bad = subprocess.run(
+        [*command[:-4], "--slug", slug, "--prefix", "7X", *command[-2:]], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "prefix" in bad.stderr
 
 
@@ -138,8 +151,10 @@ def test_a_restricted_workflow_refuses_moves_it_does_not_allow(workspace):
     assert list(default.open) == [Issue.STATUS_IN_PROGRESS, Issue.STATUS_RESOLVED, Issue.STATUS_REJECTED]
     wanted = workflow_pb2.Transitions(
         # Each list in the statuses' own order, as the workflow is kept.
-        open=[Issue.STATUS_IN_PROGRESS], in_progress=[Issue.STATUS_OPEN, Issue.STATUS_RESOLVED],
-        resolved=[], rejected=[Issue.STATUS_OPEN],
+        open=[Issue.STATUS_IN_PROGRESS],
+        in_progress=[Issue.STATUS_OPEN, Issue.STATUS_RESOLVED],
+        resolved=[],
+        rejected=[Issue.STATUS_OPEN],
     )
     refused(workspace.member.UpdateWorkflow, grpc.StatusCode.PERMISSION_DENIED, transitions=wanted)
     assert workspace.admin.UpdateWorkflow(transitions=wanted).transitions == wanted
@@ -152,7 +167,9 @@ def test_a_restricted_workflow_refuses_moves_it_does_not_allow(workspace):
     assert workspace.viewer.GetIssue(issue_id=issue.uuid).owner == "Unassigned"  # nothing changed
     workspace.member.UpdateIssue(issue_id=issue.uuid, status=Issue.STATUS_IN_PROGRESS)
     done = workspace.member.UpdateIssue(issue_id=issue.uuid, status=Issue.STATUS_RESOLVED)
-    assert workspace.member.UpdateIssue(issue_id=issue.uuid, status=Issue.STATUS_RESOLVED).status == done.status  # no move
+    assert (
+        workspace.member.UpdateIssue(issue_id=issue.uuid, status=Issue.STATUS_RESOLVED).status == done.status
+    )  # no move
     assert workspace.member.CreateIssue(title="t", status=Issue.STATUS_REJECTED).status == Issue.STATUS_REJECTED
     refused(workspace.admin.UpdateWorkflow, transitions=workflow_pb2.Transitions(open=[9]))
 
@@ -171,10 +188,20 @@ def test_history_has_one_entry_per_changed_key_and_none_for_a_no_op(workspace):
     history = workspace.viewer.ListIssueHistory(issue_id=issue.identifier)
     assert history.count == 6
     assert [e.action for e in history.items] == [
-        "created", "status_changed", "owner_changed", "comment_added", "comment_edited", "comment_deleted"]
+        "created",
+        "status_changed",
+        "owner_changed",
+        "comment_added",
+        "comment_edited",
+        "comment_deleted",
+    ]
     created, status, owner, added, edited, deleted = history.items
     assert not created.HasField("field") and created.old_value.WhichOneof("kind") is None
-    assert (status.field, status.old_value.string_value, status.new_value.string_value) == ("status", "open", "in_progress")
+    assert (status.field, status.old_value.string_value, status.new_value.string_value) == (
+        "status",
+        "open",
+        "in_progress",
+    )
     assert (owner.old_value.string_value, owner.new_value.string_value) == ("Unassigned", "alice")
     assert status.timestamp == owner.timestamp and status.actor == owner.actor != ""
     assert added.new_value.string_value == comment.uuid and not added.HasField("field")
@@ -184,13 +211,14 @@ def test_history_has_one_entry_per_changed_key_and_none_for_a_no_op(workspace):
     assert [e.action for e in page.items] == ["status_changed", "owner_changed"] and page.count == 6
 
 
-
 def test_history_and_comments_walked_by_page_token_give_every_row_once_in_order(workspace):
     """Both are read after the position a token carries (issue_children.py):
     entries written in one transaction share a timestamp and are told apart
     by their position, comments by their uuid."""
     issue = workspace.member.CreateIssue(title="walked")
-    workspace.member.UpdateIssue(issue_id=issue.uuid, status=Issue.STATUS_IN_PROGRESS, owner="a", priority=Issue.PRIORITY_HIGH)
+    workspace.member.UpdateIssue(
+        issue_id=issue.uuid, status=Issue.STATUS_IN_PROGRESS, owner="a", priority=Issue.PRIORITY_HIGH
+    )
     made = [workspace.member.CreateComment(issue_id=issue.uuid, content=f"c{i}").uuid for i in range(5)]
 
     def walk(method, **fields):
@@ -205,9 +233,11 @@ def test_history_and_comments_walked_by_page_token_give_every_row_once_in_order(
     entries, count = walk(workspace.viewer.ListIssueHistory)
     whole = workspace.viewer.ListIssueHistory(issue_id=issue.uuid)
     assert count == whole.count == 9 and [e.SerializeToString() for e in entries] == [
-        e.SerializeToString() for e in whole.items]
+        e.SerializeToString() for e in whole.items
+    ]
     comments, count = walk(workspace.viewer.ListComments)
     assert count == 5 and [c.uuid for c in comments] == made
+
 
 def test_history_matches_what_committed_when_updates_race(workspace):
     issue = workspace.member.CreateIssue(title="raced")
@@ -239,7 +269,9 @@ def test_reactions_are_summarised_idempotent_and_removable(workspace):
     workspace.member.RemoveReaction(**ids, emoji="👍")
     workspace.member.RemoveReaction(**ids, emoji="👍")  # none left: still fine
     assert [(r.emoji, r.count) for r in workspace.viewer.ListComments(issue_id=issue.uuid).items[0].reactions] == [
-        ("👍", 1), ("👩‍👩‍👧", 1)]
+        ("👍", 1),
+        ("👩‍👩‍👧", 1),
+    ]
     for bad in ("x", "👍👍", "", ":+1:"):
         assert bad_request_fields(refused(workspace.member.AddReaction, **ids, emoji=bad)) == ["emoji"]
     assert workspace.member.AddReaction(**ids, emoji="👍🏽").reactions[-1].emoji == "👍🏽"  # skin tones are one emoji
@@ -264,7 +296,9 @@ def test_sub_issues_are_counted_listed_detached_and_cycles_refused(workspace):
     detached = workspace.member.UpdateIssue(issue_id=b.uuid, update_mask=mask("parent_id"))
     assert not detached.HasField("parent_id") and workspace.viewer.GetIssue(issue_id=parent.uuid).sub_issues_count == 1
     for bad in (parent.uuid, a.uuid, f"{parent.identifier.split('-')[0]}-999"):  # itself, a descendant, none
-        assert bad_request_fields(refused(workspace.member.UpdateIssue, issue_id=parent.uuid, parent_id=bad)) == ["parent_id"]
+        assert bad_request_fields(refused(workspace.member.UpdateIssue, issue_id=parent.uuid, parent_id=bad)) == [
+            "parent_id"
+        ]
     assert not workspace.viewer.GetIssue(issue_id=parent.uuid).HasField("parent_id")
 
     workspace.admin.DeleteIssue(issue_id=parent.uuid)
@@ -291,8 +325,10 @@ def test_two_racing_moves_never_close_a_cycle(workspace):
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda pair: move(*pair), [(x, y), (y, x)]))
         assert sorted(outcomes) == ["ok", "refused"]
-        assert not (workspace.viewer.GetIssue(issue_id=x.uuid).parent_id == y.uuid
-                    and workspace.viewer.GetIssue(issue_id=y.uuid).parent_id == x.uuid)
+        assert not (
+            workspace.viewer.GetIssue(issue_id=x.uuid).parent_id == y.uuid
+            and workspace.viewer.GetIssue(issue_id=y.uuid).parent_id == x.uuid
+        )
 
 
 # -- 8.7 references --------------------------------------------------------------
@@ -321,7 +357,9 @@ def test_refs_are_shown_replaced_and_filter_issues_that_carry_all_pairs(workspac
 
     assert bad_request_fields(refused(workspace.member.CreateIssue, title="t", refs={"Bad": "v"})) == ["refs.Bad"]
     assert bad_request_fields(refused(workspace.member.CreateIssue, title="t", refs={"k": ""})) == ["refs.k"]
-    assert bad_request_fields(refused(workspace.member.CreateIssue, title="t", refs={f"k{i}": "v" for i in range(21)})) == ["refs"]
+    assert bad_request_fields(
+        refused(workspace.member.CreateIssue, title="t", refs={f"k{i}": "v" for i in range(21)})
+    ) == ["refs"]
     assert bad_request_fields(refused(workspace.viewer.ListIssues, ref=["nocolon"])) == ["ref[0]"]
 
 

@@ -20,9 +20,18 @@ from ..webhook_receiver import Receiver
 from .test_webhooks import FAST, Admin
 
 PRIVATE = [
-    "http://127.0.0.1:9/", "http://localhost/hook", "http://10.0.0.5/", "http://192.168.1.1/", "http://172.16.0.1/",
-    "http://169.254.169.254/latest/meta-data", "http://[fd00:ec2::254]/", "http://[::1]/", "http://0.0.0.0/",
-    "http://[::ffff:127.0.0.1]/", "http://[fe80::1]/", "http://nonexistent.invalid/",
+    "http://127.0.0.1:9/",
+    "http://localhost/hook",
+    "http://10.0.0.5/",
+    "http://192.168.1.1/",
+    "http://172.16.0.1/",
+    "http://169.254.169.254/latest/meta-data",
+    "http://[fd00:ec2::254]/",
+    "http://[::1]/",
+    "http://0.0.0.0/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[fe80::1]/",
+    "http://nonexistent.invalid/",
 ]
 
 
@@ -44,8 +53,9 @@ def _admin(server: harness.ServerProcess, database_url: str) -> Admin:
 
 def test_private_and_unresolvable_destinations_are_refused_at_create(grpc_server, make_token):
     token, _ = make_token("admin")  # the shared server: ISSUES_WEBHOOK_ALLOW_PRIVATE is not set
-    with httpx.Client(base_url=grpc_server.http_url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
-                      timeout=30) as http:
+    with httpx.Client(
+        base_url=grpc_server.http_url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
         for url in PRIVATE:
             response = http.post("/webhooks", json={"url": url})
             assert response.status_code == 400, (url, response.text)
@@ -58,8 +68,9 @@ def test_private_and_unresolvable_destinations_are_refused_at_create(grpc_server
         assert http.post("/webhooks", json={"url": "https://1.1.1.1/hook", "active": False}).status_code == 201
 
 
-def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_the_attempt(fresh_database_url, tmp_path,
-                                                                                 receiver):
+def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_the_attempt(
+    fresh_database_url, tmp_path, receiver
+):
     allowed = _serve(fresh_database_url, tmp_path, FAST)
     admin = _admin(allowed, fresh_database_url)
     made = admin.hook(f"http://localhost:{receiver.port}/ok/local")  # allowed here, as on premises
@@ -78,10 +89,14 @@ def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_the_attempt
         strict.stop()
 
 
-def test_a_webhook_failing_long_enough_is_disabled_and_resumes_when_made_active(fresh_database_url, tmp_path,
-                                                                                 receiver):
-    env = {**FAST, "ISSUES_WEBHOOK_DISABLE_FAILURES": "3", "ISSUES_WEBHOOK_DISABLE_AFTER": "1",
-           "ISSUES_WEBHOOK_RETRY_WINDOW": "600", "ISSUES_WEBHOOK_MIN_ATTEMPTS": "50"}
+def test_a_webhook_failing_long_enough_is_disabled_and_resumes_when_made_active(fresh_database_url, tmp_path, receiver):
+    env = {
+        **FAST,
+        "ISSUES_WEBHOOK_DISABLE_FAILURES": "3",
+        "ISSUES_WEBHOOK_DISABLE_AFTER": "1",
+        "ISSUES_WEBHOOK_RETRY_WINDOW": "600",
+        "ISSUES_WEBHOOK_MIN_ATTEMPTS": "50",
+    }
     server = _serve(fresh_database_url, tmp_path, env)
     try:
         admin = _admin(server, fresh_database_url)
@@ -116,8 +131,9 @@ def test_a_webhook_failing_long_enough_is_disabled_and_resumes_when_made_active(
 
 
 @pytest.mark.parametrize("backend", ["postgres"], scope="session")
-def test_a_replica_killed_mid_delivery_leaves_it_to_another_after_the_lease(backend, fresh_database_url, tmp_path,
-                                                                             receiver):
+def test_a_replica_killed_mid_delivery_leaves_it_to_another_after_the_lease(
+    backend, fresh_database_url, tmp_path, receiver
+):
     env = {**FAST, "ISSUES_WEBHOOK_LEASE": "6", "ISSUES_WEBHOOK_TIMEOUT": "5"}  # killed well before it times out
     first = _serve(fresh_database_url, tmp_path, env)
     admin = _admin(first, fresh_database_url)
@@ -140,8 +156,10 @@ def test_a_replica_killed_mid_delivery_leaves_it_to_another_after_the_lease(back
 
 
 def _write(servers: list[harness.ServerProcess], token: str, stop: threading.Event, acked: list[str]) -> None:
-    clients = [httpx.Client(base_url=s.http_url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
-                            timeout=10) for s in servers]
+    clients = [
+        httpx.Client(base_url=s.http_url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        for s in servers
+    ]
     i = 0
     while not stop.is_set():
         i += 1
@@ -164,7 +182,8 @@ def _all_delivered(admin: Admin, hook_id: str, events: Callable[[], list[dict[st
 
 @pytest.mark.parametrize("backend", ["postgres"], scope="session")
 def test_two_replicas_deliver_each_event_once_and_a_writer_killed_mid_write_loses_none(
-        backend, fresh_database_url, tmp_path, receiver):
+    backend, fresh_database_url, tmp_path, receiver
+):
     a = _serve(fresh_database_url, tmp_path, FAST)
     b = _serve(fresh_database_url, tmp_path, FAST)
     try:
@@ -172,8 +191,11 @@ def test_two_replicas_deliver_each_event_once_and_a_writer_killed_mid_write_lose
         made = admin.hook(receiver.url("/ok/pair"), events=["issue.created"])
 
         def created() -> list[dict[str, Any]]:
-            return [e for e in admin.ok("GET", "/events", params={"after": 0, "limit": 1000})["items"]
-                    if e["type"] == "issue.created"]
+            return [
+                e
+                for e in admin.ok("GET", "/events", params={"after": 0, "limit": 1000})["items"]
+                if e["type"] == "issue.created"
+            ]
 
         stop, acked = threading.Event(), []
         writers = [threading.Thread(target=_write, args=([a, b], admin.token, stop, acked)) for _ in range(4)]
@@ -225,8 +247,9 @@ def test_gc_prunes_deliveries_with_the_events(fresh_database_url, tmp_path, rece
         admin.wait_deliveries(made["id"], lambda d: len(d) == 1 and d[0]["status"] == "succeeded")
         time.sleep(1.5)
         env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": fresh_database_url, "ISSUES_EVENT_RETENTION": "1s"}
-        done = subprocess.run([sys.executable, "-m", "service", "gc"], env=env, capture_output=True, text=True,
-                              timeout=120, cwd=tmp_path)
+        done = subprocess.run(
+            [sys.executable, "-m", "service", "gc"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
         assert done.returncode == 0, done.stderr
         assert admin.deliveries(made["id"]) == [] and admin.ok("GET", "/events", params={"after": 0})["items"] == []
         admin.issue("new")  # the webhook itself stays, and goes on delivering
@@ -241,9 +264,24 @@ def test_a_malformed_webhook_setting_stops_serve_with_one_line(tmp_path):
     import sys
 
     env = {"PATH": "/usr/bin:/bin", "ISSUES_WEBHOOK_LEASE": "soon"}
-    done = subprocess.run([sys.executable, "-m", "service", "serve", "--database-url",
-                           f"sqlite:///{tmp_path / 'x.db'}", "--no-http", "--grpc-listen", "127.0.0.1:0"],
-                          env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--database-url",
+            f"sqlite:///{tmp_path / 'x.db'}",
+            "--no-http",
+            "--grpc-listen",
+            "127.0.0.1:0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert done.returncode == 2
     assert "ISSUES_WEBHOOK_LEASE" in done.stderr and "Traceback" not in done.stderr
 
@@ -261,14 +299,18 @@ def test_every_worker_of_serve_workers_delivers_and_none_twice(fresh_database_ur
         stop.set()
         for w in writers:
             w.join()
-        log = admin.wait_deliveries(made["id"], lambda d: len(d) == len(acked) and all(
-            x["status"] == "succeeded" for x in d), limit=1000)
+        log = admin.wait_deliveries(
+            made["id"], lambda d: len(d) == len(acked) and all(x["status"] == "succeeded" for x in d), limit=1000
+        )
         ids = [r.headers["webhook-id"] for r in receiver.wait_for(lambda seen: len(seen) >= len(log))]
         assert len(ids) == len(set(ids)) == len(acked) >= 5 and all(d["attempts"] == 1 for d in log)
         # The gateway's /metrics adds up every worker's deliveries.
         text = httpx.get(server.http_url + "/metrics").text
-        line = next(line for line in text.splitlines()
-                    if line.startswith('issues_webhook_deliveries_total{outcome="succeeded"}'))
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith('issues_webhook_deliveries_total{outcome="succeeded"}')
+        )
         assert float(line.split()[-1]) == len(acked), line
         admin.close()
     finally:
@@ -311,7 +353,8 @@ def _nice(pid: int) -> int:
 
 @pytest.mark.parametrize("backend", ["postgres"], scope="session")
 def test_the_dispatcher_process_is_niced_restarted_when_killed_and_ends_with_its_server(
-        backend, fresh_database_url, tmp_path, receiver):
+    backend, fresh_database_url, tmp_path, receiver
+):
     """On PostgreSQL a single-process serve delivers from a child process at the
     lowest CPU priority; killed, it is started again and delivers what was
     written meanwhile; it ends with the server."""
@@ -338,7 +381,8 @@ def test_the_dispatcher_process_is_niced_restarted_when_killed_and_ends_with_its
 
 @pytest.mark.parametrize("backend", ["postgres"], scope="session")
 def test_at_sigterm_the_dispatcher_process_records_its_attempt_in_flight_within_the_grace(
-        backend, fresh_database_url, tmp_path, receiver):
+    backend, fresh_database_url, tmp_path, receiver
+):
     from service.storage.models import WebhookDelivery
 
     server = _serve(fresh_database_url, tmp_path, {**FAST, "ISSUES_SHUTDOWN_GRACE": "5"})

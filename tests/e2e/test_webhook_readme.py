@@ -25,17 +25,26 @@ def _free_port() -> int:
 def test_the_readme_webhook_walkthrough_runs_as_written(tmp_path: pathlib.Path):
     serve = shlex.split(block_after("webhooks-serve").strip())
     env = dict(word.split("=", 1) for word in serve if "=" in word)  # the variables it is started with
-    assert serve[len(env):] == ["python", "-m", "service", "serve"] and env["ISSUES_WEBHOOK_ALLOW_PRIVATE"] == "1"
+    assert serve[len(env) :] == ["python", "-m", "service", "serve"] and env["ISSUES_WEBHOOK_ALLOW_PRIVATE"] == "1"
     server = harness.ServerProcess(f"sqlite:///{tmp_path / 'hooks.db'}", tmp_path, http=True, env=env)
     try:
         token, _ = harness.mint_token(server.database_url, "admin")
         port = _free_port()
         script = "set -euo pipefail\n" + block_after("webhooks-walkthrough")
-        script = (script.replace("localhost:8080", f"127.0.0.1:{server.http_port}")
-                  .replace("localhost:50051", server.target).replace("9000", str(port)))
+        script = (
+            script.replace("localhost:8080", f"127.0.0.1:{server.http_port}")
+            .replace("localhost:50051", server.target)
+            .replace("9000", str(port))
+        )
         venv = pathlib.Path(sys.executable).parent
-        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=180, cwd=tmp_path,
-                                env={**os.environ, "TOKEN": token, "PATH": f"{venv}:{os.environ['PATH']}"})
+        result = subprocess.run(
+            ["bash", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=tmp_path,
+            env={**os.environ, "TOKEN": token, "PATH": f"{venv}:{os.environ['PATH']}"},
+        )
     finally:
         server.stop()
         harness.close_databases()
@@ -55,5 +64,5 @@ def test_the_readme_webhook_walkthrough_runs_as_written(tmp_path: pathlib.Path):
     assert pending["items"][0]["last_status_code"] == 500 and pending["items"][0]["id"] == down[0][0]
     redelivered, _ = decoder.raw_decode(out, out.index("{", at))
     assert redelivered["id"] == down[0][0]
-    tables = out[out.index("ID  "):]  # issuectl's tables follow
+    tables = out[out.index("ID  ") :]  # issuectl's tables follow
     assert "/hooks/issues" in tables and "issue.created" in tables and "succeeded" in tables

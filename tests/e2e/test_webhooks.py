@@ -37,8 +37,20 @@ FAST = {
     "ISSUES_WEBHOOK_DISABLE_FAILURES": "100000",
 }
 KEYS = {"id", "url", "events", "description", "active", "disabled_reason", "created_at", "updated_at", "secret"}
-DELIVERY_KEYS = {"id", "webhook_id", "event_sequence", "event_type", "status", "attempts", "last_status_code",
-                 "last_error", "last_duration_ms", "next_attempt_at", "created_at", "delivered_at"}
+DELIVERY_KEYS = {
+    "id",
+    "webhook_id",
+    "event_sequence",
+    "event_type",
+    "status",
+    "attempts",
+    "last_status_code",
+    "last_error",
+    "last_duration_ms",
+    "next_attempt_at",
+    "created_at",
+    "delivered_at",
+}
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +79,9 @@ class Admin:
 
     def __init__(self, server: harness.ServerProcess, token: str) -> None:
         self.token = token
-        self.http = httpx.Client(base_url=server.http_url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
-                                 timeout=30)
+        self.http = httpx.Client(
+            base_url=server.http_url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
         self.channel = grpc.insecure_channel(server.target)
         self.grpc = harness.Api(self.channel, token)
 
@@ -83,8 +96,9 @@ class Admin:
     def deliveries(self, hook_id: str, **params: Any) -> list[dict[str, Any]]:
         return self.ok("GET", f"/webhooks/{hook_id}/deliveries", params=params)["items"]
 
-    def wait_deliveries(self, hook_id: str, condition: Callable[[list[dict[str, Any]]], bool],
-                        timeout: float = 30.0, limit: int = 100) -> list[dict[str, Any]]:
+    def wait_deliveries(
+        self, hook_id: str, condition: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0, limit: int = 100
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             found = self.deliveries(hook_id, limit=limit)
@@ -125,7 +139,8 @@ def test_a_webhook_is_made_read_changed_and_deleted_with_its_secret_shown_once(a
     admin.ok("DELETE", located.headers["Location"].removeprefix("/api/v1"), 204)
     shown = admin.ok("GET", f"/webhooks/{made['id']}")
     assert shown["secret"] is None and {k: v for k, v in shown.items() if k != "secret"} == {
-        k: v for k, v in made.items() if k != "secret"}
+        k: v for k, v in made.items() if k != "secret"
+    }
     second = admin.hook(receiver.url("/ok"), active=False)
     assert second["events"] == [] and second["active"] is False
     first_page = admin.ok("GET", "/webhooks", params={"limit": 1})
@@ -162,11 +177,14 @@ def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(admin: Admin):
     assert admin.ok("GET", "/webhooks")["items"] == []
     with pytest.raises(grpc.RpcError) as refused:
         admin.grpc.CreateWebhook(url="gopher://x")
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and harness.bad_request_fields(refused.value) == ["url"]
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and harness.bad_request_fields(refused.value) == [
+        "url"
+    ]
 
 
-def test_only_admins_and_only_their_workspace(server: harness.ServerProcess, hook_db: str, admin: Admin,
-                                              receiver: Receiver):
+def test_only_admins_and_only_their_workspace(
+    server: harness.ServerProcess, hook_db: str, admin: Admin, receiver: Receiver
+):
     made = admin.hook(receiver.url("/ok"))
     _, slug = harness.mint_token(hook_db, "viewer")  # another workspace
     other, _ = harness.mint_token(hook_db, "admin", workspace=slug)
@@ -185,8 +203,12 @@ def test_only_admins_and_only_their_workspace(server: harness.ServerProcess, hoo
         token, _ = harness.mint_token(hook_db, role)
         lower = Admin(server, token)
         try:
-            for method, path in (("GET", "/webhooks"), ("POST", "/webhooks"), ("GET", f"/webhooks/{made['id']}"),
-                                 ("POST", f"/webhooks/{made['id']}:rotateSecret")):
+            for method, path in (
+                ("GET", "/webhooks"),
+                ("POST", "/webhooks"),
+                ("GET", f"/webhooks/{made['id']}"),
+                ("POST", f"/webhooks/{made['id']}:rotateSecret"),
+            ):
                 body = {"url": receiver.url("/ok")} if path == "/webhooks" else {}
                 assert lower.http.request(method, path, json=body if method == "POST" else None).status_code == 403
         finally:
@@ -283,21 +305,28 @@ def test_deliveries_page_by_a_token_alone_with_the_first_requests_status(admin: 
         over_grpc = admin.grpc.ListWebhookDeliveries(webhook_id=made["id"], status=[succeeded], limit=2)
         rest = admin.grpc.ListWebhookDeliveries(webhook_id=made["id"], page_token=over_grpc.next_page_token)
         assert [d.id for d in list(over_grpc.items) + list(rest.items)] == [
-            d["id"] for d in first["items"] + alone["items"]]
+            d["id"] for d in first["items"] + alone["items"]
+        ]
         with pytest.raises(grpc.RpcError) as refused:
-            admin.grpc.ListWebhookDeliveries(webhook_id=made["id"], status=[webhook_pb2.WebhookDelivery.STATUS_FAILED],
-                                             page_token=over_grpc.next_page_token)
+            admin.grpc.ListWebhookDeliveries(
+                webhook_id=made["id"],
+                status=[webhook_pb2.WebhookDelivery.STATUS_FAILED],
+                page_token=over_grpc.next_page_token,
+            )
         assert harness.bad_request_fields(refused.value) == ["page_token"]
     finally:
         receiver.switch = "ok"
 
 
-@pytest.mark.parametrize("path, error", [
-    ("/slow", "timed out after 1.5 s"),
-    ("/close", "connection failed"),
-    ("/redirect", "HTTP 302 (redirects are not followed)"),
-    ("/throttle", "HTTP 429"),
-])
+@pytest.mark.parametrize(
+    "path, error",
+    [
+        ("/slow", "timed out after 1.5 s"),
+        ("/close", "connection failed"),
+        ("/redirect", "HTTP 302 (redirects are not followed)"),
+        ("/throttle", "HTTP 429"),
+    ],
+)
 def test_a_failing_receiver_is_retried_then_given_up(admin: Admin, receiver: Receiver, path: str, error: str):
     made = admin.hook(receiver.url(path), events=["issue.created"])
     ok = admin.hook(receiver.url("/ok/beside"), events=["issue.created"])
@@ -367,8 +396,10 @@ def test_ping_rotation_and_redelivery(admin: Admin, receiver: Receiver):
     got = receiver.wait_for(lambda seen: len([r for r in seen if r.path == "/ok/ping"]) >= 3)
     redelivered = [r for r in got if r.path == "/ok/ping"][2]
     assert redelivered.headers["webhook-id"] == ping["id"] and verify(rotated["secret"], redelivered)["type"] == "ping"
-    admin.wait_deliveries(made["id"], lambda d: any(x["id"] == ping["id"] and x["attempts"] == 2
-                                                     and x["status"] == "succeeded" for x in d))
+    admin.wait_deliveries(
+        made["id"],
+        lambda d: any(x["id"] == ping["id"] and x["attempts"] == 2 and x["status"] == "succeeded" for x in d),
+    )
     missing = admin.http.post(f"/webhooks/{made['id']}/deliveries/{made['id']}:redeliver", json={})
     assert missing.status_code == 404
 
@@ -380,8 +411,9 @@ def _metric(text: str, name: str, labels: str = "") -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def test_metrics_count_deliveries_by_outcome_their_latency_and_each_webhooks_queue(server, admin: Admin,
-                                                                                   receiver: Receiver):
+def test_metrics_count_deliveries_by_outcome_their_latency_and_each_webhooks_queue(
+    server, admin: Admin, receiver: Receiver
+):
     before = httpx.get(server.http_url + "/metrics").text
     ok = admin.hook(receiver.url("/ok/metrics"), events=["issue.created"])
     stuck = admin.hook(receiver.url("/fail"), events=["issue.created"])
@@ -398,19 +430,41 @@ def test_metrics_count_deliveries_by_outcome_their_latency_and_each_webhooks_que
         time.sleep(0.2)
     assert depths == [3, 0], text
     succeeded = '{outcome="succeeded"}'
-    assert _metric(text, "issues_webhook_deliveries_total", succeeded) >= \
-        _metric(before, "issues_webhook_deliveries_total", succeeded) + 3
-    assert _metric(text, "issues_webhook_attempt_duration_seconds_count") >= \
-        _metric(before, "issues_webhook_attempt_duration_seconds_count") + 3
+    assert (
+        _metric(text, "issues_webhook_deliveries_total", succeeded)
+        >= _metric(before, "issues_webhook_deliveries_total", succeeded) + 3
+    )
+    assert (
+        _metric(text, "issues_webhook_attempt_duration_seconds_count")
+        >= _metric(before, "issues_webhook_attempt_duration_seconds_count") + 3
+    )
 
 
 def test_a_receiver_whose_certificate_does_not_verify_is_a_failed_attempt(admin: Admin, tmp_path):
     import ssl
     import subprocess
 
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(tmp_path / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     tls = Receiver(tls=context)

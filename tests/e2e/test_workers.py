@@ -143,7 +143,10 @@ def test_metrics_on_the_gateway_add_up_every_worker(workers):
     count = "issues_grpc_request_duration_seconds_count"
     assert value(after, count, method="GetIssue") - value(before, count, method="GetIssue") == calls
     http_404 = dict(method="GET", route="GetIssue", code="404")
-    assert value(after, "issues_http_requests_total", **http_404) - value(before, "issues_http_requests_total", **http_404) == 1
+    assert (
+        value(after, "issues_http_requests_total", **http_404) - value(before, "issues_http_requests_total", **http_404)
+        == 1
+    )
     # Gauges of the live workers add up: two pools of the default size.
     assert value(after, "issues_db_pool_connections_max") == POOL_SIZE * WORKERS
     assert value(after, "issues_event_streams_open") == 0
@@ -153,9 +156,15 @@ def test_attachments_upload_through_the_gateway_process(workers):
     token, _ = harness.mint_token(workers.database_url, "member")
     content = b"# plan\n" * 20_000  # several 64 KiB chunks
     with httpx.Client(base_url=workers.http_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-        created = http.post("/api/v1/attachments", json={
-            "file_name": "plan.md", "content_type": "text/markdown", "size_bytes": len(content),
-            "sha256": hashlib.sha256(content).hexdigest()})
+        created = http.post(
+            "/api/v1/attachments",
+            json={
+                "file_name": "plan.md",
+                "content_type": "text/markdown",
+                "size_bytes": len(content),
+                "sha256": hashlib.sha256(content).hexdigest(),
+            },
+        )
         assert created.status_code == 201, created.text
         upload_url = created.json()["upload_url"]
         assert upload_url.startswith(f"{workers.http_url}/blobs/")
@@ -323,8 +332,10 @@ def test_kill_9_one_worker_under_load_it_is_replaced_and_the_others_keep_serving
             issue_id = harness.Api(channel, token).CreateIssue(title="under load").uuid
         load = Load(server, token, issue_id)
         try:
-            wait_for("calls on every path", lambda: all(
-                len(load.outcomes.get(k, [])) >= 20 for k in ("worker-1", "worker-2", "gateway")))
+            wait_for(
+                "calls on every path",
+                lambda: all(len(load.outcomes.get(k, [])) >= 20 for k in ("worker-1", "worker-2", "gateway")),
+            )
             before = scrape(server.http_url)
             victim = server.pids["worker-1"]
             killed_at = time.monotonic()
@@ -332,13 +343,19 @@ def test_kill_9_one_worker_under_load_it_is_replaced_and_the_others_keep_serving
 
             def replacement() -> int | None:
                 for entry in server.log_entries():
-                    if entry.get("msg") == "process serving" and entry.get("child") == "worker-1" and entry["pid"] != victim:
+                    if (
+                        entry.get("msg") == "process serving"
+                        and entry.get("child") == "worker-1"
+                        and entry["pid"] != victim
+                    ):
                         return int(entry["pid"])
                 return None
 
             new_pid = int(wait_for("a new worker-1", replacement))  # type: ignore[arg-type]
             # Its own port answers again, now from the new process.
-            wait_for("worker-1's port to answer", lambda: load.after("worker-1", time.monotonic() - 0.2)[-3:] == ["OK"] * 3)
+            wait_for(
+                "worker-1's port to answer", lambda: load.after("worker-1", time.monotonic() - 0.2)[-3:] == ["OK"] * 3
+            )
             time.sleep(1.0)
         finally:
             load.stop()
@@ -373,7 +390,9 @@ def test_a_process_that_keeps_dying_is_restarted_with_backoff_and_the_gateway_to
             victim = wait_for("worker-2 serving", lambda: latest_pid(server, "worker-2"))
             os.kill(victim, signal.SIGKILL)  # type: ignore[arg-type]
             wait_for("worker-2 restarted", lambda: latest_pid(server, "worker-2") not in (None, victim))
-        delays = [e["restart_in_seconds"] for e in server.log_entries() if e.get("msg") == "process exited; restarting it"]
+        delays = [
+            e["restart_in_seconds"] for e in server.log_entries() if e.get("msg") == "process exited; restarting it"
+        ]
         assert delays == [0.5, 1.0, 2.0]
 
         # The gateway is restarted on the same port.
@@ -411,11 +430,27 @@ def test_sigterm_drains_every_process_and_the_supervisor_exits_0(fresh_database_
 
     release = hold_write_lock(fresh_database_url)
     try:
-        calls = [threading.Thread(target=attempt, args=(f"worker-{i + 1}", lambda c=c: harness.Api(c, token).CreateIssue(
-            title="in flight at SIGTERM"))) for i, c in enumerate(channels)]
-        calls.append(threading.Thread(target=attempt, args=("gateway", lambda: httpx.post(
-            f"{server.http_url}/api/v1/issues", json={"title": "in flight too", "description": []},
-            headers={"Authorization": f"Bearer {token}"}, timeout=30))))
+        calls = [
+            threading.Thread(
+                target=attempt,
+                args=(f"worker-{i + 1}", lambda c=c: harness.Api(c, token).CreateIssue(title="in flight at SIGTERM")),
+            )
+            for i, c in enumerate(channels)
+        ]
+        calls.append(
+            threading.Thread(
+                target=attempt,
+                args=(
+                    "gateway",
+                    lambda: httpx.post(
+                        f"{server.http_url}/api/v1/issues",
+                        json={"title": "in flight too", "description": []},
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=30,
+                    ),
+                ),
+            )
+        )
         for thread in calls:
             thread.start()
         time.sleep(0.7)  # every call now waits on the lock
@@ -449,8 +484,19 @@ def test_sigterm_drains_every_process_and_the_supervisor_exits_0(fresh_database_
 @pytest.mark.parametrize("workers", ["0", "x", "65"])
 def test_a_bad_worker_count_is_a_usage_error(workers, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--database-url", f"sqlite:///{tmp_path}/x.db", "--workers", workers],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--database-url",
+            f"sqlite:///{tmp_path}/x.db",
+            "--workers",
+            workers,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2 and "--workers" in done.stderr
 
@@ -464,13 +510,27 @@ def test_a_port_in_use_fails_the_start_with_status_2_in_one_line(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "service", "serve", "--database-url", f"sqlite:///{tmp_path}/x.db", "--workers", "2",
-             "--grpc-listen", f"127.0.0.1:{port}", "--no-http"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                "--database-url",
+                f"sqlite:///{tmp_path}/x.db",
+                "--workers",
+                "2",
+                "--grpc-listen",
+                f"127.0.0.1:{port}",
+                "--no-http",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert done.returncode == 2 and done.stderr.splitlines() == [
         f"error: cannot serve gRPC on 127.0.0.1:{port}: address already in use; "
-        "choose another address with --grpc-listen HOST:PORT (or ISSUES_GRPC_LISTEN)"]
+        "choose another address with --grpc-listen HOST:PORT (or ISSUES_GRPC_LISTEN)"
+    ]
 
 
 def test_the_readme_tracker_walkthrough_runs_against_workers(tmp_path):
@@ -490,9 +550,22 @@ def test_a_second_supervisor_on_the_same_port_fails_to_start(tmp_path):
     first = harness.ServerProcess(f"sqlite:///{tmp_path / 'one.db'}", tmp_path, workers=WORKERS)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "service", "serve", "--database-url", f"sqlite:///{tmp_path / 'two.db'}",
-             "--workers", str(WORKERS), "--grpc-listen", first.target, "--no-http"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                "--database-url",
+                f"sqlite:///{tmp_path / 'two.db'}",
+                "--workers",
+                str(WORKERS),
+                "--grpc-listen",
+                first.target,
+                "--no-http",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 2 and done.stderr.startswith(f"error: cannot serve gRPC on {first.target}: ")
         assert "--grpc-listen" in done.stderr and len(done.stderr.splitlines()) == 1

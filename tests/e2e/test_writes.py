@@ -61,7 +61,9 @@ def test_a_repeated_create_gets_the_first_response_and_creates_nothing(http):
     assert ok(http.viewer.get("/api/v1/issues"))["count"] == 1
     assert ok(http.viewer.get(f"/api/v1/issues/{first.json()['uuid']}/comments"))["count"] == 1
 
-    other = error(http.member.post("/api/v1/issues", json={**body, "title": "Another"}, headers=key), 409, "ALREADY_EXISTS")
+    other = error(
+        http.member.post("/api/v1/issues", json={**body, "title": "Another"}, headers=key), 409, "ALREADY_EXISTS"
+    )
     assert other["message"].startswith("request_id:")
     assert info_of({"error": other})["reason"] == "REQUEST_ID_REUSED"
     assert ok(http.viewer.get("/api/v1/issues"))["count"] == 1
@@ -72,10 +74,17 @@ def test_comments_and_attachments_take_a_key_too_and_keys_belong_to_a_workspace(
     key = {"Idempotency-Key": "shared-key-1"}
     comment = http.member.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "once"}, headers=key)
     assert comment.status_code == 201
-    assert http.member.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "once"}, headers=key).json() == comment.json()
+    assert (
+        http.member.post(f"/api/v1/issues/{issue['uuid']}/comments", json={"content": "once"}, headers=key).json()
+        == comment.json()
+    )
     assert ok(http.viewer.get(f"/api/v1/issues/{issue['uuid']}/comments"))["count"] == 1
     # The same key for another method is another request.
-    error(http.member.post("/api/v1/attachments", json={"file_name": "a", "size_bytes": 1}, headers=key), 409, "ALREADY_EXISTS")
+    error(
+        http.member.post("/api/v1/attachments", json={"file_name": "a", "size_bytes": 1}, headers=key),
+        409,
+        "ALREADY_EXISTS",
+    )
 
     elsewhere = http.client("member")  # another workspace: its own keys
     made = elsewhere.post("/api/v1/attachments", json={"file_name": "a", "size_bytes": 1}, headers=key)
@@ -100,8 +109,11 @@ def test_request_id_in_the_body_works_like_the_header_and_both_must_agree(http):
         assert made.get("attachment", made)["uuid"] == again.get("attachment", again)["uuid"]
     assert ok(http.viewer.get(path))["count"] == 1
 
-    both = http.member.post("/api/v1/issues", json={"title": "u", "description": [], "request_id": "a-key"},
-                            headers={"Idempotency-Key": "another-key"})
+    both = http.member.post(
+        "/api/v1/issues",
+        json={"title": "u", "description": [], "request_id": "a-key"},
+        headers={"Idempotency-Key": "another-key"},
+    )
     assert error(both, 400, "INVALID_ARGUMENT")["details"][0]["field_violations"][0]["field"] == "request_id"
     assert ok(http.viewer.get("/api/v1/issues"))["count"] == 1  # nothing was created
 
@@ -130,8 +142,11 @@ def test_request_id_over_grpc_and_its_rules(workspace):
 
 def test_a_refused_first_request_is_not_remembered(http):
     key = {"Idempotency-Key": f"refused-{uuid.uuid4()}"}
-    error(http.member.post("/api/v1/issues", json={"title": "t", "description": [], "parent_id": "NOPE-9"}, headers=key),
-          400, "INVALID_ARGUMENT")
+    error(
+        http.member.post("/api/v1/issues", json={"title": "t", "description": [], "parent_id": "NOPE-9"}, headers=key),
+        400,
+        "INVALID_ARGUMENT",
+    )
     made = ok(http.member.post("/api/v1/issues", json={"title": "t", "description": []}, headers=key), 201)
     assert made["title"] == "t"
 
@@ -206,8 +221,11 @@ def test_comment_etags_move_with_edits_reactions_and_deletion(http):
     reacted = ok(http.member.post(f"{url}/reactions", json={"emoji": "👍"}))
     assert reacted["etag"] != comment["etag"]
     assert ok(http.member.post(f"{url}/reactions", json={"emoji": "👍"}))["etag"] == reacted["etag"]  # no change
-    refusal = error(http.member.patch(url, json={"content": "d"}, headers={"If-Match": f'"{comment["etag"]}"'}),
-                    412, "FAILED_PRECONDITION")
+    refusal = error(
+        http.member.patch(url, json={"content": "d"}, headers={"If-Match": f'"{comment["etag"]}"'}),
+        412,
+        "FAILED_PRECONDITION",
+    )
     assert info_of({"error": refusal})["reason"] == "ETAG_MISMATCH"
 
     edited = ok(http.member.patch(url, json={"content": "d"}, headers={"If-Match": f'"{reacted["etag"]}"'}))
@@ -222,12 +240,22 @@ def test_etags_over_grpc(workspace):
     issue = workspace.member.CreateIssue(title="t")
     assert issue.etag and workspace.viewer.GetIssue(issue_id=issue.uuid).etag == issue.etag
     updated = workspace.member.UpdateIssue(issue_id=issue.uuid, title="u", etag=issue.etag)
-    failure = refused(workspace.member.UpdateIssue, grpc.StatusCode.FAILED_PRECONDITION,
-                      issue_id=issue.uuid, title="v", etag=issue.etag)
+    failure = refused(
+        workspace.member.UpdateIssue,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        issue_id=issue.uuid,
+        title="v",
+        etag=issue.etag,
+    )
     assert reason(failure) == "ETAG_MISMATCH"
     comment = workspace.member.CreateComment(issue_id=issue.uuid, content="c")
-    refused(workspace.member.DeleteComment, grpc.StatusCode.FAILED_PRECONDITION,
-            issue_id=issue.uuid, comment_id=comment.uuid, etag=updated.etag)
+    refused(
+        workspace.member.DeleteComment,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        issue_id=issue.uuid,
+        comment_id=comment.uuid,
+        etag=updated.etag,
+    )
     workspace.member.DeleteComment(issue_id=issue.uuid, comment_id=comment.uuid, etag=comment.etag)
     refused(workspace.admin.DeleteIssue, grpc.StatusCode.FAILED_PRECONDITION, issue_id=issue.uuid, etag=issue.etag)
     workspace.admin.DeleteIssue(issue_id=issue.uuid, etag=updated.etag)
@@ -260,18 +288,38 @@ def test_listed_issues_carry_the_current_etag_through_the_message_cache(grpc_ser
     issue = workspace.member.CreateIssue(title="cached")
     assert workspace.viewer.ListIssues().items[0].etag == issue.etag  # built, and cached
     changed = workspace.member.UpdateIssue(issue_id=issue.uuid, title="changed")
-    assert workspace.viewer.ListIssues().items[0].etag == changed.etag == workspace.viewer.GetIssue(issue_id=issue.uuid).etag
+    assert (
+        workspace.viewer.ListIssues().items[0].etag
+        == changed.etag
+        == workspace.viewer.GetIssue(issue_id=issue.uuid).etag
+    )
 
     # A new prefix changes what the issue shows (its identifier), so its etag too.
     slug = harness.in_database(grpc_server.database_url, lambda: _slug_of(issue.uuid))
-    command = [sys.executable, "-m", "service", "workspace", "update", "--slug", slug, "--prefix", "NEWP",
-               "--database-url", grpc_server.database_url]
+    command = [
+        sys.executable,
+        "-m",
+        "service",
+        "workspace",
+        "update",
+        "--slug",
+        slug,
+        "--prefix",
+        "NEWP",
+        "--database-url",
+        grpc_server.database_url,
+    ]
     assert subprocess.run(command, capture_output=True, text=True, timeout=60).returncode == 0
     listed = workspace.viewer.ListIssues().items[0]
     got = workspace.viewer.GetIssue(issue_id=issue.uuid)
     assert listed.identifier == got.identifier == "NEWP-1" and listed.etag == got.etag != changed.etag
-    refused(workspace.member.UpdateIssue, grpc.StatusCode.FAILED_PRECONDITION, issue_id=issue.uuid, title="x",
-            etag=changed.etag)
+    refused(
+        workspace.member.UpdateIssue,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        issue_id=issue.uuid,
+        title="x",
+        etag=changed.etag,
+    )
 
 
 def _slug_of(issue_id: str) -> str:
@@ -285,8 +333,19 @@ def _slug_of(issue_id: str) -> str:
 
 def test_bulk_update_of_a_hundred_ids_gives_each_its_outcome(http):
     admin = http.admin
-    ok(admin.put("/api/v1/workflow", json={"transitions": {
-        "open": ["in_progress"], "in_progress": ["resolved", "open"], "resolved": ["open"], "rejected": ["open"]}}))
+    ok(
+        admin.put(
+            "/api/v1/workflow",
+            json={
+                "transitions": {
+                    "open": ["in_progress"],
+                    "in_progress": ["resolved", "open"],
+                    "resolved": ["open"],
+                    "rejected": ["open"],
+                }
+            },
+        )
+    )
     mine = [ok(http.member.post("/api/v1/issues", json={"title": f"i{n}", "description": []}), 201) for n in range(70)]
     # 10 resolved: the workflow allows them only back to open, so moving them to in_progress is refused.
     for issue in mine[:10]:
@@ -294,11 +353,17 @@ def test_bulk_update_of_a_hundred_ids_gives_each_its_outcome(http):
             ok(http.member.patch(f"/api/v1/issues/{issue['uuid']}", json={"status": status}))
     # 5 already as asked: unchanged.
     for issue in mine[10:15]:
-        ok(http.member.patch(f"/api/v1/issues/{issue['uuid']}", json={"status": "in_progress", "priority": "high",
-                                                                        "tags": ["triaged"]}))
+        ok(
+            http.member.patch(
+                f"/api/v1/issues/{issue['uuid']}",
+                json={"status": "in_progress", "priority": "high", "tags": ["triaged"]},
+            )
+        )
     other = http.client("admin")
     theirs = [ok(other.post("/api/v1/issues", json={"title": "theirs", "description": []}), 201) for _ in range(15)]
-    unknown = [str(uuid.uuid4()) for _ in range(10)] + [f"{mine[0]['identifier'].split('-')[0]}-{9000 + n}" for n in range(5)]
+    unknown = [str(uuid.uuid4()) for _ in range(10)] + [
+        f"{mine[0]['identifier'].split('-')[0]}-{9000 + n}" for n in range(5)
+    ]
 
     ids: list[str] = []
     expected: dict[str, str] = {}
@@ -314,8 +379,12 @@ def test_bulk_update_of_a_hundred_ids_gives_each_its_outcome(http):
     ids = [ids[(i * 37) % 100] for i in range(100)]  # interleaved
     assert len(set(ids)) == 100
 
-    answer = ok(http.member.post("/api/v1/issues:bulkUpdate", json={
-        "ids": ids, "updates": {"status": "in_progress", "priority": "high", "tags": ["triaged"]}}))
+    answer = ok(
+        http.member.post(
+            "/api/v1/issues:bulkUpdate",
+            json={"ids": ids, "updates": {"status": "in_progress", "priority": "high", "tags": ["triaged"]}},
+        )
+    )
 
     assert [r["id"] for r in answer["results"]] == ids
     assert {r["id"]: r["outcome"] for r in answer["results"]} == expected
@@ -323,8 +392,11 @@ def test_bulk_update_of_a_hundred_ids_gives_each_its_outcome(http):
     not_found = [r["error"] for r in answer["results"] if r["id"] in set(unknown) | {i["uuid"] for i in theirs}]
     assert {(e["code"], e["status"]) for e in not_found} == {(404, "NOT_FOUND")}
     assert all(e["message"].endswith("not found") for e in not_found)  # theirs exactly like unknown ones
-    refusals = [r["error"] for r in answer["results"] if r["outcome"] == "failed" and r["id"] not in set(unknown)
-                and r["error"]["code"] == 400]
+    refusals = [
+        r["error"]
+        for r in answer["results"]
+        if r["outcome"] == "failed" and r["id"] not in set(unknown) and r["error"]["code"] == 400
+    ]
     assert len(refusals) == 10 and all("from resolved to in_progress" in e["message"] for e in refusals)
     assert all(r["error"] is None for r in answer["results"] if r["outcome"] != "failed")
 
@@ -343,16 +415,31 @@ def test_bulk_update_of_a_hundred_ids_gives_each_its_outcome(http):
 
 def test_bulk_update_detaches_clears_and_moves_parents(http):
     parent = ok(http.member.post("/api/v1/issues", json={"title": "p", "description": []}), 201)
-    kids = [ok(http.member.post("/api/v1/issues", json={"title": "k", "description": [], "tags": ["x"]}), 201)
-            for _ in range(3)]
+    kids = [
+        ok(http.member.post("/api/v1/issues", json={"title": "k", "description": [], "tags": ["x"]}), 201)
+        for _ in range(3)
+    ]
     ids = [k["identifier"] for k in kids]
-    moved = ok(http.member.post("/api/v1/issues:bulkUpdate", json={"ids": ids, "updates": {"parent_id": parent["identifier"], "owner": "o"}}))
+    moved = ok(
+        http.member.post(
+            "/api/v1/issues:bulkUpdate", json={"ids": ids, "updates": {"parent_id": parent["identifier"], "owner": "o"}}
+        )
+    )
     assert moved["updated"] == 3 and ok(http.viewer.get(f"/api/v1/issues/{parent['uuid']}"))["sub_issues_count"] == 3
     # A parent that would be the issue itself fails for that issue alone.
-    self_parent = ok(http.member.post("/api/v1/issues:bulkUpdate", json={"ids": [ids[0], parent["uuid"]], "updates": {"parent_id": parent["uuid"]}}))
+    self_parent = ok(
+        http.member.post(
+            "/api/v1/issues:bulkUpdate",
+            json={"ids": [ids[0], parent["uuid"]], "updates": {"parent_id": parent["uuid"]}},
+        )
+    )
     assert [r["outcome"] for r in self_parent["results"]] == ["unchanged", "failed"]
     assert self_parent["results"][1]["error"]["status"] == "INVALID_ARGUMENT"
-    cleared = ok(http.member.post("/api/v1/issues:bulkUpdate", json={"ids": ids, "updates": {"parent_id": None, "tags": None, "owner": None}}))
+    cleared = ok(
+        http.member.post(
+            "/api/v1/issues:bulkUpdate", json={"ids": ids, "updates": {"parent_id": None, "tags": None, "owner": None}}
+        )
+    )
     assert cleared["updated"] == 3
     for kid in kids:
         now = ok(http.viewer.get(f"/api/v1/issues/{kid['uuid']}"))
@@ -383,9 +470,13 @@ def test_bulk_update_input_and_roles(http, workspace):
     made = workspace.member.CreateIssue(title="g")
     from issues.v1 import issue_service_pb2 as pb
 
-    reply = workspace.member.BulkUpdateIssues(ids=[made.identifier, "ZZ-1"], updates=pb.IssueUpdates(priority=Issue.PRIORITY_MEDIUM))
+    reply = workspace.member.BulkUpdateIssues(
+        ids=[made.identifier, "ZZ-1"], updates=pb.IssueUpdates(priority=Issue.PRIORITY_MEDIUM)
+    )
     assert reply.updated == 1
     assert [(r.id, r.outcome) for r in reply.results] == [
-        (made.identifier, pb.BulkUpdateResult.OUTCOME_UPDATED), ("ZZ-1", pb.BulkUpdateResult.OUTCOME_FAILED)]
+        (made.identifier, pb.BulkUpdateResult.OUTCOME_UPDATED),
+        ("ZZ-1", pb.BulkUpdateResult.OUTCOME_FAILED),
+    ]
     assert (reply.results[1].error.code, reply.results[1].error.status) == (404, "NOT_FOUND")
     assert not reply.results[0].HasField("error")

@@ -66,9 +66,15 @@ def test_compare_runs_from_a_copy_and_its_tables_become_ratios(read_only_peers, 
     assert run.rows["drf"]["ListIssues HTTP"].errors == 2
     assert run.rows["fastapi"]["CreateIssue HTTP"].server_cpu_us == 1500.0
 
-    product = {"GetIssue HTTP": SimpleNamespace(rps=1600.0, p50=0.001), "CreateIssue HTTP": SimpleNamespace(rps=500.0, p50=0.002)}
+    product = {
+        "GetIssue HTTP": SimpleNamespace(rps=1600.0, p50=0.001),
+        "CreateIssue HTTP": SimpleNamespace(rps=500.0, p50=0.002),
+    }
     table = "\n".join(peers.ratio_lines(run, product.get))
-    assert "| GET one issue | 1,600 RPS, 1.00 ms | 1,000 RPS, 1.10 ms | 1.60x (≥ 1.5x: PASS) | 300 RPS, 1.10 ms | 5.33x (≥ 3x: PASS) |" in table
+    assert (
+        "| GET one issue | 1,600 RPS, 1.00 ms | 1,000 RPS, 1.10 ms | 1.60x (≥ 1.5x: PASS) | 300 RPS, 1.10 ms | 5.33x (≥ 3x: PASS) |"
+        in table
+    )
     assert "| POST create | 500 RPS, 2.00 ms | 400 RPS, 2.20 ms | 1.25x (≥ 1.5x: MISS) |" in table
     assert "| GET a page of 100 | not measured | 100 RPS, 9.00 ms, 2 errors | — (≥ 2x) |" in table
 

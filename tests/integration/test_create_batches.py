@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from service.app import issues
-from service.app.create_batches import _Create, _commit
+from service.app.create_batches import _commit, _Create
 from service.app.runner import Runner
 from service.domain.errors import InvalidArgument
 from service.domain.identifiers import IssueRef
@@ -36,8 +36,9 @@ def statements(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [str(r.msg[0]) if isinstance(r.msg, tuple) else str(r.msg) for r in caplog.records if r.name == "peewee"]
 
 
-def gathered(monkeypatch: pytest.MonkeyPatch, runner: Runner, caller: Principal, blobs: Any,
-             *parents: IssueRef | None) -> list[_Create]:
+def gathered(
+    monkeypatch: pytest.MonkeyPatch, runner: Runner, caller: Principal, blobs: Any, *parents: IssueRef | None
+) -> list[_Create]:
     gather = Gather()
     monkeypatch.setattr(runner, "creates", gather)
     for i, parent in enumerate(parents):
@@ -47,8 +48,9 @@ def gathered(monkeypatch: pytest.MonkeyPatch, runner: Runner, caller: Principal,
 
 
 def numbers(caller: Principal) -> list[int]:
-    return database.transaction(lambda: sorted(
-        i.number for i in Issue.select(Issue.number).where(Issue.workspace == caller.workspace_id)))
+    return database.transaction(
+        lambda: sorted(i.number for i in Issue.select(Issue.number).where(Issue.workspace == caller.workspace_id))
+    )
 
 
 def test_a_batch_whose_creates_all_succeed_takes_no_savepoint(db, blobs, monkeypatch, caplog, runner):

@@ -39,20 +39,45 @@ def _insert(db: Any, workspace_id: int, n: int, title: str, status: str = "open"
         "INSERT INTO issues (uuid, workspace_id, title, description, status, priority, tags, owner, created_by,"
         " created_at, updated_at, session_ids, attachment_ids, version, number, search_text)"
         f" VALUES ({', '.join([p] * 16)})",
-        (issue_id, workspace_id, title, "[]", status, priority, json.dumps([]), "Unassigned", "a@old.co",
-         at, at, "[]", "[]", 1, n, search_text(title, [], None)))
+        (
+            issue_id,
+            workspace_id,
+            title,
+            "[]",
+            status,
+            priority,
+            json.dumps([]),
+            "Unassigned",
+            "a@old.co",
+            at,
+            at,
+            "[]",
+            "[]",
+            1,
+            n,
+            search_text(title, [], None),
+        ),
+    )
 
 
 def test_the_migration_keeps_every_issue_findable_on_a_populated_database(handle, monkeypatch):
     every = migrate.available()
     monkeypatch.setattr(migrate, "available", lambda: [m for m in every if m.version < 12])
     migrate.migrate(handle)
-    ours, theirs = (database.transaction(lambda s=slug: workspaces.ensure(s, default_prefix(s)).id, write=True)
-                    for slug in ("ours", "theirs"))
+    ours, theirs = (
+        database.transaction(lambda s=slug: workspaces.ensure(s, default_prefix(s)).id, write=True)
+        for slug in ("ours", "theirs")
+    )
     with handle.connection_context():
         for n in range(30):
-            _insert(handle, ours, n, f"Pump {n} {'seal' if n % 3 == 0 else 'bearing'}",
-                    status="open" if n % 2 else "resolved", priority="high" if n % 5 == 0 else "low")
+            _insert(
+                handle,
+                ours,
+                n,
+                f"Pump {n} {'seal' if n % 3 == 0 else 'bearing'}",
+                status="open" if n % 2 else "resolved",
+                priority="high" if n % 5 == 0 else "low",
+            )
         for n in range(10):
             _insert(handle, theirs, n, "Pump seal")
     monkeypatch.setattr(migrate, "available", lambda: every)
@@ -63,7 +88,9 @@ def test_the_migration_keeps_every_issue_findable_on_a_populated_database(handle
     runner = Runner(PeeweeStorage(), JsonRenderer(), after_commit=lambda committed: None)
 
     def listed(offset: int = 0, limit: int = 50, **filters: Any) -> tuple[int, list[str]]:
-        page = issues.list_issues(runner, caller, Titles(), IssueFilter(**filters), DEFAULT_ORDER, limit=limit, offset=offset)
+        page = issues.list_issues(
+            runner, caller, Titles(), IssueFilter(**filters), DEFAULT_ORDER, limit=limit, offset=offset
+        )
         return page.total, page.items
 
     total, seals = listed(words=("seal", "pump"))
@@ -72,7 +99,9 @@ def test_the_migration_keeps_every_issue_findable_on_a_populated_database(handle
     assert listed(offset=12, words=("seal",)) == (10, [])
     open_low = [n for n in range(29, -1, -1) if n % 2 and n % 5]
     assert listed(offset=2, limit=3, statuses=("open",), priorities=("low",)) == (
-        len(open_low), [f"Pump {n} {'seal' if n % 3 == 0 else 'bearing'}" for n in open_low[2:5]])
+        len(open_low),
+        [f"Pump {n} {'seal' if n % 3 == 0 else 'bearing'}" for n in open_low[2:5]],
+    )
 
     if database.is_postgres(handle):
         names = {r[0] for r in handle.execute_sql("SELECT indexname FROM pg_indexes WHERE tablename = 'issues'")}
@@ -86,8 +115,7 @@ def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
-def test_a_page_at_an_offset_reads_index_entries_up_to_the_page_and_rows_of_the_page_only(
-        handle, backend, monkeypatch):
+def test_a_page_at_an_offset_reads_index_entries_up_to_the_page_and_rows_of_the_page_only(handle, backend, monkeypatch):
     if backend != "postgres":
         pytest.skip("the plan is PostgreSQL's")
     migrate.migrate(handle)
@@ -100,7 +128,9 @@ def test_a_page_at_an_offset_reads_index_entries_up_to_the_page_and_rows_of_the_
             " (ARRAY['low', 'high'])[1 + (g / 2) %% 2], '[]', 'Unassigned', 'a@b.co',"
             " TIMESTAMP '2026-01-01' + g * INTERVAL '1 second', TIMESTAMP '2026-01-01', '[]', '[]', 1, g,"
             " 'issue ' || g || CASE WHEN g %% 50 = 0 THEN ' rare' ELSE '' END"
-            " FROM generate_series(1, 20000) AS g", (ws,))
+            " FROM generate_series(1, 20000) AS g",
+            (ws,),
+        )
     database.transaction(counters.rebuild, write=True)
     with handle.connection_context():
         handle.execute_sql("VACUUM ANALYZE issues")
@@ -115,8 +145,9 @@ def test_a_page_at_an_offset_reads_index_entries_up_to_the_page_and_rows_of_the_
     monkeypatch.setattr(type(handle), "execute_sql", record)
     limit, offset = 101, 3000
     f = IssueFilter(statuses=("open",), priorities=("low",))
-    total, rows = database.transaction(lambda: issue_lists.counted_page(
-        ws, f, None, DEFAULT_ORDER, limit=limit, offset=offset, after=None))
+    total, rows = database.transaction(
+        lambda: issue_lists.counted_page(ws, f, None, DEFAULT_ORDER, limit=limit, offset=offset, after=None)
+    )
     assert total == 5000 and len(rows) == limit
     sql, params = statements[-1]
     monkeypatch.setattr(type(handle), "execute_sql", real)

@@ -11,12 +11,12 @@ import pytest
 
 from service.app import attachments, comments, gc, issues
 from service.app.comment_record import record_comment
-from service.app.create_batches import _Create, _commit
+from service.app.create_batches import _commit, _Create
 from service.app.request_ids import Replay, RequestId
 from service.domain.errors import InvalidArgument, RequestIdReused
 from service.domain.identifiers import IssueRef
-from service.storage import database
 from service.domain.times import utcnow
+from service.storage import database
 from service.storage.models import Attachment, Comment, Issue, RequestIdRow
 from service.storage.request_ids import ClaimTaken, RequestIdRepository
 
@@ -80,7 +80,9 @@ def interleaved(monkeypatch: pytest.MonkeyPatch, parties: int) -> None:
 
 def test_racing_creates_with_one_request_id_make_one_issue_and_share_its_answer(db, blobs, runner):
     caller = member("racing")
-    answers = race(6, lambda: answer(lambda: issues.create_issue(runner, caller, blobs, VALUES, request_id=keyed("k-1"))))
+    answers = race(
+        6, lambda: answer(lambda: issues.create_issue(runner, caller, blobs, VALUES, request_id=keyed("k-1")))
+    )
     assert len(set(answers)) == 1 and answers[0].startswith(b"IssueView ")
     assert count(Issue, Issue.workspace == caller.workspace_id) == 1
     # Later, and from a single caller, the same.
@@ -104,8 +106,9 @@ def test_racing_comments_in_separate_transactions_make_one(db, blobs, monkeypatc
 
     monkeypatch.setattr(RequestIdRepository, "claim", counting_claim)
 
-    answers = race(2, lambda: answer(
-        lambda: comments.add_comment(runner, caller, blobs, issue, "c", [], request_id=keyed("k-2"))))
+    answers = race(
+        2, lambda: answer(lambda: comments.add_comment(runner, caller, blobs, issue, "c", [], request_id=keyed("k-2")))
+    )
 
     assert len(set(answers)) == 1 and answers[0].startswith(b"CommentView ")
     assert count(Comment, Comment.issue == issue.uuid) == 1
@@ -135,10 +138,20 @@ def test_a_create_in_a_batch_that_loses_the_race_rolls_back_alone(backend, db, b
     shared = keyed("k-3")
     out: dict[str, bytes] = {}
     threads = [
-        threading.Thread(name="batch", target=lambda: out.update(issue=answer(
-            lambda: issues.create_issue(runner, caller, blobs, {**VALUES, "title": "lost"}, request_id=shared)))),
-        threading.Thread(name="other", target=lambda: out.update(comment=answer(
-            lambda: comments.add_comment(runner, caller, blobs, issue, "won", [], request_id=shared)))),
+        threading.Thread(
+            name="batch",
+            target=lambda: out.update(
+                issue=answer(
+                    lambda: issues.create_issue(runner, caller, blobs, {**VALUES, "title": "lost"}, request_id=shared)
+                )
+            ),
+        ),
+        threading.Thread(
+            name="other",
+            target=lambda: out.update(
+                comment=answer(lambda: comments.add_comment(runner, caller, blobs, issue, "won", [], request_id=shared))
+            ),
+        ),
     ]
     for t in threads:
         t.start()
@@ -159,8 +172,12 @@ def test_repeats_within_one_batch_are_answered_as_the_first_of_them(db, blobs, r
     def work(uow: Any) -> comments.CommentView:
         return comments.CommentView(record_comment(uow, issue, "batched", []), [])
 
-    batch = [_Create(caller, work, keyed("k-8")), _Create(caller, work, keyed("k-8")),
-             _Create(caller, work, keyed("k-8", "another request")), _Create(caller, work, None)]
+    batch = [
+        _Create(caller, work, keyed("k-8")),
+        _Create(caller, work, keyed("k-8")),
+        _Create(caller, work, keyed("k-8", "another request")),
+        _Create(caller, work, None),
+    ]
     _commit(runner, batch)
 
     first, repeat, other, unkeyed = batch
@@ -175,7 +192,9 @@ def test_the_same_request_id_with_another_request_is_refused_and_changes_nothing
     caller = member("reusing")
     first = answer(lambda: issues.create_issue(runner, caller, blobs, VALUES, request_id=keyed("k-4")))
     with pytest.raises(RequestIdReused) as refused:
-        issues.create_issue(runner, caller, blobs, {**VALUES, "title": "other"}, request_id=keyed("k-4", "another request"))
+        issues.create_issue(
+            runner, caller, blobs, {**VALUES, "title": "other"}, request_id=keyed("k-4", "another request")
+        )
     assert refused.value.code == "ALREADY_EXISTS" and refused.value.metadata == {"field": "request_id"}
     assert count(Issue, Issue.workspace == caller.workspace_id) == 1
     # Keys are the workspace's own: another workspace's k-4 is a new request.
@@ -186,7 +205,9 @@ def test_the_same_request_id_with_another_request_is_refused_and_changes_nothing
 def test_a_refused_first_request_stores_nothing_and_its_retry_runs_again(db, blobs, runner):
     caller = member("refusing")
     with pytest.raises(InvalidArgument):
-        issues.create_issue(runner, caller, blobs, VALUES, parent=IssueRef(prefix="REF", number=99), request_id=keyed("k-5"))
+        issues.create_issue(
+            runner, caller, blobs, VALUES, parent=IssueRef(prefix="REF", number=99), request_id=keyed("k-5")
+        )
     assert count(RequestIdRow, RequestIdRow.workspace_id == caller.workspace_id) == 0
     made = issues.create_issue(runner, caller, blobs, VALUES, request_id=keyed("k-5"))  # the retry runs, and is stored
     repeated = answer(lambda: issues.create_issue(runner, caller, blobs, VALUES, request_id=keyed("k-5")))
@@ -197,8 +218,17 @@ def test_a_repeated_attachment_still_pending_gets_a_fresh_upload_url(db, blobs, 
     caller = member("uploading")
 
     def create() -> attachments.UploadTarget:
-        return attachments.create_attachment(runner, caller, blobs, file_name="a.txt", content_type="text/plain",
-                                             size_bytes=2, sha256=None, url_seconds=3600, request_id=keyed("k-6"))
+        return attachments.create_attachment(
+            runner,
+            caller,
+            blobs,
+            file_name="a.txt",
+            content_type="text/plain",
+            size_bytes=2,
+            sha256=None,
+            url_seconds=3600,
+            request_id=keyed("k-6"),
+        )
 
     first = create()
     later = first.expires_at - datetime.timedelta(minutes=50)  # the retry comes ten minutes on
@@ -206,8 +236,13 @@ def test_a_repeated_attachment_still_pending_gets_a_fresh_upload_url(db, blobs, 
     again = create()  # pending still: a new URL for the same attachment, and a new lease
     assert again.attachment.uuid == first.attachment.uuid and again.url != first.url
     assert again.expires_at == later + datetime.timedelta(hours=1)
-    assert database.transaction(lambda: Attachment.get_by_id(first.attachment.uuid)).upload_expires_at == again.expires_at
-    assert database.transaction(lambda: RequestIdRepository(caller.workspace_id).get("k-6")).resource_id == first.attachment.uuid
+    assert (
+        database.transaction(lambda: Attachment.get_by_id(first.attachment.uuid)).upload_expires_at == again.expires_at
+    )
+    assert (
+        database.transaction(lambda: RequestIdRepository(caller.workspace_id).get("k-6")).resource_id
+        == first.attachment.uuid
+    )
 
     database.transaction(lambda: attachments.attachments_store.mark_ready(first.attachment, "0" * 64), write=True)
     with pytest.raises(Replay) as repeat:  # uploaded: the first response stands

@@ -32,7 +32,9 @@ class Titles:
         return view.row.title
 
 
-def test_the_search_migration_indexes_the_issues_already_stored(fresh_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_search_migration_indexes_the_issues_already_stored(
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     handle = database.open_database(fresh_database_url, pool_size=2)
     database.bind(handle)
     try:
@@ -49,8 +51,25 @@ def test_the_search_migration_indexes_the_issues_already_stored(fresh_database_u
                 "INSERT INTO issues (uuid, workspace_id, title, description, status, priority, tags, owner,"
                 " resolution_summary, created_by, created_at, updated_at, session_ids, attachment_ids, version, number)"
                 f" VALUES ({', '.join([p] * 16)})",
-                (issue_id, workspace_id, title, json.dumps(description), "open", "low", json.dumps(tags), "Unassigned",
-                 summary, "a@old.co", "2026-01-01 00:00:00", "2026-01-01 00:00:00", "[]", "[]", 1, None))
+                (
+                    issue_id,
+                    workspace_id,
+                    title,
+                    json.dumps(description),
+                    "open",
+                    "low",
+                    json.dumps(tags),
+                    "Unassigned",
+                    summary,
+                    "a@old.co",
+                    "2026-01-01 00:00:00",
+                    "2026-01-01 00:00:00",
+                    "[]",
+                    "[]",
+                    1,
+                    None,
+                ),
+            )
 
         with handle.connection_context():
             insert("Old pump", [{"type": "text", "text": "Cavitation noise"}], None, ["pump", "old"])
@@ -62,7 +81,9 @@ def test_the_search_migration_indexes_the_issues_already_stored(fresh_database_u
         runner = Runner(PeeweeStorage(), JsonRenderer())
 
         def found(**filters: Any) -> list[str]:
-            page = issues.list_issues(runner, caller, Titles(), IssueFilter(**filters), DEFAULT_ORDER, limit=10, offset=0)
+            page = issues.list_issues(
+                runner, caller, Titles(), IssueFilter(**filters), DEFAULT_ORDER, limit=10, offset=0
+            )
             assert page.total == len(page.items)
             return sorted(page.items)
 

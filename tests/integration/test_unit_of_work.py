@@ -17,19 +17,28 @@ from service.app.runner import Committed, Runner
 from service.blobs.filesystem import FilesystemStore
 from service.blobs.signing import Signer
 from service.domain.errors import NotFound
-from service.domain.identifiers import IssueRef
+from service.domain.identifiers import IssueRef, default_prefix
 from service.domain.issue_filters import DEFAULT_ORDER, IssueFilter
 from service.domain.roles import Principal, Role
-from service.domain.identifiers import default_prefix
+from service.domain.times import utcnow
 from service.storage import counters, database, migrate, workspaces
 from service.storage.attachments import AttachmentRepository
 from service.storage.comments import CommentRepository
 from service.storage.files import FileRepository
-from service.domain.times import utcnow
 from service.storage.models import Issue
 
-VALUES = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
-          "resolution_summary": None, "job_run_id": None, "session_ids": [], "attachment_ids": []}
+VALUES = {
+    "title": "t",
+    "description": [],
+    "status": "open",
+    "priority": "low",
+    "tags": [],
+    "owner": "o",
+    "resolution_summary": None,
+    "job_run_id": None,
+    "session_ids": [],
+    "attachment_ids": [],
+}
 
 
 @pytest.fixture
@@ -64,8 +73,9 @@ def member(slug: str) -> Principal:
 
 
 def recount(workspace_id: int) -> dict[tuple[str, str], int]:
-    rows = database.transaction(lambda: list(
-        Issue.select(Issue.status, Issue.priority).where(Issue.workspace == workspace_id).tuples()))
+    rows = database.transaction(
+        lambda: list(Issue.select(Issue.status, Issue.priority).where(Issue.workspace == workspace_id).tuples())
+    )
     out: dict[tuple[str, str], int] = {}
     for key in rows:
         out[key] = out.get(key, 0) + 1
@@ -87,8 +97,16 @@ def test_a_command_that_fails_after_recording_writes_nothing(db, blobs, runner):
     issues.create_issue(runner, caller, blobs, VALUES)
 
     def work(uow):
-        uow.record(Change("issue", "created", uuid.uuid4(), None, None,
-                          {"status": "open", "priority": "low", "created_at": uow.now, "resolved_at": None}))
+        uow.record(
+            Change(
+                "issue",
+                "created",
+                uuid.uuid4(),
+                None,
+                None,
+                {"status": "open", "priority": "low", "created_at": uow.now, "resolved_at": None},
+            )
+        )
         raise RuntimeError("the command fails before commit")
 
     with pytest.raises(RuntimeError):
@@ -106,8 +124,9 @@ def test_a_change_records_before_and_after_and_names_what_changed(db, blobs, run
         before = {"title": row.title, "owner": row.owner, "tags": row.tags}
         row.owner = "someone"
         uow.issues.save(row, ["owner"], uow.now)
-        change = Change("issue", "updated", row.uuid, row.uuid, before,
-                        {"title": row.title, "owner": row.owner, "tags": row.tags})
+        change = Change(
+            "issue", "updated", row.uuid, row.uuid, before, {"title": row.title, "owner": row.owner, "tags": row.tags}
+        )
         seen.append(change)
         return row.version
 
@@ -120,9 +139,12 @@ def test_repositories_never_reach_into_another_workspace(db, blobs, runner):
     alice, bob = member("alice"), member("bob")
     issue = issues.create_issue(runner, alice, blobs, VALUES).row.uuid
     comment = comments.add_comment(runner, alice, blobs, IssueRef(uuid=issue), "hello", []).row.uuid
-    attachment = database.transaction(lambda: AttachmentRepository(alice.workspace_id).insert(
-        alice.email, file_name="f", content_type="text/plain", size_bytes=0, sha256=None,
-        expires_at=utcnow()), write=True).uuid
+    attachment = database.transaction(
+        lambda: AttachmentRepository(alice.workspace_id).insert(
+            alice.email, file_name="f", content_type="text/plain", size_bytes=0, sha256=None, expires_at=utcnow()
+        ),
+        write=True,
+    ).uuid
 
     def as_bob():
         return (

@@ -55,20 +55,33 @@ def test_a_batch_records_each_attempt_as_it_went(db, runner):
     claimed = {c.id: c for c in _claim(lease_id)}
     assert set(claimed) == set(ids)
     ok, refused, lost = (claimed[i] for i in ids)
-    statuses = webhook_deliveries.record([
-        Outcome(ok, lease_id, Attempt(True, 204, None, 12)),
-        Outcome(refused, lease_id, Attempt(False, 500, "HTTP 500: boom", 34)),
-        Outcome(lost, uuid.uuid4(), Attempt(True, 200, None, 5)),  # another lease by now: writes nothing
-    ], SETTINGS)
+    statuses = webhook_deliveries.record(
+        [
+            Outcome(ok, lease_id, Attempt(True, 204, None, 12)),
+            Outcome(refused, lease_id, Attempt(False, 500, "HTTP 500: boom", 34)),
+            Outcome(lost, uuid.uuid4(), Attempt(True, 200, None, 5)),  # another lease by now: writes nothing
+        ],
+        SETTINGS,
+    )
     assert statuses == ["succeeded", "pending", None]
 
     row = _row(ok.id)
     assert (row.status, row.attempts, row.last_status_code, row.last_error, row.last_duration_ms) == (
-        "succeeded", 1, 204, None, 12)
+        "succeeded",
+        1,
+        204,
+        None,
+        12,
+    )
     assert row.delivered_at is not None and row.next_attempt_at is None and row.lease_id is None
     row = _row(refused.id)
     assert (row.status, row.attempts, row.last_status_code, row.last_error, row.last_duration_ms) == (
-        "pending", 1, 500, "HTTP 500: boom", 34)
+        "pending",
+        1,
+        500,
+        "HTTP 500: boom",
+        34,
+    )
     assert row.next_attempt_at > utcnow() and row.delivered_at is None and row.lease_id is None
     row = _row(lost.id)
     assert (row.status, row.attempts, row.last_status_code, row.lease_id) == ("pending", 0, None, lease_id)
@@ -76,7 +89,9 @@ def test_a_batch_records_each_attempt_as_it_went(db, runner):
     assert database.transaction(lambda: Webhook.get_by_id(hook)).failures_in_row == 1
 
 
-def test_an_unrecorded_batch_leaves_its_deliveries_to_a_claim_after_the_lease(db, runner, monkeypatch: pytest.MonkeyPatch):
+def test_an_unrecorded_batch_leaves_its_deliveries_to_a_claim_after_the_lease(
+    db, runner, monkeypatch: pytest.MonkeyPatch
+):
     _, ids = _queued(runner, 2)
     lease_id = uuid.uuid4()
     first = _claim(lease_id, lease_seconds=1.0)
@@ -124,7 +139,8 @@ def test_a_delivery_whose_event_is_gone_fails_at_once_without_counting_against_t
     lease_id = uuid.uuid4()
     (claimed,) = _claim(lease_id)
     statuses = webhook_deliveries.record(
-        [Outcome(claimed, lease_id, Attempt(False, None, "its event is no longer kept", 0, final=True))], SETTINGS)
+        [Outcome(claimed, lease_id, Attempt(False, None, "its event is no longer kept", 0, final=True))], SETTINGS
+    )
     assert statuses == ["failed"]
     row = _row(delivery_id)
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 1, None)
@@ -139,8 +155,18 @@ def test_the_dispatcher_is_woken_only_by_commits_that_made_deliveries_due(db, tm
     from service.blobs.signing import Signer
 
     blobs = FilesystemStore(tmp_path / "blobs", "http://unused", Signer("k"))
-    values = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
-              "resolution_summary": None, "job_run_id": None, "session_ids": [], "attachment_ids": []}
+    values = {
+        "title": "t",
+        "description": [],
+        "status": "open",
+        "priority": "low",
+        "tags": [],
+        "owner": "o",
+        "resolution_summary": None,
+        "job_run_id": None,
+        "session_ids": [],
+        "attachment_ids": [],
+    }
     plain = _admin(f"plain-{uuid.uuid4().hex[:8]}")
     issues.create_issue(runner, plain, blobs, values)
     assert [(c.event_workspaces, c.deliveries_due) for c in committed] == [(frozenset({plain.workspace_id}), False)]
@@ -168,11 +194,15 @@ def test_a_batch_is_one_update_of_its_deliveries_and_a_failure_keeps_the_earlier
     lease_id = uuid.uuid4()
     claimed = _claim(lease_id)
     with caplog.at_level(logging.DEBUG, logger="peewee"):
-        statuses = webhook_deliveries.record([Outcome(c, lease_id, Attempt(True, 200, None, 1)) for c in claimed],
-                                             SETTINGS)
+        statuses = webhook_deliveries.record(
+            [Outcome(c, lease_id, Attempt(True, 200, None, 1)) for c in claimed], SETTINGS
+        )
     assert statuses == ["succeeded"] * 3
-    updates = [r for r in caplog.records if str(r.msg).lstrip("('\"").startswith("UPDATE")
-               and "webhook_deliveries" in str(r.msg)]
+    updates = [
+        r
+        for r in caplog.records
+        if str(r.msg).lstrip("('\"").startswith("UPDATE") and "webhook_deliveries" in str(r.msg)
+    ]
     assert len(updates) == (1 if database.is_postgres() else 3), [str(r.msg)[:120] for r in updates]
     delivered_at = _row(ids[0]).delivered_at
     assert delivered_at is not None
@@ -181,7 +211,8 @@ def test_a_batch_is_one_update_of_its_deliveries_and_a_failure_keeps_the_earlier
     database.transaction(lambda: WebhookRepository(workspace_id).due_now(ids[0], utcnow()), write=True)
     again_lease = uuid.uuid4()
     (again,) = _claim(again_lease)
-    assert webhook_deliveries.record([Outcome(again, again_lease, Attempt(False, 503, "HTTP 503", 2))],
-                                     SETTINGS) == ["pending"]
+    assert webhook_deliveries.record([Outcome(again, again_lease, Attempt(False, 503, "HTTP 503", 2))], SETTINGS) == [
+        "pending"
+    ]
     row = _row(ids[0])
     assert (row.status, row.attempts, row.last_status_code, row.delivered_at) == ("pending", 2, 503, delivered_at)

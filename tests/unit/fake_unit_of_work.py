@@ -24,9 +24,9 @@ from service.app.unit_of_work import Repositories
 from service.domain.identifiers import IssueRef
 from service.domain.roles import Principal, Role
 from service.storage.counters import Deltas
-from service.storage.outbox import NewEvent
 from service.storage.history import NewEntry
 from service.storage.models import Attachment, Comment, HistoryEntry, Issue, IssueFile
+from service.storage.outbox import NewEvent
 from service.storage.request_ids import ClaimTaken, StoredAnswer
 
 T = TypeVar("T")
@@ -70,7 +70,7 @@ class Tables:
         self.webhooks: set[int] = set()
         self.deliveries: list[tuple[int, int, str]] = []
 
-    def snapshot(self) -> "Tables":
+    def snapshot(self) -> Tables:
         return copy.deepcopy(self)
 
 
@@ -94,8 +94,11 @@ class FakeIssues:
     def find(self, ref: IssueRef, *, for_update: bool = False) -> Issue | None:
         if ref.uuid is not None:
             return self.get(ref.uuid)
-        found = [i for i in self._t.issues.values() if self._mine(i.uuid)
-                 and (i.number, i.prefix) == (ref.number, ref.prefix)]
+        found = [
+            i
+            for i in self._t.issues.values()
+            if self._mine(i.uuid) and (i.number, i.prefix) == (ref.number, ref.prefix)
+        ]
         return _clone(found[0]) if found else None
 
     def save(self, row: Issue, names: list[str], updated_at: datetime.datetime) -> None:
@@ -111,8 +114,12 @@ class FakeIssues:
         self._t.comments = {k: c for k, c in self._t.comments.items() if _issue_of(c) != issue_id}
         self._t.history = [h for h in self._t.history if _issue_of(h) != issue_id]
 
-    def write_lookups(self, replaced: list[uuid.UUID], refs: list[tuple[uuid.UUID, dict[str, str]]],
-                      tags: list[tuple[uuid.UUID, list[str]]]) -> None:
+    def write_lookups(
+        self,
+        replaced: list[uuid.UUID],
+        refs: list[tuple[uuid.UUID, dict[str, str]]],
+        tags: list[tuple[uuid.UUID, list[str]]],
+    ) -> None:
         for issue_id in replaced:
             self._t.lookups.pop(issue_id, None)
         for (issue_id, given_refs), (_, given_tags) in zip(refs, tags):
@@ -130,12 +137,13 @@ class FakeIssues:
         rows = [i for i in self._t.issues.values() if i.parent_uuid == parent_id and self._mine(i.uuid)]
         return [_clone(i) for i in sorted(rows, key=lambda i: (i.created_at, str(i.uuid)))]
 
-    def sub_page(self, parent_id: uuid.UUID, limit: int, offset: int,
-                 after: tuple[Any, ...] | None = None) -> tuple[list[Issue], int]:
+    def sub_page(
+        self, parent_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    ) -> tuple[list[Issue], int]:
         rows = self.children(parent_id)
         if after is not None:
             rows = [i for i in rows if (i.created_at, str(i.uuid)) > (after[0], str(after[1]))]
-        return rows[offset:offset + limit], len(self.children(parent_id))
+        return rows[offset : offset + limit], len(self.children(parent_id))
 
     def add_to_sub_count(self, parent_id: uuid.UUID, delta: int) -> None:
         stored = self._t.issues.get(parent_id)
@@ -153,8 +161,9 @@ class FakeComments:
         self._t, self.workspace_id = tables, workspace_id
 
     def insert(self, issue_id: uuid.UUID, created_by: str, content: str, now: datetime.datetime) -> Comment:
-        row = Comment(uuid=uuid.uuid4(), issue=issue_id, content=content, created_by=created_by,
-                      created_at=now, updated_at=now)
+        row = Comment(
+            uuid=uuid.uuid4(), issue=issue_id, content=content, created_by=created_by, created_at=now, updated_at=now
+        )
         self._t.comments[row.uuid] = _clone(row)
         return row
 
@@ -169,14 +178,17 @@ class FakeComments:
         for name in [*names, "version"]:
             setattr(stored, name, copy.deepcopy(getattr(row, name)))
 
-    def page(self, issue_id: uuid.UUID, limit: int, offset: int,
-             after: tuple[Any, ...] | None = None) -> tuple[list[Comment], int]:
-        rows = sorted((c for c in self._t.comments.values() if _issue_of(c) == issue_id),
-                      key=lambda c: (c.created_at, str(c.uuid)))
+    def page(
+        self, issue_id: uuid.UUID, limit: int, offset: int, after: tuple[Any, ...] | None = None
+    ) -> tuple[list[Comment], int]:
+        rows = sorted(
+            (c for c in self._t.comments.values() if _issue_of(c) == issue_id),
+            key=lambda c: (c.created_at, str(c.uuid)),
+        )
         total = len(rows)
         if after is not None:
             rows = [c for c in rows if (c.created_at, str(c.uuid)) > (after[0], str(after[1]))]
-        return [_clone(c) for c in rows[offset:offset + limit]], total
+        return [_clone(c) for c in rows[offset : offset + limit]], total
 
 
 class FakeReactions:
@@ -207,13 +219,30 @@ class FakeAttachments:
     def __init__(self, tables: Tables, workspace_id: int) -> None:
         self._t, self.workspace_id = tables, workspace_id
 
-    def insert(self, created_by: str, *, file_name: str, content_type: str, size_bytes: int,
-               sha256: str | None, expires_at: datetime.datetime) -> Attachment:
+    def insert(
+        self,
+        created_by: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        sha256: str | None,
+        expires_at: datetime.datetime,
+    ) -> Attachment:
         attachment_id = uuid.uuid4()
-        row = Attachment(uuid=attachment_id, workspace=self.workspace_id, file_name=file_name,
-                         content_type=content_type, size_bytes=size_bytes, sha256=sha256, status="pending",
-                         object_key=f"{self.workspace_id}/{attachment_id}", created_by=created_by,
-                         created_at=NOW, upload_expires_at=expires_at)
+        row = Attachment(
+            uuid=attachment_id,
+            workspace=self.workspace_id,
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            sha256=sha256,
+            status="pending",
+            object_key=f"{self.workspace_id}/{attachment_id}",
+            created_by=created_by,
+            created_at=NOW,
+            upload_expires_at=expires_at,
+        )
         self._t.attachments[row.uuid] = _clone(row)
         return row
 
@@ -242,8 +271,11 @@ class FakeAttachments:
         self._t.issue_attachments[issue.uuid] = [a.uuid for a in attachments]
 
     def for_comments(self, comment_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Attachment]]:
-        return {c: [_clone(self._t.attachments[a]) for a in self._t.comment_attachments[c]]
-                for c in comment_ids if self._t.comment_attachments.get(c)}
+        return {
+            c: [_clone(self._t.attachments[a]) for a in self._t.comment_attachments[c]]
+            for c in comment_ids
+            if self._t.comment_attachments.get(c)
+        }
 
     def set_for_comment(self, comment_id: uuid.UUID, attachments: list[Attachment]) -> None:
         self._t.comment_attachments[comment_id] = [a.uuid for a in attachments]
@@ -256,10 +288,17 @@ class FakeFiles:
     def for_issue(self, issue_id: uuid.UUID, file_type: str = "") -> list[IssueFile]:
         return [_clone(f) for f in self._t.files if _issue_of(f) == issue_id and file_type in ("", f.file_type)]
 
-    def insert(self, issue_id: uuid.UUID, attachment: Attachment, file_type: str, file_name: str,
-               now: datetime.datetime) -> IssueFile:
-        row = IssueFile(uuid=uuid.uuid4(), issue=issue_id, file_name=file_name, file_type=file_type,
-                        attachment_id=attachment.uuid, created_at=now)
+    def insert(
+        self, issue_id: uuid.UUID, attachment: Attachment, file_type: str, file_name: str, now: datetime.datetime
+    ) -> IssueFile:
+        row = IssueFile(
+            uuid=uuid.uuid4(),
+            issue=issue_id,
+            file_name=file_name,
+            file_type=file_type,
+            attachment_id=attachment.uuid,
+            created_at=now,
+        )
         self._t.files.append(_clone(row))
         return row
 
@@ -269,9 +308,21 @@ class FakeHistory:
         self._t = tables
 
     def insert(self, groups: list[tuple[list[NewEntry], str]], at: datetime.datetime) -> list[HistoryEntry]:
-        rows = [HistoryEntry(uuid=uuid.uuid4(), issue=e.issue_id, position=i, action=e.action, field=e.field,
-                             old_value=e.old_value, new_value=e.new_value, actor=actor, created_at=at)
-                for entries, actor in groups for i, e in enumerate(entries)]
+        rows = [
+            HistoryEntry(
+                uuid=uuid.uuid4(),
+                issue=e.issue_id,
+                position=i,
+                action=e.action,
+                field=e.field,
+                old_value=e.old_value,
+                new_value=e.new_value,
+                actor=actor,
+                created_at=at,
+            )
+            for entries, actor in groups
+            for i, e in enumerate(entries)
+        ]
         self._t.history += [_clone(r) for r in rows]
         return rows
 
@@ -296,7 +347,8 @@ class FakeRequestIds:
     def answer(self, request_id: str, resource_id: uuid.UUID | None, response: bytes) -> None:
         claimed = self._t.request_ids[(self.workspace_id, request_id)]
         self._t.request_ids[(self.workspace_id, request_id)] = StoredAnswer(
-            claimed.fingerprint, resource_id, response, claimed.created_at)
+            claimed.fingerprint, resource_id, response, claimed.created_at
+        )
 
 
 class FakeWorkspace:
@@ -349,10 +401,14 @@ class FakeStorage:
         request_ids = FakeRequestIds(t, workspace_id)
         request_ids.held_elsewhere = self.request_ids_held_elsewhere
         return Repositories(
-            workspace=FakeWorkspace(t, workspace_id), issues=FakeIssues(t, workspace_id),  # type: ignore[arg-type]
-            comments=FakeComments(t, workspace_id), reactions=FakeReactions(t, workspace_id),  # type: ignore[arg-type]
-            attachments=FakeAttachments(t, workspace_id), files=FakeFiles(t, workspace_id),  # type: ignore[arg-type]
-            history=FakeHistory(t, workspace_id), request_ids=request_ids,  # type: ignore[arg-type]
+            workspace=FakeWorkspace(t, workspace_id),
+            issues=FakeIssues(t, workspace_id),  # type: ignore[arg-type]
+            comments=FakeComments(t, workspace_id),
+            reactions=FakeReactions(t, workspace_id),  # type: ignore[arg-type]
+            attachments=FakeAttachments(t, workspace_id),
+            files=FakeFiles(t, workspace_id),  # type: ignore[arg-type]
+            history=FakeHistory(t, workspace_id),
+            request_ids=request_ids,  # type: ignore[arg-type]
             derived=FakeDerived(t, workspace_id),
         )
 
@@ -379,8 +435,9 @@ class FakeWorld:
         self.committed: list[Committed[Any]] = []
         # A clock a second on at each reading, so that creation order is time order.
         self.now = NOW
-        self.runner = Runner(self.storage, renderer or JsonRenderer(), clock=self._tick,
-                             after_commit=self.committed.append)
+        self.runner = Runner(
+            self.storage, renderer or JsonRenderer(), clock=self._tick, after_commit=self.committed.append
+        )
 
     def _tick(self) -> datetime.datetime:
         self.now += datetime.timedelta(seconds=1)

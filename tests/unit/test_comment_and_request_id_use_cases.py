@@ -4,7 +4,7 @@ unit of work (tests/unit/fake_unit_of_work.py), with no database."""
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -162,8 +162,14 @@ def test_request_ids_are_each_workspaces_own(world):
 def test_a_refused_create_keeps_no_claim_so_its_retry_runs(world):
     caller = world.member()
     with pytest.raises(InvalidArgument):
-        issues.create_issue(world.runner, caller, None, VALUES,  # type: ignore[arg-type]
-                            parent=IssueRef(prefix="ACM", number=9), request_id=keyed("k-4"))
+        issues.create_issue(
+            world.runner,
+            caller,
+            None,
+            VALUES,  # type: ignore[arg-type]
+            parent=IssueRef(prefix="ACM", number=9),
+            request_id=keyed("k-4"),
+        )
     assert world.tables.request_ids == {}
     made = issues.create_issue(world.runner, caller, None, VALUES, request_id=keyed("k-4"))  # type: ignore[arg-type]
     assert world.tables.request_ids[(caller.workspace_id, "k-4")].response == f"answer {made.row.uuid}".encode()
@@ -198,9 +204,16 @@ def test_a_repeated_pending_upload_gets_a_fresh_lease_and_an_uploaded_one_the_st
 
     def create() -> attachments.UploadTarget:
         return attachments.create_attachment(
-            world.runner, caller, Blobs(), file_name="a.txt", content_type="text/plain", size_bytes=2,  # type: ignore[arg-type]
-            sha256=None, url_seconds=3600,
-            request_id=RequestId("k-7", "f", lambda target: str(target.attachment.uuid).encode()))
+            world.runner,
+            caller,
+            Blobs(),
+            file_name="a.txt",
+            content_type="text/plain",
+            size_bytes=2,  # type: ignore[arg-type]
+            sha256=None,
+            url_seconds=3600,
+            request_id=RequestId("k-7", "f", lambda target: str(target.attachment.uuid).encode()),
+        )
 
     first = create()
     world.now += datetime.timedelta(minutes=10)
@@ -217,14 +230,21 @@ def test_a_ready_attachment_goes_on_an_issue_and_a_pending_one_is_refused(world)
     caller = world.member()
     issue = new_issue(world, caller)
     attachment = world.storage.repositories(caller.workspace_id).attachments.insert(
-        caller.email, file_name="f.txt", content_type="text/plain", size_bytes=1, sha256=None, expires_at=world.now)
+        caller.email, file_name="f.txt", content_type="text/plain", size_bytes=1, sha256=None, expires_at=world.now
+    )
+
     class NothingUploaded:  # the store has no bytes for it: it stays pending
         def uploaded_size(self, key: str) -> None:
             return None
 
     with pytest.raises(InvalidArgument, match="not been uploaded"):
-        issues.update_issue(world.runner, caller, NothingUploaded(), issue,  # type: ignore[arg-type]
-                            {"attachment_ids": [attachment.uuid]})
+        issues.update_issue(
+            world.runner,
+            caller,
+            NothingUploaded(),
+            issue,  # type: ignore[arg-type]
+            {"attachment_ids": [attachment.uuid]},
+        )
     world.tables.attachments[attachment.uuid].status = "ready"
     view = issues.update_issue(world.runner, caller, None, issue, {"attachment_ids": [attachment.uuid]})  # type: ignore[arg-type]
     assert [a.uuid for a in view.attachments] == [attachment.uuid]
@@ -235,7 +255,8 @@ def test_a_file_on_an_issue_is_recorded_with_its_history_and_event(world):
     caller = world.member()
     issue = new_issue(world, caller)
     attachment = world.storage.repositories(caller.workspace_id).attachments.insert(
-        caller.email, file_name="log.txt", content_type="text/plain", size_bytes=1, sha256=None, expires_at=world.now)
+        caller.email, file_name="log.txt", content_type="text/plain", size_bytes=1, sha256=None, expires_at=world.now
+    )
     world.tables.attachments[attachment.uuid].status = "ready"
     row = attachments.add_issue_file(world.runner, caller, None, issue, attachment.uuid, "log", None)  # type: ignore[arg-type]
     assert [f.file_type for f in attachments.list_issue_files(world.runner, caller, issue, "log")] == ["log"]
@@ -247,12 +268,15 @@ def test_a_pending_upload_whose_bytes_arrived_intact_is_confirmed_and_used(world
     caller = world.member()
     issue = new_issue(world, caller)
     repositories = world.storage.repositories(caller.workspace_id)
-    intact, cut_off = (repositories.attachments.insert(
-        caller.email, file_name=name, content_type="text/plain", size_bytes=2, sha256=None, expires_at=world.now)
-        for name in ("intact.txt", "cut-off.txt"))
+    intact, cut_off = (
+        repositories.attachments.insert(
+            caller.email, file_name=name, content_type="text/plain", size_bytes=2, sha256=None, expires_at=world.now
+        )
+        for name in ("intact.txt", "cut-off.txt")
+    )
 
     class Uploaded:
-        removed: list[str] = []
+        removed: ClassVar[list[str]] = []
 
         def uploaded_size(self, key: str) -> int:
             return 2 if key == intact.object_key else 1
@@ -268,7 +292,9 @@ def test_a_pending_upload_whose_bytes_arrived_intact_is_confirmed_and_used(world
         comments.add_comment(world.runner, caller, blobs, issue, "c", [intact.uuid, cut_off.uuid])  # type: ignore[arg-type]
     assert blobs.removed == [cut_off.object_key]  # its bytes do not match: removed, to upload again
     assert (world.tables.attachments[intact.uuid].status, world.tables.attachments[intact.uuid].sha256) == (
-        "ready", "ab" * 32)
+        "ready",
+        "ab" * 32,
+    )
     view = comments.add_comment(world.runner, caller, blobs, issue, "c", [intact.uuid])  # type: ignore[arg-type]
     assert [a.uuid for a in view.attachments] == [intact.uuid]
 
@@ -286,8 +312,12 @@ def test_repeats_within_one_batch_are_answered_as_the_first_and_announced_once(w
     def work(uow: Any) -> comments.CommentView:
         return comments.CommentView(record_comment(uow, issue.uuid, "batched", []), [])
 
-    batch = [_Create(caller, work, keyed("k-8")), _Create(caller, work, keyed("k-8")),
-             _Create(caller, work, keyed("k-8", "another request")), _Create(caller, work, None)]
+    batch = [
+        _Create(caller, work, keyed("k-8")),
+        _Create(caller, work, keyed("k-8")),
+        _Create(caller, work, keyed("k-8", "another request")),
+        _Create(caller, work, None),
+    ]
     announced = len(world.committed)
     _commit(world.runner, batch)
     first, repeat, other, unkeyed = batch

@@ -36,7 +36,11 @@ def test_resolved_at_is_set_on_resolving_or_rejecting_kept_between_them_and_clea
 
 
 def test_roles_are_the_contracts_role_numbers_and_ordered():
-    assert [Role.VIEWER, Role.MEMBER, Role.ADMIN] == [options_pb2.ROLE_VIEWER, options_pb2.ROLE_MEMBER, options_pb2.ROLE_ADMIN]
+    assert [Role.VIEWER, Role.MEMBER, Role.ADMIN] == [
+        options_pb2.ROLE_VIEWER,
+        options_pb2.ROLE_MEMBER,
+        options_pb2.ROLE_ADMIN,
+    ]
     assert Role.VIEWER < Role.MEMBER < Role.ADMIN
     assert Role.parse("Admin") is Role.ADMIN and Role.ADMIN.label == "admin"
     with pytest.raises(ValueError, match="viewer, member, admin"):
@@ -45,8 +49,12 @@ def test_roles_are_the_contracts_role_numbers_and_ordered():
 
 @pytest.mark.parametrize(
     ("email", "role", "allowed"),
-    [("author@x.co", Role.MEMBER, True), ("other@x.co", Role.MEMBER, False), ("other@x.co", Role.ADMIN, True),
-     ("author@x.co", Role.VIEWER, True)],
+    [
+        ("author@x.co", Role.MEMBER, True),
+        ("other@x.co", Role.MEMBER, False),
+        ("other@x.co", Role.ADMIN, True),
+        ("author@x.co", Role.VIEWER, True),
+    ],
 )
 def test_a_comment_is_changed_by_its_author_or_an_admin(email, role, allowed):
     # The method's required_role keeps viewers out before this rule is asked.
@@ -61,9 +69,15 @@ def test_uuids_are_read_in_their_canonical_spelling_in_either_case(spelling):
 
 @pytest.mark.parametrize(
     "value",
-    ["{12345678-1234-5678-1234-567812345678}", "urn:uuid:12345678-1234-5678-1234-567812345678",
-     "12345678123456781234567812345678", "12345678-1234-5678-1234-56781234567", " 12345678-1234-5678-1234-567812345678",
-     "12345678-1234-5678-1234-5678123456789", "not-a-uuid"],
+    [
+        "{12345678-1234-5678-1234-567812345678}",
+        "urn:uuid:12345678-1234-5678-1234-567812345678",
+        "12345678123456781234567812345678",
+        "12345678-1234-5678-1234-56781234567",
+        " 12345678-1234-5678-1234-567812345678",
+        "12345678-1234-5678-1234-5678123456789",
+        "not-a-uuid",
+    ],
 )
 def test_other_uuid_spellings_are_refused_naming_the_field(value):
     with pytest.raises(InvalidArgument) as error:

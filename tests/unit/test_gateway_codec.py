@@ -37,10 +37,27 @@ def test_an_unset_issue_has_every_key_with_nulls_where_nullable():
     out = to_json(Issue())
     assert list(out)[: len(ISSUE_KEYS)] == ISSUE_KEYS
     assert out == {
-        "uuid": "", "title": "", "description": [], "status": None, "priority": None, "tags": [],
-        "owner": "", "resolution_summary": None, "created_by": "", "created_at": None, "sessions": [],
-        "attachments": [], "session_attachments": [], "job_run_id": None, "updated_at": None,
-        "number": 0, "identifier": "", "resolved_at": None, "parent_id": None, "sub_issues_count": 0, "refs": {},
+        "uuid": "",
+        "title": "",
+        "description": [],
+        "status": None,
+        "priority": None,
+        "tags": [],
+        "owner": "",
+        "resolution_summary": None,
+        "created_by": "",
+        "created_at": None,
+        "sessions": [],
+        "attachments": [],
+        "session_attachments": [],
+        "job_run_id": None,
+        "updated_at": None,
+        "number": 0,
+        "identifier": "",
+        "resolved_at": None,
+        "parent_id": None,
+        "sub_issues_count": 0,
+        "refs": {},
         "etag": "",
     }
 
@@ -96,8 +113,15 @@ def test_timestamps_are_utc_with_six_fractional_digits_and_z(text, expected):
 
 
 def test_content_blocks_come_back_as_given():
-    block = {"type": "text", "text": "hi", "level": 2, "ratio": 0.5, "ok": True, "none": None,
-             "nested": {"a": [1, "x", {"b": -3}], "big": 2**53}}
+    block = {
+        "type": "text",
+        "text": "hi",
+        "level": 2,
+        "ratio": 0.5,
+        "ok": True,
+        "none": None,
+        "nested": {"a": [1, "x", {"b": -3}], "big": 2**53},
+    }
     out = to_json(Issue(description=[struct(**block)]))["description"]
     assert out == [block]
     assert isinstance(out[0]["level"], int) and isinstance(out[0]["nested"]["a"][0], int)
@@ -131,10 +155,24 @@ def test_list_envelope_count_is_a_number():
 
 def test_comment_and_file_record_keys():
     assert list(to_json(comment_pb2.Comment())) == [
-        "uuid", "content", "attachments", "created_by", "created_at", "updated_at",
-        "is_edited", "is_deleted", "reactions", "etag",
+        "uuid",
+        "content",
+        "attachments",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "is_edited",
+        "is_deleted",
+        "reactions",
+        "etag",
     ]
-    assert list(to_json(issue_file_pb2.IssueFile())) == ["uuid", "file_name", "file_type", "attachment_id", "created_at"]
+    assert list(to_json(issue_file_pb2.IssueFile())) == [
+        "uuid",
+        "file_name",
+        "file_type",
+        "attachment_id",
+        "created_at",
+    ]
 
 
 def test_well_known_types_as_plain_values():
@@ -153,16 +191,19 @@ def violations(exc: pytest.ExceptionInfo[InvalidJson]) -> dict[str, str]:
 
 def test_a_create_body_fills_the_request():
     request = pb.CreateIssueRequest()
-    merge_object(request, {
-        "title": "Power rail undervoltage at startup",
-        "description": [{"type": "text", "n": 1}],
-        "status": "in_progress",
-        "priority": "high",
-        "tags": ["power", "startup"],
-        "owner": None,
-        "resolution_summary": None,
-        "job_run_id": "run-1",
-    })
+    merge_object(
+        request,
+        {
+            "title": "Power rail undervoltage at startup",
+            "description": [{"type": "text", "n": 1}],
+            "status": "in_progress",
+            "priority": "high",
+            "tags": ["power", "startup"],
+            "owner": None,
+            "resolution_summary": None,
+            "job_run_id": "run-1",
+        },
+    )
     assert request.title == "Power rail undervoltage at startup"
     assert request.status == Issue.STATUS_IN_PROGRESS and request.priority == Issue.PRIORITY_HIGH
     assert list(request.tags) == ["power", "startup"]
@@ -218,8 +259,12 @@ def test_integer_fields_check_type_and_range():
     request = pb.ListIssuesRequest()
     merge_object(request, {"limit": 5, "offset": 2.0})
     assert request.limit == 5 and request.offset == 2
-    for bad, why in ((True, "must be an integer"), ("5", "must be an integer"), (1.5, "must be an integer"),
-                     (2**31, "must be between 1 and 1000, got 2147483648")):
+    for bad, why in (
+        (True, "must be an integer"),
+        ("5", "must be an integer"),
+        (1.5, "must be an integer"),
+        (2**31, "must be between 1 and 1000, got 2147483648"),
+    ):
         with pytest.raises(InvalidJson) as exc:
             merge_object(pb.ListIssuesRequest(), {"limit": bad})
         assert violations(exc) == {"limit": why}
@@ -239,7 +284,9 @@ def test_int64_accepts_numbers_and_decimal_strings():
 
 def test_skipped_and_required_keys():
     with pytest.raises(InvalidJson) as exc:
-        merge_object(pb.UpdateIssueRequest(), {"issue_id": "x", "update_mask": "title"}, skip=("issue_id", "update_mask"))
+        merge_object(
+            pb.UpdateIssueRequest(), {"issue_id": "x", "update_mask": "title"}, skip=("issue_id", "update_mask")
+        )
     assert violations(exc) == {"issue_id": "cannot be set in the body", "update_mask": "cannot be set in the body"}
     with pytest.raises(InvalidJson) as exc:
         merge_object(pb.CreateIssueRequest(), {"title": None}, required=("title", "description"))
@@ -269,8 +316,11 @@ def test_well_known_types_are_read_from_their_json_forms():
 
 def test_repeated_query_parameters_match_any():
     request = pb.ListIssuesRequest()
-    merge_query(request, [("status", "open"), ("status", "in_progress"), ("priority", "high"), ("limit", "10")],
-                LIST_ISSUES_QUERY)
+    merge_query(
+        request,
+        [("status", "open"), ("status", "in_progress"), ("priority", "high"), ("limit", "10")],
+        LIST_ISSUES_QUERY,
+    )
     assert list(request.status) == [Issue.STATUS_OPEN, Issue.STATUS_IN_PROGRESS]
     assert list(request.priority) == [Issue.PRIORITY_HIGH]
     assert request.HasField("limit") and request.limit == 10
@@ -296,7 +346,9 @@ def test_bad_query_parameters_are_named(items, field, description):
 
 def test_query_parameters_outside_the_allowed_fields_are_unknown():
     with pytest.raises(InvalidJson) as exc:
-        merge_query(pb.ListCommentsRequest(), [("issue_id", "x")], [pb.ListCommentsRequest.DESCRIPTOR.fields_by_name["limit"]])
+        merge_query(
+            pb.ListCommentsRequest(), [("issue_id", "x")], [pb.ListCommentsRequest.DESCRIPTOR.fields_by_name["limit"]]
+        )
     assert violations(exc) == {"issue_id": "is not a known query parameter"}
 
 

@@ -41,8 +41,16 @@ ISSUE_RESPONSE = {
     "etag": "5d41402abc4b2a76",
 }
 # Keys beyond the contract's table: SPEC section 4 allows additive keys.
-ADDITIVE_ISSUE_KEYS = {"updated_at", "number", "identifier", "resolved_at", "parent_id", "sub_issues_count", "refs",
-                       "etag"}
+ADDITIVE_ISSUE_KEYS = {
+    "updated_at",
+    "number",
+    "identifier",
+    "resolved_at",
+    "parent_id",
+    "sub_issues_count",
+    "refs",
+    "etag",
+}
 UPDATE_ISSUE_REQUEST = {"status": "in_progress", "owner": "engineer@example.com"}
 
 CREATE_COMMENT_REQUEST = {"content": "Reproduced on bench. Voltage sag starts at C12. Isolating now."}
@@ -77,24 +85,43 @@ ACTIVE_ISSUES_CHART = {
 }
 METRICS_RESPONSE = {"metrics": [ACTIVE_ISSUES_CHART]}
 
-FILES_RESPONSE = [{
-    "uuid": "a1b2c3d4-e5f6-7890-abcd-ef1234567890",
-    "file_name": "troubleshooting_plan.md",
-    "file_type": "troubleshooting_plan",
-    "attachment_id": "f2a3b4c5-d6e7-8901-fabc-012345678901",
-    "created_at": "2026-04-13T10:35:00.000000Z",
-}]
+FILES_RESPONSE = [
+    {
+        "uuid": "a1b2c3d4-e5f6-7890-abcd-ef1234567890",
+        "file_name": "troubleshooting_plan.md",
+        "file_type": "troubleshooting_plan",
+        "attachment_id": "f2a3b4c5-d6e7-8901-fabc-012345678901",
+        "created_at": "2026-04-13T10:35:00.000000Z",
+    }
+]
 
 # The contract's response tables: key -> JSON types (None where Nullable says Yes).
 ISSUE_TYPES: dict[str, tuple[type, ...]] = {
-    "uuid": (str,), "title": (str,), "description": (list,), "status": (str, type(None)),
-    "priority": (str, type(None)), "tags": (list,), "owner": (str,), "resolution_summary": (str, type(None)),
-    "created_by": (str,), "created_at": (str,), "sessions": (list,), "attachments": (list,),
-    "session_attachments": (list,), "job_run_id": (str, type(None)),
+    "uuid": (str,),
+    "title": (str,),
+    "description": (list,),
+    "status": (str, type(None)),
+    "priority": (str, type(None)),
+    "tags": (list,),
+    "owner": (str,),
+    "resolution_summary": (str, type(None)),
+    "created_by": (str,),
+    "created_at": (str,),
+    "sessions": (list,),
+    "attachments": (list,),
+    "session_attachments": (list,),
+    "job_run_id": (str, type(None)),
 }
 COMMENT_TYPES: dict[str, tuple[type, ...]] = {
-    "uuid": (str,), "content": (str,), "attachments": (list,), "created_by": (str,), "created_at": (str,),
-    "updated_at": (str,), "is_edited": (bool,), "is_deleted": (bool,), "reactions": (list,),
+    "uuid": (str,),
+    "content": (str,),
+    "attachments": (list,),
+    "created_by": (str,),
+    "created_at": (str,),
+    "updated_at": (str,),
+    "is_edited": (bool,),
+    "is_deleted": (bool,),
+    "reactions": (list,),
 }
 
 

@@ -24,8 +24,15 @@ from .test_gateway_contract import (
 from .test_gateway_routing import CONTRACT_ROUTES
 
 # Our additive chart keys, on top of the contract's example.
-METRICS_RESPONSE = {"metrics": [{**METRICS_RESPONSE["metrics"][0], "chart_data": {
-    **METRICS_RESPONSE["metrics"][0]["chart_data"], "labels": [], "series": []}}]}
+METRICS_RESPONSE = {
+    "metrics": [
+        {
+            **METRICS_RESPONSE["metrics"][0],
+            "chart_data": {**METRICS_RESPONSE["metrics"][0]["chart_data"], "labels": [], "series": []},
+        }
+    ]
+}
+
 
 @pytest.fixture(scope="module")
 def doc() -> dict:
@@ -34,8 +41,9 @@ def doc() -> dict:
 
 def validator(doc: dict, schema: dict) -> jsonschema.Draft202012Validator:
     # Local refs (#/components/...) resolve against a root that carries the components.
-    return jsonschema.Draft202012Validator({**schema, "components": doc["components"]},
-                                           format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return jsonschema.Draft202012Validator(
+        {**schema, "components": doc["components"]}, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 def response_schema(doc: dict, verb: str, path: str, code: int) -> dict:
@@ -64,8 +72,10 @@ def test_every_contract_route_is_documented(doc, verb, path, method, code):
 
 def test_every_binding_is_documented(doc):
     for b in RouteTable.for_service(SERVICE).bindings:
-        path = "/" + "/".join(lit if lit is not None else "{" + dict(b.template.variables)[i] + "}"
-                              for i, lit in enumerate(b.template.literals))
+        path = "/" + "/".join(
+            lit if lit is not None else "{" + dict(b.template.variables)[i] + "}"
+            for i, lit in enumerate(b.template.literals)
+        )
         path += f":{b.template.verb}" if b.template.verb else ""  # a custom method's own path
         assert b.verb.lower() in doc["paths"][path], (b.verb, path)
 
@@ -84,7 +94,12 @@ def test_bearer_auth_and_open_probes(doc):
         ("PATCH", "/api/v1/issues/{issue_id}", 200, ISSUE_RESPONSE),
         ("GET", "/api/v1/issues", 200, {"items": [ISSUE_RESPONSE], "count": 1, "next_page_token": ""}),
         ("POST", "/api/v1/issues/{issue_id}/comments", 201, COMMENT_RESPONSE),
-        ("GET", "/api/v1/issues/{issue_id}/comments", 200, {"items": [COMMENT_RESPONSE], "count": 1, "next_page_token": ""}),
+        (
+            "GET",
+            "/api/v1/issues/{issue_id}/comments",
+            200,
+            {"items": [COMMENT_RESPONSE], "count": 1, "next_page_token": ""},
+        ),
         ("GET", "/api/v1/issues/metrics", 200, METRICS_RESPONSE),
         ("GET", "/api/v1/issues/{issue_id}/files", 200, FILES_RESPONSE),
     ],
@@ -101,8 +116,19 @@ def test_issue_schema_requires_every_key_and_allows_null_only_where_nullable(doc
         v.validate({**ISSUE_RESPONSE, nullable: None})
     # Enums are never null in replies (the server never sends value 0), nor
     # are the timestamps the server always sets (the contract's "Nullable: No").
-    for not_nullable in ("uuid", "title", "description", "tags", "owner", "created_by", "sessions", "status", "priority",
-                         "created_at", "updated_at"):
+    for not_nullable in (
+        "uuid",
+        "title",
+        "description",
+        "tags",
+        "owner",
+        "created_by",
+        "sessions",
+        "status",
+        "priority",
+        "created_at",
+        "updated_at",
+    ):
         assert not v.is_valid({**ISSUE_RESPONSE, not_nullable: None}), not_nullable
     missing = dict(ISSUE_RESPONSE)
     del missing["job_run_id"]
@@ -118,7 +144,8 @@ def test_the_contract_example_requests_fit_the_request_schemas(doc):
     patch.validate({"resolution_summary": None, "job_run_id": None})
     validator(doc, body_schema(doc, "POST", "/api/v1/issues/{issue_id}/comments")).validate(CREATE_COMMENT_REQUEST)
     validator(doc, body_schema(doc, "PATCH", "/api/v1/issues/{issue_id}/comments/{comment_id}")).validate(
-        UPDATE_COMMENT_REQUEST)
+        UPDATE_COMMENT_REQUEST
+    )
 
 
 def test_request_schemas_refuse_what_the_gateway_refuses(doc):
@@ -133,8 +160,23 @@ def test_request_schemas_refuse_what_the_gateway_refuses(doc):
 
 def test_list_filters_are_repeatable_query_parameters(doc):
     params = {p["name"]: p for p in doc["paths"]["/api/v1/issues"]["get"]["parameters"]}
-    assert set(params) == {"status", "priority", "limit", "offset", "ref", "owner", "created_by", "tag", "parent_id",
-                           "created_after", "created_before", "updated_after", "q", "order_by", "page_token"}
+    assert set(params) == {
+        "status",
+        "priority",
+        "limit",
+        "offset",
+        "ref",
+        "owner",
+        "created_by",
+        "tag",
+        "parent_id",
+        "created_after",
+        "created_before",
+        "updated_after",
+        "q",
+        "order_by",
+        "page_token",
+    }
     for repeated in ("owner", "created_by", "tag"):
         assert params[repeated]["explode"] is True and params[repeated]["schema"]["type"] == "array"
     # The rules the server holds them to are stated: the timestamp and order_by patterns, q's length.
@@ -145,7 +187,9 @@ def test_list_filters_are_repeatable_query_parameters(doc):
     assert params["q"]["schema"]["maxLength"] == 500 and params["page_token"]["schema"]["maxLength"] == 4096
     assert params["status"]["schema"] == {"type": "array", "items": {"$ref": "#/components/schemas/IssueStatus"}}
     assert doc["components"]["schemas"]["IssueStatus"] == {
-        "type": "string", "enum": ["open", "in_progress", "resolved", "rejected"]}
+        "type": "string",
+        "enum": ["open", "in_progress", "resolved", "rejected"],
+    }
     assert params["status"]["explode"] is True
     assert params["limit"]["schema"]["type"] == "integer"
 
@@ -156,9 +200,19 @@ def test_delete_answers_204_without_content(doc):
 
 
 def test_the_error_envelope_is_documented_on_every_operation(doc):
-    envelope = {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "title: is required", "details": [
-        {"@type": "type.googleapis.com/google.rpc.BadRequest",
-         "field_violations": [{"field": "title", "description": "is required"}]}]}}
+    envelope = {
+        "error": {
+            "code": 400,
+            "status": "INVALID_ARGUMENT",
+            "message": "title: is required",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "field_violations": [{"field": "title", "description": "is required"}],
+                }
+            ],
+        }
+    }
     validator(doc, {"$ref": "#/components/schemas/Error"}).validate(envelope)
     unauthorized = doc["components"]["responses"]["Unauthorized"]
     assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True
@@ -191,8 +245,15 @@ def test_request_fields_carry_the_rules_their_protos_declare(doc):
     create = validator(doc, body_schema(doc, "POST", "/api/v1/issues"))
     ok = {"title": "t", "description": []}
     create.validate({**ok, "title": "x" * 500, "tags": ["t"] * 100, "owner": None})
-    for bad in ({"title": "x" * 501}, {"title": "   "}, {"title": "a\x00"}, {"tags": ["t"] * 101},
-                {"tags": [""]}, {"attachment_ids": ["not-a-uuid"]}, {"description": [{}] * 1001}):
+    for bad in (
+        {"title": "x" * 501},
+        {"title": "   "},
+        {"title": "a\x00"},
+        {"tags": ["t"] * 101},
+        {"tags": [""]},
+        {"attachment_ids": ["not-a-uuid"]},
+        {"description": [{}] * 1001},
+    ):
         assert not create.is_valid({**ok, **bad}), bad
 
     patch = validator(doc, body_schema(doc, "PATCH", "/api/v1/issues/{issue_id}"))
@@ -220,7 +281,9 @@ def test_blob_routes_are_binary_and_signed_not_bearer():
     blob = document["paths"]["/blobs/{workspace_id}/{attachment_id}"]
     upload, download = blob["put"], blob["get"]
     assert upload["security"] == [] and download["security"] == []
-    assert upload["requestBody"]["content"] == {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    assert upload["requestBody"]["content"] == {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+    }
     binary = {"schema": {"type": "string", "format": "binary"}}
     # Any media type, octet-stream named first (generators read no wildcard).
     assert download["responses"]["200"]["content"] == {"application/octet-stream": binary, "*/*": binary}

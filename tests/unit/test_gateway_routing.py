@@ -78,7 +78,9 @@ def test_the_literal_resource_answers_405_rather_than_falling_back_to_the_variab
     assert found.allowed == ("GET", "HEAD", "OPTIONS")
 
 
-@pytest.mark.parametrize("path", ["/", "/api/v1", "/api/v1/issue", "/api/v1/issues/", "/api/v1/issues/x/y", "api/v1/issues"])
+@pytest.mark.parametrize(
+    "path", ["/", "/api/v1", "/api/v1/issue", "/api/v1/issues/", "/api/v1/issues/x/y", "api/v1/issues"]
+)
 def test_unknown_paths_resolve_to_nothing(table, path):
     assert table.resolve("GET", path) is None
 
@@ -93,8 +95,22 @@ def test_body_and_query_fields(table):
     by_name = {b.method.name: b for b in table.bindings}
     assert by_name["CreateIssue"].body == "*" and by_name["CreateIssue"].query_fields == ()
     assert [f.name for f in by_name["ListIssues"].query_fields] == [
-        "status", "priority", "limit", "offset", "ref", "owner", "created_by", "tag", "parent_id",
-        "created_after", "created_before", "updated_after", "q", "order_by", "page_token"]
+        "status",
+        "priority",
+        "limit",
+        "offset",
+        "ref",
+        "owner",
+        "created_by",
+        "tag",
+        "parent_id",
+        "created_after",
+        "created_before",
+        "updated_after",
+        "q",
+        "order_by",
+        "page_token",
+    ]
     assert [f.name for f in by_name["ListComments"].query_fields] == ["limit", "offset", "page_token"]
     assert [f.name for f in by_name["ListIssueFiles"].query_fields] == ["file_type"]
     assert by_name["ListIssueFiles"].response_body == "files"
@@ -138,10 +154,18 @@ def _synthetic_service(rules: dict[str, http_pb2.HttpRule], success: dict[str, i
     f = descriptor_pb2.FileDescriptorProto(name=f"{name}.proto", package=name, syntax="proto3")
     f.dependency.extend(["google/protobuf/empty.proto"])
     req = f.message_type.add(name="Req")
-    req.field.add(name="thing_id", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                  label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    req.field.add(name="n", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
-                  label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    req.field.add(
+        name="thing_id",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
+    req.field.add(
+        name="n",
+        number=2,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
     service = f.service.add(name="Things")
     for method_name, rule in rules.items():
         m = service.method.add(name=method_name, input_type=f".{name}.Req", output_type=".google.protobuf.Empty")
@@ -159,7 +183,9 @@ def test_a_new_annotated_rpc_gets_its_route_with_no_gateway_change():
                 get="/v9/things/{thing_id}",
                 additional_bindings=[http_pb2.HttpRule(get="/v9/legacy/things/{thing_id}")],
             ),
-            "Poke": http_pb2.HttpRule(custom=http_pb2.CustomHttpPattern(kind="POKE", path="/v9/things/{thing_id}"), body="*"),
+            "Poke": http_pb2.HttpRule(
+                custom=http_pb2.CustomHttpPattern(kind="POKE", path="/v9/things/{thing_id}"), body="*"
+            ),
         },
         success={"Poke": 202},
     )
@@ -178,12 +204,14 @@ def test_a_new_annotated_rpc_gets_its_route_with_no_gateway_change():
 
 def test_custom_verbs_are_routed_from_the_annotation():
     """AIP-136: `:verb` after the last segment, matched generically, before a template without one."""
-    service = _synthetic_service({
-        "GetThing": http_pb2.HttpRule(get="/v9/things/{thing_id}"),
-        "ArchiveThing": http_pb2.HttpRule(post="/v9/things/{thing_id}:archive", body="*"),
-        "ListThings": http_pb2.HttpRule(get="/v9/things"),
-        "BatchPoke": http_pb2.HttpRule(post="/v9/things:batchPoke", body="*"),
-    })
+    service = _synthetic_service(
+        {
+            "GetThing": http_pb2.HttpRule(get="/v9/things/{thing_id}"),
+            "ArchiveThing": http_pb2.HttpRule(post="/v9/things/{thing_id}:archive", body="*"),
+            "ListThings": http_pb2.HttpRule(get="/v9/things"),
+            "BatchPoke": http_pb2.HttpRule(post="/v9/things:batchPoke", body="*"),
+        }
+    )
     table = RouteTable.for_service(service)
 
     assert table.resolve("POST", "/v9/things:batchPoke").binding.method.name == "BatchPoke"
@@ -212,6 +240,8 @@ def test_a_rule_naming_a_missing_field_is_refused():
 
 
 def test_the_same_verb_and_path_twice_is_refused():
-    service = _synthetic_service({"A": http_pb2.HttpRule(get="/v9/y/{thing_id}"), "B": http_pb2.HttpRule(get="/v9/y/{n}")})
+    service = _synthetic_service(
+        {"A": http_pb2.HttpRule(get="/v9/y/{thing_id}"), "B": http_pb2.HttpRule(get="/v9/y/{n}")}
+    )
     with pytest.raises(ValueError):
         RouteTable.for_service(service)

@@ -8,12 +8,15 @@ import pytest
 from service.storage import conninfo
 
 
-@pytest.mark.parametrize("dsn", [
-    "postgresql://u@h1:5432,h2:5432/db",  # a port per host
-    "postgresql://u@h1,h2/db",  # no ports: libpq's default for each
-    "host=h1,h2 dbname=db",
-    "host=h1,h2 port=5432 dbname=db",  # one port for all
-])
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://u@h1:5432,h2:5432/db",  # a port per host
+        "postgresql://u@h1,h2/db",  # no ports: libpq's default for each
+        "host=h1,h2 dbname=db",
+        "host=h1,h2 port=5432 dbname=db",  # one port for all
+    ],
+)
 def test_the_host_that_answered_last_comes_first(dsn, monkeypatch):
     monkeypatch.delenv("PGPORT", raising=False)
     order = conninfo.HostOrder()

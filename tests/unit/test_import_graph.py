@@ -61,8 +61,11 @@ def shortest_cycle(graph: grimp.ImportGraph, component: list[str]) -> str:
     """One shortest cycle through the component's first module, each step
     with the line that imports: "a -> b (imported at a line 3) -> a (imported at b line 7)"."""
     start = component[0]
-    chains = [graph.find_shortest_chain(imported, start) for imported in graph.find_modules_directly_imported_by(start)
-              if imported in component]
+    chains = [
+        graph.find_shortest_chain(imported, start)
+        for imported in graph.find_modules_directly_imported_by(start)
+        if imported in component
+    ]
     chain = (start, *min((c for c in chains if c), key=lambda c: (len(c), c)))
     steps = [chain[0]]
     for importer, imported in zip(chain, chain[1:]):

@@ -20,8 +20,18 @@ from service.domain.identifiers import IssueRef
 
 from .fake_unit_of_work import FakeWorld
 
-VALUES = {"title": "t", "description": [], "status": "open", "priority": "low", "tags": [], "owner": "o",
-          "resolution_summary": None, "job_run_id": None, "session_ids": [], "attachment_ids": []}
+VALUES = {
+    "title": "t",
+    "description": [],
+    "status": "open",
+    "priority": "low",
+    "tags": [],
+    "owner": "o",
+    "resolution_summary": None,
+    "job_run_id": None,
+    "session_ids": [],
+    "attachment_ids": [],
+}
 
 
 def create(world: FakeWorld, principal: Any, **values: Any) -> IssueView:
@@ -73,8 +83,13 @@ def test_a_create_with_a_comment_records_both_in_order(world):
 def test_a_create_under_a_parent_counts_it_and_moves_the_parents_version(world):
     caller = world.member()
     parent = create(world, caller, title="parent")
-    child = issues.create_issue(world.runner, caller, None, VALUES,  # type: ignore[arg-type]
-                                parent=IssueRef(prefix="ACM", number=1))
+    child = issues.create_issue(
+        world.runner,
+        caller,
+        None,
+        VALUES,  # type: ignore[arg-type]
+        parent=IssueRef(prefix="ACM", number=1),
+    )
     stored = world.tables.issues[parent.row.uuid]
     assert child.row.parent_uuid == parent.row.uuid
     assert (stored.sub_issues_count, stored.version) == (1, 2)
@@ -83,8 +98,13 @@ def test_a_create_under_a_parent_counts_it_and_moves_the_parents_version(world):
 def test_a_refused_create_stores_nothing_and_takes_no_number(world):
     caller = world.member()
     with pytest.raises(InvalidArgument):
-        issues.create_issue(world.runner, caller, None, VALUES,  # type: ignore[arg-type]
-                            parent=IssueRef(prefix="ACM", number=99))
+        issues.create_issue(
+            world.runner,
+            caller,
+            None,
+            VALUES,  # type: ignore[arg-type]
+            parent=IssueRef(prefix="ACM", number=99),
+        )
     assert world.tables.issues == {} and world.tables.request_ids == {}
     assert world.committed[-1].event_workspaces == frozenset()
     assert create(world, caller).row.number == 1
@@ -103,7 +123,9 @@ def test_an_update_records_each_changed_key_as_the_json_shows_it(world):
     after = update(world, caller, made, title="after", tags=["a", "b"])
     assert after.row.version == 2
     assert world.history(made.row.uuid)[1:] == [
-        ("title_changed", "title", "before", "after"), ("tags_changed", "tags", ["a"], ["a", "b"])]
+        ("title_changed", "title", "before", "after"),
+        ("tags_changed", "tags", ["a"], ["a", "b"]),
+    ]
     assert [t for t, _ in world.events(caller)] == ["issue.created", "issue.updated"]
     data = world.tables.events[caller.workspace_id][1].data
     assert '"changes":[' in data and '"field":"title"' in data
@@ -161,8 +183,13 @@ def test_another_workspaces_issue_is_not_found(world):
 def test_a_parent_that_would_close_a_cycle_is_refused(world):
     caller = world.member()
     top = create(world, caller, title="top")
-    below = issues.create_issue(world.runner, caller, None, VALUES,  # type: ignore[arg-type]
-                                parent=IssueRef(uuid=top.row.uuid))
+    below = issues.create_issue(
+        world.runner,
+        caller,
+        None,
+        VALUES,  # type: ignore[arg-type]
+        parent=IssueRef(uuid=top.row.uuid),
+    )
     with pytest.raises(InvalidArgument, match="cycle"):
         update(world, caller, top, parent_id=IssueRef(uuid=below.row.uuid))
     with pytest.raises(InvalidArgument, match="own parent"):
@@ -172,8 +199,13 @@ def test_a_parent_that_would_close_a_cycle_is_refused(world):
 def test_moving_a_child_moves_both_parents_counts(world):
     caller = world.member()
     first, second = create(world, caller, title="a"), create(world, caller, title="b")
-    child = issues.create_issue(world.runner, caller, None, VALUES,  # type: ignore[arg-type]
-                                parent=IssueRef(uuid=first.row.uuid))
+    child = issues.create_issue(
+        world.runner,
+        caller,
+        None,
+        VALUES,  # type: ignore[arg-type]
+        parent=IssueRef(uuid=first.row.uuid),
+    )
     update(world, caller, child, parent_id=IssueRef(uuid=second.row.uuid))
     counts = [world.tables.issues[v.row.uuid].sub_issues_count for v in (first, second)]
     assert counts == [0, 1]
@@ -183,8 +215,13 @@ def test_moving_a_child_moves_both_parents_counts(world):
 def test_deleting_an_issue_detaches_its_children_and_uncounts_it(world):
     caller = world.member()
     parent = create(world, caller, title="parent")
-    child = issues.create_issue(world.runner, caller, None, VALUES,  # type: ignore[arg-type]
-                                parent=IssueRef(uuid=parent.row.uuid))
+    child = issues.create_issue(
+        world.runner,
+        caller,
+        None,
+        VALUES,  # type: ignore[arg-type]
+        parent=IssueRef(uuid=parent.row.uuid),
+    )
     issues.delete_issue(world.runner, caller, IssueRef(uuid=parent.row.uuid))
     assert parent.row.uuid not in world.tables.issues
     assert world.tables.issues[child.row.uuid].parent_uuid is None
@@ -221,8 +258,13 @@ def test_sub_issues_are_listed_oldest_first_with_their_total(world):
     caller = world.member()
     parent = create(world, caller, title="parent")
     for title in ("c1", "c2", "c3"):
-        issues.create_issue(world.runner, caller, None, {**VALUES, "title": title},  # type: ignore[arg-type]
-                            parent=IssueRef(uuid=parent.row.uuid))
+        issues.create_issue(
+            world.runner,
+            caller,
+            None,
+            {**VALUES, "title": title},  # type: ignore[arg-type]
+            parent=IssueRef(uuid=parent.row.uuid),
+        )
     views, total = issues.list_sub_issues(world.runner, caller, IssueRef(uuid=parent.row.uuid), 2, 1)
     assert ([v.row.title for v in views], total) == (["c2", "c3"], 3)
 

@@ -19,8 +19,20 @@ def names(request_type) -> list[str]:
 
 def test_a_lists_parameters_are_its_optional_and_repeated_fields_but_limit():
     assert names(pb.ListIssuesRequest) == [
-        "status", "priority", "offset", "ref", "owner", "created_by", "tag", "parent_id",
-        "created_after", "created_before", "updated_after", "q", "order_by"]
+        "status",
+        "priority",
+        "offset",
+        "ref",
+        "owner",
+        "created_by",
+        "tag",
+        "parent_id",
+        "created_after",
+        "created_before",
+        "updated_after",
+        "q",
+        "order_by",
+    ]
     assert names(pb.ListCommentsRequest) == names(pb.ListIssueHistoryRequest) == ["offset"]  # issue_id names the list
     assert names(pb.ListEventsRequest) == ["after_sequence", "types"]
     assert names(webhook_pb2.ListWebhookDeliveriesRequest) == ["status"]
@@ -31,8 +43,14 @@ def complete(first: pb.ListIssuesRequest, following: pb.ListIssuesRequest) -> pb
     return list_parameters.completed(following, list_parameters.carried(first))
 
 
-FIRST = pb.ListIssuesRequest(status=[Issue.STATUS_RESOLVED, Issue.STATUS_OPEN], tag=["b", "a", "a"], q="pump",
-                             order_by="priority", limit=5, page_token="ignored")
+FIRST = pb.ListIssuesRequest(
+    status=[Issue.STATUS_RESOLVED, Issue.STATUS_OPEN],
+    tag=["b", "a", "a"],
+    q="pump",
+    order_by="priority",
+    limit=5,
+    page_token="ignored",
+)
 
 
 def test_a_request_leaving_parameters_out_gets_the_first_requests():
@@ -50,12 +68,15 @@ def test_parameters_sent_again_must_be_equal_repeated_ones_as_sets():
     assert complete(pb.ListIssuesRequest(), pb.ListIssuesRequest(offset=0)).offset == 0
 
 
-@pytest.mark.parametrize("following,named", [
-    (pb.ListIssuesRequest(tag=["a"]), "tag"),
-    (pb.ListIssuesRequest(order_by="priority desc", q="valve"), "q, order_by"),
-    (pb.ListIssuesRequest(offset=3), "offset"),
-    (pb.ListIssuesRequest(owner=["x@example.com"]), "owner"),  # absent from the first request
-])
+@pytest.mark.parametrize(
+    "following,named",
+    [
+        (pb.ListIssuesRequest(tag=["a"]), "tag"),
+        (pb.ListIssuesRequest(order_by="priority desc", q="valve"), "q, order_by"),
+        (pb.ListIssuesRequest(offset=3), "offset"),
+        (pb.ListIssuesRequest(owner=["x@example.com"]), "owner"),  # absent from the first request
+    ],
+)
 def test_a_parameter_of_another_value_is_refused_naming_page_token(following, named):
     with pytest.raises(InvalidArgument) as refused:
         complete(FIRST, following)
@@ -81,11 +102,18 @@ def test_the_contract_bounds_every_page_token_as_the_server_does():
 WIDE = "\U0001d11e"  # four bytes of UTF-8
 POSITION = page_tokens.position(3, "2026-04-13T10:30:00.123456", "8e0c7c1c-6b0b-4c47-9d3f-3f1e1a0f0a0a")
 LARGEST = pb.ListIssuesRequest(
-    status=list(range(1, 5)), priority=list(range(1, 4)), offset=2**31 - 1,
-    ref=[f"{i:064d}:" + WIDE * 256 for i in range(20)], owner=[f"{i:02d}" + WIDE * 318 for i in range(20)],
-    created_by=[f"{i:02d}" + WIDE * 318 for i in range(20)], tag=[f"{i:02d}" + WIDE * 98 for i in range(20)],
-    parent_id="ABCDEFGHIJ-2147483647", q=WIDE * 500, order_by="priority desc",
-    **{name: "2026-04-13T10:30:00.123456789+02:00" for name in ("created_after", "created_before", "updated_after")})
+    status=list(range(1, 5)),
+    priority=list(range(1, 4)),
+    offset=2**31 - 1,
+    ref=[f"{i:064d}:" + WIDE * 256 for i in range(20)],
+    owner=[f"{i:02d}" + WIDE * 318 for i in range(20)],
+    created_by=[f"{i:02d}" + WIDE * 318 for i in range(20)],
+    tag=[f"{i:02d}" + WIDE * 98 for i in range(20)],
+    parent_id="ABCDEFGHIJ-2147483647",
+    q=WIDE * 500,
+    order_by="priority desc",
+    **{name: "2026-04-13T10:30:00.123456789+02:00" for name in ("created_after", "created_before", "updated_after")},
+)
 
 
 @pytest.fixture
@@ -97,7 +125,9 @@ def token_of(monkeypatch):
 def test_a_token_is_short_for_a_few_filters_and_fits_its_bound_for_any_q(token_of):
     assert len(token_of(pb.ListIssuesRequest(tag=["pump"], order_by="priority desc"))) < 200
     assert len(token_of(pb.ListIssuesRequest(q="x" * 500, tag=["pump"], order_by="priority desc"))) < 900
-    longest_q = pb.ListIssuesRequest(q=WIDE * 500, tag=["pump"], order_by="priority desc", created_after=LARGEST.created_after)
+    longest_q = pb.ListIssuesRequest(
+        q=WIDE * 500, tag=["pump"], order_by="priority desc", created_after=LARGEST.created_after
+    )
     token = token_of(longest_q)
     assert len(token) <= page_tokens.TOKEN_MAX
     _, carried = page_tokens.decode(token, "scope")

@@ -31,16 +31,28 @@ def test_each_create_names_its_item_and_links_to_the_operations_on_it(doc):
     assert "headers" not in created["AddIssueFile"] and "links" not in created["AddIssueFile"]
 
     issue_links = created["CreateIssue"]["links"]
-    assert {"GetIssue", "UpdateIssue", "DeleteIssue", "CreateComment", "ListComments", "ListIssueHistory",
-            "ListSubIssues", "AddIssueFile", "ListIssueFiles"} == set(issue_links)
+    assert {
+        "GetIssue",
+        "UpdateIssue",
+        "DeleteIssue",
+        "CreateComment",
+        "ListComments",
+        "ListIssueHistory",
+        "ListSubIssues",
+        "AddIssueFile",
+        "ListIssueFiles",
+    } == set(issue_links)
     assert issue_links["GetIssue"]["parameters"] == {"issue_id": "$response.body#/uuid"}
     comment_links = created["CreateComment"]["links"]
     # RemoveReaction also needs an emoji, which a create does not give.
     assert set(comment_links) == {"UpdateComment", "DeleteComment", "AddReaction"}
     assert comment_links["AddReaction"]["parameters"] == {
-        "issue_id": "$request.path.issue_id", "comment_id": "$response.body#/uuid"}
+        "issue_id": "$request.path.issue_id",
+        "comment_id": "$response.body#/uuid",
+    }
     assert created["CreateAttachment"]["links"]["GetAttachment"]["parameters"] == {
-        "attachment_id": "$response.body#/attachment/uuid"}
+        "attachment_id": "$response.body#/attachment/uuid"
+    }
     # A webhook names its id `id` (SPEC 8.13).
     assert created["CreateWebhook"]["links"]["GetWebhook"]["parameters"] == {"webhook_id": "$response.body#/id"}
     for link in (*issue_links.values(), *comment_links.values()):
@@ -48,28 +60,43 @@ def test_each_create_names_its_item_and_links_to_the_operations_on_it(doc):
 
 
 def reply_components(doc: dict) -> dict[str, dict]:
-    return {name: s for name, s in doc["components"]["schemas"].items()
-            if not name.endswith("Input") and "properties" in s}
+    return {
+        name: s for name, s in doc["components"]["schemas"].items() if not name.endswith("Input") and "properties" in s
+    }
 
 
 def admits_null(schema: dict) -> bool:
     return "null" in (schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]) or any(
-        s.get("type") == "null" for s in schema.get("anyOf", []))
+        s.get("type") == "null" for s in schema.get("anyOf", [])
+    )
 
 
 def test_reply_timestamps_the_server_always_sets_are_not_nullable(doc):
-    timestamps = {(name, key): admits_null(s) for name, c in reply_components(doc).items()
-                  for key, s in c["properties"].items() if s.get("format") == "date-time"
-                  or any(o.get("format") == "date-time" for o in s.get("anyOf", []))}
+    timestamps = {
+        (name, key): admits_null(s)
+        for name, c in reply_components(doc).items()
+        for key, s in c["properties"].items()
+        if s.get("format") == "date-time" or any(o.get("format") == "date-time" for o in s.get("anyOf", []))
+    }
     nullable = {where for where, null in timestamps.items() if null}
     # Only the ones the proto declares optional: an issue not yet resolved, a pending attachment's URL.
     assert nullable == {("Issue", "resolved_at"), ("GetAttachmentResponse", "expires_at")}
-    for always in (("Issue", "created_at"), ("Issue", "updated_at"), ("Comment", "created_at"),
-                   ("Event", "occurred_at"), ("HistoryEntry", "timestamp"), ("CreateAttachmentResponse", "expires_at")):
+    for always in (
+        ("Issue", "created_at"),
+        ("Issue", "updated_at"),
+        ("Comment", "created_at"),
+        ("Event", "occurred_at"),
+        ("HistoryEntry", "timestamp"),
+        ("CreateAttachmentResponse", "expires_at"),
+    ):
         assert always in timestamps and always not in nullable
     # Nor are the messages the server always fills.
-    for name, key in (("Chart", "chart_data"), ("CreateAttachmentResponse", "attachment"), ("Event", "data"),
-                      ("Workflow", "transitions")):
+    for name, key in (
+        ("Chart", "chart_data"),
+        ("CreateAttachmentResponse", "attachment"),
+        ("Event", "data"),
+        ("Workflow", "transitions"),
+    ):
         assert not admits_null(reply_components(doc)[name]["properties"][key]), (name, key)
 
 
@@ -105,16 +132,26 @@ def walk(node, path=()):
 def test_each_enum_is_one_named_component_and_every_use_refers_to_it(doc):
     schemas = doc["components"]["schemas"]
     enums = {name for name, s in schemas.items() if "enum" in s}
-    assert enums == {"IssueStatus", "IssuePriority", "AttachmentStatus", "ChartChartType", "BulkUpdateResultOutcome",
-                     "WebhookDeliveryStatus"}
-    inline = [path for path, node in walk(doc)
-              if "enum" in node and not (len(path) == 3 and path[:2] == ("components", "schemas"))]
+    assert enums == {
+        "IssueStatus",
+        "IssuePriority",
+        "AttachmentStatus",
+        "ChartChartType",
+        "BulkUpdateResultOutcome",
+        "WebhookDeliveryStatus",
+    }
+    inline = [
+        path
+        for path, node in walk(doc)
+        if "enum" in node and not (len(path) == 3 and path[:2] == ("components", "schemas"))
+    ]
     assert inline == []  # no enum is written out anywhere else
     assert None not in schemas["IssuePriority"]["enum"]
     # A nullable use (null leaves it unset) is the component or null: one optional type for generators.
     create = doc["paths"]["/api/v1/issues"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert create["properties"]["priority"] == {"anyOf": [{"$ref": "#/components/schemas/IssuePriority"},
-                                                          {"type": "null"}]}
+    assert create["properties"]["priority"] == {
+        "anyOf": [{"$ref": "#/components/schemas/IssuePriority"}, {"type": "null"}]
+    }
     assert reply_components(doc)["Issue"]["properties"]["status"] == {"$ref": "#/components/schemas/IssueStatus"}
 
 
@@ -133,5 +170,6 @@ def test_blocks_event_data_and_chart_options_are_open_objects(doc):
     blocks = {**create["properties"]["description"], "components": doc["components"]}
     # What the server admits, the document admits: any object, nested, of any keys.
     jsonschema.Draft202012Validator(blocks).validate(
-        [{"type": "text", "text": "x"}, {"type": "list", "items": [{"text": "y", "n": 1.5, "ok": None}]}, {}])
+        [{"type": "text", "text": "x"}, {"type": "list", "items": [{"text": "y", "n": 1.5, "ok": None}]}, {}]
+    )
     assert not jsonschema.Draft202012Validator(blocks).is_valid(["text"])

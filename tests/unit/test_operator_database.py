@@ -9,11 +9,14 @@ from service import operator_database
 from service.runtime.bootstrap import first_token_banner
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://ann:s3cret@h1:5432,h2:5433/issues?target_session_attrs=read-write",
-    "host=db password=s3cret dbname=issues",
-    "postgresql:///issues?password=s3cret",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://ann:s3cret@h1:5432,h2:5433/issues?target_session_attrs=read-write",
+        "host=db password=s3cret dbname=issues",
+        "postgresql:///issues?password=s3cret",
+    ],
+)
 def test_a_postgresql_database_is_named_without_its_password(url):
     shown = operator_database.shown(url)
     assert "s3cret" not in shown and "issues" in shown

@@ -78,7 +78,7 @@ def test_a_torn_slot_is_clamped_back_into_range(table):
     buckets.take("k", limit, 10.0)
     with open(table, "r+b") as f:  # what a writer killed mid-slot could leave
         data = bytearray(f.read())
-        data[64 + 16:64 + 32] = b"\xff" * 16  # NaN calls available, NaN time
+        data[64 + 16 : 64 + 32] = b"\xff" * 16  # NaN calls available, NaN time
         f.seek(0)
         f.write(data)
     assert [buckets.take(f"k{i}", limit, 11.0) for i in range(3)] == [0.0] * 3

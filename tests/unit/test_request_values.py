@@ -40,6 +40,10 @@ def test_duplicate_ids_are_kept_once_in_order():
 
 def test_the_error_message_names_the_first_field_and_counts_the_rest():
     with pytest.raises(InvalidArgument) as error:
-        validation.issue_values(pb.CreateIssueRequest(status=issue_pb2.Issue.Status.Value("STATUS_OPEN"), priority=9), ["title", "priority"], creating=True)
+        validation.issue_values(
+            pb.CreateIssueRequest(status=issue_pb2.Issue.Status.Value("STATUS_OPEN"), priority=9),
+            ["title", "priority"],
+            creating=True,
+        )
     assert error.value.message == "title: is required (and 1 more)"
     assert [v.field for v in error.value.violations] == ["title", "priority"]

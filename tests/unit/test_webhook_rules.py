@@ -42,15 +42,32 @@ def test_retry_after_takes_seconds_or_an_http_date():
     assert webhook_rules.retry_after_seconds("Fri, 31 Dec 9999 23:59:59 -0100", T0) is None
 
 
-@pytest.mark.parametrize("address, kind", [
-    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("10.1.2.3", "private"), ("172.31.0.1", "private"),
-    ("192.168.0.10", "private"), ("169.254.169.254", "metadata"), ("fd00:ec2::254", "metadata"),
-    ("169.254.10.1", "link-local"), ("fe80::1", "link-local"), ("fc00::1", "private"), ("0.0.0.0", "unspecified"),
-    ("::", "unspecified"), ("::ffff:10.0.0.1", "private"), ("224.0.0.1", "multicast"), ("100.64.0.1", "public"),
-    # IPv6 forms that lead to an IPv4 address are vetted as that address.
-    ("::7f00:1", "loopback"), ("::ffff:0:7f00:1", "loopback"), ("2002:7f00:1::1", "loopback"),
-    ("64:ff9b::a9fe:a9fe", "metadata"), ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),
-])
+@pytest.mark.parametrize(
+    "address, kind",
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.31.0.1", "private"),
+        ("192.168.0.10", "private"),
+        ("169.254.169.254", "metadata"),
+        ("fd00:ec2::254", "metadata"),
+        ("169.254.10.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("fc00::1", "private"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("::ffff:10.0.0.1", "private"),
+        ("224.0.0.1", "multicast"),
+        ("100.64.0.1", "public"),
+        # IPv6 forms that lead to an IPv4 address are vetted as that address.
+        ("::7f00:1", "loopback"),
+        ("::ffff:0:7f00:1", "loopback"),
+        ("2002:7f00:1::1", "loopback"),
+        ("64:ff9b::a9fe:a9fe", "metadata"),
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),
+    ],
+)
 def test_addresses_that_are_not_public_are_refused(address, kind):
     assert kind in webhook_rules.address_refusal(address)
 
@@ -60,11 +77,19 @@ def test_public_addresses_are_allowed(address):
     assert webhook_rules.address_refusal(address) is None
 
 
-@pytest.mark.parametrize("url, ok", [
-    ("https://hooks.example.com/a?b=c", True), ("http://[2606:4700::1111]:8080/x", True),
-    ("ftp://example.com/", False), ("https:///x", False), ("https://u:p@example.com/", False),
-    ("https://example.com:99999/", False), ("https://exa mple.com/", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://hooks.example.com/a?b=c", True),
+        ("http://[2606:4700::1111]:8080/x", True),
+        ("ftp://example.com/", False),
+        ("https:///x", False),
+        ("https://u:p@example.com/", False),
+        ("https://example.com:99999/", False),
+        ("https://exa mple.com/", False),
+        ("", False),
+    ],
+)
 def test_url_shape(url, ok):
     v = Violations()
     webhook_rules.check_url(v, "url", url)

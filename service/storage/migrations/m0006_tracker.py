@@ -80,8 +80,10 @@ def backfill(execute: Callable[..., Any], placeholder: str) -> None:
     for workspace_id, slug in execute("SELECT id, slug FROM workspaces").fetchall():
         prefix = _default_prefix(slug)
         execute(f"UPDATE workspaces SET prefix = {placeholder} WHERE id = {placeholder}", (prefix, workspace_id))
-        execute(f"INSERT INTO workspace_prefixes (workspace_id, prefix) VALUES ({placeholder}, {placeholder})",
-                (workspace_id, prefix))
+        execute(
+            f"INSERT INTO workspace_prefixes (workspace_id, prefix) VALUES ({placeholder}, {placeholder})",
+            (workspace_id, prefix),
+        )
     execute(
         "UPDATE issues SET number = numbered.n FROM ("
         " SELECT uuid AS id, ROW_NUMBER() OVER (PARTITION BY workspace_id ORDER BY created_at, uuid) AS n FROM issues"

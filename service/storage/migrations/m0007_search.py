@@ -81,8 +81,10 @@ def backfill(execute: Callable[..., Any], placeholder: str) -> None:
         text = _search_text(title, json.loads(description or "[]"), summary)
         execute(f"UPDATE issues SET search_text = {p} WHERE uuid = {p}", (text, issue_id))
         for tag in dict.fromkeys(json.loads(tags or "[]")):
-            execute(f"INSERT INTO issue_tags (issue_uuid, workspace_id, tag) VALUES ({p}, {p}, {p})",
-                    (issue_id, workspace_id, tag))
+            execute(
+                f"INSERT INTO issue_tags (issue_uuid, workspace_id, tag) VALUES ({p}, {p}, {p})",
+                (issue_id, workspace_id, tag),
+            )
     for statement in _POSTGRES if postgres else _SQLITE:
         execute(statement)
     if not postgres:
