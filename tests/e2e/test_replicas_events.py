@@ -74,6 +74,11 @@ def _check_two_replicas(a: str, b: str, token: str) -> list[float]:
                             break
                         assert time.monotonic() < deadline, f"{title} did not reach replica {reader} within a second"
                         time.sleep(0.005)
+        # Each write waited for the other replica's watcher; the writer's own hears
+        # of it from its own commit, which may still be on its way.
+        deadline = time.monotonic() + 1.0
+        while any(len(seen) < 10 for seen in watchers.values()) and time.monotonic() < deadline:
+            time.sleep(0.005)
         for seen in watchers.values():
             sequences = [e["sequence"] for _, e in seen]
             assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))
