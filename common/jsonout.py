@@ -135,7 +135,10 @@ def _timestamp(ts: Any) -> str:
 
 
 def _struct(s: struct_pb2.Struct) -> dict[str, JsonValue]:
-    return {k: _value(v) for k, v in s.fields.items()}
+    # Keys sorted: a Struct's map keeps no order (protobuf's iteration order
+    # differs between a message built in memory and the same one parsed), and
+    # the same object must print the same bytes whichever way it reached here.
+    return {k: _value(s.fields[k]) for k in sorted(s.fields)}
 
 
 def _list(lv: struct_pb2.ListValue) -> list[JsonValue]:

@@ -304,13 +304,20 @@ def test_every_worker_of_serve_workers_delivers_and_none_twice(fresh_database_ur
         )
         ids = [r.headers["webhook-id"] for r in receiver.wait_for(lambda seen: len(seen) >= len(log))]
         assert len(ids) == len(set(ids)) == len(acked) >= 5 and all(d["attempts"] == 1 for d in log)
-        # The gateway's /metrics adds up every worker's deliveries.
-        text = httpx.get(server.http_url + "/metrics").text
-        line = next(
-            line
-            for line in text.splitlines()
-            if line.startswith('issues_webhook_deliveries_total{outcome="succeeded"}')
-        )
+
+        # The gateway's /metrics adds up every process's deliveries; the dispatcher
+        # counts an attempt just after recording it, so the last may still be on its way.
+        def succeeded() -> str:
+            text = httpx.get(server.http_url + "/metrics").text
+            return next(
+                line
+                for line in text.splitlines()
+                if line.startswith('issues_webhook_deliveries_total{outcome="succeeded"}')
+            )
+
+        deadline = time.monotonic() + 10
+        while float((line := succeeded()).split()[-1]) < len(acked) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert float(line.split()[-1]) == len(acked), line
         admin.close()
     finally:
