@@ -36,12 +36,9 @@ from .errors import GatewayError, bad_request, error_response, from_rpc_error, h
 from .limits import declared_length, too_large
 from .location import item_route
 from .routing import Binding, RouteTable
-from .transport import GrpcTransport, Transport, split_target
+from .transport import Transport
 
-__all__ = ["DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS", "Backend", "TranscodingRoute", "split_target"]
-
-# The channel transport under its former name (tests and bench build it by this name).
-Backend = GrpcTransport
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "MAX_TIMEOUT_SECONDS", "TranscodingRoute"]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 300.0
