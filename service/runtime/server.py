@@ -166,13 +166,12 @@ class RunningServer:
         self.finish_stop(grace, self.begin_stop(grace))
 
 
-def start(settings: Settings, db: peewee.Database, *, dispatch: bool | None = None) -> RunningServer:
+def start(settings: Settings, db: peewee.Database) -> RunningServer:
     """Start serving on `settings.grpc_listen` (port 0 picks a free one).
 
-    `dispatch`: run a webhook dispatcher in this process; by default only on
-    SQLite (on PostgreSQL `serve` runs it in a process of its own: see
-    webhook_process.py)."""
-    # IssueService gets `workers` threads at once (and waiting room, and as
+    The webhook dispatcher runs in this process on SQLite only (on PostgreSQL
+    `serve` runs it in a process of its own: see webhook_process.py)."""
+    # IssueService gets `call_slots` threads at once (and waiting room, and as
     # many for streams); the pool is larger, so that health and reflection
     # always find a free thread.
     admission = Admission.for_call_slots(settings.call_slots)
@@ -200,9 +199,7 @@ def start(settings: Settings, db: peewee.Database, *, dispatch: bool | None = No
     hub.attach(loop.loop)
     after_commit = AfterCommit(hub.poke)  # this process's commits wake its watchers at once
     dispatcher = None
-    if dispatch is None:
-        dispatch = not is_postgres(db)
-    if dispatch:
+    if not is_postgres(db):
         from ..api.webhook_dispatch import Dispatcher  # its metrics exist only where it runs
 
         dispatcher = Dispatcher(webhook_settings)
@@ -210,7 +207,7 @@ def start(settings: Settings, db: peewee.Database, *, dispatch: bool | None = No
     if is_postgres(db):
         # Other replicas' commits: NOTIFY after commit, one LISTEN per process
         # (and deliveries made due wake the dispatcher process).
-        wakeups += start_wakeups(settings, hub, after_commit, dispatcher.poke if dispatcher else None)
+        wakeups += start_wakeups(settings, hub, after_commit)
     # Every replica signs the file store's URLs with one key, kept in the database.
     blobs = open_store(settings.blobs, lambda: transaction(lambda: server_secret(SIGNING_KEY_NAME), write=True))
     # History values are the issue JSON the API shows: the use cases render with it.

@@ -43,15 +43,12 @@ def listen_target(settings: Settings | WakeupTargets) -> conninfo.Target:
     return target
 
 
-def start_wakeups(
-    settings: Settings, hub: EventHub, after_commit: AfterCommit, dispatcher: Callable[[], None] | None = None
-) -> list[Any]:
+def start_wakeups(settings: Settings, hub: EventHub, after_commit: AfterCommit) -> list[Any]:
     """Start the notifier (woken by `after_commit`) and the listener, check
     LISTEN, and return both (to stop).
 
     A notification pokes the hub (for its watchers). Commits that made
-    webhook deliveries due also NOTIFY the dispatcher process (and
-    `dispatcher`, a dispatcher of this process's own, hears them).
+    webhook deliveries due also NOTIFY the dispatcher process.
     """
     target = conninfo.parse(settings.database_url)
     listening = listen_target(settings)
@@ -59,8 +56,7 @@ def start_wakeups(
     notifier = Notifier(target)
     after_commit.also_wake_watchers(notifier.notify)
     after_commit.also_wake_dispatchers(notifier.notify_deliveries)  # the dispatcher process
-    # A dispatcher in this process (`dispatcher`) hears other processes' deliveries too.
-    listener = Listener(listening, target, hub.poke, on_deliveries=dispatcher)
+    listener = Listener(listening, target, hub.poke)
     # Connecting may take libpq's connect timeout per host, then the check itself.
     decided = listener.checked.wait(PROBE_SECONDS + 15)
     if decided and listener.listen_works:
