@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
+from issues.v1 import webhook_pb2 as pb
 from service import webhook_config
 from service.api import webhook_messages
-from service.app import issues, webhooks
+from service.api.pipeline import Call
+from service.api.webhooks import WebhooksServicer
+from service.app import issues, page_tokens, webhooks
 from service.domain.errors import InvalidArgument, NotFound
 from service.domain.identifiers import IssueRef
 from service.domain.roles import Role
@@ -234,3 +237,28 @@ def test_redelivering_what_is_not_that_webhooks_delivery_is_not_found(world):
         with pytest.raises(NotFound):
             webhooks.redeliver(world.runner, caller, webhook_id, delivery_id)
     assert world.tables.deliveries[pinged].next_attempt_at == world.tables.deliveries[pinged].created_at
+
+
+# -- page tokens through the servicer (api/paging.py; its key, a server secret, is fixed here)
+
+
+def test_listing_walks_by_token_keeping_the_status_filter_and_never_shows_a_secret(world, monkeypatch):
+    monkeypatch.setattr(page_tokens, "_key", lambda: b"k" * 32)
+    servicer, caller = WebhooksServicer(world.runner), admin(world)
+    made = [hook(world, caller).row.id for _ in range(3)]
+    as_caller = Call(caller, "List", None)  # type: ignore[arg-type]
+    first = servicer.ListWebhooks(pb.ListWebhooksRequest(limit=2), as_caller)
+    rest = servicer.ListWebhooks(pb.ListWebhooksRequest(page_token=first.next_page_token), as_caller)
+    assert [w.id for w in [*first.items, *rest.items]] == [str(i) for i in made] and rest.next_page_token == ""
+    assert not any(w.HasField("secret") for w in [*first.items, *rest.items])
+    pings = [webhooks.ping(world.runner, caller, made[0]).id for _ in range(3)]
+    world.tables.deliveries[pings[0]].status = "failed"  # as the dispatcher records a last attempt
+    pending = pb.WebhookDelivery.STATUS_PENDING
+    page = servicer.ListWebhookDeliveries(
+        pb.ListWebhookDeliveriesRequest(webhook_id=str(made[0]), status=[pending], limit=1), as_caller
+    )
+    following = pb.ListWebhookDeliveriesRequest(webhook_id=str(made[0]), page_token=page.next_page_token)
+    assert [d.id for d in servicer.ListWebhookDeliveries(following, as_caller).items] == [str(pings[1])]
+    other = pb.ListWebhookDeliveriesRequest(webhook_id=str(made[1]), page_token=page.next_page_token)
+    with pytest.raises(InvalidArgument, match="page_token"):  # a token of another webhook's log
+        servicer.ListWebhookDeliveries(other, as_caller)
