@@ -16,7 +16,6 @@ from ..domain.etags import issue_etag
 from ..domain.identifiers import IssueRef
 from ..domain.issue_filters import IssueFilter
 from ..domain.roles import Principal
-from ..storage import counters
 from ..storage.issues import VALUE_FIELDS, PageKey
 from ..storage.models import Issue
 from .changes import Change, fields_of
@@ -362,8 +361,7 @@ def issue_counts(runner: Runner, principal: Principal, since: datetime.date) -> 
     """Read from the counters: a few dozen rows, however many issues there are."""
 
     def work(uow: UnitOfWork) -> Counts:
-        workspace_id = principal.workspace_id
-        opened, resolved = counters.per_day(workspace_id, since)
-        return Counts(counters.by_status_priority(workspace_id), opened, resolved)
+        opened, resolved = uow.issues.opened_and_resolved_per_day(since)
+        return Counts(uow.issues.counts_by_status_priority(), opened, resolved)
 
     return runner.run(principal, work, snapshot=True)

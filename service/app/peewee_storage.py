@@ -16,6 +16,7 @@ from ..storage.issues import IssueRepository
 from ..storage.outbox import NewEvent
 from ..storage.reactions import ReactionRepository
 from ..storage.request_ids import RequestIdRepository
+from ..storage.webhooks import WebhookRepository
 from ..storage.workspaces import WorkspaceRepository
 from . import webhook_deliveries
 from .unit_of_work import Repositories
@@ -36,7 +37,7 @@ class _Derived:
         return outbox.append(self.workspace_id, events)
 
     def queue_deliveries(self, events: list[NewEvent], first_sequence: int, at: datetime.datetime) -> bool:
-        return webhook_deliveries.derive(self.workspace_id, events, first_sequence, at)
+        return webhook_deliveries.derive(WebhookRepository(self.workspace_id), events, first_sequence, at)
 
 
 class PeeweeStorage:
@@ -52,6 +53,7 @@ class PeeweeStorage:
             files=FileRepository(workspace_id),
             history=HistoryRepository(workspace_id),
             request_ids=RequestIdRepository(workspace_id),
+            webhooks=WebhookRepository(workspace_id),
             derived=_Derived(workspace_id),
         )
 

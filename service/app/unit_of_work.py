@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ..storage.outbox import NewEvent
     from ..storage.reactions import ReactionRepository
     from ..storage.request_ids import RequestIdRepository
+    from ..storage.webhooks import WebhookRepository
     from ..storage.workspaces import WorkspaceRepository
 
 T = TypeVar("T")
@@ -90,6 +91,7 @@ class Repositories:
     files: FileRepository
     history: HistoryRepository
     request_ids: RequestIdRepository
+    webhooks: WebhookRepository
     derived: DerivedStore
 
 
@@ -137,6 +139,7 @@ class UnitOfWork:
         self.files = repositories.files
         self.history = repositories.history
         self.request_ids = repositories.request_ids
+        self.webhooks = repositories.webhooks
         self.changes: list[Change] = []
         # New issues waiting for their number, given last (see derived.py).
         self.unnumbered: list[Any] = []

@@ -34,10 +34,10 @@ __all__ = ["Attempt", "Claimed", "Outcome", "claim", "derive", "record"]
 ERROR_MAX = 500
 
 
-def derive(workspace_id: int, events: Sequence[NewEvent], first_sequence: int, at: datetime.datetime) -> bool:
+def derive(hooks: WebhookRepository, events: Sequence[NewEvent], first_sequence: int, at: datetime.datetime) -> bool:
     """Queue a delivery of each of `events` (sequences from `first_sequence`)
-    to each active webhook of the workspace that takes its type; whether any was."""
-    hooks = WebhookRepository(workspace_id)
+    to each active webhook of the workspace `hooks` is bound to that takes its
+    type; whether any was."""
     active = hooks.active()
     rows = [
         {

@@ -21,7 +21,7 @@ from ..domain import webhook_rules, webhook_signing
 from ..domain.errors import InvalidArgument, NotFound, Violations
 from ..domain.roles import Principal
 from ..storage.models import Webhook, WebhookDelivery
-from ..storage.webhooks import PENDING, WebhookRepository
+from ..storage.webhooks import PENDING
 from ..webhook_config import settings
 from .runner import Runner
 from .unit_of_work import UnitOfWork
@@ -60,7 +60,7 @@ def resolve(host: str) -> list[str]:
 
 
 def _found(uow: UnitOfWork, webhook_id: uuid.UUID, *, for_update: bool = False) -> Webhook:
-    row = WebhookRepository(uow.principal.workspace_id).get(webhook_id, for_update=for_update)
+    row = uow.webhooks.get(webhook_id, for_update=for_update)
     if row is None:
         raise NotFound(f"webhook {webhook_id} not found")
     return row
@@ -78,7 +78,7 @@ def create_webhook(
     secret = webhook_signing.new_secret()
 
     def work(uow: UnitOfWork) -> WebhookView:
-        hooks = WebhookRepository(principal.workspace_id)
+        hooks = uow.webhooks
         row = hooks.create(
             id=uuid.uuid4(),
             url=url,
@@ -101,7 +101,7 @@ def list_webhooks(
     limit: int,
     after: tuple[datetime.datetime, uuid.UUID] | None,
 ) -> list[WebhookView]:
-    rows = runner.run(principal, lambda uow: WebhookRepository(principal.workspace_id).page(limit, after))
+    rows = runner.run(principal, lambda uow: uow.webhooks.page(limit, after))
     return [WebhookView(r) for r in rows]
 
 
@@ -122,7 +122,7 @@ def update_webhook(runner: Runner, principal: Principal, webhook_id: uuid.UUID, 
         if changed.get("active"):
             changed.update(disabled_reason=None, failures_in_row=0, failing_since=None)
         if changed:
-            hooks = WebhookRepository(principal.workspace_id)
+            hooks = uow.webhooks
             hooks.save(row, **changed, updated_at=uow.now)
             hooks.move_active_count(int(row.active) - int(was_active))
         uow.deliveries_due = bool(values.get("active"))  # its waiting deliveries are due
@@ -134,7 +134,7 @@ def update_webhook(runner: Runner, principal: Principal, webhook_id: uuid.UUID, 
 def delete_webhook(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -> None:
     def work(uow: UnitOfWork) -> None:
         row = _found(uow, webhook_id, for_update=True)
-        hooks = WebhookRepository(principal.workspace_id)
+        hooks = uow.webhooks
         hooks.delete(webhook_id)
         hooks.move_active_count(-1 if row.active else 0)
 
@@ -148,7 +148,7 @@ def rotate_secret(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -
     def work(uow: UnitOfWork) -> WebhookView:
         row = _found(uow, webhook_id, for_update=True)
         until = uow.now + datetime.timedelta(seconds=settings().rotation_overlap)
-        WebhookRepository(principal.workspace_id).save(
+        uow.webhooks.save(
             row, secret=secret, previous_secret=row.secret, previous_secret_until=until, updated_at=uow.now
         )
         return WebhookView(row, secret)
@@ -186,7 +186,7 @@ def ping(runner: Runner, principal: Principal, webhook_id: uuid.UUID) -> Webhook
             next_attempt_at=uow.now,
             created_at=uow.now,
         )
-        WebhookRepository(principal.workspace_id).add_deliveries([fields])
+        uow.webhooks.add_deliveries([fields])
         uow.deliveries_due = True
         return WebhookDelivery(workspace=principal.workspace_id, **fields)
 
@@ -203,7 +203,7 @@ def list_deliveries(
 ) -> list[WebhookDelivery]:
     def work(uow: UnitOfWork) -> list[WebhookDelivery]:
         _found(uow, webhook_id)
-        return WebhookRepository(principal.workspace_id).deliveries(webhook_id, statuses, limit, before)
+        return uow.webhooks.deliveries(webhook_id, statuses, limit, before)
 
     return runner.run(principal, work, snapshot=True)
 
@@ -213,7 +213,7 @@ def redeliver(runner: Runner, principal: Principal, webhook_id: uuid.UUID, deliv
 
     def work(uow: UnitOfWork) -> WebhookDelivery:
         _found(uow, webhook_id)
-        hooks = WebhookRepository(principal.workspace_id)
+        hooks = uow.webhooks
         if hooks.delivery(webhook_id, delivery_id) is None:
             raise NotFound(f"delivery {delivery_id} not found on webhook {webhook_id}")
         hooks.due_now(delivery_id, uow.now)

@@ -20,7 +20,7 @@ import peewee
 from ..domain.identifiers import IssueRef
 from ..domain.issue_filters import IssueFilter
 from ..domain.search import search_text
-from . import issue_lists, prebuilt_sql
+from . import counters, issue_lists, prebuilt_sql
 from .database import is_postgres
 from .issue_lists import ListedIssue
 from .models import Issue, IssueRefRow, IssueTag, Workspace, WorkspacePrefix
@@ -251,3 +251,13 @@ class IssueRepository:
             ),
         )
         return prebuilt_sql.records(Issue, IssueRow._make, text, (self.workspace_id, *map(Issue.uuid.db_value, ids)))
+
+    # -- counts ------------------------------------------------------------------
+
+    def counts_by_status_priority(self) -> dict[tuple[str, str], int]:
+        """How many issues have each (status, priority), from the counters (zeros left out)."""
+        return counters.by_status_priority(self.workspace_id)
+
+    def opened_and_resolved_per_day(self, since: datetime.date) -> tuple[dict[str, int], dict[str, int]]:
+        """Issues opened, and resolved, per ISO day from `since` on, from the counters."""
+        return counters.per_day(self.workspace_id, since)

@@ -8,9 +8,16 @@ from typing import Any, ClassVar
 
 import pytest
 
-from service.app import attachments, comments, issues
+from service.app import attachments, comments, history, issues
 from service.app.request_ids import Replay, RequestId
-from service.domain.errors import FailedPrecondition, InvalidArgument, PermissionDenied, RequestIdReused, Unavailable
+from service.domain.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RequestIdReused,
+    Unavailable,
+)
 from service.domain.etags import comment_etag
 from service.domain.identifiers import IssueRef
 from service.domain.roles import Role
@@ -326,3 +333,40 @@ def test_repeats_within_one_batch_are_answered_as_the_first_and_announced_once(w
     assert [c.content for c in world.tables.comments.values()] == ["batched", "batched"]
     assert len(world.committed) == announced + 1 and world.committed[-1].event_workspaces == {caller.workspace_id}
     assert world.tables.request_ids[(caller.workspace_id, "k-8")].resource_id == first.result.row.uuid
+
+
+def test_reading_a_pending_attachment_whose_bytes_arrived_confirms_it_and_signs_a_download(world):
+    caller = world.member()
+    pending = world.storage.repositories(caller.workspace_id).attachments.insert(
+        caller.email, file_name="a.txt", content_type="text/plain", size_bytes=2, sha256=None, expires_at=world.now
+    )
+
+    class Arrived:
+        def uploaded_size(self, key: str) -> int:
+            return 2
+
+        def sha256(self, key: str) -> str:
+            return "cd" * 32
+
+        def download_url(self, key: str, **kw: Any) -> str:
+            return f"https://blobs/{key}/{kw['file_name']}"
+
+    read = attachments.get_attachment(world.runner, caller, Arrived(), pending.uuid, 60)  # type: ignore[arg-type]
+    assert (read.attachment.status, read.url) == ("ready", f"https://blobs/{pending.object_key}/a.txt")
+    assert world.tables.attachments[pending.uuid].sha256 == "cd" * 32
+    with pytest.raises(NotFound):
+        attachments.get_attachment(world.runner, world.member("other"), Arrived(), pending.uuid, 60)  # type: ignore[arg-type]
+
+
+def test_history_is_listed_oldest_first_from_an_offset_or_after_a_position(world):
+    caller = world.member()
+    issue = new_issue(world, caller)
+    for title in ("one", "two", "three"):
+        issues.update_issue(world.runner, caller, None, issue, {"title": title})  # type: ignore[arg-type]
+    rows, total = history.list_history(world.runner, caller, issue, 2, 1)
+    assert [r.new_value for r in rows] == ["one", "two"] and total == 4
+    last = rows[-1]
+    rows, _ = history.list_history(world.runner, caller, issue, 5, 0, (last.created_at, last.position, last.uuid))
+    assert [r.new_value for r in rows] == ["three"]
+    with pytest.raises(NotFound):
+        history.list_history(world.runner, world.member("other"), issue, 5, 0)

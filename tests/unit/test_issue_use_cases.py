@@ -326,14 +326,6 @@ def test_a_read_that_records_a_change_fails(world):
     assert world.tables.events == {}
 
 
-def test_events_in_a_workspace_with_webhooks_make_deliveries_due(world):
-    caller = world.member()
-    world.tables.webhooks.add(caller.workspace_id)
-    create(world, caller)
-    assert world.committed[-1].deliveries_due
-    assert world.tables.deliveries == [(caller.workspace_id, 1, "issue.created")]
-
-
 def test_a_custom_workflow_allows_its_own_moves_and_replacing_it_with_itself_emits_nothing(world):
     caller = world.member()
     transitions = {**workflows.get_workflow(world.runner, caller), "open": ["rejected"], "rejected": ["open"]}
