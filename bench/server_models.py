@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import statistics
 import sys
 
 from bench import loadgen, seed
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {n + 1} echo: {echo_rps:,.0f} RPS, {echo_cpu:.0f} µs/call", flush=True)
             for op in args.ops.split(","):
                 method, requests, token = _requests(op, seeded)
-                for mode, (proc, port) in servers.items():
+                # Every other round in reverse, so that no mode always follows the same neighbour.
+                for mode, (proc, port) in list(servers.items())[:: 1 if n % 2 == 0 else -1]:
                     load = GrpcLoad(
                         f"127.0.0.1:{port}", SERVICE + method, requests, (("authorization", f"Bearer {token}"),)
                     )
@@ -127,16 +129,15 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
             print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-        print(
-            "\n| op | mode | RPS | / echo | server µs/call | PostgreSQL µs/call |\n| --- | --- | ---: | ---: | ---: | ---: |"
-        )
+        print("\n| op | mode | RPS | / echo | server µs/call, median (range) | PostgreSQL µs/call, median |")
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
         for op in args.ops.split(","):
             for mode in modes:
                 mine = [r for r in rows if r[1] == op and r[2] == mode]
+                rps, ratio, cpu, pg = (sorted(r[i] for r in mine) for i in (3, 4, 5, 6))
                 print(
-                    f"| {op} | {mode} | "
-                    + " | ".join("-".join(f"{fmt.format(r[i])}" for r in mine) for i, fmt in _COLUMNS)
-                    + " |"
+                    f"| {op} | {mode} | {statistics.median(rps):,.0f} | {statistics.median(ratio):.2f} "
+                    f"| {statistics.median(cpu):,.0f} ({cpu[0]:,.0f}-{cpu[-1]:,.0f}) | {statistics.median(pg):,.0f} |"
                 )
     finally:
         for proc in procs:
@@ -144,9 +145,6 @@ def main(argv: list[str] | None = None) -> int:
         if db_name:
             seed.drop_database(db_name)
     return 0
-
-
-_COLUMNS = ((3, "{:,.0f}"), (4, "{:.2f}"), (5, "{:,.0f}"), (6, "{:,.0f}"))
 
 
 def _answers(port: int, seeded: seed.Seeded) -> bool:
