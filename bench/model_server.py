@@ -227,12 +227,19 @@ def _pieces(settings: Any, executor: Any, loop: asyncio.AbstractEventLoop | None
     return service, [usage.close, sampler.stop]
 
 
-def serve(mode: str, url: str, listen: str, park: bool) -> int:
+def serve(mode: str, url: str, listen: str, park: bool, slots: int) -> int:
     from service.api.admission import Admission
     from service.config import Settings, blob_settings
     from service.runtime.bootstrap import prepare_database
 
-    settings = Settings(database_url=url, grpc_listen=listen, http_listen=None, blobs=blob_settings(url, None))
+    settings = Settings(
+        database_url=url,
+        grpc_listen=listen,
+        http_listen=None,
+        blobs=blob_settings(url, None),
+        call_slots=slots,
+        db_pool_size=slots,
+    )
     db = prepare_database(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -301,9 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database-url", required=True)
     p.add_argument("--listen", default="127.0.0.1:0")
     p.add_argument("--park", action="store_true", help="sync only: add the Park/Broadcast watcher stand-in")
+    p.add_argument(
+        "--slots", type=int, default=16, help="call slots and database connections (the product's default: 16)"
+    )
     args = p.parse_args(argv)
     logs.configure("INFO")
-    return serve(args.mode, args.database_url, args.listen, args.park)
+    return serve(args.mode, args.database_url, args.listen, args.park, args.slots)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import signal
 import statistics
 import sys
 
@@ -70,15 +71,22 @@ def measure(pid: int, load: GrpcLoad, shape: Shape) -> tuple[loadgen.Result, flo
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.server_models", description=__doc__.split("\n\n")[0])
     p.add_argument("--database-url", help="a database seeded by `bench.seed --keep` (else one is made and dropped)")
-    p.add_argument("--modes", default="product,aio-queue,aio-batch,sync")
+    p.add_argument("--modes", default="product,aio-queue,sync")
     p.add_argument("--ops", default="GetIssue,CreateIssue,ListIssues")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument(
+        "--slots",
+        type=int,
+        default=10,
+        help="each server's call slots and database connections (PostgreSQL's 100 are shared)",
+    )
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--requests", type=int, default=30_000)
     args = p.parse_args(argv)
     modes = args.modes.split(",")
     if unknown := set(modes) - set(MODES):
         p.error(f"unknown modes: {', '.join(sorted(unknown))}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers and drop the database
     shape = Shape(processes=2, concurrency=24, max_requests=args.requests, max_seconds=args.seconds)
     db_name = None
     procs: list[Proc] = []
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             port = free_port()
             argv_ = [sys.executable, "-m", "bench.model_server", "--mode", mode, "--database-url", url]
-            proc = start_proc(f"model-{mode}", [*argv_, "--listen", f"127.0.0.1:{port}"])
+            proc = start_proc(f"model-{mode}", [*argv_, "--listen", f"127.0.0.1:{port}", "--slots", str(args.slots)])
             procs.append(proc)
             servers[mode] = (proc, port)
         for mode, (proc, port) in servers.items():
