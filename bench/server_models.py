@@ -61,6 +61,21 @@ def _requests(op: str, seeded: seed.Seeded) -> tuple[str, tuple[bytes, ...], str
     return op, (create.SerializeToString(),), seeded.tokens[seed.WRITE_WORKSPACE]
 
 
+def with_issue_ids(seeded: seed.Seeded) -> seed.Seeded:
+    """`seeded`, with issues to get even when its 5% page sample of a small database came back empty."""
+    if not seeded.issue_ids:
+        import psycopg2
+
+        with psycopg2.connect(seeded.url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT i.uuid::text FROM issues i JOIN workspaces w ON w.id = i.workspace_id WHERE w.slug = %s LIMIT 2000",
+                (seed.LIST_WORKSPACE,),
+            )
+            seeded.issue_ids = [r[0] for r in cur.fetchall()]
+        conn.close()
+    return seeded
+
+
 def measure(pid: int, load: GrpcLoad, shape: Shape) -> tuple[loadgen.Result, float, float]:
     """(result, server CPU s, PostgreSQL CPU s) of one row."""
     cpu, pg = _cpu_seconds(pid), _postgres_cpu()
@@ -71,6 +86,8 @@ def measure(pid: int, load: GrpcLoad, shape: Shape) -> tuple[loadgen.Result, flo
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.server_models", description=__doc__.split("\n\n")[0])
     p.add_argument("--database-url", help="a database seeded by `bench.seed --keep` (else one is made and dropped)")
+    p.add_argument("--admin-url", default=seed.ADMIN_URL, help="PostgreSQL to make that database in")
+    p.add_argument("--list-rows", type=int, default=100_000, help="issues in that database's bench-list")
     p.add_argument("--modes", default="product,aio-queue,sync")
     p.add_argument("--ops", default="GetIssue,CreateIssue,ListIssues")
     p.add_argument("--rounds", type=int, default=2)
@@ -81,23 +98,26 @@ def main(argv: list[str] | None = None) -> int:
         help="each server's call slots and database connections (PostgreSQL's 100 are shared)",
     )
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument(
+        "--concurrency", type=int, default=24, help="calls in flight per load process (2 processes); at most 5 x slots"
+    )
     p.add_argument("--requests", type=int, default=30_000)
     args = p.parse_args(argv)
     modes = args.modes.split(",")
     if unknown := set(modes) - set(MODES):
         p.error(f"unknown modes: {', '.join(sorted(unknown))}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers and drop the database
-    shape = Shape(processes=2, concurrency=24, max_requests=args.requests, max_seconds=args.seconds)
+    shape = Shape(processes=2, concurrency=args.concurrency, max_requests=args.requests, max_seconds=args.seconds)
     db_name = None
     procs: list[Proc] = []
     OUT.mkdir(parents=True, exist_ok=True)
     try:
         if args.database_url:
             url = args.database_url
-            seeded = seed.seed(url, fill=False)
+            seeded = with_issue_ids(seed.seed(url, fill=False))
         else:
-            db_name, url = seed.create_database()
-            seeded = seed.seed(url, 100_000, 1_000)
+            db_name, url = seed.create_database(args.admin_url)
+            seeded = with_issue_ids(seed.seed(url, args.list_rows, 1_000))
         echo_port = free_port()
         echo = start_proc("echo", [sys.executable, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{echo_port}"])
         procs.append(echo)
@@ -151,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         for proc in procs:
             proc.stop()
         if db_name:
-            seed.drop_database(db_name)
+            seed.drop_database(db_name, args.admin_url)
     return 0
 
 

@@ -34,7 +34,7 @@ from bench.echo_server import METHOD as ECHO_METHOD
 from bench.loadgen import GrpcLoad, Shape
 from bench.model_server import PARK_SERVICE
 from bench.run import OUT, SERVICE, Proc, _cpu_seconds, _status_kib, echo_serving, free_port, start_proc, wait_until
-from bench.server_models import _answers, _requests, measure
+from bench.server_models import _answers, _requests, measure, with_issue_ids
 
 TRIGGERS = 5
 
@@ -177,6 +177,8 @@ def run_model(model: str, url: str, seeded: seed.Seeded, echo: tuple[Proc, int],
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.watcher_models", description=__doc__.split("\n\n")[0])
     p.add_argument("--database-url", help="a database seeded by `bench.seed --keep` (else one is made and dropped)")
+    p.add_argument("--admin-url", default=seed.ADMIN_URL, help="PostgreSQL to make that database in")
+    p.add_argument("--list-rows", type=int, default=100_000, help="issues in that database's bench-list")
     p.add_argument("--models", default="product,sync")
     p.add_argument("--watchers", type=int, default=1000)
     p.add_argument("--channels", type=int, default=20)
@@ -188,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.database_url:
             url = args.database_url
-            seeded = seed.seed(url, fill=False)
+            seeded = with_issue_ids(seed.seed(url, fill=False))
         else:
-            db_name, url = seed.create_database()
-            seeded = seed.seed(url, 100_000, 1_000)
+            db_name, url = seed.create_database(args.admin_url)
+            seeded = with_issue_ids(seed.seed(url, args.list_rows, 1_000))
         echo_port = free_port()
         echo = start_proc("echo", [sys.executable, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{echo_port}"])
         procs.append(echo)
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         for proc in procs:
             proc.stop()
         if db_name:
-            seed.drop_database(db_name)
+            seed.drop_database(db_name, args.admin_url)
     return 0
 
 
