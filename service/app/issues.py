@@ -203,7 +203,7 @@ def update_issue(
         confirm_uploads(runner, principal, blobs, attachment_ids)
     # Committed with the workspace's other writes in flight: one WAL flush and
     # one set of counter, history and event statements for all (write_batches.py).
-    return runner.writes.run(principal, lambda uow: _update(uow, ref, values)[0], etag=etag, lock_key=str(ref))
+    return runner.writes.run(principal, lambda uow: _update(uow, ref, values)[0], etag=etag, issue=ref)
 
 
 def _update(uow: UnitOfWork, ref: IssueRef, values: dict[str, Any]) -> tuple[IssueView, bool]:

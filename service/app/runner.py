@@ -24,7 +24,7 @@ from ..domain.times import utcnow
 from ..storage.inflight import deadline as call_deadline
 from .derived import DerivedWrites, Written
 from .request_ids import ClaimTaken, RequestId
-from .unit_of_work import ReplayWith, Storage, UnitOfWork
+from .unit_of_work import ReplayWith, Repositories, Storage, UnitOfWork
 from .views import RenderedOnce, Renderer
 from .write_batches import WriteBatches
 
@@ -70,9 +70,18 @@ class Runner:
         # Creates and updates of one workspace that arrive together commit together.
         self.writes = WriteBatches(self)
 
-    def unit(self, principal: Principal, *, request_id: RequestId | None = None, etag: str | None = None) -> UnitOfWork:
-        """A fresh unit of work for `principal`'s workspace."""
-        repositories = self.storage.repositories(principal.workspace_id)
+    def unit(
+        self,
+        principal: Principal,
+        *,
+        request_id: RequestId | None = None,
+        etag: str | None = None,
+        repositories: Repositories | None = None,
+    ) -> UnitOfWork:
+        """A fresh unit of work for `principal`'s workspace (on `repositories`,
+        when the units of a batch share them)."""
+        if repositories is None:
+            repositories = self.storage.repositories(principal.workspace_id)
         return UnitOfWork(
             principal, repositories, now=self.clock(), renderer=self.renderer, request_id=request_id, etag=etag
         )

@@ -19,9 +19,11 @@ that commit, so none is acknowledged before it is durable, and one reported
 as failed never commits.
 
 Creates run first, in arrival order. Updates follow ordered by the issue
-they name (`lock_key`), so the row locks of two batches (of two processes)
-are taken in one order, and two updates of one issue run in arrival order:
-the second's etag is checked against the issue as the first left it.
+they name, so the row locks of two batches (of two processes) are taken in
+one order, and two updates of one issue run in arrival order: the second's
+etag is checked against the issue as the first left it. The issues named by
+uuid are locked and read ahead, in one statement for the batch (storage's
+`lock_ahead`), and the batch's units share one set of repositories.
 
 The first caller of a workspace with no batch running leads: it runs the
 batch that has gathered, then hands the lead to the first caller still
@@ -45,6 +47,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..domain.errors import ServiceError
+from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal
 from ..storage.inflight import deadline as call_deadline, remaining
 from .request_ids import ClaimedInBatch, ClaimTaken, Replay, RequestId
@@ -66,6 +69,7 @@ class _Write:
         "error",
         "etag",
         "finished",
+        "issue",
         "lead",
         "lock_key",
         "principal",
@@ -82,15 +86,16 @@ class _Write:
         request_id: RequestId | None,
         *,
         etag: str | None = None,
-        lock_key: str | None = None,
+        issue: IssueRef | None = None,
     ) -> None:
         self.principal = principal
         self.work = work
         self.request_id = request_id
         # The caller's If-Match, checked by `work` once it holds its row.
         self.etag = etag
-        # The row an update locks first (None: a create, which runs before them).
-        self.lock_key = lock_key
+        # The issue an update locks (None: a create, which runs before them).
+        self.issue = issue
+        self.lock_key = None if issue is None else str(issue)
         left = remaining()
         # When its caller gives up (monotonic), or None: never.
         self.deadline = None if left is None else time.monotonic() + left
@@ -115,12 +120,12 @@ class WriteBatches:
         *,
         request_id: RequestId | None = None,
         etag: str | None = None,
-        lock_key: str | None = None,
+        issue: IssueRef | None = None,
     ) -> T:
         """Run `work` in a unit of work committed with the other writes of its
-        workspace; `request_id` and `etag` as for `Runner.run`; `lock_key`:
-        an update's, naming the issue it locks (see above)."""
-        item = _Write(principal, work, request_id, etag=etag, lock_key=lock_key)
+        workspace; `request_id` and `etag` as for `Runner.run`; `issue`: the
+        one an update changes (see above)."""
+        item = _Write(principal, work, request_id, etag=etag, issue=issue)
         key = principal.workspace_id
         with self._lock:
             self._waiting.setdefault(key, []).append(item)
@@ -178,10 +183,12 @@ def _commit(runner: Runner, batch: list[_Write]) -> None:
         # not refused go in together, numbers last (see derived.py).
         workspace_id = batch[0].principal.workspace_id
         derived = runner.derived(workspace_id)
+        repositories = runner.storage.repositories(workspace_id)
+        repositories.issues.lock_ahead(i.issue.uuid for i in batch if i.issue is not None and i.issue.uuid is not None)
         claimed: dict[str, tuple[Any, BaseException | None]] = {}  # request_id -> the outcome of its create
         due = False
         for item in batch:
-            uow = runner.unit(item.principal, request_id=item.request_id, etag=item.etag)
+            uow = runner.unit(item.principal, request_id=item.request_id, etag=item.etag, repositories=repositories)
             try:
                 with runner.storage.savepoint() if guarded else contextlib.nullcontext():
                     result = uow.execute(item.work)

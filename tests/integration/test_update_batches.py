@@ -124,7 +124,7 @@ def test_creates_lead_and_updates_follow_in_issue_order_each_issue_in_arrival_or
     caller = Principal(1, "w", "m@w.co", Role.MEMBER)
 
     def item(key: str | None, n: int) -> _Write:
-        return _Write(caller, lambda uow: n, None, lock_key=key)
+        return _Write(caller, lambda uow: n, None, issue=None if key is None else IssueRef(prefix=key, number=1))
 
     batch = [item("b", 0), item(None, 1), item("a", 2), item("b", 3), item(None, 4), item("a", 5)]
     assert [i.work(None) for i in _in_lock_order(batch)] == [1, 4, 2, 5, 0, 3]
