@@ -79,6 +79,13 @@ def _by_number(for_update: bool) -> peewee.Query:
     return query.for_update(of=Issue) if for_update else query
 
 
+def _ahead(n: int, locking: bool) -> peewee.Query:
+    """`n` issues by uuid, sorted: rows are locked as sorted, one order for every batch."""
+    wanted = [uuid.UUID(int=k) for k in range(n)]
+    query = _shown(Issue.select()).where(Issue.uuid.in_(wanted) & (Issue.workspace == 0)).order_by(Issue.uuid)
+    return query.for_update(of=Issue) if locking else query
+
+
 class IssueRepository:
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
@@ -93,9 +100,9 @@ class IssueRepository:
         wanted = sorted(set(issue_ids))
         if not wanted:
             return
-        query = _shown(Issue.select()).where(Issue.uuid.in_(wanted) & (Issue.workspace == self.workspace_id))
-        query = query.order_by(Issue.uuid)  # rows are locked as sorted: one order for every batch
-        text, params = (query.for_update(of=Issue) if is_postgres() else query).sql()
+        locking = is_postgres()
+        text = prebuilt_sql.sql(("issues-ahead", len(wanted), locking), lambda: _ahead(len(wanted), locking))
+        params = [*(Issue.uuid.db_value(i) for i in wanted), self.workspace_id]
         self._locked = {row.uuid: row for row in prebuilt_sql.rows(Issue, text, params, ("prefix",))}
 
     # -- one issue ---------------------------------------------------------------
