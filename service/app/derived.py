@@ -9,9 +9,10 @@ events go last of all: their sequences come from the workspace's event
 counter row, whose lock, held to commit, orders them by commit (see
 storage/outbox.py), and being the last lock any transaction takes it cannot
 close a deadlock; an event also shows a new issue's number. Creates batched
-into one transaction (create_batches.py) add each create's changes once it
+into one transaction (write_batches.py) add each write's changes once it
 has run without being refused, and write them all at once: one statement per
-kind of derived row, not one per create.
+kind of derived row, not one per write. Two updates of one issue may share a
+transaction: its lookup rows are written once, as the last left them.
 
 Everything is written through the repositories it is given (Peewee's, or the
 in-memory ones of tests/unit), and what the commit must announce comes back
@@ -93,8 +94,9 @@ class DerivedWrites:
         if change.before is None or refs != (before.get("refs") or {}) or tags != (before.get("tags") or []):
             if change.before is not None:
                 self.relooked.append(change.id)
-            self.refs.append((change.id, refs))
-            self.tags.append((change.id, tags))
+            # An earlier change of this issue in the transaction is superseded.
+            self.refs = [(i, r) for i, r in self.refs if i != change.id] + [(change.id, refs)]
+            self.tags = [(i, t) for i, t in self.tags if i != change.id] + [(change.id, tags)]
 
     def _count(self, change: Change) -> None:
         for state, sign in ((change.before, -1), (change.after, +1)):

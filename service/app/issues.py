@@ -134,8 +134,8 @@ def create_issue(
         return view
 
     # Committed with the workspace's other creates in flight: gapless numbers
-    # without one WAL flush per create (create_batches.py).
-    return runner.creates.run(principal, work, request_id=request_id)
+    # without one WAL flush per create (write_batches.py).
+    return runner.writes.run(principal, work, request_id=request_id)
 
 
 def get_issue(runner: Runner, principal: Principal, ref: IssueRef) -> IssueView:
@@ -200,7 +200,9 @@ def update_issue(
     attachment_ids = values.get("attachment_ids")
     if attachment_ids:
         confirm_uploads(runner, principal, blobs, attachment_ids)
-    return runner.run(principal, lambda uow: _update(uow, ref, values)[0], write=True, etag=etag)
+    # Committed with the workspace's other writes in flight: one WAL flush and
+    # one set of counter, history and event statements for all (write_batches.py).
+    return runner.writes.run(principal, lambda uow: _update(uow, ref, values)[0], etag=etag, issue=ref)
 
 
 def _update(uow: UnitOfWork, ref: IssueRef, values: dict[str, Any]) -> tuple[IssueView, bool]:

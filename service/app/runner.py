@@ -9,7 +9,7 @@ webhook dispatcher when deliveries became due). Use cases are given the
 Runner; tests/unit gives them one on in-memory repositories.
 
 Every commit takes one path (`commit`): a command run on its own (`run`)
-and the creates of a batch (create_batches.py) alike.
+and the creates and updates of a batch (write_batches.py) alike.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any, Callable, Generic, Iterable, TypeVar
 from ..domain.roles import Principal
 from ..domain.times import utcnow
 from ..storage.inflight import deadline as call_deadline
-from .create_batches import CreateBatches
 from .derived import DerivedWrites, Written
 from .request_ids import ClaimTaken, RequestId
-from .unit_of_work import ReplayWith, Storage, UnitOfWork
+from .unit_of_work import ReplayWith, Repositories, Storage, UnitOfWork
 from .views import RenderedOnce, Renderer
+from .write_batches import WriteBatches
 
 # call_deadline: for the call pipeline, which bounds a call's database work by its deadline.
 __all__ = ["Committed", "Runner", "call_deadline"]
@@ -67,12 +67,21 @@ class Runner:
         self.renderer: Renderer = RenderedOnce(renderer)
         self.clock = clock
         self.after_commit = after_commit
-        # Creates of one workspace that arrive together commit together.
-        self.creates = CreateBatches(self)
+        # Creates and updates of one workspace that arrive together commit together.
+        self.writes = WriteBatches(self)
 
-    def unit(self, principal: Principal, *, request_id: RequestId | None = None, etag: str | None = None) -> UnitOfWork:
-        """A fresh unit of work for `principal`'s workspace."""
-        repositories = self.storage.repositories(principal.workspace_id)
+    def unit(
+        self,
+        principal: Principal,
+        *,
+        request_id: RequestId | None = None,
+        etag: str | None = None,
+        repositories: Repositories | None = None,
+    ) -> UnitOfWork:
+        """A fresh unit of work for `principal`'s workspace (on `repositories`,
+        when the units of a batch share them)."""
+        if repositories is None:
+            repositories = self.storage.repositories(principal.workspace_id)
         return UnitOfWork(
             principal, repositories, now=self.clock(), renderer=self.renderer, request_id=request_id, etag=etag
         )

@@ -27,6 +27,8 @@ class HistoryRepository:
         """Each group is one unit of work's entries and its actor; one timestamp
         for all, each group's entries kept in the order given. One statement.
         Returns the entries as stored, in the order given (events show them)."""
+        # Positions run on across groups: two units of one batch that change
+        # one issue share the timestamp, and their entries keep their order.
         rows = [
             {
                 "uuid": uuid.uuid4(),
@@ -39,8 +41,7 @@ class HistoryRepository:
                 "actor": actor,
                 "created_at": at,
             }
-            for entries, actor in groups
-            for i, e in enumerate(entries)
+            for i, (e, actor) in enumerate((e, actor) for entries, actor in groups for e in entries)
         ]
         prebuilt_sql.insert_many(HistoryEntry, rows)
         return [HistoryEntry(**row) for row in rows]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import datetime
 import uuid
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import peewee
 
@@ -79,9 +79,31 @@ def _by_number(for_update: bool) -> peewee.Query:
     return query.for_update(of=Issue) if for_update else query
 
 
+def _ahead(n: int, locking: bool) -> peewee.Query:
+    """`n` issues by uuid, sorted: rows are locked as sorted, one order for every batch."""
+    wanted = [uuid.UUID(int=k) for k in range(n)]
+    query = _shown(Issue.select()).where(Issue.uuid.in_(wanted) & (Issue.workspace == 0)).order_by(Issue.uuid)
+    return query.for_update(of=Issue) if locking else query
+
+
 class IssueRepository:
     def __init__(self, workspace_id: int) -> None:
         self.workspace_id = workspace_id
+        # Issues a batch locked ahead (lock_ahead), each handed out once.
+        self._locked: dict[uuid.UUID, Issue] = {}
+
+    def lock_ahead(self, issue_ids: Iterable[uuid.UUID]) -> None:
+        """Lock and read these issues of the workspace in one statement, in
+        uuid order, for `get(for_update=True)` to hand out once each: a batch
+        of updates pays one locking read, not one apiece. An issue written
+        (`save`) before its turn is read again then."""
+        wanted = sorted(set(issue_ids))
+        if not wanted:
+            return
+        locking = is_postgres()
+        text = prebuilt_sql.sql(("issues-ahead", len(wanted), locking), lambda: _ahead(len(wanted), locking))
+        params = [*(Issue.uuid.db_value(i) for i in wanted), self.workspace_id]
+        self._locked = {row.uuid: row for row in prebuilt_sql.rows(Issue, text, params, ("prefix",))}
 
     # -- one issue ---------------------------------------------------------------
 
@@ -103,6 +125,10 @@ class IssueRepository:
         """The issue: an `IssueRow`, or with `for_update` the `Issue` model, locked."""
         # FOR UPDATE serialises concurrent updates of one issue on PostgreSQL;
         # SQLite writers are already serialised by BEGIN IMMEDIATE.
+        if for_update and self._locked:
+            ahead = self._locked.pop(issue_id, None)
+            if ahead is not None:
+                return ahead
         locking = for_update and is_postgres()
         text = prebuilt_sql.sql(("issue", locking), lambda: _by_id(locking))
         return self._one(text, (Issue.uuid.db_value(issue_id), self.workspace_id), for_update)
@@ -126,6 +152,7 @@ class IssueRepository:
 
     def save(self, row: Issue, names: list[str], updated_at: datetime.datetime) -> None:
         """Write the fields `names` of `row`, move its version, and set updated_at."""
+        self._locked.pop(row.uuid, None)
         row.updated_at = updated_at
         row.version += 1
         names = [*names, "updated_at", "version"]
@@ -144,6 +171,7 @@ class IssueRepository:
 
     def delete(self, issue_id: uuid.UUID) -> None:
         """Delete an issue; its comments, file records, history and refs go with it (ON DELETE CASCADE)."""
+        self._locked.pop(issue_id, None)
         Issue.delete().where((Issue.uuid == issue_id) & (Issue.workspace == self.workspace_id)).execute()
 
     def write_lookups(

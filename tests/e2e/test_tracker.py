@@ -63,7 +63,7 @@ def test_fifty_concurrent_creates_get_numbers_one_to_fifty(channel, make_token):
 
 
 def test_concurrent_creates_some_refused_leave_no_gap(channel, make_token):
-    # Concurrent creates share a transaction (create_batches.py); a refused one
+    # Concurrent creates share a transaction (write_batches.py); a refused one
     # rolls back alone, its number with it.
     token, _ = make_token("member")
     api = harness.Api(channel, token)

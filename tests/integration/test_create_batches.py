@@ -1,4 +1,4 @@
-"""service/app/create_batches.py: a batch of creates runs without savepoints,
+"""service/app/write_batches.py: a batch of creates runs without savepoints,
 and only a batch with a refused create runs again with one per create; on
 both backends, through the real create use case and database."""
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from service.app import issues
-from service.app.create_batches import _commit, _Create
 from service.app.runner import Runner
+from service.app.write_batches import _commit, _Write
 from service.domain.errors import InvalidArgument
 from service.domain.identifiers import IssueRef
 from service.domain.roles import Principal
@@ -25,10 +25,10 @@ class Gather:
     """Stands in for the batches: keeps each create's work, to commit as one batch."""
 
     def __init__(self) -> None:
-        self.batch: list[_Create] = []
+        self.batch: list[_Write] = []
 
-    def run(self, principal: Principal, work: Any, *, request_id: Any = None) -> None:
-        self.batch.append(_Create(principal, work, request_id))
+    def run(self, principal: Principal, work: Any, *, request_id: Any = None, **given: Any) -> None:
+        self.batch.append(_Write(principal, work, request_id, **given))
 
 
 def statements(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -38,9 +38,9 @@ def statements(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def gathered(
     monkeypatch: pytest.MonkeyPatch, runner: Runner, caller: Principal, blobs: Any, *parents: IssueRef | None
-) -> list[_Create]:
+) -> list[_Write]:
     gather = Gather()
-    monkeypatch.setattr(runner, "creates", gather)
+    monkeypatch.setattr(runner, "writes", gather)
     for i, parent in enumerate(parents):
         issues.create_issue(runner, caller, blobs, {**VALUES, "title": f"c{i}"}, parent=parent)
     monkeypatch.undo()

@@ -11,8 +11,8 @@ import pytest
 
 from service.app import attachments, comments, gc, issues
 from service.app.comment_record import record_comment
-from service.app.create_batches import _commit, _Create
 from service.app.request_ids import Replay, RequestId
+from service.app.write_batches import _commit, _Write
 from service.domain.errors import InvalidArgument, RequestIdReused
 from service.domain.identifiers import IssueRef
 from service.domain.times import utcnow
@@ -173,10 +173,10 @@ def test_repeats_within_one_batch_are_answered_as_the_first_of_them(db, blobs, r
         return comments.CommentView(record_comment(uow, issue, "batched", []), [])
 
     batch = [
-        _Create(caller, work, keyed("k-8")),
-        _Create(caller, work, keyed("k-8")),
-        _Create(caller, work, keyed("k-8", "another request")),
-        _Create(caller, work, None),
+        _Write(caller, work, keyed("k-8")),
+        _Write(caller, work, keyed("k-8")),
+        _Write(caller, work, keyed("k-8", "another request")),
+        _Write(caller, work, None),
     ]
     _commit(runner, batch)
 

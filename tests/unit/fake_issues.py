@@ -22,6 +22,9 @@ class FakeIssues:
     def __init__(self, tables: Tables, workspace_id: int) -> None:
         self._t, self.workspace_id = tables, workspace_id
 
+    def lock_ahead(self, issue_ids: Any) -> None:
+        """Nothing to lock here: every get reads the tables as they are."""
+
     def _mine(self, issue_id: uuid.UUID | None) -> bool:
         return issue_id is not None and self._t.issue_workspace.get(issue_id) == self.workspace_id
 

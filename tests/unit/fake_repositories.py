@@ -184,8 +184,7 @@ class FakeHistory:
                 actor=actor,
                 created_at=at,
             )
-            for entries, actor in groups
-            for i, e in enumerate(entries)
+            for i, (e, actor) in enumerate((e, actor) for entries, actor in groups for e in entries)
         ]
         self._t.history += [clone(r) for r in rows]
         return rows

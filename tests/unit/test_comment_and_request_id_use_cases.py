@@ -311,7 +311,7 @@ def test_repeats_within_one_batch_are_answered_as_the_first_and_announced_once(w
     a repeat after the first in the batch gets its very answer, another
     request with the key is refused alone, and the commit is announced once."""
     from service.app.comment_record import record_comment
-    from service.app.create_batches import _commit, _Create
+    from service.app.write_batches import _commit, _Write
 
     caller = world.member()
     issue = new_issue(world, caller)
@@ -320,10 +320,10 @@ def test_repeats_within_one_batch_are_answered_as_the_first_and_announced_once(w
         return comments.CommentView(record_comment(uow, issue.uuid, "batched", []), [])
 
     batch = [
-        _Create(caller, work, keyed("k-8")),
-        _Create(caller, work, keyed("k-8")),
-        _Create(caller, work, keyed("k-8", "another request")),
-        _Create(caller, work, None),
+        _Write(caller, work, keyed("k-8")),
+        _Write(caller, work, keyed("k-8")),
+        _Write(caller, work, keyed("k-8", "another request")),
+        _Write(caller, work, None),
     ]
     announced = len(world.committed)
     _commit(world.runner, batch)

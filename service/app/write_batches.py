@@ -1,18 +1,29 @@
-"""Creates in one workspace, committed together.
+"""Creates and updates in one workspace, committed together.
 
 Issue numbers are gapless per workspace (SPEC 8.1), so each create holds its
 workspace's row lock until it commits: one create after another, each
-waiting for its own WAL flush. Instead, the creates that arrive while
-another is committing join one batch, run in one transaction, and share one
-commit; what they imply (counters, history, numbers) is written once for the
-batch. A batch first runs its creates one after another with nothing
-between them. If one of them is refused, that run is rolled back whole and
-the batch runs again with each create in its own savepoint, so the refused
-one rolls back alone and takes no number. Creates are rarely refused there
-(requests are validated before they queue), and the savepoints cost two
-statements a create and a PostgreSQL subtransaction each: 15-20% of a
-create's throughput when measured (bench/RESULTS.md, 2026-12-07). Every create is answered after that commit, so none is
-acknowledged before it is durable, and one reported as failed never commits.
+waiting for its own WAL flush; and every update paid a commit of its own
+(its WAL flush) and its own counter, history and event statements.
+Instead, the writes that arrive while another batch is committing join one
+batch, run in one transaction, and share one commit; what they imply
+(counters, history, numbers, events) is written once for the batch. A batch
+first runs its writes one after another with nothing between them. If one
+of them is refused (an etag that no longer matches, a move the workflow
+forbids, a parent not found), that run is rolled back whole and the batch
+runs again with each write in its own savepoint, so the refused one rolls
+back alone and takes no number. Writes are rarely refused there (requests
+are validated before they queue), and the savepoints cost two statements a
+write and a PostgreSQL subtransaction each: 15-20% of a create's throughput
+when measured (bench/RESULTS.md, 2026-12-07). Every write is answered after
+that commit, so none is acknowledged before it is durable, and one reported
+as failed never commits.
+
+Creates run first, in arrival order. Updates follow ordered by the issue
+they name, so the row locks of two batches (of two processes) are taken in
+one order, and two updates of one issue run in arrival order: the second's
+etag is checked against the issue as the first left it. The issues named by
+uuid are locked and read ahead, in one statement for the batch (storage's
+`lock_ahead`), and the batch's units share one set of repositories.
 
 The first caller of a workspace with no batch running leads: it runs the
 batch that has gathered, then hands the lead to the first caller still
@@ -36,6 +47,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..domain.errors import ServiceError
+from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal
 from ..storage.inflight import deadline as call_deadline, remaining
 from .request_ids import ClaimedInBatch, ClaimTaken, Replay, RequestId
@@ -47,17 +59,43 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# A batch never grows past this many creates (one transaction's size).
+# A batch never grows past this many writes (one transaction's size).
 BATCH_MAX = 64
 
 
-class _Create:
-    __slots__ = ("deadline", "error", "finished", "lead", "principal", "request_id", "result", "wake", "work")
+class _Write:
+    __slots__ = (
+        "deadline",
+        "error",
+        "etag",
+        "finished",
+        "issue",
+        "lead",
+        "lock_key",
+        "principal",
+        "request_id",
+        "result",
+        "wake",
+        "work",
+    )
 
-    def __init__(self, principal: Principal, work: Callable[[UnitOfWork], Any], request_id: RequestId | None) -> None:
+    def __init__(
+        self,
+        principal: Principal,
+        work: Callable[[UnitOfWork], Any],
+        request_id: RequestId | None,
+        *,
+        etag: str | None = None,
+        issue: IssueRef | None = None,
+    ) -> None:
         self.principal = principal
         self.work = work
         self.request_id = request_id
+        # The caller's If-Match, checked by `work` once it holds its row.
+        self.etag = etag
+        # The issue an update locks (None: a create, which runs before them).
+        self.issue = issue
+        self.lock_key = None if issue is None else str(issue)
         left = remaining()
         # When its caller gives up (monotonic), or None: never.
         self.deadline = None if left is None else time.monotonic() + left
@@ -68,17 +106,26 @@ class _Create:
         self.error: BaseException | None = None
 
 
-class CreateBatches:
+class WriteBatches:
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
         self._lock = threading.Lock()
-        self._waiting: dict[int, list[_Create]] = {}
+        self._waiting: dict[int, list[_Write]] = {}
         self._leading: set[int] = set()
 
-    def run(self, principal: Principal, work: Callable[[UnitOfWork], T], *, request_id: RequestId | None = None) -> T:
-        """Run `work` in a unit of work committed with the other creates of its
-        workspace; `request_id` as for `Runner.run`."""
-        item = _Create(principal, work, request_id)
+    def run(
+        self,
+        principal: Principal,
+        work: Callable[[UnitOfWork], T],
+        *,
+        request_id: RequestId | None = None,
+        etag: str | None = None,
+        issue: IssueRef | None = None,
+    ) -> T:
+        """Run `work` in a unit of work committed with the other writes of its
+        workspace; `request_id` and `etag` as for `Runner.run`; `issue`: the
+        one an update changes (see above)."""
+        item = _Write(principal, work, request_id, etag=etag, issue=issue)
         key = principal.workspace_id
         with self._lock:
             self._waiting.setdefault(key, []).append(item)
@@ -101,7 +148,7 @@ class CreateBatches:
             queue = self._waiting.get(key, [])
             batch, self._waiting[key] = queue[:BATCH_MAX], queue[BATCH_MAX:]
         try:
-            _commit(self._runner, batch)
+            _commit(self._runner, _in_lock_order(batch))
         finally:
             with self._lock:
                 rest = self._waiting.get(key)
@@ -116,27 +163,38 @@ class CreateBatches:
                 item.wake.set()
 
 
+def _in_lock_order(batch: list[_Write]) -> list[_Write]:
+    """Creates first, as they came; then updates by the issue they lock, each
+    issue's in arrival order (the sort is stable)."""
+    return sorted(batch, key=lambda item: (item.lock_key is not None, item.lock_key or ""))
+
+
 class _Refused(Exception):
-    """A create of a batch run without savepoints was refused: run it with them."""
+    """A write of a batch run without savepoints was refused: run it with them."""
 
 
-def _commit(runner: Runner, batch: list[_Create]) -> None:
-    """One transaction for the batch: without savepoints, then, if a create
-    is refused, again with a savepoint for each create."""
+def _commit(runner: Runner, batch: list[_Write]) -> None:
+    """One transaction for the batch: without savepoints, then, if a write
+    is refused, again with a savepoint for each write."""
 
     def work(guarded: bool) -> tuple[list[tuple[Any, BaseException | None]], list[tuple[int, Written]], bool]:
         outcomes: list[tuple[Any, BaseException | None]] = []
-        # One workspace per batch: the derived rows of every create that was
+        # One workspace per batch: the derived rows of every write that was
         # not refused go in together, numbers last (see derived.py).
         workspace_id = batch[0].principal.workspace_id
         derived = runner.derived(workspace_id)
+        repositories = runner.storage.repositories(workspace_id)
+        repositories.issues.lock_ahead(i.issue.uuid for i in batch if i.issue is not None and i.issue.uuid is not None)
         claimed: dict[str, tuple[Any, BaseException | None]] = {}  # request_id -> the outcome of its create
+        due = False
         for item in batch:
-            uow = runner.unit(item.principal, request_id=item.request_id)
+            uow = runner.unit(item.principal, request_id=item.request_id, etag=item.etag, repositories=repositories)
             try:
                 with runner.storage.savepoint() if guarded else contextlib.nullcontext():
                     result = uow.execute(item.work)
+                    uow.check_finished()
                 derived.add_unit(uow)
+                due = due or uow.deliveries_due
                 outcomes.append((result, None))
                 if item.request_id is not None:
                     claimed[item.request_id.key] = outcomes[-1]
@@ -144,7 +202,7 @@ def _commit(runner: Runner, batch: list[_Create]) -> None:
                 if not guarded:  # what it wrote before refusing would commit with the others
                     raise _Refused from refused
                 outcomes.append(_outcome_of(runner, item, refused, claimed))
-        return outcomes, [(workspace_id, derived.write())], False
+        return outcomes, [(workspace_id, derived.write())], due
 
     # The batch may run as long as its most patient caller waits.
     ends = [item.deadline for item in batch]
@@ -153,9 +211,9 @@ def _commit(runner: Runner, batch: list[_Create]) -> None:
         with call_deadline(patience):
             try:
                 outcomes = runner.commit(lambda: work(False), write=True).result
-            except _Refused:  # rolled back whole: again, each create on its own
+            except _Refused:  # rolled back whole: again, each write on its own
                 outcomes = runner.commit(lambda: work(True), write=True).result
-    except BaseException as failed:  # noqa: BLE001 - nothing committed: every create fails alike
+    except BaseException as failed:  # noqa: BLE001 - nothing committed: every write fails alike
         for item in batch:
             item.error = failed
         return
@@ -165,11 +223,11 @@ def _commit(runner: Runner, batch: list[_Create]) -> None:
 
 def _outcome_of(
     runner: Runner,
-    item: _Create,
+    item: _Write,
     refused: BaseException,
     claimed: dict[str, tuple[Any, BaseException | None]],
 ) -> tuple[Any, BaseException | None]:
-    """How a create refused in its savepoint is answered."""
+    """How a write refused in its savepoint is answered."""
     if isinstance(refused, ClaimedInBatch):  # a repeat of a create of this batch: answered alike
         return claimed[refused.key]
     if isinstance(refused, ClaimTaken):  # another transaction claimed its request_id and committed
@@ -177,7 +235,7 @@ def _outcome_of(
     return None, refused  # refused alone, or a repeat answered with the stored answer
 
 
-def _replayed(runner: Runner, item: _Create) -> BaseException:
+def _replayed(runner: Runner, item: _Write) -> BaseException:
     """How a create whose claim another transaction took is answered: as that one was."""
     try:
         runner.unit(item.principal, request_id=item.request_id).replay()
