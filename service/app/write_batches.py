@@ -42,11 +42,12 @@ after-commit effects are announced as any command's are.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from ..domain.errors import ServiceError
+from ..domain.errors import DeadlineExceeded, ServiceError
 from ..domain.identifiers import IssueRef
 from ..domain.roles import Principal
 from ..storage.inflight import deadline as call_deadline, remaining
@@ -175,50 +176,67 @@ class _Refused(Exception):
 
 def _commit(runner: Runner, batch: list[_Write]) -> None:
     """One transaction for the batch: without savepoints, then, if a write
-    is refused, again with a savepoint for each write."""
+    is refused, again with a savepoint for each write.
 
-    def work(guarded: bool) -> tuple[list[tuple[Any, BaseException | None]], list[tuple[int, Written]], bool]:
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        # One workspace per batch: the derived rows of every write that was
-        # not refused go in together, numbers last (see derived.py).
-        workspace_id = batch[0].principal.workspace_id
-        derived = runner.derived(workspace_id)
-        repositories = runner.storage.repositories(workspace_id)
-        repositories.issues.lock_ahead(i.issue.uuid for i in batch if i.issue is not None and i.issue.uuid is not None)
-        claimed: dict[str, tuple[Any, BaseException | None]] = {}  # request_id -> the outcome of its create
-        due = False
-        for item in batch:
-            uow = runner.unit(item.principal, request_id=item.request_id, etag=item.etag, repositories=repositories)
-            try:
-                with runner.storage.savepoint() if guarded else contextlib.nullcontext():
-                    result = uow.execute(item.work)
-                    uow.check_finished()
-                derived.add_unit(uow)
-                due = due or uow.deliveries_due
-                outcomes.append((result, None))
-                if item.request_id is not None:
-                    claimed[item.request_id.key] = outcomes[-1]
-            except (ClaimedInBatch, ServiceError, Replay, ClaimTaken) as refused:
-                if not guarded:  # what it wrote before refusing would commit with the others
-                    raise _Refused from refused
-                outcomes.append(_outcome_of(runner, item, refused, claimed))
-        return outcomes, [(workspace_id, derived.write())], due
-
-    # The batch may run as long as its most patient caller waits.
-    ends = [item.deadline for item in batch]
-    patience = None if None in ends else max(ends) - time.monotonic()  # type: ignore[type-var]
-    try:
-        with call_deadline(patience):
-            try:
-                outcomes = runner.commit(lambda: work(False), write=True).result
-            except _Refused:  # rolled back whole: again, each write on its own
-                outcomes = runner.commit(lambda: work(True), write=True).result
-    except BaseException as failed:  # noqa: BLE001 - nothing committed: every write fails alike
-        for item in batch:
-            item.error = failed
+    The transaction must commit before its least patient caller's deadline:
+    that caller's own client reports DEADLINE_EXCEEDED then, and a call
+    reported as failed must never commit. When that deadline ends the
+    transaction (nothing committed), the writes whose time is up fail and
+    the rest run again in a new one."""
+    pending = batch
+    while pending:
+        ends = [item.deadline for item in pending if item.deadline is not None]
+        try:
+            with call_deadline(min(ends) - time.monotonic() if ends else None):
+                try:
+                    outcomes = runner.commit(functools.partial(_run, runner, pending, False), write=True).result
+                except _Refused:  # rolled back whole: again, each write on its own
+                    outcomes = runner.commit(functools.partial(_run, runner, pending, True), write=True).result
+        except DeadlineExceeded as failed:
+            now = time.monotonic()
+            late = [item for item in pending if item.deadline is not None and item.deadline <= now]
+            for item in late or pending:
+                item.error = failed
+            pending = [item for item in pending if late and item not in late]
+            continue
+        except BaseException as failed:  # noqa: BLE001 - nothing committed: every write fails alike
+            for item in pending:
+                item.error = failed
+            return
+        for item, (result, error) in zip(pending, outcomes):
+            item.result, item.error = result, error
         return
-    for item, (result, error) in zip(batch, outcomes):
-        item.result, item.error = result, error
+
+
+def _run(
+    runner: Runner, batch: list[_Write], guarded: bool
+) -> tuple[list[tuple[Any, BaseException | None]], list[tuple[int, Written]], bool]:
+    """The batch's writes in one transaction (each in a savepoint if `guarded`)."""
+    outcomes: list[tuple[Any, BaseException | None]] = []
+    # One workspace per batch: the derived rows of every write that was
+    # not refused go in together, numbers last (see derived.py).
+    workspace_id = batch[0].principal.workspace_id
+    derived = runner.derived(workspace_id)
+    repositories = runner.storage.repositories(workspace_id)
+    repositories.issues.lock_ahead(i.issue.uuid for i in batch if i.issue is not None and i.issue.uuid is not None)
+    claimed: dict[str, tuple[Any, BaseException | None]] = {}  # request_id -> the outcome of its create
+    due = False
+    for item in batch:
+        uow = runner.unit(item.principal, request_id=item.request_id, etag=item.etag, repositories=repositories)
+        try:
+            with runner.storage.savepoint() if guarded else contextlib.nullcontext():
+                result = uow.execute(item.work)
+                uow.check_finished()
+            derived.add_unit(uow)
+            due = due or uow.deliveries_due
+            outcomes.append((result, None))
+            if item.request_id is not None:
+                claimed[item.request_id.key] = outcomes[-1]
+        except (ClaimedInBatch, ServiceError, Replay, ClaimTaken) as refused:
+            if not guarded:  # what it wrote before refusing would commit with the others
+                raise _Refused from refused
+            outcomes.append(_outcome_of(runner, item, refused, claimed))
+    return outcomes, [(workspace_id, derived.write())], due
 
 
 def _outcome_of(

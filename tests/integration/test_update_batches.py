@@ -5,6 +5,7 @@ and database."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from service.app import issues
 from service.app.runner import Runner
 from service.app.write_batches import _commit, _in_lock_order, _Write
-from service.domain.errors import EtagMismatch, NotFound
+from service.domain.errors import DeadlineExceeded, EtagMismatch, NotFound
 from service.domain.etags import issue_etag
 from service.domain.identifiers import IssueRef
 from service.domain.roles import Principal, Role
@@ -128,3 +129,33 @@ def test_creates_lead_and_updates_follow_in_issue_order_each_issue_in_arrival_or
 
     batch = [item("b", 0), item(None, 1), item("a", 2), item("b", 3), item(None, 4), item("a", 5)]
     assert [i.work(None) for i in _in_lock_order(batch)] == [1, 4, 2, 5, 0, 3]
+
+
+def test_a_batch_commits_within_its_least_patient_callers_deadline_and_the_rest_run_again(
+    db, blobs, monkeypatch, runner, committed
+):
+    """A caller whose deadline passes is told DEADLINE_EXCEEDED by its own
+    client, so its write must not commit with the others: the batch's
+    transaction is bounded by the earliest deadline, and when that ends it,
+    the late write fails alone and the others commit in a new transaction."""
+    caller = member("late")
+    x = issues.create_issue(runner, caller, blobs, {**VALUES, "title": "x"}).row
+    y = issues.create_issue(runner, caller, blobs, {**VALUES, "title": "y"}).row
+    batch = gathered(
+        monkeypatch, runner, caller, blobs, [(x, {"owner": "late"}, None), (y, {"owner": "patient"}, None)]
+    )
+    late, patient = batch
+    slow_work = late.work
+
+    def slow(uow: Any) -> Any:
+        time.sleep(0.6)  # past its own deadline, inside the batch's transaction
+        return slow_work(uow)
+
+    late.work, late.deadline = slow, time.monotonic() + 0.3
+    patient.deadline = time.monotonic() + 30
+    _commit(runner, _in_lock_order(batch))
+    assert isinstance(late.error, DeadlineExceeded) and late.result is None
+    assert patient.error is None and patient.result.row.owner == "patient"
+    owner, version, history = stored(x)
+    assert owner != "late" and (version, history) == (1, [])  # nothing of the late write committed
+    assert stored(y) == ("patient", 2, ["patient"])
