@@ -178,15 +178,12 @@ class Dispatcher:
         total = self._room()
         if total <= 0:
             return []
-        full = [w for w in self._inflight if self._room_for(w) <= 0]
-        snapshot = dict(self._inflight)  # read on the database thread: a copy
+        in_flight = dict(self._inflight)  # read on the database thread: a copy
         per_webhook = self._settings.concurrency_per_webhook
-
-        def room(webhook_id: uuid.UUID) -> int:
-            return per_webhook - snapshot.get(webhook_id, 0)
-
         try:
-            return await self._in_db(webhook_deliveries.claim, lease_id, self._settings.lease, room, total, full)
+            return await self._in_db(
+                webhook_deliveries.claim, lease_id, self._settings.lease, per_webhook, in_flight, total
+            )
         except Unavailable as exc:  # the database is down or busy: the poll tries again
             log.warning("could not claim webhook deliveries", extra={"error": str(exc)})
         except Exception:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 from ..domain import webhook_rules
 from ..domain.times import iso_seconds, utcnow
 from ..storage import webhook_leases
-from ..storage.database import transaction
+from ..storage.database import is_postgres, transaction
 from ..storage.outbox import NewEvent
 from ..storage.webhook_leases import Claimed
 from ..storage.webhooks import FAILED, PENDING, SUCCEEDED, WebhookRepository, move_active_count
@@ -61,16 +61,26 @@ def derive(hooks: WebhookRepository, events: Sequence[NewEvent], first_sequence:
 def claim(
     lease_id: uuid.UUID,
     lease_seconds: float,
-    room: Callable[[uuid.UUID], int],
+    per_webhook: int,
+    in_flight: dict[uuid.UUID, int],
     total: int,
-    skip: Sequence[uuid.UUID] = (),
 ) -> list[Claimed]:
-    """Lease due deliveries (see storage/webhook_leases.py) and load them."""
+    """Lease due deliveries (see storage/webhook_leases.py) and load them:
+    at most `per_webhook` less its `in_flight` of each webhook, `total` in all."""
     now = utcnow()
+    until = now + datetime.timedelta(seconds=lease_seconds)
+    if is_postgres():  # one statement, one round trip: the claim is most of what the dispatcher asks
+        return transaction(
+            lambda: webhook_leases.claim_postgres(now, until, lease_id, per_webhook, in_flight, total), write=True
+        )
+    skip = [w for w, n in in_flight.items() if n >= per_webhook]
+
+    def room(webhook_id: uuid.UUID) -> int:
+        return per_webhook - in_flight.get(webhook_id, 0)
+
     wanted = transaction(lambda: webhook_leases.candidates(now, room, total, skip))
     if not wanted:  # the usual answer: no write transaction (on SQLite, no write lock) for it
         return []
-    until = now + datetime.timedelta(seconds=lease_seconds)
 
     def lease_and_load() -> list[Claimed]:  # one transaction: the load reads the leases it just wrote
         ids = webhook_leases.lease(wanted, now, until, lease_id)

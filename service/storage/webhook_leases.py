@@ -21,6 +21,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import peewee
 
+from . import prebuilt_sql
 from .database import is_postgres
 from .models import Event, Webhook, WebhookDelivery
 from .outbox import StoredEvent
@@ -93,6 +94,82 @@ def lease(
         .returning(WebhookDelivery.id)
     )
     return [row.id for row in leased.execute()]
+
+
+# PostgreSQL's claim in one statement (one round trip, SQL written once): lock
+# up to %(scan)s due rows of active webhooks not skipped, oldest due first,
+# skipping rows another replica's claim holds; keep at most each webhook's
+# room of them (room: the per-webhook bound less what is in flight to it),
+# and %(total)s in all; lease those and return them with what their attempts
+# need. The parameters, in order: now (three times), the skipped webhooks,
+# the scan bound, the per-webhook bound, the in-flight webhooks and their
+# counts, the total, the lease's end and id.
+_CLAIM_SQL = """
+WITH locked AS (
+    SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries AS d
+    JOIN webhooks AS w ON w.id = d.webhook_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= %s
+      AND (d.leased_until IS NULL OR d.leased_until <= %s) AND w.active
+      AND NOT (d.webhook_id = ANY(%s::uuid[]))
+    ORDER BY d.next_attempt_at LIMIT %s
+    FOR UPDATE OF d SKIP LOCKED
+), ranked AS (
+    SELECT l.id, l.next_attempt_at, row_number() OVER (PARTITION BY l.webhook_id ORDER BY l.next_attempt_at) AS n,
+           %s - COALESCE((SELECT f.n FROM unnest(%s::uuid[], %s::int[]) AS f(id, n) WHERE f.id = l.webhook_id), 0)
+           AS room
+    FROM locked AS l
+), chosen AS (
+    SELECT id FROM ranked WHERE n <= room ORDER BY next_attempt_at LIMIT %s
+), leased AS (
+    UPDATE webhook_deliveries AS d SET leased_until = %s, lease_id = %s::uuid
+    FROM chosen WHERE d.id = chosen.id
+    RETURNING d.id, d.workspace_id, d.webhook_id, d.event_type, d.attempts, d.created_at,
+              d.event_sequence, d.payload
+)
+SELECT l.id, l.workspace_id, l.webhook_id, l.event_type, l.attempts, l.created_at,
+       w.url, w.secret, w.previous_secret, w.previous_secret_until, w.failures_in_row,
+       e.sequence, e.type, e.issue_uuid, e.actor, e.occurred_at, e.data, l.payload
+FROM leased AS l JOIN webhooks AS w ON w.id = l.webhook_id
+LEFT JOIN events AS e ON e.workspace_id = l.workspace_id AND e.sequence = l.event_sequence
+"""
+
+
+def claim_postgres(
+    now: datetime.datetime,
+    until: datetime.datetime,
+    lease_id: uuid.UUID,
+    per_webhook: int,
+    in_flight: dict[uuid.UUID, int],
+    total: int,
+) -> list[Claimed]:
+    """`candidates`, `lease` and `load` in one statement (PostgreSQL only;
+    a write transaction's only statement): each webhook gets at most
+    `per_webhook` less its `in_flight`, and those at their bound are skipped."""
+    full = [str(w) for w, n in in_flight.items() if n >= per_webhook]
+    busy = [(str(w), n) for w, n in in_flight.items() if n < per_webhook]
+    params = (
+        now,
+        now,
+        full,
+        total * 4,
+        per_webhook,
+        [w for w, _ in busy],
+        [n for _, n in busy],
+        total,
+        until,
+        str(lease_id),
+    )
+    cursor = WebhookDelivery._meta.database.execute_sql(_CLAIM_SQL, params)
+    return [_claimed(row) for row in cursor.fetchall()]
+
+
+def _claimed(row: Sequence[Any]) -> Claimed:
+    as_uuid = WebhookDelivery.id.python_value
+    event = None
+    if row[11] is not None:
+        issue = Event.issue_uuid.python_value(row[13])
+        event = StoredEvent(int(row[11]), row[12], issue, row[14], row[15], row[16])
+    return Claimed(as_uuid(row[0]), row[1], as_uuid(row[2]), *row[3:11], event, row[17])
 
 
 def load(ids: Sequence[uuid.UUID]) -> list[Claimed]:
@@ -189,9 +266,14 @@ def finish_all(rows: Sequence[tuple[uuid.UUID, uuid.UUID, tuple[Any, ...]]]) -> 
 
 def webhooks_for_update(webhook_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Webhook]:
     """The webhooks, locked (on PostgreSQL) in id order: the lock order of every batch."""
+    if is_postgres():  # every record batch reads these: SQL built once, as a list of any length
+        text = prebuilt_sql.sql(
+            "webhooks-for-record",
+            lambda: Webhook.select().where(Webhook.id == peewee.SQL("ANY(%s::uuid[])")).order_by(Webhook.id),
+        )
+        found = prebuilt_sql.rows(Webhook, text + " FOR NO KEY UPDATE", ([str(w) for w in webhook_ids],))
+        return {hook.id: hook for hook in found}
     query = Webhook.select().where(Webhook.id.in_(list(webhook_ids))).order_by(Webhook.id)
-    if is_postgres():
-        query = query.for_update("FOR NO KEY UPDATE")
     return {hook.id: hook for hook in query}
 
 

@@ -42,7 +42,7 @@ def _queued(runner: Runner, n: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
 
 
 def _claim(lease_id: uuid.UUID, lease_seconds: float = 60) -> list[Claimed]:
-    return webhook_deliveries.claim(lease_id, lease_seconds, lambda _webhook: 100, 100)
+    return webhook_deliveries.claim(lease_id, lease_seconds, 100, {}, 100)
 
 
 def _row(delivery_id: uuid.UUID) -> Any:
@@ -216,3 +216,17 @@ def test_a_batch_is_one_update_of_its_deliveries_and_a_failure_keeps_the_earlier
     ]
     row = _row(ids[0])
     assert (row.status, row.attempts, row.last_status_code, row.delivered_at) == ("pending", 2, 503, delivered_at)
+
+
+def test_a_claim_takes_at_most_each_webhooks_room_and_no_more_than_asked(db, runner):
+    """Per webhook, the bound less what is in flight to it; a webhook at its bound gets none."""
+    a, a_ids = _queued(runner, 5)
+    b, b_ids = _queued(runner, 5)
+    claimed = webhook_deliveries.claim(uuid.uuid4(), 60, 3, {a: 2}, 100)
+    assert sorted(c.webhook_id == a for c in claimed) == [False, False, False, True]
+    assert {c.id for c in claimed} <= set(a_ids) | set(b_ids)
+    assert webhook_deliveries.claim(uuid.uuid4(), 60, 3, {a: 3, b: 3}, 100) == []
+    again = webhook_deliveries.claim(uuid.uuid4(), 60, 3, {a: 3}, 1)  # B's 2 left, 1 asked for
+    assert len(again) == 1 and again[0].webhook_id == b
+    last = webhook_deliveries.claim(uuid.uuid4(), 60, 3, {a: 3, b: 1}, 100)
+    assert [c.webhook_id for c in last] == [b]  # the only one of B left
