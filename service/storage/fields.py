@@ -19,6 +19,9 @@ class JSONField(peewee.TextField):
     def python_value(self, value: str | None) -> Any:
         if value is None:
             return None
-        if value == "[]":  # most issues have no tags, sessions or files: skip the parser
+        # Most issues have no tags, sessions, files or refs: skip the parser.
+        if value == "[]":
             return []
+        if value == "{}":
+            return {}
         return json.loads(value)
