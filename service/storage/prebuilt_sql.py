@@ -89,6 +89,7 @@ def _as_read(field: peewee.Field, plain: tuple[type, ...]) -> bool:
         return _as_read(field.rel_field, plain)
     return type(field) in plain
 
+
 _converters_by_model: dict[tuple[type, type], list[tuple[int, Callable[[Any], Any]]]] = {}
 
 

@@ -111,7 +111,7 @@ def test_a_changed_issue_is_listed_as_get_issue_returns_it_now(workspace):
     _assert_listed_as_got(workspace.viewer, listed)
 
 
-def test_every_listed_issue_is_what_get_returns_over_http(http):  # noqa: F811
+def test_every_listed_issue_is_what_get_returns_over_http(http):
     client: httpx.Client = http.member
     made = ok(
         client.post(
