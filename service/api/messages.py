@@ -80,38 +80,62 @@ def issue(view: IssueView) -> issue_pb2.Issue:
 
 
 def _issue(view: IssueView) -> issue_pb2.Issue:
+    # Fields set one by one on the new message, and empty repeated and map
+    # fields left alone: keyword arguments build a Timestamp, a list or a
+    # dict per field only to copy it in, which was half a list page's CPU.
     row = view.row
-    message = issue_pb2.Issue(
-        uuid=str(row.uuid),
-        title=row.title,
-        status=_STATUS[row.status],
-        priority=_PRIORITY[row.priority],
-        tags=row.tags,
-        owner=row.owner,
-        created_by=row.created_by,
-        created_at=timestamp(row.created_at),
-        updated_at=timestamp(row.updated_at),
-        sessions=[issue_pb2.SessionRef(uuid=s) for s in row.session_ids],
-        attachments=[attachment(a) for a in view.attachments],
-        number=row.number,
-        identifier=identifier(row.prefix, row.number),
-        sub_issues_count=row.sub_issues_count,
-        refs=row.refs,
-        # From what the cache below keys on (uuid, version, prefix): a cached
-        # message always carries its own version's etag.
-        etag=issue_etag(row.uuid, row.version, row.prefix),
-    )
+    message = issue_pb2.Issue()
+    message.uuid = issue_id = str(row.uuid)
+    message.title = row.title
+    message.status = _STATUS[row.status]
+    message.priority = _PRIORITY[row.priority]
+    if row.tags:
+        message.tags.extend(row.tags)
+    message.owner = row.owner
+    message.created_by = row.created_by
+    _set_timestamp(message.created_at, row.created_at)
+    _set_timestamp(message.updated_at, row.updated_at)
+    if row.session_ids:
+        message.sessions.extend([issue_pb2.SessionRef(uuid=s) for s in row.session_ids])
+    if view.attachments:
+        message.attachments.extend([attachment(a) for a in view.attachments])
+    if row.number is not None:
+        message.number = row.number
+    message.identifier = identifier(row.prefix, row.number)
+    message.sub_issues_count = row.sub_issues_count
+    if row.refs:
+        message.refs.update(row.refs)
+    # From what the cache below keys on (uuid, version, prefix): a cached
+    # message always carries its own version's etag.
+    message.etag = issue_etag(issue_id, row.version, row.prefix)
     for block in row.description:
-        message.description.add().update(block)
+        _set_struct(message.description.add(), block)
     if row.resolution_summary is not None:
         message.resolution_summary = row.resolution_summary
     if row.job_run_id is not None:
         message.job_run_id = row.job_run_id
     if row.resolved_at is not None:
-        message.resolved_at.CopyFrom(timestamp(row.resolved_at))
+        _set_timestamp(message.resolved_at, row.resolved_at)
     if row.parent_uuid is not None:
         message.parent_id = str(row.parent_uuid)
     return message
+
+
+def _set_timestamp(target: timestamp_pb2.Timestamp, value: datetime.datetime) -> None:
+    """timestamp(), written into the message's own field instead of copied in."""
+    delta = value - _EPOCH
+    target.seconds = delta.days * 86400 + delta.seconds
+    target.nanos = delta.microseconds * 1000
+
+
+def _set_struct(target: struct_pb2.Struct, value: dict[str, Any]) -> None:
+    """Struct.update, with string values (most of a description) set directly."""
+    fields = target.fields
+    for key, item in value.items():
+        if type(item) is str:
+            fields[key].string_value = item
+        else:
+            target.update({key: item})
 
 
 def reactions(pairs: list[tuple[str, str]]) -> list[comment_pb2.Reaction]:

@@ -79,8 +79,16 @@ def _read_fields(model: type[peewee.Model]) -> tuple[peewee.Field, ...]:
 
 # Fields whose python_value only coerces to the type both drivers already give.
 _AS_READ = (peewee.CharField, peewee.TextField, peewee.IntegerField, peewee.BigIntegerField, peewee.AutoField)
-# ... and those psycopg2 gives as Python's own type too (SQLite gives their text).
-_AS_READ_POSTGRES = (*_AS_READ, peewee.DateTimeField, peewee.DateField)
+# ... and those psycopg2 gives as Python's own type too (SQLite gives their text;
+# peewee registers psycopg2's uuid type, so a uuid column arrives as a UUID).
+_AS_READ_POSTGRES = (*_AS_READ, peewee.DateTimeField, peewee.DateField, peewee.UUIDField)
+
+
+def _as_read(field: peewee.Field, plain: tuple[type, ...]) -> bool:
+    if type(field) is peewee.ForeignKeyField:  # read as the column it refers to
+        return _as_read(field.rel_field, plain)
+    return type(field) in plain
+
 
 _converters_by_model: dict[tuple[type, type], list[tuple[int, Callable[[Any], Any]]]] = {}
 
@@ -92,7 +100,7 @@ def _converters(model: type[peewee.Model], dialect: type) -> list[tuple[int, Cal
     if found is None:
         plain = _AS_READ_POSTGRES if issubclass(dialect, peewee.PostgresqlDatabase) else _AS_READ
         found = _converters_by_model[(model, dialect)] = [
-            (i, field.python_value) for i, field in enumerate(_read_fields(model)) if type(field) not in plain
+            (i, field.python_value) for i, field in enumerate(_read_fields(model)) if not _as_read(field, plain)
         ]
     return found
 
