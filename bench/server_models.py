@@ -76,6 +76,19 @@ def with_issue_ids(seeded: seed.Seeded) -> seed.Seeded:
     return seeded
 
 
+def seeded_and_echo(
+    args: argparse.Namespace, url: str, fresh: bool, procs: list[Proc]
+) -> tuple[seed.Seeded, Proc, int]:
+    """The database seeded (a `fresh` one filled first) and a sync echo server,
+    started and appended to `procs`."""
+    seeded = with_issue_ids(seed.seed(url, args.list_rows, 1_000) if fresh else seed.seed(url, fill=False))
+    echo_port = free_port()
+    echo = start_proc("echo", [sys.executable, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{echo_port}"])
+    procs.append(echo)
+    wait_until("echo", lambda: echo_serving(echo_port), echo)
+    return seeded, echo, echo_port
+
+
 def measure(pid: int, load: GrpcLoad, shape: Shape) -> tuple[loadgen.Result, float, float]:
     """(result, server CPU s, PostgreSQL CPU s) of one row."""
     cpu, pg = _cpu_seconds(pid), _postgres_cpu()
@@ -114,14 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.database_url:
             url = args.database_url
-            seeded = with_issue_ids(seed.seed(url, fill=False))
         else:
             db_name, url = seed.create_database(args.admin_url)
-            seeded = with_issue_ids(seed.seed(url, args.list_rows, 1_000))
-        echo_port = free_port()
-        echo = start_proc("echo", [sys.executable, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{echo_port}"])
-        procs.append(echo)
-        wait_until("echo", lambda: echo_serving(echo_port), echo)
+        seeded, echo, echo_port = seeded_and_echo(args, url, db_name is not None, procs)
         servers: dict[str, tuple[Proc, int]] = {}
         for mode in modes:
             port = free_port()

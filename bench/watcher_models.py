@@ -33,8 +33,8 @@ from bench import seed
 from bench.echo_server import METHOD as ECHO_METHOD
 from bench.loadgen import GrpcLoad, Shape
 from bench.model_server import PARK_SERVICE
-from bench.run import OUT, SERVICE, Proc, _cpu_seconds, _status_kib, echo_serving, free_port, start_proc, wait_until
-from bench.server_models import _answers, _requests, measure, with_issue_ids
+from bench.run import OUT, SERVICE, Proc, _cpu_seconds, _status_kib, free_port, start_proc, wait_until
+from bench.server_models import _answers, _requests, measure, seeded_and_echo
 
 TRIGGERS = 5
 
@@ -190,14 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.database_url:
             url = args.database_url
-            seeded = with_issue_ids(seed.seed(url, fill=False))
         else:
             db_name, url = seed.create_database(args.admin_url)
-            seeded = with_issue_ids(seed.seed(url, args.list_rows, 1_000))
-        echo_port = free_port()
-        echo = start_proc("echo", [sys.executable, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{echo_port}"])
-        procs.append(echo)
-        wait_until("echo", lambda: echo_serving(echo_port), echo)
+        seeded, echo, echo_port = seeded_and_echo(args, url, db_name is not None, procs)
         for model in args.models.split(","):
             print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
             run_model(model, url, seeded, (echo, echo_port), args)
