@@ -140,7 +140,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests marked `backend_independent` are decided before any query (bad
     input refused by parsing): run them on SQLite only, not once per backend.
     So does the standalone gateway's run of the HTTP contract (`gateway_url`):
-    what it adds is the gRPC transport, not a database."""
+    what it adds is the gRPC transport, not a database. Tests marked `long`
+    go first."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -151,7 +152,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (dropped if on_postgres and independent else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    # Tests marked `long` first (stable: the rest keep their order): xdist hands
+    # tests out in this order, so the longest start while there is work beside them.
+    items[:] = sorted(kept, key=lambda item: item.get_closest_marker("long") is None)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

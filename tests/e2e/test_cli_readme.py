@@ -12,6 +12,7 @@ from ..cli_run import command
 from .test_readme import block_after
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("backend", ["sqlite"], scope="session")
 def test_the_readme_issuectl_walkthrough_runs_as_written(backend, grpc_server, make_token, tmp_path):
     token, _ = make_token("admin")

@@ -1,6 +1,11 @@
 """The running gateway fuzzed from its own /openapi.json with schemathesis,
 with every check schemathesis has, the stateful phase included, on one
 database (SQLite: the document and the gateway are the same on both).
+Serve's own gateway gets the full fuzzing; the standalone one a fifth of
+it for each operation in both directions (data that fits, data that breaks
+the schema): it shares the transcoder and the document, and adds only the
+gRPC hop, which a few examples of each operation reach. Both get the whole
+stateful phase (fewer examples there follow too few links).
 
 Bounded and deterministic: a fixed number of examples per operation and
 generation mode, derandomized Hypothesis with no example database, loopback
@@ -35,13 +40,15 @@ from .test_gateway_e2e import gateway_url  # noqa: F401 - the fixture: a gateway
 # Small and fixed, so the run is bounded; raise them locally to hunt for bugs.
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "25"))
 STATEFUL_EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_STATEFUL_EXAMPLES", "40"))
+# The share of those the standalone gateway gets (at least one example each).
+STANDALONE_SHARE = 5
 
 RULES = tomllib.loads((pathlib.Path(__file__).parent / "schemathesis_rules.toml").read_text())
 _NOT_IN_A_SCHEMA = [(rule["field"], re.compile(rule["message"])) for rule in RULES["refusal"]]
 _PRECONDITIONS = {(rule["status"], rule["reason"]) for rule in RULES["precondition"]}
 
 # One database: the document, and what the gateway makes of it, are the same on both.
-pytestmark = pytest.mark.parametrize("backend", ["sqlite"], scope="session")
+pytestmark = [pytest.mark.parametrize("backend", ["sqlite"], scope="session"), pytest.mark.long]
 
 
 def _not_in_a_schema(violation: dict[str, str]) -> bool:
@@ -91,10 +98,16 @@ BOUNDED = settings(
 )
 
 
-def _fuzz(operation: Any, mode: GenerationMode, call: Callable[[Any], None], **fixed: Any) -> None:
+def _examples(request: pytest.FixtureRequest, full: int) -> int:
+    """`full` on serve's own gateway; a fifth of it on the standalone one."""
+    standalone = request.node.callspec.params.get("gateway_url") == "standalone"
+    return max(1, full // STANDALONE_SHARE) if standalone else full
+
+
+def _fuzz(operation: Any, mode: GenerationMode, call: Callable[[Any], None], examples: int, **fixed: Any) -> None:
     strategy = operation.as_strategy(generation_mode=mode, **fixed)
 
-    @settings(BOUNDED, max_examples=EXAMPLES)
+    @settings(BOUNDED, max_examples=examples)
     @given(case=strategy)
     def run(case: Any) -> None:
         call(case)
@@ -115,11 +128,16 @@ def seeded(gateway_url: str, make_token: Callable[..., tuple[str, str]]) -> dict
 
 # The operations are fuzzed in this many tests (every SHARDS-th operation
 # each), which parallel test workers run at once: together, every operation.
-SHARDS = 4
+# Eight, not four: with four, the two shards holding the costliest operations
+# ran four times as long as the others, the last tests of the whole run.
+SHARDS = 8
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))
-def test_fuzz_every_operation_from_the_served_document(gateway_url: str, seeded: dict[str, str], shard: int) -> None:
+def test_fuzz_every_operation_from_the_served_document(
+    gateway_url: str, seeded: dict[str, str], shard: int, request: pytest.FixtureRequest
+) -> None:
+    examples = _examples(request, EXAMPLES)
     assert gateway_url.startswith("http://127.0.0.1:")  # loopback only
     schema = schemathesis.openapi.from_url(f"{gateway_url}/openapi.json")
     headers = {"Authorization": f"Bearer {seeded['token']}"}
@@ -143,13 +161,18 @@ def test_fuzz_every_operation_from_the_served_document(gateway_url: str, seeded:
         names = {p.name for p in operation.path_parameters}
         real = {k: v for k, v in seeded.items() if k in names}
         # The token is fixed input, so negative cases never just drop it.
-        _fuzz(operation, GenerationMode.POSITIVE, call, headers=headers)
+        _fuzz(operation, GenerationMode.POSITIVE, call, examples, headers=headers)
         if real:
             # Generated ids are mostly not UUIDs; real ones reach the database.
-            _fuzz(operation, GenerationMode.POSITIVE, call, headers=headers, path_parameters=real)
+            _fuzz(operation, GenerationMode.POSITIVE, call, examples, headers=headers, path_parameters=real)
         try:
             _fuzz(
-                operation, GenerationMode.NEGATIVE, call, headers=headers, **({"path_parameters": real} if real else {})
+                operation,
+                GenerationMode.NEGATIVE,
+                call,
+                examples,
+                headers=headers,
+                **({"path_parameters": real} if real else {}),
             )
         except Unsatisfiable:
             pass  # nothing left to break: every input of the operation is fixed or free-form text

@@ -27,6 +27,7 @@ def _run(marker: str, grpc_server, token: str, tmp_path) -> subprocess.Completed
     )
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("backend", ["sqlite"], scope="session")
 def test_the_readme_python_client_generates_cleanly_and_works(backend, grpc_server, make_token, tmp_path):
     token, _ = make_token("member")
