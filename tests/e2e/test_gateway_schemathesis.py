@@ -199,5 +199,8 @@ def test_stateful_links_from_every_create(gateway_url: str, seeded: dict[str, st
     Workflow.run(settings=settings(BOUNDED, max_examples=STATEFUL_EXAMPLES, stateful_step_count=6))
     # The links were followed: calls on what a create made, not only creates.
     reached = set(followed)
-    assert {"GET /api/v1/issues/{issue_id}", "POST /api/v1/issues/{issue_id}/comments"} & reached, followed
+    # Which of them Hypothesis reaches depends on its draws (a DELETE, a GET, a comment...);
+    # that some call used an id a create answered with is what shows a link was followed.
+    on_an_issue = {label for label in reached if "/api/v1/issues/{issue_id}" in label}
+    assert on_an_issue, followed
     print(f"stateful: {len(followed)} calls over {len(reached)} operations: {sorted(reached)}")
