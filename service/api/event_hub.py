@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from concurrent import futures
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Sequence
@@ -56,16 +55,42 @@ def prepare(stored: event_reads.StoredEvent) -> Prepared:
 
 
 class Watcher:
-    __slots__ = ("closed", "failed", "overflowed", "queue", "types", "wake")
+    """One open stream's place in its feed: a bounded queue and one wake-up.
+
+    Waking is a bare future made only when the watcher sleeps with nothing
+    to do: an event costs one `set_result`, not an Event's future plus a
+    `wait_for` task and timer per wake (they were most of the per-watcher
+    cost of a fan-out). The token's periodic recheck is one timer per
+    RECHECK_SECONDS instead."""
+
+    __slots__ = ("closed", "due", "failed", "overflowed", "queue", "types", "waiter")
 
     def __init__(self, types: Sequence[str]) -> None:
         self.types = frozenset(types)
         self.queue: collections.deque[Prepared] = collections.deque()
-        self.wake = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
+        self.due = False  # the token's recheck is due
         self.closed: str | None = None
         # What ends the stream once the queue is drained (e.g. OUT_OF_RANGE).
         self.failed: Exception | None = None
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():  # done: cancelled with its stream
+                waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until there is something to do (returns at once if there is)."""
+        if self.queue or self.due or self.overflowed or self.failed is not None or self.closed is not None:
+            return
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self.waiter = None
 
     def offer(self, event: Prepared) -> None:
         if self.overflowed or (self.types and event.type not in self.types):
@@ -74,15 +99,19 @@ class Watcher:
             self.overflowed = True  # what it has it still gets; then it resumes by sequence
         else:
             self.queue.append(event)
-        self.wake.set()
+        self._wake()
+
+    def recheck_due(self) -> None:
+        self.due = True
+        self._wake()
 
     def close(self, reason: str) -> None:
         self.closed = reason
-        self.wake.set()
+        self._wake()
 
     def fail(self, error: Exception) -> None:
         self.failed = error
-        self.wake.set()
+        self._wake()
 
 
 class _Feed:
@@ -292,6 +321,7 @@ class EventHub:
             cursor = after
         first = True
         watcher: Watcher | None = None
+        timer: asyncio.TimerHandle | None = None
         EVENT_STREAMS.inc()
         try:
             # Replay from the table until caught up with the feed.
@@ -318,19 +348,15 @@ class EventHub:
                     watcher = Watcher(types)
                     feed.watchers.add(watcher)
             # Live.
-            next_check = time.monotonic() + RECHECK_SECONDS
+            loop = asyncio.get_running_loop()
+            if recheck is not None:
+                timer = loop.call_later(RECHECK_SECONDS, watcher.recheck_due)
             while True:
-                if recheck is None:
-                    await watcher.wake.wait()
-                else:
-                    try:
-                        await asyncio.wait_for(watcher.wake.wait(), max(0.0, next_check - time.monotonic()))
-                    except TimeoutError:
-                        pass
-                    if time.monotonic() >= next_check:
-                        await recheck()
-                        next_check = time.monotonic() + RECHECK_SECONDS
-                watcher.wake.clear()
+                await watcher.wait()
+                if watcher.due and recheck is not None:
+                    watcher.due = False
+                    await recheck()
+                    timer = loop.call_later(RECHECK_SECONDS, watcher.recheck_due)
                 while watcher.queue:
                     event = watcher.queue.popleft()
                     if event.sequence > cursor:
@@ -346,6 +372,8 @@ class EventHub:
                     raise Unavailable(f"{watcher.closed}; resume after sequence {cursor}")
         finally:
             EVENT_STREAMS.dec()
+            if timer is not None:
+                timer.cancel()
             if watcher is not None:
                 self._leave(workspace_id, watcher)
             else:
