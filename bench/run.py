@@ -53,14 +53,16 @@ CEILING_LABELS = ("echo", "echo (middle)", "echo (end)")
 MiB = 1 << 20
 
 
-# -- targets (bench/README.md; issues 2 and 3) -----------------------------------
+# -- targets (bench/README.md; issues 2, 3 and 18) -------------------------------
 
 TARGETS = [
     # (label, check(results) -> (value text, passed or None when not measured))
-    ("GetIssue RPS >= 0.40 x echo", "GetIssue", "ratio", 0.40),
+    ("GetIssue RPS >= 0.50 x echo", "GetIssue", "ratio", 0.50),
     ("CreateIssue RPS >= 0.25 x echo", "CreateIssue", "ratio", 0.25),
-    ("ListIssues(100 of 100k) RPS >= 0.08 x echo", "ListIssues", "ratio", 0.08),
+    ("UpdateIssue RPS >= 0.15 x echo", "UpdateIssue", "ratio", 0.15),
+    ("ListIssues(100 of 100k) RPS >= 0.15 x echo", "ListIssues", "ratio", 0.15),
     ("ListIssues, a page never listed before, RPS >= 0.10 x echo", "ListIssues cold", "ratio", 0.10),
+    ("ListIssues q (100k) RPS >= 0.10 x echo", "ListIssues q", "ratio", 0.10),
     ("GetIssueMetrics(1M) p50 < 200 ms", "GetIssueMetrics", "p50_ms", 200.0),
     ("ListIssues 1,000th page by token RPS >= 0.8 x the first page", "ListIssues deep page", "vs ListIssues", 0.8),
     ("server peak RSS < 250 MiB", None, "rss", 250.0),
