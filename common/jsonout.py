@@ -31,12 +31,12 @@ from google.protobuf.message import Message
 
 from common.enums import enum_names
 
-__all__ = ["WRAPPERS", "JsonValue", "to_json", "wkt_json_type"]
+__all__ = ["MAX_SAFE_INT", "WRAPPERS", "JsonValue", "timestamp_json", "to_json", "wkt_json_type"]
 
 JsonValue = Any  # what json.loads returns / json.dumps takes
 _Getter = Callable[[Any], JsonValue]  # takes a message or a field's value
 
-_MAX_SAFE_INT = 2**53
+MAX_SAFE_INT = 2**53
 _FLOATS = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
 # Wrapper types are written as their bare value.
 WRAPPERS = frozenset(
@@ -128,7 +128,8 @@ def _number(n: float) -> JsonValue:
 _TIMESTAMP_FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
 
 
-def _timestamp(ts: Any) -> str:
+def timestamp_json(ts: Any) -> str:
+    """A Timestamp as its JSON (RFC 3339, UTC, microseconds)."""
     # gmtime + one format is about half the cost of building a datetime.
     t = time.gmtime(ts.seconds)
     return _TIMESTAMP_FORMAT % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.nanos // 1000)
@@ -152,7 +153,7 @@ def _value(v: struct_pb2.Value) -> JsonValue:
     if kind == "number_value":
         n = v.number_value
         # Struct keeps every number as a double; 5.0 goes back out as the 5 it came in as.
-        if n.is_integer() and -_MAX_SAFE_INT <= n <= _MAX_SAFE_INT:
+        if n.is_integer() and -MAX_SAFE_INT <= n <= MAX_SAFE_INT:
             return int(n)
         return _number(n)
     if kind == "bool_value":
@@ -165,7 +166,7 @@ def _value(v: struct_pb2.Value) -> JsonValue:
 
 
 _WKT_WRITERS: dict[str, _Getter] = {
-    "google.protobuf.Timestamp": _timestamp,
+    "google.protobuf.Timestamp": timestamp_json,
     "google.protobuf.Duration": lambda d: d.ToJsonString(),
     "google.protobuf.FieldMask": lambda m: ",".join(m.paths),
     "google.protobuf.Struct": _struct,

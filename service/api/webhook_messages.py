@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from common.enums import enum_numbers
-from common.jsonout import _MAX_SAFE_INT, _timestamp, to_json
+from common.jsonout import MAX_SAFE_INT, timestamp_json, to_json
 from issues.v1 import webhook_pb2
 
 from ..app.webhooks import WebhookView
@@ -75,7 +75,7 @@ class _Unsafe(Exception):
 
 def _safe_int(text: str) -> int:
     n = int(text)
-    if not -_MAX_SAFE_INT <= n <= _MAX_SAFE_INT:
+    if not -MAX_SAFE_INT <= n <= MAX_SAFE_INT:
         raise _Unsafe
     return n
 
@@ -109,6 +109,6 @@ def _event_json(stored: StoredEvent) -> dict | None:
         "type": stored.type,
         "issue_id": None if stored.issue_id is None else str(stored.issue_id),
         "actor": stored.actor,
-        "occurred_at": _timestamp(at),
+        "occurred_at": timestamp_json(at),
         "data": _sorted(data),
     }
