@@ -59,10 +59,11 @@ class DerivedWrites:
         self.sub_moves: Counter[uuid.UUID] = Counter()
         self.unnumbered: list[Any] = []
         self.answers: list[AnswerToStore] = []
-        # The ?ref= and ?tag= lookup rows: issues whose rows are replaced, new rows.
-        self.relooked: list[uuid.UUID] = []
-        self.refs: list[tuple[uuid.UUID, dict[str, str]]] = []
-        self.tags: list[tuple[uuid.UUID, list[str]]] = []
+        # The ?ref= and ?tag= lookup rows: issues whose rows are replaced, new
+        # rows by issue (a later change of an issue in the batch supersedes).
+        self.relooked: set[uuid.UUID] = set()
+        self.refs: dict[uuid.UUID, dict[str, str]] = {}
+        self.tags: dict[uuid.UUID, list[str]] = {}
         # Each unit's changes, actor and history entries per change, for its events.
         self.units: list[tuple[list[Change], str, list[list[NewEntry]]]] = []
 
@@ -93,10 +94,9 @@ class DerivedWrites:
         refs, tags = after.get("refs") or {}, after.get("tags") or []
         if change.before is None or refs != (before.get("refs") or {}) or tags != (before.get("tags") or []):
             if change.before is not None:
-                self.relooked.append(change.id)
-            # An earlier change of this issue in the transaction is superseded.
-            self.refs = [(i, r) for i, r in self.refs if i != change.id] + [(change.id, refs)]
-            self.tags = [(i, t) for i, t in self.tags if i != change.id] + [(change.id, tags)]
+                self.relooked.add(change.id)
+            self.refs[change.id] = refs
+            self.tags[change.id] = tags
 
     def _count(self, change: Change) -> None:
         for state, sign in ((change.before, -1), (change.after, +1)):
@@ -116,7 +116,7 @@ class DerivedWrites:
         repos = self.repositories
         repos.derived.apply_counts(self.deltas)  # only what moved: an equal -1 and +1 cancel out
         if self.refs:
-            repos.issues.write_lookups(self.relooked, self.refs, self.tags)
+            repos.issues.write_lookups(sorted(self.relooked), list(self.refs.items()), list(self.tags.items()))
         for parent, delta in sorted(self.sub_moves.items()):  # a fixed order: no deadlock between two moves
             if delta:
                 repos.issues.add_to_sub_count(parent, delta)

@@ -27,8 +27,9 @@ T = TypeVar("T")
 class _Derived:
     """The counters, the outbox and the webhook deliveries of one workspace."""
 
-    def __init__(self, workspace_id: int) -> None:
+    def __init__(self, workspace_id: int, webhooks: WebhookRepository) -> None:
         self.workspace_id = workspace_id
+        self.webhooks = webhooks
 
     def apply_counts(self, deltas: Deltas) -> None:
         deltas.apply()
@@ -37,13 +38,14 @@ class _Derived:
         return outbox.append(self.workspace_id, events)
 
     def queue_deliveries(self, events: list[NewEvent], first_sequence: int, at: datetime.datetime) -> bool:
-        return webhook_deliveries.derive(WebhookRepository(self.workspace_id), events, first_sequence, at)
+        return webhook_deliveries.derive(self.webhooks, events, first_sequence, at)
 
 
 class PeeweeStorage:
     """Repositories on the process's database (storage.database)."""
 
     def repositories(self, workspace_id: int) -> Repositories:
+        webhooks = WebhookRepository(workspace_id)
         return Repositories(
             workspace=WorkspaceRepository(workspace_id),
             issues=IssueRepository(workspace_id),
@@ -53,8 +55,8 @@ class PeeweeStorage:
             files=FileRepository(workspace_id),
             history=HistoryRepository(workspace_id),
             request_ids=RequestIdRepository(workspace_id),
-            webhooks=WebhookRepository(workspace_id),
-            derived=_Derived(workspace_id),
+            webhooks=webhooks,
+            derived=_Derived(workspace_id, webhooks),
         )
 
     def transaction(self, body: Callable[[], T], *, write: bool, snapshot: bool) -> T:
