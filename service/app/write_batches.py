@@ -186,18 +186,25 @@ def _commit(runner: Runner, batch: list[_Write]) -> None:
     pending = batch
     while pending:
         ends = [item.deadline for item in pending if item.deadline is not None]
+        bound = min(ends) if ends else None
         try:
-            with call_deadline(min(ends) - time.monotonic() if ends else None):
+            with call_deadline(None if bound is None else bound - time.monotonic()):
                 try:
                     outcomes = runner.commit(functools.partial(_run, runner, pending, False), write=True).result
                 except _Refused:  # rolled back whole: again, each write on its own
                     outcomes = runner.commit(functools.partial(_run, runner, pending, True), write=True).result
         except DeadlineExceeded as failed:
-            now = time.monotonic()
-            late = [item for item in pending if item.deadline is not None and item.deadline <= now]
-            for item in late or pending:
+            # The bound is the least patient caller's (the database may give up
+            # a little before it); any other caller whose time is up fails too.
+            cutoff = None if bound is None else max(bound, time.monotonic())
+            late = [
+                item for item in pending if item.deadline is not None and cutoff is not None and item.deadline <= cutoff
+            ]
+            if not late:  # not a caller's deadline: every write fails alike
+                late = pending
+            for item in late:
                 item.error = failed
-            pending = [item for item in pending if late and item not in late]
+            pending = [item for item in pending if item.error is None]
             continue
         except BaseException as failed:  # noqa: BLE001 - nothing committed: every write fails alike
             for item in pending:
