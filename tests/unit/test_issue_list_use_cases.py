@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
+from service.api import messages
 from service.api.issues import IssuesServicer
 from service.api.pipeline import Call
 from service.app import issues, page_tokens
@@ -188,10 +189,20 @@ def test_only_issues_not_built_at_their_current_version_are_built_again(world):
 # -- page tokens through ListIssues (api/paging.py; its key, a server secret, is fixed here)
 
 
+class Decoded:
+    """The servicer, its ListIssues reply (bytes, as it goes on the wire) decoded."""
+
+    def __init__(self, servicer: IssuesServicer) -> None:
+        self.servicer = servicer
+
+    def ListIssues(self, request: pb.ListIssuesRequest, call: Call) -> pb.ListIssuesResponse:
+        return pb.ListIssuesResponse.FromString(self.servicer.ListIssues(request, call))
+
+
 @pytest.fixture
-def servicer(world, monkeypatch) -> IssuesServicer:
+def servicer(world, monkeypatch) -> Decoded:
     monkeypatch.setattr(page_tokens, "_key", lambda: b"k" * 32)
-    return IssuesServicer(world.runner, None)  # type: ignore[arg-type]
+    return Decoded(IssuesServicer(world.runner, None))  # type: ignore[arg-type]
 
 
 def call(principal: Any) -> Call:
@@ -227,6 +238,36 @@ def test_a_token_with_the_same_parameters_again_pages_on_and_with_others_is_refu
         with pytest.raises(InvalidArgument) as refused:
             servicer.ListIssues(changed, call(caller))
         assert [v.field for v in refused.value.violations] == ["page_token"]
+
+
+def test_a_page_is_the_bytes_of_its_response_encoded_at_once(world, servicer):
+    """The page is concatenated from issues encoded one by one (IssueMessages);
+    it must be byte for byte what encoding the whole response gives, map
+    fields (a description's Struct, refs) in their deterministic order."""
+    caller = world.member()
+    for i in range(3):
+        create(
+            world,
+            caller,
+            f"t{i}",
+            tags=["z", "a"],
+            refs={"zeta": "1", "alpha": str(i)},
+            description=[{"type": "table", "rows": [[1, 2.5], ["x", None]], "b": {"y": 1, "a": True}}],
+        )
+    request = pb.ListIssuesRequest(order_by="created_at", limit=2)
+    for _ in range(2):  # built, then from the cache
+        raw = servicer.servicer.ListIssues(request, call(caller))
+        views = [
+            issues.get_issue(world.runner, caller, IssueRef(uuid=uuid.UUID(i.uuid)))
+            for i in servicer.ListIssues(request, call(caller)).items
+        ]
+        whole = pb.ListIssuesResponse(
+            items=[messages.issue(v) for v in views],
+            count=3,
+            next_page_token=pb.ListIssuesResponse.FromString(raw).next_page_token,
+        )
+        assert raw == whole.SerializeToString(deterministic=True)
+        assert [i.title for i in whole.items] == ["t0", "t1"] and whole.next_page_token
 
 
 def test_a_token_is_bound_to_its_workspace(world, servicer):
