@@ -157,10 +157,14 @@ def list_issues(
     the total matching: from `offset`, or after the position `after`.
 
     Only issues the cache has not seen at their current version are loaded
-    and built; the keys and the rows come from one snapshot, so they agree.
+    and built. The count and the keys are one statement (so one snapshot),
+    and a page the cache holds whole needs nothing more: no transaction.
+    The rows the cache misses are a second statement, which may see a later
+    state; each row must be the version its key named, else the page is
+    read again with both statements in one snapshot.
     """
 
-    def work(uow: UnitOfWork) -> Page[V]:
+    def work(uow: UnitOfWork) -> Page[V] | None:
         parent_uuid = None
         if f.parent is not None:
             parent = uow.issues.find(f.parent)
@@ -174,13 +178,21 @@ def list_issues(
         found = {key: cache.get(key) for key in keys}
         missing = [key.uuid for key, value in found.items() if value is None]
         if missing:
-            for view in views_of(uow, uow.issues.by_ids(missing)):
-                key = PageKey(view.row.uuid, view.row.version, view.row.prefix)
+            views = views_of(uow, uow.issues.by_ids(missing))
+            loaded = {PageKey(v.row.uuid, v.row.version, v.row.prefix): v for v in views}
+            if len(loaded) != len(missing) or not all(found[key] is not None or key in loaded for key in keys):
+                return None  # changed (or gone) since the keys were read
+            for key, view in loaded.items():
                 found[key] = built = cache.build(view)
                 cache.put(key, built)
         return Page([found[key] for key in keys], [i.position for i in listed], total, more)  # type: ignore[misc]
 
-    return runner.run(principal, work, snapshot=True)
+    # The parent's lookup and the page are two statements that must agree.
+    page = None if f.parent is not None else runner.run(principal, work)
+    if page is None:
+        page = runner.run(principal, work, snapshot=True)
+    assert page is not None  # one snapshot: every row is its key's version
+    return page
 
 
 def update_issue(

@@ -100,52 +100,23 @@ def _where(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> 
     return w
 
 
-def count(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> int:
-    """How many issues match: from the counters when only status and priority
-    filter, else one COUNT over the filters' indexes."""
+def _count(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> tuple[str, tuple[Any, ...]]:
+    """The SQL (one value) of how many issues match, and its parameters: from
+    the counters when only status and priority filter, else one COUNT over
+    the filters' indexes."""
     if f.counted_by_counters:
-        return counters.matching(workspace_id, list(f.statuses), list(f.priorities))
+        return counters.matching_sql(workspace_id, list(f.statuses), list(f.priorities))
     w = _where(workspace_id, f, parent_uuid)
-    text = f"SELECT COUNT(*) FROM issues i WHERE {' AND '.join(w.clauses)}"
-    return int(database.obj.execute_sql(text, tuple(w.params)).fetchone()[0])
+    return f"SELECT COUNT(*) FROM issues i WHERE {' AND '.join(w.clauses)}", tuple(w.params)
 
 
-def page(
-    workspace_id: int,
-    f: IssueFilter,
-    parent_uuid: uuid.UUID | None,
-    order_by: str,
-    *,
-    limit: int,
-    offset: int,
-    after: tuple[Any, ...] | None,
-) -> list[ListedIssue]:
-    """Up to `limit` issues in `order_by` order: from `offset`, or after the
-    position `after` (a ListedIssue's position, as a token carried it)."""
-    key, columns, order = _order(order_by)
-    w = _where(workspace_id, f, parent_uuid)
-    for clause, params in _after(order_by, after):
-        w.add(clause, *params)
-    p = w.p
-    where = " AND ".join(w.clauses)
-    if offset:
-        # The page's uuids first, from the order's index alone where the
-        # filters are in it, so the issues an offset skips are index entries
-        # read, not rows fetched; then the page's rows, and nothing past them.
-        rows = (
-            f"(SELECT i.uuid FROM issues i WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}) AS listed"
-            f" JOIN issues i ON i.uuid = listed.uuid"
-        )
-        where = "TRUE"
-    else:
-        rows = "issues i"
-    text = (
-        f"SELECT i.uuid, i.version, ws.prefix, {', '.join(columns[:-1])}"
-        f" FROM {rows} JOIN workspaces ws ON ws.id = i.workspace_id WHERE {where}"
-        f" ORDER BY {order}" + ("" if offset else f" LIMIT {p}")
-    )
-    params = (*w.params, limit, offset) if offset else (*w.params, limit)
-    return _listed(key, database.obj.execute_sql(text, params).fetchall())
+def _keys(order_by: str) -> tuple[str, list[str], str]:
+    """The order's key name, the names its columns but the uuid take in a
+    page's subquery (k0, k1), and the ORDER BY of those names and the uuid."""
+    key, descending = ORDERS[order_by]
+    names = [f"k{n}" for n in range(len(_KEYS[key]) - 1)]
+    direction = " DESC" if descending else ""
+    return key, names, ", ".join(f"listed.{k}{direction}" for k in [*names, "uuid"])
 
 
 def counted_page(
@@ -158,20 +129,66 @@ def counted_page(
     offset: int,
     after: tuple[Any, ...] | None,
 ) -> tuple[int, list[ListedIssue]]:
-    """`count` and `page` together. A search reads every row it matches (the
+    """How many issues match, and up to `limit` of them in `order_by` order:
+    from `offset`, or after the position `after` (a ListedIssue's position,
+    as a token carried it).
+
+    One statement, so the count and the page come from one snapshot without
+    a transaction around them (BEGIN, a second statement and COMMIT were
+    three more round trips per page). Its first row carries the count even
+    when the page is empty. A search reads every row it matches (the
     full-text index has no order and no count), so with words both are taken
-    from one read of those rows; otherwise each is read from its own index."""
-    if not f.words:
-        total = count(workspace_id, f, parent_uuid)
-        if after is None and offset >= total:
-            return total, []
-        return total, page(workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after)
+    from one read of those rows; otherwise each from its own index."""
+    if f.words:
+        return _searched_page(workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after)
     key, columns, order = _order(order_by)
+    _, names, outer_order = _keys(order_by)
+    counted, count_params = _count(workspace_id, f, parent_uuid)
+    w = _where(workspace_id, f, parent_uuid)
+    for clause, params in _after(order_by, after):
+        w.add(clause, *params)
+    p = w.p
+    where = " AND ".join(w.clauses)
+    if offset:
+        # The page's uuids first, from the order's index alone where the
+        # filters are in it, so the issues an offset skips are index entries
+        # read, not rows fetched; then the page's rows, and nothing past them.
+        rows = (
+            f"(SELECT i.uuid FROM issues i WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}) AS skipped"
+            f" JOIN issues i ON i.uuid = skipped.uuid"
+        )
+        page_params: tuple[Any, ...] = (*w.params, limit, offset)
+        tail = f"ORDER BY {order}"
+    else:
+        rows = f"issues i WHERE {where}"
+        page_params = (*w.params, limit)
+        tail = f"ORDER BY {order} LIMIT {p}"
+    keyed = ", ".join(f"{c} AS {k}" for c, k in zip(columns, names))
+    text = (
+        f"SELECT c.total, listed.uuid, listed.version, ws.prefix, {', '.join('listed.' + k for k in names)}"
+        f" FROM (SELECT ({counted}) AS total) AS c JOIN workspaces ws ON ws.id = {p}"
+        f" LEFT JOIN (SELECT i.uuid, i.version, {keyed} FROM {rows} {tail}) AS listed ON TRUE"
+        f" ORDER BY {outer_order}"
+    )
+    found = database.obj.execute_sql(text, (*count_params, workspace_id, *page_params)).fetchall()
+    return int(found[0][0]), _listed(key, [row[1:] for row in found if row[1] is not None])
+
+
+def _searched_page(
+    workspace_id: int,
+    f: IssueFilter,
+    parent_uuid: uuid.UUID | None,
+    order_by: str,
+    *,
+    limit: int,
+    offset: int,
+    after: tuple[Any, ...] | None,
+) -> tuple[int, list[ListedIssue]]:
+    key, columns, order = _order(order_by)
+    _, keys, outer_order = _keys(order_by)
     w = _where(workspace_id, f, parent_uuid)
     p = w.p
     later = _after(order_by, after)
-    keys = [f"k{n}" for n in range(len(columns) - 1)]  # the order's keys but the uuid, named
-    direction = " DESC" if ORDERS[order_by][1] else ""
     # The matches once (PostgreSQL materializes a CTE named twice), counted,
     # and the page of them; the count's row comes even when the page is empty.
     text = (
@@ -182,7 +199,7 @@ def counted_page(
         f" LEFT JOIN (SELECT i.uuid, i.version, {', '.join(f'{c} AS {k}' for c, k in zip(columns, keys))} FROM matched i"
         f" WHERE {' AND '.join(c for c, _ in later).replace('?', p) or 'TRUE'}"
         f" ORDER BY {order} LIMIT {p} OFFSET {p}) AS listed ON TRUE"
-        f" ORDER BY {', '.join(f'listed.{k}{direction}' for k in [*keys, 'uuid'])}"
+        f" ORDER BY {outer_order}"
     )
     params = (*w.params, workspace_id, *(v for _, values in later for v in values), limit, offset)
     found = database.obj.execute_sql(text, params).fetchall()

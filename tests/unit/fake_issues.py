@@ -140,7 +140,7 @@ class FakeIssues:
         after: tuple[Any, ...] | None,
     ) -> tuple[int, list[ListedIssue]]:
         matched = [i for i in self._rows() if self._matches(i, f, parent_uuid)]
-        # As issue_lists.count: only status and priority filters are counted from the counters.
+        # As issue_lists._count: only status and priority filters are counted from the counters.
         total = self._matching(f) if f.counted_by_counters else len(matched)
         key, descending = ORDERS[order_by]
 

@@ -22,6 +22,7 @@ from service.domain.identifiers import IssueRef
 from service.domain.issue_filters import IssueFilter
 from service.storage.issues import PageKey
 
+from .fake_issues import FakeIssues
 from .fake_unit_of_work import FakeWorld
 from .test_issue_use_cases import VALUES
 
@@ -184,6 +185,29 @@ def test_only_issues_not_built_at_their_current_version_are_built_again(world):
     assert page() == ["a", "b", "c"] and len(cache.built) == 3
     issues.update_issue(world.runner, caller, None, IssueRef(uuid=ids[1]), {"title": "B"})  # type: ignore[arg-type]
     assert page() == ["a", "B", "c"] and cache.built[3:] == ["B"]
+
+
+def test_a_row_changed_between_the_keys_and_its_load_makes_the_page_read_again_in_one_snapshot(world, monkeypatch):
+    """The keys (and count) and the rows the cache misses are two statements
+    outside a transaction: a row loaded at another version than its key named
+    is never built or kept under that key; the page is read again, in one snapshot."""
+    caller = world.member()
+    ids = [create(world, caller, t) for t in "abc"]
+    cache = Titles()
+    loads: list[list[uuid.UUID]] = []
+    real = FakeIssues.by_ids
+
+    def by_ids(self: FakeIssues, wanted: list[uuid.UUID]) -> list[Any]:
+        loads.append(list(wanted))
+        if len(loads) == 1:  # another caller's update lands between the two statements
+            issues.update_issue(world.runner, caller, None, IssueRef(uuid=ids[1]), {"title": "B"})  # type: ignore[arg-type]
+        return real(self, wanted)
+
+    monkeypatch.setattr(FakeIssues, "by_ids", by_ids)
+    page = issues.list_issues(world.runner, caller, cache, IssueFilter(), "created_at", limit=10, offset=0)
+    assert page.items == ["a", "B", "c"] and page.total == 3
+    assert len(loads) == 2 and cache.built == ["a", "B", "c"]
+    assert sorted(k.version for k in cache.entries) == [1, 1, 2]  # "B" under version 2 only
 
 
 # -- page tokens through ListIssues (api/paging.py; its key, a server secret, is fixed here)
