@@ -176,10 +176,10 @@ def list_issues(
         listed = listed[:limit]
         keys = [PageKey(i.uuid, i.version, i.prefix) for i in listed]
         found = {key: cache.get(key) for key in keys}
-        missing = [key.uuid for key, value in found.items() if value is None]
+        missing = [uuid.UUID(key.uuid) for key, value in found.items() if value is None]
         if missing:
             views = views_of(uow, uow.issues.by_ids(missing))
-            loaded = {PageKey(v.row.uuid, v.row.version, v.row.prefix): v for v in views}
+            loaded = {PageKey(str(v.row.uuid), v.row.version, v.row.prefix): v for v in views}
             if len(loaded) != len(missing) or not all(found[key] is not None or key in loaded for key in keys):
                 return None  # changed (or gone) since the keys were read
             for key, view in loaded.items():

@@ -54,9 +54,9 @@ IssueRow = collections.namedtuple("IssueRow", [f.name for f in Issue.READ_FIELDS
 
 
 class PageKey(NamedTuple):
-    """What identifies a built issue message: its uuid, version and the prefix shown."""
+    """What identifies a built issue message: its uuid (as text, ListedIssue's), version and the prefix shown."""
 
-    uuid: uuid.UUID
+    uuid: str
     version: int
     prefix: str
 

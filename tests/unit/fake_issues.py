@@ -153,7 +153,7 @@ class FakeIssues:
         if after is not None:
             listed = [i for i in listed if (position(i) < after if descending else position(i) > after)]
         page = listed[offset : offset + limit]
-        return total, [ListedIssue(i.uuid, i.version, i.prefix, position(i)) for i in page]
+        return total, [ListedIssue(str(i.uuid), i.version, i.prefix, position(i)) for i in page]
 
     # -- counts (counters.py)
 
