@@ -328,12 +328,18 @@ class IssueMessages:
         self._entries: collections.OrderedDict[PageKey, bytes] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: PageKey) -> bytes | None:
+    def get_many(self, keys: list[PageKey]) -> list[bytes | None]:
+        # A page's keys under one lock: a get each, locked each, was 2 us a key.
+        entries = self._entries
+        get, move_to_end = entries.get, entries.move_to_end
+        out = []
         with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
+            for key in keys:
+                found = get(key)
+                if found is not None:
+                    move_to_end(key)
+                out.append(found)
+        return out
 
     def put(self, key: PageKey, entry: bytes) -> None:
         with self._lock:

@@ -59,7 +59,8 @@ class ViewCache(Protocol, Generic[V]):
     moves its version, so an entry is never stale.
     """
 
-    def get(self, key: PageKey) -> V | None: ...
+    def get_many(self, keys: list[PageKey]) -> list[V | None]:
+        """What is kept under each key (None where nothing is), in order."""
 
     def put(self, key: PageKey, value: V) -> None: ...
 
@@ -175,7 +176,7 @@ def list_issues(
         more = len(listed) > limit
         listed = listed[:limit]
         keys = [PageKey(i.uuid, i.version, i.prefix) for i in listed]
-        found = {key: cache.get(key) for key in keys}
+        found = dict(zip(keys, cache.get_many(keys)))
         missing = [uuid.UUID(key.uuid) for key, value in found.items() if value is None]
         if missing:
             views = views_of(uow, uow.issues.by_ids(missing))

@@ -234,13 +234,13 @@ def _after(order_by: str, after: tuple[Any, ...] | None) -> list[tuple[str, tupl
 
 
 def _listed(key: str, rows: list[tuple[Any, ...]]) -> list[ListedIssue]:
-    # PostgreSQL's text of a uuid is the canonical one; SQLite keeps 32 hex digits.
-    canonical = is_postgres()
-    out = []
-    for issue_id, version, prefix, *keys in rows:
-        found = issue_id if canonical else str(uuid.UUID(issue_id))
-        out.append(ListedIssue(found, version, prefix, (*_python_keys(key, keys), found)))
-    return out
+    """The page's rows (uuid text, version, prefix, the order's keys but the uuid) as ListedIssues."""
+    if not is_postgres():  # SQLite gives 32 hex digits and timestamps as text
+        rows = [(str(uuid.UUID(u)), v, p, *_python_keys(key, keys)) for u, v, p, *keys in rows]
+    # psycopg2 gives the uuid's canonical text, datetimes and the rank as an int: as they are.
+    if key == "priority":
+        return [ListedIssue(u, v, p, (rank, at, u)) for u, v, p, rank, at in rows]
+    return [ListedIssue(u, v, p, (at, u)) for u, v, p, at in rows]
 
 
 def _python_keys(key: str, keys: list[Any]) -> tuple[Any, ...]:

@@ -170,8 +170,8 @@ class CountingCache:
         self.entries: dict[PageKey, str] = {}
         self.built: list[PageKey] = []
 
-    def get(self, key: PageKey) -> str | None:
-        return self.entries.get(key)
+    def get_many(self, keys: list[PageKey]) -> list[str | None]:
+        return [self.entries.get(key) for key in keys]
 
     def put(self, key: PageKey, value: str) -> None:
         self.entries[key] = value

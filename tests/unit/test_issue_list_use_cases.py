@@ -36,8 +36,8 @@ class Titles:
         self.entries: dict[PageKey, str] = {}
         self.built: list[str] = []
 
-    def get(self, key: PageKey) -> str | None:
-        return self.entries.get(key)
+    def get_many(self, keys: list[PageKey]) -> list[str | None]:
+        return [self.entries.get(key) for key in keys]
 
     def put(self, key: PageKey, value: str) -> None:
         self.entries[key] = value
