@@ -7,7 +7,7 @@ import collections
 import datetime
 import json
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Hashable
 
 from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
@@ -303,6 +303,11 @@ def list_response(entries: list[bytes], tail: Message) -> bytes:
     return b"".join(entries) + tail.SerializeToString(deterministic=True)
 
 
+# Pages remembered as asked for: a 100-issue page is 100 entries, so a few
+# times the pages the entries can hold.
+_PAGES_MAX = 1_000
+
+
 class IssueMessages:
     """Encoded issues, reused across list pages (the use cases' ViewCache).
 
@@ -326,6 +331,9 @@ class IssueMessages:
         # twice the 10,000 built messages kept before, in less memory.
         self._max = max_entries
         self._entries: collections.OrderedDict[PageKey, bytes] = collections.OrderedDict()
+        # The parameters of the pages asked for lately: the use case reads the
+        # rows of another page with its keys (app/issues.list_issues).
+        self._pages: collections.OrderedDict[Hashable, None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def get_many(self, keys: list[PageKey]) -> list[bytes | None]:
@@ -350,3 +358,12 @@ class IssueMessages:
 
     def build(self, view: IssueView) -> bytes:
         return items_entry(issue(view))
+
+    def page_seen(self, page: Hashable) -> bool:
+        with self._lock:
+            seen = page in self._pages
+            self._pages[page] = None
+            self._pages.move_to_end(page)
+            if len(self._pages) > _PAGES_MAX:
+                self._pages.popitem(last=False)
+            return seen

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Hashable, Literal, Protocol, TypeVar
 
 from common.errors import http_status_of
 
@@ -63,6 +63,9 @@ class ViewCache(Protocol, Generic[V]):
         """What is kept under each key (None where nothing is), in order."""
 
     def put(self, key: PageKey, value: V) -> None: ...
+
+    def page_seen(self, page: Hashable) -> bool:
+        """Whether a page of these parameters was asked for lately (and remember that it now was)."""
 
     def build(self, view: IssueView) -> V: ...
 
@@ -165,6 +168,10 @@ def list_issues(
     read again with both statements in one snapshot.
     """
 
+    # A page not asked for lately is likely built from rows: they come with
+    # its keys, in one statement. Another is likely cached: its keys alone.
+    with_rows = not cache.page_seen((principal.workspace_id, f, order_by, limit, offset, after))
+
     def work(uow: UnitOfWork) -> Page[V] | None:
         parent_uuid = None
         if f.parent is not None:
@@ -172,11 +179,20 @@ def list_issues(
             if parent is None:  # no such issue here: it has no sub-issues to list
                 return Page([], [], 0, False)
             parent_uuid = parent.uuid
-        total, listed = uow.issues.counted_page(f, parent_uuid, order_by, limit=limit + 1, offset=offset, after=after)
+        total, listed = uow.issues.counted_page(
+            f, parent_uuid, order_by, limit=limit + 1, offset=offset, after=after, with_rows=with_rows
+        )
         more = len(listed) > limit
         listed = listed[:limit]
         keys = [PageKey(i.uuid, i.version, i.prefix) for i in listed]
         found = dict(zip(keys, cache.get_many(keys)))
+        if listed and listed[0].row is not None:  # read with the keys: one snapshot
+            missing_rows = [i.row for i, key in zip(listed, keys) if found[key] is None]
+            for view in views_of(uow, missing_rows):
+                key = PageKey(str(view.row.uuid), view.row.version, view.row.prefix)
+                found[key] = built = cache.build(view)
+                cache.put(key, built)
+            return Page([found[key] for key in keys], [i.position for i in listed], total, more)  # type: ignore[misc]
         missing = [uuid.UUID(key.uuid) for key, value in found.items() if value is None]
         if missing:
             views = views_of(uow, uow.issues.by_ids(missing))

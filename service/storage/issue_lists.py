@@ -43,6 +43,8 @@ class ListedIssue(NamedTuple):
     version: int
     prefix: str
     position: tuple[Any, ...]
+    # With `with_rows`: the issue's columns (Issue.READ_FIELDS) as the driver gave them.
+    row: tuple[Any, ...] | None = None
 
 
 class _Where:
@@ -133,6 +135,7 @@ def counted_page(
     limit: int,
     offset: int,
     after: tuple[Any, ...] | None,
+    with_rows: bool = False,
 ) -> tuple[int, list[ListedIssue]]:
     """How many issues match, and up to `limit` of them in `order_by` order:
     from `offset`, or after the position `after` (a ListedIssue's position,
@@ -143,7 +146,11 @@ def counted_page(
     three more round trips per page). Its first row carries the count even
     when the page is empty. A search reads every row it matches (the
     full-text index has no order and no count), so with words both are taken
-    from one read of those rows; otherwise each from its own index."""
+    from one read of those rows; otherwise each from its own index.
+
+    `with_rows`: each issue's columns too, for a page whose issues are likely
+    not built yet (the same probes of the primary key give them; a search
+    page leaves them out)."""
     if f.words:
         return _searched_page(workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after)
     key, columns, order = _order(order_by)
@@ -169,14 +176,26 @@ def counted_page(
         page_params = (*w.params, limit)
         tail = f"ORDER BY {order} LIMIT {p}"
     keyed = ", ".join(f"{c} AS {k}" for c, k in zip(columns, names))
+    shown = _ROW_COLUMNS if with_rows else []
     text = (
-        f"SELECT c.total, CAST(listed.uuid AS TEXT), listed.version, ws.prefix, {', '.join('listed.' + k for k in names)}"
+        f"SELECT c.total, CAST(listed.uuid AS TEXT), listed.version, ws.prefix,"
+        f" {', '.join('listed.' + k for k in [*names, *(n for n, _ in shown)])}"
         f" FROM (SELECT ({counted}) AS total) AS c JOIN workspaces ws ON ws.id = {p}"
-        f" LEFT JOIN (SELECT i.uuid, i.version, {keyed} FROM {rows} {tail}) AS listed ON TRUE"
+        f" LEFT JOIN (SELECT i.uuid, i.version, {keyed}{''.join(f', {c} AS {n}' for n, c in shown)}"
+        f" FROM {rows} {tail}) AS listed ON TRUE"
         f" ORDER BY {outer_order}"
     )
     found = database.obj.execute_sql(text, (*count_params, workspace_id, *page_params)).fetchall()
-    return int(found[0][0]), _listed(key, [row[1:] for row in found if row[1] is not None])
+    page = [row for row in found if row[1] is not None]  # the count's row comes alone on an empty page
+    width = 4 + len(names)  # total, uuid, version, prefix, the keys
+    listed = _listed(key, [row[1:width] for row in page])
+    if with_rows:
+        listed = [item._replace(row=row[width:]) for item, row in zip(listed, page)]
+    return int(found[0][0]), listed
+
+
+# An issue's columns as a page's subquery names them (r0, r1, ...): Issue.READ_FIELDS.
+_ROW_COLUMNS = [(f"r{n}", f"i.{field.column_name}") for n, field in enumerate(Issue.READ_FIELDS)]
 
 
 def _searched_page(

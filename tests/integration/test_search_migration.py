@@ -28,6 +28,9 @@ class Titles:
     def put(self, key: Any, value: Any) -> None:
         pass
 
+    def page_seen(self, page: Any) -> bool:
+        return False
+
     def build(self, view: Any) -> str:
         return view.row.title
 

@@ -169,12 +169,18 @@ class CountingCache:
     def __init__(self) -> None:
         self.entries: dict[PageKey, str] = {}
         self.built: list[PageKey] = []
+        self.pages: set[Any] = set()
 
     def get_many(self, keys: list[PageKey]) -> list[str | None]:
         return [self.entries.get(key) for key in keys]
 
     def put(self, key: PageKey, value: str) -> None:
         self.entries[key] = value
+
+    def page_seen(self, page: Any) -> bool:
+        seen = page in self.pages
+        self.pages.add(page)
+        return seen
 
     def build(self, view: IssueView) -> str:
         self.built.append(PageKey(str(view.row.uuid), view.row.version, view.row.prefix))
