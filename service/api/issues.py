@@ -48,7 +48,9 @@ class IssuesServicer:
         ref = require_issue_ref("issue_id", request.issue_id)
         return messages.issue(issues.get_issue(self._runner, call.principal, ref))
 
-    def ListIssues(self, request: pb.ListIssuesRequest, call: Call) -> pb.ListIssuesResponse:
+    def ListIssues(self, request: pb.ListIssuesRequest, call: Call) -> bytes:
+        """The ListIssuesResponse, encoded: its items are the cache's encoded
+        entries, concatenated (messages.IssueMessages)."""
         walk = paging.Walk.resume(request, page_tokens.scope("issues", call.principal.workspace_id))
         v = Violations()
         f, order_by = list_filters.issue_filter(v, walk.request)
@@ -57,7 +59,7 @@ class IssuesServicer:
             self._runner, call.principal, self._messages, f, order_by, limit=at.limit, offset=at.offset, after=at.after
         )
         items, token = walk.respond(page.items, page.positions, page.more)
-        return pb.ListIssuesResponse(items=items, count=page.total, next_page_token=token)
+        return messages.list_response(items, pb.ListIssuesResponse(count=page.total, next_page_token=token))
 
     def UpdateIssue(self, request: pb.UpdateIssueRequest, call: Call) -> issue_pb2.Issue:
         v = Violations()

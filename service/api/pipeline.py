@@ -93,7 +93,7 @@ class InProcessEntry:
     is the very function the gRPC server runs, every pipeline step included,
     given the request message itself instead of its bytes.
 
-    kind: "unary" (returns the reply; run it on the server's pool),
+    kind: "unary" (returns the reply, or its bytes already encoded; run it on the server's pool),
     "client_stream" (the same, given an iterator of requests), "server_stream"
     (a generator; step it on the pool) or "async_stream" (an async
     generator; run it on the server's event loop). Its items may be the
@@ -128,7 +128,11 @@ INTERNAL = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
 def encode(message: Any) -> bytes:
     """A response's bytes, with map entries (Struct keys) in a fixed order:
     the stored answer of a create (requests.request_id) is encoded
-    here too, so a replay equals it byte for byte."""
+    here too, so a replay equals it byte for byte. A handler may return its
+    reply already encoded so (ListIssues builds its pages from encoded
+    issues): bytes go out as they are."""
+    if type(message) is bytes:
+        return message
     return message.SerializeToString(deterministic=True)
 
 

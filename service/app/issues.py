@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Hashable, Literal, Protocol, TypeVar
 
 from common.errors import http_status_of
 
@@ -59,9 +59,13 @@ class ViewCache(Protocol, Generic[V]):
     moves its version, so an entry is never stale.
     """
 
-    def get(self, key: PageKey) -> V | None: ...
+    def get_many(self, keys: list[PageKey]) -> list[V | None]:
+        """What is kept under each key (None where nothing is), in order."""
 
     def put(self, key: PageKey, value: V) -> None: ...
+
+    def page_seen(self, page: Hashable) -> bool:
+        """Whether a page of these parameters was asked for lately (and remember that it now was)."""
 
     def build(self, view: IssueView) -> V: ...
 
@@ -157,30 +161,55 @@ def list_issues(
     the total matching: from `offset`, or after the position `after`.
 
     Only issues the cache has not seen at their current version are loaded
-    and built; the keys and the rows come from one snapshot, so they agree.
+    and built. The count and the keys are one statement (so one snapshot),
+    and a page the cache holds whole needs nothing more: no transaction.
+    The rows the cache misses are a second statement, which may see a later
+    state; each row must be the version its key named, else the page is
+    read again with both statements in one snapshot.
     """
 
-    def work(uow: UnitOfWork) -> Page[V]:
+    # A page not asked for lately is likely built from rows: they come with
+    # its keys, in one statement. Another is likely cached: its keys alone.
+    with_rows = not cache.page_seen((principal.workspace_id, f, order_by, limit, offset, after))
+
+    def work(uow: UnitOfWork) -> Page[V] | None:
         parent_uuid = None
         if f.parent is not None:
             parent = uow.issues.find(f.parent)
             if parent is None:  # no such issue here: it has no sub-issues to list
                 return Page([], [], 0, False)
             parent_uuid = parent.uuid
-        total, listed = uow.issues.counted_page(f, parent_uuid, order_by, limit=limit + 1, offset=offset, after=after)
+        total, listed = uow.issues.counted_page(
+            f, parent_uuid, order_by, limit=limit + 1, offset=offset, after=after, with_rows=with_rows
+        )
         more = len(listed) > limit
         listed = listed[:limit]
         keys = [PageKey(i.uuid, i.version, i.prefix) for i in listed]
-        found = {key: cache.get(key) for key in keys}
-        missing = [key.uuid for key, value in found.items() if value is None]
+        found = dict(zip(keys, cache.get_many(keys)))
+        if listed and listed[0].row is not None:  # read with the keys: one snapshot
+            missing_rows = [i.row for i, key in zip(listed, keys) if found[key] is None]
+            for view in views_of(uow, missing_rows):
+                key = PageKey(str(view.row.uuid), view.row.version, view.row.prefix)
+                found[key] = built = cache.build(view)
+                cache.put(key, built)
+            return Page([found[key] for key in keys], [i.position for i in listed], total, more)  # type: ignore[misc]
+        missing = [uuid.UUID(key.uuid) for key, value in found.items() if value is None]
         if missing:
-            for view in views_of(uow, uow.issues.by_ids(missing)):
-                key = PageKey(view.row.uuid, view.row.version, view.row.prefix)
+            views = views_of(uow, uow.issues.by_ids(missing))
+            loaded = {PageKey(str(v.row.uuid), v.row.version, v.row.prefix): v for v in views}
+            if len(loaded) != len(missing) or not all(found[key] is not None or key in loaded for key in keys):
+                return None  # changed (or gone) since the keys were read
+            for key, view in loaded.items():
                 found[key] = built = cache.build(view)
                 cache.put(key, built)
         return Page([found[key] for key in keys], [i.position for i in listed], total, more)  # type: ignore[misc]
 
-    return runner.run(principal, work, snapshot=True)
+    # The parent's lookup and the page are two statements that must agree.
+    page = None if f.parent is not None else runner.run(principal, work)
+    if page is None:
+        page = runner.run(principal, work, snapshot=True)
+    assert page is not None  # one snapshot: every row is its key's version
+    return page
 
 
 def update_issue(

@@ -158,7 +158,7 @@ class InProcessTransport:
             # Cancelling the wait (the deadline) takes the call off the pool's
             # queue if no thread has started it; a running one is cut off by
             # its database deadline (unit_of_work.call_deadline), as over gRPC.
-            return await asyncio.wait_for(asyncio.wrap_future(work), timeout)
+            reply = await asyncio.wait_for(asyncio.wrap_future(work), timeout)
         except Aborted as aborted:
             raise aborted.failure from None
         except TimeoutError:
@@ -169,6 +169,9 @@ class InProcessTransport:
             if work.cancelled() and not _current_task_cancelling():
                 raise CallFailed(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; retry elsewhere") from None
             raise
+        if type(reply) is bytes:  # a reply the handler encoded itself (ListIssues): the gateway reads messages
+            return entry.response_class.FromString(reply)
+        return reply
 
 
 def _current_task_cancelling() -> bool:

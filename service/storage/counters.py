@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import random
 from collections import Counter
+from typing import Any
 
 import peewee
 
@@ -98,8 +99,10 @@ class Deltas:
                 )
 
 
-def matching(workspace_id: int, statuses: list[str], priorities: list[str]) -> int:
-    """How many issues have any of `statuses` and any of `priorities` (all when empty)."""
+def matching_sql(workspace_id: int, statuses: list[str], priorities: list[str]) -> tuple[str, tuple[Any, ...]]:
+    """The query (one value) of how many issues have any of `statuses` and any
+    of `priorities` (all when empty), and its parameters: a list page's
+    statement reads it with the page (issue_lists.py)."""
     shape = (len(statuses), len(priorities))
 
     def build() -> peewee.Query:
@@ -112,9 +115,7 @@ def matching(workspace_id: int, statuses: list[str], priorities: list[str]) -> i
             query = query.where(IssueCount.priority.in_(["x"] * len(priorities)))
         return query
 
-    return int(
-        prebuilt_sql.scalar(prebuilt_sql.sql(("count-matching", shape), build), (workspace_id, *statuses, *priorities))
-    )
+    return prebuilt_sql.sql(("count-matching", shape), build), (workspace_id, *statuses, *priorities)
 
 
 def by_status_priority(workspace_id: int) -> dict[tuple[str, str], int]:

@@ -32,12 +32,19 @@ _KEYS = {
 
 
 class ListedIssue(NamedTuple):
-    """An issue of a page: what keys its built message, and its position in the order."""
+    """An issue of a page: what keys its built message, and its position in the order.
 
-    uuid: uuid.UUID
+    The uuid is its text (as the database spells it, cast in the query): a
+    page of keys is looked up in the message cache and written into a
+    token, and a UUID object per issue (parsed, then hashed in Python on
+    every lookup) was a tenth of a cached page's CPU."""
+
+    uuid: str
     version: int
     prefix: str
     position: tuple[Any, ...]
+    # With `with_rows`: the issue's columns (Issue.READ_FIELDS) as the driver gave them.
+    row: tuple[Any, ...] | None = None
 
 
 class _Where:
@@ -100,52 +107,23 @@ def _where(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> 
     return w
 
 
-def count(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> int:
-    """How many issues match: from the counters when only status and priority
-    filter, else one COUNT over the filters' indexes."""
+def _count(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> tuple[str, tuple[Any, ...]]:
+    """The SQL (one value) of how many issues match, and its parameters: from
+    the counters when only status and priority filter, else one COUNT over
+    the filters' indexes."""
     if f.counted_by_counters:
-        return counters.matching(workspace_id, list(f.statuses), list(f.priorities))
+        return counters.matching_sql(workspace_id, list(f.statuses), list(f.priorities))
     w = _where(workspace_id, f, parent_uuid)
-    text = f"SELECT COUNT(*) FROM issues i WHERE {' AND '.join(w.clauses)}"
-    return int(database.obj.execute_sql(text, tuple(w.params)).fetchone()[0])
+    return f"SELECT COUNT(*) FROM issues i WHERE {' AND '.join(w.clauses)}", tuple(w.params)
 
 
-def page(
-    workspace_id: int,
-    f: IssueFilter,
-    parent_uuid: uuid.UUID | None,
-    order_by: str,
-    *,
-    limit: int,
-    offset: int,
-    after: tuple[Any, ...] | None,
-) -> list[ListedIssue]:
-    """Up to `limit` issues in `order_by` order: from `offset`, or after the
-    position `after` (a ListedIssue's position, as a token carried it)."""
-    key, columns, order = _order(order_by)
-    w = _where(workspace_id, f, parent_uuid)
-    for clause, params in _after(order_by, after):
-        w.add(clause, *params)
-    p = w.p
-    where = " AND ".join(w.clauses)
-    if offset:
-        # The page's uuids first, from the order's index alone where the
-        # filters are in it, so the issues an offset skips are index entries
-        # read, not rows fetched; then the page's rows, and nothing past them.
-        rows = (
-            f"(SELECT i.uuid FROM issues i WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}) AS listed"
-            f" JOIN issues i ON i.uuid = listed.uuid"
-        )
-        where = "TRUE"
-    else:
-        rows = "issues i"
-    text = (
-        f"SELECT i.uuid, i.version, ws.prefix, {', '.join(columns[:-1])}"
-        f" FROM {rows} JOIN workspaces ws ON ws.id = i.workspace_id WHERE {where}"
-        f" ORDER BY {order}" + ("" if offset else f" LIMIT {p}")
-    )
-    params = (*w.params, limit, offset) if offset else (*w.params, limit)
-    return _listed(key, database.obj.execute_sql(text, params).fetchall())
+def _keys(order_by: str) -> tuple[str, list[str], str]:
+    """The order's key name, the names its columns but the uuid take in a
+    page's subquery (k0, k1), and the ORDER BY of those names and the uuid."""
+    key, descending = ORDERS[order_by]
+    names = [f"k{n}" for n in range(len(_KEYS[key]) - 1)]
+    direction = " DESC" if descending else ""
+    return key, names, ", ".join(f"listed.{k}{direction}" for k in [*names, "uuid"])
 
 
 def counted_page(
@@ -157,32 +135,95 @@ def counted_page(
     limit: int,
     offset: int,
     after: tuple[Any, ...] | None,
+    with_rows: bool = False,
 ) -> tuple[int, list[ListedIssue]]:
-    """`count` and `page` together. A search reads every row it matches (the
+    """How many issues match, and up to `limit` of them in `order_by` order:
+    from `offset`, or after the position `after` (a ListedIssue's position,
+    as a token carried it).
+
+    One statement, so the count and the page come from one snapshot without
+    a transaction around them (BEGIN, a second statement and COMMIT were
+    three more round trips per page). Its first row carries the count even
+    when the page is empty. A search reads every row it matches (the
     full-text index has no order and no count), so with words both are taken
-    from one read of those rows; otherwise each is read from its own index."""
-    if not f.words:
-        total = count(workspace_id, f, parent_uuid)
-        if after is None and offset >= total:
-            return total, []
-        return total, page(workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after)
+    from one read of those rows; otherwise each from its own index.
+
+    `with_rows`: each issue's columns too, for a page whose issues are likely
+    not built yet (the same probes of the primary key give them; a search
+    page leaves them out)."""
+    if f.words:
+        return _searched_page(workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after)
     key, columns, order = _order(order_by)
+    _, names, outer_order = _keys(order_by)
+    counted, count_params = _count(workspace_id, f, parent_uuid)
+    w = _where(workspace_id, f, parent_uuid)
+    for clause, params in _after(order_by, after):
+        w.add(clause, *params)
+    p = w.p
+    where = " AND ".join(w.clauses)
+    if offset:
+        # The page's uuids first, from the order's index alone where the
+        # filters are in it, so the issues an offset skips are index entries
+        # read, not rows fetched; then the page's rows, and nothing past them.
+        rows = (
+            f"(SELECT i.uuid FROM issues i WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}) AS skipped"
+            f" JOIN issues i ON i.uuid = skipped.uuid"
+        )
+        page_params: tuple[Any, ...] = (*w.params, limit, offset)
+        tail = f"ORDER BY {order}"
+    else:
+        rows = f"issues i WHERE {where}"
+        page_params = (*w.params, limit)
+        tail = f"ORDER BY {order} LIMIT {p}"
+    keyed = ", ".join(f"{c} AS {k}" for c, k in zip(columns, names))
+    shown = _ROW_COLUMNS if with_rows else []
+    text = (
+        f"SELECT c.total, CAST(listed.uuid AS TEXT), listed.version, ws.prefix,"
+        f" {', '.join('listed.' + k for k in [*names, *(n for n, _ in shown)])}"
+        f" FROM (SELECT ({counted}) AS total) AS c JOIN workspaces ws ON ws.id = {p}"
+        f" LEFT JOIN (SELECT i.uuid, i.version, {keyed}{''.join(f', {c} AS {n}' for n, c in shown)}"
+        f" FROM {rows} {tail}) AS listed ON TRUE"
+        f" ORDER BY {outer_order}"
+    )
+    found = database.obj.execute_sql(text, (*count_params, workspace_id, *page_params)).fetchall()
+    page = [row for row in found if row[1] is not None]  # the count's row comes alone on an empty page
+    width = 4 + len(names)  # total, uuid, version, prefix, the keys
+    listed = _listed(key, [row[1:width] for row in page])
+    if with_rows:
+        listed = [item._replace(row=row[width:]) for item, row in zip(listed, page)]
+    return int(found[0][0]), listed
+
+
+# An issue's columns as a page's subquery names them (r0, r1, ...): Issue.READ_FIELDS.
+_ROW_COLUMNS = [(f"r{n}", f"i.{field.column_name}") for n, field in enumerate(Issue.READ_FIELDS)]
+
+
+def _searched_page(
+    workspace_id: int,
+    f: IssueFilter,
+    parent_uuid: uuid.UUID | None,
+    order_by: str,
+    *,
+    limit: int,
+    offset: int,
+    after: tuple[Any, ...] | None,
+) -> tuple[int, list[ListedIssue]]:
+    key, columns, order = _order(order_by)
+    _, keys, outer_order = _keys(order_by)
     w = _where(workspace_id, f, parent_uuid)
     p = w.p
     later = _after(order_by, after)
-    keys = [f"k{n}" for n in range(len(columns) - 1)]  # the order's keys but the uuid, named
-    direction = " DESC" if ORDERS[order_by][1] else ""
     # The matches once (PostgreSQL materializes a CTE named twice), counted,
     # and the page of them; the count's row comes even when the page is empty.
     text = (
         f"WITH matched AS (SELECT i.uuid, i.version, i.priority, i.created_at, i.updated_at FROM issues i"
         f" WHERE {' AND '.join(w.clauses)})"
-        f" SELECT c.total, listed.uuid, listed.version, ws.prefix, {', '.join('listed.' + k for k in keys)}"
+        f" SELECT c.total, CAST(listed.uuid AS TEXT), listed.version, ws.prefix, {', '.join('listed.' + k for k in keys)}"
         f" FROM (SELECT COUNT(*) AS total FROM matched) AS c JOIN workspaces ws ON ws.id = {p}"
         f" LEFT JOIN (SELECT i.uuid, i.version, {', '.join(f'{c} AS {k}' for c, k in zip(columns, keys))} FROM matched i"
         f" WHERE {' AND '.join(c for c, _ in later).replace('?', p) or 'TRUE'}"
         f" ORDER BY {order} LIMIT {p} OFFSET {p}) AS listed ON TRUE"
-        f" ORDER BY {', '.join(f'listed.{k}{direction}' for k in [*keys, 'uuid'])}"
+        f" ORDER BY {outer_order}"
     )
     params = (*w.params, workspace_id, *(v for _, values in later for v in values), limit, offset)
     found = database.obj.execute_sql(text, params).fetchall()
@@ -212,12 +253,13 @@ def _after(order_by: str, after: tuple[Any, ...] | None) -> list[tuple[str, tupl
 
 
 def _listed(key: str, rows: list[tuple[Any, ...]]) -> list[ListedIssue]:
-    to_uuid = Issue.uuid.python_value
-    out = []
-    for issue_id, version, prefix, *keys in rows:
-        found = to_uuid(issue_id)
-        out.append(ListedIssue(found, version, prefix, (*_python_keys(key, keys), found)))
-    return out
+    """The page's rows (uuid text, version, prefix, the order's keys but the uuid) as ListedIssues."""
+    if not is_postgres():  # SQLite gives 32 hex digits and timestamps as text
+        rows = [(str(uuid.UUID(u)), v, p, *_python_keys(key, keys)) for u, v, p, *keys in rows]
+    # psycopg2 gives the uuid's canonical text, datetimes and the rank as an int: as they are.
+    if key == "priority":
+        return [ListedIssue(u, v, p, (rank, at, u)) for u, v, p, rank, at in rows]
+    return [ListedIssue(u, v, p, (at, u)) for u, v, p, at in rows]
 
 
 def _python_keys(key: str, keys: list[Any]) -> tuple[Any, ...]:

@@ -54,9 +54,9 @@ IssueRow = collections.namedtuple("IssueRow", [f.name for f in Issue.READ_FIELDS
 
 
 class PageKey(NamedTuple):
-    """What identifies a built issue message: its uuid, version and the prefix shown."""
+    """What identifies a built issue message: its uuid (as text, ListedIssue's), version and the prefix shown."""
 
-    uuid: uuid.UUID
+    uuid: str
     version: int
     prefix: str
 
@@ -260,13 +260,23 @@ class IssueRepository:
         limit: int,
         offset: int,
         after: tuple[Any, ...] | None,
+        with_rows: bool = False,
     ) -> tuple[int, list[ListedIssue]]:
         """How many issues match the filters, in all pages, and one page of their keys in
         `order_by` order (issue_lists.py; a search reads its matches once for both).
-        Load the rows with `by_ids`."""
-        return issue_lists.counted_page(
-            self.workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after
+        With `with_rows`, each ListedIssue's `row` is its IssueRow, read in
+        the same statement, where the filters allow (not for a search);
+        else load the rows with `by_ids`."""
+        total, listed = issue_lists.counted_page(
+            self.workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after, with_rows=with_rows
         )
+        if with_rows:
+            make = IssueRow._make
+            listed = [
+                i if i.row is None else i._replace(row=make([*prebuilt_sql.converted(Issue, i.row), i.prefix]))
+                for i in listed
+            ]
+        return total, listed
 
     def by_ids(self, ids: list[uuid.UUID]) -> list[IssueRow]:
         if not ids:

@@ -59,6 +59,16 @@ def records(model: type[peewee.Model], make: Callable[[list[Any]], Any], text: s
     return [make(values) for values in _converted(model, text, params)]
 
 
+def converted(model: type[peewee.Model], row: Iterable[Any]) -> list[Any]:
+    """One row of the model's columns, in order, as the driver gave them: converted as `records` does."""
+    values = list(row)
+    for i, convert in _converters(model, type(database.obj)):
+        value = values[i]
+        if value is not None:
+            values[i] = convert(value)
+    return values
+
+
 def _converted(model: type[peewee.Model], text: str, params: Iterable[Any]) -> Iterator[list[Any]]:
     """The rows of `text` as lists, the model's columns converted where the driver's value is not already it."""
     db = database.obj

@@ -115,7 +115,10 @@ def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
-def test_a_page_at_an_offset_reads_index_entries_up_to_the_page_and_rows_of_the_page_only(handle, backend, monkeypatch):
+@pytest.mark.parametrize("with_rows", [False, True], ids=["keys", "keys and rows"])
+def test_a_page_at_an_offset_reads_index_entries_up_to_the_page_and_rows_of_the_page_only(
+    handle, backend, monkeypatch, with_rows
+):
     if backend != "postgres":
         pytest.skip("the plan is PostgreSQL's")
     migrate.migrate(handle)
@@ -146,9 +149,12 @@ def test_a_page_at_an_offset_reads_index_entries_up_to_the_page_and_rows_of_the_
     limit, offset = 101, 3000
     f = IssueFilter(statuses=("open",), priorities=("low",))
     total, rows = database.transaction(
-        lambda: issue_lists.counted_page(ws, f, None, DEFAULT_ORDER, limit=limit, offset=offset, after=None)
+        lambda: issue_lists.counted_page(
+            ws, f, None, DEFAULT_ORDER, limit=limit, offset=offset, after=None, with_rows=with_rows
+        )
     )
     assert total == 5000 and len(rows) == limit
+    assert all((r.row is not None) is with_rows for r in rows)
     sql, params = statements[-1]
     monkeypatch.setattr(type(handle), "execute_sql", real)
 

@@ -22,11 +22,14 @@ from service.storage import database, migrate, workspaces
 class Titles:
     """A view cache that builds titles, enough to see what a list found."""
 
-    def get(self, key: Any) -> None:
-        return None
+    def get_many(self, keys: list[Any]) -> list[None]:
+        return [None] * len(keys)
 
     def put(self, key: Any, value: Any) -> None:
         pass
+
+    def page_seen(self, page: Any) -> bool:
+        return False
 
     def build(self, view: Any) -> str:
         return view.row.title

@@ -169,15 +169,21 @@ class CountingCache:
     def __init__(self) -> None:
         self.entries: dict[PageKey, str] = {}
         self.built: list[PageKey] = []
+        self.pages: set[Any] = set()
 
-    def get(self, key: PageKey) -> str | None:
-        return self.entries.get(key)
+    def get_many(self, keys: list[PageKey]) -> list[str | None]:
+        return [self.entries.get(key) for key in keys]
 
     def put(self, key: PageKey, value: str) -> None:
         self.entries[key] = value
 
+    def page_seen(self, page: Any) -> bool:
+        seen = page in self.pages
+        self.pages.add(page)
+        return seen
+
     def build(self, view: IssueView) -> str:
-        self.built.append(PageKey(view.row.uuid, view.row.version, view.row.prefix))
+        self.built.append(PageKey(str(view.row.uuid), view.row.version, view.row.prefix))
         return f"{view.row.title}@{view.row.version}"
 
 
@@ -196,4 +202,4 @@ def test_a_listed_issue_is_built_again_only_after_it_changed(db, blobs, runner):
     assert len(cache.built) == 2
     issues.update_issue(runner, caller, blobs, IssueRef(uuid=first), {"title": "a2"})
     assert listed() == (["b@1", "a2@2"], 2)
-    assert cache.built[2:] == [PageKey(first, 2, "CAC")]
+    assert cache.built[2:] == [PageKey(str(first), 2, "CAC")]

@@ -138,9 +138,10 @@ class FakeIssues:
         limit: int,
         offset: int,
         after: tuple[Any, ...] | None,
+        with_rows: bool = False,
     ) -> tuple[int, list[ListedIssue]]:
         matched = [i for i in self._rows() if self._matches(i, f, parent_uuid)]
-        # As issue_lists.count: only status and priority filters are counted from the counters.
+        # As issue_lists._count: only status and priority filters are counted from the counters.
         total = self._matching(f) if f.counted_by_counters else len(matched)
         key, descending = ORDERS[order_by]
 
@@ -153,7 +154,10 @@ class FakeIssues:
         if after is not None:
             listed = [i for i in listed if (position(i) < after if descending else position(i) > after)]
         page = listed[offset : offset + limit]
-        return total, [ListedIssue(i.uuid, i.version, i.prefix, position(i)) for i in page]
+        rows = with_rows and not f.words  # as issue_lists: a search page leaves the rows out
+        return total, [
+            ListedIssue(str(i.uuid), i.version, i.prefix, position(i), clone(i) if rows else None) for i in page
+        ]
 
     # -- counts (counters.py)
 

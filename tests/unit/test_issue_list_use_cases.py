@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from issues.v1 import issue_pb2, issue_service_pb2 as pb
+from service.api import messages
 from service.api.issues import IssuesServicer
 from service.api.pipeline import Call
 from service.app import issues, page_tokens
@@ -21,6 +22,7 @@ from service.domain.identifiers import IssueRef
 from service.domain.issue_filters import IssueFilter
 from service.storage.issues import PageKey
 
+from .fake_issues import FakeIssues
 from .fake_unit_of_work import FakeWorld
 from .test_issue_use_cases import VALUES
 
@@ -33,12 +35,18 @@ class Titles:
     def __init__(self) -> None:
         self.entries: dict[PageKey, str] = {}
         self.built: list[str] = []
+        self.pages: set[Any] = set()
 
-    def get(self, key: PageKey) -> str | None:
-        return self.entries.get(key)
+    def get_many(self, keys: list[PageKey]) -> list[str | None]:
+        return [self.entries.get(key) for key in keys]
 
     def put(self, key: PageKey, value: str) -> None:
         self.entries[key] = value
+
+    def page_seen(self, page: Any) -> bool:
+        seen = page in self.pages
+        self.pages.add(page)
+        return seen
 
     def build(self, view: IssueView) -> str:
         self.built.append(view.row.title)
@@ -185,13 +193,53 @@ def test_only_issues_not_built_at_their_current_version_are_built_again(world):
     assert page() == ["a", "B", "c"] and cache.built[3:] == ["B"]
 
 
+def test_a_row_changed_between_the_keys_and_its_load_makes_the_page_read_again_in_one_snapshot(world, monkeypatch):
+    """A page asked for before is read as keys (and count), then the rows the
+    cache misses: two statements outside a transaction. A row loaded at another
+    version than its key named is never built or kept under that key; the page
+    is read again, in one snapshot."""
+    caller = world.member()
+    ids = [create(world, caller, t) for t in "abc"]
+    cache = Titles()
+
+    def page() -> Page[str]:
+        return issues.list_issues(world.runner, caller, cache, IssueFilter(), "created_at", limit=10, offset=0)
+
+    loads: list[list[uuid.UUID]] = []
+    real = FakeIssues.by_ids
+
+    def by_ids(self: FakeIssues, wanted: list[uuid.UUID]) -> list[Any]:
+        loads.append(list(wanted))
+        if len(loads) == 1:  # another caller's update lands between the two statements
+            issues.update_issue(world.runner, caller, None, IssueRef(uuid=ids[1]), {"title": "B"})  # type: ignore[arg-type]
+        return real(self, wanted)
+
+    monkeypatch.setattr(FakeIssues, "by_ids", by_ids)
+    assert page().items == ["a", "b", "c"] and not loads  # first asked for: the rows came with the keys
+    issues.update_issue(world.runner, caller, None, IssueRef(uuid=ids[1]), {"title": "b2"})  # type: ignore[arg-type]
+    again = page()
+    assert again.items == ["a", "B", "c"] and again.total == 3
+    assert len(loads) == 2 and cache.built == ["a", "b", "c", "B"]  # "b2" was loaded, never built
+    assert sorted(k.version for k in cache.entries) == [1, 1, 1, 3]  # "B" under version 3 only
+
+
 # -- page tokens through ListIssues (api/paging.py; its key, a server secret, is fixed here)
 
 
+class Decoded:
+    """The servicer, its ListIssues reply (bytes, as it goes on the wire) decoded."""
+
+    def __init__(self, servicer: IssuesServicer) -> None:
+        self.servicer = servicer
+
+    def ListIssues(self, request: pb.ListIssuesRequest, call: Call) -> pb.ListIssuesResponse:
+        return pb.ListIssuesResponse.FromString(self.servicer.ListIssues(request, call))
+
+
 @pytest.fixture
-def servicer(world, monkeypatch) -> IssuesServicer:
+def servicer(world, monkeypatch) -> Decoded:
     monkeypatch.setattr(page_tokens, "_key", lambda: b"k" * 32)
-    return IssuesServicer(world.runner, None)  # type: ignore[arg-type]
+    return Decoded(IssuesServicer(world.runner, None))  # type: ignore[arg-type]
 
 
 def call(principal: Any) -> Call:
@@ -227,6 +275,36 @@ def test_a_token_with_the_same_parameters_again_pages_on_and_with_others_is_refu
         with pytest.raises(InvalidArgument) as refused:
             servicer.ListIssues(changed, call(caller))
         assert [v.field for v in refused.value.violations] == ["page_token"]
+
+
+def test_a_page_is_the_bytes_of_its_response_encoded_at_once(world, servicer):
+    """The page is concatenated from issues encoded one by one (IssueMessages);
+    it must be byte for byte what encoding the whole response gives, map
+    fields (a description's Struct, refs) in their deterministic order."""
+    caller = world.member()
+    for i in range(3):
+        create(
+            world,
+            caller,
+            f"t{i}",
+            tags=["z", "a"],
+            refs={"zeta": "1", "alpha": str(i)},
+            description=[{"type": "table", "rows": [[1, 2.5], ["x", None]], "b": {"y": 1, "a": True}}],
+        )
+    request = pb.ListIssuesRequest(order_by="created_at", limit=2)
+    for _ in range(2):  # built, then from the cache
+        raw = servicer.servicer.ListIssues(request, call(caller))
+        views = [
+            issues.get_issue(world.runner, caller, IssueRef(uuid=uuid.UUID(i.uuid)))
+            for i in servicer.ListIssues(request, call(caller)).items
+        ]
+        whole = pb.ListIssuesResponse(
+            items=[messages.issue(v) for v in views],
+            count=3,
+            next_page_token=pb.ListIssuesResponse.FromString(raw).next_page_token,
+        )
+        assert raw == whole.SerializeToString(deterministic=True)
+        assert [i.title for i in whole.items] == ["t0", "t1"] and whole.next_page_token
 
 
 def test_a_token_is_bound_to_its_workspace(world, servicer):
