@@ -30,6 +30,7 @@ import grpc
 from google.protobuf.message import Message
 from starlette.requests import Request
 
+from common.identity_cache import IdentityCache
 from common.jsonout import to_json
 
 from .errors import from_rpc_error, http_error
@@ -71,6 +72,11 @@ def apply_last_event_id(message: Message, request: Request, names: Mapping[str, 
         raise http_error(400, "Last-Event-ID must be the sequence of an event (digits)", field=LAST_EVENT_ID)
     setattr(message, LAST_EVENT_ID_FIELD, int(value))
     return {**names, LAST_EVENT_ID_FIELD: LAST_EVENT_ID}
+
+
+# The in-process transport hands every watcher of an event the same message:
+# its frame is rendered once for all of them.
+_FRAMES: IdentityCache[Message, bytes] = IdentityCache()
 
 
 def _frame(message: Message) -> bytes:
@@ -175,7 +181,7 @@ class EventStream:
                 if message is grpc.aio.EOF:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     return
-                await send({"type": "http.response.body", "body": _frame(message), "more_body": True})
+                await send({"type": "http.response.body", "body": _FRAMES.get(message, _frame), "more_body": True})
                 read = asyncio.ensure_future(call.read())
         finally:
             read.cancel()
