@@ -82,15 +82,17 @@ class Watcher:
             if not waiter.done():  # done: cancelled with its stream
                 waiter.set_result(None)
 
-    async def wait(self) -> None:
-        """Until there is something to do (returns at once if there is)."""
-        if self.queue or self.due or self.overflowed or self.failed is not None or self.closed is not None:
-            return
+    def idle(self) -> bool:
+        """Nothing to do: no event, no recheck due, not ended."""
+        return not (self.queue or self.due or self.overflowed or self.failed is not None or self.closed is not None)
+
+    def sleep(self) -> asyncio.Future[None]:
+        """The future to await while idle, done at the next wake. Itself, not
+        a coroutine around it: one object less per watcher per event (a
+        stream cancelled while it sleeps leaves it cancelled, and `_wake`
+        skips it)."""
         waiter = self.waiter = asyncio.get_running_loop().create_future()
-        try:
-            await waiter
-        finally:
-            self.waiter = None
+        return waiter
 
     def offer(self, event: Prepared) -> None:
         if self.overflowed or (self.types and event.type not in self.types):
@@ -352,7 +354,8 @@ class EventHub:
             if recheck is not None:
                 timer = loop.call_later(RECHECK_SECONDS, watcher.recheck_due)
             while True:
-                await watcher.wait()
+                if watcher.idle():
+                    await watcher.sleep()
                 if watcher.due and recheck is not None:
                     watcher.due = False
                     await recheck()
