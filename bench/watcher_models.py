@@ -1,6 +1,19 @@
-"""Idle watchers on each server model (issue 18 item 3's watcher targets).
+"""Idle watchers on each server model (issue 18's watcher targets).
 
-    python -m bench.watcher_models [--database-url URL] [--watchers 1000] [--models product,sync]
+    python -m bench.watcher_models [--database-url URL] [--watchers 1000] [--models serve,product,sync]
+
+- `serve`: the target as written: one `python -m service serve` process with
+  its in-process HTTP gateway, as shipped; of the N watchers, `--sse` (half
+  by default) are Server-Sent Events streams (`GET /api/v1/events`) on the
+  gateway and the rest WatchEvents streams, each kind read by a process of
+  its own (bench/watcher_clients.py); a trigger is one CreateIssue, and
+  `--triggers` of them go out `--spacing` seconds apart. It reports the
+  p50/p99 of one event's arrival at all N (and per kind), and the server's
+  CPU per event per watcher: its CPU over the triggers less its idle CPU
+  over the same time, per trigger, per watcher (a CreateIssue included:
+  a few µs per watcher at 1,000). `--source REV|DIR` serves another
+  revision's code (an A/B run on one database); `--profile PATH` records
+  the server with py-spy (`--native --gil`) over the triggers.
 
 - `product`: today's server (`bench.model_server --mode product`): N real
   `WatchEvents` streams in workspace bench-write, async generators on the
@@ -29,12 +42,13 @@ import sys
 import time
 from typing import Any
 
-from bench import seed
+from bench import run, seed
 from bench.echo_server import METHOD as ECHO_METHOD
 from bench.loadgen import GrpcLoad, Shape
 from bench.model_server import PARK_SERVICE
 from bench.run import OUT, SERVICE, Proc, _cpu_seconds, _status_kib, free_port, start_proc, wait_until
 from bench.server_models import _answers, _requests, measure, seeded_and_echo
+from bench.watcher_serve import run_serve
 
 TRIGGERS = 5
 
@@ -179,11 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database-url", help="a database seeded by `bench.seed --keep` (else one is made and dropped)")
     p.add_argument("--admin-url", default=seed.ADMIN_URL, help="PostgreSQL to make that database in")
     p.add_argument("--list-rows", type=int, default=100_000, help="issues in that database's bench-list")
-    p.add_argument("--models", default="product,sync")
+    p.add_argument("--models", default="serve,product,sync")
     p.add_argument("--watchers", type=int, default=1000)
+    p.add_argument("--sse", type=int, help="serve: how many of the watchers are SSE streams (default: half)")
     p.add_argument("--channels", type=int, default=20)
     p.add_argument("--seconds", type=float, default=4.0, help="length of each GetIssue row")
+    p.add_argument("--triggers", type=int, default=10, help="serve: events fanned out, timed")
+    p.add_argument("--spacing", type=float, default=0.5, help="serve: seconds between one's last arrival and the next")
+    p.add_argument("--no-getissue", action="store_true", help="serve: skip the GetIssue rows (A/B of the fan-out)")
+    p.add_argument("--profile", help="serve: py-spy's record of the server over the triggers (.json: speedscope)")
+    p.add_argument("--source", help="serve: a revision or directory whose service code to run (A/B)")
     args = p.parse_args(argv)
+    if args.source:
+        run.SOURCE = run.export_source(args.source)
     OUT.mkdir(parents=True, exist_ok=True)
     db_name = None
     procs: list[Proc] = []
@@ -193,9 +215,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             db_name, url = seed.create_database(args.admin_url)
         seeded, echo, echo_port = seeded_and_echo(args, url, db_name is not None, procs)
+        shape = Shape(processes=2, concurrency=24, max_requests=20_000, max_seconds=args.seconds)
         for model in args.models.split(","):
             print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-            run_model(model, url, seeded, (echo, echo_port), args)
+            if model == "serve":
+
+                def getissue(proc: Proc, port: int) -> str:
+                    return _getissue(proc, port, (echo, echo_port), seeded, shape)
+
+                run_serve(url, seeded, None if args.no_getissue else getissue, args)
+            else:
+                run_model(model, url, seeded, (echo, echo_port), args)
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     finally:
         for proc in procs:

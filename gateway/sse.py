@@ -30,6 +30,7 @@ import grpc
 from google.protobuf.message import Message
 from starlette.requests import Request
 
+from common.identity_cache import IdentityCache
 from common.jsonout import to_json
 
 from .errors import from_rpc_error, http_error
@@ -71,6 +72,11 @@ def apply_last_event_id(message: Message, request: Request, names: Mapping[str, 
         raise http_error(400, "Last-Event-ID must be the sequence of an event (digits)", field=LAST_EVENT_ID)
     setattr(message, LAST_EVENT_ID_FIELD, int(value))
     return {**names, LAST_EVENT_ID_FIELD: LAST_EVENT_ID}
+
+
+# The in-process transport hands every watcher of an event the same message:
+# its frame is rendered once for all of them.
+_FRAMES: IdentityCache[Message, bytes] = IdentityCache()
 
 
 def _frame(message: Message) -> bytes:
@@ -152,15 +158,34 @@ class EventStream:
                 "headers": [(k.encode(), v.encode()) for k, v in self.headers.items()],
             }
         )
+        loop = asyncio.get_running_loop()
+        # Woken by the next message, the client's going or the heartbeat: one
+        # future and one timer per wait (asyncio.wait adds a set, a closure
+        # and two callbacks to remove, for every message to every watcher).
+        wake: asyncio.Future[None] | None = None
+
+        def poke(_: Any = None) -> None:
+            if wake is not None and not wake.done():
+                wake.set_result(None)
+
         read = asyncio.ensure_future(call.read())
         gone = asyncio.ensure_future(_disconnected(receive))
+        gone.add_done_callback(poke)
         try:
             await send({"type": "http.response.body", "body": b": connected\n\n", "more_body": True})
             while True:
-                done, _ = await asyncio.wait((read, gone), timeout=self._heartbeat, return_when=asyncio.FIRST_COMPLETED)
-                if gone in done:
+                if not read.done() and not gone.done():
+                    wake = loop.create_future()
+                    read.add_done_callback(poke)
+                    timer = loop.call_later(self._heartbeat, poke)
+                    try:
+                        await wake
+                    finally:
+                        timer.cancel()
+                        read.remove_done_callback(poke)
+                if gone.done():
                     return  # the client went away: cancel the call (below)
-                if not done:
+                if not read.done():
                     await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
                     continue
                 try:
@@ -175,7 +200,7 @@ class EventStream:
                 if message is grpc.aio.EOF:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     return
-                await send({"type": "http.response.body", "body": _frame(message), "more_body": True})
+                await send({"type": "http.response.body", "body": _FRAMES.get(message, _frame), "more_body": True})
                 read = asyncio.ensure_future(call.read())
         finally:
             read.cancel()

@@ -35,7 +35,8 @@ log = logging.getLogger("service.events")
 PAGE = 500
 # Events a watcher may have waiting before it is ended (RESOURCE_EXHAUSTED).
 QUEUE_MAX = 1000
-# How often an open stream checks that its token still holds.
+# How often open streams check that their tokens still hold: all on one tick,
+# so that their checks go to the pool together (token_rechecks.py).
 RECHECK_SECONDS = 5.0
 # Feeds look at the table this often even when nobody woke them (one query for all).
 POLL_SECONDS = 2.0
@@ -60,8 +61,8 @@ class Watcher:
     Waking is a bare future made only when the watcher sleeps with nothing
     to do: an event costs one `set_result`, not an Event's future plus a
     `wait_for` task and timer per wake (they were most of the per-watcher
-    cost of a fan-out). The token's periodic recheck is one timer per
-    RECHECK_SECONDS instead."""
+    cost of a fan-out). The token's periodic recheck is the hub's one
+    timer per RECHECK_SECONDS for all watchers instead."""
 
     __slots__ = ("closed", "due", "failed", "overflowed", "queue", "types", "waiter")
 
@@ -82,15 +83,17 @@ class Watcher:
             if not waiter.done():  # done: cancelled with its stream
                 waiter.set_result(None)
 
-    async def wait(self) -> None:
-        """Until there is something to do (returns at once if there is)."""
-        if self.queue or self.due or self.overflowed or self.failed is not None or self.closed is not None:
-            return
+    def idle(self) -> bool:
+        """Nothing to do: no event, no recheck due, not ended."""
+        return not (self.queue or self.due or self.overflowed or self.failed is not None or self.closed is not None)
+
+    def sleep(self) -> asyncio.Future[None]:
+        """The future to await while idle, done at the next wake. Itself, not
+        a coroutine around it: one object less per watcher per event (a
+        stream cancelled while it sleeps leaves it cancelled, and `_wake`
+        skips it)."""
         waiter = self.waiter = asyncio.get_running_loop().create_future()
-        try:
-            await waiter
-        finally:
-            self.waiter = None
+        return waiter
 
     def offer(self, event: Prepared) -> None:
         if self.overflowed or (self.types and event.type not in self.types):
@@ -140,6 +143,8 @@ class EventHub:
         self._starting: dict[int, asyncio.Future[_Feed]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._rechecking: set[Watcher] = set()  # live watchers whose token is rechecked
+        self._ticker: asyncio.TimerHandle | None = None
         self._closed = False
 
     # -- waking (any thread) -------------------------------------------------
@@ -184,6 +189,17 @@ class EventHub:
                 watcher.close("the server is shutting down")
         if self._poller is not None:
             self._poller.cancel()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    def _recheck_tick(self) -> None:
+        """Every watcher with a token to recheck is due (one timer for all, while there are any)."""
+        self._ticker = None
+        for watcher in list(self._rechecking):
+            watcher.recheck_due()
+        if self._rechecking and not self._closed:
+            self._ticker = asyncio.get_running_loop().call_later(RECHECK_SECONDS, self._recheck_tick)
 
     def _wake(self, workspace_id: int | None) -> None:
         targets = self._feeds.values() if workspace_id is None else filter(None, [self._feeds.get(workspace_id)])
@@ -310,8 +326,9 @@ class EventHub:
         `accepted` is awaited once the cursor has been found good (the
         stream's headers go out then: the gateway tells a refusal from a
         quiet stream by them). `recheck` is awaited every RECHECK_SECONDS
-        while the stream is open: what it raises ends the stream (a token
-        revoked since it began)."""
+        while the stream is open (the first within RECHECK_SECONDS of
+        going live, on the hub's tick): what it raises ends the stream (a
+        token revoked since it began)."""
         if self._closed:
             raise Unavailable("the server is shutting down; watch on another replica")
         feed = await self._feed(workspace_id)
@@ -321,7 +338,6 @@ class EventHub:
             cursor = after
         first = True
         watcher: Watcher | None = None
-        timer: asyncio.TimerHandle | None = None
         EVENT_STREAMS.inc()
         try:
             # Replay from the table until caught up with the feed.
@@ -348,15 +364,16 @@ class EventHub:
                     watcher = Watcher(types)
                     feed.watchers.add(watcher)
             # Live.
-            loop = asyncio.get_running_loop()
             if recheck is not None:
-                timer = loop.call_later(RECHECK_SECONDS, watcher.recheck_due)
+                self._rechecking.add(watcher)
+                if self._ticker is None:
+                    self._ticker = asyncio.get_running_loop().call_later(RECHECK_SECONDS, self._recheck_tick)
             while True:
-                await watcher.wait()
+                if watcher.idle():
+                    await watcher.sleep()
                 if watcher.due and recheck is not None:
                     watcher.due = False
                     await recheck()
-                    timer = loop.call_later(RECHECK_SECONDS, watcher.recheck_due)
                 while watcher.queue:
                     event = watcher.queue.popleft()
                     if event.sequence > cursor:
@@ -372,9 +389,8 @@ class EventHub:
                     raise Unavailable(f"{watcher.closed}; resume after sequence {cursor}")
         finally:
             EVENT_STREAMS.dec()
-            if timer is not None:
-                timer.cancel()
             if watcher is not None:
+                self._rechecking.discard(watcher)
                 self._leave(workspace_id, watcher)
             else:
                 idle = self._feeds.get(workspace_id)

@@ -63,6 +63,7 @@ from ..domain.roles import Principal, Role
 from .admission import Admission
 from .rate_limit import RateLimited, RateLimiter
 from .telemetry import observe_call
+from .token_rechecks import TokenRechecks
 
 log = logging.getLogger("service.rpc")
 
@@ -160,6 +161,8 @@ class Pipeline:
         self._authenticator = authenticator
         self._admission = admission
         self._limiter = limiter
+        # Open streams' token rechecks, those due together checked in one job on a thread.
+        self._rechecks = TokenRechecks(self._token_still_holds)
         # Each method's handler as the gRPC server runs it, before grpc wraps
         # it: the in-process gateway calls these (runtime/inprocess.py).
         self.entries: dict[str, InProcessEntry] = {}
@@ -311,7 +314,7 @@ class Pipeline:
                     ) from None
 
                 async def recheck() -> None:
-                    await loop.run_in_executor(None, self._token_holds, context)
+                    await self._rechecks.holds(bearer_token(context))
 
                 async for item in handler(request, Call(principal, name, context, recheck)):
                     yield item
@@ -361,10 +364,9 @@ class Pipeline:
             self._limiter.admit_key(key)
         return principal
 
-    def _token_holds(self, context: grpc.ServicerContext) -> None:
-        """Unauthenticated if the call's token (or the one behind its stream ticket)
+    def _token_still_holds(self, token: str) -> None:
+        """Unauthenticated if a call's token (or the one behind its stream ticket)
         no longer stands for anyone (no rate limit taken)."""
-        token = bearer_token(context)
         if stream_tickets.is_ticket(token):
             self._authenticator.principal_by_key(stream_tickets.token_key(token, opening=False))
         else:

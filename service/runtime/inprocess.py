@@ -11,7 +11,8 @@ limit) and the reply comes back as a message, not bytes.
 
 Where each kind runs is where the gRPC server runs it: unary handlers and
 DownloadBlob's generator on the server's thread pool, WatchEvents (an async
-generator) on the server's event loop. `Context` (inprocess_context.py)
+generator) on the server's event loop (inprocess_stream.py: one task per
+call, its messages handed to the gateway's loop in batches). `Context` (inprocess_context.py)
 stands in for the gRPC servicer context. A handler's abort arrives here as
 `CallFailed`, a grpc.RpcError whose code, details and trailers (the rich
 status) the gateway reads as it reads a channel's.
@@ -38,10 +39,12 @@ from typing import Any, Callable, Mapping
 import grpc
 from google.protobuf.message import Message
 
+from common.identity_cache import IdentityCache
 from gateway.transport import not_serving_text
 
 from ..api.pipeline import InProcessEntry
-from .inprocess_context import Aborted, AsyncContext, CallFailed, Context
+from .inprocess_context import Aborted, CallFailed, Context
+from .inprocess_stream import AsyncStreamCall, Handoff
 
 log = logging.getLogger("service.inprocess")
 
@@ -68,6 +71,13 @@ class InProcessTransport:
         self._max_message_bytes = max_message_bytes
         self._refusing = False
         self._callables: dict[str, Any] = {}
+        # An event fanned out to many in-process watchers comes as the same
+        # bytes to each: decoded once, the one message shared (the gateway
+        # only reads it, and renders it once: gateway/sse.py).
+        self.decoded: IdentityCache[bytes, Message] = IdentityCache()
+        # Async streams' items and wake-ups, one loop wake-up per batch each way (inprocess_stream.py).
+        self._to_server = Handoff(server_loop)
+        self._handoffs: dict[asyncio.AbstractEventLoop, tuple[Handoff, Handoff]] = {}
         self._idle = threading.Condition()
         self._in_flight = 0
 
@@ -104,7 +114,21 @@ class InProcessTransport:
 
     def server_stream(self, full_method: str, response_class: type[Message]) -> Any:
         entry = self._entries[full_method]
+        if entry.kind == "async_stream":
+            return functools.partial(self._async_stream, entry)
         return functools.partial(_StreamCall, self, entry)
+
+    def _async_stream(
+        self, entry: InProcessEntry, request: Message, *, metadata: Any = (), timeout: float | None = None
+    ) -> AsyncStreamCall:
+        self.admit(request)
+        loop = asyncio.get_running_loop()
+        handoffs = self._handoffs.get(loop)
+        if handoffs is None:
+            handoffs = self._handoffs[loop] = (Handoff(loop), self._to_server)
+        decode = functools.partial(self.decoded.get, make=entry.response_class.FromString)
+        leave = self.enter()  # once the generator is over: ended, failed or closed
+        return AsyncStreamCall(entry.function, decode, request, metadata, timeout, self._server_loop, handoffs, leave)
 
     def client_stream(self, full_method: str, response_class: type[Message]) -> Any:
         return functools.partial(_UploadCall, self, self._entries[full_method])
@@ -180,14 +204,13 @@ def _current_task_cancelling() -> bool:
 
 
 class _StreamCall:
-    """One server-streaming call in-process, read as a grpc.aio.UnaryStreamCall is.
+    """One synchronous server-streaming call (DownloadBlob) in-process, read
+    as a grpc.aio.UnaryStreamCall is (async ones: inprocess_stream.py).
 
-    Each `read` takes one step of the handler's generator (on the pool, or
-    on the server's loop for an async one), so a reader that stops reading
-    holds nothing, as gRPC's flow control would. `cancel` (the HTTP client
-    went away) ends the handler: an async one sees CancelledError where it
-    waits, as a gRPC cancellation would raise there; a synchronous one is
-    closed on the pool once its step ends.
+    Each `read` takes one step of the handler's generator on the pool, so a
+    reader that stops reading holds nothing, as gRPC's flow control would.
+    `cancel` (the HTTP client went away) closes the generator on the pool
+    once its step ends.
     """
 
     def __init__(
@@ -203,9 +226,7 @@ class _StreamCall:
         self._leave = transport.enter()  # once the generator is over: ended, failed or closed
         self._transport = transport
         self._entry = entry
-        self._async = entry.kind == "async_stream"
-        loop = asyncio.get_running_loop()
-        self._context = (AsyncContext if self._async else Context)(metadata, timeout, loop)
+        self._context = Context(metadata, timeout, asyncio.get_running_loop())
         self._steps = entry.function(request, self._context)  # a generator: nothing runs yet
         self._pending: asyncio.Future | None = None
         self._work: futures.Future | None = None  # the pending step itself (on the pool or the loop)
@@ -214,10 +235,7 @@ class _StreamCall:
 
     def _step(self) -> asyncio.Future:
         if self._pending is None:
-            if self._async:
-                work = asyncio.run_coroutine_threadsafe(_next(self._steps), self._transport._server_loop)
-            else:
-                work = self._transport.submit(next, self._steps, _DONE)
+            work = self._transport.submit(next, self._steps, _DONE)
             self._work, self._pending = work, asyncio.wrap_future(work)
         return self._pending
 
@@ -265,7 +283,7 @@ class _StreamCall:
             self._leave()
             return grpc.aio.EOF
         if isinstance(item, bytes):  # a message encoded once for many watchers
-            return self._entry.response_class.FromString(item)
+            return self._transport.decoded.get(item, self._entry.response_class.FromString)
         return item
 
     def cancel(self) -> bool:
@@ -275,14 +293,7 @@ class _StreamCall:
         self._failure = CallFailed(grpc.StatusCode.CANCELLED, "Locally cancelled by application!")
         self._context.cancel()
         work, steps = self._work, self._steps
-        if self._async:
-            if work is not None and not work.done():
-                work.cancel()  # cancels the step's task on the server's loop, where the handler waits
-                work.add_done_callback(self._leave)
-            else:
-                loop = self._transport._server_loop
-                asyncio.run_coroutine_threadsafe(_throw_cancelled(steps), loop).add_done_callback(self._leave)
-        elif work is not None and not work.done():
+        if work is not None and not work.done():
             # A generator cannot be closed mid-step (the step may be running
             # even if its awaiting was cancelled): close it once the step ends.
             work.add_done_callback(lambda _: self._close_on_pool(steps))
@@ -299,23 +310,6 @@ class _StreamCall:
                 steps.close()  # no pool any more (stopped): here, then
             finally:
                 self._leave()
-
-
-async def _next(steps: Any) -> Any:
-    try:
-        return await steps.__anext__()
-    except StopAsyncIteration:
-        return _DONE
-
-
-async def _throw_cancelled(steps: Any) -> None:
-    """End an async generator waiting at a yield as a cancellation would."""
-    try:
-        await steps.athrow(asyncio.CancelledError())
-    except (asyncio.CancelledError, StopAsyncIteration, Aborted):
-        pass
-    except Exception:  # noqa: BLE001 - the stream is over; nobody to tell but the log
-        log.exception("event stream failed while being cancelled")
 
 
 class _UploadCall:

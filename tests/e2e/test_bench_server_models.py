@@ -66,7 +66,13 @@ def test_watchers_on_either_model_all_get_every_event(backend, postgres_admin_ur
         "2",
         "--seconds",
         "1",
+        "--triggers",
+        "3",
     )
     for model in ("product", "sync"):
         assert f"{model}: fan-out, 50 of 50 arrivals" in out, out
         assert re.search(rf"^{model}: RSS [\d.]+ MiB, \d+ threads with 10 watchers open", out, re.M), out
+    # serve: 5 gRPC and 5 SSE watchers on the in-process gateway, each of the 3 events at all 10.
+    assert "serve: fan-out, 30 of 30 arrivals" in out, out
+    assert re.search(r"^serve: RSS [\d.]+ MiB, \d+ threads with 5 gRPC \+ 5 SSE watchers open", out, re.M), out
+    assert re.search(r"^serve: GetIssue, watchers open: [\d.]+ of echo .*, 0 errors$", out, re.M), out

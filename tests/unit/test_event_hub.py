@@ -14,7 +14,7 @@ import pytest
 from issues.v1 import event_pb2
 from service.api import event_hub
 from service.app.event_reads import Page
-from service.domain.errors import OutOfRange, ResourceExhausted
+from service.domain.errors import OutOfRange, ResourceExhausted, Unauthenticated
 from service.storage.outbox import StoredEvent
 
 
@@ -161,3 +161,44 @@ def test_a_lost_wake_up_costs_latency_only() -> None:
         return sequences(got)
 
     assert asyncio.run(main()) == [1, 2, 3]
+
+
+def test_every_watchers_token_is_rechecked_on_one_tick_and_a_failed_check_ends_its_stream(monkeypatch) -> None:
+    monkeypatch.setattr(event_hub, "RECHECK_SECONDS", 0.05)
+    table = Table()
+    revoked = {"b"}
+    rounds: list[str] = []
+
+    async def main() -> dict[str, BaseException]:
+        hub = event_hub.EventHub(table.read, poll_seconds=60, positions=None)
+        hub.attach(asyncio.get_running_loop())
+
+        def recheck_of(token: str) -> Any:
+            async def recheck() -> None:
+                rounds.append(token)
+                if token in revoked:
+                    raise Unauthenticated(f"token {token} was revoked")
+
+            return recheck
+
+        streams = {t: hub.watch(1, 0, (), recheck=recheck_of(t)) for t in ("a", "b", "c")}
+        pending = {t: asyncio.ensure_future(s.__anext__()) for t, s in streams.items()}
+        ended: dict[str, BaseException] = {}
+        with pytest.raises(Unauthenticated) as failed:
+            await asyncio.wait_for(pending["b"], 5)
+        ended["b"] = failed.value
+        for _ in range(50):  # a and c keep going, rechecked tick after tick
+            if rounds.count("a") >= 3 and rounds.count("c") >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert not pending["a"].done() and not pending["c"].done()
+        for token in ("a", "c"):
+            pending[token].cancel()
+        hub.close()
+        return ended
+
+    ended = asyncio.run(main())
+    assert "token b was revoked" in ended["b"].message
+    assert rounds.count("a") >= 3 and rounds.count("c") >= 3
+    assert abs(rounds.count("a") - rounds.count("c")) <= 1  # due together, tick by tick
+    assert rounds.count("b") == 1
