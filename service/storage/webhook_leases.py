@@ -96,42 +96,10 @@ def lease(
     return [row.id for row in leased.execute()]
 
 
-# PostgreSQL's claim in one statement (one round trip, SQL written once): lock
-# up to %(scan)s due rows of active webhooks not skipped, oldest due first,
-# skipping rows another replica's claim holds; keep at most each webhook's
-# room of them (room: the per-webhook bound less what is in flight to it),
-# and %(total)s in all; lease those and return them with what their attempts
-# need. The parameters, in order: now (three times), the skipped webhooks,
-# the scan bound, the per-webhook bound, the in-flight webhooks and their
-# counts, the total, the lease's end and id.
-_CLAIM_SQL = """
-WITH locked AS (
-    SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries AS d
-    JOIN webhooks AS w ON w.id = d.webhook_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= %s
-      AND (d.leased_until IS NULL OR d.leased_until <= %s) AND w.active
-      AND NOT (d.webhook_id = ANY(%s::uuid[]))
-    ORDER BY d.next_attempt_at LIMIT %s
-    FOR UPDATE OF d SKIP LOCKED
-), ranked AS (
-    SELECT l.id, l.next_attempt_at, row_number() OVER (PARTITION BY l.webhook_id ORDER BY l.next_attempt_at) AS n,
-           %s - COALESCE((SELECT f.n FROM unnest(%s::uuid[], %s::int[]) AS f(id, n) WHERE f.id = l.webhook_id), 0)
-           AS room
-    FROM locked AS l
-), chosen AS (
-    SELECT id FROM ranked WHERE n <= room ORDER BY next_attempt_at LIMIT %s
-), leased AS (
-    UPDATE webhook_deliveries AS d SET leased_until = %s, lease_id = %s::uuid
-    FROM chosen WHERE d.id = chosen.id
-    RETURNING d.id, d.workspace_id, d.webhook_id, d.event_type, d.attempts, d.created_at,
-              d.event_sequence, d.payload
-)
-SELECT l.id, l.workspace_id, l.webhook_id, l.event_type, l.attempts, l.created_at,
-       w.url, w.secret, w.previous_secret, w.previous_secret_until, w.failures_in_row,
-       e.sequence, e.type, e.issue_uuid, e.actor, e.occurred_at, e.data, l.payload
-FROM leased AS l JOIN webhooks AS w ON w.id = l.webhook_id
-LEFT JOIN events AS e ON e.workspace_id = l.workspace_id AND e.sequence = l.event_sequence
-"""
+# PostgreSQL's claim in one statement (one round trip): the function
+# `webhook_claim` (migration m0013 says what it does, and why a function: its
+# plan is kept per connection instead of made at every call).
+_CLAIM_SQL = "SELECT * FROM webhook_claim(%s, %s::uuid[], %s, %s, %s::uuid[], %s::int[], %s, %s, %s::uuid)"
 
 
 def claim_postgres(
@@ -148,7 +116,6 @@ def claim_postgres(
     full = [str(w) for w, n in in_flight.items() if n >= per_webhook]
     busy = [(str(w), n) for w, n in in_flight.items() if n < per_webhook]
     params = (
-        now,
         now,
         full,
         total * 4,

@@ -1,0 +1,73 @@
+"""PostgreSQL: the webhook dispatcher's claim as a function, `webhook_claim`.
+
+The claim (storage/webhook_leases.py) is one statement of five CTEs, sent
+as text (psycopg2 has no prepared statements, and a prepared statement
+would not survive a pgbouncer in transaction mode): PostgreSQL planned it
+at every call, ~0.2-0.5 ms of a backend's CPU, more than running it took
+(pg_stat_statements, bench.webhooks' phase with a webhook). PL/pgSQL keeps
+a function's plans per connection, so each call plans a one-line SELECT
+and reuses the claim's plan; a function is part of the schema, not of a
+session, so a pooler in transaction mode does not lose it.
+
+What it does is the statement it replaces, unchanged: lock up to `scan`
+due rows of active webhooks not in `full`, oldest due first, skipping rows
+another replica's claim holds; keep at most each webhook's room (the
+per-webhook bound less what is in flight to it: `busy`, `busy_n`) and
+`total` in all; lease those to `lease_id` until `until`, and return them
+with their webhook and event. A later change to the claim is a new
+migration that replaces the function. SQLite has no such functions and
+claims as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+STATEMENTS: list[str] = []
+
+_FUNCTION = """
+CREATE OR REPLACE FUNCTION webhook_claim(
+    now_ timestamp, full_ uuid[], scan_ integer, per_webhook_ integer, busy_ uuid[], busy_n_ integer[],
+    total_ integer, until_ timestamp, lease_id_ uuid
+) RETURNS TABLE (
+    id uuid, workspace_id integer, webhook_id uuid, event_type text, attempts integer, created_at timestamp,
+    url text, secret text, previous_secret text, previous_secret_until timestamp, failures_in_row integer,
+    sequence bigint, type text, issue_uuid uuid, actor text, occurred_at timestamp, data text, payload text
+) LANGUAGE plpgsql AS $claim$
+#variable_conflict use_column
+BEGIN
+RETURN QUERY
+WITH locked AS (
+    SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries AS d
+    JOIN webhooks AS w ON w.id = d.webhook_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now_
+      AND (d.leased_until IS NULL OR d.leased_until <= now_) AND w.active
+      AND NOT (d.webhook_id = ANY(full_))
+    ORDER BY d.next_attempt_at LIMIT scan_
+    FOR UPDATE OF d SKIP LOCKED
+), ranked AS (
+    SELECT l.id, l.next_attempt_at, row_number() OVER (PARTITION BY l.webhook_id ORDER BY l.next_attempt_at) AS n,
+           per_webhook_ - COALESCE((SELECT f.n FROM unnest(busy_, busy_n_) AS f(id, n) WHERE f.id = l.webhook_id), 0)
+           AS room
+    FROM locked AS l
+), chosen AS (
+    SELECT r.id FROM ranked AS r WHERE r.n <= r.room ORDER BY r.next_attempt_at LIMIT total_
+), leased AS (
+    UPDATE webhook_deliveries AS d SET leased_until = until_, lease_id = lease_id_
+    FROM chosen WHERE d.id = chosen.id
+    RETURNING d.id, d.workspace_id, d.webhook_id, d.event_type, d.attempts, d.created_at,
+              d.event_sequence, d.payload
+)
+SELECT l.id, l.workspace_id, l.webhook_id, l.event_type::text, l.attempts, l.created_at,
+       w.url::text, w.secret::text, w.previous_secret::text, w.previous_secret_until, w.failures_in_row,
+       e.sequence, e.type::text, e.issue_uuid, e.actor::text, e.occurred_at, e.data, l.payload
+FROM leased AS l JOIN webhooks AS w ON w.id = l.webhook_id
+LEFT JOIN events AS e ON e.workspace_id = l.workspace_id AND e.sequence = l.event_sequence;
+END
+$claim$
+"""
+
+
+def backfill(execute: Callable[..., Any], placeholder: str) -> None:
+    if placeholder == "%s":  # PostgreSQL
+        execute(_FUNCTION)
