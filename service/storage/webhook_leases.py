@@ -180,7 +180,7 @@ def load(ids: Sequence[uuid.UUID]) -> list[Claimed]:
 
 
 # What an attempt's outcome writes, in the order of `finish_all`'s values,
-# with their PostgreSQL types (a VALUES list's columns are typed by casts).
+# with their PostgreSQL types (the arrays `webhook_finish` takes).
 OUTCOME_COLUMNS = (
     ("status", "text"),
     ("attempts", "integer"),
@@ -208,8 +208,9 @@ def finish_all(
     """`finish` for many: (delivery id, lease id, values in OUTCOME_COLUMNS'
     order); a None `delivered_at` keeps the one there. Returns the (delivery
     id, lease id) pairs written. On PostgreSQL one statement for them all
-    (UPDATE ... FROM VALUES): a statement per delivery was most of what
-    recording cost the database; SQLite has no round trips to save.
+    (an UPDATE ... FROM the arrays, in the function `webhook_finish`): a
+    statement per delivery was most of what recording cost the database;
+    SQLite has no round trips to save.
 
     `succeeded` (PostgreSQL only): every row is a success, so the same
     statement also resets the failures in a row of each webhook with one
@@ -230,23 +231,21 @@ def finish_all(
             if finish(delivery_id, lease_id, **fields):
                 written.add((delivery_id, lease_id))
         return written
-    row = "(%s::uuid, %s::uuid, " + ", ".join(f"%s::{kind}" for _, kind in OUTCOME_COLUMNS) + ")"
-    names = [name for name, _ in OUTCOME_COLUMNS]
-    sets = ", ".join(f"{n} = v.{n}" if n != "delivered_at" else f"{n} = COALESCE(v.{n}, d.{n})" for n in names)
-    sql = (
-        f"UPDATE webhook_deliveries AS d SET leased_until = NULL, lease_id = NULL, {sets}"
-        f" FROM (VALUES {', '.join([row] * len(rows))}) AS v(id, lease_id, {', '.join(names)})"
-        " WHERE d.id = v.id AND d.lease_id = v.lease_id RETURNING v.id, v.lease_id"
+    columns = list(zip(*(values for _, _, values in rows)))  # one list per column of OUTCOME_COLUMNS
+    cursor = WebhookDelivery._meta.database.execute_sql(
+        _FINISH_SQL,
+        ([str(d) for d, _, _ in rows], [str(lease) for _, lease, _ in rows], *map(list, columns), succeeded),
     )
-    if succeeded:
-        sql = (
-            f"WITH done AS ({sql}, d.webhook_id), reset AS (UPDATE webhooks SET failures_in_row = 0,"
-            " failing_since = NULL WHERE id IN (SELECT webhook_id FROM done) AND failures_in_row <> 0)"
-            " SELECT id, lease_id FROM done"
-        )
-    params = [p for delivery_id, lease_id, values in rows for p in (str(delivery_id), str(lease_id), *values)]
-    cursor = WebhookDelivery._meta.database.execute_sql(sql, params)
     return {(uuid.UUID(str(d)), uuid.UUID(str(lease))) for d, lease in cursor.fetchall()}
+
+
+# PostgreSQL's record of a batch: the function `webhook_finish` (m0013), one
+# array per column, so one statement text and one kept plan for every batch.
+_FINISH_SQL = (
+    "SELECT * FROM webhook_finish(%s::uuid[], %s::uuid[], "
+    + ", ".join(f"%s::{kind}[]" for _, kind in OUTCOME_COLUMNS)
+    + ", %s)"
+)
 
 
 def webhooks_for_update(webhook_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Webhook]:

@@ -1,4 +1,5 @@
-"""PostgreSQL: the webhook dispatcher's claim as a function, `webhook_claim`.
+"""PostgreSQL: the webhook dispatcher's claim and record as functions,
+`webhook_claim` and `webhook_finish`.
 
 The claim (storage/webhook_leases.py) is one statement of five CTEs, sent
 as text (psycopg2 has no prepared statements, and a prepared statement
@@ -17,6 +18,14 @@ per-webhook bound less what is in flight to it: `busy`, `busy_n`) and
 with their webhook and event. A later change to the claim is a new
 migration that replaces the function. SQLite has no such functions and
 claims as before.
+
+`webhook_finish` is the record's statement (webhook_leases.finish_all), as
+a function for the same reason (the UPDATE ... FROM VALUES was planned at
+every batch, and was a new statement text for each batch size): each
+delivery's outcome written where the row still carries the attempt's
+lease, `delivered_at` kept where the new one is NULL; with `reset_`, the
+failures in a row of each webhook with an outcome written are reset (a
+batch of successes). Returns the (id, lease_id) pairs written.
 """
 
 from __future__ import annotations
@@ -68,6 +77,36 @@ $claim$
 """
 
 
+_FINISH = """
+CREATE OR REPLACE FUNCTION webhook_finish(
+    ids_ uuid[], leases_ uuid[], statuses_ text[], attempts_ integer[], next_ timestamp[], delivered_ timestamp[],
+    codes_ integer[], errors_ text[], durations_ integer[], reset_ boolean
+) RETURNS TABLE (id uuid, lease_id uuid) LANGUAGE plpgsql AS $finish$
+#variable_conflict use_column
+BEGIN
+RETURN QUERY
+WITH v AS (
+    SELECT * FROM unnest(ids_, leases_, statuses_, attempts_, next_, delivered_, codes_, errors_, durations_)
+        AS v(id, lease_id, status, attempts, next_attempt_at, delivered_at, last_status_code, last_error,
+             last_duration_ms)
+), done AS (
+    UPDATE webhook_deliveries AS d SET leased_until = NULL, lease_id = NULL, status = v.status,
+        attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+        delivered_at = COALESCE(v.delivered_at, d.delivered_at), last_status_code = v.last_status_code,
+        last_error = v.last_error, last_duration_ms = v.last_duration_ms
+    FROM v WHERE d.id = v.id AND d.lease_id = v.lease_id
+    RETURNING v.id, v.lease_id, d.webhook_id
+), reset AS (
+    UPDATE webhooks AS w SET failures_in_row = 0, failing_since = NULL
+    WHERE reset_ AND w.id IN (SELECT done.webhook_id FROM done) AND w.failures_in_row <> 0
+)
+SELECT done.id, done.lease_id FROM done;
+END
+$finish$
+"""
+
+
 def backfill(execute: Callable[..., Any], placeholder: str) -> None:
     if placeholder == "%s":  # PostgreSQL
         execute(_FUNCTION)
+        execute(_FINISH)
