@@ -82,7 +82,7 @@ _STOP_MARGIN_SECONDS = 2.0
 # takes several commits' deliveries. It never throttles: a claim that hit a
 # bound (see `_hit_bound`) is followed by the next as soon as room frees,
 # after the shortest wait.
-_COALESCE_SECONDS = 0.02
+COALESCE_SECONDS = 0.02
 _COALESCE_MAX_SECONDS = 0.1
 # The most outcomes recorded in one transaction.
 _BATCH_MAX = 200
@@ -151,7 +151,7 @@ class Dispatcher:
         sender = Sender(self._settings)
         self._started.set()
         next_depth = 0.0
-        coalesce = _COALESCE_SECONDS
+        coalesce = COALESCE_SECONDS
         try:
             while not self._stopping:
                 self._wake.clear()
@@ -166,14 +166,14 @@ class Dispatcher:
                 if claimed and self._bounded and self._room() > 0:
                     continue  # a webhook at its bound, now left out of claims: others may have some due
                 if self._bounded or not claimed:
-                    coalesce = _COALESCE_SECONDS
+                    coalesce = COALESCE_SECONDS
                 else:  # it took all that was due: the next waits longer, while commits keep coming
                     coalesce = min(_COALESCE_MAX_SECONDS, coalesce * 2)
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll)
                 except TimeoutError:
                     pass
-                await asyncio.sleep(_COALESCE_SECONDS if self._bounded else coalesce)
+                await asyncio.sleep(COALESCE_SECONDS if self._bounded else coalesce)
             if self._tasks:
                 stop_by = self._stop_by or time.monotonic() + self._settings.timeout + 1
                 await asyncio.wait(set(self._tasks), timeout=max(0.0, stop_by - time.monotonic()))
