@@ -1,5 +1,6 @@
 """PostgreSQL: the webhook dispatcher's claim and record as functions,
-`webhook_claim` and `webhook_finish`.
+`webhook_claim` and `webhook_finish`, and a write's queueing of its events'
+deliveries, `webhook_queue`.
 
 The claim (storage/webhook_leases.py) is one statement of five CTEs, sent
 as text (psycopg2 has no prepared statements, and a prepared statement
@@ -26,6 +27,15 @@ delivery's outcome written where the row still carries the attempt's
 lease, `delivered_at` kept where the new one is NULL; with `reset_`, the
 failures in a row of each webhook with an outcome written are reset (a
 batch of successes). Returns the (id, lease_id) pairs written.
+
+`webhook_queue` is what a write that appended events in a workspace with an
+active webhook did in two round trips under the event counter's lock (read
+the active webhooks, then insert the deliveries built in Python): one
+pending delivery per (event, active webhook of `ws` taking its type; an
+empty list of types takes every type), the events' sequences from
+`first_`, due at `at_`. Returns how many it queued. It runs after the
+counter's upsert, in a statement of its own, so it reads the webhooks as
+committed once that lock was held, as the read it replaces did.
 """
 
 from __future__ import annotations
@@ -106,7 +116,27 @@ $finish$
 """
 
 
+_QUEUE = """
+CREATE OR REPLACE FUNCTION webhook_queue(ws_ integer, first_ bigint, types_ text[], at_ timestamp)
+RETURNS integer LANGUAGE plpgsql AS $queue$
+DECLARE queued integer;
+BEGIN
+INSERT INTO webhook_deliveries (id, workspace_id, webhook_id, event_sequence, event_type, status, attempts,
+                                next_attempt_at, created_at)
+SELECT gen_random_uuid(), ws_, w.id, first_ + e.i - 1, e.type, 'pending', 0, at_, at_
+FROM unnest(types_) WITH ORDINALITY AS e(type, i)
+JOIN webhooks AS w ON w.workspace_id = ws_ AND w.active
+WHERE jsonb_array_length(w.events::jsonb) = 0 OR w.events::jsonb ? e.type
+ORDER BY e.i, w.id;
+GET DIAGNOSTICS queued = ROW_COUNT;
+RETURN queued;
+END
+$queue$
+"""
+
+
 def backfill(execute: Callable[..., Any], placeholder: str) -> None:
     if placeholder == "%s":  # PostgreSQL
         execute(_FUNCTION)
         execute(_FINISH)
+        execute(_QUEUE)
