@@ -75,8 +75,15 @@ QUEUE_DEPTH = Gauge(
 _DEPTH_SECONDS = 5.0
 # How long a stop waits, past its grace, for cancelled attempts to unwind.
 _STOP_MARGIN_SECONDS = 2.0
-# A burst of commits wakes one claim, not one each.
-_COALESCE_SECONDS = 0.02
+# A burst of commits wakes one claim, not one each: a claim waits this long
+# after its wake-up; while commits keep coming and each claim finds
+# deliveries, the wait doubles up to _COALESCE_MAX_SECONDS, so that a claim
+# (a statement, most of a delivery's cost to PostgreSQL, and its round trip)
+# takes several commits' deliveries. It never throttles: a claim that hit a
+# bound (see `_hit_bound`) is followed by the next as soon as room frees,
+# after the shortest wait.
+COALESCE_SECONDS = 0.02
+_COALESCE_MAX_SECONDS = 0.1
 # The most outcomes recorded in one transaction.
 _BATCH_MAX = 200
 
@@ -97,6 +104,10 @@ class Dispatcher:
         self._recorder: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._depth_labels: set[str] = set()
+        # Whether the last claim may have left due deliveries for want of
+        # room: then an attempt's end (room again) wakes the loop; else only
+        # commits (poke) and the poll do, since nothing else was due.
+        self._bounded = False
 
     def start(self) -> None:
         self._thread.start()
@@ -140,6 +151,7 @@ class Dispatcher:
         sender = Sender(self._settings)
         self._started.set()
         next_depth = 0.0
+        coalesce = COALESCE_SECONDS
         try:
             while not self._stopping:
                 self._wake.clear()
@@ -147,16 +159,21 @@ class Dispatcher:
                 claimed = await self._claim(lease_id)
                 for item in claimed:
                     self._begin(sender, item, lease_id)
+                self._bounded = self._hit_bound()
                 if time.monotonic() >= next_depth:
                     next_depth = time.monotonic() + _DEPTH_SECONDS
                     await self._sample_depth()
-                if claimed and self._room() > 0:
-                    continue  # maybe more are due
+                if claimed and self._bounded and self._room() > 0:
+                    continue  # a webhook at its bound, now left out of claims: others may have some due
+                if self._bounded or not claimed:
+                    coalesce = COALESCE_SECONDS
+                else:  # it took all that was due: the next waits longer, while commits keep coming
+                    coalesce = min(_COALESCE_MAX_SECONDS, coalesce * 2)
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll)
                 except TimeoutError:
                     pass
-                await asyncio.sleep(_COALESCE_SECONDS)
+                await asyncio.sleep(COALESCE_SECONDS if self._bounded else coalesce)
             if self._tasks:
                 stop_by = self._stop_by or time.monotonic() + self._settings.timeout + 1
                 await asyncio.wait(set(self._tasks), timeout=max(0.0, stop_by - time.monotonic()))
@@ -164,6 +181,11 @@ class Dispatcher:
             for task in [*self._tasks, *([self._recorder] if self._recorder else [])]:
                 task.cancel()
             await sender.close()
+
+    def _hit_bound(self) -> bool:
+        """Whether a bound (in all, or a webhook's) may have kept the last claim from taking every due delivery."""
+        per_webhook = self._settings.concurrency_per_webhook
+        return self._room() <= 0 or any(n >= per_webhook for n in self._inflight.values())
 
     def _room(self) -> int:
         return self._settings.concurrency - len(self._tasks)  # attempting, or waiting to be recorded
@@ -203,12 +225,12 @@ class Dispatcher:
             self._inflight[webhook_id] = left
         else:
             self._inflight.pop(webhook_id, None)
-        if self._wake is not None:
-            self._wake.set()
+        if self._wake is not None and self._bounded:
+            self._wake.set()  # room again for what the last claim left
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if self._wake is not None:
+        if self._wake is not None and self._bounded:
             self._wake.set()  # room again
 
     async def _deliver(self, sender: Sender, claimed: Claimed, lease_id: uuid.UUID) -> None:

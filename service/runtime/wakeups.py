@@ -73,10 +73,15 @@ def start_wakeups(settings: Settings, hub: EventHub, after_commit: AfterCommit) 
     return [notifier, listener]
 
 
-def listen_for_deliveries(targets: WakeupTargets, poke: Callable[[], None]) -> Listener:
+def listen_for_deliveries(targets: WakeupTargets, poke: Callable[[], None], settle: float = 0.0) -> Listener:
     """The dispatcher process's listener: `poke` when any process's commit made
     deliveries due, and after each (re)connection (something may have been
-    missed). When LISTEN cannot work the dispatcher's poll still finds them."""
+    missed). When LISTEN cannot work the dispatcher's poll still finds them.
+
+    It hears every commit of every workspace (one channel); `settle`: after a
+    wake-up it reads again only that much later, so a burst of commits costs
+    it one wake-up (and the dispatcher one poke), not one each. The
+    dispatcher waits at least that long after a poke anyway."""
     target = conninfo.parse(targets.database_url)
 
     def reconnected(workspace_id: int | None) -> None:
@@ -90,6 +95,7 @@ def listen_for_deliveries(targets: WakeupTargets, poke: Callable[[], None]) -> L
         on_deliveries=poke,
         name="the webhook dispatcher's listener",
         meanwhile="the dispatcher polls meanwhile",
+        settle=settle,
     )
     if not listener.checked.wait(PROBE_SECONDS + 15) or not listener.listen_works:
         log.warning(

@@ -94,7 +94,7 @@ def run_dispatcher(config: DispatcherConfig, stopping: threading.Event, ready: C
     """The dispatcher process's body: deliver until `stopping`, then drain."""
     # First, before any thread exists: Linux keeps a niceness per thread, and new threads inherit it.
     os.setpriority(os.PRIO_PROCESS, 0, max(NICE, os.getpriority(os.PRIO_PROCESS, 0)))
-    from ..api.webhook_dispatch import Dispatcher  # it imports prometheus_client: after the fork or spawn
+    from ..api.webhook_dispatch import COALESCE_SECONDS, Dispatcher  # it imports prometheus_client: after the spawn
     from ..webhook_config import WebhookSettings
     from .wakeups import listen_for_deliveries
 
@@ -102,7 +102,7 @@ def run_dispatcher(config: DispatcherConfig, stopping: threading.Event, ready: C
     db = database.open_database(config.database_url, pool_size=POOL_SIZE)
     database.bind(db)
     dispatcher = Dispatcher(WebhookSettings.from_env())
-    listener = listen_for_deliveries(config, dispatcher.poke)
+    listener = listen_for_deliveries(config, dispatcher.poke, settle=COALESCE_SECONDS)
     dispatcher.start()
     log.info("delivering webhooks", extra={"nice": os.getpriority(os.PRIO_PROCESS, 0)})
     ready()

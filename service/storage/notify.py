@@ -159,8 +159,12 @@ class Listener:
         *,
         name: str = "the event listener",
         meanwhile: str = "watchers poll meanwhile",
+        settle: float = 0.0,
     ) -> None:
         self._target = target
+        # After what it heard is handled, wait this long before reading again,
+        # so that the notifications of a burst of commits come as one wake-up.
+        self._settle = settle
         self._notify_target = notify_target
         self._callback = callback
         self._on_deliveries = on_deliveries
@@ -226,6 +230,8 @@ class Listener:
                         while conn.notifies:
                             payloads.append(conn.notifies.pop(0).payload)
                         self._heard(payloads)
+                        if self._settle and self._probe is None:
+                            self._stopped.wait(self._settle)
                     if self._probe is not None and time.monotonic() >= self._probe_deadline:
                         self._decide(False)
             except (psycopg2.Error, OSError) as exc:

@@ -96,42 +96,10 @@ def lease(
     return [row.id for row in leased.execute()]
 
 
-# PostgreSQL's claim in one statement (one round trip, SQL written once): lock
-# up to %(scan)s due rows of active webhooks not skipped, oldest due first,
-# skipping rows another replica's claim holds; keep at most each webhook's
-# room of them (room: the per-webhook bound less what is in flight to it),
-# and %(total)s in all; lease those and return them with what their attempts
-# need. The parameters, in order: now (three times), the skipped webhooks,
-# the scan bound, the per-webhook bound, the in-flight webhooks and their
-# counts, the total, the lease's end and id.
-_CLAIM_SQL = """
-WITH locked AS (
-    SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries AS d
-    JOIN webhooks AS w ON w.id = d.webhook_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= %s
-      AND (d.leased_until IS NULL OR d.leased_until <= %s) AND w.active
-      AND NOT (d.webhook_id = ANY(%s::uuid[]))
-    ORDER BY d.next_attempt_at LIMIT %s
-    FOR UPDATE OF d SKIP LOCKED
-), ranked AS (
-    SELECT l.id, l.next_attempt_at, row_number() OVER (PARTITION BY l.webhook_id ORDER BY l.next_attempt_at) AS n,
-           %s - COALESCE((SELECT f.n FROM unnest(%s::uuid[], %s::int[]) AS f(id, n) WHERE f.id = l.webhook_id), 0)
-           AS room
-    FROM locked AS l
-), chosen AS (
-    SELECT id FROM ranked WHERE n <= room ORDER BY next_attempt_at LIMIT %s
-), leased AS (
-    UPDATE webhook_deliveries AS d SET leased_until = %s, lease_id = %s::uuid
-    FROM chosen WHERE d.id = chosen.id
-    RETURNING d.id, d.workspace_id, d.webhook_id, d.event_type, d.attempts, d.created_at,
-              d.event_sequence, d.payload
-)
-SELECT l.id, l.workspace_id, l.webhook_id, l.event_type, l.attempts, l.created_at,
-       w.url, w.secret, w.previous_secret, w.previous_secret_until, w.failures_in_row,
-       e.sequence, e.type, e.issue_uuid, e.actor, e.occurred_at, e.data, l.payload
-FROM leased AS l JOIN webhooks AS w ON w.id = l.webhook_id
-LEFT JOIN events AS e ON e.workspace_id = l.workspace_id AND e.sequence = l.event_sequence
-"""
+# PostgreSQL's claim in one statement (one round trip): the function
+# `webhook_claim` (migration m0013 says what it does, and why a function: its
+# plan is kept per connection instead of made at every call).
+_CLAIM_SQL = "SELECT * FROM webhook_claim(%s, %s::uuid[], %s, %s, %s::uuid[], %s::int[], %s, %s, %s::uuid)"
 
 
 def claim_postgres(
@@ -148,7 +116,6 @@ def claim_postgres(
     full = [str(w) for w, n in in_flight.items() if n >= per_webhook]
     busy = [(str(w), n) for w, n in in_flight.items() if n < per_webhook]
     params = (
-        now,
         now,
         full,
         total * 4,
@@ -213,7 +180,7 @@ def load(ids: Sequence[uuid.UUID]) -> list[Claimed]:
 
 
 # What an attempt's outcome writes, in the order of `finish_all`'s values,
-# with their PostgreSQL types (a VALUES list's columns are typed by casts).
+# with their PostgreSQL types (the arrays `webhook_finish` takes).
 OUTCOME_COLUMNS = (
     ("status", "text"),
     ("attempts", "integer"),
@@ -235,15 +202,28 @@ def finish(delivery_id: uuid.UUID, lease_id: uuid.UUID, **fields: Any) -> bool:
     )
 
 
-def finish_all(rows: Sequence[tuple[uuid.UUID, uuid.UUID, tuple[Any, ...]]]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+def finish_all(
+    rows: Sequence[tuple[uuid.UUID, uuid.UUID, tuple[Any, ...]]], *, succeeded: bool = False
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
     """`finish` for many: (delivery id, lease id, values in OUTCOME_COLUMNS'
     order); a None `delivered_at` keeps the one there. Returns the (delivery
     id, lease id) pairs written. On PostgreSQL one statement for them all
-    (UPDATE ... FROM VALUES): a statement per delivery was most of what
-    recording cost the database; SQLite has no round trips to save."""
+    (an UPDATE ... FROM the arrays, in the function `webhook_finish`): a
+    statement per delivery was most of what recording cost the database;
+    SQLite has no round trips to save.
+
+    `succeeded` (PostgreSQL only): every row is a success, so the same
+    statement also resets the failures in a row of each webhook with one
+    written whose count is not 0 (SPEC 8.13), instead of the batch reading
+    and locking its webhooks first: that read was a round trip, and its
+    lock a write, in every batch, for what is nearly always nothing to do.
+    Its lock order (deliveries, then the rare webhook to reset) is the
+    reverse of a deletion's; a deadlock between them is run again
+    (database.transaction)."""
     if not rows:
         return set()
     if not is_postgres():
+        assert not succeeded
         names = [name for name, _ in OUTCOME_COLUMNS]
         written = set()
         for delivery_id, lease_id, values in rows:
@@ -251,17 +231,21 @@ def finish_all(rows: Sequence[tuple[uuid.UUID, uuid.UUID, tuple[Any, ...]]]) -> 
             if finish(delivery_id, lease_id, **fields):
                 written.add((delivery_id, lease_id))
         return written
-    row = "(%s::uuid, %s::uuid, " + ", ".join(f"%s::{kind}" for _, kind in OUTCOME_COLUMNS) + ")"
-    names = [name for name, _ in OUTCOME_COLUMNS]
-    sets = ", ".join(f"{n} = v.{n}" if n != "delivered_at" else f"{n} = COALESCE(v.{n}, d.{n})" for n in names)
-    sql = (
-        f"UPDATE webhook_deliveries AS d SET leased_until = NULL, lease_id = NULL, {sets}"
-        f" FROM (VALUES {', '.join([row] * len(rows))}) AS v(id, lease_id, {', '.join(names)})"
-        " WHERE d.id = v.id AND d.lease_id = v.lease_id RETURNING v.id, v.lease_id"
+    columns = list(zip(*(values for _, _, values in rows)))  # one list per column of OUTCOME_COLUMNS
+    cursor = WebhookDelivery._meta.database.execute_sql(
+        _FINISH_SQL,
+        ([str(d) for d, _, _ in rows], [str(lease) for _, lease, _ in rows], *map(list, columns), succeeded),
     )
-    params = [p for delivery_id, lease_id, values in rows for p in (str(delivery_id), str(lease_id), *values)]
-    cursor = WebhookDelivery._meta.database.execute_sql(sql, params)
     return {(uuid.UUID(str(d)), uuid.UUID(str(lease))) for d, lease in cursor.fetchall()}
+
+
+# PostgreSQL's record of a batch: the function `webhook_finish` (m0013), one
+# array per column, so one statement text and one kept plan for every batch.
+_FINISH_SQL = (
+    "SELECT * FROM webhook_finish(%s::uuid[], %s::uuid[], "
+    + ", ".join(f"%s::{kind}[]" for _, kind in OUTCOME_COLUMNS)
+    + ", %s)"
+)
 
 
 def webhooks_for_update(webhook_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Webhook]:

@@ -79,6 +79,15 @@ class WebhookRepository:
 
     # -- the delivery log
 
+    def queue_events(self, types: Sequence[str], first_sequence: int, at: datetime.datetime) -> int:
+        """PostgreSQL: queue a delivery of each event (its type; sequences from
+        `first_sequence`) to each active webhook taking it, in one call of the
+        function `webhook_queue` (m0013); how many were queued."""
+        cursor = database.obj.execute_sql(
+            "SELECT webhook_queue(%s, %s, %s::text[], %s)", (self.workspace_id, first_sequence, list(types), at)
+        )
+        return int(cursor.fetchone()[0])
+
     def add_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
         """Queue deliveries, with the events that made them: SQL built once."""
         prebuilt_sql.insert_many(WebhookDelivery, [{"workspace": self.workspace_id, **row} for row in rows])
