@@ -343,7 +343,7 @@ def transaction(fn: Callable[[], T], *, write: bool = False, snapshot: bool = Fa
                         # Held through COMMIT, so a cancel lands before or after it.
                         entry.lock.acquire()
                         holding = True
-                        if entry.doomed:
+                        if entry.expire_if_late():  # its call has given up: must not commit
                             raise _doomed(entry)  # rolls back
                         committing = write
                 finally:

@@ -80,6 +80,16 @@ class Running:
             self.expired = expired
         self.interrupt()
 
+    def expire_if_late(self) -> bool:
+        """Whether it is doomed, dooming it now if its deadline has passed.
+        For the commit, holding `lock`: the watchdog dooms a late transaction
+        up to an INTERVAL (more on a loaded host) after its deadline, while
+        its caller's client already reports DEADLINE_EXCEEDED at it."""
+        if not self.doomed and self.deadline is not None and self.deadline <= time.monotonic():
+            self.doomed = self.expired = True
+            self.doomed_at = time.monotonic()
+        return self.doomed
+
     def interrupt(self) -> None:
         # psycopg2 connections have cancel(), sqlite3 ones interrupt(); both
         # may be called from another thread while a statement runs.
