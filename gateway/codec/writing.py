@@ -19,6 +19,7 @@ bytes, oldest out first.
 
 from __future__ import annotations
 
+import collections
 import json
 import threading
 from typing import Callable
@@ -59,11 +60,24 @@ class ReplyWriter:
     def __init__(self, max_bytes: int = MAX_KEPT_BYTES, max_entry_bytes: int = MAX_ENTRY_BYTES) -> None:
         self._max_bytes = max_bytes
         self._max_entry_bytes = max_entry_bytes
-        self._texts: dict[tuple[str, bytes], bytes] = {}
+        # Per resource type, serialized message -> its JSON text; one type's
+        # bytes may be another's, so each type has its own.
+        self._texts: dict[str, dict[bytes, bytes]] = {}
+        self._order: collections.deque[tuple[dict[bytes, bytes], bytes, int]] = collections.deque()  # oldest first
         self._size = 0
         self._lock = threading.Lock()  # an app serves on one loop; tests may share a writer across threads
         self._plans: dict[str, _Plan] = {}  # by message type
         self._fields: dict[str, _Plan] = {}  # by field
+
+    @property
+    def kept(self) -> int:
+        """How many texts are kept."""
+        return len(self._order)
+
+    @property
+    def kept_bytes(self) -> int:
+        """What the kept texts and their keys take."""
+        return self._size
 
     def write(self, message: Message, *, keep: bool = False, field: str | None = None) -> bytes:
         """`message` as JSON bytes; with `field`, that field's value alone (a bare array).
@@ -72,39 +86,43 @@ class ReplyWriter:
         descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
         if field is not None:
             return dumps(self._field(descriptor.fields_by_name[field])(message, keep))
+        if keep and _is_resource(descriptor):
+            return self._text(self._texts_of(descriptor), message)
         return dumps(self._plan(descriptor)(message, keep))
 
-    def _text(self, message: Message) -> bytes:
-        key = (message.DESCRIPTOR.full_name, message.SerializeToString())
-        text = self._texts.get(key)
+    def _texts_of(self, descriptor: Descriptor) -> dict[bytes, bytes]:
+        texts = self._texts.get(descriptor.full_name)
+        if texts is None:
+            texts = self._texts.setdefault(descriptor.full_name, {})
+        return texts
+
+    def _text(self, texts: dict[bytes, bytes], message: Message) -> bytes:
+        key = message.SerializeToString()
+        text = texts.get(key)
         if text is None:
             text = dumps(to_json(message))
-            size = len(key[1]) + len(text)
+            size = len(key) + len(text)
             if size <= self._max_entry_bytes:
-                self._keep(key, text, size)
+                self._keep(texts, key, text, size)
         return text
 
-    def _keep(self, key: tuple[str, bytes], text: bytes, size: int) -> None:
+    def _keep(self, texts: dict[bytes, bytes], key: bytes, text: bytes, size: int) -> None:
         with self._lock:
-            if key in self._texts:
+            if key in texts:
                 return
-            self._texts[key] = text
+            texts[key] = text
+            self._order.append((texts, key, size))
             self._size += size
             while self._size > self._max_bytes:
-                old_key = next(iter(self._texts))
-                self._size -= len(old_key[1]) + len(self._texts.pop(old_key))
+                old_texts, old_key, old_size = self._order.popleft()
+                del old_texts[old_key]
+                self._size -= old_size
 
     def _plan(self, descriptor: Descriptor) -> _Plan:
         """How to write a message of this type: to_json's plan, with its resource fields' texts kept."""
         plan = self._plans.get(descriptor.full_name)
         if plan is None:
-            if _is_resource(descriptor):
-                text = self._text
-
-                def plan(message: Message, keep: bool) -> JsonValue:
-                    return orjson.Fragment(text(message)) if keep else to_json(message)
-
-            elif field_plan(descriptor) is None or not any(_holds_resources(f) for f in descriptor.fields):
+            if field_plan(descriptor) is None or not any(_holds_resources(f) for f in descriptor.fields):
                 plan = _plain
             else:
                 getters = [(f.name, self._field(f)) for f in descriptor.fields]
@@ -128,14 +146,17 @@ class ReplyWriter:
         plain = dict(field_plan(owner) or ())[f.name]
         if not _holds_resources(f):
             return lambda message, keep: plain(message)
-        name = f.name
-        text = self._text
+        assert f.message_type is not None
+        name, texts, text = f.name, self._texts_of(f.message_type), self._text
         if f.is_repeated:
+            # One fragment for the whole array: orjson copies it as it is.
             return lambda message, keep: (
-                [orjson.Fragment(text(item)) for item in getattr(message, name)] if keep else plain(message)
+                orjson.Fragment(b"[" + b",".join([text(texts, item) for item in getattr(message, name)]) + b"]")
+                if keep
+                else plain(message)
             )
         return lambda message, keep: (
-            orjson.Fragment(text(getattr(message, name))) if keep and message.HasField(name) else plain(message)
+            orjson.Fragment(text(texts, getattr(message, name))) if keep and message.HasField(name) else plain(message)
         )
 
 

@@ -69,15 +69,19 @@ def test_the_kept_texts_stay_within_their_bound() -> None:
     issue = _issue(0)
     one = len(issue.SerializeToString()) + len(_json_module(issue))
     writer = ReplyWriter(max_bytes=3 * one + one // 2, max_entry_bytes=2 * one)
-    for n in range(10):
-        assert writer.write(_issue(n), keep=True) == _json_module(_issue(n))
-    assert len(writer._texts) == 3
-    assert writer._size <= 3 * one + one // 2
-    # Newest kept, oldest gone; a text over the per-entry bound is written but not kept.
-    assert {key[1] for key in writer._texts} == {_issue(n).SerializeToString() for n in (7, 8, 9)}
+    written = [writer.write(_issue(n), keep=True) for n in range(10)]
+    assert written == [_json_module(_issue(n)) for n in range(10)]
+    assert writer.kept == 3
+    assert writer.kept_bytes <= 3 * one + one // 2
+    # A kept text is answered as it is (the same bytes object); the oldest are out.
+    assert all(writer.write(_issue(n), keep=True) is written[n] for n in (7, 8, 9))
+    again = writer.write(_issue(0), keep=True)
+    assert again == written[0] and again is not written[0]
+    assert writer.kept == 3
+    # A text over the per-entry bound is written but not kept.
     big = _issue(99, owner="x" * (2 * one))
     assert writer.write(big, keep=True) == _json_module(big)
-    assert big.SerializeToString() not in {key[1] for key in writer._texts}
+    assert writer.kept == 3
 
 
 def test_what_orjson_refuses_the_json_module_writes() -> None:
