@@ -132,7 +132,7 @@ class TranscodingRoute(BaseRoute):
                     f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
                     headers={"Allow": ", ".join(resolution.allowed)},
                 )
-            request = Request(scope, receive)
+            request = headers.GatewayRequest(scope, receive)
             binding = resolution.binding
             if resolution.stream is not None and sse.accepts_events(request):
                 binding = resolution.stream
