@@ -1002,8 +1002,9 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     "--peer",
                     "both",
+                    # The product's gateway runs on uvloop: so does the FastAPI peer (its default).
                     "--loop",
-                    "asyncio",
+                    "auto",
                     "--rows",
                     str(args.list_rows),
                     "--seconds",

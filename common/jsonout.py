@@ -31,7 +31,7 @@ from google.protobuf.message import Message
 
 from common.enums import enum_names
 
-__all__ = ["MAX_SAFE_INT", "WRAPPERS", "JsonValue", "timestamp_json", "to_json", "wkt_json_type"]
+__all__ = ["MAX_SAFE_INT", "WRAPPERS", "JsonValue", "field_plan", "timestamp_json", "to_json", "wkt_json_type"]
 
 JsonValue = Any  # what json.loads returns / json.dumps takes
 _Getter = Callable[[Any], JsonValue]  # takes a message or a field's value
@@ -62,6 +62,13 @@ def to_json(message: Message) -> JsonValue:
     # The stubs type DESCRIPTOR as the pure-Python or the upb class; at run time
     # either one is a Descriptor (isinstance holds for both).
     return _message_writer(message.DESCRIPTOR)(message)  # type: ignore[arg-type]
+
+
+def field_plan(descriptor: Descriptor) -> list[tuple[str, _Getter]] | None:
+    """How `to_json` writes a message of this type: each field's key and getter,
+    in order; None for a type written as a plain value (well-known types)."""
+    _message_writer(descriptor)
+    return _plans.get(descriptor.full_name)
 
 
 def _message_writer(descriptor: Descriptor) -> _Getter:

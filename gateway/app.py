@@ -25,7 +25,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import metrics as prometheus_text
 from common.descriptors import SERVICE
@@ -127,25 +128,48 @@ def build_app(
             if health_backend is not backend:
                 await health_backend.close(0)
 
+    own = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    transcoding = TranscodingRoute(table, backend, max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes)
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            Route("/openapi.json", openapi, methods=["GET"]),
-            TranscodingRoute(table, backend, max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes),
-        ],
+        routes=[*own, transcoding],
         middleware=[
             Middleware(AccessLog, quiet_paths=PROBE_PATHS, observers=[observe_request]),
             Middleware(Cors, origins=cors_origins),
             Middleware(HeaderLimits),
             Middleware(Compression),
+            Middleware(ApiFirst, route=transcoding, others=frozenset(r.path for r in own)),
         ],
         exception_handlers={HTTPException: starlette_error, Exception: internal_error},
         lifespan=lifespan,
     )
     # An API path means one resource: `/api/v1/issues/` is a 404, not a redirect.
-    app.router.redirect_slashes = False
+    app.router.redirect_slashes = False  # (ApiFirst never redirects either)
     app.state.backend = backend
     app.state.route_table = table
     return app
+
+
+class ApiFirst:
+    """API requests straight to the transcoding route, past Starlette's router
+    and exception middleware (the route answers every error of its own in the
+    envelope); the app's own paths, and paths no route knows, go on as before.
+    Its own paths are exact, and they still come first."""
+
+    def __init__(self, app: ASGIApp, route: TranscodingRoute, others: frozenset[str]) -> None:
+        self.app = app
+        self.route = route
+        self.others = others
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.others:
+            match, child = self.route.matches(scope)
+            if match is not Match.NONE:
+                scope.update(child)
+                await self.route.handle(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

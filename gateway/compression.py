@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import gzip
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["MIN_BYTES", "Compression", "accepts_gzip"]
 
 # Smaller bodies gain less than the header and the work cost.
 MIN_BYTES = 1024
-COMPRESSIBLE = frozenset({"application/json", "text/plain"})
+COMPRESSIBLE = frozenset({b"application/json", b"text/plain"})
 # Fast, and within a few percent of level 9 on JSON.
 LEVEL = 6
 
@@ -53,7 +53,8 @@ class Compression:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        wanted = accepts_gzip(Headers(scope=scope).get("accept-encoding", ""))
+        accept = _first(scope["headers"], b"accept-encoding")
+        wanted = accept is not None and accepts_gzip(accept.decode("latin-1"))
         start: Message | None = None
 
         async def send_compressed(message: Message) -> None:
@@ -62,11 +63,16 @@ class Compression:
                 start = message  # held until the body shows whether it is whole
                 return
             if start is not None and message["type"] == "http.response.body":
-                headers = MutableHeaders(scope=start)
-                media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+                raw = start["headers"]
+                media_type = (_first(raw, b"content-type") or b"").partition(b";")[0].strip().lower()
                 # An answer with an ETag stays as it is: its strong validator
                 # names these bytes, and a gzip of them would need another.
-                if media_type in COMPRESSIBLE and "content-encoding" not in headers and "etag" not in headers:
+                if (
+                    media_type in COMPRESSIBLE
+                    and _first(raw, b"content-encoding") is None
+                    and _first(raw, b"etag") is None
+                ):
+                    headers = MutableHeaders(scope=start)
                     headers.add_vary_header("Accept-Encoding")  # the answer depends on it: caches must know
                     body = message.get("body", b"")
                     if wanted and not message.get("more_body", False) and len(body) >= self.min_bytes:
@@ -79,3 +85,11 @@ class Compression:
             await send(message)
 
         await self.app(scope, receive, send_compressed)
+
+
+def _first(raw: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of a header in an ASGI header list (names are lower case there), as Headers.get reads it."""
+    for key, value in raw:
+        if key == name:
+            return value
+    return None

@@ -17,10 +17,12 @@ Generic like the rest of the gateway, never per route:
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from starlette.datastructures import Headers
+from starlette.requests import Request
 
 from .errors import http_error, invalid_field
 
@@ -29,6 +31,8 @@ __all__ = [
     "ETAG",
     "IF_MATCH_PATTERN",
     "REQUEST_HEADERS",
+    "GatewayRequest",
+    "RequestHeaders",
     "has_etag",
     "none_match",
     "quoted",
@@ -47,6 +51,28 @@ ETAG = "etag"
 # Schema's pattern dialect too: the OpenAPI document states it.)
 IF_MATCH_PATTERN = r'^(?:\*|(?:W/)?"[!#-~]*"|[!#-+\--~]+)$'
 _IF_MATCH = re.compile(IF_MATCH_PATTERN)
+
+
+class RequestHeaders(Headers):
+    """A request's headers, read as Headers reads them; `get` without the
+    Mapping's KeyError for each header absent (most of those a call asks for)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        name = key.lower().encode("latin-1")
+        for header, value in self._list:
+            if header == name:
+                return value.decode("latin-1")
+        return default
+
+
+class GatewayRequest(Request):
+    """A Request whose headers are RequestHeaders."""
+
+    @property
+    def headers(self) -> Headers:
+        if not hasattr(self, "_headers"):
+            self._headers = RequestHeaders(scope=self.scope)
+        return self._headers
 
 
 def _string_field(message: Descriptor, name: str) -> bool:

@@ -10,6 +10,9 @@ would make a series per issue.
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 from starlette.types import Scope
 
@@ -39,9 +42,22 @@ def route_of(scope: Scope) -> str:
     return getattr(endpoint, "__name__", None) or "unmatched"
 
 
+# (method, route, status) -> its counter and histogram: `labels` validates
+# and locks on every call, a tenth of a GET's time in the gateway itself.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_lock = threading.Lock()
+
+
 def observe_request(scope: Scope, status: int, seconds: float) -> None:
     """Count one answered request (an access-log observer: it already times each request)."""
     route = route_of(scope)
     method = scope["method"] if scope["method"] in _METHODS else "other"
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_SECONDS.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        with _lock:
+            children = _children.setdefault(
+                key, (HTTP_REQUESTS.labels(method, route, str(status)), HTTP_SECONDS.labels(method, route))
+            )
+    children[0].inc()
+    children[1].observe(seconds)

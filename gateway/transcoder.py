@@ -16,7 +16,6 @@ other server streams are Server-Sent Events (sse.py), picked by the client's
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -31,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 from common.descriptors import STREAM_TICKET_PARAMETER, is_required, query_name, signed_url, stream_ticket
 
 from . import headers, sse, streaming
-from .codec import InvalidJson, merge_object, merge_path, merge_query, parse_json, to_json
+from .codec import InvalidJson, ReplyWriter, merge_object, merge_path, merge_query, parse_json
 from .errors import GatewayError, bad_request, error_response, from_rpc_error, http_error, invalid_field
 from .limits import declared_length, too_large
 from .location import item_route
@@ -47,6 +46,8 @@ STREAM_TIMEOUT_SECONDS = 3600.0
 _GRPC_TIMEOUT = re.compile(r"^([0-9]{1,8})([HMSmun])$")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+# Whose replies are asked for again and again: their resources' texts are kept.
+_READS = frozenset({"GET", "HEAD"})
 
 log = logging.getLogger("gateway")
 
@@ -100,6 +101,7 @@ class TranscodingRoute(BaseRoute):
         self.max_body_bytes = max_body_bytes  # JSON bodies
         self.max_upload_bytes = max_upload_bytes  # raw-body uploads
         self._methods = {id(b): _Method(b, table) for b in table.bindings}
+        self.writer = ReplyWriter()
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -130,7 +132,7 @@ class TranscodingRoute(BaseRoute):
                     f"{scope['method']} is not allowed here; allowed: {', '.join(resolution.allowed)}",
                     headers={"Allow": ", ".join(resolution.allowed)},
                 )
-            request = Request(scope, receive)
+            request = headers.GatewayRequest(scope, receive)
             binding = resolution.binding
             if resolution.stream is not None and sse.accepts_events(request):
                 binding = resolution.stream
@@ -211,11 +213,10 @@ class TranscodingRoute(BaseRoute):
             match = request.headers.get("if-none-match") if request.method in ("GET", "HEAD") else None
             if match is not None and headers.none_match(match, reply.etag):
                 return Response(status_code=304, headers=extra)
-        payload = to_json(reply)
-        if binding.response_body:
-            # The response field alone: `files` answers as a bare JSON array.
-            payload = payload[binding.response_body]
-        return Response(_dumps(payload), binding.success_code, headers=extra, media_type="application/json")
+        # A read's resources are written from their kept texts (codec/writing.py).
+        # The response field alone, where the binding names one: `files` answers as a bare JSON array.
+        body = self.writer.write(reply, keep=request.method in _READS, field=binding.response_body or None)
+        return Response(body, binding.success_code, headers=extra, media_type="application/json")
 
     async def _read_json(self, request: Request) -> Any:
         limit = self.max_body_bytes
@@ -244,10 +245,6 @@ class TranscodingRoute(BaseRoute):
 def _unsupported(media_type: str) -> GatewayError:
     shown = media_type or "none"
     return http_error(415, f"the body must be application/json, not {shown}")
-
-
-def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _metadata(request: Request, ticket_ok: bool = False) -> tuple[tuple[str, str], ...]:
