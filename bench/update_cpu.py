@@ -1,6 +1,7 @@
 """UpdateIssue's CPU per call under concurrent load, A against B, interleaved.
 
     python -m bench.update_cpu --a main --b . --rounds 2 --seconds 6
+    python -m bench.update_cpu --call CreateIssue    # bench.run's CreateIssue row instead
 
 For each round and each source (a git revision, or a directory: `.` is the work
 tree) it starts `service serve` on one scratch database, drives UpdateIssue
@@ -82,7 +83,14 @@ def _make_issues(target: str, token: str, n: int) -> list[str]:
 
 
 def measure(
-    label: str, source: Any, url: str, token: str, ids: list[str], round_: int, seconds: float
+    label: str,
+    source: Any,
+    url: str,
+    token: str,
+    ids: list[str],
+    round_: int,
+    seconds: float,
+    call: str = "UpdateIssue",
 ) -> dict[str, Any]:
     from issues.v1 import issue_service_pb2 as pb
 
@@ -105,12 +113,15 @@ def measure(
     try:
         run.wait_until("the server", lambda: run.grpc_serving(port), server)
         target = f"127.0.0.1:{port}"
-        if not ids:
-            ids[:] = _make_issues(target, token, UPDATE_ISSUES)
-        owners = (f"{label}-{round_}-a", f"{label}-{round_}-b")
-        load = run._grpc(
-            target, "UpdateIssue", [pb.UpdateIssueRequest(issue_id=i, owner=o) for o in owners for i in ids], token
-        )
+        if call == "CreateIssue":  # bench.run's CreateIssue row: one new issue a call
+            load = run._grpc(target, "CreateIssue", [pb.CreateIssueRequest(title=f"CPU {label} {round_}")], token)
+        else:
+            if not ids:
+                ids[:] = _make_issues(target, token, UPDATE_ISSUES)
+            owners = (f"{label}-{round_}-a", f"{label}-{round_}-b")
+            load = run._grpc(
+                target, "UpdateIssue", [pb.UpdateIssueRequest(issue_id=i, owner=o) for o in owners for i in ids], token
+            )
         loadgen.run(load, loadgen.Shape(2, 24, 2_000, 2.0))  # warm-up: the pool's connections open
         backends = _backends(url)
         s0, b0, p0, u0 = (
@@ -149,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--b", default=".", help="revision or directory B (default the work tree)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seconds", type=float, default=6.0)
+    p.add_argument("--call", choices=("UpdateIssue", "CreateIssue"), default="UpdateIssue", help="the call to drive")
     p.add_argument("--database-url", help="a database bench.seed made (kept); default: a fresh one, dropped after")
     args = p.parse_args(argv)
     run.OUT.mkdir(parents=True, exist_ok=True)
@@ -166,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for k in range(args.rounds):
             for label, source in sources.items():
-                rows.append(measure(label, source, url, token, ids, k, args.seconds))
+                rows.append(measure(label, source, url, token, ids, k, args.seconds, args.call))
                 print(rows[-1], flush=True)
     finally:
         if name is not None:

@@ -54,14 +54,17 @@ def append(workspace_id: int, events: Sequence[NewEvent]) -> tuple[int, int]:
     """
     db = database.obj
     postgres = isinstance(db, peewee.PostgresqlDatabase)
-    mark = "%s" if postgres else "?"
-    # PostgreSQL also says whether the server is still on the timeline the counters belong to.
-    (last, active_webhooks, same_history) = db.execute_sql(
-        f"INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence) VALUES ({mark}, {mark}, 0)"
-        " ON CONFLICT (workspace_id) DO UPDATE SET last_sequence = event_counters.last_sequence + excluded.last_sequence"
-        f" RETURNING last_sequence, active_webhooks, {rewinds.TIMELINE_MATCHES if postgres else 1}",
-        (workspace_id, len(events)),
-    ).fetchone()
+    # PostgreSQL also says whether the server is still on the timeline the counters belong to, in
+    # m0014's function `event_append` (the same upsert, its plan kept per connection, not made per call).
+    if postgres:
+        text = "SELECT * FROM event_append(%s, %s)"
+    else:
+        text = (
+            "INSERT INTO event_counters (workspace_id, last_sequence, pruned_sequence) VALUES (?, ?, 0)"
+            " ON CONFLICT (workspace_id) DO UPDATE SET last_sequence = event_counters.last_sequence + excluded.last_sequence"
+            " RETURNING last_sequence, active_webhooks, 1"
+        )
+    (last, active_webhooks, same_history) = db.execute_sql(text, (workspace_id, len(events))).fetchone()
     if not same_history:
         raise rewinds.HistoryChanged()  # rolls back; run again once the counters have moved on
     last = int(last)

@@ -19,7 +19,7 @@ between names an event this history lacks and is refused as OUT_OF_RANGE
 (app/event_reads.check_cursor), which also ends open watches (api/event_hub).
 A pooler such as pgbouncer keeps connections open across a failover, so
 the statement that gives out sequences also compares the timeline
-(TIMELINE_MATCHES); on a mismatch its transaction is run again after every
+(m0014's `event_append`); on a mismatch its transaction is run again after every
 connection has checked (HistoryChanged).
 A failover with synchronous replication moves the counters on too: a
 server cannot tell afterwards that nothing was lost, and cursors that name
@@ -54,14 +54,11 @@ _verified: set[tuple[str, int]] = set()
 # transaction (a pooler such as pgbouncer keeps them open across a failover).
 _generation = 1
 
-# On PostgreSQL, appended to the statement that gives out sequences: false
-# when the server is on another timeline than the counters were moved on in
-# (no extra round trip, no file read; a restored backup is another server,
-# so only new connections reach it, and they are checked).
-TIMELINE_MATCHES = (
-    "COALESCE((SELECT timeline = ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint"
-    " FROM event_history WHERE id = 1), TRUE)"
-)
+# On PostgreSQL the statement that gives out sequences (m0014's function
+# `event_append`) also says whether the server is on the timeline the
+# counters were moved on in (no extra round trip, no file read; a restored
+# backup is another server, so only new connections reach it, and they are
+# checked).
 
 
 class HistoryChanged(Exception):

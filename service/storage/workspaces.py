@@ -56,13 +56,8 @@ class WorkspaceRepository:
         db = database.obj
         stored = [Issue.uuid.db_value(row.uuid) for row in rows]  # SQLite keeps uuids as bare hex
         if isinstance(db, peewee.PostgresqlDatabase):
-            cursor = db.execute_sql(
-                "WITH n AS (UPDATE workspaces SET issue_seq = issue_seq + %s WHERE id = %s RETURNING issue_seq, prefix),"
-                " wanted AS (SELECT * FROM unnest(%s::uuid[]) WITH ORDINALITY AS w(uuid, ord))"
-                " UPDATE issues SET number = n.issue_seq - %s + wanted.ord FROM n, wanted"
-                " WHERE issues.uuid = wanted.uuid RETURNING n.issue_seq - %s + 1, n.prefix",
-                (len(rows), self.workspace_id, stored, len(rows), len(rows)),
-            )
+            # m0014's function: one statement text whatever the batch size, its plans kept per connection
+            cursor = db.execute_sql("SELECT * FROM issue_numbers(%s, %s::uuid[])", (self.workspace_id, stored))
             first, prefix = cursor.fetchone()
         else:  # SQLite writers are serialised already: more statements cost no waiting
             last, prefix = db.execute_sql(
