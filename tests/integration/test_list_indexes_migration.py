@@ -81,7 +81,7 @@ def test_the_migration_keeps_every_issue_findable_on_a_populated_database(handle
         for n in range(10):
             _insert(handle, theirs, n, "Pump seal")
     monkeypatch.setattr(migrate, "available", lambda: every)
-    assert [m.version for m in migrate.migrate(handle)] == [12]
+    assert [m.version for m in migrate.migrate(handle)] == [m.version for m in every if m.version >= 12]
     database.transaction(counters.rebuild, write=True)  # the rows went in behind the service's back
 
     caller = Principal(ours, "ours", "a@old.co", Role.VIEWER)
