@@ -213,7 +213,6 @@ def _ready(target: str, timeout: float = 30.0) -> None:
 def test_two_replicas_each_in_its_own_network_namespace(postgres_url, make_token, tmp_path):
     if not _netns_allowed():
         pytest.skip("this machine does not let the tests make network namespaces (ip netns add)")
-    token, _ = make_token("admin")
     db_host = harness.database_host_port(postgres_url)
     suffix = uuid.uuid4().hex[:6]
     processes: list[subprocess.Popen[bytes]] = []
@@ -230,6 +229,7 @@ def test_two_replicas_each_in_its_own_network_namespace(postgres_url, make_token
                 processes.append(_serve_in(namespace, ns_ip, url, tmp_path))
             for ns_ip in (ns_a, ns_b):
                 _ready(f"{ns_ip}:50051")
+            token, _ = make_token("admin")  # now: the replicas have migrated the database (run alone, none had)
             delays = _check_two_replicas(f"{ns_a}:50051", f"{ns_b}:50051", token)
         finally:
             for process in processes:
