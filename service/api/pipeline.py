@@ -376,6 +376,12 @@ class Pipeline:
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
         """End the call with the status `exc` stands for (abort raises)."""
         if isinstance(exc, (grpc.RpcError, asyncio.CancelledError)):
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                # The read failed because the call's deadline passed while the
+                # client was slow to send: the deadline's fault, not the client's.
+                outcome.code = "DEADLINE_EXCEEDED"
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
             # Reading a client stream the client cancelled: no one is left to
             # answer (the thread-pool context cannot tell whether the client
             # still waits; a failed read of its stream means it went away).
