@@ -96,6 +96,7 @@ def test_a_download_past_its_deadline_ends_deadline_exceeded_and_its_generator_i
     async def run() -> None:
         call = calls.transport.server_stream(METHOD, httpbody_pb2.HttpBody)(_body(b""), timeout=2.0)
         assert await call.initial_metadata() == (("content-disposition", "inline"),)
+        assert not call.done()  # its first step has a message: more may follow
         assert (await call.read()).data == b"first"
         assert not call.done()
         with pytest.raises(grpc.RpcError) as failed:
@@ -110,6 +111,24 @@ def test_a_download_past_its_deadline_ends_deadline_exceeded_and_its_generator_i
     asyncio.run(run())
     assert handler.saw_cancel.is_set()
     assert handler.closed.wait(SLOW)  # closed on the pool once its step ended
+    assert calls.transport.wait_idle(SLOW)
+
+
+def test_a_download_read_to_its_end_reads_eof_from_then_on_and_is_no_longer_counted(made) -> None:
+    def two(request: Any, context: Any) -> Iterator[Any]:
+        yield _body(b"one")
+        yield _body(b"two")
+
+    calls = _calls(made, "server_stream", two)
+
+    async def run() -> list[Any]:
+        call = calls.transport.server_stream(METHOD, httpbody_pb2.HttpBody)(_body(b""))
+        got = [(await call.read()).data, (await call.read()).data, await call.read(), await call.read()]
+        assert call.done()
+        assert call.cancel() is False
+        return got
+
+    assert asyncio.run(run()) == [b"one", b"two", grpc.aio.EOF, grpc.aio.EOF]
     assert calls.transport.wait_idle(SLOW)
 
 
