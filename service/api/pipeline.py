@@ -375,6 +375,14 @@ class Pipeline:
     @staticmethod
     def _fail(context: grpc.ServicerContext, method: str, exc: Exception, outcome: _Outcome) -> None:
         """End the call with the status `exc` stands for (abort raises)."""
+        if isinstance(exc, (grpc.RpcError, asyncio.CancelledError, ServiceError)) and _deadline_passed(context):
+            # Past the deadline the caller hears DEADLINE_EXCEEDED whatever
+            # the handler says (over gRPC the library answers so itself): a
+            # client stream read at the deadline fails (in-process) or just
+            # ends early (over gRPC, then "too few bytes"); neither is the
+            # client's fault nor its request's.
+            outcome.code = "DEADLINE_EXCEEDED"
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         if isinstance(exc, (grpc.RpcError, asyncio.CancelledError)):
             # Reading a client stream the client cancelled: no one is left to
             # answer (the thread-pool context cannot tell whether the client
@@ -420,3 +428,8 @@ def _abort_with_status(context: grpc.ServicerContext, status: status_pb2.Status)
     `abort_with_status`; this is what that method does."""
     converted = rpc_status.to_status(status)
     context.abort(converted.code, converted.details, converted.trailing_metadata)  # type: ignore[call-arg]
+
+
+def _deadline_passed(context: grpc.ServicerContext) -> bool:
+    remaining = context.time_remaining()  # None: no deadline (in-process, grpc.aio)
+    return remaining is not None and remaining <= 0

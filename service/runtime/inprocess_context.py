@@ -47,14 +47,18 @@ class Aborted(Exception):
 
 
 class Context:
-    """What handlers and the pipeline use of a gRPC servicer context, for one in-process call."""
+    """What handlers and the pipeline use of a gRPC servicer context, for one in-process call.
+
+    Only what they use: a method none calls (peer, is_active,
+    set_trailing_metadata) is left out, so a handler that starts to call one
+    fails the in-process tests loudly rather than, say, losing its trailers.
+    """
 
     def __init__(self, metadata: Any, timeout: float | None, loop: asyncio.AbstractEventLoop) -> None:
         self._metadata = tuple(metadata or ())
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.cancelled = False
         self.initial: tuple | None = None  # initial metadata, once sent
-        self.trailing: tuple = ()
         self._loop = loop  # the gateway's, where `headers` is awaited
         self.headers = asyncio.Event()
         self._callbacks: list[Callable[[], None]] = []
@@ -65,17 +69,8 @@ class Context:
     def time_remaining(self) -> float | None:
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
-    def is_active(self) -> bool:
-        return not self.cancelled and (self.deadline is None or time.monotonic() < self.deadline)
-
-    def peer(self) -> str:
-        return "in-process"
-
     def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
         raise Aborted(code, details, trailing_metadata)
-
-    def set_trailing_metadata(self, metadata: Any) -> None:
-        self.trailing = tuple(metadata)
 
     def send_initial_metadata(self, metadata: Any) -> None:
         # Called on a pool thread (or the server's loop): wake the gateway's loop.

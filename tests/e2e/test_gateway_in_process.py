@@ -19,7 +19,9 @@ from typing import Iterator
 import grpc
 import httpx
 import pytest
+from google.api import httpbody_pb2
 
+from issues.v1 import issue_service_pb2, issue_service_pb2_grpc
 from service.storage.models import Issue
 
 from .. import harness
@@ -204,11 +206,6 @@ def test_a_request_past_the_servers_message_limit_is_refused_alike_on_both_trans
     assert listed.json()["count"] == 0, slug
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="answered 499 CANCELLED 'the client cancelled the call' on both databases: a deadline "
-    "reached while the client is slow to send is blamed on the client (found 2026-12-08, not yet fixed)",
-)
 def test_an_upload_whose_body_outlasts_its_grpc_timeout_is_504_and_stores_nothing(server):
     """The in-process UploadBlob's own deadline: the handler waits on requests
     the client is slow to send, and gives up at the call's deadline."""
@@ -229,5 +226,37 @@ def test_an_upload_whose_body_outlasts_its_grpc_timeout_is_504_and_stores_nothin
         )
         assert answer.status_code == 504 and answer.json()["error"]["status"] == "DEADLINE_EXCEEDED", answer.text
         got = http.get(f"/api/v1/attachments/{registered.json()['attachment']['uuid']}")
-        assert got.status_code == 200 and got.json()["status"] != "ready", got.text
+        assert got.status_code == 200 and got.json()["attachment"]["status"] != "ready", got.text
+    assert [e["code"] for e in _rpc_lines(server, "UploadBlob", at_least=1)] == ["DEADLINE_EXCEEDED"]
+
+
+def test_an_upload_over_grpc_whose_requests_outlast_its_deadline_is_logged_deadline_exceeded(server):
+    """The same deadline over gRPC: the client hears DEADLINE_EXCEEDED from its
+    own deadline, and the server's access line says so too. The server's
+    request iterator just ends there, so the handler saw too few bytes: it
+    was logged INVALID_ARGUMENT, blaming a request that was only slow."""
+    token, _ = harness.mint_token(server.database_url, "member")
+    with httpx.Client(base_url=server.http_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        registered = http.post("/api/v1/attachments", json={"file_name": "slow.bin", "size_bytes": 2 * 1024})
+        assert registered.status_code == 201, registered.text
+        url = httpx.URL(registered.json()["upload_url"])
+        _, _, workspace_id, attachment_id = url.path.split("/")
+        first = issue_service_pb2.UploadBlobRequest(
+            workspace_id=int(workspace_id),
+            attachment_id=attachment_id,
+            expires=int(url.params["expires"]),
+            signature=url.params["signature"],
+            chunk=httpbody_pb2.HttpBody(data=b"x" * 1024),
+        )
+
+        def slow_requests() -> Iterator[issue_service_pb2.UploadBlobRequest]:
+            yield first
+            time.sleep(2)  # well past the 500 ms deadline
+            yield issue_service_pb2.UploadBlobRequest(chunk=httpbody_pb2.HttpBody(data=b"x" * 1024))
+
+        with grpc.insecure_channel(server.target) as channel, pytest.raises(grpc.RpcError) as failed:
+            issue_service_pb2_grpc.IssueServiceStub(channel).UploadBlob(slow_requests(), timeout=0.5)
+        assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        got = http.get(f"/api/v1/attachments/{attachment_id}")
+        assert got.status_code == 200 and got.json()["attachment"]["status"] != "ready", got.text
     assert [e["code"] for e in _rpc_lines(server, "UploadBlob", at_least=1)] == ["DEADLINE_EXCEEDED"]
