@@ -34,7 +34,8 @@ def test_a_pool_wait_ends_at_the_calls_deadline(fresh_database_url: str) -> None
         with inflight.deadline(0.5), pytest.raises(DeadlineExceeded):
             database.transaction(lambda: db.execute_sql("SELECT 1").fetchone())
         waited = time.monotonic() - started
-        assert 0.4 <= waited <= 1.5, waited
+        # Not early, and not the pool's own 10 s: bounds a loaded host cannot break.
+        assert 0.45 <= waited < 9, waited
     finally:
         release.set()
         holder.join(30)
