@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import Any, Callable
 
@@ -62,6 +63,9 @@ class Context:
         self._loop = loop  # the gateway's, where `headers` is awaited
         self.headers = asyncio.Event()
         self._callbacks: list[Callable[[], None]] = []
+        # cancel() comes from the gateway's loop (the caller left) and the
+        # deadline's path at once: the callbacks must run once.
+        self._cancel_lock = threading.Lock()
 
     def invocation_metadata(self) -> tuple:
         return self._metadata
@@ -83,9 +87,10 @@ class Context:
 
     def cancel(self) -> None:
         """The caller has gone (or its deadline passed): tell the handler."""
-        if self.cancelled:
-            return
-        self.cancelled = True
+        with self._cancel_lock:
+            if self.cancelled:
+                return
+            self.cancelled = True
         for callback in self._callbacks:
             try:
                 callback()
