@@ -187,21 +187,17 @@ def list_issues(
         keys = [PageKey(i.uuid, i.version, i.prefix) for i in listed]
         found = dict(zip(keys, cache.get_many(keys)))
         if listed and listed[0].row is not None:  # read with the keys: one snapshot
-            missing_rows = [i.row for i, key in zip(listed, keys) if found[key] is None]
-            for view in views_of(uow, missing_rows):
-                key = PageKey(str(view.row.uuid), view.row.version, view.row.prefix)
-                found[key] = built = cache.build(view)
-                cache.put(key, built)
-            return Page([found[key] for key in keys], [i.position for i in listed], total, more)  # type: ignore[misc]
-        missing = [uuid.UUID(key.uuid) for key, value in found.items() if value is None]
-        if missing:
-            views = views_of(uow, uow.issues.by_ids(missing))
+            wanted = [(key, i.row) for i, key in zip(listed, keys) if found[key] is None]
+            loaded = dict(zip([key for key, _ in wanted], views_of(uow, [row for _, row in wanted])))
+        else:
+            missing = [uuid.UUID(key.uuid) for key, value in found.items() if value is None]
+            views = views_of(uow, uow.issues.by_ids(missing)) if missing else []
             loaded = {PageKey(str(v.row.uuid), v.row.version, v.row.prefix): v for v in views}
             if len(loaded) != len(missing) or not all(found[key] is not None or key in loaded for key in keys):
                 return None  # changed (or gone) since the keys were read
-            for key, view in loaded.items():
-                found[key] = built = cache.build(view)
-                cache.put(key, built)
+        for key, view in loaded.items():
+            found[key] = built = cache.build(view)
+            cache.put(key, built)
         return Page([found[key] for key in keys], [i.position for i in listed], total, more)  # type: ignore[misc]
 
     # The parent's lookup and the page are two statements that must agree.

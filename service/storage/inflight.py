@@ -75,10 +75,12 @@ class Running:
         with self.lock:  # a commit in progress finishes first
             if self.doomed:
                 return
-            self.doomed = True
-            self.doomed_at = time.monotonic()
-            self.expired = expired
+            self._mark_doomed(expired)
         self.interrupt()
+
+    def _mark_doomed(self, expired: bool) -> None:
+        # Holding `lock`.
+        self.doomed, self.expired, self.doomed_at = True, expired, time.monotonic()
 
     def expire_if_late(self) -> bool:
         """Whether it is doomed, dooming it now if its deadline has passed.
@@ -86,8 +88,7 @@ class Running:
         up to an INTERVAL (more on a loaded host) after its deadline, while
         its caller's client already reports DEADLINE_EXCEEDED at it."""
         if not self.doomed and self.deadline is not None and self.deadline <= time.monotonic():
-            self.doomed = self.expired = True
-            self.doomed_at = time.monotonic()
+            self._mark_doomed(True)
         return self.doomed
 
     def interrupt(self) -> None:

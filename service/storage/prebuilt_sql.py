@@ -61,8 +61,12 @@ def records(model: type[peewee.Model], make: Callable[[list[Any]], Any], text: s
 
 def converted(model: type[peewee.Model], row: Iterable[Any]) -> list[Any]:
     """One row of the model's columns, in order, as the driver gave them: converted as `records` does."""
+    return _convert(row, _converters(model, type(database.obj)))
+
+
+def _convert(row: Iterable[Any], converting: Any) -> list[Any]:
     values = list(row)
-    for i, convert in _converters(model, type(database.obj)):
+    for i, convert in converting:
         value = values[i]
         if value is not None:
             values[i] = convert(value)
@@ -75,12 +79,7 @@ def _converted(model: type[peewee.Model], text: str, params: Iterable[Any]) -> I
     cursor = db.execute_sql(text, tuple(params))
     converting = _converters(model, type(db))
     for row in cursor.fetchall():
-        values = list(row)
-        for i, convert in converting:
-            value = values[i]
-            if value is not None:
-                values[i] = convert(value)
-        yield values
+        yield _convert(row, converting)
 
 
 def _read_fields(model: type[peewee.Model]) -> tuple[peewee.Field, ...]:

@@ -54,12 +54,6 @@ _verified: set[tuple[str, int]] = set()
 # transaction (a pooler such as pgbouncer keeps them open across a failover).
 _generation = 1
 
-# On PostgreSQL the statement that gives out sequences (m0014's function
-# `event_append`) also says whether the server is on the timeline the
-# counters were moved on in (no extra round trip, no file read; a restored
-# backup is another server, so only new connections reach it, and they are
-# checked).
-
 
 class HistoryChanged(Exception):
     """Sequences were about to be given out on another timeline than recorded:

@@ -22,9 +22,9 @@ workspace's prefix (no row if there is no such workspace).
 `event_append(ws_, n_)` is outbox.append's upsert: move the workspace's
 event counter on by `n_` (creating it), locking its row until the
 transaction ends, and return the last sequence, the active webhooks, and
-whether the server is still on the timeline the counters belong to
-(rewinds.TIMELINE_MATCHES, repeated here: a later change to either is a new
-migration that replaces the function).
+whether the server is still on the timeline the counters belong to (the
+expression lives only here: a change to it is a new migration that replaces
+the function).
 
 SQLite has no such functions and keeps its statements.
 """
