@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+from .codec.writing import is_resource
 from .errors import http_error, invalid_field
 
 __all__ = [
@@ -86,7 +87,7 @@ def request_headers(message: Descriptor) -> dict[str, str]:
 
 
 def has_etag(message: Descriptor) -> bool:
-    return _string_field(message, ETAG)
+    return is_resource(message)  # the writer's rule too: a resource is what has an etag
 
 
 def read(message: Message, headers: Headers, fields: dict[str, str]) -> None:

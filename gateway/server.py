@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import uvicorn
 
@@ -72,17 +72,6 @@ def _config(
     )
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop for the gateway's thread, where it is installed (it is a
-    dependency; not on every platform): a tenth less CPU per GET of one issue than
-    asyncio's own loop, measured back to back. The gRPC server's loop stays asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 @dataclass
 class GatewayHandle:
     """A gateway serving in a background thread."""
@@ -129,7 +118,9 @@ def start_in_thread(
 
     def run() -> None:
         try:
-            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            # uvicorn's own choice (loop="auto"): uvloop, a dependency, where it is installed;
+            # a tenth less CPU per GET than asyncio's loop (bench/RESULTS.md). The gRPC server's stays asyncio's.
+            with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
                 runner.run(server.serve(sockets=[sock]))
         except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
             failure.append(exc)

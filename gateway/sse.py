@@ -33,6 +33,7 @@ from starlette.requests import Request
 from common.identity_cache import IdentityCache
 from common.jsonout import to_json
 
+from .codec.writing import dumps
 from .errors import from_rpc_error, http_error
 
 __all__ = [
@@ -86,7 +87,7 @@ def _frame(message: Message) -> bytes:
         lines.append(f"id: {getattr(message, 'sequence')}")
     if "type" in fields:
         lines.append(f"event: {getattr(message, 'type')}")
-    data = json.dumps(to_json(message), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    data = dumps(to_json(message)).decode()
     lines.append(f"data: {data}")
     return ("\n".join(lines) + "\n\n").encode()
 

@@ -49,7 +49,7 @@ def dumps(value: JsonValue) -> bytes:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _is_resource(descriptor: Descriptor) -> bool:
+def is_resource(descriptor: Descriptor) -> bool:
     f = descriptor.fields_by_name.get("etag")
     return f is not None and f.type == FieldDescriptor.TYPE_STRING and not f.is_repeated
 
@@ -86,7 +86,7 @@ class ReplyWriter:
         descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
         if field is not None:
             return dumps(self._field(descriptor.fields_by_name[field])(message, keep))
-        if keep and _is_resource(descriptor):
+        if keep and is_resource(descriptor):
             return self._text(self._texts_of(descriptor), message)
         return dumps(self._plan(descriptor)(message, keep))
 
@@ -163,7 +163,7 @@ class ReplyWriter:
 def _holds_resources(f: FieldDescriptor) -> bool:
     """A field of resources, one or a list (not a map: its values are written under keys)."""
     t = f.message_type
-    return t is not None and not t.GetOptions().map_entry and _is_resource(t)
+    return t is not None and not t.GetOptions().map_entry and is_resource(t)
 
 
 def _plain(message: Message, keep: bool) -> JsonValue:

@@ -21,9 +21,8 @@ log = logging.getLogger("service.api")
 class TokenRechecks:
     """`await holds(token)`: returns if `check(token)` passes, else raises what it raised."""
 
-    def __init__(self, check: Callable[[str], None], executor: object = None) -> None:
+    def __init__(self, check: Callable[[str], None]) -> None:
         self._check = check
-        self._executor = executor  # run_in_executor's: None is the loop's default pool
         self._pending: dict[str, list[asyncio.Future[None]]] = {}
 
     async def holds(self, token: str) -> None:
@@ -36,7 +35,7 @@ class TokenRechecks:
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         pending, self._pending = self._pending, {}
-        job = loop.run_in_executor(self._executor, self._run, list(pending))  # type: ignore[arg-type]
+        job = loop.run_in_executor(None, self._run, list(pending))
         job.add_done_callback(lambda done: _settle(done, pending))
 
     def _run(self, tokens: list[str]) -> dict[str, BaseException | None]:

@@ -173,7 +173,7 @@ class Dispatcher:
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll)
                 except TimeoutError:
                     pass
-                await asyncio.sleep(COALESCE_SECONDS if self._bounded else coalesce)
+                await asyncio.sleep(coalesce)
             if self._tasks:
                 stop_by = self._stop_by or time.monotonic() + self._settings.timeout + 1
                 await asyncio.wait(set(self._tasks), timeout=max(0.0, stop_by - time.monotonic()))
