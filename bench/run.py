@@ -149,6 +149,23 @@ def _status_kib(pid: int, key: str) -> int | None:
     return None
 
 
+def rss_mib(pid: int) -> float:
+    return (_status_kib(pid, "VmRSS") or 0) / 1024
+
+
+def threads(pid: int) -> int:
+    return _status_kib(pid, "Threads") or 0
+
+
+def percentiles(values: list[float]) -> str:
+    """p50, p99 and max of latencies in seconds, as milliseconds."""
+    if not values:
+        return "none arrived"
+    ordered = sorted(values)
+    p50, p99 = (ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3 for q in (0.5, 0.99))
+    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {ordered[-1] * 1e3:.1f} ms"
+
+
 class RssSampler:
     """Peak RSS of a process: VmHWM (the kernel's own high-water mark), or the
     largest VmRSS / psutil RSS sampled every 0.2 s where VmHWM is missing."""

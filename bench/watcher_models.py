@@ -46,7 +46,7 @@ from bench import run, seed
 from bench.echo_server import METHOD as ECHO_METHOD
 from bench.loadgen import GrpcLoad, Shape
 from bench.model_server import PARK_SERVICE
-from bench.run import OUT, SERVICE, Proc, _cpu_seconds, _status_kib, free_port, start_proc, wait_until
+from bench.run import OUT, SERVICE, Proc, _cpu_seconds, free_port, percentiles, rss_mib, start_proc, threads, wait_until
 from bench.server_models import _answers, _requests, measure, seeded_and_echo
 from bench.watcher_serve import run_serve
 
@@ -117,14 +117,6 @@ def _child(args: tuple[Any, ...], opened: Any, fire: Any, results: Any) -> None:
     results.put(asyncio.run(_watch(*args, opened, fire)))
 
 
-def _rss_mib(pid: int) -> float:
-    return (_status_kib(pid, "VmRSS") or 0) / 1024
-
-
-def _threads(pid: int) -> int:
-    return _status_kib(pid, "Threads") or 0
-
-
 def _getissue(proc: Proc, port: int, echo: tuple[Proc, int], seeded: seed.Seeded, shape: Shape) -> str:
     echo_result, _, _ = measure(echo[0].pid, GrpcLoad(f"127.0.0.1:{echo[1]}", ECHO_METHOD, (b"x" * 40,)), shape)
     method, requests, token = _requests("GetIssue", seeded)
@@ -144,7 +136,7 @@ def run_model(model: str, url: str, seeded: seed.Seeded, echo: tuple[Proc, int],
     shape = Shape(processes=2, concurrency=24, max_requests=20_000, max_seconds=args.seconds)
     try:
         wait_until(model, functools.partial(_answers, port, seeded), proc)
-        print(f"{model}: RSS {_rss_mib(proc.pid):.1f} MiB, {_threads(proc.pid)} threads, no watchers", flush=True)
+        print(f"{model}: RSS {rss_mib(proc.pid):.1f} MiB, {threads(proc.pid)} threads, no watchers", flush=True)
         print(f"{model}: GetIssue, no watchers: {_getissue(proc, port, echo, seeded, shape)}", flush=True)
         ctx = mp.get_context("spawn")
         opened, fire, results = ctx.Event(), ctx.Event(), ctx.Queue()
@@ -158,12 +150,12 @@ def run_model(model: str, url: str, seeded: seed.Seeded, echo: tuple[Proc, int],
             if not opened.wait(200):
                 raise TimeoutError("the watchers did not open")
             time.sleep(1)
-            rss, threads = _rss_mib(proc.pid), _threads(proc.pid)
+            rss, open_threads = rss_mib(proc.pid), threads(proc.pid)
             cpu = _cpu_seconds(proc.pid)
             time.sleep(10)
             idle = (_cpu_seconds(proc.pid) - cpu) / 10
             print(
-                f"{model}: RSS {rss:.1f} MiB, {threads} threads with {args.watchers} watchers open; "
+                f"{model}: RSS {rss:.1f} MiB, {open_threads} threads with {args.watchers} watchers open; "
                 f"idle CPU {idle * 100:.1f}% of a core over 10 s",
                 flush=True,
             )
@@ -173,10 +165,9 @@ def run_model(model: str, url: str, seeded: seed.Seeded, echo: tuple[Proc, int],
             latencies = sorted(results.get(timeout=120))
             spent = _cpu_seconds(proc.pid) - cpu
             expected = args.watchers * TRIGGERS
-            p = [latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3 for q in (0.5, 0.99)]
             print(
-                f"{model}: fan-out, {len(latencies)} of {expected} arrivals: p50 {p[0]:.1f} ms, p99 {p[1]:.1f} ms, "
-                f"max {latencies[-1] * 1e3:.1f} ms; server CPU {spent / TRIGGERS * 1e3:.1f} ms per trigger "
+                f"{model}: fan-out, {len(latencies)} of {expected} arrivals: {percentiles(latencies)}; "
+                f"server CPU {spent / TRIGGERS * 1e3:.1f} ms per trigger "
                 f"(includes ~0.3 s idle after each)",
                 flush=True,
             )

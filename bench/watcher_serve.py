@@ -22,16 +22,20 @@ from typing import Any
 import grpc
 
 from bench import seed, watcher_clients
-from bench.run import OUT, SERVICE, Proc, _cpu_seconds, _die_with_parent, free_port, start_proc, wait_until
+from bench.run import (
+    OUT,
+    SERVICE,
+    Proc,
+    _cpu_seconds,
+    _die_with_parent,
+    free_port,
+    percentiles,
+    rss_mib,
+    start_proc,
+    threads,
+    wait_until,
+)
 from bench.server_models import _answers
-
-
-def _percentiles(values: list[float]) -> str:
-    if not values:
-        return "none arrived"
-    ordered = sorted(values)
-    p50, p99 = (ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3 for q in (0.5, 0.99))
-    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {ordered[-1] * 1e3:.1f} ms"
 
 
 class _Watchers:
@@ -97,7 +101,7 @@ def run_serve(
 
     try:
         wait_until("serve", functools.partial(_answers, grpc_port, seeded), proc)
-        say(f"RSS {_rss_mib(proc.pid):.1f} MiB, {_threads(proc.pid)} threads, no watchers")
+        say(f"RSS {rss_mib(proc.pid):.1f} MiB, {threads(proc.pid)} threads, no watchers")
         if getissue is not None:
             say(f"GetIssue, no watchers: {getissue(proc, grpc_port)}")
         token = seeded.tokens[seed.WRITE_WORKSPACE]
@@ -108,12 +112,12 @@ def run_serve(
             for group in groups:
                 group.wait_open()
             time.sleep(1)
-            out["rss_mib"], threads = _rss_mib(proc.pid), _threads(proc.pid)
+            out["rss_mib"], open_threads = rss_mib(proc.pid), threads(proc.pid)
             cpu = _cpu_seconds(proc.pid)
             time.sleep(10)
             idle = out["idle_cpu"] = (_cpu_seconds(proc.pid) - cpu) / 10
             say(
-                f"RSS {out['rss_mib']:.1f} MiB, {threads} threads with {n_grpc} gRPC + {n_sse} SSE watchers open; "
+                f"RSS {out['rss_mib']:.1f} MiB, {open_threads} threads with {n_grpc} gRPC + {n_sse} SSE watchers open; "
                 f"idle CPU {idle * 100:.1f}% of a core over 10 s"
             )
             if getissue is not None:
@@ -167,8 +171,8 @@ def _fan_out(
     every = [x for v in per_kind.values() for x in v]
     fanned = (spent - idle * elapsed) / args.triggers
     print(
-        f"serve: fan-out, {len(every)} of {n * args.triggers} arrivals: {_percentiles(every)}; "
-        + "; ".join(f"{k} {_percentiles(v)}" for k, v in per_kind.items()),
+        f"serve: fan-out, {len(every)} of {n * args.triggers} arrivals: {percentiles(every)}; "
+        + "; ".join(f"{k} {percentiles(v)}" for k, v in per_kind.items()),
         flush=True,
     )
     print(
@@ -185,18 +189,6 @@ def _fan_out(
 def _wait_arrivals(groups: list[_Watchers], total: int, deadline: float) -> None:
     while sum(g.arrived.value for g in groups) < total and time.monotonic() < deadline:
         time.sleep(0.002)
-
-
-def _rss_mib(pid: int) -> float:
-    from bench.run import _status_kib
-
-    return (_status_kib(pid, "VmRSS") or 0) / 1024
-
-
-def _threads(pid: int) -> int:
-    from bench.run import _status_kib
-
-    return _status_kib(pid, "Threads") or 0
 
 
 __all__ = ["OUT", "run_serve"]

@@ -61,7 +61,7 @@ def test_a_stream_cancelled_while_its_check_runs_is_skipped() -> None:
         await asyncio.sleep(0)
         first.cancel()
         release.set()
-        await second
+        await asyncio.wait_for(second, 5)  # a guard gone would leave it unsettled: fail, not hang
         with pytest.raises(asyncio.CancelledError):
             await first
         return second.result()
