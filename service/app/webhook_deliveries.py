@@ -4,6 +4,9 @@ and recorded by the dispatchers (SPEC 8.13).
 `derive` runs in the event's own transaction, after the events got their
 sequences (derived.py): one pending delivery per (event, matching active
 webhook), committed with the event or not at all, so no crash can lose one.
+On PostgreSQL the storage adapter (peewee_storage.py) queues them with
+m0013's function `webhook_queue` instead, the same rule in one round trip
+under the counter's lock; `derive` serves SQLite and the tests' fake.
 The transaction has just read the workspace's active-webhook count under
 the event counter's lock, so a workspace without webhooks pays nothing more.
 

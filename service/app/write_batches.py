@@ -196,10 +196,10 @@ def _commit(runner: Runner, batch: list[_Write]) -> None:
         except DeadlineExceeded as failed:
             # The bound is the least patient caller's (the database may give up
             # a little before it); any other caller whose time is up fails too.
-            cutoff = None if bound is None else max(bound, time.monotonic())
-            late = [
-                item for item in pending if item.deadline is not None and cutoff is not None and item.deadline <= cutoff
-            ]
+            late = []
+            if bound is not None:  # a caller has a deadline
+                cutoff = max(bound, time.monotonic())
+                late = [item for item in pending if item.deadline is not None and item.deadline <= cutoff]
             if not late:  # not a caller's deadline: every write fails alike
                 late = pending
             for item in late:

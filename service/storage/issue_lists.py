@@ -117,13 +117,13 @@ def _count(workspace_id: int, f: IssueFilter, parent_uuid: uuid.UUID | None) -> 
     return f"SELECT COUNT(*) FROM issues i WHERE {' AND '.join(w.clauses)}", tuple(w.params)
 
 
-def _keys(order_by: str) -> tuple[str, list[str], str]:
-    """The order's key name, the names its columns but the uuid take in a
-    page's subquery (k0, k1), and the ORDER BY of those names and the uuid."""
+def _keys(order_by: str) -> tuple[list[str], str]:
+    """The names the order's columns but the uuid take in a page's subquery
+    (k0, k1), and the ORDER BY of those names and the uuid."""
     key, descending = ORDERS[order_by]
     names = [f"k{n}" for n in range(len(_KEYS[key]) - 1)]
     direction = " DESC" if descending else ""
-    return key, names, ", ".join(f"listed.{k}{direction}" for k in [*names, "uuid"])
+    return names, ", ".join(f"listed.{k}{direction}" for k in [*names, "uuid"])
 
 
 def counted_page(
@@ -154,7 +154,7 @@ def counted_page(
     if f.words:
         return _searched_page(workspace_id, f, parent_uuid, order_by, limit=limit, offset=offset, after=after)
     key, columns, order = _order(order_by)
-    _, names, outer_order = _keys(order_by)
+    names, outer_order = _keys(order_by)
     counted, count_params = _count(workspace_id, f, parent_uuid)
     w = _where(workspace_id, f, parent_uuid)
     for clause, params in _after(order_by, after):
@@ -209,7 +209,7 @@ def _searched_page(
     after: tuple[Any, ...] | None,
 ) -> tuple[int, list[ListedIssue]]:
     key, columns, order = _order(order_by)
-    _, keys, outer_order = _keys(order_by)
+    keys, outer_order = _keys(order_by)
     w = _where(workspace_id, f, parent_uuid)
     p = w.p
     later = _after(order_by, after)
