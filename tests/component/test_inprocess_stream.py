@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator, Iterator
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2
 
 from issues.v1 import event_pb2
 from service.api.pipeline import InProcessEntry
@@ -55,6 +56,10 @@ class Handler:
             self.finished.set()
 
 
+# The pools the transports of one test made, shut down when it ends.
+_pools: list[futures.ThreadPoolExecutor] = []
+
+
 @pytest.fixture
 def server_loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop = asyncio.new_event_loop()
@@ -63,12 +68,17 @@ def server_loop() -> Iterator[asyncio.AbstractEventLoop]:
     yield loop
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
+    loop.close()
+    while _pools:
+        _pools.pop().shutdown(wait=False, cancel_futures=True)
 
 
 def _transport(server_loop: asyncio.AbstractEventLoop, handler: Any) -> InProcessTransport:
     entry = InProcessEntry("async_stream", handler, event_pb2.Event, event_pb2.Event)
     pool = futures.ThreadPoolExecutor(1)
-    return InProcessTransport({METHOD: entry}, pool, server_loop, lambda: 1, 1 << 20)
+    _pools.append(pool)
+    serving = health_pb2.HealthCheckResponse.SERVING
+    return InProcessTransport({METHOD: entry}, pool, server_loop, lambda: serving, 1 << 20)
 
 
 def _put(server_loop: asyncio.AbstractEventLoop, handler: Handler, item: Any) -> None:
